@@ -1,0 +1,46 @@
+//! # nn-tensor
+//!
+//! The n-dimensional [`Tensor`] at the bottom of the `nn` deep-learning
+//! library: a runtime shape, `f32` or `f64` elements ([`Element`]), and the
+//! operations every layer is built from.
+//!
+//! * [`tensor`]: creation, inspection, conversion;
+//! * [`elementwise`]: unary and broadcasting binary ops, comparisons, `where`;
+//! * [`reduce`]: sums, means, variances, max/min, arg-max, logsumexp;
+//! * [`shape_ops`]: reshape, permute, broadcast, slicing, gather/scatter, concat, pad;
+//! * [`matmul`]: matrix products on a fast, run-time dispatched GEMM;
+//! * [`random`]: a portable seedable [`Rng`] and random tensors;
+//! * [`parallel`]: thread count and when work is split.
+//!
+//! Every op that can fail on user data has a `try_*` form returning
+//! [`TensorError`], which names the op and the shapes; the plain form panics
+//! with the same message.
+//!
+//! ```
+//! use nn_tensor::{Rng, Tensor};
+//! let mut rng = Rng::seed_from(0);
+//! let x = Tensor::<f32>::rand_normal(&[4, 3], 0.0, 1.0, &mut rng);
+//! let w = Tensor::<f32>::ones(&[3, 2]);
+//! let y = x.matmul(&w).add(&Tensor::from_vec(vec![0.5, -0.5], &[2]));
+//! assert_eq!(y.shape(), &[4, 2]);
+//! ```
+
+pub mod dims;
+pub mod element;
+pub mod elementwise;
+pub mod error;
+pub mod matmul;
+pub mod parallel;
+pub mod random;
+pub mod reduce;
+pub mod shape_ops;
+pub mod tensor;
+
+pub use dims::{broadcast_shapes, AsDim};
+pub use element::Element;
+pub use elementwise::sigmoid_scalar;
+pub use error::{Result, TensorError};
+pub use matmul::{gemm, MatRef};
+pub use parallel::{num_threads, set_num_threads};
+pub use random::{Rng, RngState};
+pub use tensor::Tensor;

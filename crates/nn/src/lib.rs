@@ -1,0 +1,26 @@
+//! # nn — deep learning in Rust, from linear regression to Transformers
+//!
+//! The facade crate: it re-exports every library crate under one name, and
+//! a [`prelude`] with what a training script needs.
+//!
+//! * [`tensor`] (`nn-tensor`): n-dimensional tensors, f32/f64, fast matmul;
+//! * [`autograd`] (`nn-autograd`): reverse-mode differentiation, activations,
+//!   losses and the gradient checker.
+//!
+//! ```
+//! use nn::prelude::*;
+//! let x = Var::leaf(Tensor::<f64>::from_vec(vec![1.0, -2.0], &[1, 2]));
+//! let loss = x.relu().sum();
+//! let grads = loss.backward();
+//! assert_eq!(grads.get(&x).unwrap().to_vec(), vec![1.0, 0.0]);
+//! ```
+
+pub use nn_autograd as autograd;
+pub use nn_tensor as tensor;
+
+/// The names a training script uses most.
+pub mod prelude {
+    pub use nn_autograd::ops::loss::{accuracy, gaussian_kl, zero_one_loss};
+    pub use nn_autograd::{no_grad, Gradients, Reduction, Var, VarId};
+    pub use nn_tensor::{Element, Rng, Tensor, TensorError};
+}
