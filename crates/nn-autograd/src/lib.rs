@@ -24,9 +24,11 @@
 pub mod gradcheck;
 pub mod graph;
 pub mod ops;
+pub mod parameter;
 pub mod var;
 
 pub use graph::Gradients;
 pub use nn_tensor;
 pub use ops::loss::Reduction;
+pub use parameter::Parameter;
 pub use var::{is_grad_disabled, no_grad, BackwardFn, NoGradGuard, Var, VarId};

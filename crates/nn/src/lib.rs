@@ -21,6 +21,6 @@ pub use nn_tensor as tensor;
 /// The names a training script uses most.
 pub mod prelude {
     pub use nn_autograd::ops::loss::{accuracy, gaussian_kl, zero_one_loss};
-    pub use nn_autograd::{no_grad, Gradients, Reduction, Var, VarId};
+    pub use nn_autograd::{no_grad, Gradients, Parameter, Reduction, Var, VarId};
     pub use nn_tensor::{Element, Rng, Tensor, TensorError};
 }
