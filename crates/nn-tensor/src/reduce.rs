@@ -267,9 +267,7 @@ impl<T: Element> Tensor<T> {
         })?;
         let mut dims = vec![];
         for i in 0..self.ndim() {
-            if i < extra {
-                dims.push(i);
-            } else if shape[i - extra] == 1 && self.shape()[i] != 1 {
+            if i < extra || (shape[i - extra] == 1 && self.shape()[i] != 1) {
                 dims.push(i);
             } else if shape[i - extra] != self.shape()[i] {
                 return Err(TensorError::shapes(
