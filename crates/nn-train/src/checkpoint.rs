@@ -1,0 +1,203 @@
+//! Checkpoints: named tensors plus metadata in one safetensors file,
+//! written atomically so a crash never leaves a broken file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::Path;
+
+use nn_tensor::{Element, Tensor};
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+
+/// Writes `bytes` to `path` so that `path` always holds either its old
+/// content or the complete new content: the data goes to a temporary file
+/// in the same directory, is flushed to disk, then renamed over `path`
+/// (rename is atomic on POSIX file systems), and the directory is synced.
+pub fn atomic_write(path: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
+    let path = path.as_ref();
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "atomic_write: path has no file name",
+        )
+    })?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Why a checkpoint could not be read.
+#[derive(Debug)]
+pub enum CheckpointError {
+    /// The file could not be read or written.
+    Io(io::Error),
+    /// The file is not a valid checkpoint (corrupt, truncated, wrong dtype).
+    Format(String),
+}
+
+impl std::fmt::Display for CheckpointError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckpointError::Io(e) => write!(f, "checkpoint: {e}"),
+            CheckpointError::Format(m) => write!(f, "checkpoint: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for CheckpointError {}
+
+impl From<io::Error> for CheckpointError {
+    fn from(e: io::Error) -> Self {
+        CheckpointError::Io(e)
+    }
+}
+
+/// A training checkpoint: tensors by name (model parameters, buffers,
+/// optimiser state) and string metadata (epoch, RNG state, …).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Checkpoint<T: Element> {
+    /// Named tensors.
+    pub tensors: BTreeMap<String, Tensor<T>>,
+    /// Free-form metadata.
+    pub metadata: BTreeMap<String, String>,
+}
+
+fn dtype_of<T: Element>() -> Dtype {
+    if T::DTYPE == "float64" {
+        Dtype::F64
+    } else {
+        Dtype::F32
+    }
+}
+
+impl<T: Element> Checkpoint<T> {
+    /// An empty checkpoint.
+    pub fn new() -> Self {
+        Checkpoint {
+            tensors: BTreeMap::new(),
+            metadata: BTreeMap::new(),
+        }
+    }
+
+    /// Serialises to safetensors bytes (little-endian, as the format requires).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, CheckpointError> {
+        let raw: Vec<(String, Vec<u8>, Vec<usize>)> = self
+            .tensors
+            .iter()
+            .map(|(k, t)| {
+                let mut bytes = Vec::with_capacity(t.numel() * std::mem::size_of::<T>());
+                for &x in t.as_slice() {
+                    if T::DTYPE == "float64" {
+                        bytes.extend_from_slice(&x.to_f64_lossless().to_le_bytes());
+                    } else {
+                        bytes.extend_from_slice(&(x.to_f64_lossless() as f32).to_le_bytes());
+                    }
+                }
+                (k.clone(), bytes, t.shape().to_vec())
+            })
+            .collect();
+        let mut views = Vec::with_capacity(raw.len());
+        for (k, b, s) in &raw {
+            let v = TensorView::new(dtype_of::<T>(), s.clone(), b)
+                .map_err(|e| CheckpointError::Format(format!("tensor {k}: {e}")))?;
+            views.push((k.clone(), v));
+        }
+        let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
+        safetensors::serialize(views, &Some(meta))
+            .map_err(|e| CheckpointError::Format(e.to_string()))
+    }
+
+    /// Parses safetensors bytes; any corruption is an error, never a panic.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CheckpointError> {
+        let (_, meta) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| CheckpointError::Format(e.to_string()))?;
+        let st =
+            SafeTensors::deserialize(bytes).map_err(|e| CheckpointError::Format(e.to_string()))?;
+        let mut tensors = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            let data = view.data();
+            let values: Vec<T> = match view.dtype() {
+                Dtype::F32 => data
+                    .chunks_exact(4)
+                    .map(|c| T::of(f32::from_le_bytes(c.try_into().unwrap()) as f64))
+                    .collect(),
+                Dtype::F64 => data
+                    .chunks_exact(8)
+                    .map(|c| T::of(f64::from_le_bytes(c.try_into().unwrap())))
+                    .collect(),
+                other => {
+                    return Err(CheckpointError::Format(format!(
+                        "tensor {name} has unsupported dtype {other:?}"
+                    )))
+                }
+            };
+            let t = Tensor::try_from_vec(values, view.shape())
+                .map_err(|e| CheckpointError::Format(format!("tensor {name}: {e}")))?;
+            tensors.insert(name, t);
+        }
+        let metadata = meta
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        Ok(Checkpoint { tensors, metadata })
+    }
+
+    /// Writes the checkpoint atomically.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
+        atomic_write(path, &self.to_bytes()?)?;
+        Ok(())
+    }
+
+    /// Reads a checkpoint.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, CheckpointError> {
+        Self::from_bytes(&fs::read(path)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_corruption() {
+        let mut c = Checkpoint::<f32>::new();
+        c.tensors
+            .insert("w".into(), Tensor::from_vec(vec![1.0, -2.5], &[2]));
+        c.metadata.insert("epoch".into(), "3".into());
+        let dir = std::env::temp_dir().join(format!("nn-train-ckpt-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("c.safetensors");
+        c.save(&p).unwrap();
+        assert_eq!(Checkpoint::<f32>::load(&p).unwrap(), c);
+        let bytes = fs::read(&p).unwrap();
+        for cut in [0, 7, 8, 20, bytes.len() - 1] {
+            assert!(
+                Checkpoint::<f32>::from_bytes(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut garbage = bytes.clone();
+        garbage[0..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(Checkpoint::<f32>::from_bytes(&garbage).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

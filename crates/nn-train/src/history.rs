@@ -1,0 +1,139 @@
+//! The record of a training run, saved as CSV or JSON.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+
+/// One epoch's numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochRecord {
+    /// The epoch index, from 0.
+    pub epoch: usize,
+    /// Metrics by name: `train_loss`, `val_loss`, `val_accuracy`, `lr`, `seconds`, …
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// Every epoch of a run, in order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    /// The epochs recorded so far.
+    pub epochs: Vec<EpochRecord>,
+}
+
+impl History {
+    /// An empty history.
+    pub fn new() -> Self {
+        History::default()
+    }
+
+    /// Appends an epoch.
+    pub fn push(&mut self, epoch: usize, metrics: BTreeMap<String, f64>) {
+        self.epochs.push(EpochRecord { epoch, metrics });
+    }
+
+    /// The values of one metric over the epochs that recorded it.
+    pub fn series(&self, name: &str) -> Vec<f64> {
+        self.epochs
+            .iter()
+            .filter_map(|e| e.metrics.get(name).copied())
+            .collect()
+    }
+
+    /// The last recorded value of a metric.
+    pub fn last(&self, name: &str) -> Option<f64> {
+        self.epochs
+            .iter()
+            .rev()
+            .find_map(|e| e.metrics.get(name).copied())
+    }
+
+    fn columns(&self) -> Vec<String> {
+        let mut cols: Vec<String> = self
+            .epochs
+            .iter()
+            .flat_map(|e| e.metrics.keys().cloned())
+            .collect();
+        cols.sort();
+        cols.dedup();
+        cols
+    }
+
+    /// The history as CSV: a header `epoch,<metric>,…` then one row per epoch
+    /// (empty cells where an epoch lacks a metric).
+    pub fn to_csv(&self) -> String {
+        let cols = self.columns();
+        let mut s = String::from("epoch");
+        for c in &cols {
+            s.push(',');
+            s.push_str(c);
+        }
+        s.push('\n');
+        for e in &self.epochs {
+            s.push_str(&e.epoch.to_string());
+            for c in &cols {
+                s.push(',');
+                if let Some(v) = e.metrics.get(c) {
+                    s.push_str(&v.to_string());
+                }
+            }
+            s.push('\n');
+        }
+        s
+    }
+
+    /// The history as a JSON array of objects.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Array(
+            self.epochs
+                .iter()
+                .map(|e| {
+                    let mut m = serde_json::Map::new();
+                    m.insert("epoch".into(), e.epoch.into());
+                    for (k, v) in &e.metrics {
+                        m.insert(
+                            k.clone(),
+                            serde_json::Number::from_f64(*v)
+                                .map(Into::into)
+                                .unwrap_or(serde_json::Value::Null),
+                        );
+                    }
+                    serde_json::Value::Object(m)
+                })
+                .collect(),
+        )
+    }
+
+    /// Writes the history to `path`: JSON if it ends in `.json`, else CSV.
+    /// The write is atomic (see [`crate::atomic_write`]).
+    pub fn save(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        let path = path.as_ref();
+        let text = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::to_string_pretty(&self.to_json()).expect("history serialises")
+        } else {
+            self.to_csv()
+        };
+        crate::atomic_write(path, text.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_and_json_hold_every_metric() {
+        let mut h = History::new();
+        h.push(0, BTreeMap::from([("train_loss".to_string(), 1.5)]));
+        h.push(
+            1,
+            BTreeMap::from([
+                ("train_loss".to_string(), 1.0),
+                ("val_loss".to_string(), 1.2),
+            ]),
+        );
+        assert_eq!(h.to_csv(), "epoch,train_loss,val_loss\n0,1.5,\n1,1,1.2\n");
+        assert_eq!(h.series("train_loss"), vec![1.5, 1.0]);
+        assert_eq!(h.last("val_loss"), Some(1.2));
+        assert_eq!(h.to_json()[1]["val_loss"], 1.2);
+    }
+}
