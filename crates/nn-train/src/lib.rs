@@ -6,12 +6,14 @@
 //! * [`history`]: the per-epoch record, saved as CSV or JSON;
 //! * [`checkpoint`]: named tensors + metadata, written atomically;
 //! * [`progress`]: a progress bar on a terminal, log lines elsewhere;
+//! * [`figures`]: loss curves, image grids and heat maps as PNG files;
 //! * [`TrainError`]: a diverging run stops with an error naming the epoch and batch.
 
 #![warn(missing_docs)]
 
 pub mod checkpoint;
 pub mod early_stopping;
+pub mod figures;
 pub mod history;
 pub mod progress;
 
