@@ -488,3 +488,68 @@ pub fn run_case<T: Element>(case: &Case, runner: Runner<T>, p: Precision) -> Vec
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CASE: &str = r#"{"name": "t", "op": "relu", "params": {"dim": null},
+        "inputs": {"x": {"shape": [2], "dtype": "float64", "data": [1.5, -2.0]},
+                   "i": {"shape": [], "dtype": "int64", "data": [3]}},
+        "outputs": {"y": {"shape": [2], "dtype": "float64", "data": [1.5, 0.0]}},
+        "grad_outputs": {"y": {"shape": [2], "dtype": "float64", "data": [0.5, 2.0]}},
+        "grads": {"x": {"shape": [2], "dtype": "float64", "data": [0.5, 0.0]}}}"#;
+
+    #[test]
+    fn parses_a_case_and_builds_leaves_for_inputs_with_gradients() {
+        let case = Case::parse(CASE).unwrap();
+        let ctx = Ctx::<f32>::new(&case).unwrap();
+        assert!(ctx.var("x").unwrap().requires_grad());
+        assert_eq!(ctx.indices("i").unwrap(), vec![3]);
+        assert_eq!(ctx.param_dims("dim").unwrap(), None);
+        assert!(ctx.var("i").is_err());
+        assert!(ctx.param_f("missing").is_err());
+    }
+
+    #[test]
+    fn rejects_data_that_does_not_fill_the_shape() {
+        let bad = CASE.replace(
+            "\"shape\": [2], \"dtype\": \"float64\", \"data\": [1.5, -2.0]",
+            "\"shape\": [3000000000], \"dtype\": \"float64\", \"data\": [1.5, -2.0]",
+        );
+        let err = Case::parse(&bad).unwrap_err();
+        assert!(
+            err.contains("holds 3000000000 elements but data has 2"),
+            "{err}"
+        );
+        assert!(Case::parse(&CASE.replace("int64", "int8")).is_err());
+    }
+
+    #[test]
+    fn error_is_relative_to_the_reference_scale_and_rejects_non_finite() {
+        assert_eq!(relative_error(&[1.0, 2.5], &[1.0, 2.0]), 0.25);
+        assert_eq!(relative_error(&[10.0, 0.0], &[20.0, 0.0]), 0.5);
+        assert_eq!(relative_error(&[f64::NAN], &[0.0]), f64::INFINITY);
+    }
+
+    #[test]
+    fn a_wrong_gradient_fails_the_case() {
+        fn relu<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
+            Ok(output("y", c.var("x")?.relu()))
+        }
+        fn leaky<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
+            Ok(output("y", c.var("x")?.leaky_relu(T::of(1e-3))))
+        }
+        let case = Case::parse(CASE).unwrap();
+        let p = Precision {
+            label: "f64",
+            tolerance: 1e-9,
+        };
+        assert!(run_case::<f64>(&case, relu::<f64>, p).is_empty());
+        let m = run_case::<f64>(&case, leaky::<f64>, p);
+        assert_eq!(
+            m.iter().map(|m| m.tensor.as_str()).collect::<Vec<_>>(),
+            ["output y", "grad x"]
+        );
+    }
+}
