@@ -192,9 +192,12 @@ impl Case {
     }
 }
 
+/// A fixture file and its case, or why it could not be loaded.
+pub type Loaded = (PathBuf, Result<Case, String>);
+
 /// Every `*.json` file of `dir`, sorted by name, each loaded or with the
 /// reason it could not be.
-pub fn load_dir(dir: &Path) -> Result<Vec<(PathBuf, Result<Case, String>)>, String> {
+pub fn load_dir(dir: &Path) -> Result<Vec<Loaded>, String> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -362,12 +365,13 @@ pub struct Precision {
     pub tolerance: f64,
 }
 
-/// `max|got − ref| / max(1, max|ref|)`; infinite for a non-finite result.
+/// `max|got − ref| / max(1, max|ref|)`; infinite when either side holds a
+/// non-finite value (`f64::max` would silently skip a NaN).
 pub fn relative_error(got: &[f64], reference: &[f64]) -> f64 {
     let mut diff = 0.0f64;
     let mut scale = 1.0f64;
     for (&g, &r) in got.iter().zip(reference) {
-        if !g.is_finite() {
+        if !(g.is_finite() && r.is_finite()) {
             return f64::INFINITY;
         }
         diff = diff.max((g - r).abs());
@@ -412,7 +416,7 @@ fn compare<T: Element>(
         return;
     }
     let err = relative_error(&got.to_f64_vec(), &reference.to_f64s());
-    if !(err <= p.tolerance) {
+    if err > p.tolerance {
         out.push(fail(format!("err {err:.3e} > {:.0e}", p.tolerance)));
     }
 }
