@@ -100,8 +100,14 @@ fn registry<T: Element>() -> BTreeMap<&'static str, Runner<T>> {
 fn fixtures_dir() -> PathBuf {
     match std::env::var_os("NN_FIXTURES") {
         Some(dir) => PathBuf::from(dir),
-        // crates/nn → workspace root → its parent, which holds `shared/`.
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"),
+        // crates/nn → crates → workspace root → its parent, which holds `shared/`.
+        None => {
+            let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+            match manifest.ancestors().nth(3) {
+                Some(outside) => outside.join("shared/fixtures"),
+                None => manifest.join("../../../shared/fixtures"),
+            }
+        }
     }
 }
 
