@@ -5,7 +5,9 @@
 //!
 //! * [`tensor`] (`nn-tensor`): n-dimensional tensors, f32/f64, fast matmul;
 //! * [`autograd`] (`nn-autograd`): reverse-mode differentiation, activations,
-//!   losses and the gradient checker.
+//!   losses and the gradient checker;
+//! * [`data`] (`nn-data`): data sets (MNIST, embedded UCI sets, CSV),
+//!   scaling, splits and mini-batch loading.
 //!
 //! ```
 //! use nn::prelude::*;
@@ -16,11 +18,16 @@
 //! ```
 
 pub use nn_autograd as autograd;
+pub use nn_data as data;
 pub use nn_tensor as tensor;
 
 /// The names a training script uses most.
 pub mod prelude {
     pub use nn_autograd::ops::loss::{accuracy, gaussian_kl, zero_one_loss};
     pub use nn_autograd::{no_grad, Gradients, Parameter, Reduction, Var, VarId};
+    pub use nn_data::{
+        load_mnist, one_hot, Batch, DataError, DataLoader, Dataset, ImageLayout, MinMaxScaler,
+        MnistSplit, SplitFractions, StandardScaler, TensorDataset,
+    };
     pub use nn_tensor::{Element, Rng, Tensor, TensorError};
 }

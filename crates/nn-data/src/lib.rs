@@ -1,0 +1,57 @@
+//! # nn-data
+//!
+//! Data for the `nn` deep-learning library: data sets, file loaders,
+//! preprocessing, splits and mini-batches.
+//!
+//! * [`dataset`]: the [`Dataset`] trait and the in-memory [`TensorDataset`];
+//! * [`loader`]: [`DataLoader`], seeded per-epoch shuffling and mini-batches;
+//! * [`split`]: train / validation / test splits, optionally stratified;
+//! * [`preprocess`]: [`StandardScaler`], [`MinMaxScaler`], [`one_hot`];
+//! * [`embedded`]: [`digits`], [`iris`], [`breast_cancer`], [`diabetes`],
+//!   compiled into the crate;
+//! * [`mnist`] and [`idx`]: MNIST and Fashion-MNIST from IDX files;
+//! * [`csv`]: numeric tables from CSV or whitespace-separated text.
+//!
+//! Loaders never panic on bad input: they return a [`DataError`] naming the
+//! file and the problem, and they never allocate more than the input holds.
+//!
+//! ```
+//! use nn_data::{breast_cancer, DataLoader, SplitFractions, StandardScaler};
+//! let data = breast_cancer().cast::<f32>().to_dataset();
+//! let s = data.split(SplitFractions::new(0.7, 0.15, 0.15), 0, true)?;
+//! // Fit the scaler on the training split only, then apply it everywhere.
+//! let scaler = StandardScaler::fit(s.train.features())?;
+//! let train = s.train.with_features(scaler.transform(s.train.features())?)?;
+//! let test = s.test.with_features(scaler.transform(s.test.features())?)?;
+//! let loader = DataLoader::new(&train, 32)?.shuffle(42);
+//! for epoch in 0..2 {
+//!     for batch in loader.epoch(epoch) {
+//!         let batch = batch?;
+//!         assert_eq!(batch.features.shape()[1], 30);
+//!         let _labels: &[usize] = batch.classes();
+//!     }
+//! }
+//! # let _ = test;
+//! # Ok::<(), nn_data::DataError>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod csv;
+pub mod dataset;
+pub mod embedded;
+pub mod error;
+pub mod idx;
+pub mod loader;
+pub mod mnist;
+pub mod preprocess;
+pub mod split;
+
+pub use csv::{read_csv, CsvOptions, CsvTable};
+pub use dataset::{Batch, BatchDataset, Dataset, Sample, Target, Targets, TensorDataset};
+pub use embedded::{breast_cancer, diabetes, digits, iris, Classification, Regression};
+pub use error::{DataError, Result};
+pub use loader::{Batches, DataLoader};
+pub use mnist::{load_mnist, ImageLayout, Mnist, MnistSplit};
+pub use preprocess::{one_hot, MinMaxScaler, StandardScaler};
+pub use split::{split_indices, stratified_split_indices, SplitFractions, SplitIndices, Splits};
