@@ -161,7 +161,7 @@ impl<T: Element> Batch<T> {
 /// contiguous tensor `[indices.len(), ...]`. Indices must be in range.
 pub(crate) fn gather_rows<T: Element>(x: &Tensor<T>, indices: &[usize]) -> Tensor<T> {
     let n = x.shape()[0];
-    let row = if n == 0 { 0 } else { x.numel() / n };
+    let row = x.numel().checked_div(n).unwrap_or(0);
     let src = x.as_slice();
     let mut out = Vec::with_capacity(indices.len() * row);
     for &i in indices {
