@@ -202,7 +202,15 @@ impl<T: Element> Tensor<T> {
         }
         let batch_a = &sa[..sa.len() - 2];
         let batch_b = &sb[..sb.len() - 2];
-        let batch = broadcast_shapes("matmul", batch_a, batch_b)?;
+        // Name the whole operands, not just their batch dims, in the error.
+        let batch = broadcast_shapes("matmul", batch_a, batch_b).map_err(|_| {
+            TensorError::shapes(
+                "matmul",
+                sa,
+                sb,
+                format!("batch dims {batch_a:?} and {batch_b:?} do not broadcast"),
+            )
+        })?;
         let nb: usize = batch.iter().product();
         let mut out_shape = batch.clone();
         out_shape.extend([m, n]);

@@ -142,6 +142,16 @@ impl<T: Element> Var<T> {
     pub fn stack(vars: &[&Var<T>], dim: impl AsDim) -> Var<T> {
         let first = vars.first().expect("stack: needs at least one var");
         let d = panic_on_err(dim.resolve("stack", first.ndim() + 1));
+        // Checked here so the message names stack and the caller's shapes,
+        // not the concat of unsqueezed copies below.
+        if let Some(v) = vars.iter().find(|v| v.shape() != first.shape()) {
+            panic_on_err::<()>(Err(nn_tensor::TensorError::shapes(
+                "stack",
+                first.shape(),
+                v.shape(),
+                "all shapes must be equal",
+            )));
+        }
         let unsq: Vec<Var<T>> = vars.iter().map(|v| v.unsqueeze(d)).collect();
         let refs: Vec<&Var<T>> = unsq.iter().collect();
         Var::concat(&refs, d)
@@ -151,10 +161,10 @@ impl<T: Element> Var<T> {
     #[track_caller]
     pub fn split(&self, dim: impl AsDim, sizes: &[usize]) -> Vec<Var<T>> {
         let d = panic_on_err(dim.resolve("split", self.ndim()));
-        assert_eq!(
-            sizes.iter().sum::<usize>(),
-            self.shape()[d],
-            "split: sizes {sizes:?} do not add up to dim {d} of {:?}",
+        // The same words as `Tensor::try_split`, so both layers read alike.
+        assert!(
+            sizes.iter().sum::<usize>() == self.shape()[d],
+            "split: sizes {sizes:?} do not add up to dimension {d} of shape {:?}",
             self.shape()
         );
         let mut start = 0;
