@@ -573,3 +573,22 @@ proptest! {
         check(move |v| v[0].smooth_l1_loss(&v[1], 0.0, r), &ins)?;
     }
 }
+
+// ---------------------------------------------------------------- docs
+
+/// The gradient-checker example of `docs/architecture.md`, kept runnable.
+#[test]
+fn architecture_md_example() {
+    let x = Tensor::<f64>::from_vec(vec![0.3, -0.7, 1.1, 0.4, 0.9, -0.2], &[2, 3]);
+    let w = Tensor::<f64>::from_vec(vec![0.5, -1.0, 0.25], &[3, 1]);
+    let target = Tensor::<f64>::from_vec(vec![0.1, -0.3], &[2, 1]);
+    let report = check_gradients(
+        |v| {
+            let target = nn_autograd::Var::constant(target.clone());
+            v[0].matmul(&v[1]).tanh().mse_loss(&target, Reduction::Mean)
+        },
+        &[x, w],
+        GradCheckConfig::default(), // step 1e-6, tolerance 1e-6
+    );
+    assert!(report.passed, "{report}");
+}
