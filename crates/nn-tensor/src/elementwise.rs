@@ -94,6 +94,11 @@ impl<T: Element> Tensor<T> {
         }
         let out_shape = broadcast_shapes(op, self.shape(), other.shape())?;
         let n: usize = out_shape.iter().product();
+        if n == 0 {
+            // Nothing to compute, and the fast paths below would chunk by an
+            // operand length of 0.
+            return Ok(Tensor::from_vec(vec![], &out_shape));
+        }
         // Fast paths: one operand is a scalar, or fills the trailing dims of
         // the output and is repeated over the leading ones (bias addition).
         if other.numel() == 1 && self.shape() == out_shape.as_slice() {

@@ -259,10 +259,10 @@ proptest! {
         let y = tensor(&is, &py);
         let g = x.gather(d, &idx, &is);
         // Gather read position by position.
-        for flat in 0..n {
+        for (flat, (&ix, &got)) in idx.iter().zip(g.as_slice()).enumerate() {
             let mut src = unravel(flat, &is);
-            src[d] = idx[flat];
-            prop_assert_eq!(g.as_slice()[flat], x.as_slice()[ravel(&src, &s)]);
+            src[d] = ix;
+            prop_assert_eq!(got, x.as_slice()[ravel(&src, &s)]);
         }
         // ⟨gather(x), y⟩ = ⟨x, scatter_add(0, y)⟩
         let lhs = dot(&g, &y);
@@ -316,4 +316,21 @@ proptest! {
         let crefs: Vec<&Tensor<f64>> = chunks.iter().collect();
         prop_assert_eq!(Tensor::concat(&crefs, d), joined);
     }
+}
+
+/// Empty tensors broadcast like any other (an empty batch must not crash
+/// the bias-addition fast path).
+#[test]
+fn empty_tensors_broadcast() {
+    let a = Tensor::<f64>::zeros(&[2, 0]);
+    let b = Tensor::<f64>::zeros(&[0]);
+    assert_eq!(a.add(&b).shape(), &[2, 0]);
+    assert_eq!(b.mul(&a).shape(), &[2, 0]);
+    assert_eq!(a.sub(&Tensor::zeros(&[1, 0])).shape(), &[2, 0]);
+    assert_eq!(
+        Tensor::<f64>::zeros(&[0, 3])
+            .add(&Tensor::ones(&[3]))
+            .shape(),
+        &[0, 3]
+    );
 }
