@@ -261,6 +261,7 @@ impl PreluConfig {
 
 /// Parametric ReLU: `x` for positive x, `a·x` otherwise, with learnable
 /// slopes `weight [num_parameters]`, one per channel (dim 1) or one shared.
+#[derive(Debug)]
 pub struct Prelu<T: Element> {
     /// The slopes, `[1]` or `[C]`.
     pub weight: Parameter<T>,

@@ -88,6 +88,7 @@ impl BatchNormConfig {
 }
 
 /// BatchNorm's running statistics (`running_mean`, `running_var`, `num_batches_tracked`).
+#[derive(Debug)]
 pub struct RunningBuffers<T: Element> {
     /// `[C]`.
     pub mean: Buffer<T>,
@@ -113,6 +114,7 @@ pub struct RunningBuffers<T: Element> {
 /// assert!((y.value().get(&[0, 0]) + 1.0).abs() < 1e-4);
 /// assert!((bn.running_mean().unwrap().get(&[1]) - 2.0).abs() < 1e-12); // 0.9·0 + 0.1·20
 /// ```
+#[derive(Debug)]
 pub struct BatchNorm1d<T: Element> {
     config: BatchNormConfig,
     /// Per-channel scale γ, if affine.

@@ -57,6 +57,7 @@ impl DropoutConfig {
 /// drop.eval();
 /// assert_eq!(drop.forward(&x).value(), x.value());
 /// ```
+#[derive(Debug)]
 pub struct Dropout {
     p: f64,
     rng: Mutex<Rng>,

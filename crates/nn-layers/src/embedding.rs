@@ -75,6 +75,7 @@ impl EmbeddingConfig {
 ///
 /// * [`Embedding::try_lookup`]: indices of any shape `S` → `[..S, embedding_dim]`;
 /// * as a [`Forward`] layer the input var holds the indices as (integral) floats.
+#[derive(Debug)]
 pub struct Embedding<T: Element> {
     /// `[num_embeddings, embedding_dim]`.
     pub weight: Parameter<T>,

@@ -73,6 +73,7 @@ impl LayerNormConfig {
 /// let y = ln.forward(&Var::constant(Tensor::from_vec(vec![1.0, 2.0, 3.0], &[1, 3])));
 /// assert!(y.value().sum_all().item().abs() < 1e-12);
 /// ```
+#[derive(Debug)]
 pub struct LayerNorm<T: Element> {
     normalized_shape: Vec<usize>,
     eps: f64,

@@ -221,19 +221,25 @@ pub trait Module<T: Element>: Send + Sync {
         self.set_training(false)
     }
 
-    /// The mode: this module's own flag, else the first descendant's that has
-    /// one, else `true` (a module with no mode-dependent part).
-    fn is_training(&self) -> bool {
+    /// The mode of this module's own flag, else of the first descendant
+    /// (in definition order) that has one; `None` when no part depends on the mode.
+    fn training_state(&self) -> Option<bool> {
         if let Some(flag) = self.train_flag() {
-            return flag.get();
+            return Some(flag.get());
         }
         let mut found = None;
         self.visit_children(&mut |_, child| {
             if found.is_none() {
-                found = Some(child.is_training());
+                found = child.training_state();
             }
         });
-        found.unwrap_or(true)
+        found
+    }
+
+    /// True in training mode ([`Module::training_state`], `true` when no
+    /// part of the module depends on the mode).
+    fn is_training(&self) -> bool {
+        self.training_state().unwrap_or(true)
     }
 
     /// Every parameter with its dotted name, in definition order.
@@ -354,8 +360,8 @@ impl<T: Element, M: Module<T>> Module<T> for Option<M> {
             m.set_training(training)
         }
     }
-    fn is_training(&self) -> bool {
-        self.as_ref().is_none_or(|m| m.is_training())
+    fn training_state(&self) -> Option<bool> {
+        self.as_ref().and_then(|m| m.training_state())
     }
 }
 

@@ -91,3 +91,11 @@ impl<T: Element> Forward<T> for Sequential<T> {
         Ok(h)
     }
 }
+
+impl<T: Element> std::fmt::Debug for Sequential<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.layers.iter().map(|l| l.type_name()))
+            .finish()
+    }
+}
