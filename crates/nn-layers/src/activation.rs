@@ -45,7 +45,10 @@ fn finite(op: &'static str, name: &str, v: f64) -> Result<()> {
     if v.is_finite() {
         Ok(())
     } else {
-        Err(TensorError::invalid(op, format!("{name} = {v} is not finite")))
+        Err(TensorError::invalid(
+            op,
+            format!("{name} = {v} is not finite"),
+        ))
     }
 }
 
@@ -159,7 +162,10 @@ impl Softplus {
     /// Softplus with given β (> 0) and threshold.
     pub fn new(beta: f64, threshold: f64) -> Result<Self> {
         if !(beta > 0.0 && beta.is_finite()) {
-            return Err(TensorError::invalid("Softplus", format!("beta = {beta} must be > 0")));
+            return Err(TensorError::invalid(
+                "Softplus",
+                format!("beta = {beta} must be > 0"),
+            ));
         }
         finite("Softplus", "threshold", threshold)?;
         Ok(Softplus { beta, threshold })
@@ -250,7 +256,10 @@ impl PreluConfig {
     /// Builds the layer; errors on zero slopes or a non-finite start.
     pub fn init<T: Element>(&self) -> Result<Prelu<T>> {
         if self.num_parameters == 0 {
-            return Err(TensorError::invalid("PreluConfig", "num_parameters = 0 must be > 0"));
+            return Err(TensorError::invalid(
+                "PreluConfig",
+                "num_parameters = 0 must be > 0",
+            ));
         }
         finite("PreluConfig", "init", self.init)?;
         Ok(Prelu {

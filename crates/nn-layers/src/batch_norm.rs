@@ -52,10 +52,16 @@ impl BatchNormConfig {
             return Err(TensorError::invalid(op, "num_features = 0 must be > 0"));
         }
         if !(self.eps > 0.0 && self.eps.is_finite()) {
-            return Err(TensorError::invalid(op, format!("eps = {} must be > 0", self.eps)));
+            return Err(TensorError::invalid(
+                op,
+                format!("eps = {} must be > 0", self.eps),
+            ));
         }
         if let Some(m) = self.momentum.filter(|m| !(0.0..=1.0).contains(m)) {
-            return Err(TensorError::invalid(op, format!("momentum = {m} is outside [0, 1]")));
+            return Err(TensorError::invalid(
+                op,
+                format!("momentum = {m} is outside [0, 1]"),
+            ));
         }
         Ok(())
     }
@@ -155,7 +161,10 @@ impl<T: Element> BatchNorm1d<T> {
         if x.ndim() < 2 || x.shape()[1] != c {
             return Err(TensorError::invalid(
                 op,
-                format!("input of shape {:?} must have C = {c} channels in dim 1", x.shape()),
+                format!(
+                    "input of shape {:?} must have C = {c} channels in dim 1",
+                    x.shape()
+                ),
             ));
         }
         let training = self.training.get();
@@ -174,17 +183,29 @@ impl<T: Element> BatchNorm1d<T> {
             (None, None) => 0.0,
         };
         let running = match (&rm, &rv) {
-            (Some(mean), Some(var)) => Some(RunningStats { mean, var, momentum }),
+            (Some(mean), Some(var)) => Some(RunningStats {
+                mean,
+                var,
+                momentum,
+            }),
             _ => None,
         };
-        let (y, updated) = functional::batch_norm(x, w.as_ref(), b.as_ref(), running, training, self.config.eps)
-            .map_err(|e| TensorError::invalid(op, e.to_string()))?;
+        let (y, updated) = functional::batch_norm(
+            x,
+            w.as_ref(),
+            b.as_ref(),
+            running,
+            training,
+            self.config.eps,
+        )
+        .map_err(|e| TensorError::invalid(op, e.to_string()))?;
         if let (Some(r), Some((m, v))) = (&self.running, updated) {
             no_grad(|| {
                 r.mean.set_value(m);
                 r.var.set_value(v);
                 let n = r.num_batches_tracked.value().item();
-                r.num_batches_tracked.set_value(Tensor::scalar(n + T::one()));
+                r.num_batches_tracked
+                    .set_value(Tensor::scalar(n + T::one()));
             });
         }
         Ok(y)

@@ -54,7 +54,7 @@ impl DropoutConfig {
 /// let x = Var::constant(Tensor::<f32>::ones(&[1000]));
 /// let y = drop.forward(&x);
 /// assert!(y.value().as_slice().iter().all(|&v| v == 0.0 || v == 2.0));
-/// drop.eval();
+/// Module::<f32>::eval(&drop); // Dropout works for any element type: name one
 /// assert_eq!(drop.forward(&x).value(), x.value());
 /// ```
 #[derive(Debug)]

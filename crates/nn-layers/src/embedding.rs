@@ -54,7 +54,10 @@ impl EmbeddingConfig {
         if let Some(p) = self.padding_idx.filter(|&p| p >= self.num_embeddings) {
             return Err(TensorError::invalid(
                 "EmbeddingConfig",
-                format!("padding_idx = {p} is out of range for {} embeddings", self.num_embeddings),
+                format!(
+                    "padding_idx = {p} is out of range for {} embeddings",
+                    self.num_embeddings
+                ),
             ));
         }
         let mut w = self
@@ -112,7 +115,10 @@ impl<T: Element> Forward<T> for Embedding<T> {
             if !(v >= T::zero() && v.fract() == T::zero()) {
                 return Err(TensorError::invalid(
                     "Embedding",
-                    format!("index {v} is not a non-negative integer (input shape {:?})", x.shape()),
+                    format!(
+                        "index {v} is not a non-negative integer (input shape {:?})",
+                        x.shape()
+                    ),
                 ));
             }
             idx.push(v.to_usize().unwrap_or(usize::MAX));

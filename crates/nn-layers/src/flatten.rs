@@ -47,7 +47,10 @@ impl<T: Element> Forward<T> for Flatten {
         if s > e {
             return Err(TensorError::invalid(
                 "Flatten",
-                format!("start_dim {s} is after end_dim {e} for input {:?}", x.shape()),
+                format!(
+                    "start_dim {s} is after end_dim {e} for input {:?}",
+                    x.shape()
+                ),
             ));
         }
         if x.ndim() == 0 {

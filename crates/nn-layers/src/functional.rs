@@ -74,6 +74,9 @@ pub struct RunningStats<'a, T: Element> {
     pub momentum: f64,
 }
 
+/// The updated `(running_mean, running_var)` a training-mode [`batch_norm`] returns.
+pub type UpdatedStats<T> = (Tensor<T>, Tensor<T>);
+
 /// Batch normalisation over every dim but 1 of `x: [N, C, …]`.
 ///
 /// * `training` (or no running stats): normalise with the batch mean and
@@ -91,12 +94,15 @@ pub fn batch_norm<T: Element>(
     running: Option<RunningStats<'_, T>>,
     training: bool,
     eps: f64,
-) -> Result<(Var<T>, Option<(Tensor<T>, Tensor<T>)>)> {
+) -> Result<(Var<T>, Option<UpdatedStats<T>>)> {
     let op = "batch_norm";
     if x.ndim() < 2 {
         return Err(TensorError::invalid(
             op,
-            format!("input of shape {:?} needs a channel dim 1 ([N, C, …])", x.shape()),
+            format!(
+                "input of shape {:?} needs a channel dim 1 ([N, C, …])",
+                x.shape()
+            ),
         ));
     }
     let c = x.shape()[1];
@@ -104,8 +110,14 @@ pub fn batch_norm<T: Element>(
     for (name, t) in [
         ("weight", weight.map(|w| w.shape().to_vec())),
         ("bias", bias.map(|b| b.shape().to_vec())),
-        ("running_mean", running.as_ref().map(|r| r.mean.shape().to_vec())),
-        ("running_var", running.as_ref().map(|r| r.var.shape().to_vec())),
+        (
+            "running_mean",
+            running.as_ref().map(|r| r.mean.shape().to_vec()),
+        ),
+        (
+            "running_var",
+            running.as_ref().map(|r| r.var.shape().to_vec()),
+        ),
     ] {
         if let Some(s) = t {
             if s != per_channel {
@@ -235,7 +247,10 @@ pub fn embedding<T: Element>(
     if index_shape.iter().product::<usize>() != indices.len() {
         return Err(TensorError::invalid(
             op,
-            format!("{} indices do not fill shape {index_shape:?}", indices.len()),
+            format!(
+                "{} indices do not fill shape {index_shape:?}",
+                indices.len()
+            ),
         ));
     }
     if let Some(&bad) = indices.iter().find(|&&i| i >= rows) {

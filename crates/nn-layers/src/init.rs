@@ -90,7 +90,10 @@ fn check_finite(op: &'static str, name: &str, v: f64) -> Result<()> {
     if v.is_finite() {
         Ok(())
     } else {
-        Err(TensorError::invalid(op, format!("{name} = {v} is not finite")))
+        Err(TensorError::invalid(
+            op,
+            format!("{name} = {v} is not finite"),
+        ))
     }
 }
 
@@ -110,12 +113,22 @@ pub fn constant<T: Element>(shape: &[usize], value: f64) -> Tensor<T> {
 }
 
 /// Uniform on `[low, high)`.
-pub fn uniform<T: Element>(shape: &[usize], low: f64, high: f64, rng: &mut Rng) -> Result<Tensor<T>> {
+pub fn uniform<T: Element>(
+    shape: &[usize],
+    low: f64,
+    high: f64,
+    rng: &mut Rng,
+) -> Result<Tensor<T>> {
     Tensor::try_rand_uniform(shape, low, high, rng)
 }
 
 /// Normal with the given mean and standard deviation (`std >= 0`).
-pub fn normal<T: Element>(shape: &[usize], mean: f64, std: f64, rng: &mut Rng) -> Result<Tensor<T>> {
+pub fn normal<T: Element>(
+    shape: &[usize],
+    mean: f64,
+    std: f64,
+    rng: &mut Rng,
+) -> Result<Tensor<T>> {
     check_finite("init::normal", "mean", mean)?;
     if !(std >= 0.0 && std.is_finite()) {
         return Err(TensorError::invalid(
@@ -179,7 +192,12 @@ pub fn xavier_uniform<T: Element>(shape: &[usize], gain: f64, rng: &mut Rng) -> 
 pub fn xavier_normal<T: Element>(shape: &[usize], gain: f64, rng: &mut Rng) -> Result<Tensor<T>> {
     let (fi, fo) = fans(shape)?;
     check_finite("init::xavier_normal", "gain", gain)?;
-    normal(shape, 0.0, gain.abs() * (2.0 / (fi + fo) as f64).sqrt(), rng)
+    normal(
+        shape,
+        0.0,
+        gain.abs() * (2.0 / (fi + fo) as f64).sqrt(),
+        rng,
+    )
 }
 
 fn kaiming_std(shape: &[usize], mode: FanMode, nl: Nonlinearity) -> Result<f64> {
@@ -321,8 +339,11 @@ pub fn rows_identical<T: Element>(weight: &Tensor<T>, tol: f64) -> bool {
     }
     let cols = weight.shape()[1];
     let s = weight.as_slice();
-    s.chunks(cols)
-        .all(|row| row.iter().zip(&s[..cols]).all(|(a, b)| (*a - *b).abs().to_f64_lossless() <= tol))
+    s.chunks(cols).all(|row| {
+        row.iter()
+            .zip(&s[..cols])
+            .all(|(a, b)| (*a - *b).abs().to_f64_lossless() <= tol)
+    })
 }
 
 #[cfg(test)]
@@ -359,22 +380,30 @@ mod tests {
     fn distributions_have_the_documented_spread() {
         let mut rng = Rng::seed_from(3);
         let shape = [200, 300];
-        let w: Tensor<f64> = kaiming_normal(&shape, FanMode::FanIn, Nonlinearity::Relu, &mut rng).unwrap();
+        let w: Tensor<f64> =
+            kaiming_normal(&shape, FanMode::FanIn, Nonlinearity::Relu, &mut rng).unwrap();
         let (m, s) = moments(&w);
-        assert!(m.abs() < 0.01 && (s - (2.0f64 / 300.0).sqrt()).abs() < 0.002, "{m} {s}");
-        let w: Tensor<f64> = kaiming_normal(&shape, FanMode::FanOut, Nonlinearity::Linear, &mut rng).unwrap();
+        assert!(
+            m.abs() < 0.01 && (s - (2.0f64 / 300.0).sqrt()).abs() < 0.002,
+            "{m} {s}"
+        );
+        let w: Tensor<f64> =
+            kaiming_normal(&shape, FanMode::FanOut, Nonlinearity::Linear, &mut rng).unwrap();
         assert!((moments(&w).1 - (1.0f64 / 200.0).sqrt()).abs() < 0.002);
         let w: Tensor<f64> = xavier_uniform(&shape, 1.0, &mut rng).unwrap();
         let a = (6.0f64 / 500.0).sqrt();
         assert!(w.max_all() <= a && w.min_all() >= -a && w.max_all() > 0.95 * a);
         let w: Tensor<f64> = xavier_normal(&shape, 2.0, &mut rng).unwrap();
         assert!((moments(&w).1 - 2.0 * (2.0f64 / 500.0).sqrt()).abs() < 0.003);
-        let w: Tensor<f64> = kaiming_uniform(&shape, FanMode::FanIn, Nonlinearity::Tanh, &mut rng).unwrap();
+        let w: Tensor<f64> =
+            kaiming_uniform(&shape, FanMode::FanIn, Nonlinearity::Tanh, &mut rng).unwrap();
         let b = 5.0 / 3.0 * (3.0f64 / 300.0).sqrt();
         assert!(w.max_all() <= b && w.max_all() > 0.95 * b);
         let w: Tensor<f64> = trunc_normal(&[10000], 0.0, 1.0, -0.5, 2.0, &mut rng).unwrap();
         assert!(w.min_all() >= -0.5 && w.max_all() <= 2.0 && w.max_all() > 1.5);
-        let w: Tensor<f64> = Initializer::PYTORCH_DEFAULT.init(&[16, 25], &mut rng).unwrap();
+        let w: Tensor<f64> = Initializer::PYTORCH_DEFAULT
+            .init(&[16, 25], &mut rng)
+            .unwrap();
         assert!(w.max_all() <= 0.2 && w.max_all() > 0.18);
         assert_eq!(constant::<f32>(&[2], 0.5).to_vec(), vec![0.5, 0.5]);
     }
@@ -387,6 +416,8 @@ mod tests {
         assert!(trunc_normal::<f32>(&[2], 0.0, 1.0, 10.0, 11.0, &mut rng).is_err());
         assert!(trunc_normal::<f32>(&[2], 0.0, 1.0, 1.0, -1.0, &mut rng).is_err());
         assert!(xavier_uniform::<f32>(&[0, 3], 1.0, &mut rng).is_err());
-        assert!(Initializer::Constant(f64::NAN).init::<f32>(&[2], &mut rng).is_err());
+        assert!(Initializer::Constant(f64::NAN)
+            .init::<f32>(&[2], &mut rng)
+            .is_err());
     }
 }

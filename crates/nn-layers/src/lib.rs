@@ -18,11 +18,11 @@
 //! use nn_layers::prelude::*;
 //! let mut rng = Rng::seed_from(42);
 //! let model = Sequential::<f32>::new()
-//!     .add(LinearConfig::new(4, 8).init(&mut rng).unwrap())
-//!     .add(BatchNormConfig::new(8).init().unwrap())
-//!     .add(Relu)
-//!     .add(DropoutConfig::new(0.1).init(&mut rng).unwrap())
-//!     .add(LinearConfig::new(8, 3).init(&mut rng).unwrap());
+//!     .append(LinearConfig::new(4, 8).init(&mut rng).unwrap())
+//!     .append(BatchNormConfig::new(8).init().unwrap())
+//!     .append(Relu)
+//!     .append(DropoutConfig::new(0.1).init(&mut rng).unwrap())
+//!     .append(LinearConfig::new(8, 3).init(&mut rng).unwrap());
 //! let x = Var::constant(Tensor::rand_normal(&[16, 4], 0.0, 1.0, &mut rng));
 //! let loss = CrossEntropyLoss::default().forward(&model.forward(&x), &[0; 16]);
 //! let grads = loss.backward();
@@ -68,10 +68,10 @@ pub use serialize::{LoadMode, LoadReport, SerializeError};
 pub mod prelude {
     pub use crate::activation::*;
     pub use crate::{
-        BatchNorm1d, BatchNormConfig, BceWithLogitsLoss, CrossEntropyLoss, Dropout,
-        DropoutConfig, Embedding, EmbeddingConfig, Flatten, Forward, GaussianKl, HuberLoss,
-        Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig, LoadMode, Module,
-        MseLoss, NllLoss, Sequential, SmoothL1Loss,
+        BatchNorm1d, BatchNormConfig, BceWithLogitsLoss, CrossEntropyLoss, Dropout, DropoutConfig,
+        Embedding, EmbeddingConfig, Flatten, Forward, GaussianKl, HuberLoss, Initializer,
+        LayerNorm, LayerNormConfig, Linear, LinearConfig, LoadMode, Module, MseLoss, NllLoss,
+        Sequential, SmoothL1Loss,
     };
     pub use nn_autograd::{no_grad, Parameter, Reduction, Var};
     pub use nn_tensor::{Element, Rng, Tensor, TensorError};

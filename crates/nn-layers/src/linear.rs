@@ -60,7 +60,12 @@ impl LinearConfig {
             .init(&[self.out_features, self.in_features], rng)?;
         let bound = 1.0 / (self.in_features as f64).sqrt();
         let bias = if self.bias {
-            Some(Parameter::new(init::uniform(&[self.out_features], -bound, bound, rng)?))
+            Some(Parameter::new(init::uniform(
+                &[self.out_features],
+                -bound,
+                bound,
+                rng,
+            )?))
         } else {
             None
         };
@@ -122,7 +127,9 @@ impl<T: Element> Forward<T> for Linear<T> {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
         let b = self.bias.as_ref().map(|b| b.var());
         functional::linear(x, &self.weight.var(), b.as_ref()).map_err(|e| match e {
-            TensorError::ShapeMismatch { lhs, rhs, reason, .. } => TensorError::ShapeMismatch {
+            TensorError::ShapeMismatch {
+                lhs, rhs, reason, ..
+            } => TensorError::ShapeMismatch {
                 op: "Linear",
                 lhs,
                 rhs,

@@ -21,7 +21,10 @@ fn positive(op: &'static str, name: &str, v: f64) -> Result<()> {
     if v > 0.0 && v.is_finite() {
         Ok(())
     } else {
-        Err(TensorError::invalid(op, format!("{name} = {v} must be > 0")))
+        Err(TensorError::invalid(
+            op,
+            format!("{name} = {v} must be > 0"),
+        ))
     }
 }
 
@@ -128,7 +131,11 @@ impl<T: Element> BceWithLogitsLoss<T> {
     }
     /// The loss of `logits` against targets in `[0, 1]` of the same shape.
     pub fn try_forward(&self, logits: &Var<T>, target: &Tensor<T>) -> Result<Var<T>> {
-        logits.try_binary_cross_entropy_with_logits(target, self.pos_weight.as_ref(), self.reduction)
+        logits.try_binary_cross_entropy_with_logits(
+            target,
+            self.pos_weight.as_ref(),
+            self.reduction,
+        )
     }
     /// Panicking [`BceWithLogitsLoss::try_forward`].
     #[track_caller]
@@ -269,13 +276,22 @@ mod tests {
         assert!(HuberLoss::new(0.0, Reduction::Mean).is_err());
         assert!(SmoothL1Loss::new(-1.0, Reduction::Mean).is_err());
         assert!(CrossEntropyLoss::new(Reduction::Mean, 1.5).is_err());
-        assert!(MseLoss::default().try_forward(&x, &Var::constant(Tensor::zeros(&[2]))).is_err());
-        let nll = NllLoss::<f64>::default().forward(&x.log_softmax(1), &[1]).value().item();
+        assert!(MseLoss::default()
+            .try_forward(&x, &Var::constant(Tensor::zeros(&[2])))
+            .is_err());
+        let nll = NllLoss::<f64>::default()
+            .forward(&x.log_softmax(1), &[1])
+            .value()
+            .item();
         assert!((nll - ce).abs() < 1e-12);
         let kl = GaussianKl::default().forward(&x, &Var::constant(Tensor::zeros(&[1, 2])));
         assert!((kl.value().item() - 4.5).abs() < 1e-12);
-        let bce = BceWithLogitsLoss::<f64>::default().forward(&x, &Tensor::from_vec(vec![1.0, 0.0], &[1, 2]));
+        let bce = BceWithLogitsLoss::<f64>::default()
+            .forward(&x, &Tensor::from_vec(vec![1.0, 0.0], &[1, 2]));
         assert!(bce.value().item() > 0.0);
-        assert_eq!(<MseLoss as Module<f32>>::type_name(&MseLoss::default()), "MseLoss");
+        assert_eq!(
+            <MseLoss as Module<f32>>::type_name(&MseLoss::default()),
+            "MseLoss"
+        );
     }
 }

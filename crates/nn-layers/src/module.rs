@@ -62,7 +62,11 @@ impl<T: Element> Buffer<T> {
 
     /// The current value (a cheap shared copy).
     pub fn value(&self) -> Tensor<T> {
-        self.inner.value.read().expect("buffer lock poisoned").clone()
+        self.inner
+            .value
+            .read()
+            .expect("buffer lock poisoned")
+            .clone()
     }
 
     /// The shape of the value.
@@ -160,9 +164,9 @@ pub fn short_type_name(full: &'static str) -> &'static str {
 /// use nn_layers::prelude::*;
 /// let mut rng = Rng::seed_from(0);
 /// let model = Sequential::<f32>::new()
-///     .add(LinearConfig::new(4, 3).init(&mut rng).unwrap())
-///     .add(Relu)
-///     .add(LinearConfig::new(3, 2).init(&mut rng).unwrap());
+///     .append(LinearConfig::new(4, 3).init(&mut rng).unwrap())
+///     .append(Relu)
+///     .append(LinearConfig::new(3, 2).init(&mut rng).unwrap());
 /// let names: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();
 /// assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
 /// assert_eq!(model.num_parameters(), 4 * 3 + 3 + 3 * 2 + 2);
@@ -251,7 +255,10 @@ pub trait Module<T: Element>: Send + Sync {
 
     /// Every parameter, in definition order (what an optimiser is given).
     fn parameters(&self) -> Vec<Parameter<T>> {
-        self.named_parameters().into_iter().map(|(_, p)| p).collect()
+        self.named_parameters()
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect()
     }
 
     /// Every buffer with its dotted name.

@@ -3,7 +3,7 @@
 use nn_autograd::Var;
 use nn_tensor::{Element, Result, TensorError};
 
-use crate::module::{Forward, Module};
+use crate::module::{Forward, Module, TrainFlag};
 
 /// A chain of single-input layers, named `0`, `1`, … as in PyTorch's
 /// `nn.Sequential` (so its `state_dict` keys are `0.weight`, `2.bias`, …).
@@ -12,15 +12,18 @@ use crate::module::{Forward, Module};
 /// use nn_layers::prelude::*;
 /// let mut rng = Rng::seed_from(0);
 /// let mlp = Sequential::<f32>::new()
-///     .add(LinearConfig::new(784, 256).init(&mut rng).unwrap())
-///     .add(Relu)
-///     .add(LinearConfig::new(256, 10).init(&mut rng).unwrap());
+///     .append(LinearConfig::new(784, 256).init(&mut rng).unwrap())
+///     .append(Relu)
+///     .append(LinearConfig::new(256, 10).init(&mut rng).unwrap());
 /// assert_eq!(mlp.len(), 3);
 /// let e = mlp.try_forward(&Var::constant(Tensor::zeros(&[2, 100]))).unwrap_err();
 /// assert!(e.to_string().contains("layer 0 (Linear)"), "{e}");
 /// ```
 pub struct Sequential<T: Element> {
     layers: Vec<Box<dyn Forward<T>>>,
+    // Its own mode, so `is_training` answers after `eval()` even when no
+    // layer inside depends on the mode (as PyTorch's `self.training` does).
+    training: TrainFlag,
 }
 
 impl<T: Element> Default for Sequential<T> {
@@ -32,17 +35,20 @@ impl<T: Element> Default for Sequential<T> {
 impl<T: Element> Sequential<T> {
     /// An empty chain (the identity).
     pub fn new() -> Self {
-        Sequential { layers: Vec::new() }
+        Sequential {
+            layers: Vec::new(),
+            training: TrainFlag::default(),
+        }
     }
 
-    /// Appends a layer (builder style).
-    pub fn add(mut self, layer: impl Forward<T> + 'static) -> Self {
+    /// Appends a layer (builder style, like PyTorch's `Sequential.append`).
+    pub fn append(mut self, layer: impl Forward<T> + 'static) -> Self {
         self.layers.push(Box::new(layer));
         self
     }
 
-    /// Appends a boxed layer.
-    pub fn push(&mut self, layer: Box<dyn Forward<T>>) {
+    /// Appends a boxed layer in place.
+    pub fn push_boxed(&mut self, layer: Box<dyn Forward<T>>) {
         self.layers.push(layer);
     }
 
@@ -68,6 +74,9 @@ impl<T: Element> Sequential<T> {
 }
 
 impl<T: Element> Module<T> for Sequential<T> {
+    fn train_flag(&self) -> Option<&TrainFlag> {
+        Some(&self.training)
+    }
     fn visit_children(&self, f: &mut dyn FnMut(&str, &dyn Module<T>)) {
         for (i, l) in self.layers.iter().enumerate() {
             f(&i.to_string(), l.as_module());
@@ -84,7 +93,10 @@ impl<T: Element> Forward<T> for Sequential<T> {
             h = l.try_forward(&h).map_err(|e| {
                 TensorError::invalid(
                     "Sequential",
-                    format!("layer {i} ({}) on input {input_shape:?}: {e}", l.type_name()),
+                    format!(
+                        "layer {i} ({}) on input {input_shape:?}: {e}",
+                        l.type_name()
+                    ),
                 )
             })?;
         }

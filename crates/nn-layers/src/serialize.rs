@@ -125,7 +125,10 @@ impl fmt::Display for SerializeError {
                 name,
                 dtype,
                 expected,
-            } => write!(f, "weights file: `{name}` has dtype {dtype}, expected {expected}"),
+            } => write!(
+                f,
+                "weights file: `{name}` has dtype {dtype}, expected {expected}"
+            ),
             SerializeError::Mismatch(r) => write!(f, "strict load failed: {r}"),
         }
     }
@@ -146,17 +149,29 @@ enum Slot<T: Element> {
 
 fn slots<T: Element, M: Module<T> + ?Sized>(module: &M) -> Vec<(String, Slot<T>)> {
     let mut out = Vec::new();
-    module.visit_parameters("", &mut |n, p| out.push((n.to_string(), Slot::Param(p.clone()))));
-    module.visit_buffers("", &mut |n, b| out.push((n.to_string(), Slot::Buf(b.clone()))));
+    module.visit_parameters("", &mut |n, p| {
+        out.push((n.to_string(), Slot::Param(p.clone())))
+    });
+    module.visit_buffers("", &mut |n, b| {
+        out.push((n.to_string(), Slot::Buf(b.clone())))
+    });
     out
 }
 
 fn float_bytes<T: Element>(t: &Tensor<T>) -> (Dtype, Vec<u8>) {
     if T::DTYPE == "float64" {
-        let b = t.as_slice().iter().flat_map(|v| v.to_f64_lossless().to_le_bytes()).collect();
+        let b = t
+            .as_slice()
+            .iter()
+            .flat_map(|v| v.to_f64_lossless().to_le_bytes())
+            .collect();
         (Dtype::F64, b)
     } else {
-        let b = t.as_slice().iter().flat_map(|v| (v.to_f64_lossless() as f32).to_le_bytes()).collect();
+        let b = t
+            .as_slice()
+            .iter()
+            .flat_map(|v| (v.to_f64_lossless() as f32).to_le_bytes())
+            .collect();
         (Dtype::F32, b)
     }
 }
@@ -210,7 +225,11 @@ pub fn load<T: Element, M: Module<T> + ?Sized>(
     from_bytes(module, &bytes, mode)
 }
 
-fn decode<T: Element>(name: &str, view: &TensorView<'_>, count: bool) -> Result<Tensor<T>, SerializeError> {
+fn decode<T: Element>(
+    name: &str,
+    view: &TensorView<'_>,
+    count: bool,
+) -> Result<Tensor<T>, SerializeError> {
     let data = view.data();
     let vals: Vec<T> = match view.dtype() {
         Dtype::F32 => data
@@ -229,7 +248,11 @@ fn decode<T: Element>(name: &str, view: &TensorView<'_>, count: bool) -> Result<
             return Err(SerializeError::Dtype {
                 name: name.to_string(),
                 dtype: format!("{other:?}"),
-                expected: if count { "I64, F32 or F64" } else { "F32 or F64" },
+                expected: if count {
+                    "I64, F32 or F64"
+                } else {
+                    "F32 or F64"
+                },
             })
         }
     };
@@ -246,7 +269,8 @@ pub fn from_bytes<T: Element, M: Module<T> + ?Sized>(
     bytes: &[u8],
     mode: LoadMode,
 ) -> Result<LoadReport, SerializeError> {
-    let file = SafeTensors::deserialize(bytes).map_err(|e| SerializeError::Format(format!("{e:?}")))?;
+    let file =
+        SafeTensors::deserialize(bytes).map_err(|e| SerializeError::Format(format!("{e:?}")))?;
     let mut in_file: BTreeMap<String, TensorView<'_>> = file.tensors().into_iter().collect();
     let mut report = LoadReport::default();
     let mut todo: Vec<(String, Slot<T>, Tensor<T>)> = Vec::new();
@@ -261,7 +285,8 @@ pub fn from_bytes<T: Element, M: Module<T> + ?Sized>(
         };
         // PyTorch stores num_batches_tracked as a 0-d tensor; accept [1] too.
         let found = view.shape().to_vec();
-        let same = found == expected || (count && found.iter().product::<usize>() == 1 && expected.is_empty());
+        let same = found == expected
+            || (count && found.iter().product::<usize>() == 1 && expected.is_empty());
         if !same {
             report.mismatched.push(ShapeMismatch {
                 name,

@@ -16,15 +16,28 @@ const H: f64 = 1e-6;
 /// Checks d/dx and d/dparam of `Σ layer(x) ⊙ w` for fixed random weights `w`.
 fn check_layer(layer: &dyn Forward<f64>, x: &Tensor<f64>, check_input: bool) -> Result<(), String> {
     if check_input {
-        let r = check_gradients(|v| layer.forward(&v[0]), std::slice::from_ref(x), GradCheckConfig::default());
+        let r = check_gradients(
+            |v| layer.forward(&v[0]),
+            std::slice::from_ref(x),
+            GradCheckConfig::default(),
+        );
         if !r.passed {
             return Err(format!("{} input: {r}", layer.type_name()));
         }
     }
     let probe = layer.forward(&Var::constant(x.clone()));
     let w = Tensor::<f64>::rand_uniform(probe.shape(), 0.5, 1.5, &mut Rng::seed_from(11));
-    let objective = || layer.forward(&Var::constant(x.clone())).value().mul(&w).sum_all().item();
-    let grads = layer.forward(&Var::constant(x.clone())).backward_with(w.clone());
+    let objective = || {
+        layer
+            .forward(&Var::constant(x.clone()))
+            .value()
+            .mul(&w)
+            .sum_all()
+            .item()
+    };
+    let grads = layer
+        .forward(&Var::constant(x.clone()))
+        .backward_with(w.clone());
     for (name, p) in layer.named_parameters() {
         let analytic = grads
             .get_id(p.id())

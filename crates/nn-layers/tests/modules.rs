@@ -65,11 +65,16 @@ fn custom_mlp_has_dotted_names_counts_modes_and_freezing() {
 fn sequential_names_buffers_and_errors_like_pytorch() {
     let mut rng = Rng::seed_from(1);
     let model = Sequential::<f32>::new()
-        .add(LinearConfig::new(5, 4).init(&mut rng).unwrap())
-        .add(BatchNormConfig::new(4).init().unwrap())
-        .add(PreluConfig::new(4).init::<f32>().unwrap())
-        .add(Flatten::default())
-        .add(LinearConfig::new(4, 2).with_bias(false).init(&mut rng).unwrap());
+        .append(LinearConfig::new(5, 4).init(&mut rng).unwrap())
+        .append(BatchNormConfig::new(4).init().unwrap())
+        .append(PreluConfig::new(4).init::<f32>().unwrap())
+        .append(Flatten::default())
+        .append(
+            LinearConfig::new(4, 2)
+                .with_bias(false)
+                .init(&mut rng)
+                .unwrap(),
+        );
     let sd: Vec<String> = model.state_dict().into_iter().map(|(n, _)| n).collect();
     assert_eq!(
         sd,
@@ -91,7 +96,10 @@ fn sequential_names_buffers_and_errors_like_pytorch() {
         .try_forward(&Var::constant(Tensor::zeros(&[6, 7])))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("layer 0 (Linear)") && e.contains("[6, 7]"), "{e}");
+    assert!(
+        e.contains("layer 0 (Linear)") && e.contains("[6, 7]"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -119,24 +127,40 @@ fn batch_norm_running_stats_follow_pytorch_and_eval_uses_them() {
     assert!((y.value().get(&[0, 0, 0]) - expect).abs() < 1e-12);
     assert_eq!(bn.num_batches_tracked(), Some(1));
     // Cumulative average when momentum is None.
-    let cma = BatchNormConfig::new(1).with_momentum(None).init::<f64>().unwrap();
+    let cma = BatchNormConfig::new(1)
+        .with_momentum(None)
+        .init::<f64>()
+        .unwrap();
     for v in [2.0, 4.0] {
-        cma.forward(&Var::constant(Tensor::from_vec(vec![v - 1.0, v + 1.0], &[2, 1])));
+        cma.forward(&Var::constant(Tensor::from_vec(
+            vec![v - 1.0, v + 1.0],
+            &[2, 1],
+        )));
     }
     assert!((cma.running_mean().unwrap().item() - 3.0).abs() < 1e-12);
-    assert!(bn.try_forward(&Var::constant(Tensor::zeros(&[2, 3]))).is_err());
+    assert!(bn
+        .try_forward(&Var::constant(Tensor::zeros(&[2, 3])))
+        .is_err());
 }
 
 #[test]
 fn dropout_is_inverted_seeded_and_identity_in_eval() {
-    let make = || DropoutConfig::new(0.25).init(&mut Rng::seed_from(7)).unwrap();
+    let make = || {
+        DropoutConfig::new(0.25)
+            .init(&mut Rng::seed_from(7))
+            .unwrap()
+    };
     let (a, b) = (make(), make());
     let x = Var::constant(Tensor::<f64>::ones(&[10000]));
     let ya = Forward::<f64>::forward(&a, &x);
     assert_eq!(ya.value(), Forward::<f64>::forward(&b, &x).value());
     let kept = ya.value().as_slice().iter().filter(|&&v| v != 0.0).count();
     assert!((kept as f64 / 10000.0 - 0.75).abs() < 0.02);
-    assert!(ya.value().as_slice().iter().all(|&v| v == 0.0 || (v - 4.0 / 3.0).abs() < 1e-12));
+    assert!(ya
+        .value()
+        .as_slice()
+        .iter()
+        .all(|&v| v == 0.0 || (v - 4.0 / 3.0).abs() < 1e-12));
     Module::<f64>::eval(&a);
     assert_eq!(Forward::<f64>::forward(&a, &x).value(), x.value());
 }
@@ -144,20 +168,42 @@ fn dropout_is_inverted_seeded_and_identity_in_eval() {
 #[test]
 fn bad_configs_are_clear_errors() {
     let mut rng = Rng::seed_from(0);
-    let e = LinearConfig::new(0, 3).init::<f32>(&mut rng).unwrap_err().to_string();
-    assert!(e.contains("LinearConfig") && e.contains("in_features = 0"), "{e}");
+    let e = LinearConfig::new(0, 3)
+        .init::<f32>(&mut rng)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("LinearConfig") && e.contains("in_features = 0"),
+        "{e}"
+    );
     for p in [-0.1, 1.0, 1.5, f64::NAN] {
-        let e = DropoutConfig::new(p).init(&mut rng).unwrap_err().to_string();
+        let e = DropoutConfig::new(p)
+            .init(&mut rng)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("outside [0, 1)"), "{e}");
     }
     assert!(BatchNormConfig::new(0).init::<f32>().is_err());
-    let e = BatchNormConfig::new(3).with_eps(0.0).init::<f32>().unwrap_err().to_string();
+    let e = BatchNormConfig::new(3)
+        .with_eps(0.0)
+        .init::<f32>()
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("eps = 0"), "{e}");
-    assert!(BatchNormConfig::new(3).with_momentum(Some(1.5)).init::<f32>().is_err());
+    assert!(BatchNormConfig::new(3)
+        .with_momentum(Some(1.5))
+        .init::<f32>()
+        .is_err());
     assert!(LayerNormConfig::new(&[]).init::<f32>().is_err());
-    assert!(LayerNormConfig::new(&[4]).with_eps(-1.0).init::<f32>().is_err());
+    assert!(LayerNormConfig::new(&[4])
+        .with_eps(-1.0)
+        .init::<f32>()
+        .is_err());
     assert!(EmbeddingConfig::new(0, 4).init::<f32>(&mut rng).is_err());
-    assert!(EmbeddingConfig::new(3, 4).with_padding_idx(3).init::<f32>(&mut rng).is_err());
+    assert!(EmbeddingConfig::new(3, 4)
+        .with_padding_idx(3)
+        .init::<f32>(&mut rng)
+        .is_err());
     assert!(PreluConfig::new(0).init::<f32>().is_err());
     assert!(Softplus::new(0.0, 20.0).is_err());
     assert!(LeakyRelu::new(f64::INFINITY).is_err());
@@ -177,7 +223,10 @@ fn layer_shapes_and_activation_modules() {
         assert!(row.mean_all().item().abs() < 1e-12);
     }
     assert_eq!(Flatten::new(0, 1).forward(&x).shape(), &[6, 4]);
-    let emb = EmbeddingConfig::new(10, 3).with_padding_idx(0).init::<f64>(&mut rng).unwrap();
+    let emb = EmbeddingConfig::new(10, 3)
+        .with_padding_idx(0)
+        .init::<f64>(&mut rng)
+        .unwrap();
     let e = emb.lookup(&[0, 4, 9, 4], &[2, 2]);
     assert_eq!(e.shape(), &[2, 2, 3]);
     assert_eq!(e.value().get(&[0, 0, 1]), 0.0);
@@ -188,7 +237,9 @@ fn layer_shapes_and_activation_modules() {
     assert!(emb.try_lookup(&[10], &[1]).is_err());
     let idx = Var::constant(Tensor::from_vec(vec![1.0, 2.0], &[2]));
     assert_eq!(emb.forward(&idx).shape(), &[2, 3]);
-    assert!(emb.try_forward(&Var::constant(Tensor::from_vec(vec![0.5], &[1]))).is_err());
+    assert!(emb
+        .try_forward(&Var::constant(Tensor::from_vec(vec![0.5], &[1])))
+        .is_err());
 
     let acts: Vec<Box<dyn Forward<f64>>> = vec![
         Box::new(Relu),
@@ -214,7 +265,11 @@ fn layer_shapes_and_activation_modules() {
     let p = acts[8].forward(&x).value().sum_dims(&[-1], false);
     assert!(p.as_slice().iter().all(|s| (s - 1.0).abs() < 1e-12));
     assert!(Softmax::new(3).try_forward(&x).is_err());
-    assert!(PreluConfig::new(5).init::<f64>().unwrap().try_forward(&x).is_err());
+    assert!(PreluConfig::new(5)
+        .init::<f64>()
+        .unwrap()
+        .try_forward(&x)
+        .is_err());
 }
 
 /// Trains `fc2(sigmoid(fc1(x)))` with plain gradient descent.
@@ -237,9 +292,15 @@ fn zero_init_keeps_hidden_units_identical() {
     let y = Var::constant(Tensor::rand_normal(&[16, 2], 0.0, 1.0, &mut rng));
     let zero = nn_layers::Initializer::Zeros;
     let sym = Mlp::<f64> {
-        fc1: LinearConfig::new(3, 6).with_initializer(zero).init(&mut rng).unwrap(),
+        fc1: LinearConfig::new(3, 6)
+            .with_initializer(zero)
+            .init(&mut rng)
+            .unwrap(),
         drop: DropoutConfig::new(0.0).init(&mut rng).unwrap(),
-        fc2: LinearConfig::new(6, 2).with_initializer(zero).init(&mut rng).unwrap(),
+        fc2: LinearConfig::new(6, 2)
+            .with_initializer(zero)
+            .init(&mut rng)
+            .unwrap(),
     };
     // Biases start random in PyTorch's scheme; zero them too for a fully zero start.
     for p in sym.parameters() {
@@ -252,7 +313,15 @@ fn zero_init_keeps_hidden_units_identical() {
     assert!(sym.fc2.weight.value().max_abs_diff(&before) > 1e-3);
     assert!(rows_identical(&sym.fc1.weight.value(), 1e-12));
     assert!(rows_identical(&sym.fc2.weight.value().t(), 1e-12));
-    assert!(sym.fc1.bias.as_ref().unwrap().value().as_slice().windows(2).all(|w| w[0] == w[1]));
+    assert!(sym
+        .fc1
+        .bias
+        .as_ref()
+        .unwrap()
+        .value()
+        .as_slice()
+        .windows(2)
+        .all(|w| w[0] == w[1]));
 
     let random = mlp::<f64>(&mut rng, 6);
     train(&random, &x, &y, 50);

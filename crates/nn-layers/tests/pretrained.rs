@@ -35,19 +35,25 @@ fn tensor_of(v: &serde_json::Value) -> Tensor<f32> {
 #[test]
 fn mlp_mnist_reproduces_pytorch_logits() {
     let dir = pretrained_dir();
-    let (weights, expected) = (dir.join("mlp_mnist.safetensors"), dir.join("mlp_mnist.expected.json"));
+    let (weights, expected) = (
+        dir.join("mlp_mnist.safetensors"),
+        dir.join("mlp_mnist.expected.json"),
+    );
     if !weights.exists() || !expected.exists() {
-        println!("note: {} not found; skipping the pretrained test", weights.display());
+        println!(
+            "note: {} not found; skipping the pretrained test",
+            weights.display()
+        );
         return;
     }
     // nn.Sequential(Linear(784,256), ReLU, Linear(256,128), ReLU, Linear(128,10)).
     let mut rng = Rng::seed_from(0);
     let model = Sequential::<f32>::new()
-        .add(LinearConfig::new(784, 256).init(&mut rng).unwrap())
-        .add(Relu)
-        .add(LinearConfig::new(256, 128).init(&mut rng).unwrap())
-        .add(Relu)
-        .add(LinearConfig::new(128, 10).init(&mut rng).unwrap());
+        .append(LinearConfig::new(784, 256).init(&mut rng).unwrap())
+        .append(Relu)
+        .append(LinearConfig::new(256, 128).init(&mut rng).unwrap())
+        .append(Relu)
+        .append(LinearConfig::new(128, 10).init(&mut rng).unwrap());
     let report = load(&model, &weights, LoadMode::Strict).unwrap();
     assert_eq!(report.loaded.len(), 6);
 

@@ -36,10 +36,10 @@ pub mod prelude {
         Softmax, Softplus, Tanh,
     };
     pub use nn_layers::{
-        init, module_children, LoadMode, BatchNorm1d, BatchNormConfig, BceWithLogitsLoss, Buffer,
+        init, module_children, BatchNorm1d, BatchNormConfig, BceWithLogitsLoss, Buffer,
         CrossEntropyLoss, Dropout, DropoutConfig, Embedding, EmbeddingConfig, Flatten, Forward,
         GaussianKl, HuberLoss, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
-        Module, MseLoss, NllLoss, Sequential, SmoothL1Loss,
+        LoadMode, Module, MseLoss, NllLoss, Sequential, SmoothL1Loss,
     };
     pub use nn_tensor::{Element, Rng, Tensor, TensorError};
 }

@@ -19,8 +19,16 @@ pub fn runners<T: Element>() -> Vec<(&'static str, Runner<T>)> {
 
 fn linear<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
     let (x, w) = (c.var("x")?, c.var("weight")?);
-    if w.shape() != [c.param_usize("out_features")?, c.param_usize("in_features")?] {
-        return Err(format!("weight shape {:?} disagrees with params", w.shape()));
+    if w.shape()
+        != [
+            c.param_usize("out_features")?,
+            c.param_usize("in_features")?,
+        ]
+    {
+        return Err(format!(
+            "weight shape {:?} disagrees with params",
+            w.shape()
+        ));
     }
     let b = if c.param_bool("bias")? {
         Some(c.var("bias")?)
@@ -50,8 +58,9 @@ fn batch_norm1d<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
         momentum: c.param_f("momentum")?.to_f64_lossless(),
     };
     let eps = c.param_f("eps")?.to_f64_lossless();
-    let (y, updated) = functional::batch_norm(&x, w.as_ref(), b.as_ref(), Some(running), training, eps)
-        .map_err(|e| e.to_string())?;
+    let (y, updated) =
+        functional::batch_norm(&x, w.as_ref(), b.as_ref(), Some(running), training, eps)
+            .map_err(|e| e.to_string())?;
     // Eval leaves the running statistics as they were.
     let (nm, nv) = updated.unwrap_or((rm.clone(), rv.clone()));
     let mut out = output("y", y);
@@ -75,6 +84,7 @@ fn layer_norm<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
         (None, None)
     };
     let eps = c.param_f("eps")?.to_f64_lossless();
-    let y = functional::layer_norm(&x, &shape, w.as_ref(), b.as_ref(), eps).map_err(|e| e.to_string())?;
+    let y = functional::layer_norm(&x, &shape, w.as_ref(), b.as_ref(), eps)
+        .map_err(|e| e.to_string())?;
     Ok(output("y", y))
 }
