@@ -147,3 +147,31 @@ proptest! {
         }
     }
 }
+
+/// `y = x ⊙ w + w`, whose backward wrongly ignores the `x ⊙ w` path for `w`:
+/// the checker must catch it (a check that cannot fail proves nothing).
+struct WrongGradient {
+    w: Parameter<f64>,
+}
+
+impl Module<f64> for WrongGradient {
+    fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<f64>)) {
+        f("w", &self.w);
+    }
+}
+
+impl Forward<f64> for WrongGradient {
+    fn try_forward(&self, x: &Var<f64>) -> Result<Var<f64>, TensorError> {
+        x.mul_tensor(&self.w.value()).try_add(&self.w.var())
+    }
+}
+
+#[test]
+fn the_layer_checker_catches_a_wrong_parameter_gradient() {
+    let layer = WrongGradient {
+        w: Parameter::new(Tensor::from_vec(vec![0.5, -1.0], &[2])),
+    };
+    let x = Tensor::from_vec(vec![2.0, 3.0], &[2]);
+    let e = check_layer(&layer, &x, false).unwrap_err();
+    assert!(e.contains("w[0]"), "{e}");
+}
