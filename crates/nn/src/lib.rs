@@ -7,7 +7,8 @@
 //! * [`autograd`] (`nn-autograd`): reverse-mode differentiation, activations,
 //!   losses and the gradient checker;
 //! * [`data`] (`nn-data`): data sets (MNIST, embedded UCI sets, CSV),
-//!   scaling, splits and mini-batch loading.
+//!   scaling, splits and mini-batch loading;
+//! * [`layers`] (`nn-layers`): modules, layers, initialisers, weights files.
 //!
 //! ```
 //! use nn::prelude::*;
@@ -19,6 +20,7 @@
 
 pub use nn_autograd as autograd;
 pub use nn_data as data;
+pub use nn_layers as layers;
 pub use nn_tensor as tensor;
 
 /// The names a training script uses most.
@@ -28,6 +30,16 @@ pub mod prelude {
     pub use nn_data::{
         load_mnist, one_hot, Batch, DataError, DataLoader, Dataset, ImageLayout, MinMaxScaler,
         MnistSplit, SplitFractions, StandardScaler, TensorDataset,
+    };
+    pub use nn_layers::activation::{
+        Elu, Gelu, GeluApproximation, LeakyRelu, LogSoftmax, Prelu, PreluConfig, Relu, Sigmoid,
+        Softmax, Softplus, Tanh,
+    };
+    pub use nn_layers::{
+        init, module_children, BatchNorm1d, BatchNormConfig, BceWithLogitsLoss, Buffer,
+        CrossEntropyLoss, Dropout, DropoutConfig, Embedding, EmbeddingConfig, Flatten, Forward,
+        GaussianKl, HuberLoss, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
+        LoadMode, Module, MseLoss, NllLoss, Sequential, SmoothL1Loss,
     };
     pub use nn_tensor::{Element, Rng, Tensor, TensorError};
 }

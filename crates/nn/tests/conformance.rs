@@ -61,6 +61,7 @@ mod conformance {
     pub mod arithmetic;
     pub mod common;
     pub mod elementwise;
+    pub mod layers;
     pub mod losses;
 }
 
@@ -86,6 +87,7 @@ fn registry<T: Element>() -> BTreeMap<&'static str, Runner<T>> {
         conformance::elementwise::runners::<T>(),
         conformance::arithmetic::runners::<T>(),
         conformance::losses::runners::<T>(),
+        conformance::layers::runners::<T>(),
     ] {
         for (name, runner) in module {
             assert!(

@@ -1,0 +1,78 @@
+//! # nn-layers
+//!
+//! Modules, layers, initialisers and weights files: the kit every model of
+//! the course is built from.
+//!
+//! * [`module`]: the [`Module`] trait (named parameters and buffers,
+//!   children, train/eval, freezing, counts, `state_dict`), [`Forward`] for
+//!   single-input layers, and [`module_children!`] to compose custom modules;
+//! * layers, each built from a config with PyTorch's defaults:
+//!   [`Linear`], [`Embedding`], [`Sequential`], [`Flatten`], [`Dropout`],
+//!   [`BatchNorm1d`], [`LayerNorm`], the [`activation`] modules and the
+//!   [`loss`] modules;
+//! * [`functional`]: the stateless forms (`linear`, `batch_norm`, `layer_norm`, `embedding`);
+//! * [`init`]: `torch.nn.init`'s initialisers, and why zeros fail;
+//! * [`serialize`]: safetensors weights files with PyTorch's names.
+//!
+//! ```
+//! use nn_layers::prelude::*;
+//! let mut rng = Rng::seed_from(42);
+//! let model = Sequential::<f32>::new()
+//!     .append(LinearConfig::new(4, 8).init(&mut rng).unwrap())
+//!     .append(BatchNormConfig::new(8).init().unwrap())
+//!     .append(Relu)
+//!     .append(DropoutConfig::new(0.1).init(&mut rng).unwrap())
+//!     .append(LinearConfig::new(8, 3).init(&mut rng).unwrap());
+//! let x = Var::constant(Tensor::rand_normal(&[16, 4], 0.0, 1.0, &mut rng));
+//! let loss = CrossEntropyLoss::default().forward(&model.forward(&x), &[0; 16]);
+//! let grads = loss.backward();
+//! assert!(model.parameters().iter().all(|p| grads.get_id(p.id()).is_some()));
+//! assert_eq!(model.num_parameters(), 4 * 8 + 8 + 8 + 8 + 8 * 3 + 3);
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod activation;
+pub mod batch_norm;
+pub mod dropout;
+pub mod embedding;
+pub mod flatten;
+pub mod functional;
+pub mod init;
+pub mod layer_norm;
+pub mod linear;
+pub mod loss;
+pub mod module;
+pub mod sequential;
+pub mod serialize;
+
+pub use activation::{
+    Elu, Gelu, GeluApproximation, LeakyRelu, LogSoftmax, Prelu, PreluConfig, Relu, Sigmoid,
+    Softmax, Softplus, Tanh,
+};
+pub use batch_norm::{BatchNorm1d, BatchNormConfig};
+pub use dropout::{Dropout, DropoutConfig};
+pub use embedding::{Embedding, EmbeddingConfig};
+pub use flatten::Flatten;
+pub use init::Initializer;
+pub use layer_norm::{LayerNorm, LayerNormConfig};
+pub use linear::{Linear, LinearConfig};
+pub use loss::{
+    BceWithLogitsLoss, CrossEntropyLoss, GaussianKl, HuberLoss, MseLoss, NllLoss, SmoothL1Loss,
+};
+pub use module::{AsModule, Buffer, BufferKind, Forward, Module, TrainFlag};
+pub use sequential::Sequential;
+pub use serialize::{LoadMode, LoadReport, SerializeError};
+
+/// Everything a model definition needs, plus the tensor and autograd basics.
+pub mod prelude {
+    pub use crate::activation::*;
+    pub use crate::{
+        BatchNorm1d, BatchNormConfig, BceWithLogitsLoss, CrossEntropyLoss, Dropout, DropoutConfig,
+        Embedding, EmbeddingConfig, Flatten, Forward, GaussianKl, HuberLoss, Initializer,
+        LayerNorm, LayerNormConfig, Linear, LinearConfig, LoadMode, Module, MseLoss, NllLoss,
+        Sequential, SmoothL1Loss,
+    };
+    pub use nn_autograd::{no_grad, Parameter, Reduction, Var};
+    pub use nn_tensor::{Element, Rng, Tensor, TensorError};
+}

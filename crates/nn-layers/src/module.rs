@@ -1,0 +1,440 @@
+//! The [`Module`] abstraction: named parameters and buffers, children,
+//! train/eval mode; and [`Forward`], the single-input layer interface.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use nn_autograd::{Parameter, Var};
+use nn_tensor::{Element, Result, Tensor, TensorError};
+
+/// What a [`Buffer`] holds: real values, or a count that PyTorch stores as int64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BufferKind {
+    /// Floating-point state such as BatchNorm's `running_mean`.
+    Float,
+    /// An integer counter such as `num_batches_tracked` (saved as int64).
+    Count,
+}
+
+struct BufferInner<T: Element> {
+    value: RwLock<Tensor<T>>,
+    kind: BufferKind,
+}
+
+/// Non-learnable state of a module (BatchNorm's running statistics).
+///
+/// Like a [`Parameter`], a buffer is shared on clone and updated through
+/// `&self`, so a forward pass in training mode can refresh it; unlike a
+/// parameter it never enters a graph and no optimiser sees it. It is saved
+/// and loaded with the parameters ([`Module::state_dict`]).
+pub struct Buffer<T: Element> {
+    inner: Arc<BufferInner<T>>,
+}
+
+impl<T: Element> Clone for Buffer<T> {
+    fn clone(&self) -> Self {
+        Buffer {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T: Element> Buffer<T> {
+    /// A floating-point buffer.
+    pub fn new(value: Tensor<T>) -> Self {
+        Self::with_kind(value, BufferKind::Float)
+    }
+
+    /// A buffer of the given kind.
+    pub fn with_kind(value: Tensor<T>, kind: BufferKind) -> Self {
+        Buffer {
+            inner: Arc::new(BufferInner {
+                value: RwLock::new(value),
+                kind,
+            }),
+        }
+    }
+
+    /// Float or count.
+    pub fn kind(&self) -> BufferKind {
+        self.inner.kind
+    }
+
+    /// The current value (a cheap shared copy).
+    pub fn value(&self) -> Tensor<T> {
+        self.inner
+            .value
+            .read()
+            .expect("buffer lock poisoned")
+            .clone()
+    }
+
+    /// The shape of the value.
+    pub fn shape(&self) -> Vec<usize> {
+        self.inner
+            .value
+            .read()
+            .expect("buffer lock poisoned")
+            .shape()
+            .to_vec()
+    }
+
+    /// Replaces the value; errors if the shape differs.
+    pub fn try_set_value(&self, value: Tensor<T>) -> Result<()> {
+        let mut v = self.inner.value.write().expect("buffer lock poisoned");
+        if v.shape() != value.shape() {
+            return Err(TensorError::shapes(
+                "Buffer::set_value",
+                v.shape(),
+                value.shape(),
+                "a buffer keeps its shape",
+            ));
+        }
+        *v = value;
+        Ok(())
+    }
+
+    /// Panicking [`Buffer::try_set_value`].
+    #[track_caller]
+    pub fn set_value(&self, value: Tensor<T>) {
+        if let Err(e) = self.try_set_value(value) {
+            panic!("{e}")
+        }
+    }
+}
+
+impl<T: Element> std::fmt::Debug for Buffer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Buffer({:?}, shape={:?})", self.kind(), self.shape())
+    }
+}
+
+/// A module's own training flag (PyTorch's `self.training`), settable
+/// through `&self` so [`Module::train`] can reach modules shared by `Arc`.
+/// Starts in training mode, as in PyTorch.
+#[derive(Debug)]
+pub struct TrainFlag(AtomicBool);
+
+impl Default for TrainFlag {
+    fn default() -> Self {
+        TrainFlag(AtomicBool::new(true))
+    }
+}
+
+impl TrainFlag {
+    /// True in training mode.
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+    /// Sets training (`true`) or evaluation (`false`) mode.
+    pub fn set(&self, training: bool) {
+        self.0.store(training, Ordering::Relaxed)
+    }
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// Strips the module path and generic arguments: `nn_layers::linear::Linear<f32>` → `Linear`.
+pub fn short_type_name(full: &'static str) -> &'static str {
+    let base = full.split('<').next().unwrap_or(full);
+    let start = base.rfind("::").map(|i| i + 2).unwrap_or(0);
+    &full[start..base.len()]
+}
+
+/// A node of a model: it owns named [`Parameter`]s and [`Buffer`]s and named
+/// child modules. Everything that walks a model (optimisers, savers,
+/// parameter counts, summaries) goes through the three visitors, and names
+/// come out dotted as in PyTorch's `state_dict` (`features.0.weight`).
+///
+/// A leaf layer implements [`Module::visit_local_parameters`] (and buffers,
+/// and [`Module::train_flag`] when its behaviour depends on the mode); a
+/// container implements [`Module::visit_children`], which the
+/// [`module_children!`](crate::module_children) macro writes for a struct's fields.
+/// The recursive visitors and everything else are provided.
+///
+/// The trait is object-safe: `&dyn Module<T>` is how summaries walk a tree.
+///
+/// ```
+/// use nn_layers::prelude::*;
+/// let mut rng = Rng::seed_from(0);
+/// let model = Sequential::<f32>::new()
+///     .append(LinearConfig::new(4, 3).init(&mut rng).unwrap())
+///     .append(Relu)
+///     .append(LinearConfig::new(3, 2).init(&mut rng).unwrap());
+/// let names: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
+/// assert_eq!(model.num_parameters(), 4 * 3 + 3 + 3 * 2 + 2);
+/// model.eval();
+/// assert!(!model.is_training());
+/// ```
+pub trait Module<T: Element>: Send + Sync {
+    /// The name a summary shows (`"Linear"`); by default the Rust type's name
+    /// without path or generics.
+    fn type_name(&self) -> &'static str {
+        short_type_name(std::any::type_name::<Self>())
+    }
+
+    /// Calls `f` on this module's own parameters, with local names (`"weight"`).
+    fn visit_local_parameters(&self, _f: &mut dyn FnMut(&str, &Parameter<T>)) {}
+
+    /// Calls `f` on this module's own buffers, with local names (`"running_mean"`).
+    fn visit_local_buffers(&self, _f: &mut dyn FnMut(&str, &Buffer<T>)) {}
+
+    /// Calls `f` on each direct child with its name (`"0"`, `"encoder"`).
+    fn visit_children(&self, _f: &mut dyn FnMut(&str, &dyn Module<T>)) {}
+
+    /// This module's own training flag, if its forward depends on the mode.
+    fn train_flag(&self) -> Option<&TrainFlag> {
+        None
+    }
+
+    /// Calls `f` on every parameter of the tree with its full dotted name,
+    /// in definition order (own parameters first, then each child's).
+    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Parameter<T>)) {
+        self.visit_local_parameters(&mut |name, p| f(&join(prefix, name), p));
+        self.visit_children(&mut |name, child| child.visit_parameters(&join(prefix, name), f));
+    }
+
+    /// Calls `f` on every buffer of the tree with its full dotted name.
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Buffer<T>)) {
+        self.visit_local_buffers(&mut |name, b| f(&join(prefix, name), b));
+        self.visit_children(&mut |name, child| child.visit_buffers(&join(prefix, name), f));
+    }
+
+    /// Sets training (`true`) or evaluation mode on this module and every descendant.
+    fn set_training(&self, training: bool) {
+        if let Some(flag) = self.train_flag() {
+            flag.set(training);
+        }
+        self.visit_children(&mut |_, child| child.set_training(training));
+    }
+
+    /// Training mode (PyTorch's `model.train()`).
+    fn train(&self) {
+        self.set_training(true)
+    }
+
+    /// Evaluation mode (PyTorch's `model.eval()`): dropout off, BatchNorm on running stats.
+    fn eval(&self) {
+        self.set_training(false)
+    }
+
+    /// The mode of this module's own flag, else of the first descendant
+    /// (in definition order) that has one; `None` when no part depends on the mode.
+    fn training_state(&self) -> Option<bool> {
+        if let Some(flag) = self.train_flag() {
+            return Some(flag.get());
+        }
+        let mut found = None;
+        self.visit_children(&mut |_, child| {
+            if found.is_none() {
+                found = child.training_state();
+            }
+        });
+        found
+    }
+
+    /// True in training mode ([`Module::training_state`], `true` when no
+    /// part of the module depends on the mode).
+    fn is_training(&self) -> bool {
+        self.training_state().unwrap_or(true)
+    }
+
+    /// Every parameter with its dotted name, in definition order.
+    fn named_parameters(&self) -> Vec<(String, Parameter<T>)> {
+        let mut out = Vec::new();
+        self.visit_parameters("", &mut |n, p| out.push((n.to_string(), p.clone())));
+        out
+    }
+
+    /// Every parameter, in definition order (what an optimiser is given).
+    fn parameters(&self) -> Vec<Parameter<T>> {
+        self.named_parameters()
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect()
+    }
+
+    /// Every buffer with its dotted name.
+    fn named_buffers(&self) -> Vec<(String, Buffer<T>)> {
+        let mut out = Vec::new();
+        self.visit_buffers("", &mut |n, b| out.push((n.to_string(), b.clone())));
+        out
+    }
+
+    /// The number of scalars in all parameters.
+    fn num_parameters(&self) -> usize {
+        let mut n = 0;
+        self.visit_parameters("", &mut |_, p| n += p.numel());
+        n
+    }
+
+    /// The number of scalars in trainable (not frozen) parameters.
+    fn num_trainable_parameters(&self) -> usize {
+        let mut n = 0;
+        self.visit_parameters("", &mut |_, p| {
+            if p.is_trainable() {
+                n += p.numel()
+            }
+        });
+        n
+    }
+
+    /// Freezes every parameter: none gets a gradient, so no optimiser moves it.
+    fn freeze(&self) {
+        self.visit_parameters("", &mut |_, p| p.set_trainable(false));
+    }
+
+    /// Makes every parameter trainable again.
+    fn unfreeze(&self) {
+        self.visit_parameters("", &mut |_, p| p.set_trainable(true));
+    }
+
+    /// Parameters then buffers, by `state_dict` name, as current values.
+    /// Counts (`num_batches_tracked`) appear as float tensors here; the
+    /// [`serialize`](crate::serialize) module writes them as int64.
+    fn state_dict(&self) -> Vec<(String, Tensor<T>)> {
+        let mut out: Vec<(String, Tensor<T>)> = Vec::new();
+        self.visit_parameters("", &mut |n, p| out.push((n.to_string(), p.value())));
+        self.visit_buffers("", &mut |n, b| out.push((n.to_string(), b.value())));
+        out
+    }
+}
+
+/// Upcasts any module to `&dyn Module<T>` (so [`Forward`] objects can be
+/// walked as modules without relying on trait upcasting).
+pub trait AsModule<T: Element> {
+    /// `self` as a module trait object.
+    fn as_module(&self) -> &dyn Module<T>;
+}
+
+impl<T: Element, M: Module<T>> AsModule<T> for M {
+    fn as_module(&self) -> &dyn Module<T> {
+        self
+    }
+}
+
+/// A module with one input and one output: what [`Sequential`](crate::Sequential) chains.
+/// Multi-input modules (attention, recurrent layers) have their own
+/// inherent `forward` but still implement [`Module`].
+pub trait Forward<T: Element>: Module<T> + AsModule<T> {
+    /// The output for input `x`, or an error naming the layer and the shapes.
+    fn try_forward(&self, x: &Var<T>) -> Result<Var<T>>;
+
+    /// Panicking [`Forward::try_forward`].
+    #[track_caller]
+    fn forward(&self, x: &Var<T>) -> Var<T> {
+        match self.try_forward(x) {
+            Ok(y) => y,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// A list of modules is a module whose children are named `0`, `1`, …
+/// (PyTorch's `ModuleList`): a field `blocks: Vec<Block<T>>` yields `blocks.0.weight`.
+impl<T: Element, M: Module<T>> Module<T> for Vec<M> {
+    fn type_name(&self) -> &'static str {
+        "ModuleList"
+    }
+    fn visit_children(&self, f: &mut dyn FnMut(&str, &dyn Module<T>)) {
+        for (i, m) in self.iter().enumerate() {
+            f(&i.to_string(), m);
+        }
+    }
+}
+
+/// An optional sub-module contributes nothing when absent.
+impl<T: Element, M: Module<T>> Module<T> for Option<M> {
+    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Parameter<T>)) {
+        if let Some(m) = self {
+            m.visit_parameters(prefix, f)
+        }
+    }
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Buffer<T>)) {
+        if let Some(m) = self {
+            m.visit_buffers(prefix, f)
+        }
+    }
+    fn set_training(&self, training: bool) {
+        if let Some(m) = self {
+            m.set_training(training)
+        }
+    }
+    fn training_state(&self) -> Option<bool> {
+        self.as_ref().and_then(|m| m.training_state())
+    }
+}
+
+/// A boxed layer is a module (so `Sequential` and user code can hold `Box<dyn Forward<T>>`).
+impl<T: Element> Module<T> for Box<dyn Forward<T>> {
+    fn type_name(&self) -> &'static str {
+        self.as_ref().type_name()
+    }
+    fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
+        self.as_ref().visit_local_parameters(f)
+    }
+    fn visit_local_buffers(&self, f: &mut dyn FnMut(&str, &Buffer<T>)) {
+        self.as_ref().visit_local_buffers(f)
+    }
+    fn visit_children(&self, f: &mut dyn FnMut(&str, &dyn Module<T>)) {
+        self.as_ref().visit_children(f)
+    }
+    fn train_flag(&self) -> Option<&TrainFlag> {
+        self.as_ref().train_flag()
+    }
+}
+
+/// Implements [`Module::visit_children`] for a struct from a list of its
+/// fields, each a module; the field names become the `state_dict` prefixes.
+/// Use it inside `impl<T: Element> Module<T> for YourType<T> { … }`, naming
+/// the element type first.
+///
+/// ```
+/// use nn_layers::prelude::*;
+/// use nn_layers::module_children;
+///
+/// /// A two-layer perceptron: `fc2(relu(fc1(x)))`.
+/// struct Mlp<T: Element> {
+///     fc1: Linear<T>,
+///     fc2: Linear<T>,
+/// }
+///
+/// impl<T: Element> Module<T> for Mlp<T> {
+///     module_children!(T; fc1, fc2);
+/// }
+///
+/// impl<T: Element> Forward<T> for Mlp<T> {
+///     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>, TensorError> {
+///         self.fc2.try_forward(&self.fc1.try_forward(x)?.relu())
+///     }
+/// }
+///
+/// let mut rng = Rng::seed_from(1);
+/// let mlp = Mlp::<f64> {
+///     fc1: LinearConfig::new(3, 5).init(&mut rng).unwrap(),
+///     fc2: LinearConfig::new(5, 2).init(&mut rng).unwrap(),
+/// };
+/// let names: Vec<String> = mlp.named_parameters().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
+/// assert_eq!(mlp.type_name(), "Mlp");
+/// let y = mlp.forward(&Var::constant(Tensor::zeros(&[4, 3])));
+/// assert_eq!(y.shape(), &[4, 2]);
+/// ```
+#[macro_export]
+macro_rules! module_children {
+    ($t:ty; $($field:ident),+ $(,)?) => {
+        fn visit_children(
+            &self,
+            f: &mut dyn FnMut(&str, &dyn $crate::Module<$t>),
+        ) {
+            $( f(stringify!($field), &self.$field); )+
+        }
+    };
+}
