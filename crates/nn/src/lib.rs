@@ -7,7 +7,9 @@
 //! * [`autograd`] (`nn-autograd`): reverse-mode differentiation, activations,
 //!   losses and the gradient checker;
 //! * [`data`] (`nn-data`): data sets (MNIST, embedded UCI sets, CSV),
-//!   scaling, splits and mini-batch loading.
+//!   scaling, splits and mini-batch loading;
+//! * [`optim`] (`nn-optim`): optimisers, gradient clipping, learning-rate
+//!   schedules and optimiser state files.
 //!
 //! ```
 //! use nn::prelude::*;
@@ -19,6 +21,7 @@
 
 pub use nn_autograd as autograd;
 pub use nn_data as data;
+pub use nn_optim as optim;
 pub use nn_tensor as tensor;
 
 /// The names a training script uses most.
@@ -28,6 +31,12 @@ pub mod prelude {
     pub use nn_data::{
         load_mnist, one_hot, Batch, DataError, DataLoader, Dataset, ImageLayout, MinMaxScaler,
         MnistSplit, SplitFractions, StandardScaler, TensorDataset,
+    };
+    pub use nn_optim::{
+        clip_grad_norm, clip_grad_value, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW,
+        AdamWConfig, CosineAnnealingLr, ExponentialLr, GradClip, LearningRates, LinearWarmup,
+        LrSchedule, MultiStepLr, OptimError, Optimizer, ParamGroup, PlateauConfig, PlateauMode,
+        ReduceLrOnPlateau, RmsProp, RmsPropConfig, Scheduler, Sgd, SgdConfig, StepLr, UpdateRule,
     };
     pub use nn_tensor::{Element, Rng, Tensor, TensorError};
 }
