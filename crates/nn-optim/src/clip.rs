@@ -56,7 +56,7 @@ impl GradClip {
 }
 
 fn check_norm_args(max_norm: f64, norm_type: f64) -> Result<()> {
-    if !(norm_type > 0.0) {
+    if norm_type.is_nan() || norm_type <= 0.0 {
         return Err(OptimError::invalid(
             "clip_grad_norm",
             "norm_type",
@@ -64,7 +64,7 @@ fn check_norm_args(max_norm: f64, norm_type: f64) -> Result<()> {
             "a value > 0, or f64::INFINITY",
         ));
     }
-    if !(max_norm >= 0.0) {
+    if max_norm.is_nan() || max_norm < 0.0 {
         return Err(OptimError::invalid(
             "clip_grad_norm",
             "max_norm",

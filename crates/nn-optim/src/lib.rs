@@ -12,7 +12,7 @@
 //! * [`clip`]: clipping by global norm and by value;
 //! * [`schedule`] and [`plateau`]: learning-rate schedules;
 //! * [`state`]: saving and loading the optimiser state as safetensors;
-//! * [`error`]: [`OptimError`].
+//! * [`error`]: the error type, [`OptimError`].
 //!
 //! Optimisers take named parameters (`Vec<(String, Parameter<T>)>`, what a
 //! model's `named_parameters()` returns) and read gradients from the
