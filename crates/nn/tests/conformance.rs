@@ -62,6 +62,7 @@ mod conformance {
     pub mod common;
     pub mod elementwise;
     pub mod losses;
+    pub mod optim;
 }
 
 use std::collections::BTreeMap;
@@ -86,6 +87,7 @@ fn registry<T: Element>() -> BTreeMap<&'static str, Runner<T>> {
         conformance::elementwise::runners::<T>(),
         conformance::arithmetic::runners::<T>(),
         conformance::losses::runners::<T>(),
+        conformance::optim::runners::<T>(),
     ] {
         for (name, runner) in module {
             assert!(
