@@ -187,11 +187,12 @@ fn adam_step<T: Element>(
     let (b1, b2, eps, l2) = (T::of(b1), T::of(b2), T::of(eps), T::of(l2));
     let (one_b1, one_b2) = (T::one() - b1, T::one() - b2);
     let p = param.as_mut_slice();
+    let grad = grad.as_slice();
     let m = state.exp_avg.as_mut_slice();
     let v = state.exp_avg_sq.as_mut_slice();
     let mut vmax = state.max_exp_avg_sq.as_mut().map(|t| t.as_mut_slice());
     for i in 0..p.len() {
-        let g = grad.as_slice()[i] + l2 * p[i];
+        let g = grad[i] + l2 * p[i];
         m[i] = b1 * m[i] + one_b1 * g;
         v[i] = b2 * v[i] + one_b2 * g * g;
         let second = match vmax.as_deref_mut() {
