@@ -9,6 +9,8 @@
 //! * [`data`] (`nn-data`): data sets (MNIST, embedded UCI sets, CSV),
 //!   scaling, splits and mini-batch loading;
 //! * [`layers`] (`nn-layers`): modules, layers, initialisers, weights files.
+//! * [`optim`] (`nn-optim`): optimisers, gradient clipping, learning-rate
+//!   schedules and optimiser state files.
 //!
 //! ```
 //! use nn::prelude::*;
@@ -21,6 +23,7 @@
 pub use nn_autograd as autograd;
 pub use nn_data as data;
 pub use nn_layers as layers;
+pub use nn_optim as optim;
 pub use nn_tensor as tensor;
 
 /// The names a training script uses most.
@@ -40,6 +43,12 @@ pub mod prelude {
         CrossEntropyLoss, Dropout, DropoutConfig, Embedding, EmbeddingConfig, Flatten, Forward,
         GaussianKl, HuberLoss, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
         LoadMode, Module, MseLoss, NllLoss, Sequential, SmoothL1Loss,
+    };
+    pub use nn_optim::{
+        clip_grad_norm, clip_grad_value, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW,
+        AdamWConfig, CosineAnnealingLr, ExponentialLr, GradClip, LearningRates, LinearWarmup,
+        LrSchedule, MultiStepLr, OptimError, Optimizer, ParamGroup, PlateauConfig, PlateauMode,
+        ReduceLrOnPlateau, RmsProp, RmsPropConfig, Scheduler, Sgd, SgdConfig, StepLr, UpdateRule,
     };
     pub use nn_tensor::{Element, Rng, Tensor, TensorError};
 }

@@ -63,6 +63,7 @@ mod conformance {
     pub mod elementwise;
     pub mod layers;
     pub mod losses;
+    pub mod optim;
 }
 
 use std::collections::BTreeMap;
@@ -88,6 +89,7 @@ fn registry<T: Element>() -> BTreeMap<&'static str, Runner<T>> {
         conformance::arithmetic::runners::<T>(),
         conformance::losses::runners::<T>(),
         conformance::layers::runners::<T>(),
+        conformance::optim::runners::<T>(),
     ] {
         for (name, runner) in module {
             assert!(

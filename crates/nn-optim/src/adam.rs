@@ -1,0 +1,346 @@
+//! Adam (with amsgrad and L2 weight decay) and AdamW (decoupled weight decay).
+
+use nn_autograd::Parameter;
+use nn_tensor::{Element, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{check, Result};
+use crate::group::{GroupHyper, ParamGroup};
+use crate::optimizer::Optimizer;
+use crate::rule::{required, UpdateRule};
+
+/// An Adam optimiser: [`Optimizer`] running the [`AdamConfig`] rule.
+pub type Adam<T> = Optimizer<T, AdamConfig>;
+
+/// An AdamW optimiser: [`Optimizer`] running the [`AdamWConfig`] rule.
+pub type AdamW<T> = Optimizer<T, AdamWConfig>;
+
+/// The hyper-parameters of Adam, with PyTorch's defaults (`torch.optim.Adam`).
+///
+/// Per step: `g ← g + weight_decay·p` (L2, coupled to the gradient);
+/// `m ← β1·m + (1−β1)·g`; `v ← β2·v + (1−β2)·g²`; with amsgrad
+/// `v̂ ← max(v̂, v)` replaces `v`; then
+/// `p ← p − lr·(m/(1−β1ᵗ)) / (sqrt(v/(1−β2ᵗ)) + eps)`.
+///
+/// ```
+/// use nn_autograd::Parameter;
+/// use nn_optim::AdamConfig;
+/// use nn_tensor::Tensor;
+/// let w = Parameter::new(Tensor::<f64>::from_vec(vec![1.0], &[1]));
+/// let mut opt = AdamConfig::new(0.1).init(vec![("w".into(), w.clone())]).unwrap();
+/// opt.step(&w.var().square().sum().backward());
+/// // Adam's first step moves every coordinate by about lr.
+/// assert!((w.value().item() - 0.9).abs() < 1e-6);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdamConfig {
+    /// Learning rate (default 1e-3).
+    pub lr: f64,
+    /// Decay rates of the first and second moment estimates (default (0.9, 0.999)).
+    pub betas: (f64, f64),
+    /// Added to the denominator for stability, after the square root (default 1e-8).
+    pub eps: f64,
+    /// L2 penalty added to the gradient (default 0).
+    pub weight_decay: f64,
+    /// Use the maximum of past second moments (default false).
+    pub amsgrad: bool,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            lr: 1e-3,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            amsgrad: false,
+        }
+    }
+}
+
+/// The hyper-parameters of AdamW, with PyTorch's defaults (`torch.optim.AdamW`):
+/// Adam with weight decay decoupled from the gradient, applied first as
+/// `p ← p·(1 − lr·weight_decay)`. Its default weight decay is 1e-2.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdamWConfig {
+    /// Learning rate (default 1e-3).
+    pub lr: f64,
+    /// Decay rates of the first and second moment estimates (default (0.9, 0.999)).
+    pub betas: (f64, f64),
+    /// Added to the denominator for stability, after the square root (default 1e-8).
+    pub eps: f64,
+    /// Decoupled weight decay (default 1e-2).
+    pub weight_decay: f64,
+    /// Use the maximum of past second moments (default false).
+    pub amsgrad: bool,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        AdamWConfig {
+            lr: 1e-3,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 1e-2,
+            amsgrad: false,
+        }
+    }
+}
+
+macro_rules! adam_builders {
+    ($config:ident, $alias:ident) => {
+        impl $config {
+            /// PyTorch's defaults with the given learning rate.
+            pub fn new(lr: f64) -> Self {
+                $config {
+                    lr,
+                    ..Self::default()
+                }
+            }
+
+            /// Sets the moment decay rates `(β1, β2)`.
+            pub fn with_betas(mut self, beta1: f64, beta2: f64) -> Self {
+                self.betas = (beta1, beta2);
+                self
+            }
+
+            /// Sets eps.
+            pub fn with_eps(mut self, eps: f64) -> Self {
+                self.eps = eps;
+                self
+            }
+
+            /// Sets the weight decay.
+            pub fn with_weight_decay(mut self, weight_decay: f64) -> Self {
+                self.weight_decay = weight_decay;
+                self
+            }
+
+            /// Turns amsgrad on or off.
+            pub fn with_amsgrad(mut self, amsgrad: bool) -> Self {
+                self.amsgrad = amsgrad;
+                self
+            }
+
+            /// Checks every hyper-parameter; the error names the first bad one and its value.
+            pub fn validate(&self) -> Result<()> {
+                <Self as UpdateRule<f64>>::validate(self)
+            }
+
+            /// An optimiser over one group of named parameters.
+            pub fn init<T: Element>(
+                &self,
+                params: Vec<(String, Parameter<T>)>,
+            ) -> Result<$alias<T>> {
+                Optimizer::new(self.clone(), params)
+            }
+
+            /// An optimiser over several parameter groups.
+            pub fn init_groups<T: Element>(&self, groups: Vec<ParamGroup<T>>) -> Result<$alias<T>> {
+                Optimizer::with_groups(self.clone(), groups)
+            }
+
+            fn check(&self, op: &'static str) -> Result<()> {
+                check::lr(op, self.lr)?;
+                check::unit_interval_open(op, "betas[0]", self.betas.0)?;
+                check::unit_interval_open(op, "betas[1]", self.betas.1)?;
+                check::non_negative(op, "eps", self.eps)?;
+                check::non_negative(op, "weight_decay", self.weight_decay)
+            }
+        }
+    };
+}
+
+adam_builders!(AdamConfig, Adam);
+adam_builders!(AdamWConfig, AdamW);
+
+/// The per-parameter state of Adam and AdamW.
+#[derive(Clone, Debug)]
+pub struct AdamState<T: Element> {
+    /// First moment estimate `m` (`exp_avg`).
+    pub exp_avg: Tensor<T>,
+    /// Second moment estimate `v` (`exp_avg_sq`).
+    pub exp_avg_sq: Tensor<T>,
+    /// Running maximum of `v` (`max_exp_avg_sq`), with amsgrad only.
+    pub max_exp_avg_sq: Option<Tensor<T>>,
+}
+
+/// Adam's moment update and parameter step, shared by both variants.
+/// `l2` is the coupled weight decay (0 for AdamW, which decays beforehand).
+#[allow(clippy::too_many_arguments)]
+fn adam_step<T: Element>(
+    param: &mut Tensor<T>,
+    grad: &Tensor<T>,
+    state: &mut AdamState<T>,
+    lr: f64,
+    betas: (f64, f64),
+    eps: f64,
+    l2: f64,
+    t: u64,
+) {
+    let (b1, b2) = betas;
+    // Bias corrections in f64, like PyTorch's Python-float arithmetic.
+    let bc1 = 1.0 - b1.powf(t as f64);
+    let bc2_sqrt = (1.0 - b2.powf(t as f64)).sqrt();
+    let step_size = T::of(lr / bc1);
+    let bc2_sqrt = T::of(bc2_sqrt);
+    let (b1, b2, eps, l2) = (T::of(b1), T::of(b2), T::of(eps), T::of(l2));
+    let (one_b1, one_b2) = (T::one() - b1, T::one() - b2);
+    let p = param.as_mut_slice();
+    let grad = grad.as_slice();
+    let m = state.exp_avg.as_mut_slice();
+    let v = state.exp_avg_sq.as_mut_slice();
+    let mut vmax = state.max_exp_avg_sq.as_mut().map(|t| t.as_mut_slice());
+    for i in 0..p.len() {
+        let g = grad[i] + l2 * p[i];
+        m[i] = b1 * m[i] + one_b1 * g;
+        v[i] = b2 * v[i] + one_b2 * g * g;
+        let second = match vmax.as_deref_mut() {
+            Some(vm) => {
+                vm[i] = vm[i].max(v[i]);
+                vm[i]
+            }
+            None => v[i],
+        };
+        let denom = second.sqrt() / bc2_sqrt + eps;
+        p[i] -= step_size * m[i] / denom;
+    }
+}
+
+fn adam_init<T: Element>(param: &Tensor<T>, amsgrad: bool) -> AdamState<T> {
+    AdamState {
+        exp_avg: param.zeros_like(),
+        exp_avg_sq: param.zeros_like(),
+        max_exp_avg_sq: amsgrad.then(|| param.zeros_like()),
+    }
+}
+
+fn adam_tensors<T: Element>(state: &AdamState<T>) -> Vec<(&'static str, Tensor<T>)> {
+    let mut out = vec![
+        ("exp_avg", state.exp_avg.clone()),
+        ("exp_avg_sq", state.exp_avg_sq.clone()),
+    ];
+    if let Some(m) = &state.max_exp_avg_sq {
+        out.push(("max_exp_avg_sq", m.clone()));
+    }
+    out
+}
+
+fn adam_from_tensors<T: Element>(
+    rule: &str,
+    amsgrad: bool,
+    take: &mut dyn FnMut(&'static str) -> Option<Tensor<T>>,
+) -> Result<AdamState<T>> {
+    Ok(AdamState {
+        exp_avg: required(take, rule, "exp_avg")?,
+        exp_avg_sq: required(take, rule, "exp_avg_sq")?,
+        max_exp_avg_sq: if amsgrad {
+            Some(required(take, rule, "max_exp_avg_sq")?)
+        } else {
+            None
+        },
+    })
+}
+
+impl<T: Element> UpdateRule<T> for AdamConfig {
+    const NAME: &'static str = "adam";
+    const DISPLAY: &'static str = "Adam";
+    type State = AdamState<T>;
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn weight_decay(&self) -> f64 {
+        self.weight_decay
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.check(<Self as UpdateRule<T>>::DISPLAY)
+    }
+
+    fn init_state(&self, param: &Tensor<T>) -> AdamState<T> {
+        adam_init(param, self.amsgrad)
+    }
+
+    fn update(
+        &self,
+        param: &mut Tensor<T>,
+        grad: &Tensor<T>,
+        state: &mut AdamState<T>,
+        h: GroupHyper,
+        t: u64,
+    ) {
+        adam_step(
+            param,
+            grad,
+            state,
+            h.lr,
+            self.betas,
+            self.eps,
+            h.weight_decay,
+            t,
+        );
+    }
+
+    fn state_tensors(&self, state: &AdamState<T>) -> Vec<(&'static str, Tensor<T>)> {
+        adam_tensors(state)
+    }
+
+    fn state_from_tensors(
+        &self,
+        _param: &Tensor<T>,
+        take: &mut dyn FnMut(&'static str) -> Option<Tensor<T>>,
+    ) -> Result<AdamState<T>> {
+        adam_from_tensors(<Self as UpdateRule<T>>::DISPLAY, self.amsgrad, take)
+    }
+}
+
+impl<T: Element> UpdateRule<T> for AdamWConfig {
+    const NAME: &'static str = "adamw";
+    const DISPLAY: &'static str = "AdamW";
+    type State = AdamState<T>;
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn weight_decay(&self) -> f64 {
+        self.weight_decay
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.check(<Self as UpdateRule<T>>::DISPLAY)
+    }
+
+    fn init_state(&self, param: &Tensor<T>) -> AdamState<T> {
+        adam_init(param, self.amsgrad)
+    }
+
+    fn update(
+        &self,
+        param: &mut Tensor<T>,
+        grad: &Tensor<T>,
+        state: &mut AdamState<T>,
+        h: GroupHyper,
+        t: u64,
+    ) {
+        if h.weight_decay != 0.0 {
+            let shrink = T::of(1.0 - h.lr * h.weight_decay);
+            param.as_mut_slice().iter_mut().for_each(|p| *p *= shrink);
+        }
+        adam_step(param, grad, state, h.lr, self.betas, self.eps, 0.0, t);
+    }
+
+    fn state_tensors(&self, state: &AdamState<T>) -> Vec<(&'static str, Tensor<T>)> {
+        adam_tensors(state)
+    }
+
+    fn state_from_tensors(
+        &self,
+        _param: &Tensor<T>,
+        take: &mut dyn FnMut(&'static str) -> Option<Tensor<T>>,
+    ) -> Result<AdamState<T>> {
+        adam_from_tensors(<Self as UpdateRule<T>>::DISPLAY, self.amsgrad, take)
+    }
+}
