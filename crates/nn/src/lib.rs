@@ -8,9 +8,11 @@
 //!   losses and the gradient checker;
 //! * [`data`] (`nn-data`): data sets (MNIST, embedded UCI sets, CSV),
 //!   scaling, splits and mini-batch loading;
-//! * [`layers`] (`nn-layers`): modules, layers, initialisers, weights files.
+//! * [`layers`] (`nn-layers`): modules, layers, initialisers, weights files;
 //! * [`optim`] (`nn-optim`): optimisers, gradient clipping, learning-rate
-//!   schedules and optimiser state files.
+//!   schedules and optimiser state files;
+//! * [`conv`] (`nn-conv`): convolution, transposed convolution, pooling and
+//!   their output-size arithmetic.
 //!
 //! ```
 //! use nn::prelude::*;
@@ -24,6 +26,7 @@ pub use nn_autograd as autograd;
 pub use nn_data as data;
 pub use nn_layers as layers;
 pub use nn_optim as optim;
+pub use nn_conv as conv;
 pub use nn_tensor as tensor;
 
 /// The names a training script uses most.

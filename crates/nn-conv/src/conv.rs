@@ -1,0 +1,298 @@
+//! Differentiable convolutions: `conv1d` and `conv2d`.
+//!
+//! Cross-correlation as in PyTorch (the kernel is not flipped), NCHW / NCL
+//! layouts, weight `[C_out, C_in/G, kH, kW]`. A 1-d convolution is the 2-d
+//! one with a height of 1, so both share every kernel.
+
+use nn_autograd::Var;
+use nn_tensor::{Element, Result, Tensor, TensorError};
+
+use crate::arithmetic::conv_output_size_asym;
+use crate::im2col::ConvGeom;
+use crate::kernels::{add_bias, bias_grad, conv_backward_input, conv_backward_weight, conv_forward};
+use crate::options::ConvOptions;
+
+pub(crate) fn or_panic<V>(r: Result<V>) -> V {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// 2-d convolution. `x: [N, C_in, H, W]`, `weight: [C_out, C_in/G, kH, kW]`,
+/// `bias: [C_out]`; returns `[N, C_out, Ho, Wo]` with
+/// `Ho = floor((H + 2p − d·(kH − 1) − 1)/s) + 1` (see [`crate::conv_output_size`]).
+///
+/// ```
+/// use nn_autograd::Var;
+/// use nn_conv::{conv2d, ConvOptions};
+/// use nn_tensor::Tensor;
+/// let x = Var::leaf(Tensor::<f64>::ones(&[1, 1, 4, 4]));
+/// let w = Var::leaf(Tensor::<f64>::ones(&[2, 1, 3, 3]));
+/// let y = conv2d(&x, &w, None, &ConvOptions::default().padding(1));
+/// assert_eq!(y.shape(), &[1, 2, 4, 4]);
+/// assert_eq!(y.value().get(&[0, 0, 1, 1]), 9.0); // a full 3×3 window of ones
+/// ```
+#[track_caller]
+pub fn conv2d<T: Element>(
+    x: &Var<T>,
+    weight: &Var<T>,
+    bias: Option<&Var<T>>,
+    options: &ConvOptions<2>,
+) -> Var<T> {
+    or_panic(try_conv2d(x, weight, bias, options))
+}
+
+/// Fallible [`conv2d`]: errors on wrong ranks, channel counts that do not
+/// match the weight or the groups, a bias of the wrong length, or settings
+/// with no output (see [`crate::conv_output_size`]).
+pub fn try_conv2d<T: Element>(
+    x: &Var<T>,
+    weight: &Var<T>,
+    bias: Option<&Var<T>>,
+    options: &ConvOptions<2>,
+) -> Result<Var<T>> {
+    conv_nd::<T, 2>("conv2d", x, weight, bias, options)
+}
+
+/// 1-d convolution. `x: [N, C_in, L]`, `weight: [C_out, C_in/G, k]`,
+/// `bias: [C_out]`; returns `[N, C_out, L_out]`.
+///
+/// ```
+/// use nn_autograd::Var;
+/// use nn_conv::{conv1d, ConvOptions};
+/// use nn_tensor::Tensor;
+/// let x = Var::leaf(Tensor::<f32>::from_vec(vec![1., 2., 3., 4.], &[1, 1, 4]));
+/// let w = Var::leaf(Tensor::<f32>::from_vec(vec![1., -1.], &[1, 1, 2]));
+/// let y = conv1d(&x, &w, None, &ConvOptions::default());
+/// assert_eq!(y.value().to_vec(), vec![-1., -1., -1.]);
+/// ```
+#[track_caller]
+pub fn conv1d<T: Element>(
+    x: &Var<T>,
+    weight: &Var<T>,
+    bias: Option<&Var<T>>,
+    options: &ConvOptions<1>,
+) -> Var<T> {
+    or_panic(try_conv1d(x, weight, bias, options))
+}
+
+/// Fallible [`conv1d`].
+pub fn try_conv1d<T: Element>(
+    x: &Var<T>,
+    weight: &Var<T>,
+    bias: Option<&Var<T>>,
+    options: &ConvOptions<1>,
+) -> Result<Var<T>> {
+    conv_nd::<T, 1>("conv1d", x, weight, bias, options)
+}
+
+/// Checks the operands of a convolution and returns its geometry and the
+/// output shape. Shared with the layer modules (for error messages that
+/// name the layer's shapes).
+pub(crate) fn conv_geometry<const D: usize>(
+    op: &'static str,
+    x: &[usize],
+    w: &[usize],
+    bias: Option<&[usize]>,
+    options: &ConvOptions<D>,
+) -> Result<(ConvGeom, Vec<usize>)> {
+    let rank = D + 2;
+    if x.len() != rank || w.len() != rank {
+        return Err(TensorError::shapes(
+            op,
+            x,
+            w,
+            format!("input and weight must both have {rank} dims (input [N, C_in, spatial…], weight [C_out, C_in/groups, kernel…])"),
+        ));
+    }
+    let groups = options.groups;
+    let (n, c_in, c_out) = (x[0], x[1], w[0]);
+    if groups == 0 || c_in % groups != 0 || c_out % groups != 0 {
+        return Err(TensorError::shapes(
+            op,
+            x,
+            w,
+            format!("groups {groups} must be positive and divide both C_in {c_in} and C_out {c_out}"),
+        ));
+    }
+    if w[1] * groups != c_in {
+        return Err(TensorError::shapes(
+            op,
+            x,
+            w,
+            format!(
+                "weight dim 1 is {} but the input has {c_in} channels in {groups} group(s)",
+                w[1]
+            ),
+        ));
+    }
+    if let Some(b) = bias {
+        if b != [c_out] {
+            return Err(TensorError::shapes(
+                op,
+                w,
+                b,
+                format!("bias must be [{c_out}] (one per output channel)"),
+            ));
+        }
+    }
+    let kernel: [usize; D] = std::array::from_fn(|d| w[2 + d]);
+    let pads = options
+        .padding
+        .resolve(kernel, options.stride, options.dilation)
+        .map_err(|e| TensorError::invalid(op, e.to_string()))?;
+    let mut out_shape = vec![n, c_out];
+    for d in 0..D {
+        let o = conv_output_size_asym(x[2 + d], kernel[d], options.stride[d], pads[d], options.dilation[d])
+            .map_err(|e| TensorError::invalid(op, format!("input {x:?}, weight {w:?}: {e}")))?;
+        out_shape.push(o);
+    }
+    // 1-d: a height of 1 with a 1-tap kernel.
+    let s = |v: &[usize], d2: usize, d1: usize| if D == 2 { v[d2] } else { d1 };
+    let spatial_in = &x[2..];
+    let spatial_out = &out_shape[2..];
+    let geom = ConvGeom {
+        n,
+        c_in,
+        h: if D == 2 { spatial_in[0] } else { 1 },
+        w: spatial_in[D - 1],
+        c_out,
+        kh: if D == 2 { kernel[0] } else { 1 },
+        kw: kernel[D - 1],
+        sh: s(&options.stride, 0, 1),
+        sw: options.stride[D - 1],
+        ph: if D == 2 { pads[0].0 } else { 0 },
+        pw: pads[D - 1].0,
+        dh: s(&options.dilation, 0, 1),
+        dw: options.dilation[D - 1],
+        groups,
+        ho: if D == 2 { spatial_out[0] } else { 1 },
+        wo: spatial_out[D - 1],
+    };
+    Ok((geom, out_shape))
+}
+
+fn conv_nd<T: Element, const D: usize>(
+    op: &'static str,
+    x: &Var<T>,
+    weight: &Var<T>,
+    bias: Option<&Var<T>>,
+    options: &ConvOptions<D>,
+) -> Result<Var<T>> {
+    let (geom, out_shape) = conv_geometry(op, x.shape(), weight.shape(), bias.map(|b| b.shape()), options)?;
+    let mut y = conv_forward(x.value().as_slice(), weight.value().as_slice(), &geom);
+    if let Some(b) = bias {
+        add_bias(&mut y, b.value().as_slice(), geom.p());
+    }
+    let y = Tensor::from_vec(y, &out_shape);
+    let mut parents = vec![x.clone(), weight.clone()];
+    parents.extend(bias.cloned());
+    let (xv, wv) = (x.value().clone(), weight.value().clone());
+    let (rx, rw) = (x.requires_grad(), weight.requires_grad());
+    let rb = bias.map(|b| b.requires_grad());
+    Ok(Var::from_op(op, y, parents, move |gy| {
+        let gys = gy.as_slice();
+        let dx = rx.then(|| {
+            Tensor::from_vec(conv_backward_input(gys, wv.as_slice(), &geom), xv.shape())
+        });
+        let dw = rw.then(|| {
+            Tensor::from_vec(conv_backward_weight(xv.as_slice(), gys, &geom), wv.shape())
+        });
+        let mut grads = vec![dx, dw];
+        if let Some(rb) = rb {
+            grads.push(rb.then(|| Tensor::from_vec(bias_grad(gys, geom.c_out, geom.p()), &[geom.c_out])));
+        }
+        grads
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive2d(x: &Tensor<f64>, w: &Tensor<f64>, s: usize, p: usize, d: usize, groups: usize) -> Tensor<f64> {
+        let (n, ci, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+        let (co, cig, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
+        let ho = (h + 2 * p - d * (kh - 1) - 1) / s + 1;
+        let wo = (wd + 2 * p - d * (kw - 1) - 1) / s + 1;
+        let cog = co / groups;
+        let mut y = vec![0.0; n * co * ho * wo];
+        for b in 0..n {
+            for o in 0..co {
+                let g = o / cog;
+                for oh in 0..ho {
+                    for ow in 0..wo {
+                        let mut acc = 0.0;
+                        for c in 0..cig {
+                            for a in 0..kh {
+                                for e in 0..kw {
+                                    let ih = (oh * s + a * d) as isize - p as isize;
+                                    let iw = (ow * s + e * d) as isize - p as isize;
+                                    if ih >= 0 && iw >= 0 && (ih as usize) < h && (iw as usize) < wd {
+                                        acc += w.get(&[o, c, a, e])
+                                            * x.get(&[b, g * cig + c, ih as usize, iw as usize]);
+                                    }
+                                }
+                            }
+                        }
+                        y[((b * co + o) * ho + oh) * wo + ow] = acc;
+                    }
+                }
+            }
+        }
+        let _ = ci;
+        Tensor::from_vec(y, &[n, co, ho, wo])
+    }
+
+    #[test]
+    fn matches_the_definition_on_large_tiled_inputs() {
+        // K·P well above one column tile, so several tiles and the batch-parallel path run.
+        let mut rng = nn_tensor::Rng::seed_from(3);
+        let x = Tensor::<f64>::rand_normal(&[3, 4, 40, 50], 0.0, 1.0, &mut rng);
+        for &(s, p, d, g) in &[(1, 1, 1, 1), (2, 0, 2, 2), (1, 2, 1, 4)] {
+            let w = Tensor::<f64>::rand_normal(&[8, 4 / g, 3, 3], 0.0, 1.0, &mut rng);
+            let y = conv2d(
+                &Var::constant(x.clone()),
+                &Var::constant(w.clone()),
+                None,
+                &ConvOptions::default().stride(s).padding(p).dilation(d).groups(g),
+            );
+            let want = naive2d(&x, &w, s, p, d, g);
+            assert!(y.value().max_abs_diff(&want) < 1e-10);
+        }
+    }
+
+    #[test]
+    fn errors_name_the_op_and_shapes() {
+        let x = Var::constant(Tensor::<f32>::zeros(&[1, 3, 5, 5]));
+        let w = Var::constant(Tensor::<f32>::zeros(&[4, 2, 3, 3]));
+        let e = try_conv2d(&x, &w, None, &ConvOptions::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "conv2d: shapes [1, 3, 5, 5] and [4, 2, 3, 3] do not match: weight dim 1 is 2 but the input has 3 channels in 1 group(s)"
+        );
+        let w = Var::constant(Tensor::<f32>::zeros(&[4, 3, 7, 3]));
+        let e = try_conv2d(&x, &w, None, &ConvOptions::default()).unwrap_err();
+        assert!(e.to_string().starts_with("conv2d: input [1, 3, 5, 5], weight [4, 3, 7, 3]: conv_output_size: kernel 7"));
+        let w = Var::constant(Tensor::<f32>::zeros(&[4, 1, 3, 3]));
+        let e = try_conv2d(&x, &w, None, &ConvOptions::default().groups(3)).unwrap_err();
+        assert!(e.to_string().contains("groups 3 must be positive and divide both C_in 3 and C_out 4"));
+        let w = Var::constant(Tensor::<f32>::zeros(&[4, 3, 3, 3]));
+        let b = Var::constant(Tensor::<f32>::zeros(&[3]));
+        assert!(try_conv2d(&x, &w, Some(&b), &ConvOptions::default()).unwrap_err().to_string().contains("bias must be [4]"));
+        let e = try_conv2d(&x, &w, None, &ConvOptions::default().stride(0)).unwrap_err();
+        assert!(e.to_string().contains("stride must be positive"));
+        let x1 = Var::constant(Tensor::<f32>::zeros(&[1, 3, 5]));
+        assert!(try_conv2d(&x1, &w, None, &ConvOptions::default()).unwrap_err().to_string().contains("must both have 4 dims"));
+    }
+
+    #[test]
+    fn same_padding_keeps_the_size_for_even_kernels() {
+        let x = Var::constant(Tensor::<f64>::ones(&[1, 1, 6]));
+        let w = Var::constant(Tensor::<f64>::ones(&[1, 1, 4]));
+        let y = conv1d(&x, &w, None, &ConvOptions::default().padding(crate::Padding::Same));
+        // PyTorch pads 1 before and 2 after: sums of 3, 4, 4, 4, 3, 2 ones.
+        assert_eq!(y.value().to_vec(), vec![3.0, 4.0, 4.0, 4.0, 3.0, 2.0]);
+    }
+}

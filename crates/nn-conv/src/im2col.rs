@@ -1,0 +1,248 @@
+//! Convolution geometry, and the im2col / col2im copies that turn a
+//! convolution into a matrix product.
+//!
+//! For one sample and one channel group, the column matrix has one row per
+//! kernel tap `(c, a, b)` (`K = C_in/G · kH · kW` rows, in the weight's own
+//! order) and one column per output pixel. Only a tile of consecutive output
+//! pixels is built at a time, so the buffer stays in cache while the GEMM
+//! reads it.
+
+use nn_tensor::Element;
+
+/// The shape arithmetic of one 2-d convolution (1-d convolutions use
+/// `h = kh = 1`). Transposed convolutions use the geometry of the
+/// convolution they are the adjoint of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ConvGeom {
+    pub n: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    /// Zeros before the first row / column (after-padding only shows in `ho`/`wo`).
+    pub ph: usize,
+    pub pw: usize,
+    pub dh: usize,
+    pub dw: usize,
+    pub groups: usize,
+    pub ho: usize,
+    pub wo: usize,
+}
+
+impl ConvGeom {
+    pub fn cin_g(&self) -> usize {
+        self.c_in / self.groups
+    }
+    pub fn cout_g(&self) -> usize {
+        self.c_out / self.groups
+    }
+    /// Rows of the column matrix (the reduction length of the GEMM).
+    pub fn k(&self) -> usize {
+        self.cin_g() * self.kh * self.kw
+    }
+    /// Output pixels per channel.
+    pub fn p(&self) -> usize {
+        self.ho * self.wo
+    }
+    /// Input pixels per channel.
+    pub fn hw(&self) -> usize {
+        self.h * self.w
+    }
+    /// A 1×1 convolution without stride or padding is a plain GEMM on the
+    /// input: the column matrix would be the input itself.
+    pub fn is_pointwise(&self) -> bool {
+        self.kh == 1
+            && self.kw == 1
+            && self.sh == 1
+            && self.sw == 1
+            && self.ph == 0
+            && self.pw == 0
+            && self.ho == self.h
+            && self.wo == self.w
+    }
+    /// Multiply-adds of the whole forward pass.
+    pub fn macs(&self) -> usize {
+        self.n * self.c_out * self.k() * self.p()
+    }
+}
+
+/// The valid part of one output row for kernel tap `(a, b)`: the input row
+/// read, and the output columns `lo..hi` whose input column `ow·sw + off`
+/// lies inside the input. `None` when the input row is padding.
+#[inline]
+fn row_span(g: &ConvGeom, oh: usize, a: usize, b: usize) -> Option<(usize, usize, usize, isize)> {
+    let ih = (oh * g.sh + a * g.dh) as isize - g.ph as isize;
+    if ih < 0 || ih >= g.h as isize {
+        return None;
+    }
+    let off = (b * g.dw) as isize - g.pw as isize;
+    let s = g.sw as isize;
+    // First ow with ow·s + off ≥ 0, and first with ow·s + off ≥ w.
+    let lo = if off >= 0 { 0 } else { ((-off) + s - 1) / s };
+    let hi = ((g.w as isize - off) + s - 1).max(0) / s;
+    let lo = (lo as usize).min(g.wo);
+    let hi = (hi as usize).min(g.wo).max(lo);
+    Some((ih as usize, lo, hi, off))
+}
+
+/// Fills `cols` (`K × len`, row-major) with the taps of output pixels
+/// `p0..p0 + len` for one group: `x` holds that group's `C_in/G` channels.
+pub(crate) fn im2col<T: Element>(x: &[T], g: &ConvGeom, p0: usize, len: usize, cols: &mut [T]) {
+    let hw = g.hw();
+    let end = p0 + len;
+    for c in 0..g.cin_g() {
+        let plane = &x[c * hw..(c + 1) * hw];
+        for a in 0..g.kh {
+            for b in 0..g.kw {
+                let row = (c * g.kh + a) * g.kw + b;
+                let dst = &mut cols[row * len..(row + 1) * len];
+                let mut p = p0;
+                while p < end {
+                    let (oh, ow0) = (p / g.wo, p % g.wo);
+                    let ow1 = g.wo.min(ow0 + (end - p));
+                    let seg = &mut dst[p - p0..p - p0 + (ow1 - ow0)];
+                    match row_span(g, oh, a, b) {
+                        None => seg.fill(T::zero()),
+                        Some((ih, lo, hi, off)) => {
+                            let src = &plane[ih * g.w..(ih + 1) * g.w];
+                            let (lo, hi) = (lo.clamp(ow0, ow1), hi.clamp(ow0, ow1));
+                            seg[..lo - ow0].fill(T::zero());
+                            seg[hi - ow0..].fill(T::zero());
+                            let out = &mut seg[lo - ow0..hi - ow0];
+                            let start = (lo as isize * g.sw as isize + off) as usize;
+                            if g.sw == 1 {
+                                out.copy_from_slice(&src[start..start + out.len()]);
+                            } else {
+                                for (i, o) in out.iter_mut().enumerate() {
+                                    *o = src[start + i * g.sw];
+                                }
+                            }
+                        }
+                    }
+                    p += ow1 - ow0;
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: adds every entry of `cols` back into the input
+/// position it was copied from (`dx` holds one group's channels).
+pub(crate) fn col2im<T: Element>(cols: &[T], g: &ConvGeom, p0: usize, len: usize, dx: &mut [T]) {
+    let hw = g.hw();
+    let end = p0 + len;
+    for c in 0..g.cin_g() {
+        let plane = &mut dx[c * hw..(c + 1) * hw];
+        for a in 0..g.kh {
+            for b in 0..g.kw {
+                let row = (c * g.kh + a) * g.kw + b;
+                let src = &cols[row * len..(row + 1) * len];
+                let mut p = p0;
+                while p < end {
+                    let (oh, ow0) = (p / g.wo, p % g.wo);
+                    let ow1 = g.wo.min(ow0 + (end - p));
+                    if let Some((ih, lo, hi, off)) = row_span(g, oh, a, b) {
+                        let (lo, hi) = (lo.clamp(ow0, ow1), hi.clamp(ow0, ow1));
+                        let seg = &src[p - p0 + (lo - ow0)..p - p0 + (hi - ow0)];
+                        let dst = &mut plane[ih * g.w..(ih + 1) * g.w];
+                        let start = (lo as isize * g.sw as isize + off) as usize;
+                        if g.sw == 1 {
+                            for (d, &s) in dst[start..start + seg.len()].iter_mut().zip(seg) {
+                                *d += s;
+                            }
+                        } else {
+                            for (i, &s) in seg.iter().enumerate() {
+                                dst[start + i * g.sw] += s;
+                            }
+                        }
+                    }
+                    p += ow1 - ow0;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geom(h: usize, w: usize, k: usize, s: usize, p: usize, d: usize) -> ConvGeom {
+        let ho = (h + 2 * p - d * (k - 1) - 1) / s + 1;
+        let wo = (w + 2 * p - d * (k - 1) - 1) / s + 1;
+        ConvGeom {
+            n: 1,
+            c_in: 2,
+            h,
+            w,
+            c_out: 1,
+            kh: k,
+            kw: k,
+            sh: s,
+            sw: s,
+            ph: p,
+            pw: p,
+            dh: d,
+            dw: d,
+            groups: 1,
+            ho,
+            wo,
+        }
+    }
+
+    /// im2col read directly from the definition.
+    fn naive(x: &[f64], g: &ConvGeom) -> Vec<f64> {
+        let p = g.p();
+        let mut cols = vec![0.0; g.k() * p];
+        for c in 0..g.cin_g() {
+            for a in 0..g.kh {
+                for b in 0..g.kw {
+                    let row = (c * g.kh + a) * g.kw + b;
+                    for oh in 0..g.ho {
+                        for ow in 0..g.wo {
+                            let ih = (oh * g.sh + a * g.dh) as isize - g.ph as isize;
+                            let iw = (ow * g.sw + b * g.dw) as isize - g.pw as isize;
+                            if ih >= 0 && iw >= 0 && (ih as usize) < g.h && (iw as usize) < g.w {
+                                cols[row * p + oh * g.wo + ow] =
+                                    x[c * g.hw() + ih as usize * g.w + iw as usize];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        cols
+    }
+
+    #[test]
+    fn tiles_match_the_definition_and_col2im_is_the_adjoint() {
+        for &(h, w, k, s, p, d) in &[(5, 7, 3, 1, 1, 1), (6, 5, 2, 2, 1, 2), (7, 7, 3, 3, 2, 1)] {
+            let g = geom(h, w, k, s, p, d);
+            let x: Vec<f64> = (0..g.c_in * h * w).map(|i| i as f64 + 1.0).collect();
+            let full = naive(&x, &g);
+            for tile in [1, 3, g.p()] {
+                let mut p0 = 0;
+                while p0 < g.p() {
+                    let len = tile.min(g.p() - p0);
+                    let mut cols = vec![f64::NAN; g.k() * len];
+                    im2col(&x, &g, p0, len, &mut cols);
+                    for r in 0..g.k() {
+                        assert_eq!(&cols[r * len..(r + 1) * len], &full[r * g.p() + p0..r * g.p() + p0 + len]);
+                    }
+                    p0 += len;
+                }
+            }
+            // <im2col(x), c> = <x, col2im(c)>
+            let c: Vec<f64> = (0..full.len()).map(|i| ((i * 7) % 5) as f64 - 2.0).collect();
+            let mut back = vec![0.0; x.len()];
+            col2im(&c, &g, 0, g.p(), &mut back);
+            let lhs: f64 = full.iter().zip(&c).map(|(a, b)| a * b).sum();
+            let rhs: f64 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
+            assert_eq!(lhs, rhs);
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The three convolution kernels, each a GEMM over im2col tiles:
+//!
+//! * forward:        `Y_g = W_g · cols`
+//! * input gradient: `dcols = W_gᵀ · dY_g`, then col2im
+//! * weight gradient: `dW_g = dY_g · colsᵀ`
+//!
+//! per sample `n` and group `g`. A transposed convolution runs the same
+//! kernels with the roles swapped (its forward is the input gradient).
+//!
+//! Samples run in parallel above a size threshold. Each output element is
+//! computed by one task in a fixed order, and the per-sample weight-gradient
+//! partials are summed in sample order, so results are bit-identical
+//! whatever the thread count.
+
+use nn_tensor::{gemm, num_threads, Element, MatRef};
+use rayon::prelude::*;
+
+use crate::im2col::{col2im, im2col, ConvGeom};
+
+/// Elements of one column tile: 128 Ki elements is 512 KB of f32, which
+/// stays in the L2 cache next to the GEMM's packed panels.
+const COL_TILE_ELEMS: usize = 1 << 17;
+
+/// Fewest output pixels per tile: narrower tiles starve the GEMM kernel.
+const MIN_TILE: usize = 64;
+
+/// Below this many multiply-adds a convolution runs on the calling thread:
+/// a rayon task per sample costs more than it saves on tiny layers.
+const PARALLEL_MACS: usize = 1 << 20;
+
+fn tile_len(g: &ConvGeom) -> usize {
+    (COL_TILE_ELEMS / g.k().max(1)).max(MIN_TILE).min(g.p())
+}
+
+fn parallel(g: &ConvGeom) -> bool {
+    g.n > 1 && g.macs() >= PARALLEL_MACS && num_threads() > 1
+}
+
+/// Runs `f(sample, out_chunk, scratch)` for every sample, in parallel when
+/// the convolution is big enough; `out` holds `chunk` elements per sample.
+fn per_sample<T: Element>(
+    g: &ConvGeom,
+    out: &mut [T],
+    chunk: usize,
+    f: impl Fn(usize, &mut [T], &mut Scratch<T>) + Sync + Send,
+) {
+    if chunk == 0 {
+        return;
+    }
+    if parallel(g) {
+        out.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each_init(Scratch::default, |s, (i, o)| f(i, o, s));
+    } else {
+        let mut s = Scratch::default();
+        for (i, o) in out.chunks_mut(chunk).enumerate() {
+            f(i, o, &mut s);
+        }
+    }
+}
+
+/// Reusable buffers of one task.
+struct Scratch<T> {
+    cols: Vec<T>,
+    tmp: Vec<T>,
+}
+
+impl<T> Default for Scratch<T> {
+    fn default() -> Self {
+        Scratch {
+            cols: Vec::new(),
+            tmp: Vec::new(),
+        }
+    }
+}
+
+fn sized<T: Element>(v: &mut Vec<T>, n: usize) -> &mut [T] {
+    if v.len() < n {
+        v.resize(n, T::zero());
+    }
+    &mut v[..n]
+}
+
+/// Rows `[.., p0..p0+len]` of a row-major matrix with `p` columns.
+fn cols_of<T>(data: &[T], p: usize, p0: usize) -> MatRef<'_, T> {
+    MatRef {
+        data: &data[p0..],
+        row_stride: p,
+        col_stride: 1,
+    }
+}
+
+/// `y = conv(x, w)` without bias: `x` is `[N, C_in, H, W]`, `w` is
+/// `[C_out, C_in/G, kH, kW]`; returns `[N, C_out, Ho, Wo]`.
+pub(crate) fn conv_forward<T: Element>(x: &[T], w: &[T], g: &ConvGeom) -> Vec<T> {
+    let (k, p, hw) = (g.k(), g.p(), g.hw());
+    let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
+    let mut y = vec![T::zero(); g.n * g.c_out * p];
+    let tile = tile_len(g);
+    per_sample(g, &mut y, g.c_out * p, |n, yn, s| {
+        let xn = &x[n * g.c_in * hw..(n + 1) * g.c_in * hw];
+        for grp in 0..g.groups {
+            let xg = &xn[grp * cin_g * hw..(grp + 1) * cin_g * hw];
+            let wg = MatRef::row_major(&w[grp * cout_g * k..(grp + 1) * cout_g * k], k);
+            let yg = &mut yn[grp * cout_g * p..(grp + 1) * cout_g * p];
+            if g.is_pointwise() {
+                gemm(cout_g, p, cin_g, wg, MatRef::row_major(xg, p), yg, false);
+                continue;
+            }
+            let mut p0 = 0;
+            while p0 < p {
+                let len = tile.min(p - p0);
+                let cols = sized(&mut s.cols, k * len);
+                im2col(xg, g, p0, len, cols);
+                let colm = MatRef::row_major(&*cols, len);
+                if len == p {
+                    gemm(cout_g, p, k, wg, colm, yg, false);
+                } else {
+                    let tmp = sized(&mut s.tmp, cout_g * len);
+                    gemm(cout_g, len, k, wg, colm, tmp, false);
+                    for co in 0..cout_g {
+                        yg[co * p + p0..co * p + p0 + len]
+                            .copy_from_slice(&tmp[co * len..(co + 1) * len]);
+                    }
+                }
+                p0 += len;
+            }
+        }
+    });
+    y
+}
+
+/// The gradient of [`conv_forward`] with respect to `x`, given `dy`
+/// (`[N, C_out, Ho, Wo]`); returns `[N, C_in, H, W]`.
+pub(crate) fn conv_backward_input<T: Element>(dy: &[T], w: &[T], g: &ConvGeom) -> Vec<T> {
+    let (k, p, hw) = (g.k(), g.p(), g.hw());
+    let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
+    let mut dx = vec![T::zero(); g.n * g.c_in * hw];
+    let tile = tile_len(g);
+    per_sample(g, &mut dx, g.c_in * hw, |n, dxn, s| {
+        let dyn_ = &dy[n * g.c_out * p..(n + 1) * g.c_out * p];
+        for grp in 0..g.groups {
+            let dyg = &dyn_[grp * cout_g * p..(grp + 1) * cout_g * p];
+            // Wᵀ without a copy: the weight block read column-wise.
+            let wt = MatRef::transposed(&w[grp * cout_g * k..(grp + 1) * cout_g * k], k);
+            let dxg = &mut dxn[grp * cin_g * hw..(grp + 1) * cin_g * hw];
+            if g.is_pointwise() {
+                gemm(cin_g, p, cout_g, wt, MatRef::row_major(dyg, p), dxg, false);
+                continue;
+            }
+            let mut p0 = 0;
+            while p0 < p {
+                let len = tile.min(p - p0);
+                let cols = sized(&mut s.cols, k * len);
+                gemm(k, len, cout_g, wt, cols_of(dyg, p, p0), cols, false);
+                col2im(cols, g, p0, len, dxg);
+                p0 += len;
+            }
+        }
+    });
+    dx
+}
+
+/// The gradient of [`conv_forward`] with respect to `w`, given the input `x`
+/// and `dy`; returns `[C_out, C_in/G, kH, kW]`.
+pub(crate) fn conv_backward_weight<T: Element>(x: &[T], dy: &[T], g: &ConvGeom) -> Vec<T> {
+    let (k, p, hw) = (g.k(), g.p(), g.hw());
+    let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
+    let wlen = g.c_out * k;
+    // One partial per sample, summed below in sample order.
+    let mut partial = vec![T::zero(); g.n * wlen];
+    let tile = tile_len(g);
+    per_sample(g, &mut partial, wlen, |n, dwn, s| {
+        let xn = &x[n * g.c_in * hw..(n + 1) * g.c_in * hw];
+        let dyn_ = &dy[n * g.c_out * p..(n + 1) * g.c_out * p];
+        for grp in 0..g.groups {
+            let xg = &xn[grp * cin_g * hw..(grp + 1) * cin_g * hw];
+            let dyg = &dyn_[grp * cout_g * p..(grp + 1) * cout_g * p];
+            let dwg = &mut dwn[grp * cout_g * k..(grp + 1) * cout_g * k];
+            if g.is_pointwise() {
+                let xt = MatRef::transposed(xg, p);
+                gemm(cout_g, cin_g, p, MatRef::row_major(dyg, p), xt, dwg, false);
+                continue;
+            }
+            let mut p0 = 0;
+            while p0 < p {
+                let len = tile.min(p - p0);
+                let cols = sized(&mut s.cols, k * len);
+                im2col(xg, g, p0, len, cols);
+                let colt = MatRef::transposed(&*cols, len);
+                gemm(cout_g, k, len, cols_of(dyg, p, p0), colt, dwg, p0 > 0);
+                p0 += len;
+            }
+        }
+    });
+    let mut dw = partial[..wlen].to_vec();
+    for part in partial.chunks(wlen).skip(1) {
+        for (d, &v) in dw.iter_mut().zip(part) {
+            *d += v;
+        }
+    }
+    dw
+}
+
+/// `y[n, c, :] += b[c]` for `y` of `[N, C, P]`.
+pub(crate) fn add_bias<T: Element>(y: &mut [T], b: &[T], p: usize) {
+    let c = b.len();
+    if p == 0 || c == 0 {
+        return;
+    }
+    for (i, plane) in y.chunks_mut(p).enumerate() {
+        let v = b[i % c];
+        plane.iter_mut().for_each(|e| *e += v);
+    }
+}
+
+/// `db[c] = Σ_n Σ_p dy[n, c, p]`, summed in a fixed order.
+pub(crate) fn bias_grad<T: Element>(dy: &[T], c: usize, p: usize) -> Vec<T> {
+    let mut db = vec![T::zero(); c];
+    if p == 0 || c == 0 {
+        return db;
+    }
+    for (i, plane) in dy.chunks(p).enumerate() {
+        db[i % c] += plane.iter().fold(T::zero(), |s, &v| s + v);
+    }
+    db
+}

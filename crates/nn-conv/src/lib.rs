@@ -1,0 +1,55 @@
+//! # nn-conv
+//!
+//! Convolutional networks for the `nn` library (chapter 4 of the course):
+//!
+//! * [`arithmetic`]: output sizes of convolution, transposed convolution and
+//!   pooling (`conv_output_size`, ...), `"same"`/`"valid"` padding;
+//! * [`options`]: the hyper-parameters of every op, with PyTorch's defaults;
+//! * [`conv`]: `conv1d`, `conv2d` (stride, padding, dilation, groups, bias),
+//!   im2col + GEMM with a 1×1 fast path;
+//! * [`conv_transpose`]: `conv_transpose1d`, `conv_transpose2d`, the adjoint
+//!   of the convolution, on the same kernels;
+//! * [`pool`]: max pooling (with indices) and average pooling, 1-d and 2-d;
+//! * [`adaptive`]: adaptive and global average pooling.
+//!
+//! Every op is differentiable (a `Var` in, a `Var` out) and has a fallible
+//! `try_*` twin whose error names the op and the shapes. Layouts are
+//! PyTorch's: NCHW inputs, `[C_out, C_in/G, kH, kW]` weights.
+//!
+//! ```
+//! use nn_autograd::Var;
+//! use nn_conv::{conv2d, max_pool2d, ConvOptions, MaxPoolOptions};
+//! use nn_tensor::{Rng, Tensor};
+//! let mut rng = Rng::seed_from(0);
+//! let x = Var::constant(Tensor::<f32>::rand_normal(&[2, 1, 28, 28], 0.0, 1.0, &mut rng));
+//! let w = Var::leaf(Tensor::rand_normal(&[6, 1, 5, 5], 0.0, 0.2, &mut rng));
+//! let h = conv2d(&x, &w, None, &ConvOptions::default().padding(2)).relu();
+//! let y = max_pool2d(&h, &MaxPoolOptions::new(2));
+//! assert_eq!(y.shape(), &[2, 6, 14, 14]);
+//! let grads = y.sum().backward();
+//! assert_eq!(grads.get(&w).unwrap().shape(), &[6, 1, 5, 5]);
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod adaptive;
+pub mod arithmetic;
+pub mod conv;
+pub mod conv_transpose;
+mod im2col;
+mod kernels;
+pub mod options;
+pub mod pool;
+
+pub use adaptive::{adaptive_avg_pool2d, global_avg_pool2d, try_adaptive_avg_pool2d, try_global_avg_pool2d};
+pub use arithmetic::{
+    conv_output_size, conv_output_size_asym, conv_transpose_output_size, pool_output_size,
+    same_padding, valid_padding, Padding,
+};
+pub use conv::{conv1d, conv2d, try_conv1d, try_conv2d};
+pub use conv_transpose::{conv_transpose1d, conv_transpose2d, try_conv_transpose1d, try_conv_transpose2d};
+pub use options::{AvgPoolOptions, ConvOptions, ConvTransposeOptions, IntoSpatial, MaxPoolOptions};
+pub use pool::{
+    avg_pool1d, avg_pool2d, max_pool1d, max_pool2d, try_avg_pool1d, try_avg_pool2d,
+    try_max_pool1d_with_indices, try_max_pool2d_with_indices,
+};
