@@ -39,7 +39,10 @@ pub fn try_adaptive_avg_pool2d<T: Element>(x: &Var<T>, output_size: [usize; 2]) 
     let op = "adaptive_avg_pool2d";
     let s = x.shape();
     if s.len() != 4 {
-        return Err(TensorError::invalid(op, format!("input must have 4 dims [N, C, H, W], got shape {s:?}")));
+        return Err(TensorError::invalid(
+            op,
+            format!("input must have 4 dims [N, C, H, W], got shape {s:?}"),
+        ));
     }
     let [oh, ow] = output_size;
     let (h, w) = (s[2], s[3]);

@@ -77,10 +77,7 @@ impl<const D: usize> Padding<D> {
                     if stride[d] != 1 {
                         return Err(TensorError::invalid(
                             "conv",
-                            format!(
-                                "padding=\"same\" needs stride 1, got stride {:?}",
-                                stride
-                            ),
+                            format!("padding=\"same\" needs stride 1, got stride {:?}", stride),
                         ));
                     }
                     same_padding(kernel[d], dilation[d])?
@@ -100,7 +97,10 @@ impl<const D: usize> Padding<D> {
 /// assert_eq!(nn_conv::same_padding(3, 2).unwrap(), (2, 2));
 /// ```
 pub fn same_padding(kernel: usize, dilation: usize) -> Result<(usize, usize)> {
-    check_positive("same_padding", &[("kernel", kernel), ("dilation", dilation)])?;
+    check_positive(
+        "same_padding",
+        &[("kernel", kernel), ("dilation", dilation)],
+    )?;
     let total = dilation * (kernel - 1);
     Ok((total / 2, total - total / 2))
 }
@@ -113,7 +113,10 @@ pub fn valid_padding() -> (usize, usize) {
 fn check_positive(op: &'static str, values: &[(&str, usize)]) -> Result<()> {
     for &(name, v) in values {
         if v == 0 {
-            return Err(TensorError::invalid(op, format!("{name} must be positive, got 0")));
+            return Err(TensorError::invalid(
+                op,
+                format!("{name} must be positive, got 0"),
+            ));
         }
     }
     Ok(())
@@ -146,7 +149,11 @@ pub fn conv_output_size_asym(
     let op = "conv_output_size";
     check_positive(
         op,
-        &[("kernel_size", kernel), ("stride", stride), ("dilation", dilation)],
+        &[
+            ("kernel_size", kernel),
+            ("stride", stride),
+            ("dilation", dilation),
+        ],
     )?;
     let span = dilation * (kernel - 1) + 1;
     let padded = input + padding.0 + padding.1;
@@ -227,7 +234,11 @@ pub fn pool_output_size(
     let op = "pool_output_size";
     check_positive(
         op,
-        &[("kernel_size", kernel), ("stride", stride), ("dilation", dilation)],
+        &[
+            ("kernel_size", kernel),
+            ("stride", stride),
+            ("dilation", dilation),
+        ],
     )?;
     let span = dilation * (kernel - 1) + 1;
     if padding > span / 2 {
@@ -321,12 +332,16 @@ mod tests {
 
     #[test]
     fn error_zero_kernel() {
-        assert!(msg(pool_output_size(8, 0, 1, 0, 1, false)).contains("kernel_size must be positive"));
+        assert!(
+            msg(pool_output_size(8, 0, 1, 0, 1, false)).contains("kernel_size must be positive")
+        );
     }
 
     #[test]
     fn error_zero_dilation() {
-        assert!(msg(conv_transpose_output_size(4, 3, 1, 0, 0, 0)).contains("dilation must be positive"));
+        assert!(
+            msg(conv_transpose_output_size(4, 3, 1, 0, 0, 0)).contains("dilation must be positive")
+        );
     }
 
     #[test]
@@ -336,7 +351,9 @@ mod tests {
             "conv_output_size: kernel 3 with dilation 2 spans 5 positions, more than the \
              padded input 4 (input 4, padding (0, 0))"
         );
-        assert!(msg(pool_output_size(2, 3, 1, 0, 1, false)).contains("more than the padded input 2"));
+        assert!(
+            msg(pool_output_size(2, 3, 1, 0, 1, false)).contains("more than the padded input 2")
+        );
     }
 
     #[test]
@@ -352,17 +369,23 @@ mod tests {
 
     #[test]
     fn error_transpose_padding_eats_the_output() {
-        assert!(msg(conv_transpose_output_size(1, 1, 1, 1, 0, 1)).contains("removes the whole output"));
+        assert!(
+            msg(conv_transpose_output_size(1, 1, 1, 1, 0, 1)).contains("removes the whole output")
+        );
     }
 
     #[test]
     fn error_pool_padding_over_half_the_kernel() {
-        assert!(msg(pool_output_size(8, 3, 1, 2, 1, false)).contains("at most half the kernel span 3"));
+        assert!(
+            msg(pool_output_size(8, 3, 1, 2, 1, false)).contains("at most half the kernel span 3")
+        );
     }
 
     #[test]
     fn error_same_padding_with_stride() {
-        let e = Padding::<2>::Same.resolve([3, 3], [2, 1], [1, 1]).unwrap_err();
+        let e = Padding::<2>::Same
+            .resolve([3, 3], [2, 1], [1, 1])
+            .unwrap_err();
         assert!(e.to_string().contains("padding=\"same\" needs stride 1"));
     }
 }

@@ -9,7 +9,9 @@ use nn_tensor::{Element, Result, Tensor, TensorError};
 
 use crate::arithmetic::conv_output_size_asym;
 use crate::im2col::ConvGeom;
-use crate::kernels::{add_bias, bias_grad, conv_backward_input, conv_backward_weight, conv_forward};
+use crate::kernels::{
+    add_bias, bias_grad, conv_backward_input, conv_backward_weight, conv_forward,
+};
 use crate::options::ConvOptions;
 
 pub(crate) fn or_panic<V>(r: Result<V>) -> V {
@@ -113,7 +115,9 @@ pub(crate) fn conv_geometry<const D: usize>(
             op,
             x,
             w,
-            format!("groups {groups} must be positive and divide both C_in {c_in} and C_out {c_out}"),
+            format!(
+                "groups {groups} must be positive and divide both C_in {c_in} and C_out {c_out}"
+            ),
         ));
     }
     if w[1] * groups != c_in {
@@ -144,8 +148,14 @@ pub(crate) fn conv_geometry<const D: usize>(
         .map_err(|e| TensorError::invalid(op, e.to_string()))?;
     let mut out_shape = vec![n, c_out];
     for d in 0..D {
-        let o = conv_output_size_asym(x[2 + d], kernel[d], options.stride[d], pads[d], options.dilation[d])
-            .map_err(|e| TensorError::invalid(op, format!("input {x:?}, weight {w:?}: {e}")))?;
+        let o = conv_output_size_asym(
+            x[2 + d],
+            kernel[d],
+            options.stride[d],
+            pads[d],
+            options.dilation[d],
+        )
+        .map_err(|e| TensorError::invalid(op, format!("input {x:?}, weight {w:?}: {e}")))?;
         out_shape.push(o);
     }
     // 1-d: a height of 1 with a 1-tap kernel.
@@ -180,7 +190,13 @@ fn conv_nd<T: Element, const D: usize>(
     bias: Option<&Var<T>>,
     options: &ConvOptions<D>,
 ) -> Result<Var<T>> {
-    let (geom, out_shape) = conv_geometry(op, x.shape(), weight.shape(), bias.map(|b| b.shape()), options)?;
+    let (geom, out_shape) = conv_geometry(
+        op,
+        x.shape(),
+        weight.shape(),
+        bias.map(|b| b.shape()),
+        options,
+    )?;
     let mut y = conv_forward(x.value().as_slice(), weight.value().as_slice(), &geom);
     if let Some(b) = bias {
         add_bias(&mut y, b.value().as_slice(), geom.p());
@@ -193,15 +209,15 @@ fn conv_nd<T: Element, const D: usize>(
     let rb = bias.map(|b| b.requires_grad());
     Ok(Var::from_op(op, y, parents, move |gy| {
         let gys = gy.as_slice();
-        let dx = rx.then(|| {
-            Tensor::from_vec(conv_backward_input(gys, wv.as_slice(), &geom), xv.shape())
-        });
-        let dw = rw.then(|| {
-            Tensor::from_vec(conv_backward_weight(xv.as_slice(), gys, &geom), wv.shape())
-        });
+        let dx = rx
+            .then(|| Tensor::from_vec(conv_backward_input(gys, wv.as_slice(), &geom), xv.shape()));
+        let dw = rw
+            .then(|| Tensor::from_vec(conv_backward_weight(xv.as_slice(), gys, &geom), wv.shape()));
         let mut grads = vec![dx, dw];
         if let Some(rb) = rb {
-            grads.push(rb.then(|| Tensor::from_vec(bias_grad(gys, geom.c_out, geom.p()), &[geom.c_out])));
+            grads.push(
+                rb.then(|| Tensor::from_vec(bias_grad(gys, geom.c_out, geom.p()), &[geom.c_out])),
+            );
         }
         grads
     }))
@@ -211,7 +227,14 @@ fn conv_nd<T: Element, const D: usize>(
 mod tests {
     use super::*;
 
-    fn naive2d(x: &Tensor<f64>, w: &Tensor<f64>, s: usize, p: usize, d: usize, groups: usize) -> Tensor<f64> {
+    fn naive2d(
+        x: &Tensor<f64>,
+        w: &Tensor<f64>,
+        s: usize,
+        p: usize,
+        d: usize,
+        groups: usize,
+    ) -> Tensor<f64> {
         let (n, ci, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
         let (co, cig, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
         let ho = (h + 2 * p - d * (kh - 1) - 1) / s + 1;
@@ -229,7 +252,8 @@ mod tests {
                                 for e in 0..kw {
                                     let ih = (oh * s + a * d) as isize - p as isize;
                                     let iw = (ow * s + e * d) as isize - p as isize;
-                                    if ih >= 0 && iw >= 0 && (ih as usize) < h && (iw as usize) < wd {
+                                    if ih >= 0 && iw >= 0 && (ih as usize) < h && (iw as usize) < wd
+                                    {
                                         acc += w.get(&[o, c, a, e])
                                             * x.get(&[b, g * cig + c, ih as usize, iw as usize]);
                                     }
@@ -256,7 +280,11 @@ mod tests {
                 &Var::constant(x.clone()),
                 &Var::constant(w.clone()),
                 None,
-                &ConvOptions::default().stride(s).padding(p).dilation(d).groups(g),
+                &ConvOptions::default()
+                    .stride(s)
+                    .padding(p)
+                    .dilation(d)
+                    .groups(g),
             );
             let want = naive2d(&x, &w, s, p, d, g);
             assert!(y.value().max_abs_diff(&want) < 1e-10);
@@ -274,24 +302,39 @@ mod tests {
         );
         let w = Var::constant(Tensor::<f32>::zeros(&[4, 3, 7, 3]));
         let e = try_conv2d(&x, &w, None, &ConvOptions::default()).unwrap_err();
-        assert!(e.to_string().starts_with("conv2d: input [1, 3, 5, 5], weight [4, 3, 7, 3]: conv_output_size: kernel 7"));
+        assert!(e.to_string().starts_with(
+            "conv2d: input [1, 3, 5, 5], weight [4, 3, 7, 3]: conv_output_size: kernel 7"
+        ));
         let w = Var::constant(Tensor::<f32>::zeros(&[4, 1, 3, 3]));
         let e = try_conv2d(&x, &w, None, &ConvOptions::default().groups(3)).unwrap_err();
-        assert!(e.to_string().contains("groups 3 must be positive and divide both C_in 3 and C_out 4"));
+        assert!(e
+            .to_string()
+            .contains("groups 3 must be positive and divide both C_in 3 and C_out 4"));
         let w = Var::constant(Tensor::<f32>::zeros(&[4, 3, 3, 3]));
         let b = Var::constant(Tensor::<f32>::zeros(&[3]));
-        assert!(try_conv2d(&x, &w, Some(&b), &ConvOptions::default()).unwrap_err().to_string().contains("bias must be [4]"));
+        assert!(try_conv2d(&x, &w, Some(&b), &ConvOptions::default())
+            .unwrap_err()
+            .to_string()
+            .contains("bias must be [4]"));
         let e = try_conv2d(&x, &w, None, &ConvOptions::default().stride(0)).unwrap_err();
         assert!(e.to_string().contains("stride must be positive"));
         let x1 = Var::constant(Tensor::<f32>::zeros(&[1, 3, 5]));
-        assert!(try_conv2d(&x1, &w, None, &ConvOptions::default()).unwrap_err().to_string().contains("must both have 4 dims"));
+        assert!(try_conv2d(&x1, &w, None, &ConvOptions::default())
+            .unwrap_err()
+            .to_string()
+            .contains("must both have 4 dims"));
     }
 
     #[test]
     fn same_padding_keeps_the_size_for_even_kernels() {
         let x = Var::constant(Tensor::<f64>::ones(&[1, 1, 6]));
         let w = Var::constant(Tensor::<f64>::ones(&[1, 1, 4]));
-        let y = conv1d(&x, &w, None, &ConvOptions::default().padding(crate::Padding::Same));
+        let y = conv1d(
+            &x,
+            &w,
+            None,
+            &ConvOptions::default().padding(crate::Padding::Same),
+        );
         // PyTorch pads 1 before and 2 after: sums of 3, 4, 4, 4, 3, 2 ones.
         assert_eq!(y.value().to_vec(), vec![3.0, 4.0, 4.0, 4.0, 3.0, 2.0]);
     }

@@ -14,7 +14,9 @@ use nn_tensor::{Element, Result, Tensor, TensorError};
 use crate::arithmetic::conv_transpose_output_size;
 use crate::conv::or_panic;
 use crate::im2col::ConvGeom;
-use crate::kernels::{add_bias, bias_grad, conv_backward_input, conv_backward_weight, conv_forward};
+use crate::kernels::{
+    add_bias, bias_grad, conv_backward_input, conv_backward_weight, conv_forward,
+};
 use crate::options::ConvTransposeOptions;
 
 /// 2-d transposed convolution. `x: [N, C_in, H, W]`,
@@ -111,7 +113,12 @@ pub(crate) fn conv_transpose_geometry<const D: usize>(
     let c_out = w[1] * g;
     if let Some(b) = bias {
         if b != [c_out] {
-            return Err(TensorError::shapes(op, w, b, format!("bias must be [{c_out}] (one per output channel)")));
+            return Err(TensorError::shapes(
+                op,
+                w,
+                b,
+                format!("bias must be [{c_out}] (one per output channel)"),
+            ));
         }
     }
     let mut out_shape = vec![n, c_out];
@@ -156,8 +163,13 @@ fn conv_transpose_nd<T: Element, const D: usize>(
     bias: Option<&Var<T>>,
     options: &ConvTransposeOptions<D>,
 ) -> Result<Var<T>> {
-    let (geom, out_shape) =
-        conv_transpose_geometry(op, x.shape(), weight.shape(), bias.map(|b| b.shape()), options)?;
+    let (geom, out_shape) = conv_transpose_geometry(
+        op,
+        x.shape(),
+        weight.shape(),
+        bias.map(|b| b.shape()),
+        options,
+    )?;
     // In the adjoint convolution's terms: x is its output gradient.
     let mut y = conv_backward_input(x.value().as_slice(), weight.value().as_slice(), &geom);
     if let Some(b) = bias {
@@ -172,12 +184,13 @@ fn conv_transpose_nd<T: Element, const D: usize>(
     Ok(Var::from_op(op, y, parents, move |gy| {
         let gys = gy.as_slice();
         let dx = rx.then(|| Tensor::from_vec(conv_forward(gys, wv.as_slice(), &geom), xv.shape()));
-        let dw = rw.then(|| {
-            Tensor::from_vec(conv_backward_weight(gys, xv.as_slice(), &geom), wv.shape())
-        });
+        let dw = rw
+            .then(|| Tensor::from_vec(conv_backward_weight(gys, xv.as_slice(), &geom), wv.shape()));
         let mut grads = vec![dx, dw];
         if let Some(rb) = rb {
-            grads.push(rb.then(|| Tensor::from_vec(bias_grad(gys, geom.c_in, geom.hw()), &[geom.c_in])));
+            grads.push(
+                rb.then(|| Tensor::from_vec(bias_grad(gys, geom.c_in, geom.hw()), &[geom.c_in])),
+            );
         }
         grads
     }))
@@ -192,7 +205,9 @@ mod tests {
         let x = Var::constant(Tensor::<f32>::zeros(&[1, 4, 3, 3]));
         let w = Var::constant(Tensor::<f32>::zeros(&[3, 2, 3, 3]));
         let e = try_conv_transpose2d(&x, &w, None, &ConvTransposeOptions::default()).unwrap_err();
-        assert!(e.to_string().contains("weight dim 0 is 3 but the input has 4 channels"));
+        assert!(e
+            .to_string()
+            .contains("weight dim 0 is 3 but the input has 4 channels"));
         let w = Var::constant(Tensor::<f32>::zeros(&[4, 2, 3, 3]));
         let o = ConvTransposeOptions::default().stride(2).output_padding(2);
         let e = try_conv_transpose2d(&x, &w, None, &o).unwrap_err();

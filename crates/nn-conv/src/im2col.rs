@@ -231,13 +231,18 @@ mod tests {
                     let mut cols = vec![f64::NAN; g.k() * len];
                     im2col(&x, &g, p0, len, &mut cols);
                     for r in 0..g.k() {
-                        assert_eq!(&cols[r * len..(r + 1) * len], &full[r * g.p() + p0..r * g.p() + p0 + len]);
+                        assert_eq!(
+                            &cols[r * len..(r + 1) * len],
+                            &full[r * g.p() + p0..r * g.p() + p0 + len]
+                        );
                     }
                     p0 += len;
                 }
             }
             // <im2col(x), c> = <x, col2im(c)>
-            let c: Vec<f64> = (0..full.len()).map(|i| ((i * 7) % 5) as f64 - 2.0).collect();
+            let c: Vec<f64> = (0..full.len())
+                .map(|i| ((i * 7) % 5) as f64 - 2.0)
+                .collect();
             let mut back = vec![0.0; x.len()];
             col2im(&c, &g, 0, g.p(), &mut back);
             let lhs: f64 = full.iter().zip(&c).map(|(a, b)| a * b).sum();

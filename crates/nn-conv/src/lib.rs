@@ -10,7 +10,10 @@
 //! * [`conv_transpose`]: `conv_transpose1d`, `conv_transpose2d`, the adjoint
 //!   of the convolution, on the same kernels;
 //! * [`pool`]: max pooling (with indices) and average pooling, 1-d and 2-d;
-//! * [`adaptive`]: adaptive and global average pooling.
+//! * [`adaptive`]: adaptive and global average pooling;
+//! * [`layers`]: the layer modules (`Conv2d`, `ConvTranspose2d`, `MaxPool2d`,
+//!   `BatchNorm2d`, ...) and residual networks (`BasicBlock`, `Bottleneck`,
+//!   `ResNet`), with PyTorch's defaults and `state_dict` names.
 //!
 //! Every op is differentiable (a `Var` in, a `Var` out) and has a fallible
 //! `try_*` twin whose error names the op and the shapes. Layouts are
@@ -38,16 +41,21 @@ pub mod conv;
 pub mod conv_transpose;
 mod im2col;
 mod kernels;
+pub mod layers;
 pub mod options;
 pub mod pool;
 
-pub use adaptive::{adaptive_avg_pool2d, global_avg_pool2d, try_adaptive_avg_pool2d, try_global_avg_pool2d};
+pub use adaptive::{
+    adaptive_avg_pool2d, global_avg_pool2d, try_adaptive_avg_pool2d, try_global_avg_pool2d,
+};
 pub use arithmetic::{
     conv_output_size, conv_output_size_asym, conv_transpose_output_size, pool_output_size,
     same_padding, valid_padding, Padding,
 };
 pub use conv::{conv1d, conv2d, try_conv1d, try_conv2d};
-pub use conv_transpose::{conv_transpose1d, conv_transpose2d, try_conv_transpose1d, try_conv_transpose2d};
+pub use conv_transpose::{
+    conv_transpose1d, conv_transpose2d, try_conv_transpose1d, try_conv_transpose2d,
+};
 pub use options::{AvgPoolOptions, ConvOptions, ConvTransposeOptions, IntoSpatial, MaxPoolOptions};
 pub use pool::{
     avg_pool1d, avg_pool2d, max_pool1d, max_pool2d, try_avg_pool1d, try_avg_pool2d,

@@ -34,12 +34,19 @@ struct PoolGeom {
 }
 
 /// Runs `f(plane_index, out_plane)` over the planes of `out`.
-fn for_planes<T: Element>(out: &mut [T], plane: usize, work: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
+fn for_planes<T: Element>(
+    out: &mut [T],
+    plane: usize,
+    work: usize,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
     if plane == 0 {
         return;
     }
     if work >= PARALLEL_ELEMS {
-        out.par_chunks_mut(plane).enumerate().for_each(|(i, o)| f(i, o));
+        out.par_chunks_mut(plane)
+            .enumerate()
+            .for_each(|(i, o)| f(i, o));
     } else {
         out.chunks_mut(plane).enumerate().for_each(|(i, o)| f(i, o));
     }
@@ -58,13 +65,23 @@ fn pool_geometry<const D: usize>(
     if x.len() != D + 2 {
         return Err(TensorError::invalid(
             op,
-            format!("input must have {} dims [N, C, spatial…], got shape {x:?}", D + 2),
+            format!(
+                "input must have {} dims [N, C, spatial…], got shape {x:?}",
+                D + 2
+            ),
         ));
     }
     let mut out_shape = x[..2].to_vec();
     for d in 0..D {
-        let o = pool_output_size(x[2 + d], kernel[d], stride[d], padding[d], dilation[d], ceil_mode)
-            .map_err(|e| TensorError::invalid(op, format!("input {x:?}: {e}")))?;
+        let o = pool_output_size(
+            x[2 + d],
+            kernel[d],
+            stride[d],
+            padding[d],
+            dilation[d],
+            ceil_mode,
+        )
+        .map_err(|e| TensorError::invalid(op, format!("input {x:?}: {e}")))?;
         out_shape.push(o);
     }
     let two = D == 2;
@@ -96,8 +113,10 @@ fn max_pool_forward<T: Element>(x: &[T], g: &PoolGeom) -> (Vec<T>, Vec<usize>) {
     let mut y = vec![T::neg_infinity(); g.planes * ohw];
     let mut idx = vec![NO_INDEX; g.planes * ohw];
     // Pair values and indices per plane so one task owns both.
-    let mut pairs: Vec<(&mut [T], &mut [usize])> =
-        y.chunks_mut(ohw.max(1)).zip(idx.chunks_mut(ohw.max(1))).collect();
+    let mut pairs: Vec<(&mut [T], &mut [usize])> = y
+        .chunks_mut(ohw.max(1))
+        .zip(idx.chunks_mut(ohw.max(1)))
+        .collect();
     let run = |i: usize, (yp, ip): &mut (&mut [T], &mut [usize])| {
         let plane = &x[i * hw..(i + 1) * hw];
         for oh in 0..g.ho {
@@ -132,7 +151,10 @@ fn max_pool_forward<T: Element>(x: &[T], g: &PoolGeom) -> (Vec<T>, Vec<usize>) {
     };
     if ohw > 0 {
         if g.planes * hw >= PARALLEL_ELEMS {
-            pairs.par_iter_mut().enumerate().for_each(|(i, p)| run(i, p));
+            pairs
+                .par_iter_mut()
+                .enumerate()
+                .for_each(|(i, p)| run(i, p));
         } else {
             pairs.iter_mut().enumerate().for_each(|(i, p)| run(i, p));
         }
@@ -178,7 +200,15 @@ pub fn try_max_pool2d_with_indices<T: Element>(
     x: &Var<T>,
     o: &MaxPoolOptions<2>,
 ) -> Result<(Var<T>, Vec<usize>)> {
-    let (g, shape) = pool_geometry("max_pool2d", x.shape(), o.kernel_size, o.stride, o.padding, o.dilation, o.ceil_mode)?;
+    let (g, shape) = pool_geometry(
+        "max_pool2d",
+        x.shape(),
+        o.kernel_size,
+        o.stride,
+        o.padding,
+        o.dilation,
+        o.ceil_mode,
+    )?;
     Ok(max_pool_var("max_pool2d", x, g, shape))
 }
 
@@ -193,17 +223,33 @@ pub fn try_max_pool1d_with_indices<T: Element>(
     x: &Var<T>,
     o: &MaxPoolOptions<1>,
 ) -> Result<(Var<T>, Vec<usize>)> {
-    let (g, shape) = pool_geometry("max_pool1d", x.shape(), o.kernel_size, o.stride, o.padding, o.dilation, o.ceil_mode)?;
+    let (g, shape) = pool_geometry(
+        "max_pool1d",
+        x.shape(),
+        o.kernel_size,
+        o.stride,
+        o.padding,
+        o.dilation,
+        o.ceil_mode,
+    )?;
     Ok(max_pool_var("max_pool1d", x, g, shape))
 }
 
-fn max_pool_var<T: Element>(op: &'static str, x: &Var<T>, g: PoolGeom, shape: Vec<usize>) -> (Var<T>, Vec<usize>) {
+fn max_pool_var<T: Element>(
+    op: &'static str,
+    x: &Var<T>,
+    g: PoolGeom,
+    shape: Vec<usize>,
+) -> (Var<T>, Vec<usize>) {
     let (y, idx) = max_pool_forward(x.value().as_slice(), &g);
     let y = Tensor::from_vec(y, &shape);
     let xs = x.shape().to_vec();
     let saved = idx.clone();
     let v = Var::from_op(op, y, vec![x.clone()], move |gy| {
-        vec![Some(Tensor::from_vec(max_pool_backward(gy.as_slice(), &saved, &g), &xs))]
+        vec![Some(Tensor::from_vec(
+            max_pool_backward(gy.as_slice(), &saved, &g),
+            &xs,
+        ))]
     });
     (v, idx)
 }
@@ -219,10 +265,19 @@ fn avg_span(o: usize, s: usize, p: usize, k: usize, n: usize) -> (usize, usize, 
     (start, end.max(start), with_pad)
 }
 
-fn avg_divisor<T: Element>(g: &PoolGeom, include_pad: bool, oh: usize, ow: usize) -> (usize, usize, usize, usize, T) {
+fn avg_divisor<T: Element>(
+    g: &PoolGeom,
+    include_pad: bool,
+    oh: usize,
+    ow: usize,
+) -> (usize, usize, usize, usize, T) {
     let (h0, h1, ph) = avg_span(oh, g.sh, g.ph, g.kh, g.h);
     let (w0, w1, pw) = avg_span(ow, g.sw, g.pw, g.kw, g.w);
-    let count = if include_pad { ph * pw } else { (h1 - h0) * (w1 - w0) };
+    let count = if include_pad {
+        ph * pw
+    } else {
+        (h1 - h0) * (w1 - w0)
+    };
     (h0, h1, w0, w1, T::of(count.max(1) as f64))
 }
 
@@ -267,11 +322,23 @@ fn avg_pool_backward<T: Element>(gy: &[T], g: &PoolGeom, include_pad: bool) -> V
     dx
 }
 
-fn avg_pool_var<T: Element>(op: &'static str, x: &Var<T>, g: PoolGeom, shape: Vec<usize>, include_pad: bool) -> Var<T> {
-    let y = Tensor::from_vec(avg_pool_forward(x.value().as_slice(), &g, include_pad), &shape);
+fn avg_pool_var<T: Element>(
+    op: &'static str,
+    x: &Var<T>,
+    g: PoolGeom,
+    shape: Vec<usize>,
+    include_pad: bool,
+) -> Var<T> {
+    let y = Tensor::from_vec(
+        avg_pool_forward(x.value().as_slice(), &g, include_pad),
+        &shape,
+    );
     let xs = x.shape().to_vec();
     Var::from_op(op, y, vec![x.clone()], move |gy| {
-        vec![Some(Tensor::from_vec(avg_pool_backward(gy.as_slice(), &g, include_pad), &xs))]
+        vec![Some(Tensor::from_vec(
+            avg_pool_backward(gy.as_slice(), &g, include_pad),
+            &xs,
+        ))]
     })
 }
 
@@ -292,7 +359,15 @@ pub fn avg_pool2d<T: Element>(x: &Var<T>, options: &AvgPoolOptions<2>) -> Var<T>
 
 /// Fallible [`avg_pool2d`].
 pub fn try_avg_pool2d<T: Element>(x: &Var<T>, o: &AvgPoolOptions<2>) -> Result<Var<T>> {
-    let (g, shape) = pool_geometry("avg_pool2d", x.shape(), o.kernel_size, o.stride, o.padding, [1, 1], o.ceil_mode)?;
+    let (g, shape) = pool_geometry(
+        "avg_pool2d",
+        x.shape(),
+        o.kernel_size,
+        o.stride,
+        o.padding,
+        [1, 1],
+        o.ceil_mode,
+    )?;
     Ok(avg_pool_var("avg_pool2d", x, g, shape, o.count_include_pad))
 }
 
@@ -304,7 +379,15 @@ pub fn avg_pool1d<T: Element>(x: &Var<T>, options: &AvgPoolOptions<1>) -> Var<T>
 
 /// Fallible [`avg_pool1d`].
 pub fn try_avg_pool1d<T: Element>(x: &Var<T>, o: &AvgPoolOptions<1>) -> Result<Var<T>> {
-    let (g, shape) = pool_geometry("avg_pool1d", x.shape(), o.kernel_size, o.stride, o.padding, [1], o.ceil_mode)?;
+    let (g, shape) = pool_geometry(
+        "avg_pool1d",
+        x.shape(),
+        o.kernel_size,
+        o.stride,
+        o.padding,
+        [1],
+        o.ceil_mode,
+    )?;
     Ok(avg_pool_var("avg_pool1d", x, g, shape, o.count_include_pad))
 }
 
@@ -314,21 +397,32 @@ mod tests {
 
     #[test]
     fn indices_point_at_the_maxima() {
-        let x = Var::leaf(Tensor::<f64>::from_vec(vec![1., 9., 3., 4., 5., 6., 7., 8., 2.], &[1, 1, 3, 3]));
+        let x = Var::leaf(Tensor::<f64>::from_vec(
+            vec![1., 9., 3., 4., 5., 6., 7., 8., 2.],
+            &[1, 1, 3, 3],
+        ));
         let (y, idx) = try_max_pool2d_with_indices(&x, &MaxPoolOptions::new(2).stride(1)).unwrap();
         assert_eq!(y.value().to_vec(), vec![9., 9., 8., 8.]);
         assert_eq!(idx, vec![1, 1, 7, 7]);
         let g = y.sum().backward();
-        assert_eq!(g.get(&x).unwrap().to_vec(), vec![0., 2., 0., 0., 0., 0., 0., 2., 0.]);
+        assert_eq!(
+            g.get(&x).unwrap().to_vec(),
+            vec![0., 2., 0., 0., 0., 0., 0., 2., 0.]
+        );
     }
 
     #[test]
     fn pool_errors_name_the_op() {
         let x = Var::constant(Tensor::<f32>::zeros(&[1, 1, 4, 4]));
         let e = try_max_pool2d_with_indices(&x, &MaxPoolOptions::new(2).padding(2)).unwrap_err();
-        assert!(e.to_string().starts_with("max_pool2d: input [1, 1, 4, 4]: pool_output_size: padding 2"));
+        assert!(e
+            .to_string()
+            .starts_with("max_pool2d: input [1, 1, 4, 4]: pool_output_size: padding 2"));
         let x3 = Var::constant(Tensor::<f32>::zeros(&[1, 4, 4]));
-        assert!(try_avg_pool2d(&x3, &AvgPoolOptions::new(2)).unwrap_err().to_string().contains("must have 4 dims"));
+        assert!(try_avg_pool2d(&x3, &AvgPoolOptions::new(2))
+            .unwrap_err()
+            .to_string()
+            .contains("must have 4 dims"));
     }
 
     #[test]
@@ -336,6 +430,9 @@ mod tests {
         let x = Var::constant(Tensor::<f64>::from_vec(vec![2., 4., 6.], &[1, 1, 3]));
         let o = AvgPoolOptions::new(2).padding(1);
         assert_eq!(avg_pool1d(&x, &o).value().to_vec(), vec![1., 5.]);
-        assert_eq!(avg_pool1d(&x, &o.count_include_pad(false)).value().to_vec(), vec![2., 5.]);
+        assert_eq!(
+            avg_pool1d(&x, &o.count_include_pad(false)).value().to_vec(),
+            vec![2., 5.]
+        );
     }
 }

@@ -199,7 +199,12 @@ fn batched_gradients_equal_per_sample_gradients() {
         let wi = Var::leaf(w.clone());
         let yi = conv2d(&xi, &wi, None, &o);
         let gi = yi.backward_with(gy.narrow(0, i, 1));
-        assert!(gi.get(&xi).unwrap().max_abs_diff(&g.get(&xv).unwrap().narrow(0, i, 1)) < 1e-12);
+        assert!(
+            gi.get(&xi)
+                .unwrap()
+                .max_abs_diff(&g.get(&xv).unwrap().narrow(0, i, 1))
+                < 1e-12
+        );
         dw_sum = dw_sum.add(gi.get(&wi).unwrap());
     }
     assert!(dw_sum.max_abs_diff(g.get(&wv).unwrap()) < 1e-10);

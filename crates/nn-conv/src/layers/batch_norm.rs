@@ -1,0 +1,114 @@
+//! [`BatchNorm2d`]: batch normalisation of `[N, C, H, W]` feature maps,
+//! statistics per channel over batch and space.
+
+use nn_autograd::{Parameter, Var};
+use nn_layers::{BatchNorm1d, BatchNormConfig, Buffer, Forward, Module, TrainFlag};
+use nn_tensor::{Element, Result, Tensor, TensorError};
+
+/// Batch normalisation for images (`torch.nn.BatchNorm2d`), built from a
+/// [`BatchNormConfig`] (PyTorch's defaults: eps 1e-5, momentum 0.1, affine,
+/// running statistics tracked).
+///
+/// * input `[N, C, H, W]`, output the same shape;
+/// * parameters `weight [C]`, `bias [C]`; buffers `running_mean [C]`,
+///   `running_var [C]`, `num_batches_tracked []`.
+///
+/// It shares `nn-layers`' batch-norm code (training statistics with the full
+/// backward, running-statistics update, eval mode) and adds the 4-d check.
+///
+/// ```
+/// use nn_conv::layers::BatchNorm2d;
+/// use nn_layers::prelude::*;
+/// let bn = BatchNorm2d::<f64>::new(BatchNormConfig::new(3)).unwrap();
+/// let y = bn.forward(&Var::constant(Tensor::rand_normal(&[4, 3, 5, 5], 2.0, 3.0, &mut Rng::seed_from(0))));
+/// assert!(y.value().mean_all().item().abs() < 1e-12);
+/// assert_eq!(bn.num_batches_tracked(), Some(1));
+/// ```
+pub struct BatchNorm2d<T: Element> {
+    inner: BatchNorm1d<T>,
+}
+
+impl<T: Element> BatchNorm2d<T> {
+    /// Builds the layer: weight 1, bias 0, running mean 0, running var 1.
+    pub fn new(config: BatchNormConfig) -> Result<Self> {
+        config.validate("BatchNorm2d")?;
+        Ok(BatchNorm2d {
+            inner: config.init()?,
+        })
+    }
+
+    /// The settings it was built with.
+    pub fn config(&self) -> &BatchNormConfig {
+        self.inner.config()
+    }
+
+    /// The running mean, if tracked.
+    pub fn running_mean(&self) -> Option<Tensor<T>> {
+        self.inner.running_mean()
+    }
+
+    /// The running (unbiased) variance, if tracked.
+    pub fn running_var(&self) -> Option<Tensor<T>> {
+        self.inner.running_var()
+    }
+
+    /// The number of training batches seen, if tracked.
+    pub fn num_batches_tracked(&self) -> Option<u64> {
+        self.inner.num_batches_tracked()
+    }
+}
+
+impl<T: Element> Module<T> for BatchNorm2d<T> {
+    fn type_name(&self) -> &'static str {
+        "BatchNorm2d"
+    }
+    fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
+        self.inner.visit_local_parameters(f)
+    }
+    fn visit_local_buffers(&self, f: &mut dyn FnMut(&str, &Buffer<T>)) {
+        self.inner.visit_local_buffers(f)
+    }
+    fn train_flag(&self) -> Option<&TrainFlag> {
+        self.inner.train_flag()
+    }
+}
+
+impl<T: Element> Forward<T> for BatchNorm2d<T> {
+    fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
+        if x.ndim() != 4 {
+            return Err(TensorError::invalid(
+                "BatchNorm2d",
+                format!("expected input [N, C, H, W], got {:?}", x.shape()),
+            ));
+        }
+        self.inner.forward_any_rank(x, "BatchNorm2d")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_rank_check() {
+        let bn = BatchNorm2d::<f32>::new(BatchNormConfig::new(2)).unwrap();
+        let names: Vec<String> = bn.state_dict().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "weight",
+                "bias",
+                "running_mean",
+                "running_var",
+                "num_batches_tracked"
+            ]
+        );
+        let e = bn
+            .try_forward(&Var::constant(Tensor::zeros(&[2, 2, 3])))
+            .unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("BatchNorm2d: expected input [N, C, H, W]"));
+        assert!(BatchNorm2d::<f32>::new(BatchNormConfig::new(0)).is_err());
+    }
+}
