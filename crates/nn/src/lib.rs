@@ -23,10 +23,10 @@
 //! ```
 
 pub use nn_autograd as autograd;
+pub use nn_conv as conv;
 pub use nn_data as data;
 pub use nn_layers as layers;
 pub use nn_optim as optim;
-pub use nn_conv as conv;
 pub use nn_tensor as tensor;
 
 /// The names a training script uses most.

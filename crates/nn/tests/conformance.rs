@@ -60,6 +60,7 @@
 mod conformance {
     pub mod arithmetic;
     pub mod common;
+    pub mod conv;
     pub mod elementwise;
     pub mod layers;
     pub mod losses;
@@ -90,6 +91,7 @@ fn registry<T: Element>() -> BTreeMap<&'static str, Runner<T>> {
         conformance::losses::runners::<T>(),
         conformance::layers::runners::<T>(),
         conformance::optim::runners::<T>(),
+        conformance::conv::runners::<T>(),
     ] {
         for (name, runner) in module {
             assert!(
