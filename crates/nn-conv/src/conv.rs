@@ -292,6 +292,23 @@ mod tests {
     }
 
     #[test]
+    fn shifted_gemm_path_matches_the_definition() {
+        let mut rng = nn_tensor::Rng::seed_from(4);
+        let x = Tensor::<f64>::rand_normal(&[2, 32, 20, 23], 0.0, 1.0, &mut rng);
+        for &(p, d, g) in &[(1, 1, 1), (0, 2, 2), (3, 2, 1)] {
+            let w = Tensor::<f64>::rand_normal(&[32, 32 / g, 3, 3], 0.0, 1.0, &mut rng);
+            let o = ConvOptions::default().padding(p).dilation(d).groups(g);
+            let y = conv2d(
+                &Var::constant(x.clone()),
+                &Var::constant(w.clone()),
+                None,
+                &o,
+            );
+            assert!(y.value().max_abs_diff(&naive2d(&x, &w, 1, p, d, g)) < 1e-10);
+        }
+    }
+
+    #[test]
     fn errors_name_the_op_and_shapes() {
         let x = Var::constant(Tensor::<f32>::zeros(&[1, 3, 5, 5]));
         let w = Var::constant(Tensor::<f32>::zeros(&[4, 2, 3, 3]));

@@ -113,6 +113,11 @@ pub(crate) fn im2col<T: Element>(x: &[T], g: &ConvGeom, p0: usize, len: usize, c
                             seg[..lo - ow0].fill(T::zero());
                             seg[hi - ow0..].fill(T::zero());
                             let out = &mut seg[lo - ow0..hi - ow0];
+                            if out.is_empty() {
+                                // The tap falls in the padding for the whole segment.
+                                p += ow1 - ow0;
+                                continue;
+                            }
                             let start = (lo as isize * g.sw as isize + off) as usize;
                             if g.sw == 1 {
                                 out.copy_from_slice(&src[start..start + out.len()]);
@@ -147,6 +152,10 @@ pub(crate) fn col2im<T: Element>(cols: &[T], g: &ConvGeom, p0: usize, len: usize
                     let ow1 = g.wo.min(ow0 + (end - p));
                     if let Some((ih, lo, hi, off)) = row_span(g, oh, a, b) {
                         let (lo, hi) = (lo.clamp(ow0, ow1), hi.clamp(ow0, ow1));
+                        if lo == hi {
+                            p += ow1 - ow0;
+                            continue;
+                        }
                         let seg = &src[p - p0 + (lo - ow0)..p - p0 + (hi - ow0)];
                         let dst = &mut plane[ih * g.w..(ih + 1) * g.w];
                         let start = (lo as isize * g.sw as isize + off) as usize;

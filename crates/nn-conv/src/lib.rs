@@ -44,6 +44,7 @@ mod kernels;
 pub mod layers;
 pub mod options;
 pub mod pool;
+mod shifted;
 
 pub use adaptive::{
     adaptive_avg_pool2d, global_avg_pool2d, try_adaptive_avg_pool2d, try_global_avg_pool2d,

@@ -209,3 +209,36 @@ fn batched_gradients_equal_per_sample_gradients() {
     }
     assert!(dw_sum.max_abs_diff(g.get(&wv).unwrap()) < 1e-10);
 }
+
+/// Wide enough (≥ 16 channels per group) for the shifted-GEMM forward and
+/// the flipped-kernel input gradient, with groups, dilation, asymmetric
+/// "same" padding and a bias.
+#[test]
+fn shifted_path_gradients() {
+    // Convolutions are linear in each input, so a large step is exact for
+    // central differences and keeps the rounding of these long sums out.
+    fn assert_passes(f: impl Fn(&[Var<f64>]) -> Var<f64>, inputs: &[Tensor<f64>]) {
+        let config = GradCheckConfig {
+            step: 1e-2,
+            tolerance: 1e-8,
+        };
+        let r = check_gradients(f, inputs, config);
+        assert!(r.passed, "{r}");
+    }
+    let mut rng = Rng::seed_from(21);
+    let x = randn(&[2, 32, 6, 7], &mut rng);
+    let w = randn(&[32, 16, 3, 2], &mut rng);
+    let b = randn(&[32], &mut rng);
+    let o = ConvOptions::default()
+        .padding([2, 1])
+        .dilation([2, 1])
+        .groups(2);
+    assert_passes(|v| conv2d(&v[0], &v[1], Some(&v[2]), &o), &[x, w, b]);
+    let x = randn(&[1, 16, 5, 4], &mut rng);
+    let w = randn(&[16, 16, 2, 2], &mut rng);
+    let o = ConvOptions::default().padding(Padding::Same);
+    assert_passes(|v| conv2d(&v[0], &v[1], None, &o), &[x.clone(), w.clone()]);
+    let t = ConvTransposeOptions::default().padding(1);
+    let w3 = randn(&[16, 16, 3, 3], &mut rng);
+    assert_passes(|v| conv_transpose2d(&v[0], &v[1], None, &t), &[x, w3]);
+}

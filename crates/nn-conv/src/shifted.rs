@@ -1,0 +1,156 @@
+//! Stride-1 convolution without im2col: `kH·kW` GEMMs on shifted views of
+//! a zero-padded copy of the input.
+//!
+//! With the input padded to `Hp × Wp` (`Wp = Wo + dW·(kW − 1)`) and the output
+//! computed on the same row pitch `Wp` (the last `Wp − Wo` columns of each
+//! row are discarded), the column-matrix row of tap `(c, a, b)` is the
+//! contiguous slice of channel `c` starting at `(a·dH)·Wp + b·dW`. So for
+//! each tap, `Y += W[:, :, a, b] · Xpad_shifted` is one GEMM whose operands
+//! are strided views: nothing is copied but the padded input, which is
+//! `kH·kW` times smaller than a column matrix. Worth it when `C_in/G` is
+//! large enough for a GEMM with that reduction length to run at speed.
+
+use nn_tensor::{gemm, Element, MatRef};
+
+use crate::im2col::ConvGeom;
+
+/// Fewest input channels per group for the shifted path: each tap's GEMM
+/// reduces over `C_in/G` only.
+const MIN_CHANNELS: usize = 16;
+
+/// Output columns (on the padded row pitch) per GEMM tile: the tile of
+/// `C_out/G × cols` outputs stays in L2 while all taps accumulate into it.
+const TILE_COLS: usize = 768;
+
+/// True when [`forward_group`] applies.
+pub(crate) fn applies(g: &ConvGeom) -> bool {
+    g.sh == 1 && g.sw == 1 && g.cin_g() >= MIN_CHANNELS && !g.is_pointwise()
+}
+
+/// `Y_g = conv(X_g, W_g)` for one sample and group: `x` holds the group's
+/// `C_in/G` input planes, `w` its `C_out/G` kernels, `y` its output planes.
+pub(crate) fn forward_group<T: Element>(
+    x: &[T],
+    w: &[T],
+    g: &ConvGeom,
+    y: &mut [T],
+    pad: &mut Vec<T>,
+    tmp: &mut Vec<T>,
+) {
+    let (cin, cout, k, p) = (g.cin_g(), g.cout_g(), g.k(), g.p());
+    let hp = g.ho + g.dh * (g.kh - 1);
+    let wp = g.wo + g.dw * (g.kw - 1);
+    let plane = hp * wp;
+    // The last tap of the last channel reads up to dW·(kW − 1) past the
+    // final plane (only into discarded columns): keep that tail zeroed too.
+    let len = cin * plane + g.dw * (g.kw - 1);
+    pad.clear();
+    pad.resize(len, T::zero());
+    for c in 0..cin {
+        let src = &x[c * g.hw()..(c + 1) * g.hw()];
+        let dst = &mut pad[c * plane..(c + 1) * plane];
+        for r in 0..hp {
+            let ih = r as isize - g.ph as isize;
+            if ih < 0 || ih >= g.h as isize {
+                continue;
+            }
+            let row = &src[ih as usize * g.w..(ih as usize + 1) * g.w];
+            // Padded column s holds input column s − pw.
+            let s0 = g.pw;
+            let n = g.w.min(wp.saturating_sub(s0));
+            dst[r * wp + s0..r * wp + s0 + n].copy_from_slice(&row[..n]);
+        }
+    }
+    let rows_per_tile = (TILE_COLS / wp).max(1);
+    let taps = g.kh * g.kw;
+    let mut r0 = 0;
+    while r0 < g.ho {
+        let rows = rows_per_tile.min(g.ho - r0);
+        let ncols = rows * wp;
+        if tmp.len() < cout * ncols {
+            tmp.resize(cout * ncols, T::zero());
+        }
+        let acc = &mut tmp[..cout * ncols];
+        for a in 0..g.kh {
+            for b in 0..g.kw {
+                let tap = a * g.kw + b;
+                let off = (r0 + a * g.dh) * wp + b * g.dw;
+                let wa = MatRef {
+                    data: &w[tap..],
+                    row_stride: k,
+                    col_stride: taps,
+                };
+                let xb = MatRef {
+                    data: &pad[off..],
+                    row_stride: plane,
+                    col_stride: 1,
+                };
+                gemm(cout, ncols, cin, wa, xb, acc, tap > 0);
+            }
+        }
+        for co in 0..cout {
+            for rr in 0..rows {
+                let dst = co * p + (r0 + rr) * g.wo;
+                let src = co * ncols + rr * wp;
+                y[dst..dst + g.wo].copy_from_slice(&acc[src..src + g.wo]);
+            }
+        }
+        r0 += rows;
+    }
+}
+
+/// For a stride-1 convolution, the input gradient is itself a stride-1
+/// convolution of `dY` with the kernels flipped and their channel roles
+/// swapped, padded by `d·(k − 1) − p` on each side. Returns its geometry
+/// when that padding is non-negative and the shifted path applies to it, so
+/// the input gradient runs as fast as the forward pass (no col2im).
+pub(crate) fn adjoint(g: &ConvGeom) -> Option<ConvGeom> {
+    if g.sh != 1 || g.sw != 1 || g.is_pointwise() {
+        return None;
+    }
+    let (span_h, span_w) = (g.dh * (g.kh - 1), g.dw * (g.kw - 1));
+    // Padding after the input, implied by the output size at stride 1.
+    let after_h = (g.ho + span_h).checked_sub(g.h + g.ph)?;
+    let after_w = (g.wo + span_w).checked_sub(g.w + g.pw)?;
+    if g.ph > span_h || g.pw > span_w || after_h > span_h || after_w > span_w {
+        return None;
+    }
+    let a = ConvGeom {
+        n: g.n,
+        c_in: g.c_out,
+        h: g.ho,
+        w: g.wo,
+        c_out: g.c_in,
+        kh: g.kh,
+        kw: g.kw,
+        sh: 1,
+        sw: 1,
+        ph: span_h - g.ph,
+        pw: span_w - g.pw,
+        dh: g.dh,
+        dw: g.dw,
+        groups: g.groups,
+        ho: g.h,
+        wo: g.w,
+    };
+    applies(&a).then_some(a)
+}
+
+/// The kernels of [`adjoint`]: `W'[ci, co, a, b] = W[co, ci, kH−1−a, kW−1−b]`
+/// within each group, laid out `[C_in, C_out/G, kH, kW]`.
+pub(crate) fn flip_weights<T: Element>(w: &[T], g: &ConvGeom) -> Vec<T> {
+    let (cin, cout, taps) = (g.cin_g(), g.cout_g(), g.kh * g.kw);
+    let mut out = vec![T::zero(); w.len()];
+    for grp in 0..g.groups {
+        for co in 0..cout {
+            for ci in 0..cin {
+                let src = ((grp * cout + co) * cin + ci) * taps;
+                let dst = ((grp * cin + ci) * cout + co) * taps;
+                for t in 0..taps {
+                    out[dst + taps - 1 - t] = w[src + t];
+                }
+            }
+        }
+    }
+    out
+}
