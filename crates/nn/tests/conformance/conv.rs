@@ -1,6 +1,9 @@
 //! Convolutional layers (fixtures README section 6): `conv1d`, `conv2d`,
-//! `conv_transpose2d`, the pools, and the five `shape_*` families, which
-//! check the output-size functions.
+//! `conv_transpose2d`, the pools, `batch_norm2d`, the five `shape_*`
+//! families (which check the output-size functions), and the composite
+//! `residual_block` (section 10). Everything goes through the functional
+//! ops, so the fixture's weights are the vars whose gradients are compared
+//! (`nn-conv`'s own tests run the same cases through the layer modules).
 
 use nn::autograd::Var;
 use nn::conv::{
@@ -8,6 +11,7 @@ use nn::conv::{
     try_avg_pool2d, try_conv1d, try_conv2d, try_conv_transpose2d, try_max_pool2d_with_indices,
     AvgPoolOptions, ConvOptions, ConvTransposeOptions, MaxPoolOptions,
 };
+use nn::layers::functional::{batch_norm, RunningStats};
 use nn::tensor::{Element, Tensor};
 use serde_json::Value;
 
@@ -27,6 +31,8 @@ pub fn runners<T: Element>() -> Vec<(&'static str, Runner<T>)> {
         ("shape_conv_transpose2d", shape_conv_transpose2d::<T>),
         ("shape_max_pool2d", shape_pool::<T>),
         ("shape_avg_pool2d", shape_pool::<T>),
+        ("batch_norm2d", batch_norm2d::<T>),
+        ("residual_block", residual_block::<T>),
     ]
 }
 
@@ -248,4 +254,99 @@ fn shape_pool<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
         );
     }
     Ok(shape_output(out))
+}
+
+/// Batch norm of `h` with the parameters and running statistics stored
+/// under `prefix` (`""`, `"bn1."`, …); adds the updated statistics (or the
+/// unchanged ones in eval mode) to `out` under the same prefix.
+fn batch_norm_named<T: Element>(
+    c: &Ctx<'_, T>,
+    h: &Var<T>,
+    prefix: &str,
+    out: &mut Outputs<T>,
+) -> Result<Var<T>, String> {
+    let (w, b) = (
+        c.var(&format!("{prefix}weight"))?,
+        c.var(&format!("{prefix}bias"))?,
+    );
+    let rm = c.tensor(&format!("{prefix}running_mean"))?;
+    let rv = c.tensor(&format!("{prefix}running_var"))?;
+    let running = RunningStats {
+        mean: &rm,
+        var: &rv,
+        momentum: c.param_f("momentum")?.to_f64_lossless(),
+    };
+    let (y, updated) = batch_norm(
+        h,
+        Some(&w),
+        Some(&b),
+        Some(running),
+        c.param_bool("training")?,
+        c.param_f("eps")?.to_f64_lossless(),
+    )
+    .map_err(|e| e.to_string())?;
+    let (m, v) = updated.unwrap_or((rm.clone(), rv.clone()));
+    out.insert(format!("{prefix}running_mean"), Var::constant(m));
+    out.insert(format!("{prefix}running_var"), Var::constant(v));
+    Ok(y)
+}
+
+fn batch_norm2d<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
+    let x = c.var("x")?;
+    if x.ndim() != 4 || x.shape()[1] != c.param_usize("num_features")? {
+        return Err(format!(
+            "input {:?} is not [N, num_features, H, W]",
+            x.shape()
+        ));
+    }
+    if !c.param_bool("affine")? {
+        return Err("affine = false has no case to check against".into());
+    }
+    let mut out = Outputs::new();
+    let y = batch_norm_named(c, &x, "", &mut out)?;
+    out.insert("y".into(), y);
+    Ok(out)
+}
+
+fn residual_block<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
+    let (k, pad) = (
+        spatial::<T, 2>(c, "kernel_size")?,
+        spatial::<T, 2>(c, "padding")?,
+    );
+    if c.param_bool("conv_bias")? {
+        return Err("conv_bias = true is not a residual block of the README".into());
+    }
+    let stride = c.param_usize("stride")?;
+    let x = c.var("x")?;
+    let conv = |input: &Var<T>, name: &str, o: ConvOptions<2>| {
+        let w = c.var(name)?;
+        if w.shape()[2..] != k[..] && name != "shortcut.conv.weight" {
+            return Err(format!(
+                "{name} {:?} disagrees with kernel_size {k:?}",
+                w.shape()
+            ));
+        }
+        try_conv2d(input, &w, None, &o).map_err(|e| e.to_string())
+    };
+    let mut out = Outputs::new();
+    let o1 = ConvOptions::default().stride(stride).padding(pad);
+    let h = conv(&x, "conv1.weight", o1)?;
+    let h = batch_norm_named(c, &h, "bn1.", &mut out)?.relu();
+    let h = conv(&h, "conv2.weight", ConvOptions::default().padding(pad))?;
+    let h = batch_norm_named(c, &h, "bn2.", &mut out)?;
+    let s = match c.param_str("shortcut")? {
+        "identity" => x,
+        "projection" => {
+            let s = conv(
+                &x,
+                "shortcut.conv.weight",
+                ConvOptions::default().stride(stride),
+            )?;
+            batch_norm_named(c, &s, "shortcut.bn.", &mut out)?
+        }
+        other => return Err(format!("unknown shortcut {other:?}")),
+    };
+    let y = h.try_add(&s).map_err(|e| e.to_string())?.relu();
+    out.insert("y".into(), y);
+    Ok(out)
 }
