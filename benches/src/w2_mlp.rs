@@ -125,6 +125,16 @@ impl MlpTraining {
         }
     }
 
+    /// The fixed input batch `[BATCH, 784]`.
+    pub fn input(&self) -> &Var<f32> {
+        &self.x
+    }
+
+    /// The fixed labels, one per sample.
+    pub fn labels(&self) -> &[usize] {
+        &self.y
+    }
+
     /// Forward, loss, backward, SGD update; returns the loss before the update.
     pub fn step(&self) -> f32 {
         let loss = self
