@@ -189,9 +189,10 @@ mod tests {
             for p in [&l.weight, &l.bias] {
                 let v = p.value();
                 assert!(v.max_all() < bound && v.min_all() >= -bound);
-                // Spread over most of the interval, not a constant.
-                assert!(v.max_all() > 0.5 * bound && v.min_all() < -0.5 * bound);
             }
+            // The weights (thousands of draws) fill the interval.
+            let w = l.weight.value();
+            assert!(w.max_all() > 0.9 * bound && w.min_all() < -0.9 * bound);
         }
         assert_eq!(m.layers[0].weight.shape(), vec![256, 784]);
         assert_eq!(m.layers[2].bias.shape(), vec![10]);
@@ -204,9 +205,11 @@ mod tests {
         // ln(10) ≈ 2.30 for an untrained 10-way classifier.
         assert!((first - 10f32.ln()).abs() < 0.3, "{first}");
         let mut last = first;
-        for _ in 0..30 {
+        for _ in 0..100 {
             last = t.step();
         }
+        // Random labels on one fixed batch: SGD at lr 0.01 memorises slowly
+        // but steadily.
         assert!(last < first - 0.05, "{first} -> {last}");
     }
 
