@@ -5,13 +5,13 @@ use rayon::prelude::*;
 
 use crate::dims::broadcast_shapes;
 use crate::error::{or_panic, Result, TensorError};
-use crate::parallel::{CHUNK, PARALLEL_THRESHOLD};
+use crate::parallel::{split_work, CHUNK};
 use crate::{Element, Tensor};
 
 /// Applies `f` to every element of `src`, writing into `dst` (same length),
 /// in parallel chunks for large inputs.
 fn map_slices<T: Element>(src: &[T], dst: &mut [T], f: impl Fn(T) -> T + Sync) {
-    if src.len() >= PARALLEL_THRESHOLD {
+    if split_work(src.len()) {
         dst.par_chunks_mut(CHUNK)
             .zip(src.par_chunks(CHUNK))
             .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, &s)| *d = f(s)));
@@ -21,7 +21,7 @@ fn map_slices<T: Element>(src: &[T], dst: &mut [T], f: impl Fn(T) -> T + Sync) {
 }
 
 fn zip_slices<T: Element>(a: &[T], b: &[T], dst: &mut [T], f: impl Fn(T, T) -> T + Sync) {
-    if a.len() >= PARALLEL_THRESHOLD {
+    if split_work(a.len()) {
         dst.par_chunks_mut(CHUNK)
             .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
             .for_each(|(d, (a, b))| {
@@ -430,7 +430,7 @@ mod tests {
 
     #[test]
     fn large_parallel_map_matches_serial() {
-        let n = PARALLEL_THRESHOLD * 3 + 7;
+        let n = crate::parallel::PARALLEL_THRESHOLD * 3 + 7;
         let a = Tensor::<f32>::from_vec((0..n).map(|i| i as f32).collect(), &[n]);
         let b = a.map(|x| x * 2.0);
         assert!(b

@@ -5,6 +5,8 @@
 //! (measured in `docs/performance.md`: it beats ndarray's matrixmultiply by
 //! about 2× at n = 1024 on AVX-512 machines).
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use crate::dims::broadcast_shapes;
@@ -73,12 +75,16 @@ pub fn gemm<T: Element>(
     c: &mut [T],
     accumulate: bool,
 ) {
-    let threads = if m * n * k >= GEMM_PARALLEL_FLOPS {
+    gemm_with_threads(m, n, k, a, b, c, accumulate, gemm_threads(m * n * k))
+}
+
+/// Threads for one product of `madds` multiply-adds.
+fn gemm_threads(madds: usize) -> usize {
+    if madds >= GEMM_PARALLEL_FLOPS {
         num_threads()
     } else {
         1
-    };
-    gemm_with_threads(m, n, k, a, b, c, accumulate, threads)
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -98,12 +104,58 @@ fn gemm_with_threads<T: Element>(
         c.len(),
         m * n
     );
+    // SAFETY: `c` is initialised and holds at least m·n elements.
+    unsafe { gemm_raw(m, n, k, a, b, c.as_mut_ptr(), accumulate, threads) }
+}
+
+/// `c = a·b` into memory that need not be initialised: the fresh output of a
+/// matrix product is written without being zeroed first (zeroing cost about
+/// 3 % of an MLP training step, in `memset`).
+fn gemm_uninit<T: Element>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    c: &mut [MaybeUninit<T>],
+    threads: usize,
+) {
+    assert!(
+        c.len() >= m * n,
+        "gemm: output holds {} elements, needs {}",
+        c.len(),
+        m * n
+    );
+    // SAFETY: `c` holds at least m·n slots; without `accumulate` nothing is
+    // read from it (the `gemm` crate zeroes its `alpha` when `read_dst` is
+    // false and then only stores), so uninitialised slots are never read.
+    unsafe { gemm_raw(m, n, k, a, b, c.as_mut_ptr().cast(), false, threads) }
+}
+
+/// The checked call into the `gemm` crate.
+///
+/// # Safety
+/// `c` must be valid for writes of `m·n` elements, and for reads of them
+/// too when `accumulate` is set.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_raw<T: Element>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    c: *mut T,
+    accumulate: bool,
+    threads: usize,
+) {
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
         if !accumulate {
-            c[..m * n].iter_mut().for_each(|x| *x = T::zero());
+            for i in 0..m * n {
+                c.add(i).write(T::zero());
+            }
         }
         return;
     }
@@ -120,32 +172,30 @@ fn gemm_with_threads<T: Element>(
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the asserts above bound every index the kernel reads (the last
-    // element of each strided operand is inside its slice) and writes (m·n
-    // contiguous outputs); the slices cannot alias because `c` is `&mut`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a.col_stride as isize,
-            a.row_stride as isize,
-            b.data.as_ptr(),
-            b.col_stride as isize,
-            b.row_stride as isize,
-            T::one(),
-            T::one(),
-            false,
-            false,
-            false,
-            par,
-        );
-    }
+    // SAFETY: the asserts above bound every index the kernel reads; the
+    // caller guarantees `c` for m·n row-major outputs; `c` cannot alias the
+    // operands because the caller holds it mutably.
+    gemm::gemm(
+        m,
+        n,
+        k,
+        c,
+        1,
+        n as isize,
+        accumulate,
+        a.data.as_ptr(),
+        a.col_stride as isize,
+        a.row_stride as isize,
+        b.data.as_ptr(),
+        b.col_stride as isize,
+        b.row_stride as isize,
+        T::one(),
+        T::one(),
+        false,
+        false,
+        false,
+        par,
+    );
 }
 
 impl<T: Element> Tensor<T> {
@@ -214,30 +264,38 @@ impl<T: Element> Tensor<T> {
         let nb: usize = batch.iter().product();
         let mut out_shape = batch.clone();
         out_shape.extend([m, n]);
-        let mut out = vec![T::zero(); nb * m * n];
+        let total = nb * m * n;
+        if total == 0 {
+            return Ok(Tensor::zeros(&out_shape));
+        }
+        // Every element is written by exactly one product below.
+        let mut out: Vec<T> = Vec::with_capacity(total);
+        let slots = &mut out.spare_capacity_mut()[..total];
 
         // A 2-d right operand with a plain left operand: fold the batch into
         // the rows and run one large GEMM.
         if batch_b.is_empty() && !ta {
             let rows = nb * m;
-            gemm(
+            gemm_uninit(
                 rows,
                 n,
                 k,
                 MatRef::row_major(self.as_slice(), ac),
                 mat_of(other.as_slice(), bc, tb),
-                &mut out,
-                false,
+                slots,
+                gemm_threads(rows * n * k),
             );
+            // SAFETY: the product wrote all rows·n = total elements.
+            unsafe { out.set_len(total) };
             return Ok(Tensor::from_vec(out, &out_shape));
         }
         let a_off = batch_offsets(batch_a, &batch, ar * ac);
         let b_off = batch_offsets(batch_b, &batch, br * bc);
         let (a, b) = (self.as_slice(), other.as_slice());
-        let run = |i: usize, c: &mut [T], threads: usize| {
+        let run = |i: usize, c: &mut [MaybeUninit<T>], threads: usize| {
             let am = mat_of(&a[a_off[i]..a_off[i] + ar * ac], ac, ta);
             let bm = mat_of(&b[b_off[i]..b_off[i] + br * bc], bc, tb);
-            gemm_with_threads(m, n, k, am, bm, c, false, threads);
+            gemm_uninit(m, n, k, am, bm, c, threads);
         };
         let per = m * n * k;
         if nb > 1
@@ -246,19 +304,19 @@ impl<T: Element> Tensor<T> {
             && per < GEMM_PARALLEL_FLOPS
         {
             // Many small products: one per task.
-            out.par_chunks_mut(m * n)
+            slots
+                .par_chunks_mut(m * n)
                 .enumerate()
                 .for_each(|(i, c)| run(i, c, 1));
         } else {
-            let threads = if per >= GEMM_PARALLEL_FLOPS {
-                num_threads()
-            } else {
-                1
-            };
-            out.chunks_mut(m * n)
+            let threads = gemm_threads(per);
+            slots
+                .chunks_mut(m * n)
                 .enumerate()
                 .for_each(|(i, c)| run(i, c, threads));
         }
+        // SAFETY: each of the nb products wrote its m·n chunk of `total`.
+        unsafe { out.set_len(total) };
         Ok(Tensor::from_vec(out, &out_shape))
     }
 }
@@ -332,6 +390,27 @@ mod tests {
         let a1 = a.narrow(0, 1, 1).reshape(&[3, 4]);
         let b2 = b.narrow(0, 2, 1).reshape(&[4, 5]);
         assert_eq!(c.narrow(0, 1, 1).narrow(1, 2, 1).to_vec(), naive(&a1, &b2));
+    }
+
+    #[test]
+    fn empty_products() {
+        // k = 0: a sum of nothing, so zeros (the output is never left unset).
+        let c = Tensor::<f32>::ones(&[2, 0]).matmul(&Tensor::ones(&[0, 3]));
+        assert_eq!(c.to_vec(), vec![0.0; 6]);
+        let c = Tensor::<f32>::ones(&[4, 2, 0]).matmul(&Tensor::ones(&[4, 0, 3]));
+        assert_eq!(c.to_vec(), vec![0.0; 24]);
+        assert_eq!(
+            Tensor::<f32>::ones(&[0, 3])
+                .matmul(&Tensor::ones(&[3, 2]))
+                .shape(),
+            &[0, 2]
+        );
+        assert_eq!(
+            Tensor::<f32>::ones(&[3, 2, 3])
+                .matmul(&Tensor::ones(&[3, 3, 0]))
+                .shape(),
+            &[3, 2, 0]
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::dims::{resolve_dims, AsDim};
 use crate::error::{or_panic, Result, TensorError};
-use crate::parallel::{CHUNK, PARALLEL_THRESHOLD};
+use crate::parallel::{split_work, CHUNK, PARALLEL_THRESHOLD};
 use crate::shape_ops::split_at_dim;
 use crate::{Element, Tensor};
 
@@ -88,10 +88,14 @@ impl<T: Element> Tensor<T> {
     pub fn sum_all(&self) -> Tensor<T> {
         let s = self.as_slice();
         let total = if s.len() >= PARALLEL_THRESHOLD {
-            let partial: Vec<T> = s
-                .par_chunks(CHUNK)
-                .map(|c| c.iter().copied().sum())
-                .collect();
+            // Fixed chunks combined in order, on one thread or many.
+            let partial: Vec<T> = if split_work(s.len()) {
+                s.par_chunks(CHUNK)
+                    .map(|c| c.iter().copied().sum())
+                    .collect()
+            } else {
+                s.chunks(CHUNK).map(|c| c.iter().copied().sum()).collect()
+            };
             partial.into_iter().sum()
         } else {
             s.iter().copied().sum()

@@ -68,11 +68,22 @@ const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 impl<T: Element> Var<T> {
     /// `max(x, 0)`.
     pub fn relu(&self) -> Var<T> {
-        self.map_with_grad(
-            "relu",
-            |x| x.max(T::zero()),
-            |x, _| if x > T::zero() { T::one() } else { T::zero() },
-        )
+        let y = self.value().map(|x| x.max(T::zero()));
+        if !Var::records(&[self]) {
+            return Var::constant(y);
+        }
+        // y > 0 exactly where x > 0, so the output alone masks the gradient:
+        // one pass and one buffer instead of a derivative tensor times g.
+        let yc = y.clone();
+        Var::from_op("relu", y, vec![self.clone()], move |g| {
+            vec![Some(g.zip_map(&yc, |g, y| {
+                if y > T::zero() {
+                    g
+                } else {
+                    T::zero()
+                }
+            }))]
+        })
     }
 
     /// `x` for positive x, else `slope·x`.

@@ -1,0 +1,31 @@
+//! # nn-bench
+//!
+//! The reference workloads of the shared benchmark README (`W1`–`W7`), timed
+//! the same way as the PyTorch side so `compare.py` can put the two next to
+//! each other, plus criterion micro-benchmarks named after the workloads.
+//!
+//! * [`workload`]: what a workload is, the registry of every implemented one,
+//!   and how names on the command line select them;
+//! * [`timing`]: the README's timing method (warm-up, calibration to ≥ 0.3 s
+//!   per sample, median / best / worst of a fixed number of samples);
+//! * [`report`]: one JSON line per result, in the README's format;
+//! * one module per workload family: [`w1_gemm`], [`w2_mlp`].
+//!
+//! Adding a family (say W3) means one module with a `workloads()` function
+//! and one line in [`workload::registry`].
+//!
+//! ```
+//! use nn_bench::workload::select;
+//! let picked = select(&["W1_gemm_128".to_string()]).unwrap();
+//! assert_eq!(picked[0].name, "W1_gemm_128");
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod report;
+pub mod timing;
+pub mod w1_gemm;
+pub mod w2_mlp;
+pub mod workload;
+
+pub use workload::{registry, select, Workload};
