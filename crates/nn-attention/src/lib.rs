@@ -8,7 +8,9 @@
 //! * [`sinusoidal_encoding`], [`PositionalEncoding`], [`LearnedPositionEmbedding`];
 //! * [`TransformerEncoderLayer`], [`TransformerDecoderLayer`] (post/pre-norm,
 //!   relu/gelu, dropout) with PyTorch `state_dict` names, and incremental
-//!   decoding with a KV cache.
+//!   decoding with a KV cache;
+//! * [`TransformerEncoder`], [`TransformerDecoder`], [`Transformer`] stacks and
+//!   [`Seq2SeqTransformer`] with greedy decoding.
 //!
 //! Masks are [`Mask`]s where **`true` means masked out**. Tensors are
 //! batch-first: `[N, L, E]`.
@@ -33,17 +35,21 @@ pub mod multihead;
 pub mod parts;
 pub mod position;
 pub mod score;
+pub mod stack;
 pub mod transformer;
 
-pub use functional::{scaled_dot_product_attention, scaled_dot_product_attention_with, SdpaOptions};
+pub use functional::{
+    scaled_dot_product_attention, scaled_dot_product_attention_with, SdpaOptions,
+};
 pub use hard::{hard_attention, HardAttention, HardChoice};
 pub use mask::Mask;
 pub use multihead::{MultiHeadAttention, ProjectedKv};
 pub use position::{sinusoidal_encoding, LearnedPositionEmbedding, PositionalEncoding};
 pub use score::{
-    attention_weights, context, dot_scores, key_value_attention, scaled_dot_scores,
-    soft_attention, AdditiveAttention, BilinearScore,
+    attention_weights, context, dot_scores, key_value_attention, scaled_dot_scores, soft_attention,
+    AdditiveAttention, BilinearScore,
 };
+pub use stack::{Seq2SeqTransformer, Transformer, TransformerDecoder, TransformerEncoder};
 pub use transformer::{
     Activation, DecoderLayerCache, DecoderMasks, TransformerDecoderLayer, TransformerEncoderLayer,
     TransformerLayerConfig,

@@ -75,7 +75,13 @@ impl<T: Element> MultiHeadAttention<T> {
     /// biases, `out_proj.weight` as in `Linear`. `dropout` acts on the
     /// attention weights in training mode.
     #[track_caller]
-    pub fn new(embed_dim: usize, num_heads: usize, dropout: f64, bias: bool, rng: &mut Rng) -> Self {
+    pub fn new(
+        embed_dim: usize,
+        num_heads: usize,
+        dropout: f64,
+        bias: bool,
+        rng: &mut Rng,
+    ) -> Self {
         assert!(
             num_heads > 0 && embed_dim % num_heads == 0,
             "MultiHeadAttention: embed_dim {embed_dim} must be divisible by num_heads {num_heads}"
@@ -119,7 +125,10 @@ impl<T: Element> MultiHeadAttention<T> {
 
     /// PyTorch `state_dict` names under `prefix` (e.g. `"self_attn."`).
     pub fn named(&self, prefix: &str) -> Vec<(String, Parameter<T>)> {
-        let mut v = vec![(format!("{prefix}in_proj_weight"), self.in_proj_weight.clone())];
+        let mut v = vec![(
+            format!("{prefix}in_proj_weight"),
+            self.in_proj_weight.clone(),
+        )];
         if let Some(b) = &self.in_proj_bias {
             v.push((format!("{prefix}in_proj_bias"), b.clone()));
         }
@@ -218,8 +227,16 @@ impl<T: Element> MultiHeadAttention<T> {
         )?;
         let scale = 1.0 / ((self.embed_dim / self.num_heads) as f64).sqrt();
         let (y, p) = if self.training && self.dropout > 0.0 {
-            self.drop
-                .with(|rng| attend(q, &kv.k, &kv.v, mask.as_ref(), scale, Some((self.dropout, rng))))?
+            self.drop.with(|rng| {
+                attend(
+                    q,
+                    &kv.k,
+                    &kv.v,
+                    mask.as_ref(),
+                    scale,
+                    Some((self.dropout, rng)),
+                )
+            })?
         } else {
             attend(q, &kv.k, &kv.v, mask.as_ref(), scale, None)?
         };

@@ -51,7 +51,10 @@ impl<T: Element> PositionalEncoding<T> {
         if x.ndim() != 3 || x.shape()[2] != d || offset + x.shape()[1] > max {
             return Err(TensorError::invalid(
                 "PositionalEncoding::forward",
-                format!("x must be [N, L, {d}] with offset + L ≤ {max}; got {:?} at offset {offset}", x.shape()),
+                format!(
+                    "x must be [N, L, {d}] with offset + L ≤ {max}; got {:?} at offset {offset}",
+                    x.shape()
+                ),
             ));
         }
         Ok(x.add_tensor(&self.table.narrow(0, offset, x.shape()[1])))
@@ -80,7 +83,12 @@ impl<T: Element> LearnedPositionEmbedding<T> {
         if x.ndim() != 3 || x.shape()[2] != shape[1] || offset + x.shape()[1] > shape[0] {
             return Err(TensorError::invalid(
                 "LearnedPositionEmbedding::forward",
-                format!("x must be [N, L, {}] with offset + L ≤ {}; got {:?} at offset {offset}", shape[1], shape[0], x.shape()),
+                format!(
+                    "x must be [N, L, {}] with offset + L ≤ {}; got {:?} at offset {offset}",
+                    shape[1],
+                    shape[0],
+                    x.shape()
+                ),
             ));
         }
         x.try_add(&self.weight.var().narrow(0, offset, x.shape()[1]))

@@ -72,7 +72,9 @@ pub fn attention_weights<T: Element>(scores: &Var<T>, mask: Option<&Mask>) -> Re
 pub fn context<T: Element>(weights: &Var<T>, values: &Var<T>) -> Result<Var<T>> {
     if weights.ndim() == 2 {
         let (n, s) = (weights.shape()[0], weights.shape()[1]);
-        let c = weights.reshape(&[n, 1, s]).try_matmul_t(values, false, false)?;
+        let c = weights
+            .reshape(&[n, 1, s])
+            .try_matmul_t(values, false, false)?;
         let dv = c.shape()[2];
         Ok(c.reshape(&[n, dv]))
     } else {

@@ -195,9 +195,9 @@ impl<T: Element> TransformerEncoderLayer<T> {
     ) -> Result<Var<T>> {
         let (c, tr) = (&self.config, self.training);
         let sa = |z: &Var<T>| -> Result<Var<T>> {
-            let (y, _) = self
-                .self_attn
-                .try_forward(z, z, z, src_mask, src_key_padding_mask, false)?;
+            let (y, _) =
+                self.self_attn
+                    .try_forward(z, z, z, src_mask, src_key_padding_mask, false)?;
             Ok(self.drop.apply(&y, c.dropout, tr))
         };
         let ff = |z: &Var<T>| -> Result<Var<T>> {
@@ -274,7 +274,13 @@ impl<T: Element> TransformerDecoderLayer<T> {
     /// A layer with PyTorch's initialisation.
     pub fn new(config: TransformerLayerConfig, rng: &mut Rng) -> Self {
         let mha = |rng: &mut Rng| {
-            MultiHeadAttention::new(config.d_model, config.nhead, config.dropout, config.bias, rng)
+            MultiHeadAttention::new(
+                config.d_model,
+                config.nhead,
+                config.dropout,
+                config.bias,
+                rng,
+            )
         };
         TransformerDecoderLayer {
             config,
@@ -304,7 +310,10 @@ impl<T: Element> TransformerDecoderLayer<T> {
     /// PyTorch `state_dict` names under `prefix`.
     pub fn named(&self, prefix: &str) -> Vec<(String, Parameter<T>)> {
         let mut v = self.self_attn.named(&format!("{prefix}self_attn."));
-        v.extend(self.multihead_attn.named(&format!("{prefix}multihead_attn.")));
+        v.extend(
+            self.multihead_attn
+                .named(&format!("{prefix}multihead_attn.")),
+        );
         v.extend(self.ff.linear1.named(&format!("{prefix}linear1.")));
         v.extend(self.ff.linear2.named(&format!("{prefix}linear2.")));
         v.extend(self.norm1.named(&format!("{prefix}norm1.")));

@@ -28,13 +28,22 @@ fn load<T: Element>(c: &Case, named: Named<T>, leaves: &mut BTreeMap<&'static st
     }
 }
 
-fn leaf<T: Element>(c: &Case, name: &'static str, leaves: &mut BTreeMap<&'static str, Var<T>>) -> Var<T> {
+fn leaf<T: Element>(
+    c: &Case,
+    name: &'static str,
+    leaves: &mut BTreeMap<&'static str, Var<T>>,
+) -> Var<T> {
     let v = Var::leaf(c.tensor::<T>(name));
     leaves.insert(name, v.clone());
     v
 }
 
-fn finish<T: Element>(c: &Case, outs: BTreeMap<&str, Var<T>>, leaves: BTreeMap<&str, Var<T>>, tol: f64) {
+fn finish<T: Element>(
+    c: &Case,
+    outs: BTreeMap<&str, Var<T>>,
+    leaves: BTreeMap<&str, Var<T>>,
+    tol: f64,
+) {
     let grads = c.objective(&outs).backward();
     c.check(&outs, &grads, &leaves, tol);
 }
@@ -50,7 +59,11 @@ fn both(op: &str, run: fn(&Case, f64), run32: fn(&Case, f64)) {
 
 fn sdpa<T: Element>(c: &Case, tol: f64) {
     let mut leaves = BTreeMap::new();
-    let (q, k, v) = (leaf::<T>(c, "q", &mut leaves), leaf(c, "k", &mut leaves), leaf(c, "v", &mut leaves));
+    let (q, k, v) = (
+        leaf::<T>(c, "q", &mut leaves),
+        leaf(c, "k", &mut leaves),
+        leaf(c, "v", &mut leaves),
+    );
     let kpm = mask(c, "key_padding_mask");
     assert_eq!(c.f64("dropout_p"), 0.0);
     let o = SdpaOptions {
@@ -61,7 +74,12 @@ fn sdpa<T: Element>(c: &Case, tol: f64) {
         ..Default::default()
     };
     let (y, w) = scaled_dot_product_attention_with(&q, &k, &v, &o).unwrap();
-    finish(c, BTreeMap::from([("y", y), ("attn_weights", w.unwrap())]), leaves, tol);
+    finish(
+        c,
+        BTreeMap::from([("y", y), ("attn_weights", w.unwrap())]),
+        leaves,
+        tol,
+    );
 }
 
 #[test]
@@ -72,18 +90,33 @@ fn scaled_dot_product_attention_fixtures() {
 fn mha<T: Element>(c: &Case, tol: f64) {
     let mut leaves = BTreeMap::new();
     let e = c.usize("embed_dim");
-    let mut m = MultiHeadAttention::<T>::new(e, c.usize("num_heads"), c.f64("dropout"), c.bool("bias"), &mut Rng::seed_from(0));
+    let mut m = MultiHeadAttention::<T>::new(
+        e,
+        c.usize("num_heads"),
+        c.f64("dropout"),
+        c.bool("bias"),
+        &mut Rng::seed_from(0),
+    );
     m.train(false);
     load(c, m.named_parameters(), &mut leaves);
     let (q, k, v) = if c.bool("self_attention") {
         let x = leaf::<T>(c, "x", &mut leaves);
         (x.clone(), x.clone(), x)
     } else {
-        (leaf(c, "query", &mut leaves), leaf(c, "key", &mut leaves), leaf(c, "value", &mut leaves))
+        (
+            leaf(c, "query", &mut leaves),
+            leaf(c, "key", &mut leaves),
+            leaf(c, "value", &mut leaves),
+        )
     };
     let (am, kpm) = (mask(c, "attn_mask"), mask(c, "key_padding_mask"));
     let (y, w) = m.forward(&q, &k, &v, am.as_ref(), kpm.as_ref(), true);
-    finish(c, BTreeMap::from([("y", y), ("attn_weights", w.unwrap())]), leaves, tol);
+    finish(
+        c,
+        BTreeMap::from([("y", y), ("attn_weights", w.unwrap())]),
+        leaves,
+        tol,
+    );
 }
 
 #[test]
@@ -102,7 +135,12 @@ fn additive<T: Element>(c: &Case, tol: f64) {
     let mk = mask(c, "mask");
     assert_eq!(c.bool("masked"), mk.is_some());
     let (ctx, w) = m.try_forward(&q, &k, &v, mk.as_ref()).unwrap();
-    finish(c, BTreeMap::from([("context", ctx), ("weights", w)]), leaves, tol);
+    finish(
+        c,
+        BTreeMap::from([("context", ctx), ("weights", w)]),
+        leaves,
+        tol,
+    );
 }
 
 #[test]

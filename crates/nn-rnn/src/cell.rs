@@ -8,10 +8,7 @@ use crate::init::{DirectionWeights, RecurrentInit};
 use crate::recurrence::{recurrence, CellKind};
 
 /// `x·W_ihᵀ + b_ih` for `x` of any rank ending in the input size.
-pub(crate) fn input_projection<T: Element>(
-    x: &Var<T>,
-    w: &DirectionWeights<T>,
-) -> Result<Var<T>> {
+pub(crate) fn input_projection<T: Element>(x: &Var<T>, w: &DirectionWeights<T>) -> Result<Var<T>> {
     let y = x.try_matmul_t(&w.weight_ih.var(), false, true)?;
     Ok(match &w.bias_ih {
         Some(b) => y.add(&b.var()),

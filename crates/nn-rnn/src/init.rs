@@ -7,7 +7,7 @@ use nn_tensor::{Element, Rng, Tensor};
 use crate::recurrence::CellKind;
 
 /// How the weights of a recurrent layer or cell start.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct RecurrentInit {
     /// Each `H × H` gate block of `weight_hh` is a random orthogonal matrix
     /// (Saxe et al. 2014): repeated multiplication by it neither explodes nor
@@ -18,15 +18,6 @@ pub struct RecurrentInit {
     /// remembers by default. `bias_ih`'s forget block takes the value and
     /// `bias_hh`'s forget block is zero. Default `None` (PyTorch's uniform).
     pub forget_bias: Option<f64>,
-}
-
-impl Default for RecurrentInit {
-    fn default() -> Self {
-        RecurrentInit {
-            orthogonal_recurrent: false,
-            forget_bias: None,
-        }
-    }
 }
 
 /// A random `n × n` orthogonal matrix: Gram–Schmidt on a Gaussian matrix
@@ -79,9 +70,8 @@ impl<T: Element> DirectionWeights<T> {
         let weight_ih = Tensor::rand_uniform(&[gh, input], -k, k, rng);
         let mut weight_hh = Tensor::rand_uniform(&[gh, hidden], -k, k, rng);
         if init.orthogonal_recurrent {
-            let blocks: Vec<Tensor<T>> = (0..kind.gates())
-                .map(|_| orthogonal(hidden, rng))
-                .collect();
+            let blocks: Vec<Tensor<T>> =
+                (0..kind.gates()).map(|_| orthogonal(hidden, rng)).collect();
             weight_hh = Tensor::concat(&blocks.iter().collect::<Vec<_>>(), 0);
         }
         let (mut bias_ih, mut bias_hh) = if bias {

@@ -122,7 +122,12 @@ pub fn recurrence<T: Element>(
         }
     }
     match (kind.has_cell(), c0) {
-        (true, None) => return Err(TensorError::invalid(op, "the LSTM needs an initial cell state")),
+        (true, None) => {
+            return Err(TensorError::invalid(
+                op,
+                "the LSTM needs an initial cell state",
+            ))
+        }
         (true, Some(c)) if c.shape() != [n, h] => {
             return Err(TensorError::shapes(
                 op,
@@ -180,7 +185,14 @@ pub fn recurrence<T: Element>(
         let has_b = b_hh.is_some();
         let has_c = c0.is_some();
         Var::from_op(op, packed, parents, move |g| {
-            let b = backward(kind, &fwd, w.as_slice(), g.as_slice(), &active, (steps, n, h));
+            let b = backward(
+                kind,
+                &fwd,
+                w.as_slice(),
+                g.as_slice(),
+                &active,
+                (steps, n, h),
+            );
             let mut grads = vec![
                 Some(Tensor::from_vec(b.dxg, &[steps, n, gh])),
                 Some(Tensor::from_vec(b.dh0, &[n, h])),

@@ -47,8 +47,15 @@ fn padding_never_changes_a_shorter_sequence() {
         let xb = x.narrow(1, b, 1).narrow(0, 0, len);
         let (yb, (hb, cb)) = lstm.forward(&Var::constant(xb), None);
         let y_pad = y1.value().narrow(1, b, 1);
-        assert!(max_diff(yb.value(), &y_pad.narrow(0, 0, len)) < 1e-12, "batch {b}");
-        assert!(y_pad.narrow(0, len, steps - len).as_slice().iter().all(|&v| v == 0.0));
+        assert!(
+            max_diff(yb.value(), &y_pad.narrow(0, 0, len)) < 1e-12,
+            "batch {b}"
+        );
+        assert!(y_pad
+            .narrow(0, len, steps - len)
+            .as_slice()
+            .iter()
+            .all(|&v| v == 0.0));
         assert!(max_diff(hb.value(), &h1.value().narrow(1, b, 1)) < 1e-12);
         assert!(max_diff(cb.value(), &c1.value().narrow(1, b, 1)) < 1e-12);
     }
@@ -60,7 +67,11 @@ fn reverse_direction_reads_the_sequence_backwards() {
     let bi = Gru::<f64>::new(RecurrentConfig::new(2, 3).bidirectional(true), &mut rng);
     let fwd = Gru::<f64>::new(RecurrentConfig::new(2, 3), &mut rng);
     // Give the unidirectional GRU the reverse weights of the bidirectional one.
-    for ((_, p), (_, q)) in fwd.named_parameters().iter().zip(&bi.named_parameters()[4..]) {
+    for ((_, p), (_, q)) in fwd
+        .named_parameters()
+        .iter()
+        .zip(&bi.named_parameters()[4..])
+    {
         p.set_value(q.value());
     }
     let x = Tensor::<f64>::rand_normal(&[5, 2, 2], 0.0, 1.0, &mut rng);
@@ -124,17 +135,23 @@ fn truncated_bptt_carries_values_but_not_the_graph() {
     let x = Tensor::<f64>::rand_normal(&[9, 2, 2], 0.0, 1.0, &mut rng);
     let (_, (h_full, _)) = lstm.forward(&Var::constant(x.clone()), None);
     let mut leaves = Vec::new();
-    let (state, _) = truncated_bptt(&x, 0, 4, None, |chunk, state: Option<(Var<f64>, Var<f64>)>| {
-        if let Some((h, _)) = &state {
-            assert!(!h.requires_grad(), "carried state must be detached");
-        }
-        let xv = Var::leaf(chunk);
-        let (y, (h, c)) = lstm.forward(&xv, state.as_ref().map(|(h, c)| (h, c)));
-        let g = y.sum().backward();
-        assert!(g.get(&xv).is_some());
-        leaves.push(xv);
-        (Some((h, c)), ())
-    })
+    let (state, _) = truncated_bptt(
+        &x,
+        0,
+        4,
+        None,
+        |chunk, state: Option<(Var<f64>, Var<f64>)>| {
+            if let Some((h, _)) = &state {
+                assert!(!h.requires_grad(), "carried state must be detached");
+            }
+            let xv = Var::leaf(chunk);
+            let (y, (h, c)) = lstm.forward(&xv, state.as_ref().map(|(h, c)| (h, c)));
+            let g = y.sum().backward();
+            assert!(g.get(&xv).is_some());
+            leaves.push(xv);
+            (Some((h, c)), ())
+        },
+    )
     .unwrap();
     assert_eq!(leaves.len(), 3);
     let (h, _) = state.unwrap();
@@ -148,23 +165,38 @@ fn bad_shapes_are_reported_with_the_operation() {
     let lstm = Lstm::<f32>::new(RecurrentConfig::new(3, 4).num_layers(2), &mut rng);
     let x = Var::constant(Tensor::zeros(&[5, 2, 7]));
     let e = lstm.try_forward(&x, None, None).unwrap_err().to_string();
-    assert!(e.contains("Lstm::forward") && e.contains("input_size 3"), "{e}");
+    assert!(
+        e.contains("Lstm::forward") && e.contains("input_size 3"),
+        "{e}"
+    );
     let x = Var::constant(Tensor::zeros(&[5, 2, 3]));
     let h = Var::constant(Tensor::zeros(&[1, 2, 4]));
-    let e = lstm.try_forward(&x, Some((&h, &h)), None).unwrap_err().to_string();
+    let e = lstm
+        .try_forward(&x, Some((&h, &h)), None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("h0"), "{e}");
-    let e = lstm.try_forward(&x, None, Some(&[5, 6])).unwrap_err().to_string();
+    let e = lstm
+        .try_forward(&x, None, Some(&[5, 6]))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("lengths"), "{e}");
 }
 
 #[test]
 fn dropout_between_layers_only_in_training() {
     let mut rng = Rng::seed_from(3);
-    let mut gru = Gru::<f64>::new(RecurrentConfig::new(2, 8).num_layers(2).dropout(0.5), &mut rng);
+    let mut gru = Gru::<f64>::new(
+        RecurrentConfig::new(2, 8).num_layers(2).dropout(0.5),
+        &mut rng,
+    );
     let x = Var::constant(Tensor::<f64>::rand_normal(&[5, 2, 2], 0.0, 1.0, &mut rng));
     let a = gru.forward(&x, None).0.value().clone();
     let b = gru.forward(&x, None).0.value().clone();
-    assert!(max_diff(&a, &b) > 1e-6, "two training passes draw different masks");
+    assert!(
+        max_diff(&a, &b) > 1e-6,
+        "two training passes draw different masks"
+    );
     gru.train(false);
     let c = gru.forward(&x, None).0.value().clone();
     let d = gru.forward(&x, None).0.value().clone();

@@ -11,7 +11,11 @@ use nn_rnn::{Gru, Lstm, Nonlinearity, RecurrentConfig, Rnn};
 use nn_tensor::{Element, Rng};
 
 fn config(c: &Case) -> RecurrentConfig {
-    assert!(c.bool("bias"), "{}: bias=false cases are not expected", c.name);
+    assert!(
+        c.bool("bias"),
+        "{}: bias=false cases are not expected",
+        c.name
+    );
     RecurrentConfig::new(c.usize("input_size"), c.usize("hidden_size"))
         .num_layers(c.usize("num_layers"))
         .batch_first(c.bool("batch_first"))

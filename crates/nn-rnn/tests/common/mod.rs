@@ -55,8 +55,12 @@ fn tensors(v: &Value) -> BTreeMap<String, (Vec<usize>, Vec<f64>)> {
 pub fn cases(op: &str) -> Vec<Case> {
     let dir = fixture_dir();
     let mut out = Vec::new();
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("fixture dir {} unreadable ({e}); set NN_FIXTURES", dir.display()));
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+        panic!(
+            "fixture dir {} unreadable ({e}); set NN_FIXTURES",
+            dir.display()
+        )
+    });
     for e in entries {
         let path = e.expect("dir entry").path();
         if path.extension().is_none_or(|x| x != "json") {
@@ -98,13 +102,19 @@ impl Case {
             .map(|(s, d)| (s.clone(), d.iter().map(|&v| v != 0.0).collect()))
     }
     pub fn usize(&self, k: &str) -> usize {
-        self.params[k].as_u64().unwrap_or_else(|| panic!("{}: param {k}", self.name)) as usize
+        self.params[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{}: param {k}", self.name)) as usize
     }
     pub fn f64(&self, k: &str) -> f64 {
-        self.params[k].as_f64().unwrap_or_else(|| panic!("{}: param {k}", self.name))
+        self.params[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{}: param {k}", self.name))
     }
     pub fn bool(&self, k: &str) -> bool {
-        self.params[k].as_bool().unwrap_or_else(|| panic!("{}: param {k}", self.name))
+        self.params[k]
+            .as_bool()
+            .unwrap_or_else(|| panic!("{}: param {k}", self.name))
     }
 
     /// J = Σ_k outputs[k] ⊙ grad_outputs[k]: a scalar to back-propagate.
@@ -150,7 +160,14 @@ impl Case {
     }
 }
 
-pub fn compare<T: Element>(case: &str, what: &str, got: &Tensor<T>, shape: &[usize], want: &[f64], tol: f64) {
+pub fn compare<T: Element>(
+    case: &str,
+    what: &str,
+    got: &Tensor<T>,
+    shape: &[usize],
+    want: &[f64],
+    tol: f64,
+) {
     assert_eq!(got.shape(), shape, "{case}: {what} shape");
     let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
     let err = got
