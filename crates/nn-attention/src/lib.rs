@@ -44,6 +44,7 @@ pub use functional::{
 pub use hard::{hard_attention, HardAttention, HardChoice};
 pub use mask::Mask;
 pub use multihead::{MultiHeadAttention, ProjectedKv};
+pub use parts::{affine, layer_norm, Weights};
 pub use position::{sinusoidal_encoding, LearnedPositionEmbedding, PositionalEncoding};
 pub use score::{
     attention_weights, context, dot_scores, key_value_attention, scaled_dot_scores, soft_attention,

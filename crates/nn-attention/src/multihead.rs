@@ -6,7 +6,7 @@ use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::functional::attend;
 use crate::mask::{combined_mask, Mask};
-use crate::parts::{Affine, DropoutRng};
+use crate::parts::{affine, Affine, DropoutRng, Weights};
 
 /// Keys and values already projected and split into heads
 /// (`[N, heads, S, head_dim]` each): what a KV cache stores.
@@ -36,6 +36,14 @@ impl<T: Element> ProjectedKv<T> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The four tensors of a [`MultiHeadAttention`] as vars of one graph.
+struct MhaVars<T: Element> {
+    in_w: Var<T>,
+    in_b: Option<Var<T>>,
+    out_w: Var<T>,
+    out_b: Option<Var<T>>,
 }
 
 /// Multi-head attention: `h` heads of scaled dot-product attention on
@@ -141,15 +149,38 @@ impl<T: Element> MultiHeadAttention<T> {
         self.named("")
     }
 
-    /// Projection `which` (0 = q, 1 = k, 2 = v) of `x [N, *, E]`.
-    fn project(&self, x: &Var<T>, which: usize) -> Result<Var<T>> {
-        let e = self.embed_dim;
-        let w = self.in_proj_weight.var().narrow(0, which * e, e);
-        let y = x.try_matmul_t(&w, false, true)?;
-        match &self.in_proj_bias {
-            Some(b) => y.try_add(&b.var().narrow(0, which * e, e)),
-            None => Ok(y),
+    /// The own parameters as vars of the graph being built.
+    fn own_vars(&self) -> MhaVars<T> {
+        MhaVars {
+            in_w: self.in_proj_weight.var(),
+            in_b: self.in_proj_bias.as_ref().map(Parameter::var),
+            out_w: self.out_proj.weight.var(),
+            out_b: self.out_proj.bias.as_ref().map(Parameter::var),
         }
+    }
+
+    /// Looks the weights up under `{prefix}in_proj_weight` etc.
+    fn vars_from(&self, w: &Weights<'_, T>, prefix: &str) -> Result<MhaVars<T>> {
+        Ok(MhaVars {
+            in_w: w.get(&format!("{prefix}in_proj_weight"))?,
+            in_b: w.get_if(
+                self.in_proj_bias.is_some(),
+                &format!("{prefix}in_proj_bias"),
+            )?,
+            out_w: w.get(&format!("{prefix}out_proj.weight"))?,
+            out_b: w.get_if(
+                self.out_proj.bias.is_some(),
+                &format!("{prefix}out_proj.bias"),
+            )?,
+        })
+    }
+
+    /// Projection `which` (0 = q, 1 = k, 2 = v) of `x [N, *, E]`.
+    fn project(&self, mv: &MhaVars<T>, x: &Var<T>, which: usize) -> Result<Var<T>> {
+        let e = self.embed_dim;
+        let w = mv.in_w.narrow(0, which * e, e);
+        let b = mv.in_b.as_ref().map(|b| b.narrow(0, which * e, e));
+        affine(x, &w, b.as_ref())
     }
 
     /// `[N, S, E]` → `[N, h, S, d]`.
@@ -179,9 +210,18 @@ impl<T: Element> MultiHeadAttention<T> {
     pub fn try_project_kv(&self, key: &Var<T>, value: &Var<T>) -> Result<ProjectedKv<T>> {
         self.check("key", key)?;
         self.check("value", value)?;
+        self.project_kv_with(&self.own_vars(), key, value)
+    }
+
+    fn project_kv_with(
+        &self,
+        mv: &MhaVars<T>,
+        key: &Var<T>,
+        value: &Var<T>,
+    ) -> Result<ProjectedKv<T>> {
         Ok(ProjectedKv {
-            k: self.split_heads(&self.project(key, 1)?),
-            v: self.split_heads(&self.project(value, 2)?),
+            k: self.split_heads(&self.project(mv, key, 1)?),
+            v: self.split_heads(&self.project(mv, value, 2)?),
         })
     }
 
@@ -196,12 +236,15 @@ impl<T: Element> MultiHeadAttention<T> {
         need_weights: bool,
     ) -> Result<(Var<T>, Option<Var<T>>)> {
         self.check("query", query)?;
-        let q = self.split_heads(&self.project(query, 0)?);
-        self.heads_to_output(&q, kv, attn_mask, key_padding_mask, need_weights)
+        let mv = self.own_vars();
+        let q = self.split_heads(&self.project(&mv, query, 0)?);
+        self.heads_to_output(&mv, &q, kv, attn_mask, key_padding_mask, need_weights)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn heads_to_output(
         &self,
+        mv: &MhaVars<T>,
         q: &Var<T>,
         kv: &ProjectedKv<T>,
         attn_mask: Option<&Mask>,
@@ -241,7 +284,7 @@ impl<T: Element> MultiHeadAttention<T> {
             attend(q, &kv.k, &kv.v, mask.as_ref(), scale, None)?
         };
         let merged = y.permute(&[0, 2, 1, 3]).reshape(&[n, l, self.embed_dim]);
-        let out = self.out_proj.try_forward(&merged)?;
+        let out = affine(&merged, &mv.out_w, mv.out_b.as_ref())?;
         Ok((out, need_weights.then(|| p.mean_dims(&[1], false))))
     }
 
@@ -258,16 +301,61 @@ impl<T: Element> MultiHeadAttention<T> {
         key_padding_mask: Option<&Mask>,
         need_weights: bool,
     ) -> Result<(Var<T>, Option<Var<T>>)> {
+        self.forward_vars(
+            &self.own_vars(),
+            query,
+            key,
+            value,
+            attn_mask,
+            key_padding_mask,
+            need_weights,
+        )
+    }
+
+    /// [`MultiHeadAttention::try_forward`] on weights looked up in `w` under
+    /// `{prefix}in_proj_weight`, `{prefix}in_proj_bias`,
+    /// `{prefix}out_proj.weight`, `{prefix}out_proj.bias`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn try_forward_with(
+        &self,
+        w: &Weights<'_, T>,
+        prefix: &str,
+        query: &Var<T>,
+        key: &Var<T>,
+        value: &Var<T>,
+        attn_mask: Option<&Mask>,
+        key_padding_mask: Option<&Mask>,
+        need_weights: bool,
+    ) -> Result<(Var<T>, Option<Var<T>>)> {
+        let mv = self.vars_from(w, prefix)?;
+        self.forward_vars(
+            &mv,
+            query,
+            key,
+            value,
+            attn_mask,
+            key_padding_mask,
+            need_weights,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn forward_vars(
+        &self,
+        mv: &MhaVars<T>,
+        query: &Var<T>,
+        key: &Var<T>,
+        value: &Var<T>,
+        attn_mask: Option<&Mask>,
+        key_padding_mask: Option<&Mask>,
+        need_weights: bool,
+    ) -> Result<(Var<T>, Option<Var<T>>)> {
         self.check("query", query)?;
         let same = query.id() == key.id() && key.id() == value.id();
         let (q, kv) = if same {
             // Self-attention: one GEMM for q, k and v together.
             self.check("key", key)?;
-            let w = self.in_proj_weight.var();
-            let mut qkv = query.try_matmul_t(&w, false, true)?;
-            if let Some(b) = &self.in_proj_bias {
-                qkv = qkv.try_add(&b.var())?;
-            }
+            let qkv = affine(query, &mv.in_w, mv.in_b.as_ref())?;
             let e = self.embed_dim;
             let parts = qkv.split(2, &[e, e, e]);
             (
@@ -278,12 +366,14 @@ impl<T: Element> MultiHeadAttention<T> {
                 },
             )
         } else {
+            self.check("key", key)?;
+            self.check("value", value)?;
             (
-                self.split_heads(&self.project(query, 0)?),
-                self.try_project_kv(key, value)?,
+                self.split_heads(&self.project(mv, query, 0)?),
+                self.project_kv_with(mv, key, value)?,
             )
         };
-        self.heads_to_output(&q, &kv, attn_mask, key_padding_mask, need_weights)
+        self.heads_to_output(mv, &q, &kv, attn_mask, key_padding_mask, need_weights)
     }
 
     /// Panicking [`MultiHeadAttention::try_forward`].

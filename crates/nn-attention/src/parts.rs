@@ -7,6 +7,60 @@ use std::sync::Mutex;
 use nn_autograd::{Parameter, Var};
 use nn_tensor::{Element, Result, Rng, Tensor};
 
+/// The weights a forward pass reads, looked up by PyTorch name: a module's
+/// own parameters ([`Weights::of_params`]), or vars the caller supplies
+/// ([`Weights::from_fn`]), e.g. weights of a file brought into a graph, or
+/// leaves whose gradients a test inspects.
+pub struct Weights<'a, T: Element> {
+    lookup: Box<dyn Fn(&str) -> Option<Var<T>> + 'a>,
+}
+
+impl<'a, T: Element> Weights<'a, T> {
+    /// Weights from a lookup function (`None` = no such weight).
+    pub fn from_fn(f: impl Fn(&str) -> Option<Var<T>> + 'a) -> Self {
+        Weights {
+            lookup: Box::new(f),
+        }
+    }
+
+    /// A module's own parameters, by the names of its `named_parameters`.
+    pub fn of_params(named: Vec<(String, Parameter<T>)>) -> Weights<'static, T> {
+        let map: std::collections::HashMap<String, Parameter<T>> = named.into_iter().collect();
+        Weights::from_fn(move |n| map.get(n).map(Parameter::var))
+    }
+
+    /// The weight called `name`; an error naming it when absent.
+    pub fn get(&self, name: &str) -> Result<Var<T>> {
+        (self.lookup)(name).ok_or_else(|| {
+            nn_tensor::TensorError::invalid("Weights::get", format!("no weight named {name:?}"))
+        })
+    }
+
+    /// The weight called `name` when `present`, else `None` (optional biases).
+    pub fn get_if(&self, present: bool, name: &str) -> Result<Option<Var<T>>> {
+        present.then(|| self.get(name)).transpose()
+    }
+}
+
+/// `x·wᵀ + b` for `x: [.., in]`, `w: [out, in]`, `b: [out]`.
+pub fn affine<T: Element>(x: &Var<T>, w: &Var<T>, b: Option<&Var<T>>) -> Result<Var<T>> {
+    let y = x.try_matmul_t(w, false, true)?;
+    match b {
+        Some(b) => y.try_add(b),
+        None => Ok(y),
+    }
+}
+
+/// Layer normalisation over the last dim: `(x − mean)/√(var + eps)·w + b`
+/// (biased variance, as PyTorch).
+pub fn layer_norm<T: Element>(x: &Var<T>, w: &Var<T>, b: &Var<T>, eps: f64) -> Result<Var<T>> {
+    let d = x.ndim() - 1;
+    let centred = x.sub(&x.mean_dims(&[d], true));
+    let var = centred.square().mean_dims(&[d], true);
+    let xhat = centred.div(&var.add_scalar(T::of(eps)).sqrt());
+    xhat.try_mul(w)?.try_add(b)
+}
+
 /// `y = x·Wᵀ + b` with PyTorch's `Linear` layout and default initialisation.
 #[derive(Clone, Debug)]
 pub struct Affine<T: Element> {
@@ -28,11 +82,17 @@ impl<T: Element> Affine<T> {
 
     /// `x: [.., in]` → `[.., out]`.
     pub fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
-        let y = x.try_matmul_t(&self.weight.var(), false, true)?;
-        match &self.bias {
-            Some(b) => y.try_add(&b.var()),
-            None => Ok(y),
-        }
+        affine(
+            x,
+            &self.weight.var(),
+            self.bias.as_ref().map(Parameter::var).as_ref(),
+        )
+    }
+
+    /// The same map on weights looked up under `{prefix}weight`, `{prefix}bias`.
+    pub fn forward_with(&self, x: &Var<T>, w: &Weights<'_, T>, prefix: &str) -> Result<Var<T>> {
+        let b = w.get_if(self.bias.is_some(), &format!("{prefix}bias"))?;
+        affine(x, &w.get(&format!("{prefix}weight"))?, b.as_ref())
     }
 
     /// Names `{prefix}weight`, `{prefix}bias`.
@@ -68,11 +128,17 @@ impl<T: Element> Norm<T> {
 
     /// `(x − mean)/√(var + eps)·weight + bias` over the last dim (biased variance).
     pub fn forward(&self, x: &Var<T>) -> Var<T> {
-        let d = x.ndim() - 1;
-        let centred = x.sub(&x.mean_dims(&[d], true));
-        let var = centred.square().mean_dims(&[d], true);
-        let xhat = centred.div(&var.add_scalar(T::of(self.eps)).sqrt());
-        xhat.mul(&self.weight.var()).add(&self.bias.var())
+        layer_norm(x, &self.weight.var(), &self.bias.var(), self.eps)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The same on weights looked up under `{prefix}weight`, `{prefix}bias`.
+    pub fn forward_with(&self, x: &Var<T>, w: &Weights<'_, T>, prefix: &str) -> Result<Var<T>> {
+        let (g, b) = (
+            w.get(&format!("{prefix}weight"))?,
+            w.get(&format!("{prefix}bias"))?,
+        );
+        layer_norm(x, &g, &b, self.eps)
     }
 
     /// Names `{prefix}weight`, `{prefix}bias`.

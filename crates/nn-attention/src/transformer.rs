@@ -6,7 +6,7 @@ use nn_tensor::{Element, Result, Rng};
 
 use crate::mask::Mask;
 use crate::multihead::{MultiHeadAttention, ProjectedKv};
-use crate::parts::{Affine, DropoutRng, Norm};
+use crate::parts::{Affine, DropoutRng, Norm, Weights};
 
 /// The feed-forward activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -97,18 +97,19 @@ impl<T: Element> FeedForward<T> {
     }
     fn forward(
         &self,
+        w: &Weights<'_, T>,
         x: &Var<T>,
         c: &TransformerLayerConfig,
         drop: &DropoutRng,
         training: bool,
     ) -> Result<Var<T>> {
-        let h = self.linear1.try_forward(x)?;
+        let h = self.linear1.forward_with(x, w, "linear1.")?;
         let h = match c.activation {
             Activation::Relu => h.relu(),
             Activation::Gelu => h.gelu(),
         };
         self.linear2
-            .try_forward(&drop.apply(&h, c.dropout, training))
+            .forward_with(&drop.apply(&h, c.dropout, training), w, "linear2.")
     }
 }
 
@@ -193,24 +194,40 @@ impl<T: Element> TransformerEncoderLayer<T> {
         src_mask: Option<&Mask>,
         src_key_padding_mask: Option<&Mask>,
     ) -> Result<Var<T>> {
+        let w = Weights::of_params(self.named(""));
+        self.try_forward_with(&w, src, src_mask, src_key_padding_mask)
+    }
+
+    /// [`TransformerEncoderLayer::try_forward`] on weights looked up in `w`
+    /// by their `state_dict` names (`self_attn.in_proj_weight`, ...).
+    pub fn try_forward_with(
+        &self,
+        w: &Weights<'_, T>,
+        src: &Var<T>,
+        src_mask: Option<&Mask>,
+        src_key_padding_mask: Option<&Mask>,
+    ) -> Result<Var<T>> {
         let (c, tr) = (&self.config, self.training);
+        let (m, p) = (src_mask, src_key_padding_mask);
         let sa = |z: &Var<T>| -> Result<Var<T>> {
-            let (y, _) =
-                self.self_attn
-                    .try_forward(z, z, z, src_mask, src_key_padding_mask, false)?;
+            let (y, _) = self
+                .self_attn
+                .try_forward_with(w, "self_attn.", z, z, z, m, p, false)?;
             Ok(self.drop.apply(&y, c.dropout, tr))
         };
         let ff = |z: &Var<T>| -> Result<Var<T>> {
-            let y = self.ff.forward(z, c, &self.drop, tr)?;
+            let y = self.ff.forward(w, z, c, &self.drop, tr)?;
             Ok(self.drop.apply(&y, c.dropout, tr))
         };
+        let n1 = |z: &Var<T>| self.norm1.forward_with(z, w, "norm1.");
+        let n2 = |z: &Var<T>| self.norm2.forward_with(z, w, "norm2.");
         let x = src.clone();
         Ok(if c.norm_first {
-            let x = x.add(&sa(&self.norm1.forward(&x))?);
-            x.add(&ff(&self.norm2.forward(&x))?)
+            let x = x.add(&sa(&n1(&x)?)?);
+            x.add(&ff(&n2(&x)?)?)
         } else {
-            let x = self.norm1.forward(&x.add(&sa(&x)?));
-            self.norm2.forward(&x.add(&ff(&x)?))
+            let x = n1(&x.add(&sa(&x)?))?;
+            n2(&x.add(&ff(&x)?))?
         })
     }
 
@@ -329,22 +346,26 @@ impl<T: Element> TransformerDecoderLayer<T> {
 
     fn blocks(
         &self,
+        w: &Weights<'_, T>,
         tgt: &Var<T>,
         sa: impl Fn(&Var<T>) -> Result<Var<T>>,
         ca: impl Fn(&Var<T>) -> Result<Var<T>>,
     ) -> Result<Var<T>> {
         let (c, tr) = (&self.config, self.training);
         let d = |y: Var<T>| self.drop.apply(&y, c.dropout, tr);
-        let ff = |z: &Var<T>| self.ff.forward(z, c, &self.drop, tr);
+        let ff = |z: &Var<T>| self.ff.forward(w, z, c, &self.drop, tr);
+        let n1 = |z: &Var<T>| self.norm1.forward_with(z, w, "norm1.");
+        let n2 = |z: &Var<T>| self.norm2.forward_with(z, w, "norm2.");
+        let n3 = |z: &Var<T>| self.norm3.forward_with(z, w, "norm3.");
         let x = tgt.clone();
         Ok(if c.norm_first {
-            let x = x.add(&d(sa(&self.norm1.forward(&x))?));
-            let x = x.add(&d(ca(&self.norm2.forward(&x))?));
-            x.add(&d(ff(&self.norm3.forward(&x))?))
+            let x = x.add(&d(sa(&n1(&x)?)?));
+            let x = x.add(&d(ca(&n2(&x)?)?));
+            x.add(&d(ff(&n3(&x)?)?))
         } else {
-            let x = self.norm1.forward(&x.add(&d(sa(&x)?)));
-            let x = self.norm2.forward(&x.add(&d(ca(&x)?)));
-            self.norm3.forward(&x.add(&d(ff(&x)?)))
+            let x = n1(&x.add(&d(sa(&x)?)))?;
+            let x = n2(&x.add(&d(ca(&x)?)))?;
+            n3(&x.add(&d(ff(&x)?)))?
         })
     }
 
@@ -355,25 +376,34 @@ impl<T: Element> TransformerDecoderLayer<T> {
         memory: &Var<T>,
         masks: DecoderMasks<'_>,
     ) -> Result<Var<T>> {
+        let w = Weights::of_params(self.named(""));
+        self.try_forward_with(&w, tgt, memory, masks)
+    }
+
+    /// [`TransformerDecoderLayer::try_forward`] on weights looked up in `w`
+    /// by their `state_dict` names.
+    pub fn try_forward_with(
+        &self,
+        w: &Weights<'_, T>,
+        tgt: &Var<T>,
+        memory: &Var<T>,
+        masks: DecoderMasks<'_>,
+    ) -> Result<Var<T>> {
         self.blocks(
+            w,
             tgt,
             |z| {
+                let (m, p) = (masks.tgt_mask, masks.tgt_key_padding_mask);
                 Ok(self
                     .self_attn
-                    .try_forward(z, z, z, masks.tgt_mask, masks.tgt_key_padding_mask, false)?
+                    .try_forward_with(w, "self_attn.", z, z, z, m, p, false)?
                     .0)
             },
             |z| {
+                let (m, p) = (masks.memory_mask, masks.memory_key_padding_mask);
                 Ok(self
                     .multihead_attn
-                    .try_forward(
-                        z,
-                        memory,
-                        memory,
-                        masks.memory_mask,
-                        masks.memory_key_padding_mask,
-                        false,
-                    )?
+                    .try_forward_with(w, "multihead_attn.", z, memory, memory, m, p, false)?
                     .0)
             },
         )
@@ -404,7 +434,9 @@ impl<T: Element> TransformerDecoderLayer<T> {
         }
         let mem_kv = cache.memory_kv.clone().expect("set above");
         let self_kv = std::cell::RefCell::new(cache.self_kv.take());
+        let own = Weights::of_params(self.named(""));
         let out = self.blocks(
+            &own,
             new,
             |z| {
                 let fresh = self.self_attn.try_project_kv(z, z)?;

@@ -4,14 +4,14 @@
 use nn_autograd::{Parameter, Var};
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
-use crate::init::{DirectionWeights, RecurrentInit};
+use crate::init::{DirectionVars, DirectionWeights, RecurrentInit};
 use crate::recurrence::{recurrence, CellKind};
 
 /// `x·W_ihᵀ + b_ih` for `x` of any rank ending in the input size.
-pub(crate) fn input_projection<T: Element>(x: &Var<T>, w: &DirectionWeights<T>) -> Result<Var<T>> {
-    let y = x.try_matmul_t(&w.weight_ih.var(), false, true)?;
+pub(crate) fn input_projection<T: Element>(x: &Var<T>, w: &DirectionVars<T>) -> Result<Var<T>> {
+    let y = x.try_matmul_t(&w.weight_ih, false, true)?;
     Ok(match &w.bias_ih {
-        Some(b) => y.add(&b.var()),
+        Some(b) => y.add(b),
         None => y,
     })
 }
@@ -46,15 +46,15 @@ fn step<T: Element>(
     let zeros = || Var::constant(Tensor::zeros(&[n, hidden]));
     let h0 = h.cloned().unwrap_or_else(zeros);
     let c0 = kind.has_cell().then(|| c.cloned().unwrap_or_else(zeros));
-    let xproj = input_projection(x, w)?.reshape(&[1, n, gh]);
-    let bhh = w.bias_hh.as_ref().map(|b| b.var());
+    let w = w.vars();
+    let xproj = input_projection(x, &w)?.reshape(&[1, n, gh]);
     let out = recurrence(
         kind,
         &xproj,
         &h0,
         c0.as_ref(),
-        &w.weight_hh.var(),
-        bhh.as_ref(),
+        &w.weight_hh,
+        w.bias_hh.as_ref(),
         None,
     )?;
     Ok((out.h_n, out.c_n))

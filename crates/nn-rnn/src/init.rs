@@ -1,7 +1,7 @@
 //! Initialisation of recurrent weights: PyTorch's default and the options
 //! the course names (orthogonal recurrent weights, LSTM forget-gate bias).
 
-use nn_autograd::Parameter;
+use nn_autograd::{Parameter, Var};
 use nn_tensor::{Element, Rng, Tensor};
 
 use crate::recurrence::CellKind;
@@ -54,7 +54,31 @@ pub struct DirectionWeights<T: Element> {
     pub bias_hh: Option<Parameter<T>>,
 }
 
+/// The weights of one direction of one layer as vars of a graph: what the
+/// recurrence actually reads (see [`recurrent_forward`](crate::recurrent_forward)).
+#[derive(Clone, Debug)]
+pub struct DirectionVars<T: Element> {
+    /// `[G·H, I]`.
+    pub weight_ih: Var<T>,
+    /// `[G·H, H]`.
+    pub weight_hh: Var<T>,
+    /// `[G·H]`.
+    pub bias_ih: Option<Var<T>>,
+    /// `[G·H]`.
+    pub bias_hh: Option<Var<T>>,
+}
+
 impl<T: Element> DirectionWeights<T> {
+    /// The parameters brought into the graph being built.
+    pub fn vars(&self) -> DirectionVars<T> {
+        DirectionVars {
+            weight_ih: self.weight_ih.var(),
+            weight_hh: self.weight_hh.var(),
+            bias_ih: self.bias_ih.as_ref().map(Parameter::var),
+            bias_hh: self.bias_hh.as_ref().map(Parameter::var),
+        }
+    }
+
     /// PyTorch's default: every tensor uniform in `[−1/√H, 1/√H]`, then the
     /// options of `init`.
     pub fn new(

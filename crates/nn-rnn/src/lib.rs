@@ -31,7 +31,9 @@ pub mod sequence;
 pub mod tbptt;
 
 pub use cell::{GruCell, LstmCell, Nonlinearity, RnnCell};
-pub use init::{orthogonal, DirectionWeights, RecurrentInit};
+pub use init::{orthogonal, DirectionVars, DirectionWeights, RecurrentInit};
 pub use recurrence::{recurrence, CellKind, RecurrenceOutput};
-pub use sequence::{Gru, Lstm, LstmOutput, RecurrentConfig, Rnn};
+pub use sequence::{
+    recurrent_forward, Gru, Lstm, LstmOutput, RecurrentConfig, Rnn, SequenceOutput,
+};
 pub use tbptt::{time_chunks, truncated_bptt, Detach};

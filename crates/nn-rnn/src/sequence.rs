@@ -7,7 +7,7 @@ use nn_autograd::{Parameter, Var};
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::cell::{input_projection, Nonlinearity};
-use crate::init::{DirectionWeights, RecurrentInit};
+use crate::init::{DirectionVars, DirectionWeights, RecurrentInit};
 use crate::recurrence::{recurrence, CellKind};
 
 /// The hyper-parameters of a sequence layer, with PyTorch's defaults.
@@ -119,11 +119,15 @@ impl<T: Element> std::fmt::Debug for Stack<T> {
     }
 }
 
-/// Output of a sequence layer before it is shaped for each type.
-struct StackOutput<T: Element> {
-    output: Var<T>,
-    h_n: Var<T>,
-    c_n: Option<Var<T>>,
+/// What [`recurrent_forward`] returns.
+#[derive(Clone, Debug)]
+pub struct SequenceOutput<T: Element> {
+    /// `[seq, batch, directions·hidden]` (`[batch, seq, ..]` with `batch_first`).
+    pub output: Var<T>,
+    /// `[num_layers·directions, batch, hidden]`.
+    pub h_n: Var<T>,
+    /// LSTM only: `[num_layers·directions, batch, hidden]`.
+    pub c_n: Option<Var<T>>,
 }
 
 /// Index of step `t` of batch element `b` reversed within its length, in a
@@ -197,140 +201,26 @@ impl<T: Element> Stack<T> {
         v
     }
 
-    fn check_state(&self, what: &str, s: &Var<T>, want: &[usize]) -> Result<()> {
-        if s.shape() != want {
-            return Err(TensorError::shapes(
-                self.op(),
-                s.shape(),
-                want,
-                format!("{what} must be [num_layers·directions, batch, hidden]"),
-            ));
-        }
-        Ok(())
-    }
-
-    fn op(&self) -> &'static str {
-        match self.kind {
-            CellKind::RnnTanh | CellKind::RnnRelu => "Rnn::forward",
-            CellKind::Lstm => "Lstm::forward",
-            CellKind::Gru => "Gru::forward",
-        }
-    }
-
     fn forward(
         &self,
         x: &Var<T>,
         h0: Option<&Var<T>>,
         c0: Option<&Var<T>>,
         lengths: Option<&[usize]>,
-    ) -> Result<StackOutput<T>> {
-        let op = self.op();
-        let cfg = &self.config;
-        let &[a, b, i] = x.shape() else {
-            return Err(TensorError::invalid(
-                op,
-                format!("the input must be 3-d, got {:?}", x.shape()),
-            ));
-        };
-        let (steps, n) = if cfg.batch_first { (b, a) } else { (a, b) };
-        if i != cfg.input_size {
-            return Err(TensorError::invalid(
-                op,
-                format!(
-                    "the input has {i} features, the layer expects input_size {}",
-                    cfg.input_size
-                ),
-            ));
-        }
-        let all_steps = vec![steps; n];
-        let lens = lengths.unwrap_or(&all_steps);
-        if lens.len() != n || lens.iter().any(|&l| l == 0 || l > steps) {
-            return Err(TensorError::invalid(
-                op,
-                format!("lengths {lens:?} must hold {n} values in 1..={steps}"),
-            ));
-        }
-        let dirs = cfg.directions();
-        let (hid, layers) = (cfg.hidden_size, cfg.num_layers);
-        let state_shape = [layers * dirs, n, hid];
-        if let Some(h) = h0 {
-            self.check_state("h0", h, &state_shape)?;
-        }
-        if let Some(c) = c0 {
-            self.check_state("c0", c, &state_shape)?;
-        }
-        let zeros = Var::constant(Tensor::zeros(&[n, hid]));
-        let state = |s: Option<&Var<T>>, idx: usize| match s {
-            Some(s) => s.narrow(0, idx, 1).reshape(&[n, hid]),
-            None => zeros.clone(),
-        };
-        let rev = dirs == 2 && steps > 1;
-        let rev_idx = if rev {
-            reversal_index(steps, lens)
-        } else {
-            Vec::new()
-        };
-        let mut input = if cfg.batch_first {
-            x.transpose(0, 1)
-        } else {
-            x.clone()
-        };
-        let mut h_n = Vec::with_capacity(layers * dirs);
-        let mut c_n = Vec::with_capacity(layers * dirs);
-        for (k, layer) in self.layers.iter().enumerate() {
-            let mut outs = Vec::with_capacity(dirs);
-            for (d, w) in layer.iter().enumerate() {
-                let gh = self.kind.gates() * hid;
-                let mut xproj = input_projection(&input, w)?;
-                if d == 1 && rev {
-                    xproj = xproj
-                        .reshape(&[steps * n, gh])
-                        .index_select(0, &rev_idx)
-                        .reshape(&[steps, n, gh]);
-                }
-                let idx = k * dirs + d;
-                let cs = self.kind.has_cell().then(|| state(c0, idx));
-                let bhh = w.bias_hh.as_ref().map(|b| b.var());
-                let r = recurrence(
-                    self.kind,
-                    &xproj,
-                    &state(h0, idx),
-                    cs.as_ref(),
-                    &w.weight_hh.var(),
-                    bhh.as_ref(),
-                    lengths,
-                )?;
-                let mut out = r.output;
-                if d == 1 && rev {
-                    out = out
-                        .reshape(&[steps * n, hid])
-                        .index_select(0, &rev_idx)
-                        .reshape(&[steps, n, hid]);
-                }
-                outs.push(out);
-                h_n.push(r.h_n);
-                c_n.extend(r.c_n);
-            }
-            input = if dirs == 1 {
-                outs.pop().expect("one direction")
+    ) -> Result<SequenceOutput<T>> {
+        let weights: Vec<Vec<DirectionVars<T>>> = self
+            .layers
+            .iter()
+            .map(|l| l.iter().map(DirectionWeights::vars).collect())
+            .collect();
+        let drop = self.training && self.config.dropout > 0.0;
+        recurrent_forward(self.kind, &self.config, &weights, x, h0, c0, lengths, |v| {
+            if drop {
+                self.dropout(v)
             } else {
-                Var::concat(&outs.iter().collect::<Vec<_>>(), 2)
-            };
-            if k + 1 < layers && self.training && cfg.dropout > 0.0 {
-                input = self.dropout(&input);
+                v.clone()
             }
-        }
-        let output = if cfg.batch_first {
-            input.transpose(0, 1)
-        } else {
-            input
-        };
-        let h_n = Var::stack(&h_n.iter().collect::<Vec<_>>(), 0);
-        let c_n = self
-            .kind
-            .has_cell()
-            .then(|| Var::stack(&c_n.iter().collect::<Vec<_>>(), 0));
-        Ok(StackOutput { output, h_n, c_n })
+        })
     }
 
     /// Inverted dropout: zero with probability p, scale the rest by 1/(1−p).
@@ -340,6 +230,159 @@ impl<T: Element> Stack<T> {
         let keep = Tensor::<T>::rand_bernoulli(x.shape(), 1.0 - p, &mut rng);
         x.mul_tensor(&keep.mul_scalar(T::of(1.0 / (1.0 - p))))
     }
+}
+
+fn check_state<T: Element>(op: &'static str, what: &str, s: &Var<T>, want: &[usize]) -> Result<()> {
+    if s.shape() != want {
+        return Err(TensorError::shapes(
+            op,
+            s.shape(),
+            want,
+            format!("{what} must be [num_layers·directions, batch, hidden]"),
+        ));
+    }
+    Ok(())
+}
+
+fn op_name(kind: CellKind) -> &'static str {
+    match kind {
+        CellKind::RnnTanh | CellKind::RnnRelu => "Rnn::forward",
+        CellKind::Lstm => "Lstm::forward",
+        CellKind::Gru => "Gru::forward",
+    }
+}
+
+/// The functional form of [`Rnn`], [`Lstm`] and [`Gru`]: runs a stack on
+/// weights given as vars (`weights[k][d]` for layer k, direction d), for
+/// callers that own their weights (e.g. loading them from a file into a
+/// graph). `between_layers` is applied to every layer's output but the last
+/// (dropout in training; the identity otherwise). Shapes as in [`Rnn`].
+#[allow(clippy::too_many_arguments)]
+pub fn recurrent_forward<T: Element>(
+    kind: CellKind,
+    cfg: &RecurrentConfig,
+    weights: &[Vec<DirectionVars<T>>],
+    x: &Var<T>,
+    h0: Option<&Var<T>>,
+    c0: Option<&Var<T>>,
+    lengths: Option<&[usize]>,
+    mut between_layers: impl FnMut(&Var<T>) -> Var<T>,
+) -> Result<SequenceOutput<T>> {
+    let op = op_name(kind);
+    if weights.len() != cfg.num_layers || weights.iter().any(|l| l.len() != cfg.directions()) {
+        return Err(TensorError::invalid(
+            op,
+            format!(
+                "weights for {} layers × {} directions expected",
+                cfg.num_layers,
+                cfg.directions()
+            ),
+        ));
+    }
+    let &[a, b, i] = x.shape() else {
+        return Err(TensorError::invalid(
+            op,
+            format!("the input must be 3-d, got {:?}", x.shape()),
+        ));
+    };
+    let (steps, n) = if cfg.batch_first { (b, a) } else { (a, b) };
+    if i != cfg.input_size {
+        return Err(TensorError::invalid(
+            op,
+            format!(
+                "the input has {i} features, the layer expects input_size {}",
+                cfg.input_size
+            ),
+        ));
+    }
+    let all_steps = vec![steps; n];
+    let lens = lengths.unwrap_or(&all_steps);
+    if lens.len() != n || lens.iter().any(|&l| l == 0 || l > steps) {
+        return Err(TensorError::invalid(
+            op,
+            format!("lengths {lens:?} must hold {n} values in 1..={steps}"),
+        ));
+    }
+    let dirs = cfg.directions();
+    let (hid, layers) = (cfg.hidden_size, cfg.num_layers);
+    let state_shape = [layers * dirs, n, hid];
+    if let Some(h) = h0 {
+        check_state(op, "h0", h, &state_shape)?;
+    }
+    if let Some(c) = c0 {
+        check_state(op, "c0", c, &state_shape)?;
+    }
+    let zeros = Var::constant(Tensor::zeros(&[n, hid]));
+    let state = |s: Option<&Var<T>>, idx: usize| match s {
+        Some(s) => s.narrow(0, idx, 1).reshape(&[n, hid]),
+        None => zeros.clone(),
+    };
+    let rev = dirs == 2 && steps > 1;
+    let rev_idx = if rev {
+        reversal_index(steps, lens)
+    } else {
+        Vec::new()
+    };
+    let mut input = if cfg.batch_first {
+        x.transpose(0, 1)
+    } else {
+        x.clone()
+    };
+    let mut h_n = Vec::with_capacity(layers * dirs);
+    let mut c_n = Vec::with_capacity(layers * dirs);
+    for (k, layer) in weights.iter().enumerate() {
+        let mut outs = Vec::with_capacity(dirs);
+        for (d, w) in layer.iter().enumerate() {
+            let gh = kind.gates() * hid;
+            let mut xproj = input_projection(&input, w)?;
+            if d == 1 && rev {
+                xproj = xproj
+                    .reshape(&[steps * n, gh])
+                    .index_select(0, &rev_idx)
+                    .reshape(&[steps, n, gh]);
+            }
+            let idx = k * dirs + d;
+            let cs = kind.has_cell().then(|| state(c0, idx));
+
+            let r = recurrence(
+                kind,
+                &xproj,
+                &state(h0, idx),
+                cs.as_ref(),
+                &w.weight_hh,
+                w.bias_hh.as_ref(),
+                lengths,
+            )?;
+            let mut out = r.output;
+            if d == 1 && rev {
+                out = out
+                    .reshape(&[steps * n, hid])
+                    .index_select(0, &rev_idx)
+                    .reshape(&[steps, n, hid]);
+            }
+            outs.push(out);
+            h_n.push(r.h_n);
+            c_n.extend(r.c_n);
+        }
+        input = if dirs == 1 {
+            outs.pop().expect("one direction")
+        } else {
+            Var::concat(&outs.iter().collect::<Vec<_>>(), 2)
+        };
+        if k + 1 < layers {
+            input = between_layers(&input);
+        }
+    }
+    let output = if cfg.batch_first {
+        input.transpose(0, 1)
+    } else {
+        input
+    };
+    let h_n = Var::stack(&h_n.iter().collect::<Vec<_>>(), 0);
+    let c_n = kind
+        .has_cell()
+        .then(|| Var::stack(&c_n.iter().collect::<Vec<_>>(), 0));
+    Ok(SequenceOutput { output, h_n, c_n })
 }
 
 macro_rules! layer_common {
