@@ -47,8 +47,8 @@ pub use multihead::{MultiHeadAttention, ProjectedKv};
 pub use parts::{affine, layer_norm, Weights};
 pub use position::{sinusoidal_encoding, LearnedPositionEmbedding, PositionalEncoding};
 pub use score::{
-    attention_weights, context, dot_scores, key_value_attention, scaled_dot_scores, soft_attention,
-    AdditiveAttention, BilinearScore,
+    additive_scores, attention_weights, context, dot_scores, key_value_attention,
+    scaled_dot_scores, soft_attention, AdditiveAttention, BilinearScore,
 };
 pub use stack::{Seq2SeqTransformer, Transformer, TransformerDecoder, TransformerEncoder};
 pub use transformer::{

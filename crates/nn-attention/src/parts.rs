@@ -7,12 +7,14 @@ use std::sync::Mutex;
 use nn_autograd::{Parameter, Var};
 use nn_tensor::{Element, Result, Rng, Tensor};
 
+type Lookup<'a, T> = Box<dyn Fn(&str) -> Option<Var<T>> + 'a>;
+
 /// The weights a forward pass reads, looked up by PyTorch name: a module's
 /// own parameters ([`Weights::of_params`]), or vars the caller supplies
 /// ([`Weights::from_fn`]), e.g. weights of a file brought into a graph, or
 /// leaves whose gradients a test inspects.
 pub struct Weights<'a, T: Element> {
-    lookup: Box<dyn Fn(&str) -> Option<Var<T>> + 'a>,
+    lookup: Lookup<'a, T>,
 }
 
 impl<'a, T: Element> Weights<'a, T> {

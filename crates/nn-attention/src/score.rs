@@ -156,25 +156,14 @@ impl<T: Element> AdditiveAttention<T> {
 
     /// The scores `e [N, S]` of `query [N, Dq]` against `keys [N, S, Dk]`.
     pub fn scores(&self, query: &Var<T>, keys: &Var<T>) -> Result<Var<T>> {
-        if query.ndim() != 2 || keys.ndim() != 3 || query.shape()[0] != keys.shape()[0] {
-            return Err(TensorError::shapes(
-                "AdditiveAttention",
-                query.shape(),
-                keys.shape(),
-                "query must be [N, Dq] and keys [N, S, Dk]",
-            ));
-        }
-        let (n, s) = (keys.shape()[0], keys.shape()[1]);
-        let a = self.bias.shape()[0];
-        let qp = query.try_matmul_t(&self.w_query.var(), false, true)?; // [N, A]
-        let kp = keys.try_matmul_t(&self.w_key.var(), false, true)?; // [N, S, A]
-        let hidden = kp
-            .try_add(&qp.reshape(&[n, 1, a]))?
-            .try_add(&self.bias.var())?
-            .tanh();
-        Ok(hidden
-            .try_matmul_t(&self.v_score.var().reshape(&[a, 1]), false, false)?
-            .reshape(&[n, s]))
+        additive_scores(
+            query,
+            keys,
+            &self.w_query.var(),
+            &self.w_key.var(),
+            &self.bias.var(),
+            &self.v_score.var(),
+        )
     }
 
     /// `(context [N, Dv], weights [N, S])`; `mask [N, S]`, `true` = ignored key.
@@ -187,4 +176,32 @@ impl<T: Element> AdditiveAttention<T> {
     ) -> Result<(Var<T>, Var<T>)> {
         soft_attention(&self.scores(query, keys)?, values, mask)
     }
+}
+
+/// The functional form of [`AdditiveAttention::scores`], on caller-owned
+/// weights: `e[n, j] = v_score · tanh(w_query·query[n] + w_key·keys[n, j] + bias)`.
+pub fn additive_scores<T: Element>(
+    query: &Var<T>,
+    keys: &Var<T>,
+    w_query: &Var<T>,
+    w_key: &Var<T>,
+    bias: &Var<T>,
+    v_score: &Var<T>,
+) -> Result<Var<T>> {
+    if query.ndim() != 2 || keys.ndim() != 3 || query.shape()[0] != keys.shape()[0] {
+        return Err(TensorError::shapes(
+            "additive_scores",
+            query.shape(),
+            keys.shape(),
+            "query must be [N, Dq] and keys [N, S, Dk]",
+        ));
+    }
+    let (n, s) = (keys.shape()[0], keys.shape()[1]);
+    let a = bias.shape()[0];
+    let qp = query.try_matmul_t(w_query, false, true)?; // [N, A]
+    let kp = keys.try_matmul_t(w_key, false, true)?; // [N, S, A]
+    let hidden = kp.try_add(&qp.reshape(&[n, 1, a]))?.try_add(bias)?.tanh();
+    Ok(hidden
+        .try_matmul_t(&v_score.reshape(&[a, 1]), false, false)?
+        .reshape(&[n, s]))
 }

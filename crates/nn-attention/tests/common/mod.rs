@@ -9,13 +9,17 @@ use nn_autograd::{Gradients, Var};
 use nn_tensor::{Element, Tensor};
 use serde_json::Value;
 
-/// The fixture directory: `$NN_FIXTURES`, else `../shared/fixtures` next to the workspace.
+/// The fixture directory: `$NN_FIXTURES`, else `shared/fixtures` in the
+/// workspace root's parent (as the conformance suite resolves it).
 pub fn fixture_dir() -> PathBuf {
-    if let Ok(p) = std::env::var("NN_FIXTURES") {
+    if let Some(p) = std::env::var_os("NN_FIXTURES") {
         return PathBuf::from(p);
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    root.join("../shared/fixtures")
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    match manifest.ancestors().nth(3) {
+        Some(outside) => outside.join("shared/fixtures"),
+        None => manifest.join("../../../shared/fixtures"),
+    }
 }
 
 /// One case, with its tensors kept as f64 and bool.
@@ -51,9 +55,18 @@ fn tensors(v: &Value) -> BTreeMap<String, (Vec<usize>, Vec<f64>)> {
     m
 }
 
-/// Every case of family `op`, sorted by name. Panics when the directory holds none.
+/// Every case of family `op`, sorted by name. Like the conformance suite, an
+/// absent folder (a clone without `shared/`) is reported and checks nothing;
+/// a folder without cases of the family fails.
 pub fn cases(op: &str) -> Vec<Case> {
     let dir = fixture_dir();
+    if std::env::var_os("NN_FIXTURES").is_none() && !dir.is_dir() {
+        eprintln!(
+            "fixtures folder {} not found (set NN_FIXTURES); `{op}` not checked",
+            dir.display()
+        );
+        return Vec::new();
+    }
     let mut out = Vec::new();
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
         panic!(
