@@ -12,6 +12,57 @@
 use nn_autograd::Var;
 use nn_tensor::{gemm, sigmoid_scalar, Element, MatRef, Result, Tensor, TensorError};
 
+/// `e^x` to about 2 ulp in f32 with a branch-free polynomial (libm's `expf`
+/// is a call per element and dominated the LSTM step); f64 keeps the exact
+/// library function, so gradient checks and f64 parity are unaffected.
+#[inline(always)]
+fn exp_fast<T: Element>(x: T) -> T {
+    if std::mem::size_of::<T>() == 4 {
+        T::of(exp_f32(x.to_f32().unwrap_or(0.0)) as f64)
+    } else {
+        x.exp()
+    }
+}
+
+/// Branch-free, call-free and integer-cast-free, so loops over it vectorise.
+#[inline(always)]
+fn exp_f32(x: f32) -> f32 {
+    // Round to nearest by the 1.5·2²³ trick: the integer n then sits in the
+    // low mantissa bits of `shifted`, read without a float→int conversion.
+    const MAGIC: f32 = 12_582_912.0;
+    let x = x.max(-87.0).min(88.0);
+    let shifted = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = shifted - MAGIC;
+    let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
+    let r2 = r * r;
+    // e^r on |r| ≤ ln2/2, Taylor to degree 7 (error < 2e-8), evaluated in
+    // two halves to shorten the dependency chain.
+    let lo = 1.0 + r + r2 * (0.5 + r * (1.0 / 6.0));
+    let hi = 1.0 / 24.0 + r * (1.0 / 120.0) + r2 * (1.0 / 720.0 + r * (1.0 / 5040.0));
+    let p = lo + r2 * r2 * hi;
+    let k = shifted.to_bits().wrapping_sub(MAGIC.to_bits());
+    p * f32::from_bits(k.wrapping_add(127) << 23)
+}
+
+#[inline(always)]
+fn sigmoid<T: Element>(x: T) -> T {
+    if std::mem::size_of::<T>() == 4 {
+        T::one() / (T::one() + exp_fast(-x))
+    } else {
+        sigmoid_scalar(x)
+    }
+}
+
+#[inline(always)]
+fn tanh<T: Element>(x: T) -> T {
+    if std::mem::size_of::<T>() == 4 {
+        let two = T::one() + T::one();
+        two * sigmoid(two * x) - T::one()
+    } else {
+        x.tanh()
+    }
+}
+
 /// The recurrence a layer runs (PyTorch's `mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CellKind {
@@ -287,7 +338,7 @@ fn forward<T: Element>(
                     for j in 0..h {
                         let s = x[j] + a[j];
                         hn[j] = if kind == CellKind::RnnTanh {
-                            s.tanh()
+                            tanh(s)
                         } else {
                             s.max(T::zero())
                         };
@@ -296,28 +347,33 @@ fn forward<T: Element>(
                 CellKind::Lstm => {
                     let (cp, cn) = cs[base..].split_at_mut(n * h);
                     let (cp, cn) = (&cp[r..r + h], &mut cn[r..r + h]);
+                    // Simple passes over whole slices, so each loop vectorises.
+                    let (gates, ctc) = cache.split_at_mut(4 * h);
+                    for ((g, &xv), &av) in gates.iter_mut().zip(x).zip(a) {
+                        *g = xv + av;
+                    }
+                    let (ifg, o) = gates.split_at_mut(3 * h);
+                    let (i_f, g) = ifg.split_at_mut(2 * h);
+                    i_f.iter_mut().for_each(|v| *v = sigmoid(*v));
+                    o.iter_mut().for_each(|v| *v = sigmoid(*v));
+                    g.iter_mut().for_each(|v| *v = tanh(*v));
+                    let (i, f) = i_f.split_at(h);
                     for j in 0..h {
-                        let i = sigmoid_scalar(x[j] + a[j]);
-                        let f = sigmoid_scalar(x[h + j] + a[h + j]);
-                        let g = (x[2 * h + j] + a[2 * h + j]).tanh();
-                        let o = sigmoid_scalar(x[3 * h + j] + a[3 * h + j]);
-                        let c = f * cp[j] + i * g;
-                        let tc = c.tanh();
-                        cn[j] = c;
-                        hn[j] = o * tc;
-                        cache[j] = i;
-                        cache[h + j] = f;
-                        cache[2 * h + j] = g;
-                        cache[3 * h + j] = o;
-                        cache[4 * h + j] = tc;
+                        cn[j] = f[j] * cp[j] + i[j] * g[j];
+                    }
+                    for (t, &c) in ctc.iter_mut().zip(cn.iter()) {
+                        *t = tanh(c);
+                    }
+                    for ((hv, &ov), &t) in hn.iter_mut().zip(o.iter()).zip(ctc.iter()) {
+                        *hv = ov * t;
                     }
                 }
                 CellKind::Gru => {
                     for j in 0..h {
-                        let rg = sigmoid_scalar(x[j] + a[j]);
-                        let z = sigmoid_scalar(x[h + j] + a[h + j]);
+                        let rg = sigmoid(x[j] + a[j]);
+                        let z = sigmoid(x[h + j] + a[h + j]);
                         let ahn = a[2 * h + j];
-                        let ng = (x[2 * h + j] + rg * ahn).tanh();
+                        let ng = tanh(x[2 * h + j] + rg * ahn);
                         let hp = hn[j]; // still h_{t−1}: copied above
                         hn[j] = (T::one() - z) * ng + z * hp;
                         cache[j] = rg;
@@ -476,5 +532,37 @@ fn backward<T: Element>(
         dc0: dc,
         dw,
         db,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_f32_exp_sigmoid_and_tanh_are_accurate() {
+        let mut worst: f64 = 0.0;
+        for i in -20_000..=20_000 {
+            let x = i as f32 * 0.004; // −80 .. 80
+            let got = exp_f32(x) as f64;
+            let want = (x as f64).exp();
+            worst = worst.max((got - want).abs() / want);
+            let s = sigmoid(x) as f64;
+            assert!(
+                (s - 1.0 / (1.0 + (-(x as f64)).exp())).abs() < 3e-7,
+                "sigmoid({x})"
+            );
+            assert!(
+                (tanh(x) as f64 - (x as f64).tanh()).abs() < 5e-7,
+                "tanh({x})"
+            );
+        }
+        assert!(worst < 5e-7, "exp relative error {worst:e}");
+        let tiny = sigmoid(-200.0f32);
+        assert!(
+            tiny.is_finite() && (0.0..1e-37).contains(&tiny),
+            "sigmoid(-200) = {tiny}"
+        );
+        assert!(sigmoid(200.0f32) == 1.0 && tanh(-50.0f32) == -1.0);
     }
 }
