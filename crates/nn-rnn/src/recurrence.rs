@@ -30,7 +30,7 @@ fn exp_f32(x: f32) -> f32 {
     // Round to nearest by the 1.5·2²³ trick: the integer n then sits in the
     // low mantissa bits of `shifted`, read without a float→int conversion.
     const MAGIC: f32 = 12_582_912.0;
-    let x = x.max(-87.0).min(88.0);
+    let x = x.clamp(-87.0, 88.0);
     let shifted = x * std::f32::consts::LOG2_E + MAGIC;
     let n = shifted - MAGIC;
     let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
