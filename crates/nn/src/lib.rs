@@ -13,6 +13,10 @@
 //!   schedules and optimiser state files;
 //! * [`conv`] (`nn-conv`): convolution, transposed convolution, pooling and
 //!   their output-size arithmetic.
+//!   schedules and optimiser state files.
+//! * [`rnn`] (`nn-rnn`): RNN, LSTM and GRU cells and sequence layers;
+//! * [`attention`] (`nn-attention`): attention, multi-head attention,
+//!   positional encodings and Transformer layers.
 //!
 //! ```
 //! use nn::prelude::*;
@@ -22,11 +26,13 @@
 //! assert_eq!(grads.get(&x).unwrap().to_vec(), vec![1.0, 0.0]);
 //! ```
 
+pub use nn_attention as attention;
 pub use nn_autograd as autograd;
 pub use nn_conv as conv;
 pub use nn_data as data;
 pub use nn_layers as layers;
 pub use nn_optim as optim;
+pub use nn_rnn as rnn;
 pub use nn_tensor as tensor;
 
 /// The names a training script uses most.

@@ -59,12 +59,14 @@
 
 mod conformance {
     pub mod arithmetic;
+    pub mod attention;
     pub mod common;
     pub mod conv;
     pub mod elementwise;
     pub mod layers;
     pub mod losses;
     pub mod optim;
+    pub mod rnn;
 }
 
 use std::collections::BTreeMap;
@@ -92,6 +94,8 @@ fn registry<T: Element>() -> BTreeMap<&'static str, Runner<T>> {
         conformance::layers::runners::<T>(),
         conformance::optim::runners::<T>(),
         conformance::conv::runners::<T>(),
+        conformance::rnn::runners::<T>(),
+        conformance::attention::runners::<T>(),
     ] {
         for (name, runner) in module {
             assert!(

@@ -1,0 +1,57 @@
+//! # nn-attention: attention and the Transformer
+//!
+//! * [`score`]: dot, scaled-dot, bilinear and additive (Bahdanau) scores;
+//!   soft attention (weights + context) and key-value attention;
+//! * [`hard`]: hard attention (argmax or sampled), trained straight-through;
+//! * [`scaled_dot_product_attention`] with causal and key-padding masks;
+//! * [`MultiHeadAttention`] (PyTorch layout, self- and cross-attention);
+//! * [`sinusoidal_encoding`], [`PositionalEncoding`], [`LearnedPositionEmbedding`];
+//! * [`TransformerEncoderLayer`], [`TransformerDecoderLayer`] (post/pre-norm,
+//!   relu/gelu, dropout) with PyTorch `state_dict` names, and incremental
+//!   decoding with a KV cache;
+//! * [`TransformerEncoder`], [`TransformerDecoder`], [`Transformer`] stacks and
+//!   [`Seq2SeqTransformer`] with greedy decoding.
+//!
+//! Masks are [`Mask`]s where **`true` means masked out**. Tensors are
+//! batch-first: `[N, L, E]`.
+//!
+//! ```
+//! use nn_attention::{Mask, TransformerEncoderLayer, TransformerLayerConfig};
+//! use nn_autograd::Var;
+//! use nn_tensor::{Rng, Tensor};
+//! let cfg = TransformerLayerConfig::new(8, 2).dim_feedforward(32).norm_first(true);
+//! let layer = TransformerEncoderLayer::<f64>::new(cfg, &mut Rng::seed_from(0));
+//! let x = Var::leaf(Tensor::ones(&[2, 4, 8]));
+//! let y = layer.forward(&x, Some(&Mask::causal(4)), Some(&Mask::padding(&[4, 2], 4)));
+//! let grads = y.sum().backward();
+//! assert_eq!(grads.get(&x).unwrap().shape(), &[2, 4, 8]);
+//! ```
+#![warn(missing_docs)]
+
+pub mod functional;
+pub mod hard;
+pub mod mask;
+pub mod multihead;
+pub mod parts;
+pub mod position;
+pub mod score;
+pub mod stack;
+pub mod transformer;
+
+pub use functional::{
+    scaled_dot_product_attention, scaled_dot_product_attention_with, SdpaOptions,
+};
+pub use hard::{hard_attention, HardAttention, HardChoice};
+pub use mask::Mask;
+pub use multihead::{MultiHeadAttention, ProjectedKv};
+pub use parts::{affine, layer_norm, Weights};
+pub use position::{sinusoidal_encoding, LearnedPositionEmbedding, PositionalEncoding};
+pub use score::{
+    additive_scores, attention_weights, context, dot_scores, key_value_attention,
+    scaled_dot_scores, soft_attention, AdditiveAttention, BilinearScore,
+};
+pub use stack::{Seq2SeqTransformer, Transformer, TransformerDecoder, TransformerEncoder};
+pub use transformer::{
+    Activation, DecoderLayerCache, DecoderMasks, TransformerDecoderLayer, TransformerEncoderLayer,
+    TransformerLayerConfig,
+};

@@ -1,0 +1,393 @@
+//! [`MultiHeadAttention`] with PyTorch's layout (`nn.MultiheadAttention`,
+//! `batch_first=True`).
+
+use nn_autograd::{Parameter, Var};
+use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
+
+use crate::functional::attend;
+use crate::mask::{combined_mask, Mask};
+use crate::parts::{affine, Affine, DropoutRng, Weights};
+
+/// Keys and values already projected and split into heads
+/// (`[N, heads, S, head_dim]` each): what a KV cache stores.
+#[derive(Clone, Debug)]
+pub struct ProjectedKv<T: Element> {
+    /// Keys `[N, heads, S, d]`.
+    pub k: Var<T>,
+    /// Values `[N, heads, S, d]`.
+    pub v: Var<T>,
+}
+
+impl<T: Element> ProjectedKv<T> {
+    /// Appends the keys and values of new positions (along S).
+    pub fn append(&self, more: &ProjectedKv<T>) -> ProjectedKv<T> {
+        ProjectedKv {
+            k: Var::concat(&[&self.k, &more.k], 2),
+            v: Var::concat(&[&self.v, &more.v], 2),
+        }
+    }
+
+    /// The number of positions held (S).
+    pub fn len(&self) -> usize {
+        self.k.shape()[2]
+    }
+
+    /// True when no position is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The four tensors of a [`MultiHeadAttention`] as vars of one graph.
+struct MhaVars<T: Element> {
+    in_w: Var<T>,
+    in_b: Option<Var<T>>,
+    out_w: Var<T>,
+    out_b: Option<Var<T>>,
+}
+
+/// Multi-head attention: `h` heads of scaled dot-product attention on
+/// learned projections, concatenated and projected back.
+///
+/// Parameters (PyTorch names): `in_proj_weight [3E, E]` (rows of `W_q`,
+/// `W_k`, `W_v`), `in_proj_bias [3E]`, `out_proj.weight [E, E]`,
+/// `out_proj.bias [E]`. Tensors are batch-first: `query [N, L, E]`,
+/// `key`/`value [N, S, E]`.
+///
+/// ```
+/// use nn_attention::{Mask, MultiHeadAttention};
+/// use nn_autograd::Var;
+/// use nn_tensor::{Rng, Tensor};
+/// let mha = MultiHeadAttention::<f32>::new(8, 2, 0.0, true, &mut Rng::seed_from(0));
+/// let x = Var::constant(Tensor::ones(&[3, 5, 8]));
+/// let (y, w) = mha.forward(&x, &x, &x, Some(&Mask::causal(5)), None, true);
+/// assert_eq!((y.shape(), w.unwrap().shape()), (&[3, 5, 8][..], &[3, 5, 5][..]));
+/// ```
+#[derive(Clone, Debug)]
+pub struct MultiHeadAttention<T: Element> {
+    embed_dim: usize,
+    num_heads: usize,
+    /// `[3E, E]`.
+    pub in_proj_weight: Parameter<T>,
+    /// `[3E]`.
+    pub in_proj_bias: Option<Parameter<T>>,
+    /// The output projection `out_proj`.
+    pub out_proj: Affine<T>,
+    dropout: f64,
+    training: bool,
+    drop: DropoutRng,
+}
+
+impl<T: Element> MultiHeadAttention<T> {
+    /// PyTorch's initialisation: Xavier-uniform `in_proj_weight`, zero
+    /// biases, `out_proj.weight` as in `Linear`. `dropout` acts on the
+    /// attention weights in training mode.
+    #[track_caller]
+    pub fn new(
+        embed_dim: usize,
+        num_heads: usize,
+        dropout: f64,
+        bias: bool,
+        rng: &mut Rng,
+    ) -> Self {
+        assert!(
+            num_heads > 0 && embed_dim % num_heads == 0,
+            "MultiHeadAttention: embed_dim {embed_dim} must be divisible by num_heads {num_heads}"
+        );
+        let a = (6.0 / (4 * embed_dim) as f64).sqrt(); // fan_in E, fan_out 3E
+        let out_proj = Affine::new(embed_dim, embed_dim, bias, rng);
+        if let Some(b) = &out_proj.bias {
+            b.set_value(Tensor::zeros(&[embed_dim]));
+        }
+        MultiHeadAttention {
+            embed_dim,
+            num_heads,
+            in_proj_weight: Parameter::new(Tensor::rand_uniform(
+                &[3 * embed_dim, embed_dim],
+                -a,
+                a,
+                rng,
+            )),
+            in_proj_bias: bias.then(|| Parameter::new(Tensor::zeros(&[3 * embed_dim]))),
+            out_proj,
+            dropout,
+            training: true,
+            drop: DropoutRng::new(rng),
+        }
+    }
+
+    /// E.
+    pub fn embed_dim(&self) -> usize {
+        self.embed_dim
+    }
+
+    /// h.
+    pub fn num_heads(&self) -> usize {
+        self.num_heads
+    }
+
+    /// Training mode (dropout on) or evaluation mode.
+    pub fn train(&mut self, on: bool) {
+        self.training = on;
+    }
+
+    /// PyTorch `state_dict` names under `prefix` (e.g. `"self_attn."`).
+    pub fn named(&self, prefix: &str) -> Vec<(String, Parameter<T>)> {
+        let mut v = vec![(
+            format!("{prefix}in_proj_weight"),
+            self.in_proj_weight.clone(),
+        )];
+        if let Some(b) = &self.in_proj_bias {
+            v.push((format!("{prefix}in_proj_bias"), b.clone()));
+        }
+        v.extend(self.out_proj.named(&format!("{prefix}out_proj.")));
+        v
+    }
+
+    /// The learnable tensors with PyTorch's names.
+    pub fn named_parameters(&self) -> Vec<(String, Parameter<T>)> {
+        self.named("")
+    }
+
+    /// The own parameters as vars of the graph being built.
+    fn own_vars(&self) -> MhaVars<T> {
+        MhaVars {
+            in_w: self.in_proj_weight.var(),
+            in_b: self.in_proj_bias.as_ref().map(Parameter::var),
+            out_w: self.out_proj.weight.var(),
+            out_b: self.out_proj.bias.as_ref().map(Parameter::var),
+        }
+    }
+
+    /// Looks the weights up under `{prefix}in_proj_weight` etc.
+    fn vars_from(&self, w: &Weights<'_, T>, prefix: &str) -> Result<MhaVars<T>> {
+        Ok(MhaVars {
+            in_w: w.get(&format!("{prefix}in_proj_weight"))?,
+            in_b: w.get_if(
+                self.in_proj_bias.is_some(),
+                &format!("{prefix}in_proj_bias"),
+            )?,
+            out_w: w.get(&format!("{prefix}out_proj.weight"))?,
+            out_b: w.get_if(
+                self.out_proj.bias.is_some(),
+                &format!("{prefix}out_proj.bias"),
+            )?,
+        })
+    }
+
+    /// Projection `which` (0 = q, 1 = k, 2 = v) of `x [N, *, E]`.
+    fn project(&self, mv: &MhaVars<T>, x: &Var<T>, which: usize) -> Result<Var<T>> {
+        let e = self.embed_dim;
+        let w = mv.in_w.narrow(0, which * e, e);
+        let b = mv.in_b.as_ref().map(|b| b.narrow(0, which * e, e));
+        affine(x, &w, b.as_ref())
+    }
+
+    /// `[N, S, E]` → `[N, h, S, d]`.
+    fn split_heads(&self, x: &Var<T>) -> Var<T> {
+        let (n, s) = (x.shape()[0], x.shape()[1]);
+        let h = self.num_heads;
+        x.reshape(&[n, s, h, self.embed_dim / h])
+            .permute(&[0, 2, 1, 3])
+    }
+
+    fn check(&self, what: &str, x: &Var<T>) -> Result<()> {
+        if x.ndim() != 3 || x.shape()[2] != self.embed_dim {
+            return Err(TensorError::invalid(
+                "MultiHeadAttention::forward",
+                format!(
+                    "{what} must be [N, len, {}] (batch first), got {:?}",
+                    self.embed_dim,
+                    x.shape()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Projects `key` and `value` (`[N, S, E]`) and splits them into heads:
+    /// computed once per memory when decoding, then reused.
+    pub fn try_project_kv(&self, key: &Var<T>, value: &Var<T>) -> Result<ProjectedKv<T>> {
+        self.check("key", key)?;
+        self.check("value", value)?;
+        self.project_kv_with(&self.own_vars(), key, value)
+    }
+
+    fn project_kv_with(
+        &self,
+        mv: &MhaVars<T>,
+        key: &Var<T>,
+        value: &Var<T>,
+    ) -> Result<ProjectedKv<T>> {
+        Ok(ProjectedKv {
+            k: self.split_heads(&self.project(mv, key, 1)?),
+            v: self.split_heads(&self.project(mv, value, 2)?),
+        })
+    }
+
+    /// Attention of `query [N, L, E]` over keys and values that are already
+    /// projected (a KV cache). Masks as in [`MultiHeadAttention::try_forward`].
+    pub fn try_forward_projected(
+        &self,
+        query: &Var<T>,
+        kv: &ProjectedKv<T>,
+        attn_mask: Option<&Mask>,
+        key_padding_mask: Option<&Mask>,
+        need_weights: bool,
+    ) -> Result<(Var<T>, Option<Var<T>>)> {
+        self.check("query", query)?;
+        let mv = self.own_vars();
+        let q = self.split_heads(&self.project(&mv, query, 0)?);
+        self.heads_to_output(&mv, &q, kv, attn_mask, key_padding_mask, need_weights)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn heads_to_output(
+        &self,
+        mv: &MhaVars<T>,
+        q: &Var<T>,
+        kv: &ProjectedKv<T>,
+        attn_mask: Option<&Mask>,
+        key_padding_mask: Option<&Mask>,
+        need_weights: bool,
+    ) -> Result<(Var<T>, Option<Var<T>>)> {
+        let (n, l, s) = (q.shape()[0], q.shape()[2], kv.len());
+        if kv.k.shape()[0] != n {
+            return Err(TensorError::shapes(
+                "MultiHeadAttention::forward",
+                q.shape(),
+                kv.k.shape(),
+                "query and key batch sizes differ",
+            ));
+        }
+        let mask = combined_mask::<T>(
+            "MultiHeadAttention::forward",
+            n,
+            l,
+            s,
+            attn_mask,
+            key_padding_mask,
+        )?;
+        let scale = 1.0 / ((self.embed_dim / self.num_heads) as f64).sqrt();
+        let (y, p) = if self.training && self.dropout > 0.0 {
+            self.drop.with(|rng| {
+                attend(
+                    q,
+                    &kv.k,
+                    &kv.v,
+                    mask.as_ref(),
+                    scale,
+                    Some((self.dropout, rng)),
+                )
+            })?
+        } else {
+            attend(q, &kv.k, &kv.v, mask.as_ref(), scale, None)?
+        };
+        let merged = y.permute(&[0, 2, 1, 3]).reshape(&[n, l, self.embed_dim]);
+        let out = affine(&merged, &mv.out_w, mv.out_b.as_ref())?;
+        Ok((out, need_weights.then(|| p.mean_dims(&[1], false))))
+    }
+
+    /// Attention of `query [N, L, E]` over `key [N, S, E]` and `value
+    /// [N, S, E]`. `attn_mask [L, S]` and `key_padding_mask [N, S]` use
+    /// `true` = masked out. Returns `y [N, L, E]` and, when `need_weights`,
+    /// the weights averaged over heads `[N, L, S]`.
+    pub fn try_forward(
+        &self,
+        query: &Var<T>,
+        key: &Var<T>,
+        value: &Var<T>,
+        attn_mask: Option<&Mask>,
+        key_padding_mask: Option<&Mask>,
+        need_weights: bool,
+    ) -> Result<(Var<T>, Option<Var<T>>)> {
+        self.forward_vars(
+            &self.own_vars(),
+            query,
+            key,
+            value,
+            attn_mask,
+            key_padding_mask,
+            need_weights,
+        )
+    }
+
+    /// [`MultiHeadAttention::try_forward`] on weights looked up in `w` under
+    /// `{prefix}in_proj_weight`, `{prefix}in_proj_bias`,
+    /// `{prefix}out_proj.weight`, `{prefix}out_proj.bias`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn try_forward_with(
+        &self,
+        w: &Weights<'_, T>,
+        prefix: &str,
+        query: &Var<T>,
+        key: &Var<T>,
+        value: &Var<T>,
+        attn_mask: Option<&Mask>,
+        key_padding_mask: Option<&Mask>,
+        need_weights: bool,
+    ) -> Result<(Var<T>, Option<Var<T>>)> {
+        let mv = self.vars_from(w, prefix)?;
+        self.forward_vars(
+            &mv,
+            query,
+            key,
+            value,
+            attn_mask,
+            key_padding_mask,
+            need_weights,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn forward_vars(
+        &self,
+        mv: &MhaVars<T>,
+        query: &Var<T>,
+        key: &Var<T>,
+        value: &Var<T>,
+        attn_mask: Option<&Mask>,
+        key_padding_mask: Option<&Mask>,
+        need_weights: bool,
+    ) -> Result<(Var<T>, Option<Var<T>>)> {
+        self.check("query", query)?;
+        let same = query.id() == key.id() && key.id() == value.id();
+        let (q, kv) = if same {
+            // Self-attention: one GEMM for q, k and v together.
+            self.check("key", key)?;
+            let qkv = affine(query, &mv.in_w, mv.in_b.as_ref())?;
+            let e = self.embed_dim;
+            let parts = qkv.split(2, &[e, e, e]);
+            (
+                self.split_heads(&parts[0]),
+                ProjectedKv {
+                    k: self.split_heads(&parts[1]),
+                    v: self.split_heads(&parts[2]),
+                },
+            )
+        } else {
+            self.check("key", key)?;
+            self.check("value", value)?;
+            (
+                self.split_heads(&self.project(mv, query, 0)?),
+                self.project_kv_with(mv, key, value)?,
+            )
+        };
+        self.heads_to_output(mv, &q, &kv, attn_mask, key_padding_mask, need_weights)
+    }
+
+    /// Panicking [`MultiHeadAttention::try_forward`].
+    #[track_caller]
+    pub fn forward(
+        &self,
+        query: &Var<T>,
+        key: &Var<T>,
+        value: &Var<T>,
+        attn_mask: Option<&Mask>,
+        key_padding_mask: Option<&Mask>,
+        need_weights: bool,
+    ) -> (Var<T>, Option<Var<T>>) {
+        self.try_forward(query, key, value, attn_mask, key_padding_mask, need_weights)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+}

@@ -1,0 +1,464 @@
+//! [`TransformerEncoderLayer`] and [`TransformerDecoderLayer`] (PyTorch's,
+//! batch-first), post-norm or pre-norm, relu or gelu, with dropout.
+
+use nn_autograd::{Parameter, Var};
+use nn_tensor::{Element, Result, Rng};
+
+use crate::mask::Mask;
+use crate::multihead::{MultiHeadAttention, ProjectedKv};
+use crate::parts::{Affine, DropoutRng, Norm, Weights};
+
+/// The feed-forward activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Activation {
+    /// `max(0, x)` (PyTorch's default).
+    #[default]
+    Relu,
+    /// Exact GELU `x·Φ(x)` (BERT, GPT).
+    Gelu,
+}
+
+/// Hyper-parameters of a Transformer layer, with PyTorch's defaults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TransformerLayerConfig {
+    /// E.
+    pub d_model: usize,
+    /// Attention heads (E must be divisible by it).
+    pub nhead: usize,
+    /// Hidden width of the feed-forward block (default 2048).
+    pub dim_feedforward: usize,
+    /// Dropout after attention, inside and after the feed-forward block, and
+    /// on the attention weights (default 0.1).
+    pub dropout: f64,
+    /// Feed-forward activation (default relu).
+    pub activation: Activation,
+    /// LayerNorm epsilon (default 1e-5).
+    pub layer_norm_eps: f64,
+    /// Pre-norm (`x + f(norm(x))`) instead of post-norm (`norm(x + f(x))`); default false.
+    pub norm_first: bool,
+    /// Biases in the linear maps (default true).
+    pub bias: bool,
+}
+
+impl TransformerLayerConfig {
+    /// PyTorch's defaults for the given width and heads.
+    pub fn new(d_model: usize, nhead: usize) -> Self {
+        TransformerLayerConfig {
+            d_model,
+            nhead,
+            dim_feedforward: 2048,
+            dropout: 0.1,
+            activation: Activation::Relu,
+            layer_norm_eps: 1e-5,
+            norm_first: false,
+            bias: true,
+        }
+    }
+    /// Sets `dim_feedforward`.
+    pub fn dim_feedforward(mut self, f: usize) -> Self {
+        self.dim_feedforward = f;
+        self
+    }
+    /// Sets `dropout`.
+    pub fn dropout(mut self, p: f64) -> Self {
+        self.dropout = p;
+        self
+    }
+    /// Sets `activation`.
+    pub fn activation(mut self, a: Activation) -> Self {
+        self.activation = a;
+        self
+    }
+    /// Sets `layer_norm_eps`.
+    pub fn layer_norm_eps(mut self, eps: f64) -> Self {
+        self.layer_norm_eps = eps;
+        self
+    }
+    /// Sets `norm_first`.
+    pub fn norm_first(mut self, b: bool) -> Self {
+        self.norm_first = b;
+        self
+    }
+}
+
+/// The feed-forward block `linear2(dropout(act(linear1(x))))`.
+#[derive(Clone, Debug)]
+struct FeedForward<T: Element> {
+    linear1: Affine<T>,
+    linear2: Affine<T>,
+}
+
+impl<T: Element> FeedForward<T> {
+    fn new(c: &TransformerLayerConfig, rng: &mut Rng) -> Self {
+        FeedForward {
+            linear1: Affine::new(c.d_model, c.dim_feedforward, c.bias, rng),
+            linear2: Affine::new(c.dim_feedforward, c.d_model, c.bias, rng),
+        }
+    }
+    fn forward(
+        &self,
+        w: &Weights<'_, T>,
+        x: &Var<T>,
+        c: &TransformerLayerConfig,
+        drop: &DropoutRng,
+        training: bool,
+    ) -> Result<Var<T>> {
+        let h = self.linear1.forward_with(x, w, "linear1.")?;
+        let h = match c.activation {
+            Activation::Relu => h.relu(),
+            Activation::Gelu => h.gelu(),
+        };
+        self.linear2
+            .forward_with(&drop.apply(&h, c.dropout, training), w, "linear2.")
+    }
+}
+
+/// One encoder layer: self-attention then feed-forward, each with a residual
+/// connection and LayerNorm. `state_dict` names: `self_attn.*`, `linear1.*`,
+/// `linear2.*`, `norm1.*`, `norm2.*`.
+///
+/// ```
+/// use nn_attention::{TransformerEncoderLayer, TransformerLayerConfig};
+/// use nn_autograd::Var;
+/// use nn_tensor::{Rng, Tensor};
+/// let cfg = TransformerLayerConfig::new(8, 2).dim_feedforward(16).dropout(0.0);
+/// let layer = TransformerEncoderLayer::<f32>::new(cfg, &mut Rng::seed_from(0));
+/// let y = layer.forward(&Var::constant(Tensor::ones(&[2, 5, 8])), None, None);
+/// assert_eq!(y.shape(), &[2, 5, 8]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct TransformerEncoderLayer<T: Element> {
+    config: TransformerLayerConfig,
+    /// Self-attention.
+    pub self_attn: MultiHeadAttention<T>,
+    ff: FeedForward<T>,
+    /// LayerNorm around the attention block.
+    pub norm1: Norm<T>,
+    /// LayerNorm around the feed-forward block.
+    pub norm2: Norm<T>,
+    training: bool,
+    drop: DropoutRng,
+}
+
+impl<T: Element> TransformerEncoderLayer<T> {
+    /// A layer with PyTorch's initialisation.
+    pub fn new(config: TransformerLayerConfig, rng: &mut Rng) -> Self {
+        TransformerEncoderLayer {
+            config,
+            self_attn: MultiHeadAttention::new(
+                config.d_model,
+                config.nhead,
+                config.dropout,
+                config.bias,
+                rng,
+            ),
+            ff: FeedForward::new(&config, rng),
+            norm1: Norm::new(config.d_model, config.layer_norm_eps),
+            norm2: Norm::new(config.d_model, config.layer_norm_eps),
+            training: true,
+            drop: DropoutRng::new(rng),
+        }
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &TransformerLayerConfig {
+        &self.config
+    }
+
+    /// Training mode (dropout on) or evaluation mode.
+    pub fn train(&mut self, on: bool) {
+        self.training = on;
+        self.self_attn.train(on);
+    }
+
+    /// PyTorch `state_dict` names under `prefix`.
+    pub fn named(&self, prefix: &str) -> Vec<(String, Parameter<T>)> {
+        let mut v = self.self_attn.named(&format!("{prefix}self_attn."));
+        v.extend(self.ff.linear1.named(&format!("{prefix}linear1.")));
+        v.extend(self.ff.linear2.named(&format!("{prefix}linear2.")));
+        v.extend(self.norm1.named(&format!("{prefix}norm1.")));
+        v.extend(self.norm2.named(&format!("{prefix}norm2.")));
+        v
+    }
+
+    /// The learnable tensors with PyTorch's names.
+    pub fn named_parameters(&self) -> Vec<(String, Parameter<T>)> {
+        self.named("")
+    }
+
+    /// `src [N, S, E]` → `[N, S, E]`; `src_mask [S, S]`,
+    /// `src_key_padding_mask [N, S]` (`true` = masked out).
+    pub fn try_forward(
+        &self,
+        src: &Var<T>,
+        src_mask: Option<&Mask>,
+        src_key_padding_mask: Option<&Mask>,
+    ) -> Result<Var<T>> {
+        let w = Weights::of_params(self.named(""));
+        self.try_forward_with(&w, src, src_mask, src_key_padding_mask)
+    }
+
+    /// [`TransformerEncoderLayer::try_forward`] on weights looked up in `w`
+    /// by their `state_dict` names (`self_attn.in_proj_weight`, ...).
+    pub fn try_forward_with(
+        &self,
+        w: &Weights<'_, T>,
+        src: &Var<T>,
+        src_mask: Option<&Mask>,
+        src_key_padding_mask: Option<&Mask>,
+    ) -> Result<Var<T>> {
+        let (c, tr) = (&self.config, self.training);
+        let (m, p) = (src_mask, src_key_padding_mask);
+        let sa = |z: &Var<T>| -> Result<Var<T>> {
+            let (y, _) = self
+                .self_attn
+                .try_forward_with(w, "self_attn.", z, z, z, m, p, false)?;
+            Ok(self.drop.apply(&y, c.dropout, tr))
+        };
+        let ff = |z: &Var<T>| -> Result<Var<T>> {
+            let y = self.ff.forward(w, z, c, &self.drop, tr)?;
+            Ok(self.drop.apply(&y, c.dropout, tr))
+        };
+        let n1 = |z: &Var<T>| self.norm1.forward_with(z, w, "norm1.");
+        let n2 = |z: &Var<T>| self.norm2.forward_with(z, w, "norm2.");
+        let x = src.clone();
+        Ok(if c.norm_first {
+            let x = x.add(&sa(&n1(&x)?)?);
+            x.add(&ff(&n2(&x)?)?)
+        } else {
+            let x = n1(&x.add(&sa(&x)?))?;
+            n2(&x.add(&ff(&x)?))?
+        })
+    }
+
+    /// Panicking [`TransformerEncoderLayer::try_forward`].
+    #[track_caller]
+    pub fn forward(
+        &self,
+        src: &Var<T>,
+        src_mask: Option<&Mask>,
+        src_key_padding_mask: Option<&Mask>,
+    ) -> Var<T> {
+        self.try_forward(src, src_mask, src_key_padding_mask)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+/// The cached keys and values of one decoder layer during incremental decoding.
+#[derive(Clone, Debug, Default)]
+pub struct DecoderLayerCache<T: Element> {
+    /// Self-attention keys/values of the positions decoded so far.
+    pub self_kv: Option<ProjectedKv<T>>,
+    /// Cross-attention keys/values of the memory (computed once).
+    pub memory_kv: Option<ProjectedKv<T>>,
+}
+
+/// One decoder layer: masked self-attention, cross-attention over the
+/// encoder's memory, feed-forward. `state_dict` names: `self_attn.*`,
+/// `multihead_attn.*`, `linear1.*`, `linear2.*`, `norm1.*` .. `norm3.*`.
+#[derive(Clone, Debug)]
+pub struct TransformerDecoderLayer<T: Element> {
+    config: TransformerLayerConfig,
+    /// Masked self-attention.
+    pub self_attn: MultiHeadAttention<T>,
+    /// Cross-attention (queries from the target, keys/values from memory).
+    pub multihead_attn: MultiHeadAttention<T>,
+    ff: FeedForward<T>,
+    /// LayerNorm around self-attention.
+    pub norm1: Norm<T>,
+    /// LayerNorm around cross-attention.
+    pub norm2: Norm<T>,
+    /// LayerNorm around the feed-forward block.
+    pub norm3: Norm<T>,
+    training: bool,
+    drop: DropoutRng,
+}
+
+/// The masks a decoder layer takes (`true` = masked out).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DecoderMasks<'a> {
+    /// `[T, T]`, usually [`Mask::causal`].
+    pub tgt_mask: Option<&'a Mask>,
+    /// `[T, S]`.
+    pub memory_mask: Option<&'a Mask>,
+    /// `[N, T]`.
+    pub tgt_key_padding_mask: Option<&'a Mask>,
+    /// `[N, S]`.
+    pub memory_key_padding_mask: Option<&'a Mask>,
+}
+
+impl<T: Element> TransformerDecoderLayer<T> {
+    /// A layer with PyTorch's initialisation.
+    pub fn new(config: TransformerLayerConfig, rng: &mut Rng) -> Self {
+        let mha = |rng: &mut Rng| {
+            MultiHeadAttention::new(
+                config.d_model,
+                config.nhead,
+                config.dropout,
+                config.bias,
+                rng,
+            )
+        };
+        TransformerDecoderLayer {
+            config,
+            self_attn: mha(rng),
+            multihead_attn: mha(rng),
+            ff: FeedForward::new(&config, rng),
+            norm1: Norm::new(config.d_model, config.layer_norm_eps),
+            norm2: Norm::new(config.d_model, config.layer_norm_eps),
+            norm3: Norm::new(config.d_model, config.layer_norm_eps),
+            training: true,
+            drop: DropoutRng::new(rng),
+        }
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &TransformerLayerConfig {
+        &self.config
+    }
+
+    /// Training mode (dropout on) or evaluation mode.
+    pub fn train(&mut self, on: bool) {
+        self.training = on;
+        self.self_attn.train(on);
+        self.multihead_attn.train(on);
+    }
+
+    /// PyTorch `state_dict` names under `prefix`.
+    pub fn named(&self, prefix: &str) -> Vec<(String, Parameter<T>)> {
+        let mut v = self.self_attn.named(&format!("{prefix}self_attn."));
+        v.extend(
+            self.multihead_attn
+                .named(&format!("{prefix}multihead_attn.")),
+        );
+        v.extend(self.ff.linear1.named(&format!("{prefix}linear1.")));
+        v.extend(self.ff.linear2.named(&format!("{prefix}linear2.")));
+        v.extend(self.norm1.named(&format!("{prefix}norm1.")));
+        v.extend(self.norm2.named(&format!("{prefix}norm2.")));
+        v.extend(self.norm3.named(&format!("{prefix}norm3.")));
+        v
+    }
+
+    /// The learnable tensors with PyTorch's names.
+    pub fn named_parameters(&self) -> Vec<(String, Parameter<T>)> {
+        self.named("")
+    }
+
+    fn blocks(
+        &self,
+        w: &Weights<'_, T>,
+        tgt: &Var<T>,
+        sa: impl Fn(&Var<T>) -> Result<Var<T>>,
+        ca: impl Fn(&Var<T>) -> Result<Var<T>>,
+    ) -> Result<Var<T>> {
+        let (c, tr) = (&self.config, self.training);
+        let d = |y: Var<T>| self.drop.apply(&y, c.dropout, tr);
+        let ff = |z: &Var<T>| self.ff.forward(w, z, c, &self.drop, tr);
+        let n1 = |z: &Var<T>| self.norm1.forward_with(z, w, "norm1.");
+        let n2 = |z: &Var<T>| self.norm2.forward_with(z, w, "norm2.");
+        let n3 = |z: &Var<T>| self.norm3.forward_with(z, w, "norm3.");
+        let x = tgt.clone();
+        Ok(if c.norm_first {
+            let x = x.add(&d(sa(&n1(&x)?)?));
+            let x = x.add(&d(ca(&n2(&x)?)?));
+            x.add(&d(ff(&n3(&x)?)?))
+        } else {
+            let x = n1(&x.add(&d(sa(&x)?)))?;
+            let x = n2(&x.add(&d(ca(&x)?)))?;
+            n3(&x.add(&d(ff(&x)?)))?
+        })
+    }
+
+    /// `tgt [N, T, E]`, `memory [N, S, E]` → `[N, T, E]`.
+    pub fn try_forward(
+        &self,
+        tgt: &Var<T>,
+        memory: &Var<T>,
+        masks: DecoderMasks<'_>,
+    ) -> Result<Var<T>> {
+        let w = Weights::of_params(self.named(""));
+        self.try_forward_with(&w, tgt, memory, masks)
+    }
+
+    /// [`TransformerDecoderLayer::try_forward`] on weights looked up in `w`
+    /// by their `state_dict` names.
+    pub fn try_forward_with(
+        &self,
+        w: &Weights<'_, T>,
+        tgt: &Var<T>,
+        memory: &Var<T>,
+        masks: DecoderMasks<'_>,
+    ) -> Result<Var<T>> {
+        self.blocks(
+            w,
+            tgt,
+            |z| {
+                let (m, p) = (masks.tgt_mask, masks.tgt_key_padding_mask);
+                Ok(self
+                    .self_attn
+                    .try_forward_with(w, "self_attn.", z, z, z, m, p, false)?
+                    .0)
+            },
+            |z| {
+                let (m, p) = (masks.memory_mask, masks.memory_key_padding_mask);
+                Ok(self
+                    .multihead_attn
+                    .try_forward_with(w, "multihead_attn.", z, memory, memory, m, p, false)?
+                    .0)
+            },
+        )
+    }
+
+    /// Panicking [`TransformerDecoderLayer::try_forward`].
+    #[track_caller]
+    pub fn forward(&self, tgt: &Var<T>, memory: &Var<T>, masks: DecoderMasks<'_>) -> Var<T> {
+        self.try_forward(tgt, memory, masks)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Incremental decoding: `new [N, 1, E]` is the next target position.
+    /// Its self-attention keys/values are appended to `cache`, so it attends
+    /// to every earlier position without recomputing them; the memory's
+    /// keys/values are projected on the first call and reused. Equals the
+    /// last row of a causal [`TransformerDecoderLayer::try_forward`] over
+    /// the whole prefix.
+    pub fn try_forward_step(
+        &self,
+        new: &Var<T>,
+        memory: &Var<T>,
+        memory_key_padding_mask: Option<&Mask>,
+        cache: &mut DecoderLayerCache<T>,
+    ) -> Result<Var<T>> {
+        if cache.memory_kv.is_none() {
+            cache.memory_kv = Some(self.multihead_attn.try_project_kv(memory, memory)?);
+        }
+        let mem_kv = cache.memory_kv.clone().expect("set above");
+        let self_kv = std::cell::RefCell::new(cache.self_kv.take());
+        let own = Weights::of_params(self.named(""));
+        let out = self.blocks(
+            &own,
+            new,
+            |z| {
+                let fresh = self.self_attn.try_project_kv(z, z)?;
+                let mut slot = self_kv.borrow_mut();
+                let all = match slot.as_ref() {
+                    Some(old) => old.append(&fresh),
+                    None => fresh,
+                };
+                *slot = Some(all.clone());
+                Ok(self
+                    .self_attn
+                    .try_forward_projected(z, &all, None, None, false)?
+                    .0)
+            },
+            |z| {
+                Ok(self
+                    .multihead_attn
+                    .try_forward_projected(z, &mem_kv, None, memory_key_padding_mask, false)?
+                    .0)
+            },
+        );
+        cache.self_kv = self_kv.into_inner();
+        out
+    }
+}

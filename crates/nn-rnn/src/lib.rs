@@ -1,0 +1,39 @@
+//! # nn-rnn: recurrent networks
+//!
+//! * [`RnnCell`], [`LstmCell`], [`GruCell`]: one step at a time;
+//! * [`Rnn`], [`Lstm`], [`Gru`]: whole sequences, stacked, bidirectional,
+//!   dropout between layers, variable-length batches, configured by
+//!   [`RecurrentConfig`];
+//! * [`recurrence`]: the fused op underneath (hand-written BPTT);
+//! * [`RecurrentInit`]: orthogonal recurrent weights, LSTM forget-gate bias;
+//! * [`truncated_bptt`]: carry the state across chunks without the graph.
+//!
+//! Parameter names, shapes and gate order follow PyTorch (`weight_ih_l0`,
+//! LSTM gates i, f, g, o; GRU gates r, z, n), so PyTorch weights load directly.
+//!
+//! ```
+//! use nn_rnn::{Gru, RecurrentConfig};
+//! use nn_autograd::Var;
+//! use nn_tensor::{Rng, Tensor};
+//! let gru = Gru::<f64>::new(RecurrentConfig::new(4, 8).num_layers(2), &mut Rng::seed_from(0));
+//! let x = Var::leaf(Tensor::ones(&[6, 3, 4])); // [seq, batch, input]
+//! let (y, h_n) = gru.forward(&x, None);
+//! assert_eq!((y.shape(), h_n.shape()), (&[6, 3, 8][..], &[2, 3, 8][..]));
+//! let grads = y.sum().backward();
+//! assert_eq!(grads.get(&x).unwrap().shape(), &[6, 3, 4]);
+//! ```
+#![warn(missing_docs)]
+
+pub mod cell;
+pub mod init;
+pub mod recurrence;
+pub mod sequence;
+pub mod tbptt;
+
+pub use cell::{GruCell, LstmCell, Nonlinearity, RnnCell};
+pub use init::{orthogonal, DirectionVars, DirectionWeights, RecurrentInit};
+pub use recurrence::{recurrence, CellKind, RecurrenceOutput};
+pub use sequence::{
+    recurrent_forward, Gru, Lstm, LstmOutput, RecurrentConfig, Rnn, SequenceOutput,
+};
+pub use tbptt::{time_chunks, truncated_bptt, Detach};

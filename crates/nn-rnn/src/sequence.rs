@@ -1,0 +1,547 @@
+//! Sequence layers [`Rnn`], [`Lstm`], [`Gru`]: stacked, optionally
+//! bidirectional, with PyTorch's parameter names, shapes and gate order.
+
+use std::sync::Mutex;
+
+use nn_autograd::{Parameter, Var};
+use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
+
+use crate::cell::{input_projection, Nonlinearity};
+use crate::init::{DirectionVars, DirectionWeights, RecurrentInit};
+use crate::recurrence::{recurrence, CellKind};
+
+/// The hyper-parameters of a sequence layer, with PyTorch's defaults.
+///
+/// ```
+/// use nn_rnn::{Lstm, RecurrentConfig};
+/// use nn_tensor::Rng;
+/// let cfg = RecurrentConfig::new(8, 16).num_layers(2).bidirectional(true);
+/// let lstm = Lstm::<f32>::new(cfg, &mut Rng::seed_from(0));
+/// assert_eq!(lstm.named_parameters()[4].0, "weight_ih_l0_reverse");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RecurrentConfig {
+    /// Features per input step (I).
+    pub input_size: usize,
+    /// Features of the hidden state (H).
+    pub hidden_size: usize,
+    /// Stacked layers (default 1).
+    pub num_layers: usize,
+    /// Whether the layers have biases (default true).
+    pub bias: bool,
+    /// Input and output are `[batch, seq, feature]` instead of `[seq, batch, feature]`
+    /// (default false). States are always `[layers·directions, batch, hidden]`.
+    pub batch_first: bool,
+    /// Dropout probability on the outputs of every layer but the last,
+    /// applied in training mode only (default 0).
+    pub dropout: f64,
+    /// A second pass runs backwards in time; outputs are concatenated
+    /// (forward first) to `2·H` features (default false).
+    pub bidirectional: bool,
+    /// Initialisation options (default: PyTorch's uniform).
+    pub init: RecurrentInit,
+}
+
+impl RecurrentConfig {
+    /// One layer, with bias, time-major, no dropout, one direction.
+    pub fn new(input_size: usize, hidden_size: usize) -> Self {
+        RecurrentConfig {
+            input_size,
+            hidden_size,
+            num_layers: 1,
+            bias: true,
+            batch_first: false,
+            dropout: 0.0,
+            bidirectional: false,
+            init: RecurrentInit::default(),
+        }
+    }
+    /// Sets `num_layers`.
+    pub fn num_layers(mut self, n: usize) -> Self {
+        self.num_layers = n;
+        self
+    }
+    /// Sets `bias`.
+    pub fn bias(mut self, b: bool) -> Self {
+        self.bias = b;
+        self
+    }
+    /// Sets `batch_first`.
+    pub fn batch_first(mut self, b: bool) -> Self {
+        self.batch_first = b;
+        self
+    }
+    /// Sets the dropout between layers.
+    pub fn dropout(mut self, p: f64) -> Self {
+        self.dropout = p;
+        self
+    }
+    /// Sets `bidirectional`.
+    pub fn bidirectional(mut self, b: bool) -> Self {
+        self.bidirectional = b;
+        self
+    }
+    /// Sets the initialisation options.
+    pub fn init(mut self, init: RecurrentInit) -> Self {
+        self.init = init;
+        self
+    }
+    fn directions(&self) -> usize {
+        1 + usize::from(self.bidirectional)
+    }
+}
+
+/// The machinery shared by the three sequence layers.
+struct Stack<T: Element> {
+    kind: CellKind,
+    config: RecurrentConfig,
+    /// `layers[k][d]`, d = 0 forward, 1 reverse.
+    layers: Vec<Vec<DirectionWeights<T>>>,
+    training: bool,
+    rng: Mutex<Rng>,
+}
+
+impl<T: Element> Clone for Stack<T> {
+    fn clone(&self) -> Self {
+        Stack {
+            kind: self.kind,
+            config: self.config,
+            layers: self.layers.clone(),
+            training: self.training,
+            rng: Mutex::new(self.rng.lock().expect("rng lock").clone()),
+        }
+    }
+}
+
+impl<T: Element> std::fmt::Debug for Stack<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} {:?}", self.kind, self.config)
+    }
+}
+
+/// What [`recurrent_forward`] returns.
+#[derive(Clone, Debug)]
+pub struct SequenceOutput<T: Element> {
+    /// `[seq, batch, directions·hidden]` (`[batch, seq, ..]` with `batch_first`).
+    pub output: Var<T>,
+    /// `[num_layers·directions, batch, hidden]`.
+    pub h_n: Var<T>,
+    /// LSTM only: `[num_layers·directions, batch, hidden]`.
+    pub c_n: Option<Var<T>>,
+}
+
+/// Index of step `t` of batch element `b` reversed within its length, in a
+/// time-major `[T·N]` flattening (padding steps stay put).
+fn reversal_index(steps: usize, lengths: &[usize]) -> Vec<usize> {
+    let n = lengths.len();
+    let mut idx = Vec::with_capacity(steps * n);
+    for t in 0..steps {
+        for (b, &len) in lengths.iter().enumerate() {
+            let src = if t < len { len - 1 - t } else { t };
+            idx.push(src * n + b);
+        }
+    }
+    idx
+}
+
+impl<T: Element> Stack<T> {
+    fn new(kind: CellKind, config: RecurrentConfig, rng: &mut Rng) -> Self {
+        assert!(
+            config.num_layers >= 1 && config.hidden_size >= 1,
+            "{kind:?}: num_layers and hidden_size must be at least 1, got {config:?}"
+        );
+        assert!(
+            (0.0..1.0).contains(&config.dropout),
+            "{kind:?}: dropout must be in [0, 1), got {}",
+            config.dropout
+        );
+        let dirs = config.directions();
+        let layers = (0..config.num_layers)
+            .map(|k| {
+                let input = if k == 0 {
+                    config.input_size
+                } else {
+                    config.hidden_size * dirs
+                };
+                (0..dirs)
+                    .map(|_| {
+                        DirectionWeights::new(
+                            kind,
+                            input,
+                            config.hidden_size,
+                            config.bias,
+                            config.init,
+                            rng,
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        Stack {
+            kind,
+            config,
+            layers,
+            training: true,
+            rng: Mutex::new(rng.fork()),
+        }
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Parameter<T>)> {
+        let mut v = Vec::new();
+        for (k, layer) in self.layers.iter().enumerate() {
+            for (d, w) in layer.iter().enumerate() {
+                let suffix = if d == 0 {
+                    format!("_l{k}")
+                } else {
+                    format!("_l{k}_reverse")
+                };
+                v.extend(w.named(&suffix));
+            }
+        }
+        v
+    }
+
+    fn forward(
+        &self,
+        x: &Var<T>,
+        h0: Option<&Var<T>>,
+        c0: Option<&Var<T>>,
+        lengths: Option<&[usize]>,
+    ) -> Result<SequenceOutput<T>> {
+        let weights: Vec<Vec<DirectionVars<T>>> = self
+            .layers
+            .iter()
+            .map(|l| l.iter().map(DirectionWeights::vars).collect())
+            .collect();
+        let drop = self.training && self.config.dropout > 0.0;
+        recurrent_forward(self.kind, &self.config, &weights, x, h0, c0, lengths, |v| {
+            if drop {
+                self.dropout(v)
+            } else {
+                v.clone()
+            }
+        })
+    }
+
+    /// Inverted dropout: zero with probability p, scale the rest by 1/(1−p).
+    fn dropout(&self, x: &Var<T>) -> Var<T> {
+        let p = self.config.dropout;
+        let mut rng = self.rng.lock().expect("rng lock");
+        let keep = Tensor::<T>::rand_bernoulli(x.shape(), 1.0 - p, &mut rng);
+        x.mul_tensor(&keep.mul_scalar(T::of(1.0 / (1.0 - p))))
+    }
+}
+
+fn check_state<T: Element>(op: &'static str, what: &str, s: &Var<T>, want: &[usize]) -> Result<()> {
+    if s.shape() != want {
+        return Err(TensorError::shapes(
+            op,
+            s.shape(),
+            want,
+            format!("{what} must be [num_layers·directions, batch, hidden]"),
+        ));
+    }
+    Ok(())
+}
+
+fn op_name(kind: CellKind) -> &'static str {
+    match kind {
+        CellKind::RnnTanh | CellKind::RnnRelu => "Rnn::forward",
+        CellKind::Lstm => "Lstm::forward",
+        CellKind::Gru => "Gru::forward",
+    }
+}
+
+/// The functional form of [`Rnn`], [`Lstm`] and [`Gru`]: runs a stack on
+/// weights given as vars (`weights[k][d]` for layer k, direction d), for
+/// callers that own their weights (e.g. loading them from a file into a
+/// graph). `between_layers` is applied to every layer's output but the last
+/// (dropout in training; the identity otherwise). Shapes as in [`Rnn`].
+#[allow(clippy::too_many_arguments)]
+pub fn recurrent_forward<T: Element>(
+    kind: CellKind,
+    cfg: &RecurrentConfig,
+    weights: &[Vec<DirectionVars<T>>],
+    x: &Var<T>,
+    h0: Option<&Var<T>>,
+    c0: Option<&Var<T>>,
+    lengths: Option<&[usize]>,
+    mut between_layers: impl FnMut(&Var<T>) -> Var<T>,
+) -> Result<SequenceOutput<T>> {
+    let op = op_name(kind);
+    if weights.len() != cfg.num_layers || weights.iter().any(|l| l.len() != cfg.directions()) {
+        return Err(TensorError::invalid(
+            op,
+            format!(
+                "weights for {} layers × {} directions expected",
+                cfg.num_layers,
+                cfg.directions()
+            ),
+        ));
+    }
+    let &[a, b, i] = x.shape() else {
+        return Err(TensorError::invalid(
+            op,
+            format!("the input must be 3-d, got {:?}", x.shape()),
+        ));
+    };
+    let (steps, n) = if cfg.batch_first { (b, a) } else { (a, b) };
+    if i != cfg.input_size {
+        return Err(TensorError::invalid(
+            op,
+            format!(
+                "the input has {i} features, the layer expects input_size {}",
+                cfg.input_size
+            ),
+        ));
+    }
+    let all_steps = vec![steps; n];
+    let lens = lengths.unwrap_or(&all_steps);
+    if lens.len() != n || lens.iter().any(|&l| l == 0 || l > steps) {
+        return Err(TensorError::invalid(
+            op,
+            format!("lengths {lens:?} must hold {n} values in 1..={steps}"),
+        ));
+    }
+    let dirs = cfg.directions();
+    let (hid, layers) = (cfg.hidden_size, cfg.num_layers);
+    let state_shape = [layers * dirs, n, hid];
+    if let Some(h) = h0 {
+        check_state(op, "h0", h, &state_shape)?;
+    }
+    if let Some(c) = c0 {
+        check_state(op, "c0", c, &state_shape)?;
+    }
+    let zeros = Var::constant(Tensor::zeros(&[n, hid]));
+    let state = |s: Option<&Var<T>>, idx: usize| match s {
+        Some(s) => s.narrow(0, idx, 1).reshape(&[n, hid]),
+        None => zeros.clone(),
+    };
+    let rev = dirs == 2 && steps > 1;
+    let rev_idx = if rev {
+        reversal_index(steps, lens)
+    } else {
+        Vec::new()
+    };
+    let mut input = if cfg.batch_first {
+        x.transpose(0, 1)
+    } else {
+        x.clone()
+    };
+    let mut h_n = Vec::with_capacity(layers * dirs);
+    let mut c_n = Vec::with_capacity(layers * dirs);
+    for (k, layer) in weights.iter().enumerate() {
+        let mut outs = Vec::with_capacity(dirs);
+        for (d, w) in layer.iter().enumerate() {
+            let gh = kind.gates() * hid;
+            let mut xproj = input_projection(&input, w)?;
+            if d == 1 && rev {
+                xproj = xproj
+                    .reshape(&[steps * n, gh])
+                    .index_select(0, &rev_idx)
+                    .reshape(&[steps, n, gh]);
+            }
+            let idx = k * dirs + d;
+            let cs = kind.has_cell().then(|| state(c0, idx));
+
+            let r = recurrence(
+                kind,
+                &xproj,
+                &state(h0, idx),
+                cs.as_ref(),
+                &w.weight_hh,
+                w.bias_hh.as_ref(),
+                lengths,
+            )?;
+            let mut out = r.output;
+            if d == 1 && rev {
+                out = out
+                    .reshape(&[steps * n, hid])
+                    .index_select(0, &rev_idx)
+                    .reshape(&[steps, n, hid]);
+            }
+            outs.push(out);
+            h_n.push(r.h_n);
+            c_n.extend(r.c_n);
+        }
+        input = if dirs == 1 {
+            outs.pop().expect("one direction")
+        } else {
+            Var::concat(&outs.iter().collect::<Vec<_>>(), 2)
+        };
+        if k + 1 < layers {
+            input = between_layers(&input);
+        }
+    }
+    let output = if cfg.batch_first {
+        input.transpose(0, 1)
+    } else {
+        input
+    };
+    let h_n = Var::stack(&h_n.iter().collect::<Vec<_>>(), 0);
+    let c_n = kind
+        .has_cell()
+        .then(|| Var::stack(&c_n.iter().collect::<Vec<_>>(), 0));
+    Ok(SequenceOutput { output, h_n, c_n })
+}
+
+macro_rules! layer_common {
+    () => {
+        /// The learnable tensors with PyTorch's `state_dict` names, in
+        /// PyTorch's order: per layer, per direction, `weight_ih_l{k}`,
+        /// `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}` (`_reverse` suffix
+        /// for the backward direction).
+        pub fn named_parameters(&self) -> Vec<(String, Parameter<T>)> {
+            self.stack.named_parameters()
+        }
+
+        /// The weights of layer `k`, direction `d` (0 forward, 1 reverse).
+        pub fn weights(&self, k: usize, d: usize) -> &DirectionWeights<T> {
+            &self.stack.layers[k][d]
+        }
+
+        /// The hyper-parameters.
+        pub fn config(&self) -> &RecurrentConfig {
+            &self.stack.config
+        }
+
+        /// Training mode (dropout between layers active) or evaluation mode.
+        pub fn train(&mut self, on: bool) {
+            self.stack.training = on;
+        }
+
+        /// True in training mode (the default, as in PyTorch).
+        pub fn is_training(&self) -> bool {
+            self.stack.training
+        }
+    };
+}
+
+/// A stacked Elman RNN (`nn.RNN`).
+///
+/// `forward(x, h0)` returns `(output, h_n)`: `x` is `[seq, batch, input]`
+/// (`[batch, seq, input]` with `batch_first`), `output` is
+/// `[seq, batch, directions·hidden]` (likewise), `h0` and `h_n` are
+/// `[num_layers·directions, batch, hidden]`.
+#[derive(Clone, Debug)]
+pub struct Rnn<T: Element> {
+    stack: Stack<T>,
+}
+
+impl<T: Element> Rnn<T> {
+    /// A new layer with PyTorch's default initialisation.
+    pub fn new(config: RecurrentConfig, nonlinearity: Nonlinearity, rng: &mut Rng) -> Self {
+        Rnn {
+            stack: Stack::new(nonlinearity.kind(), config, rng),
+        }
+    }
+
+    /// Runs the whole sequence; `h0` defaults to zeros. With `lengths`, each
+    /// batch element only uses its first `lengths[b]` steps: later outputs are
+    /// zero and `h_n` is the state after its last valid step.
+    pub fn try_forward(
+        &self,
+        x: &Var<T>,
+        h0: Option<&Var<T>>,
+        lengths: Option<&[usize]>,
+    ) -> Result<(Var<T>, Var<T>)> {
+        let o = self.stack.forward(x, h0, None, lengths)?;
+        Ok((o.output, o.h_n))
+    }
+
+    /// Panicking [`Rnn::try_forward`] without lengths.
+    #[track_caller]
+    pub fn forward(&self, x: &Var<T>, h0: Option<&Var<T>>) -> (Var<T>, Var<T>) {
+        self.try_forward(x, h0, None)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    layer_common!();
+}
+
+/// A stacked GRU (`nn.GRU`); shapes as for [`Rnn`].
+#[derive(Clone, Debug)]
+pub struct Gru<T: Element> {
+    stack: Stack<T>,
+}
+
+impl<T: Element> Gru<T> {
+    /// A new layer with PyTorch's default initialisation (plus `config.init`).
+    pub fn new(config: RecurrentConfig, rng: &mut Rng) -> Self {
+        Gru {
+            stack: Stack::new(CellKind::Gru, config, rng),
+        }
+    }
+
+    /// Runs the whole sequence (see [`Rnn::try_forward`]).
+    pub fn try_forward(
+        &self,
+        x: &Var<T>,
+        h0: Option<&Var<T>>,
+        lengths: Option<&[usize]>,
+    ) -> Result<(Var<T>, Var<T>)> {
+        let o = self.stack.forward(x, h0, None, lengths)?;
+        Ok((o.output, o.h_n))
+    }
+
+    /// Panicking [`Gru::try_forward`] without lengths.
+    #[track_caller]
+    pub fn forward(&self, x: &Var<T>, h0: Option<&Var<T>>) -> (Var<T>, Var<T>) {
+        self.try_forward(x, h0, None)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    layer_common!();
+}
+
+/// A stacked LSTM (`nn.LSTM`): `forward(x, Some((h0, c0)))` returns
+/// `(output, (h_n, c_n))`; shapes as for [`Rnn`].
+///
+/// ```
+/// use nn_rnn::{Lstm, RecurrentConfig};
+/// use nn_autograd::Var;
+/// use nn_tensor::{Rng, Tensor};
+/// let lstm = Lstm::<f64>::new(RecurrentConfig::new(3, 5).batch_first(true), &mut Rng::seed_from(1));
+/// let x = Var::constant(Tensor::ones(&[2, 7, 3]));
+/// let (y, (h, c)) = lstm.forward(&x, None);
+/// assert_eq!((y.shape(), h.shape(), c.shape()), (&[2, 7, 5][..], &[1, 2, 5][..], &[1, 2, 5][..]));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Lstm<T: Element> {
+    stack: Stack<T>,
+}
+
+/// An LSTM output: `(output, (h_n, c_n))`.
+pub type LstmOutput<T> = (Var<T>, (Var<T>, Var<T>));
+
+impl<T: Element> Lstm<T> {
+    /// A new layer with PyTorch's default initialisation (plus `config.init`).
+    pub fn new(config: RecurrentConfig, rng: &mut Rng) -> Self {
+        Lstm {
+            stack: Stack::new(CellKind::Lstm, config, rng),
+        }
+    }
+
+    /// Runs the whole sequence; the state `(h0, c0)` defaults to zeros. See
+    /// [`Rnn::try_forward`] for `lengths`.
+    pub fn try_forward(
+        &self,
+        x: &Var<T>,
+        state: Option<(&Var<T>, &Var<T>)>,
+        lengths: Option<&[usize]>,
+    ) -> Result<LstmOutput<T>> {
+        let o = self
+            .stack
+            .forward(x, state.map(|s| s.0), state.map(|s| s.1), lengths)?;
+        Ok((o.output, (o.h_n, o.c_n.expect("the LSTM has a cell state"))))
+    }
+
+    /// Panicking [`Lstm::try_forward`] without lengths.
+    #[track_caller]
+    pub fn forward(&self, x: &Var<T>, state: Option<(&Var<T>, &Var<T>)>) -> LstmOutput<T> {
+        self.try_forward(x, state, None)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    layer_common!();
+}

@@ -1,0 +1,204 @@
+//! Behaviour beyond the fixtures: variable-length batches, bidirectional
+//! semantics, cells against sequence layers, truncated BPTT, errors.
+
+use nn_autograd::Var;
+use nn_rnn::{
+    truncated_bptt, Gru, GruCell, Lstm, LstmCell, Nonlinearity, RecurrentConfig, Rnn, RnnCell,
+};
+use nn_tensor::{Rng, Tensor};
+
+fn max_diff(a: &Tensor<f64>, b: &Tensor<f64>) -> f64 {
+    a.max_abs_diff(b)
+}
+
+#[test]
+fn padding_never_changes_a_shorter_sequence() {
+    let mut rng = Rng::seed_from(11);
+    let cfg = RecurrentConfig::new(3, 4).num_layers(2).bidirectional(true);
+    let lstm = Lstm::<f64>::new(cfg, &mut rng);
+    let (steps, n) = (6, 3);
+    let lengths = [6, 2, 4];
+    let x = Tensor::<f64>::rand_normal(&[steps, n, 3], 0.0, 1.0, &mut rng);
+    let x2 = {
+        // Different garbage in the padding.
+        let mut v = x.to_vec();
+        for t in 0..steps {
+            for (b, &len) in lengths.iter().enumerate() {
+                if t >= len {
+                    for f in 0..3 {
+                        v[(t * n + b) * 3 + f] = 100.0 * (t + f) as f64;
+                    }
+                }
+            }
+        }
+        Tensor::from_vec(v, &[steps, n, 3])
+    };
+    let run = |x: &Tensor<f64>| {
+        lstm.try_forward(&Var::constant(x.clone()), None, Some(&lengths))
+            .unwrap()
+    };
+    let (y1, (h1, c1)) = run(&x);
+    let (y2, (h2, c2)) = run(&x2);
+    assert!(max_diff(y1.value(), y2.value()) < 1e-12);
+    assert!(max_diff(h1.value(), h2.value()) < 1e-12);
+    assert!(max_diff(c1.value(), c2.value()) < 1e-12);
+    // Each sequence alone (batch of one, exact length) gives the same results.
+    for (b, &len) in lengths.iter().enumerate() {
+        let xb = x.narrow(1, b, 1).narrow(0, 0, len);
+        let (yb, (hb, cb)) = lstm.forward(&Var::constant(xb), None);
+        let y_pad = y1.value().narrow(1, b, 1);
+        assert!(
+            max_diff(yb.value(), &y_pad.narrow(0, 0, len)) < 1e-12,
+            "batch {b}"
+        );
+        assert!(y_pad
+            .narrow(0, len, steps - len)
+            .as_slice()
+            .iter()
+            .all(|&v| v == 0.0));
+        assert!(max_diff(hb.value(), &h1.value().narrow(1, b, 1)) < 1e-12);
+        assert!(max_diff(cb.value(), &c1.value().narrow(1, b, 1)) < 1e-12);
+    }
+}
+
+#[test]
+fn reverse_direction_reads_the_sequence_backwards() {
+    let mut rng = Rng::seed_from(5);
+    let bi = Gru::<f64>::new(RecurrentConfig::new(2, 3).bidirectional(true), &mut rng);
+    let fwd = Gru::<f64>::new(RecurrentConfig::new(2, 3), &mut rng);
+    // Give the unidirectional GRU the reverse weights of the bidirectional one.
+    for ((_, p), (_, q)) in fwd
+        .named_parameters()
+        .iter()
+        .zip(&bi.named_parameters()[4..])
+    {
+        p.set_value(q.value());
+    }
+    let x = Tensor::<f64>::rand_normal(&[5, 2, 2], 0.0, 1.0, &mut rng);
+    let rev: Vec<usize> = (0..5).rev().collect();
+    let (y_bi, h_bi) = bi.forward(&Var::constant(x.clone()), None);
+    let (y_r, h_r) = fwd.forward(&Var::constant(x.index_select(0, &rev)), None);
+    let y_bi_rev = y_bi.value().narrow(2, 3, 3);
+    assert!(max_diff(&y_bi_rev, &y_r.value().index_select(0, &rev)) < 1e-12);
+    assert!(max_diff(&h_bi.value().narrow(0, 1, 1), h_r.value()) < 1e-12);
+}
+
+#[test]
+fn cells_match_one_layer_sequences_step_by_step() {
+    let mut rng = Rng::seed_from(8);
+    let x = Tensor::<f64>::rand_normal(&[4, 2, 3], 0.0, 1.0, &mut rng);
+    let steps: Vec<Var<f64>> = (0..4)
+        .map(|t| Var::constant(x.narrow(0, t, 1).reshape(&[2, 3])))
+        .collect();
+    let copy = |from: Vec<(String, nn_autograd::Parameter<f64>)>,
+                to: Vec<(String, nn_autograd::Parameter<f64>)>| {
+        for ((_, a), (_, b)) in from.iter().zip(&to) {
+            b.set_value(a.value());
+        }
+    };
+
+    let lstm = Lstm::<f64>::new(RecurrentConfig::new(3, 4), &mut rng);
+    let cell = LstmCell::<f64>::new(3, 4, true, &mut rng);
+    copy(lstm.named_parameters(), cell.named_parameters());
+    let (y, (h_n, c_n)) = lstm.forward(&Var::constant(x.clone()), None);
+    let mut state: Option<(Var<f64>, Var<f64>)> = None;
+    for (t, xt) in steps.iter().enumerate() {
+        let s = cell.forward(xt, state.as_ref().map(|(h, c)| (h, c)));
+        assert!(max_diff(s.0.value(), &y.value().narrow(0, t, 1).reshape(&[2, 4])) < 1e-12);
+        state = Some(s);
+    }
+    let (h, c) = state.unwrap();
+    assert!(max_diff(h.value(), &h_n.value().reshape(&[2, 4])) < 1e-12);
+    assert!(max_diff(c.value(), &c_n.value().reshape(&[2, 4])) < 1e-12);
+
+    let gru = Gru::<f64>::new(RecurrentConfig::new(3, 4), &mut rng);
+    let gcell = GruCell::<f64>::new(3, 4, true, &mut rng);
+    copy(gru.named_parameters(), gcell.named_parameters());
+    let rnn = Rnn::<f64>::new(RecurrentConfig::new(3, 4), Nonlinearity::Relu, &mut rng);
+    let rcell = RnnCell::<f64>::new(3, 4, true, Nonlinearity::Relu, &mut rng);
+    copy(rnn.named_parameters(), rcell.named_parameters());
+    let (_, hg) = gru.forward(&Var::constant(x.clone()), None);
+    let (_, hr) = rnn.forward(&Var::constant(x), None);
+    let (mut g, mut r) = (None, None);
+    for xt in &steps {
+        g = Some(gcell.forward(xt, g.as_ref()));
+        r = Some(rcell.forward(xt, r.as_ref()));
+    }
+    assert!(max_diff(g.unwrap().value(), &hg.value().reshape(&[2, 4])) < 1e-12);
+    assert!(max_diff(r.unwrap().value(), &hr.value().reshape(&[2, 4])) < 1e-12);
+}
+
+#[test]
+fn truncated_bptt_carries_values_but_not_the_graph() {
+    let mut rng = Rng::seed_from(2);
+    let lstm = Lstm::<f64>::new(RecurrentConfig::new(2, 3), &mut rng);
+    let x = Tensor::<f64>::rand_normal(&[9, 2, 2], 0.0, 1.0, &mut rng);
+    let (_, (h_full, _)) = lstm.forward(&Var::constant(x.clone()), None);
+    let mut leaves = Vec::new();
+    let (state, _) = truncated_bptt(
+        &x,
+        0,
+        4,
+        None,
+        |chunk, state: Option<(Var<f64>, Var<f64>)>| {
+            if let Some((h, _)) = &state {
+                assert!(!h.requires_grad(), "carried state must be detached");
+            }
+            let xv = Var::leaf(chunk);
+            let (y, (h, c)) = lstm.forward(&xv, state.as_ref().map(|(h, c)| (h, c)));
+            let g = y.sum().backward();
+            assert!(g.get(&xv).is_some());
+            leaves.push(xv);
+            (Some((h, c)), ())
+        },
+    )
+    .unwrap();
+    assert_eq!(leaves.len(), 3);
+    let (h, _) = state.unwrap();
+    // Same values as the untruncated run.
+    assert!(max_diff(h.value(), h_full.value()) < 1e-12);
+}
+
+#[test]
+fn bad_shapes_are_reported_with_the_operation() {
+    let mut rng = Rng::seed_from(1);
+    let lstm = Lstm::<f32>::new(RecurrentConfig::new(3, 4).num_layers(2), &mut rng);
+    let x = Var::constant(Tensor::zeros(&[5, 2, 7]));
+    let e = lstm.try_forward(&x, None, None).unwrap_err().to_string();
+    assert!(
+        e.contains("Lstm::forward") && e.contains("input_size 3"),
+        "{e}"
+    );
+    let x = Var::constant(Tensor::zeros(&[5, 2, 3]));
+    let h = Var::constant(Tensor::zeros(&[1, 2, 4]));
+    let e = lstm
+        .try_forward(&x, Some((&h, &h)), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("h0"), "{e}");
+    let e = lstm
+        .try_forward(&x, None, Some(&[5, 6]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("lengths"), "{e}");
+}
+
+#[test]
+fn dropout_between_layers_only_in_training() {
+    let mut rng = Rng::seed_from(3);
+    let mut gru = Gru::<f64>::new(
+        RecurrentConfig::new(2, 8).num_layers(2).dropout(0.5),
+        &mut rng,
+    );
+    let x = Var::constant(Tensor::<f64>::rand_normal(&[5, 2, 2], 0.0, 1.0, &mut rng));
+    let a = gru.forward(&x, None).0.value().clone();
+    let b = gru.forward(&x, None).0.value().clone();
+    assert!(
+        max_diff(&a, &b) > 1e-6,
+        "two training passes draw different masks"
+    );
+    gru.train(false);
+    let c = gru.forward(&x, None).0.value().clone();
+    let d = gru.forward(&x, None).0.value().clone();
+    assert_eq!(c, d);
+}
