@@ -324,12 +324,13 @@ impl<T: Element> Trainer<T> {
                     record.insert(format!("val_{k}"), v);
                 }
             }
-            let summary = record
+            let mut summary = record
                 .iter()
                 .filter(|(k, _)| k.starts_with("train_") || k.starts_with("val_"))
                 .map(|(k, v)| format!("{k} {v:.4}"))
                 .collect::<Vec<_>>()
                 .join(" | ");
+            summary.push_str(&format!(" | {:.0} samples/s", record["samples_per_second"]));
             progress.finish(&summary);
             history.push(epoch, record);
             epochs_run = epoch + 1;

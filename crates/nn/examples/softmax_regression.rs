@@ -2,6 +2,10 @@
 //! producing a logit per class, trained with cross-entropy, on iris (4
 //! features, 3 classes) and on the 8×8 digits (64 features, 10 classes).
 //!
+//! The loss is convex and a linear model has little room to over-fit, so
+//! it trains on 80 % of the samples for a fixed number of epochs (no
+//! validation split) and is tested on the other 20 %.
+//!
 //! `cargo run --release -p nn --example softmax_regression -- [--seed N] [--epochs N]`
 
 mod common;
@@ -10,16 +14,15 @@ use nn::data::{digits, iris, Batch, Classification, DataLoader};
 use nn::optim::AdamConfig;
 use nn::prelude::*;
 use nn_layers::{CrossEntropyLoss, Forward, Linear, LinearConfig, Module};
-use nn_train::{evaluate, Accuracy, EarlyStopping, Evaluation, Metric, Mode, Trainer};
+use nn_train::{evaluate, Accuracy, Evaluation, Metric, Trainer};
 
 /// Trains softmax regression on `data` and returns the test accuracy.
 fn softmax_regression(name: &str, data: &Classification, seed: u64, epochs: usize, lr: f64) -> f64 {
-    let s = common::standardised_splits(data, (0.6, 0.2, 0.2), seed);
+    let s = common::standardised_splits(data, (0.8, 0.0, 0.2), seed);
     let (features, classes) = (s.train.features().shape()[1], data.num_classes());
     eprintln!(
-        "{name}: {} train, {} validation, {} test samples; {features} features, {classes} classes",
+        "{name}: {} train, {} test samples; {features} features, {classes} classes",
         s.train.len(),
-        s.validation.len(),
         s.test.len()
     );
     let mut rng = Rng::seed_from(seed);
@@ -29,20 +32,17 @@ fn softmax_regression(name: &str, data: &Classification, seed: u64, epochs: usiz
     let mut opt = AdamConfig::new(lr).init(model.named_parameters()).expect("Adam");
     let ce = CrossEntropyLoss::default();
     let train = DataLoader::new(&s.train, 32).expect("batch size").shuffle(seed);
-    let val = DataLoader::full_batch(&s.validation);
     let eval = |m: &Linear<f32>, b: &Batch<f32>| {
         let logits = m.forward(&Var::constant(b.features.clone()));
         Evaluation::new(&ce.forward(&logits, b.classes()), &logits)
     };
     let report = Trainer::new(epochs)
         .seed(seed)
-        .metric(Accuracy::new())
-        .early_stopping(EarlyStopping::new("val_loss", Mode::Min, 20, 1e-4), true)
         .fit(
             &model,
             &mut opt,
             &train,
-            Some(&val),
+            None::<&DataLoader<&nn::data::TensorDataset<f32>>>,
             |m, b, _| ce.forward(&m.forward(&Var::constant(b.features.clone())), b.classes()),
             eval,
         )
@@ -51,9 +51,9 @@ fn softmax_regression(name: &str, data: &Classification, seed: u64, epochs: usiz
     let test = evaluate(&model, &DataLoader::full_batch(&s.test), eval, &mut metrics)
         .expect("test evaluation");
     eprintln!(
-        "{name}: best epoch {:?} of {}; test accuracy {:.2} %",
-        report.best_epoch,
+        "{name}: {} epochs, final train loss {:.4}; test accuracy {:.2} %",
         report.epochs_run,
+        report.history.last("train_loss").unwrap_or(f64::NAN),
         100.0 * test["accuracy"]
     );
     test["accuracy"]
@@ -62,7 +62,7 @@ fn softmax_regression(name: &str, data: &Classification, seed: u64, epochs: usiz
 fn main() {
     let args = common::Args::parse("softmax_regression", &["epochs", "lr"]);
     let seed = args.seed();
-    let epochs: usize = args.get("epochs", 200);
+    let epochs: usize = args.get("epochs", 100);
     let lr: f64 = args.get("lr", 0.01);
     let iris_acc = softmax_regression("iris", &iris(), seed, epochs, lr);
     let digits_acc = softmax_regression("digits", &digits(), seed, epochs, lr);
