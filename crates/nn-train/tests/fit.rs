@@ -41,9 +41,9 @@ fn data(seed: u64, n: usize) -> TensorDataset<f32> {
 fn model(seed: u64) -> Sequential<f32> {
     let mut rng = Rng::seed_from(seed);
     Sequential::new()
-        .add(LinearConfig::new(4, 16).init(&mut rng).unwrap())
-        .add(Relu)
-        .add(LinearConfig::new(16, 3).init(&mut rng).unwrap())
+        .append(LinearConfig::new(4, 16).init(&mut rng).unwrap())
+        .append(Relu)
+        .append(LinearConfig::new(16, 3).init(&mut rng).unwrap())
 }
 
 fn weights(m: &Sequential<f32>) -> Vec<Vec<u32>> {

@@ -21,14 +21,14 @@ mod common;
 use nn::data::{digits, Batch, DataLoader, TensorDataset};
 use nn::optim::{AdamConfig, SgdConfig};
 use nn::prelude::*;
-use nn_layers::{CrossEntropyLoss, Forward, Linear, LinearConfig, Module, Relu, Sequential};
-use nn_train::{evaluate, Accuracy, EarlyStopping, Evaluation, FitReport, Metric, Mode, Trainer};
+use nn::layers::{CrossEntropyLoss, Forward, Linear, LinearConfig, Module, Relu, Sequential};
+use nn::train::{evaluate, Accuracy, EarlyStopping, Evaluation, FitReport, Metric, Mode, Trainer};
 
 fn logits<M: Forward<f32>>(m: &M, b: &Batch<f32>) -> Var<f32> {
     m.forward(&Var::constant(b.features.clone()))
 }
 
-fn ce_step<M: Forward<f32>>(m: &M, b: &Batch<f32>, _: &mut nn_train::StepContext<'_>) -> Var<f32> {
+fn ce_step<M: Forward<f32>>(m: &M, b: &Batch<f32>, _: &mut nn::train::StepContext<'_>) -> Var<f32> {
     CrossEntropyLoss::default().forward(&logits(m, b), b.classes())
 }
 
@@ -59,11 +59,11 @@ fn big_mlp(seed: u64) -> Sequential<f32> {
     let mut rng = Rng::seed_from(seed);
     let mut linear = |i, o| LinearConfig::new(i, o).init::<f32>(&mut rng).expect("linear layer");
     Sequential::new()
-        .add(linear(64, 512))
-        .add(Relu)
-        .add(linear(512, 512))
-        .add(Relu)
-        .add(linear(512, 10))
+        .append(linear(64, 512))
+        .append(Relu)
+        .append(linear(512, 512))
+        .append(Relu)
+        .append(linear(512, 10))
 }
 
 /// Trains the big MLP (same initial weights every time) and returns the

@@ -12,7 +12,7 @@ use std::time::Instant;
 use nn::data::{diabetes, SplitFractions, StandardScaler, TensorDataset};
 use nn::optim::SgdConfig;
 use nn::prelude::*;
-use nn_layers::{Forward, LinearConfig, Module, MseLoss};
+use nn::layers::{Forward, LinearConfig, Module, MseLoss};
 
 /// Solves the symmetric positive definite system `m x = b` (`m` is `n×n`,
 /// row-major) by Cholesky factorisation `m = L Lᵀ`.

@@ -9,8 +9,8 @@ mod common;
 use nn::data::{breast_cancer, Batch, DataLoader};
 use nn::optim::AdamConfig;
 use nn::prelude::*;
-use nn_layers::{BceWithLogitsLoss, Forward, Linear, LinearConfig, Module};
-use nn_train::{evaluate, Accuracy, EarlyStopping, Evaluation, Metric, Mode, Trainer};
+use nn::layers::{BceWithLogitsLoss, Forward, Linear, LinearConfig, Module};
+use nn::train::{evaluate, Accuracy, EarlyStopping, Evaluation, Metric, Mode, Trainer};
 
 /// The classes as the `[B, 1]` float targets binary cross-entropy takes.
 fn targets(b: &Batch<f32>) -> Tensor<f32> {

@@ -14,8 +14,8 @@ use std::time::Instant;
 use nn::data::{load_mnist, Batch, DataLoader, ImageLayout, MnistSplit, TensorDataset};
 use nn::optim::{AdamConfig, CosineAnnealingLr};
 use nn::prelude::*;
-use nn_layers::{CrossEntropyLoss, Forward, LinearConfig, Module, Relu, Sequential};
-use nn_train::{evaluate, Accuracy, Evaluation, Metric, Trainer};
+use nn::layers::{CrossEntropyLoss, Forward, LinearConfig, Module, Relu, Sequential};
+use nn::train::{evaluate, Accuracy, Evaluation, Metric, Trainer};
 use sha2::{Digest, Sha256};
 
 /// MNIST's usual normalisation (the training set's mean and standard
@@ -67,11 +67,11 @@ fn main() {
     let mut rng = Rng::seed_from(seed);
     let mut linear = |i, o| LinearConfig::new(i, o).init::<f32>(&mut rng).expect("linear layer");
     let model = Sequential::new()
-        .add(linear(784, 256))
-        .add(Relu)
-        .add(linear(256, 128))
-        .add(Relu)
-        .add(linear(128, 10));
+        .append(linear(784, 256))
+        .append(Relu)
+        .append(linear(256, 128))
+        .append(Relu)
+        .append(linear(128, 10));
     eprintln!("model: 784-256-128-10, {} parameters", model.num_parameters());
     let mut opt = AdamConfig::new(lr).init(model.named_parameters()).expect("Adam");
     let ce = CrossEntropyLoss::default();

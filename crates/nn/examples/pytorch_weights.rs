@@ -13,8 +13,8 @@ use std::path::PathBuf;
 
 use nn::data::{load_mnist, ImageLayout, MnistSplit};
 use nn::prelude::*;
-use nn_layers::serialize;
-use nn_layers::{Forward, LinearConfig, LoadMode, Module, Relu, Sequential};
+use nn::layers::serialize;
+use nn::layers::{Forward, LinearConfig, LoadMode, Module, Relu, Sequential};
 
 fn fail(msg: impl std::fmt::Display) -> ! {
     eprintln!("pytorch_weights: {msg}");
@@ -27,11 +27,11 @@ fn mlp_mnist(seed: u64) -> Sequential<f32> {
     let mut rng = Rng::seed_from(seed);
     let mut linear = |i, o| LinearConfig::new(i, o).init::<f32>(&mut rng).expect("linear layer");
     Sequential::new()
-        .add(linear(784, 256))
-        .add(Relu)
-        .add(linear(256, 128))
-        .add(Relu)
-        .add(linear(128, 10))
+        .append(linear(784, 256))
+        .append(Relu)
+        .append(linear(256, 128))
+        .append(Relu)
+        .append(linear(128, 10))
 }
 
 fn f32s(v: &serde_json::Value) -> Vec<f32> {

@@ -13,8 +13,8 @@ mod common;
 use nn::data::{digits, iris, Batch, Classification, DataLoader};
 use nn::optim::AdamConfig;
 use nn::prelude::*;
-use nn_layers::{CrossEntropyLoss, Forward, Linear, LinearConfig, Module};
-use nn_train::{evaluate, Accuracy, Evaluation, Metric, Trainer};
+use nn::layers::{CrossEntropyLoss, Forward, Linear, LinearConfig, Module};
+use nn::train::{evaluate, Accuracy, Evaluation, Metric, Trainer};
 
 /// Trains softmax regression on `data` and returns the test accuracy.
 fn softmax_regression(name: &str, data: &Classification, seed: u64, epochs: usize, lr: f64) -> f64 {

@@ -12,7 +12,9 @@
 //! * [`optim`] (`nn-optim`): optimisers, gradient clipping, learning-rate
 //!   schedules and optimiser state files;
 //! * [`conv`] (`nn-conv`): convolution, transposed convolution, pooling and
-//!   their output-size arithmetic.
+//!   their output-size arithmetic;
+//! * [`train`] (`nn-train`): the training loop, metrics, early stopping,
+//!   checkpoints, history, progress and figures.
 //!
 //! ```
 //! use nn::prelude::*;
@@ -28,6 +30,7 @@ pub use nn_data as data;
 pub use nn_layers as layers;
 pub use nn_optim as optim;
 pub use nn_tensor as tensor;
+pub use nn_train as train;
 
 /// The names a training script uses most.
 pub mod prelude {
