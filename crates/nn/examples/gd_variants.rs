@@ -19,9 +19,9 @@
 mod common;
 
 use nn::data::{digits, Batch, DataLoader, TensorDataset};
+use nn::layers::{CrossEntropyLoss, Forward, Linear, LinearConfig, Module, Relu, Sequential};
 use nn::optim::{AdamConfig, SgdConfig};
 use nn::prelude::*;
-use nn::layers::{CrossEntropyLoss, Forward, Linear, LinearConfig, Module, Relu, Sequential};
 use nn::train::{evaluate, Accuracy, EarlyStopping, Evaluation, FitReport, Metric, Mode, Trainer};
 
 fn logits<M: Forward<f32>>(m: &M, b: &Batch<f32>) -> Var<f32> {
@@ -34,16 +34,31 @@ fn ce_step<M: Forward<f32>>(m: &M, b: &Batch<f32>, _: &mut nn::train::StepContex
 
 fn ce_eval<M: Forward<f32>>(m: &M, b: &Batch<f32>) -> Evaluation<f32> {
     let out = logits(m, b);
-    Evaluation::new(&CrossEntropyLoss::default().forward(&out, b.classes()), &out)
+    Evaluation::new(
+        &CrossEntropyLoss::default().forward(&out, b.classes()),
+        &out,
+    )
 }
 
 /// Softmax regression trained with plain SGD at the given batch size;
 /// returns the training-set loss after each epoch and the seconds taken.
-fn descend(train: &TensorDataset<f32>, batch: usize, lr: f64, epochs: usize, seed: u64) -> (Vec<f64>, f64) {
+fn descend(
+    train: &TensorDataset<f32>,
+    batch: usize,
+    lr: f64,
+    epochs: usize,
+    seed: u64,
+) -> (Vec<f64>, f64) {
     let mut rng = Rng::seed_from(seed);
-    let model: Linear<f32> = LinearConfig::new(64, 10).init(&mut rng).expect("linear layer");
-    let mut opt = SgdConfig::new(lr).init(model.named_parameters()).expect("SGD");
-    let loader = DataLoader::new(train, batch).expect("batch size").shuffle(seed);
+    let model: Linear<f32> = LinearConfig::new(64, 10)
+        .init(&mut rng)
+        .expect("linear layer");
+    let mut opt = SgdConfig::new(lr)
+        .init(model.named_parameters())
+        .expect("SGD");
+    let loader = DataLoader::new(train, batch)
+        .expect("batch size")
+        .shuffle(seed);
     // The "validation" pass runs over the training set itself: what we
     // compare here is how fast each variant minimises the training loss.
     let whole = DataLoader::full_batch(train);
@@ -52,12 +67,19 @@ fn descend(train: &TensorDataset<f32>, batch: usize, lr: f64, epochs: usize, see
         .quiet()
         .fit(&model, &mut opt, &loader, Some(&whole), ce_step, ce_eval)
         .expect("training");
-    (report.history.series("val_loss"), report.history.series("seconds").iter().sum())
+    (
+        report.history.series("val_loss"),
+        report.history.series("seconds").iter().sum(),
+    )
 }
 
 fn big_mlp(seed: u64) -> Sequential<f32> {
     let mut rng = Rng::seed_from(seed);
-    let mut linear = |i, o| LinearConfig::new(i, o).init::<f32>(&mut rng).expect("linear layer");
+    let mut linear = |i, o| {
+        LinearConfig::new(i, o)
+            .init::<f32>(&mut rng)
+            .expect("linear layer")
+    };
     Sequential::new()
         .append(linear(64, 512))
         .append(Relu)
@@ -75,10 +97,17 @@ fn overfit(
     seed: u64,
 ) -> (FitReport, f64) {
     let model = big_mlp(seed);
-    let mut opt = AdamConfig::new(1e-3).init(model.named_parameters()).expect("Adam");
-    let train = DataLoader::new(&s.train, 16).expect("batch size").shuffle(seed);
+    let mut opt = AdamConfig::new(1e-3)
+        .init(model.named_parameters())
+        .expect("Adam");
+    let train = DataLoader::new(&s.train, 16)
+        .expect("batch size")
+        .shuffle(seed);
     let val = DataLoader::full_batch(&s.validation);
-    let mut trainer = Trainer::new(epochs).seed(seed).metric(Accuracy::new()).quiet();
+    let mut trainer = Trainer::new(epochs)
+        .seed(seed)
+        .metric(Accuracy::new())
+        .quiet();
     if let Some(es) = early_stopping {
         trainer = trainer.early_stopping(es, true);
     }
@@ -86,8 +115,13 @@ fn overfit(
         .fit(&model, &mut opt, &train, Some(&val), ce_step, ce_eval)
         .expect("training");
     let mut metrics: Vec<Box<dyn Metric<f32>>> = vec![Box::new(Accuracy::new())];
-    let test = evaluate(&model, &DataLoader::full_batch(&s.test), ce_eval, &mut metrics)
-        .expect("test evaluation");
+    let test = evaluate(
+        &model,
+        &DataLoader::full_batch(&s.test),
+        ce_eval,
+        &mut metrics,
+    )
+    .expect("test evaluation");
     (report, test["accuracy"])
 }
 
@@ -114,12 +148,18 @@ fn main() {
     let runs: Vec<(Vec<f64>, f64)> = variants
         .iter()
         .map(|&(name, batch, lr)| {
-            eprintln!("  {name}: batch size {batch}, lr {lr}, {} updates per epoch", n.div_ceil(batch));
+            eprintln!(
+                "  {name}: batch size {batch}, lr {lr}, {} updates per epoch",
+                n.div_ceil(batch)
+            );
             descend(&s.train, batch, lr, epochs, seed)
         })
         .collect();
     eprintln!("  training loss after each epoch:");
-    eprintln!("  {:>5} {:>12} {:>12} {:>12}", "epoch", "full-batch", "stochastic", "mini-batch");
+    eprintln!(
+        "  {:>5} {:>12} {:>12} {:>12}",
+        "epoch", "full-batch", "stochastic", "mini-batch"
+    );
     for e in 0..epochs {
         eprintln!(
             "  {:>5} {:>12.4} {:>12.4} {:>12.4}",
@@ -142,7 +182,13 @@ fn main() {
         .classes()
         .expect("class targets")
         .iter()
-        .map(|&c| if rng.uniform_f64() < label_noise { rng.below(10) } else { c })
+        .map(|&c| {
+            if rng.uniform_f64() < label_noise {
+                rng.below(10)
+            } else {
+                c
+            }
+        })
         .collect();
     let flipped = noisy
         .iter()
@@ -168,7 +214,9 @@ fn main() {
             val[e]
         );
     }
-    let argmin = (0..val.len()).min_by(|&a, &b| val[a].total_cmp(&val[b])).unwrap_or(0);
+    let argmin = (0..val.len())
+        .min_by(|&a, &b| val[a].total_cmp(&val[b]))
+        .unwrap_or(0);
     let es = EarlyStopping::new("val_loss", Mode::Min, patience, 0.0);
     let (early, acc_early) = overfit(&s, overfit_epochs, Some(es), seed);
     let best = early.best_epoch.unwrap_or(0);

@@ -10,9 +10,9 @@ mod common;
 use std::time::Instant;
 
 use nn::data::{diabetes, SplitFractions, StandardScaler, TensorDataset};
+use nn::layers::{Forward, LinearConfig, Module, MseLoss};
 use nn::optim::SgdConfig;
 use nn::prelude::*;
-use nn::layers::{Forward, LinearConfig, Module, MseLoss};
 
 /// Solves the symmetric positive definite system `m x = b` (`m` is `n×n`,
 /// row-major) by Cholesky factorisation `m = L Lᵀ`.
@@ -23,7 +23,10 @@ fn cholesky_solve(m: &[f64], b: &[f64], n: usize) -> Vec<f64> {
             let s: f64 = (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum();
             if i == j {
                 let d = m[i * n + i] - s;
-                assert!(d > 0.0, "normal equations: the matrix is not positive definite");
+                assert!(
+                    d > 0.0,
+                    "normal equations: the matrix is not positive definite"
+                );
                 l[i * n + i] = d.sqrt();
             } else {
                 l[i * n + j] = (m[i * n + j] - s) / l[j * n + j];
@@ -67,7 +70,11 @@ fn closed_form(x: &Tensor<f64>, y: &Tensor<f64>) -> Vec<f64> {
 }
 
 fn mse(pred: &[f64], y: &[f64]) -> f64 {
-    pred.iter().zip(y).map(|(p, t)| (p - t) * (p - t)).sum::<f64>() / y.len() as f64
+    pred.iter()
+        .zip(y)
+        .map(|(p, t)| (p - t) * (p - t))
+        .sum::<f64>()
+        / y.len() as f64
 }
 
 fn predict(x: &Tensor<f64>, w: &[f64]) -> Vec<f64> {
@@ -114,7 +121,10 @@ fn main() {
     let mut opt = SgdConfig::new(lr)
         .init(model.named_parameters())
         .expect("SGD");
-    let (x, y) = (Var::constant(x_train.clone()), Var::constant(y_train.clone()));
+    let (x, y) = (
+        Var::constant(x_train.clone()),
+        Var::constant(y_train.clone()),
+    );
     let loss_fn = MseLoss::default();
     let start = Instant::now();
     let mut iters = 0;
@@ -151,8 +161,18 @@ fn main() {
     let test_mse_gd = mse(&predict(&x_test, &w_gd), y_test.as_slice());
     let test_mse_cf = mse(&predict(&x_test, &w_cf), y_test.as_slice());
     eprintln!("gradient descent: {iters} iterations in {seconds:.2} s");
-    eprintln!("weights (GD)     : {:?}", w_gd.iter().map(|v| common::round(*v, 3)).collect::<Vec<_>>());
-    eprintln!("weights (closed) : {:?}", w_cf.iter().map(|v| common::round(*v, 3)).collect::<Vec<_>>());
+    eprintln!(
+        "weights (GD)     : {:?}",
+        w_gd.iter()
+            .map(|v| common::round(*v, 3))
+            .collect::<Vec<_>>()
+    );
+    eprintln!(
+        "weights (closed) : {:?}",
+        w_cf.iter()
+            .map(|v| common::round(*v, 3))
+            .collect::<Vec<_>>()
+    );
     eprintln!("relative difference {rel:.3e}; test MSE {test_mse_gd:.3} (GD) vs {test_mse_cf:.3} (closed form)");
     if rel > 1e-3 {
         eprintln!("FAIL: gradient descent did not reach the closed-form solution (rel diff {rel:.3e} > 1e-3)");

@@ -7,9 +7,9 @@
 mod common;
 
 use nn::data::{breast_cancer, Batch, DataLoader};
+use nn::layers::{BceWithLogitsLoss, Forward, Linear, LinearConfig, Module};
 use nn::optim::AdamConfig;
 use nn::prelude::*;
-use nn::layers::{BceWithLogitsLoss, Forward, Linear, LinearConfig, Module};
 use nn::train::{evaluate, Accuracy, EarlyStopping, Evaluation, Metric, Mode, Trainer};
 
 /// The classes as the `[B, 1]` float targets binary cross-entropy takes.
@@ -36,10 +36,16 @@ fn main() {
     );
 
     let mut rng = Rng::seed_from(seed);
-    let model: Linear<f32> = LinearConfig::new(30, 1).init(&mut rng).expect("linear layer");
-    let mut opt = AdamConfig::new(lr).init(model.named_parameters()).expect("Adam");
+    let model: Linear<f32> = LinearConfig::new(30, 1)
+        .init(&mut rng)
+        .expect("linear layer");
+    let mut opt = AdamConfig::new(lr)
+        .init(model.named_parameters())
+        .expect("Adam");
     let bce = BceWithLogitsLoss::new(None, Reduction::Mean);
-    let train = DataLoader::new(&s.train, batch_size).expect("batch size").shuffle(seed);
+    let train = DataLoader::new(&s.train, batch_size)
+        .expect("batch size")
+        .shuffle(seed);
     let val = DataLoader::full_batch(&s.validation);
     let eval = |m: &Linear<f32>, b: &Batch<f32>| {
         let logits = m.forward(&Var::constant(b.features.clone()));

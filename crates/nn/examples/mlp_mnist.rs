@@ -12,9 +12,9 @@ mod common;
 use std::time::Instant;
 
 use nn::data::{load_mnist, Batch, DataLoader, ImageLayout, MnistSplit, TensorDataset};
+use nn::layers::{CrossEntropyLoss, Forward, LinearConfig, Module, Relu, Sequential};
 use nn::optim::{AdamConfig, CosineAnnealingLr};
 use nn::prelude::*;
-use nn::layers::{CrossEntropyLoss, Forward, LinearConfig, Module, Relu, Sequential};
 use nn::train::{evaluate, Accuracy, Evaluation, Metric, Trainer};
 use sha2::{Digest, Sha256};
 
@@ -65,15 +65,24 @@ fn main() {
     );
 
     let mut rng = Rng::seed_from(seed);
-    let mut linear = |i, o| LinearConfig::new(i, o).init::<f32>(&mut rng).expect("linear layer");
+    let mut linear = |i, o| {
+        LinearConfig::new(i, o)
+            .init::<f32>(&mut rng)
+            .expect("linear layer")
+    };
     let model = Sequential::new()
         .append(linear(784, 256))
         .append(Relu)
         .append(linear(256, 128))
         .append(Relu)
         .append(linear(128, 10));
-    eprintln!("model: 784-256-128-10, {} parameters", model.num_parameters());
-    let mut opt = AdamConfig::new(lr).init(model.named_parameters()).expect("Adam");
+    eprintln!(
+        "model: 784-256-128-10, {} parameters",
+        model.num_parameters()
+    );
+    let mut opt = AdamConfig::new(lr)
+        .init(model.named_parameters())
+        .expect("Adam");
     let ce = CrossEntropyLoss::default();
     let train = DataLoader::new(&train_set, batch_size)
         .expect("batch size")
@@ -99,7 +108,8 @@ fn main() {
             std::process::exit(1)
         });
     let train_seconds = start.elapsed().as_secs_f64();
-    let seconds_per_epoch = report.history.series("seconds").iter().sum::<f64>() / epochs.max(1) as f64;
+    let seconds_per_epoch =
+        report.history.series("seconds").iter().sum::<f64>() / epochs.max(1) as f64;
 
     let mut metrics: Vec<Box<dyn Metric<f32>>> = vec![Box::new(Accuracy::new())];
     let test_loader = DataLoader::new(&test_set, 1000).expect("batch size");

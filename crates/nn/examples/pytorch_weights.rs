@@ -12,9 +12,9 @@ mod common;
 use std::path::PathBuf;
 
 use nn::data::{load_mnist, ImageLayout, MnistSplit};
-use nn::prelude::*;
 use nn::layers::serialize;
 use nn::layers::{Forward, LinearConfig, LoadMode, Module, Relu, Sequential};
+use nn::prelude::*;
 
 fn fail(msg: impl std::fmt::Display) -> ! {
     eprintln!("pytorch_weights: {msg}");
@@ -25,7 +25,11 @@ fn fail(msg: impl std::fmt::Display) -> ! {
 /// the same layer indices, hence the same `state_dict` names (`0.weight`, …).
 fn mlp_mnist(seed: u64) -> Sequential<f32> {
     let mut rng = Rng::seed_from(seed);
-    let mut linear = |i, o| LinearConfig::new(i, o).init::<f32>(&mut rng).expect("linear layer");
+    let mut linear = |i, o| {
+        LinearConfig::new(i, o)
+            .init::<f32>(&mut rng)
+            .expect("linear layer")
+    };
     Sequential::new()
         .append(linear(784, 256))
         .append(Relu)
@@ -36,7 +40,12 @@ fn mlp_mnist(seed: u64) -> Sequential<f32> {
 
 fn f32s(v: &serde_json::Value) -> Vec<f32> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_f64()).map(|x| x as f32).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_f64())
+                .map(|x| x as f32)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -55,11 +64,15 @@ fn main() {
     let expected_path = pretrained.join(format!("{name}.expected.json"));
     let expected: serde_json::Value = std::fs::read_to_string(&expected_path)
         .map_err(|e| format!("{}: {e}", expected_path.display()))
-        .and_then(|t| serde_json::from_str(&t).map_err(|e| format!("{}: {e}", expected_path.display())))
+        .and_then(|t| {
+            serde_json::from_str(&t).map_err(|e| format!("{}: {e}", expected_path.display()))
+        })
         .unwrap_or_else(|e| fail(e));
     eprintln!(
         "{name}: {}",
-        expected["description"].as_str().unwrap_or("(no description)")
+        expected["description"]
+            .as_str()
+            .unwrap_or("(no description)")
     );
     eprintln!(
         "preprocessing: {}",
@@ -75,7 +88,8 @@ fn main() {
 
     // pixel/255 (done by the loader), then (x - 0.1307) / 0.3081, flattened row-major.
     let dir = common::mnist_dir(&args);
-    let test = load_mnist(Some(&dir), MnistSplit::Test, ImageLayout::Flat).unwrap_or_else(|e| fail(e));
+    let test =
+        load_mnist(Some(&dir), MnistSplit::Test, ImageLayout::Flat).unwrap_or_else(|e| fail(e));
     let x = test.images.add_scalar(-0.1307).mul_scalar(1.0 / 0.3081);
     let n = test.len();
 
@@ -108,7 +122,12 @@ fn main() {
         .fold(0.0f32, f32::max);
     let want_pred: Vec<usize> = expected["predictions_first_1000"]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_u64()).map(|v| v as usize).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_u64())
+                .map(|v| v as usize)
+                .collect()
+        })
         .unwrap_or_default();
     let pred_agree = predictions
         .iter()

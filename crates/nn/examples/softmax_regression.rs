@@ -11,9 +11,9 @@
 mod common;
 
 use nn::data::{digits, iris, Batch, Classification, DataLoader};
+use nn::layers::{CrossEntropyLoss, Forward, Linear, LinearConfig, Module};
 use nn::optim::AdamConfig;
 use nn::prelude::*;
-use nn::layers::{CrossEntropyLoss, Forward, Linear, LinearConfig, Module};
 use nn::train::{evaluate, Accuracy, Evaluation, Metric, Trainer};
 
 /// Trains softmax regression on `data` and returns the test accuracy.
@@ -29,9 +29,13 @@ fn softmax_regression(name: &str, data: &Classification, seed: u64, epochs: usiz
     let model: Linear<f32> = LinearConfig::new(features, classes)
         .init(&mut rng)
         .expect("linear layer");
-    let mut opt = AdamConfig::new(lr).init(model.named_parameters()).expect("Adam");
+    let mut opt = AdamConfig::new(lr)
+        .init(model.named_parameters())
+        .expect("Adam");
     let ce = CrossEntropyLoss::default();
-    let train = DataLoader::new(&s.train, 32).expect("batch size").shuffle(seed);
+    let train = DataLoader::new(&s.train, 32)
+        .expect("batch size")
+        .shuffle(seed);
     let eval = |m: &Linear<f32>, b: &Batch<f32>| {
         let logits = m.forward(&Var::constant(b.features.clone()));
         Evaluation::new(&ce.forward(&logits, b.classes()), &logits)

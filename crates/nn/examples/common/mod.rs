@@ -155,7 +155,8 @@ pub fn standardised_splits(
             true,
         )
         .expect("valid split fractions");
-    let scaler = nn::data::StandardScaler::fit(s.train.features()).expect("non-empty training split");
+    let scaler =
+        nn::data::StandardScaler::fit(s.train.features()).expect("non-empty training split");
     let scale = |d: &nn::data::TensorDataset<f32>| {
         d.with_features(scaler.transform(d.features()).expect("same columns"))
             .expect("same rows")
