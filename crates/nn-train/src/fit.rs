@@ -189,6 +189,12 @@ impl<T: Element> Trainer<T> {
     /// Starts from a checkpoint written by a run with the same settings:
     /// model, optimiser, epoch, generator, history and early-stopping state
     /// are restored, so the run continues as if it had never stopped.
+    ///
+    /// Exactness covers every random choice the loop and the step closure
+    /// make: shuffling (a function of the loader's seed and the epoch) and
+    /// [`StepContext::rng`]. A layer that keeps a private generator (such
+    /// as `Dropout`) is not in the checkpoint: draw such randomness from
+    /// `ctx.rng` when a resumed run must match bit for bit.
     pub fn resume_from(mut self, path: impl Into<PathBuf>) -> Self {
         self.resume_from = Some(path.into());
         self

@@ -146,25 +146,35 @@ fn resuming_from_a_checkpoint_continues_exactly() {
 
 #[test]
 fn early_stopping_restores_the_best_epoch_weights() {
-    let es = || EarlyStopping::new("val_loss", Mode::Min, 2, 0.0);
+    // The learning rate halves every 2 epochs, so improvements shrink below
+    // min_delta and early stopping must trigger well before 40 epochs.
+    let min_delta = 1e-3;
+    let es = EarlyStopping::new("val_loss", Mode::Min, 2, min_delta);
     let m = model(5);
-    let report = run(&mut trainer(40).early_stopping(es(), true), &m).unwrap();
+    let report = run(&mut trainer(40).early_stopping(es, true), &m).unwrap();
     let best = report.best_epoch.unwrap();
+    let stopped = report.stopped_epoch.expect("early stopping triggered");
+    assert_eq!(
+        stopped,
+        best + 2,
+        "stops after `patience` epochs without improvement"
+    );
+    assert_eq!(report.epochs_run, stopped + 1);
     let losses = report.history.series("val_loss");
-    let min = losses.iter().cloned().fold(f64::INFINITY, f64::min);
-    assert_eq!(losses[best], min, "best epoch has the lowest val_loss");
+    assert!(losses[..best].iter().all(|&l| l > losses[best]));
+    assert!(losses[best + 1..]
+        .iter()
+        .all(|&l| l >= losses[best] - min_delta));
     assert!(report.restored_best);
-    if let Some(stopped) = report.stopped_epoch {
-        assert_eq!(
-            stopped,
-            best + 2,
-            "stops after `patience` epochs without improvement"
-        );
-    }
     // The weights are those after epoch `best`: rerun exactly that many epochs.
     let again = model(5);
     run(&mut trainer(best + 1), &again).unwrap();
     assert_eq!(weights(&m), weights(&again));
+    // Without restoring, the model keeps the last epoch's weights.
+    let last = model(5);
+    let es = EarlyStopping::new("val_loss", Mode::Min, 2, min_delta);
+    run(&mut trainer(40).early_stopping(es, false), &last).unwrap();
+    assert_ne!(weights(&last), weights(&m));
     // Accuracy and 0-1 error are complementary.
     for e in &report.history.epochs {
         let s = e.metrics["val_accuracy"] + e.metrics["val_zero_one_error"];
@@ -232,5 +242,43 @@ fn history_is_saved_and_a_missing_monitor_is_an_error() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("`val_f1`"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn resuming_keeps_the_early_stopping_state_and_the_best_weights() {
+    let dir = temp_dir("resume-es");
+    let ckpt = dir.join("run.safetensors");
+    let es = || EarlyStopping::new("val_loss", Mode::Min, 2, 1e-3);
+    let full = model(8);
+    let whole = run(&mut trainer(40).early_stopping(es(), true), &full).unwrap();
+    assert!(
+        whole.stopped_epoch.unwrap() > 3,
+        "the stop comes after the resume point"
+    );
+    let part = model(8);
+    run(
+        &mut trainer(3).early_stopping(es(), true).checkpoint(&ckpt, 1),
+        &part,
+    )
+    .unwrap();
+    let resumed_model = model(98);
+    let resumed = run(
+        &mut trainer(40).early_stopping(es(), true).resume_from(&ckpt),
+        &resumed_model,
+    )
+    .unwrap();
+    assert_eq!(resumed.stopped_epoch, whole.stopped_epoch);
+    assert_eq!(resumed.best_epoch, whole.best_epoch);
+    assert_eq!(weights(&resumed_model), weights(&full));
+    // A checkpoint that is not a training checkpoint is refused with a reason.
+    let mut foreign = Checkpoint::<f32>::new();
+    foreign.tensors.insert("w".into(), Tensor::zeros(&[1]));
+    foreign.save(&ckpt).unwrap();
+    let err = run(&mut trainer(4).resume_from(&ckpt), &model(8)).unwrap_err();
+    assert!(
+        err.to_string().contains("not a training checkpoint"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
