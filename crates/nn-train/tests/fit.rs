@@ -282,3 +282,47 @@ fn resuming_keeps_the_early_stopping_state_and_the_best_weights() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_schedule_sets_each_epochs_rate_and_clipping_bounds_each_step() {
+    // StepLr(2, 0.5) from 0.02: 0.02, 0.02, 0.01, 0.01, 0.005.
+    let report = run(&mut trainer(5), &model(9)).unwrap();
+    assert_eq!(
+        report.history.series("lr"),
+        vec![0.02, 0.02, 0.01, 0.01, 0.005]
+    );
+    // Plain SGD with lr 1 and gradients clamped to ±1e-3 moves no weight by
+    // more than 1e-3 per step, however large the raw gradient.
+    let m = model(9);
+    let before: Vec<Vec<f32>> = m.parameters().iter().map(|p| p.value().to_vec()).collect();
+    let big = |m: &Sequential<f32>, b: &nn_data::Batch<f32>, ctx: &mut StepContext<'_>| {
+        step(m, b, ctx).mul_scalar(1e6)
+    };
+    let train = data(1, 16);
+    let mut opt = nn_optim::SgdConfig::new(1.0)
+        .init(m.named_parameters())
+        .unwrap();
+    let loader = DataLoader::new(&train, 16).unwrap();
+    Trainer::new(1)
+        .grad_clip(GradClip::Value(1e-3))
+        .quiet()
+        .fit(
+            &m,
+            &mut opt,
+            &loader,
+            None::<&DataLoader<&TensorDataset<f32>>>,
+            big,
+            eval,
+        )
+        .unwrap();
+    let mut largest = 0f32;
+    for (p, b) in m.parameters().iter().zip(&before) {
+        for (x, y) in p.value().as_slice().iter().zip(b) {
+            largest = largest.max((x - y).abs());
+        }
+    }
+    assert!(
+        largest > 0.0 && largest <= 1e-3 * (1.0 + 1e-4),
+        "largest step {largest}"
+    );
+}
