@@ -105,6 +105,23 @@ impl EarlyStopping {
     pub fn best_value(&self) -> Option<f64> {
         self.best.map(|b| b.1)
     }
+
+    /// Whether smaller or larger is better.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Epochs since the last improvement.
+    pub fn bad_epochs(&self) -> usize {
+        self.bad_epochs
+    }
+
+    /// Sets the tracked state, to resume a run from a checkpoint: the best
+    /// `(epoch, value)` so far and the epochs since it.
+    pub fn restore(&mut self, best: Option<(usize, f64)>, bad_epochs: usize) {
+        self.best = best;
+        self.bad_epochs = bad_epochs;
+    }
 }
 
 #[cfg(test)]

@@ -103,6 +103,36 @@ impl History {
         )
     }
 
+    /// Reads the JSON written by [`History::to_json`] (`null` values, from
+    /// non-finite numbers, are left out). Errors name the first bad entry.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, String> {
+        let rows = value
+            .as_array()
+            .ok_or("history: expected a JSON array of epochs")?;
+        let mut h = History::new();
+        for (i, row) in rows.iter().enumerate() {
+            let obj = row
+                .as_object()
+                .ok_or_else(|| format!("history: entry {i} is not an object"))?;
+            let epoch = obj
+                .get("epoch")
+                .and_then(|e| e.as_u64())
+                .ok_or_else(|| format!("history: entry {i} has no integer `epoch`"))?;
+            let mut metrics = BTreeMap::new();
+            for (k, v) in obj.iter().filter(|(k, _)| k.as_str() != "epoch") {
+                if v.is_null() {
+                    continue;
+                }
+                let x = v
+                    .as_f64()
+                    .ok_or_else(|| format!("history: entry {i}, `{k}` is not a number"))?;
+                metrics.insert(k.clone(), x);
+            }
+            h.push(epoch as usize, metrics);
+        }
+        Ok(h)
+    }
+
     /// Writes the history to `path`: JSON if it ends in `.json`, else CSV.
     /// The write is atomic (see [`crate::atomic_write`]).
     pub fn save(&self, path: impl AsRef<Path>) -> io::Result<()> {
@@ -135,5 +165,7 @@ mod tests {
         assert_eq!(h.series("train_loss"), vec![1.5, 1.0]);
         assert_eq!(h.last("val_loss"), Some(1.2));
         assert_eq!(h.to_json()[1]["val_loss"], 1.2);
+        assert_eq!(History::from_json(&h.to_json()).unwrap(), h);
+        assert!(History::from_json(&serde_json::json!([{"loss": 1.0}])).is_err());
     }
 }

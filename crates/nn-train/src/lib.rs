@@ -2,24 +2,48 @@
 //!
 //! What turns a model and data into a trained model:
 //!
+//! * [`fit`]: [`Trainer`], the training loop (validation, metrics, learning-rate
+//!   schedule, gradient clipping, early stopping, checkpoints and exact resume);
+//! * [`metrics`]: [`Accuracy`], [`ZeroOneError`], [`MeanSquaredError`], … and
+//!   the [`Metric`] trait for your own;
+//! * [`state`]: a model's, an optimiser's and a generator's state in a checkpoint;
 //! * [`early_stopping`]: stop when the validation metric stops improving;
 //! * [`history`]: the per-epoch record, saved as CSV or JSON;
 //! * [`checkpoint`]: named tensors + metadata, written atomically;
 //! * [`progress`]: a progress bar on a terminal, log lines elsewhere;
 //! * [`figures`]: loss curves, image grids and heat maps as PNG files;
 //! * [`TrainError`]: a diverging run stops with an error naming the epoch and batch.
+//!
+//! ## Why this crate depends on `nn-layers`, `nn-optim` and `nn-data`
+//!
+//! A training loop is where a model, an optimiser and the data meet, so it
+//! has to name all three: it walks the model through [`nn_layers::Module`]'s
+//! visitors (train/eval mode, parameters to clip, `state_dict` names for
+//! checkpoints), steps an [`nn_optim::Optimizer`] and saves its state, and
+//! reads mini-batches from an [`nn_data::DataLoader`]. Defining traits of
+//! our own for each of these would duplicate those crates' interfaces for no
+//! user; and none of them needs the loop, so there is no cycle. The
+//! building blocks that need none of them (early stopping, history,
+//! checkpoint files, progress, figures) stay usable on their own.
+//!
+//! See [`Trainer`] for a complete example.
 
 #![warn(missing_docs)]
 
 pub mod checkpoint;
 pub mod early_stopping;
 pub mod figures;
+pub mod fit;
 pub mod history;
+pub mod metrics;
 pub mod progress;
+pub mod state;
 
 pub use checkpoint::{atomic_write, Checkpoint, CheckpointError};
 pub use early_stopping::{Decision, EarlyStopping, Mode};
+pub use fit::{evaluate, Evaluation, FitReport, StepContext, Trainer};
 pub use history::{EpochRecord, History};
+pub use metrics::{Accuracy, MeanAbsoluteError, MeanSquaredError, Metric, ZeroOneError};
 pub use progress::Progress;
 
 /// Why training stopped with an error.
@@ -36,6 +60,13 @@ pub enum TrainError {
     },
     /// A checkpoint could not be written or read.
     Checkpoint(CheckpointError),
+    /// A batch could not be loaded.
+    Data(nn_data::DataError),
+    /// The optimiser or the gradient clipping rejected a step.
+    Optim(nn_optim::OptimError),
+    /// The loop was set up wrongly (a monitored metric that is never
+    /// recorded, a loss that is not a scalar).
+    Config(String),
 }
 
 impl std::fmt::Display for TrainError {
@@ -46,6 +77,9 @@ impl std::fmt::Display for TrainError {
                 "training diverged: the loss is {loss} at epoch {epoch}, batch {batch}; lower the learning rate or clip gradients (the last good checkpoint is kept)"
             ),
             TrainError::Checkpoint(e) => write!(f, "{e}"),
+            TrainError::Data(e) => write!(f, "{e}"),
+            TrainError::Optim(e) => write!(f, "{e}"),
+            TrainError::Config(m) => write!(f, "{m}"),
         }
     }
 }
@@ -55,6 +89,18 @@ impl std::error::Error for TrainError {}
 impl From<CheckpointError> for TrainError {
     fn from(e: CheckpointError) -> Self {
         TrainError::Checkpoint(e)
+    }
+}
+
+impl From<nn_data::DataError> for TrainError {
+    fn from(e: nn_data::DataError) -> Self {
+        TrainError::Data(e)
+    }
+}
+
+impl From<nn_optim::OptimError> for TrainError {
+    fn from(e: nn_optim::OptimError) -> Self {
+        TrainError::Optim(e)
     }
 }
 

@@ -64,6 +64,15 @@ impl Progress {
         }
     }
 
+    /// Advances by `n` units keeping the last message (cheap: for the
+    /// batches between two message updates).
+    pub fn tick(&mut self, n: u64) {
+        self.done += n;
+        if let Some(b) = &self.bar {
+            b.set_position(self.done);
+        }
+    }
+
     /// Seconds since the display started.
     pub fn elapsed(&self) -> f64 {
         self.start.elapsed().as_secs_f64()

@@ -12,11 +12,12 @@
 //! * [`optim`] (`nn-optim`): optimisers, gradient clipping, learning-rate
 //!   schedules and optimiser state files;
 //! * [`conv`] (`nn-conv`): convolution, transposed convolution, pooling and
-//!   their output-size arithmetic.
-//!   schedules and optimiser state files.
+//!   their output-size arithmetic;
 //! * [`rnn`] (`nn-rnn`): RNN, LSTM and GRU cells and sequence layers;
 //! * [`attention`] (`nn-attention`): attention, multi-head attention,
-//!   positional encodings and Transformer layers.
+//!   positional encodings and Transformer layers;
+//! * [`train`] (`nn-train`): the training loop, metrics, early stopping,
+//!   checkpoints, history, progress and figures.
 //!
 //! ```
 //! use nn::prelude::*;
@@ -34,6 +35,7 @@ pub use nn_layers as layers;
 pub use nn_optim as optim;
 pub use nn_rnn as rnn;
 pub use nn_tensor as tensor;
+pub use nn_train as train;
 
 /// The names a training script uses most.
 pub mod prelude {
