@@ -151,11 +151,7 @@ fn test_mse(model: &Model, x: &Tensor<f32>, y: &Tensor<f32>) -> f64 {
 
 /// Trains one model on fresh batches and returns its test-MSE curve
 /// (`(step, mse)` every `eval_every` steps and at the end).
-fn train(
-    name: &'static str,
-    s: &Settings,
-    test: &(Tensor<f32>, Tensor<f32>),
-) -> Vec<(usize, f64)> {
+fn train(name: &'static str, s: &Settings, test: &(Tensor<f32>, Tensor<f32>)) -> Vec<(usize, f64)> {
     // Same initialisation stream and the same training data for all three
     // kinds: the only difference between the runs is the cell.
     let mut init_rng = Rng::seed_from(s.seed);
@@ -182,7 +178,11 @@ fn train(
             eprintln!("{name}: loss became {l} at step {step}; stopping this model");
             break;
         }
-        running = if step == 1 { l } else { 0.95 * running + 0.05 * l };
+        running = if step == 1 {
+            l
+        } else {
+            0.95 * running + 0.05 * l
+        };
         opt.step(&loss.backward());
         if step % s.eval_every == 0 || step == s.steps {
             let mse = test_mse(&model, &test.0, &test.1);
@@ -219,7 +219,7 @@ fn main() {
         steps: args.get("steps", 2000),
         hidden: args.get("hidden", 64),
         batch_size: args.get("batch-size", 64),
-        lr: args.get("lr", 5e-3),
+        lr: args.get("lr", 1e-2),
         clip: args.get("clip", 1.0),
         eval_every: args.get("eval-every", 200),
         seed: args.seed(),
@@ -250,7 +250,10 @@ fn main() {
             .rev()
             .map(|(step, mse)| format!("{step}: {mse:.4}"))
             .collect();
-        eprintln!("{name} curve, last points (step: test MSE): {}", points.join(", "));
+        eprintln!(
+            "{name} curve, last points (step: test MSE): {}",
+            points.join(", ")
+        );
         finals.push(curve.last().expect("at least the initial point").1);
     }
     let verdict = |mse: f64, gated: bool| match (gated, mse) {
