@@ -190,3 +190,62 @@ impl<T: Element> Drop for FrozenParameters<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A game whose generator loss becomes NaN at its third update.
+    struct Diverging(usize);
+
+    impl TwoPlayer<()> for Diverging {
+        fn discriminator_step(&mut self, _: &()) -> Result<DiscriminatorStep> {
+            Ok(DiscriminatorStep {
+                loss: 1.0,
+                d_real: 0.75,
+                d_fake: 0.25,
+            })
+        }
+        fn generator_step(&mut self, _: &()) -> Result<GeneratorStep> {
+            self.0 += 1;
+            let loss = if self.0 == 3 { f64::NAN } else { 0.5 };
+            Ok(GeneratorStep { loss, d_fake: 0.25 })
+        }
+    }
+
+    #[test]
+    fn a_non_finite_loss_stops_the_epoch() {
+        let batches = (0..10).map(|_| Ok::<_, TensorError>(()));
+        let e = train_two_player_epoch(&mut Diverging(0), batches, TwoPlayerSchedule::default())
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "train_two_player_epoch: the generator loss is NaN at its update 2: training diverged"
+        );
+    }
+
+    #[test]
+    fn means_and_counts_follow_the_schedule() {
+        let schedule = TwoPlayerSchedule {
+            discriminator_steps: 1,
+            generator_steps: 2,
+        };
+        let batches = (0..1).map(|_| Ok::<_, TensorError>(()));
+        let e = train_two_player_epoch(&mut Diverging(10), batches, schedule).unwrap();
+        assert_eq!((e.discriminator_steps, e.generator_steps), (1, 2));
+        assert_eq!((e.d_real, e.d_fake, e.generator_loss), (0.75, 0.25, 0.5));
+        let zero = TwoPlayerSchedule {
+            discriminator_steps: 0,
+            generator_steps: 1,
+        };
+        assert!(train_two_player_epoch(&mut Diverging(0), Vec::<Result<()>>::new(), zero).is_err());
+    }
+
+    #[test]
+    fn a_failing_batch_is_passed_on() {
+        let batches = vec![Ok(()), Err(TensorError::invalid("loader", "bad file"))];
+        let e = train_two_player_epoch(&mut Diverging(10), batches, TwoPlayerSchedule::default())
+            .unwrap_err();
+        assert_eq!(e.to_string(), "loader: bad file");
+    }
+}
