@@ -9,8 +9,8 @@ use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::adversarial::{mean_probability, try_discriminator_loss, try_generator_loss};
 use crate::gan::{optim_error, GanConfig};
+use crate::or_panic;
 use crate::two_player::{DiscriminatorStep, FrozenParameters, GeneratorStep, TwoPlayer};
-use crate::vae::or_panic;
 
 /// How a class label becomes input features.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

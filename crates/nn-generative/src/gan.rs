@@ -9,8 +9,8 @@ use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 use crate::adversarial::{
     mean_probability, try_discriminator_loss, try_generator_loss, GeneratorLoss,
 };
+use crate::or_panic;
 use crate::two_player::{DiscriminatorStep, FrozenParameters, GeneratorStep, TwoPlayer};
-use crate::vae::or_panic;
 
 /// The settings of a [`Gan`] (and of a [`ConditionalGan`](crate::ConditionalGan)).
 #[derive(Clone, Copy, Debug, PartialEq)]

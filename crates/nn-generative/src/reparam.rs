@@ -10,6 +10,8 @@
 use nn_autograd::Var;
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
+use crate::or_panic;
+
 /// `z = mu + exp(½·logvar) ⊙ eps` for a given noise sample `eps`, all three
 /// of the same shape (usually `[batch, latent]`).
 ///
@@ -97,10 +99,7 @@ pub fn try_reparameterize<T: Element>(
 /// Panicking [`try_reparameterize`].
 #[track_caller]
 pub fn reparameterize<T: Element>(mu: &Var<T>, logvar: &Var<T>, eps: &Tensor<T>) -> Var<T> {
-    match try_reparameterize(mu, logvar, eps) {
-        Ok(z) => z,
-        Err(e) => panic!("{e}"),
-    }
+    or_panic(try_reparameterize(mu, logvar, eps))
 }
 
 /// Draws `eps ~ N(0, I)` of `mu`'s shape from `rng` and returns
@@ -129,10 +128,7 @@ pub fn try_sample_reparameterized<T: Element>(
 /// Panicking [`try_sample_reparameterized`].
 #[track_caller]
 pub fn sample_reparameterized<T: Element>(mu: &Var<T>, logvar: &Var<T>, rng: &mut Rng) -> Var<T> {
-    match try_sample_reparameterized(mu, logvar, rng) {
-        Ok(z) => z,
-        Err(e) => panic!("{e}"),
-    }
+    or_panic(try_sample_reparameterized(mu, logvar, rng))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use nn_layers::{Forward, Module};
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::likelihood::Likelihood;
+use crate::or_panic;
 use crate::reparam::try_reparameterize;
 
 /// The settings of a [`Vae`].
@@ -321,13 +322,5 @@ impl<T: Element, E: Forward<T>, D: Forward<T>> Vae<T, E, D> {
     #[track_caller]
     pub fn interpolate(&self, a: &Tensor<T>, b: &Tensor<T>, steps: usize) -> Tensor<T> {
         or_panic(self.try_interpolate(a, b, steps))
-    }
-}
-
-#[track_caller]
-pub(crate) fn or_panic<R>(r: Result<R>) -> R {
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("{e}"),
     }
 }

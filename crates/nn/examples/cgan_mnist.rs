@@ -49,8 +49,8 @@ fn mlp(sizes: &[usize], rng: &mut Rng) -> Sequential<f32> {
     s
 }
 
-/// The judge: a small CNN (conv 3×3 ×8, pool, conv 3×3 ×16, pool, linear
-/// 784 → 10; ReLU) trained for 2 epochs on the real training images
+/// The judge: a small CNN (conv 3×3 ×16, pool, conv 3×3 ×32, pool, linear
+/// 1568 → 10; ReLU) trained for 2 epochs on the real training images
 /// (pixels in [0, 1]); returns it with its test accuracy.
 fn train_classifier(
     train: &nn::data::Mnist,
@@ -65,15 +65,15 @@ fn train_classifier(
             .unwrap_or_else(|e| cli::fail(NAME, e))
     };
     let model = Sequential::new()
-        .append(conv(1, 8, &mut rng))
+        .append(conv(1, 16, &mut rng))
         .append(Relu)
         .append(MaxPool2d::new(MaxPoolOptions::new(2)))
-        .append(conv(8, 16, &mut rng))
+        .append(conv(16, 32, &mut rng))
         .append(Relu)
         .append(MaxPool2d::new(MaxPoolOptions::new(2)))
         .append(Flatten::default())
         .append(
-            LinearConfig::new(16 * 7 * 7, 10)
+            LinearConfig::new(32 * 7 * 7, 10)
                 .init(&mut rng)
                 .unwrap_or_else(|e| cli::fail(NAME, e)),
         );
@@ -116,7 +116,7 @@ fn classify_accuracy(model: &Sequential<f32>, pixels: &Tensor<f32>, labels: &[us
 }
 
 fn main() {
-    let args = cli::parse(NAME, 10);
+    let args = cli::parse(NAME, 15);
     let train = cli::mnist(NAME, &args, MnistSplit::Train);
     let test = cli::mnist(NAME, &args, MnistSplit::Test);
     println!(
@@ -217,7 +217,7 @@ fn main() {
             "seed": args.seed,
             "epochs": args.epochs,
             "classifier_agreement": r(agreement),
-            "classifier": "cnn conv3x3x8-pool-conv3x3x16-pool-linear",
+            "classifier": "cnn conv3x3x16-pool-conv3x3x32-pool-linear",
             "classifier_test_accuracy": r(classifier_accuracy),
             "d_loss": r(last.discriminator_loss),
             "g_loss": r(last.generator_loss),

@@ -93,7 +93,8 @@ pub fn parse(name: &str, default_epochs: usize) -> Args {
 }
 
 /// Loads one MNIST split as `[N, 784]` pixels in `[0, 1]`; when the files
-/// are missing, prints how to get them and exits with status 1.
+/// are missing, prints the loader's error (which says how to get them) and
+/// exits with status 1.
 pub fn mnist(name: &str, args: &Args, split: MnistSplit) -> Mnist {
     match load_mnist(Some(&args.data), split, ImageLayout::Flat) {
         Ok(m) => m,
