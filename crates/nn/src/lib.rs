@@ -8,6 +8,8 @@
 //!   losses and the gradient checker;
 //! * [`data`] (`nn-data`): data sets (MNIST, embedded UCI sets, CSV),
 //!   scaling, splits and mini-batch loading;
+//! * [`generative`] (`nn-generative`): autoencoders, VAEs, GANs and
+//!   conditional GANs, and the two-player training loop;
 //! * [`layers`] (`nn-layers`): modules, layers, initialisers, weights files;
 //! * [`optim`] (`nn-optim`): optimisers, gradient clipping, learning-rate
 //!   schedules and optimiser state files;
@@ -31,6 +33,7 @@ pub use nn_attention as attention;
 pub use nn_autograd as autograd;
 pub use nn_conv as conv;
 pub use nn_data as data;
+pub use nn_generative as generative;
 pub use nn_layers as layers;
 pub use nn_optim as optim;
 pub use nn_rnn as rnn;

@@ -63,6 +63,7 @@ mod conformance {
     pub mod common;
     pub mod conv;
     pub mod elementwise;
+    pub mod generative;
     pub mod layers;
     pub mod losses;
     pub mod optim;
@@ -91,6 +92,7 @@ fn registry<T: Element>() -> BTreeMap<&'static str, Runner<T>> {
         conformance::elementwise::runners::<T>(),
         conformance::arithmetic::runners::<T>(),
         conformance::losses::runners::<T>(),
+        conformance::generative::runners::<T>(),
         conformance::layers::runners::<T>(),
         conformance::optim::runners::<T>(),
         conformance::conv::runners::<T>(),

@@ -1,0 +1,331 @@
+//! [`ConditionalGan`]: a GAN told which class to draw (Mirza & Osindero,
+//! 2014). The class label, one-hot or embedded, is joined to the noise at
+//! the generator's input and to the data at the discriminator's input.
+
+use nn_autograd::{no_grad, Var};
+use nn_layers::{Embedding, EmbeddingConfig, Forward, Module};
+use nn_optim::{Optimizer, UpdateRule};
+use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
+
+use crate::adversarial::{mean_probability, try_discriminator_loss, try_generator_loss};
+use crate::gan::{optim_error, GanConfig};
+use crate::or_panic;
+use crate::two_player::{DiscriminatorStep, FrozenParameters, GeneratorStep, TwoPlayer};
+
+/// How a class label becomes input features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabelEncoding {
+    /// A one-hot vector of `num_classes` entries (nothing to learn).
+    OneHot,
+    /// A learned embedding of `dim` entries per class.
+    Embedding {
+        /// The embedding size.
+        dim: usize,
+    },
+}
+
+/// A network whose input is joined with a class label: `net([x, e(y)])`,
+/// where `x` is flattened from dim 1 and `e(y)` is the label's one-hot
+/// vector or learned embedding. `state_dict` names are
+/// `label_embedding.weight` (when embedded) and `net.*`.
+///
+/// ```
+/// use nn_generative::{Conditioned, LabelEncoding};
+/// use nn_layers::prelude::*;
+/// let mut rng = Rng::seed_from(0);
+/// // 4 inputs + a 3-class one-hot → 2 outputs
+/// let net = LinearConfig::new(4 + 3, 2).init::<f64>(&mut rng).unwrap();
+/// let c = Conditioned::new(net, 3, LabelEncoding::OneHot, &mut rng).unwrap();
+/// let y = c.forward(&Var::constant(Tensor::zeros(&[2, 4])), &[0, 2]);
+/// assert_eq!(y.shape(), &[2, 2]);
+/// assert!(c.try_forward(&Var::constant(Tensor::zeros(&[2, 4])), &[0, 3]).is_err());
+/// ```
+pub struct Conditioned<T: Element, M> {
+    /// The learned label embedding (`None` for one-hot labels).
+    pub label_embedding: Option<Embedding<T>>,
+    /// The network that reads the joined input.
+    pub net: M,
+    num_classes: usize,
+}
+
+impl<T: Element, M: Forward<T>> Module<T> for Conditioned<T, M> {
+    fn visit_children(&self, f: &mut dyn FnMut(&str, &dyn Module<T>)) {
+        f("label_embedding", &self.label_embedding);
+        f("net", &self.net);
+    }
+}
+
+impl<T: Element, M: Forward<T>> Conditioned<T, M> {
+    /// Wraps `net`, whose input size must be the flattened data size plus
+    /// [`Conditioned::label_dim`]. `rng` initialises an embedding (N(0, 1),
+    /// PyTorch's default).
+    pub fn new(net: M, num_classes: usize, encoding: LabelEncoding, rng: &mut Rng) -> Result<Self> {
+        if num_classes == 0 {
+            return Err(TensorError::invalid(
+                "Conditioned::new",
+                "num_classes must be positive",
+            ));
+        }
+        let label_embedding = match encoding {
+            LabelEncoding::OneHot => None,
+            LabelEncoding::Embedding { dim } => {
+                Some(EmbeddingConfig::new(num_classes, dim).init(rng)?)
+            }
+        };
+        Ok(Conditioned {
+            label_embedding,
+            net,
+            num_classes,
+        })
+    }
+
+    /// The number of classes.
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    /// The number of features a label adds to the input.
+    pub fn label_dim(&self) -> usize {
+        match &self.label_embedding {
+            Some(e) => e.weight.shape()[1],
+            None => self.num_classes,
+        }
+    }
+
+    /// The label features, `[N, label_dim]`.
+    pub fn try_label_features(&self, labels: &[usize]) -> Result<Var<T>> {
+        if let Some(&bad) = labels.iter().find(|&&y| y >= self.num_classes) {
+            return Err(TensorError::invalid(
+                "Conditioned",
+                format!(
+                    "label {bad} is out of range for {} classes",
+                    self.num_classes
+                ),
+            ));
+        }
+        match &self.label_embedding {
+            Some(e) => e.try_lookup(labels, &[labels.len()]),
+            None => {
+                let c = self.num_classes;
+                let mut data = vec![T::zero(); labels.len() * c];
+                for (i, &y) in labels.iter().enumerate() {
+                    data[i * c + y] = T::one();
+                }
+                Ok(Var::constant(Tensor::from_vec(data, &[labels.len(), c])))
+            }
+        }
+    }
+
+    /// `net([flatten(x), e(labels)])`; `x` is `[N, ...]` with one label per row.
+    pub fn try_forward(&self, x: &Var<T>, labels: &[usize]) -> Result<Var<T>> {
+        if x.ndim() < 1 || x.shape()[0] != labels.len() {
+            return Err(TensorError::invalid(
+                "Conditioned",
+                format!(
+                    "input of shape {:?} with {} labels: one label per row",
+                    x.shape(),
+                    labels.len()
+                ),
+            ));
+        }
+        let flat = if x.ndim() == 2 {
+            x.clone()
+        } else {
+            x.flatten_from(1)
+        };
+        let e = self.try_label_features(labels)?;
+        self.net.try_forward(&Var::concat(&[&flat, &e], 1))
+    }
+
+    /// Panicking [`Conditioned::try_forward`].
+    #[track_caller]
+    pub fn forward(&self, x: &Var<T>, labels: &[usize]) -> Var<T> {
+        or_panic(self.try_forward(x, labels))
+    }
+}
+
+/// A conditional GAN: `G(z, y)` draws class `y`, `D(x, y)` judges whether
+/// `x` is a real example of class `y`. Fakes are asked for uniformly drawn
+/// classes. `state_dict` names are `generator.*` and `discriminator.*`.
+pub struct ConditionalGan<T: Element, G, D> {
+    /// The generator, `[z, e(y)]` → data.
+    pub generator: Conditioned<T, G>,
+    /// The discriminator, `[x, e(y)]` → `[N, 1]` logits.
+    pub discriminator: Conditioned<T, D>,
+    config: GanConfig,
+}
+
+impl<T: Element, G: Forward<T>, D: Forward<T>> Module<T> for ConditionalGan<T, G, D> {
+    fn visit_children(&self, f: &mut dyn FnMut(&str, &dyn Module<T>)) {
+        f("generator", &self.generator);
+        f("discriminator", &self.discriminator);
+    }
+}
+
+impl<T: Element, G: Forward<T>, D: Forward<T>> ConditionalGan<T, G, D> {
+    /// Builds the model; both players must know the same classes.
+    pub fn new(
+        config: GanConfig,
+        generator: Conditioned<T, G>,
+        discriminator: Conditioned<T, D>,
+    ) -> Result<Self> {
+        config.check("ConditionalGan::new")?;
+        if generator.num_classes() != discriminator.num_classes() {
+            return Err(TensorError::invalid(
+                "ConditionalGan::new",
+                format!(
+                    "the generator knows {} classes and the discriminator {}",
+                    generator.num_classes(),
+                    discriminator.num_classes()
+                ),
+            ));
+        }
+        Ok(ConditionalGan {
+            generator,
+            discriminator,
+            config,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &GanConfig {
+        &self.config
+    }
+
+    /// The number of classes.
+    pub fn num_classes(&self) -> usize {
+        self.generator.num_classes()
+    }
+
+    /// `n` classes drawn uniformly.
+    pub fn sample_labels(&self, n: usize, rng: &mut Rng) -> Vec<usize> {
+        (0..n).map(|_| rng.below(self.num_classes())).collect()
+    }
+
+    /// One sample per requested label, without recording a graph.
+    pub fn try_generate(&self, labels: &[usize], rng: &mut Rng) -> Result<Tensor<T>> {
+        let z = Tensor::rand_normal(&[labels.len(), self.config.latent_dim], 0.0, 1.0, rng);
+        no_grad(|| {
+            Ok(self
+                .generator
+                .try_forward(&Var::constant(z), labels)?
+                .value()
+                .clone())
+        })
+    }
+
+    /// Panicking [`ConditionalGan::try_generate`].
+    #[track_caller]
+    pub fn generate(&self, labels: &[usize], rng: &mut Rng) -> Tensor<T> {
+        or_panic(self.try_generate(labels, rng))
+    }
+
+    /// The discriminator's loss on a labelled real batch and as many fakes
+    /// of random classes (made without a graph).
+    pub fn try_discriminator_loss(
+        &self,
+        real: &Tensor<T>,
+        labels: &[usize],
+        rng: &mut Rng,
+    ) -> Result<(Var<T>, DiscriminatorStep)> {
+        let fake_labels = self.sample_labels(labels.len(), rng);
+        let fake = self.try_generate(&fake_labels, rng)?;
+        let real_logits = self
+            .discriminator
+            .try_forward(&Var::constant(real.clone()), labels)?;
+        let fake_logits = self
+            .discriminator
+            .try_forward(&Var::constant(fake), &fake_labels)?;
+        let loss = try_discriminator_loss(&real_logits, &fake_logits, self.config.real_label)?;
+        let step = DiscriminatorStep {
+            loss: loss.value().item().to_f64_lossless(),
+            d_real: mean_probability(real_logits.value()),
+            d_fake: mean_probability(fake_logits.value()),
+        };
+        Ok((loss, step))
+    }
+
+    /// The generator's loss on `n` fakes of random classes, the
+    /// discriminator frozen (its parameters get no gradient).
+    pub fn try_generator_loss(&self, n: usize, rng: &mut Rng) -> Result<(Var<T>, GeneratorStep)> {
+        let labels = self.sample_labels(n, rng);
+        let z = Tensor::rand_normal(&[n, self.config.latent_dim], 0.0, 1.0, rng);
+        let fake = self.generator.try_forward(&Var::constant(z), &labels)?;
+        let logits = {
+            let _frozen = FrozenParameters::new(&self.discriminator);
+            self.discriminator.try_forward(&fake, &labels)?
+        };
+        let loss = try_generator_loss(&logits, self.config.generator_loss)?;
+        let step = GeneratorStep {
+            loss: loss.value().item().to_f64_lossless(),
+            d_fake: mean_probability(logits.value()),
+        };
+        Ok((loss, step))
+    }
+
+    /// One discriminator update on a labelled real batch.
+    pub fn try_discriminator_step<R: UpdateRule<T>>(
+        &self,
+        real: &Tensor<T>,
+        labels: &[usize],
+        optimizer: &mut Optimizer<T, R>,
+        rng: &mut Rng,
+    ) -> Result<DiscriminatorStep> {
+        let (loss, step) = self.try_discriminator_loss(real, labels, rng)?;
+        optimizer
+            .try_step(&loss.backward())
+            .map_err(|e| optim_error("ConditionalGan::discriminator_step", e))?;
+        Ok(step)
+    }
+
+    /// One generator update on `n` fakes of random classes.
+    pub fn try_generator_step<R: UpdateRule<T>>(
+        &self,
+        n: usize,
+        optimizer: &mut Optimizer<T, R>,
+        rng: &mut Rng,
+    ) -> Result<GeneratorStep> {
+        let (loss, step) = self.try_generator_loss(n, rng)?;
+        optimizer
+            .try_step(&loss.backward())
+            .map_err(|e| optim_error("ConditionalGan::generator_step", e))?;
+        Ok(step)
+    }
+}
+
+/// A [`ConditionalGan`] with its two optimisers and a random stream: the
+/// [`TwoPlayer`] game on labelled batches `(images, labels)`.
+pub struct ConditionalGanTrainer<'a, T: Element, G, D, RG: UpdateRule<T>, RD: UpdateRule<T>> {
+    /// The model.
+    pub gan: &'a ConditionalGan<T, G, D>,
+    /// The generator's optimiser (include the label embedding's parameters).
+    pub generator_optimizer: Optimizer<T, RG>,
+    /// The discriminator's optimiser (include the label embedding's parameters).
+    pub discriminator_optimizer: Optimizer<T, RD>,
+    /// Where the noise and the fake labels come from.
+    pub rng: Rng,
+}
+
+impl<T, G, D, RG, RD> TwoPlayer<(Tensor<T>, Vec<usize>)>
+    for ConditionalGanTrainer<'_, T, G, D, RG, RD>
+where
+    T: Element,
+    G: Forward<T>,
+    D: Forward<T>,
+    RG: UpdateRule<T>,
+    RD: UpdateRule<T>,
+{
+    fn discriminator_step(&mut self, batch: &(Tensor<T>, Vec<usize>)) -> Result<DiscriminatorStep> {
+        self.gan.try_discriminator_step(
+            &batch.0,
+            &batch.1,
+            &mut self.discriminator_optimizer,
+            &mut self.rng,
+        )
+    }
+
+    fn generator_step(&mut self, batch: &(Tensor<T>, Vec<usize>)) -> Result<GeneratorStep> {
+        self.gan
+            .try_generator_step(batch.1.len(), &mut self.generator_optimizer, &mut self.rng)
+    }
+}

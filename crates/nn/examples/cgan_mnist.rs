@@ -1,0 +1,249 @@
+//! A conditional GAN on MNIST (pixels scaled to `[-1, 1]`): the digit's
+//! learned 10-dimensional embedding joins the noise at the generator's
+//! input (74-256-512-784, LeakyReLU 0.2, Tanh) and the image at the
+//! discriminator's (794-512-256-1, LeakyReLU 0.2); non-saturating loss,
+//! real label 0.9, Adam lr 2e-4 with betas (0.5, 0.999), batches of 64.
+//!
+//! Conditioning is measured, not eyeballed: a classifier trained with this
+//! library on the real MNIST labels classifies 1,000 generated samples
+//! (100 asked for each digit), and `classifier_agreement` is the fraction
+//! it labels as the digit that was asked for. Writes a PNG with one row per
+//! digit after every epoch.
+//!
+//! ```text
+//! cargo run --release -p nn --example cgan_mnist -- [--seed N] [--data DIR] [--epochs N] [--out DIR]
+//! ```
+
+mod generative_cli;
+
+use std::time::Instant;
+
+use generative_cli as cli;
+use nn::conv::layers::{Conv2dConfig, MaxPool2d};
+use nn::conv::MaxPoolOptions;
+use nn::data::{DataLoader, MnistSplit};
+use nn::generative::{
+    train_two_player_epoch, ConditionalGan, ConditionalGanTrainer, Conditioned, GanConfig,
+    LabelEncoding, TwoPlayerSchedule,
+};
+use nn::layers::{Flatten, Forward, LeakyRelu, LinearConfig, Module, Relu, Sequential, Tanh};
+use nn::optim::AdamConfig;
+use nn::prelude::{accuracy, no_grad, Reduction, Rng, Tensor, Var};
+
+const NAME: &str = "cgan_mnist";
+const LATENT: usize = 64;
+const EMBED: usize = 10;
+
+fn mlp(sizes: &[usize], rng: &mut Rng) -> Sequential<f32> {
+    let mut s = Sequential::new();
+    for (i, w) in sizes.windows(2).enumerate() {
+        s = s.append(
+            LinearConfig::new(w[0], w[1])
+                .init(rng)
+                .unwrap_or_else(|e| cli::fail(NAME, e)),
+        );
+        if i + 2 < sizes.len() {
+            s = s.append(LeakyRelu::new(0.2).unwrap_or_else(|e| cli::fail(NAME, e)));
+        }
+    }
+    s
+}
+
+/// The judge: a small CNN (conv 3×3 ×16, pool, conv 3×3 ×32, pool, linear
+/// 1568 → 10; ReLU) trained for 2 epochs on the real training images
+/// (pixels in [0, 1]); returns it with its test accuracy.
+fn train_classifier(
+    train: &nn::data::Mnist,
+    test: &nn::data::Mnist,
+    seed: u64,
+) -> (Sequential<f32>, f64) {
+    let mut rng = Rng::seed_from(seed ^ 0xC1A5);
+    let conv = |i, o, rng: &mut Rng| {
+        Conv2dConfig::new(i, o, 3)
+            .with_padding(1)
+            .init(rng)
+            .unwrap_or_else(|e| cli::fail(NAME, e))
+    };
+    let model = Sequential::new()
+        .append(conv(1, 16, &mut rng))
+        .append(Relu)
+        .append(MaxPool2d::new(MaxPoolOptions::new(2)))
+        .append(conv(16, 32, &mut rng))
+        .append(Relu)
+        .append(MaxPool2d::new(MaxPoolOptions::new(2)))
+        .append(Flatten::default())
+        .append(
+            LinearConfig::new(32 * 7 * 7, 10)
+                .init(&mut rng)
+                .unwrap_or_else(|e| cli::fail(NAME, e)),
+        );
+    let mut opt = AdamConfig::new(1e-3)
+        .init(model.named_parameters())
+        .unwrap_or_else(|e| cli::fail(NAME, e));
+    let loader = DataLoader::new(train.clone().into_dataset(), 128)
+        .unwrap_or_else(|e| cli::fail(NAME, e))
+        .shuffle(seed);
+    for epoch in 0..2 {
+        for batch in loader.epoch(epoch) {
+            let batch = batch.unwrap_or_else(|e| cli::fail(NAME, e));
+            let logits = model.forward(&Var::constant(as_images(&batch.features)));
+            let loss = logits.cross_entropy(batch.classes(), Reduction::Mean, 0.0);
+            opt.step(&loss.backward());
+        }
+    }
+    let acc = classify_accuracy(&model, &test.images, &test.labels);
+    (model, acc)
+}
+
+/// `[N, 784]` → `[N, 1, 28, 28]`.
+fn as_images(flat: &Tensor<f32>) -> Tensor<f32> {
+    flat.reshape(&[flat.shape()[0], 1, 28, 28])
+}
+
+/// The classifier's accuracy on `[N, 784]` pixels in [0, 1], in chunks.
+fn classify_accuracy(model: &Sequential<f32>, pixels: &Tensor<f32>, labels: &[usize]) -> f64 {
+    let n = pixels.shape()[0];
+    let mut hits = 0.0;
+    let mut start = 0;
+    while start < n {
+        let len = 1000.min(n - start);
+        let x = as_images(&pixels.narrow(0, start, len));
+        let logits = no_grad(|| model.forward(&Var::constant(x)));
+        hits += accuracy(logits.value(), &labels[start..start + len]) * len as f64;
+        start += len;
+    }
+    hits / n as f64
+}
+
+fn main() {
+    let args = cli::parse(NAME, 15);
+    let train = cli::mnist(NAME, &args, MnistSplit::Train);
+    let test = cli::mnist(NAME, &args, MnistSplit::Test);
+    println!(
+        "{NAME}: {} training images from {}",
+        train.len(),
+        args.data.display()
+    );
+
+    let start = Instant::now();
+    let (classifier, classifier_accuracy) = train_classifier(&train, &test, args.seed);
+    println!(
+        "{NAME}: judge classifier (CNN) test accuracy {:.4}  {:.0} s",
+        classifier_accuracy,
+        start.elapsed().as_secs_f64()
+    );
+
+    let mut rng = Rng::seed_from(args.seed);
+    let embedded = LabelEncoding::Embedding { dim: EMBED };
+    let generator = Conditioned::new(
+        mlp(&[LATENT + EMBED, 256, 512, 784], &mut rng).append(Tanh),
+        10,
+        embedded,
+        &mut rng,
+    )
+    .unwrap_or_else(|e| cli::fail(NAME, e));
+    let discriminator = Conditioned::new(
+        mlp(&[784 + EMBED, 512, 256, 1], &mut rng),
+        10,
+        embedded,
+        &mut rng,
+    )
+    .unwrap_or_else(|e| cli::fail(NAME, e));
+    let cgan = ConditionalGan::new(
+        GanConfig::new(LATENT).with_label_smoothing(0.9),
+        generator,
+        discriminator,
+    )
+    .unwrap_or_else(|e| cli::fail(NAME, e));
+    let adam = AdamConfig::new(2e-4).with_betas(0.5, 0.999);
+    let mut trainer = ConditionalGanTrainer {
+        gan: &cgan,
+        generator_optimizer: adam
+            .init(cgan.generator.named_parameters())
+            .unwrap_or_else(|e| cli::fail(NAME, e)),
+        discriminator_optimizer: adam
+            .init(cgan.discriminator.named_parameters())
+            .unwrap_or_else(|e| cli::fail(NAME, e)),
+        rng: rng.fork(),
+    };
+
+    let images = train.images.mul_scalar(2.0).add_scalar(-1.0);
+    let data = train
+        .into_dataset()
+        .with_features(images)
+        .unwrap_or_else(|e| cli::fail(NAME, e));
+    let loader = DataLoader::new(data, 64)
+        .unwrap_or_else(|e| cli::fail(NAME, e))
+        .shuffle(args.seed)
+        .drop_last(true);
+    // One row per digit, 10 samples each, from fixed noise.
+    let grid_labels: Vec<usize> = (0..10).flat_map(|d| [d; 10]).collect();
+    let grid_seed = rng.next_u64();
+    let mut last = Default::default();
+    let mut agreement = f64::NAN;
+    for epoch in 0..args.epochs {
+        let batches = loader
+            .epoch(epoch as u64)
+            .map(|b| b.map(|b| (b.features.clone(), b.classes().to_vec())));
+        last = train_two_player_epoch(&mut trainer, batches, TwoPlayerSchedule::default())
+            .unwrap_or_else(|e: nn::data::DataError| cli::fail(NAME, e));
+        agreement = classifier_agreement(&cgan, &classifier, &mut Rng::seed_from(args.seed + 1));
+        println!(
+            "{NAME}: epoch {:>2}/{}  D loss {:.3}  G loss {:.3}  D(x) {:.3}  D(G(z)) {:.3}  classifier agreement {:.3}  {:.0} s",
+            epoch + 1,
+            args.epochs,
+            last.discriminator_loss,
+            last.generator_loss,
+            last.d_real,
+            last.d_fake,
+            agreement,
+            start.elapsed().as_secs_f64()
+        );
+        let samples = cgan
+            .try_generate(&grid_labels, &mut Rng::seed_from(grid_seed))
+            .unwrap_or_else(|e| cli::fail(NAME, e));
+        cli::save_grid(
+            NAME,
+            &args.out.join(format!("cgan_epoch_{:02}.png", epoch + 1)),
+            &samples,
+            10,
+        );
+    }
+    let r = |x: f64| (x * 1e4).round() / 1e4;
+    println!(
+        "{}",
+        serde_json::json!({
+            "example": NAME,
+            "seed": args.seed,
+            "epochs": args.epochs,
+            "classifier_agreement": r(agreement),
+            "classifier": "cnn conv3x3x16-pool-conv3x3x32-pool-linear",
+            "classifier_test_accuracy": r(classifier_accuracy),
+            "d_loss": r(last.discriminator_loss),
+            "g_loss": r(last.generator_loss),
+            "d_real": r(last.d_real),
+            "d_fake": r(last.d_fake),
+            "train_seconds": (start.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        })
+    );
+}
+
+/// The fraction of 1,000 samples (100 asked for each digit) that the
+/// classifier labels as the digit asked for.
+fn classifier_agreement<G, D>(
+    cgan: &ConditionalGan<f32, G, D>,
+    classifier: &Sequential<f32>,
+    rng: &mut Rng,
+) -> f64
+where
+    G: Forward<f32>,
+    D: Forward<f32>,
+{
+    let labels: Vec<usize> = (0..10).flat_map(|d| [d; 100]).collect();
+    let samples: Tensor<f32> = cgan
+        .try_generate(&labels, rng)
+        .unwrap_or_else(|e| cli::fail(NAME, e));
+    // Back from the generator's [-1, 1] to the classifier's [0, 1].
+    let pixels = samples.add_scalar(1.0).mul_scalar(0.5);
+    classify_accuracy(classifier, &pixels, &labels)
+}
