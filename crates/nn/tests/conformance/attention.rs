@@ -7,8 +7,8 @@
 
 use nn::attention::{
     additive_scores, scaled_dot_product_attention_with, sinusoidal_encoding, soft_attention,
-    Activation, DecoderMasks, Mask, MultiHeadAttention, SdpaOptions, TransformerDecoderLayer,
-    TransformerEncoderLayer, TransformerLayerConfig, Weights,
+    Activation, DecoderMasks, Mask, Module, MultiHeadAttention, SdpaOptions,
+    TransformerDecoderLayer, TransformerEncoderLayer, TransformerLayerConfig, Weights,
 };
 use nn::autograd::Var;
 use nn::tensor::{Element, Rng};
@@ -74,7 +74,7 @@ fn multihead_attention<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String>
         c.param_bool("bias")?,
         &mut Rng::seed_from(0),
     );
-    mha.train(false);
+    mha.eval();
     let (q, k, v) = if c.param_bool("self_attention")? {
         let x = c.var("x")?;
         (x.clone(), x.clone(), x)
@@ -139,7 +139,7 @@ fn layer_config<T: Element>(c: &Ctx<'_, T>) -> Result<TransformerLayerConfig, St
 
 fn transformer_encoder_layer<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
     let mut layer = TransformerEncoderLayer::<T>::new(layer_config(c)?, &mut Rng::seed_from(0));
-    layer.train(false);
+    layer.eval();
     let (sm, kpm) = (mask(c, "src_mask")?, mask(c, "src_key_padding_mask")?);
     if c.param_bool("causal")? != sm.is_some() {
         return Err("transformer_encoder_layer: causal but no src_mask (or the reverse)".into());
@@ -152,7 +152,7 @@ fn transformer_encoder_layer<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, S
 
 fn transformer_decoder_layer<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
     let mut layer = TransformerDecoderLayer::<T>::new(layer_config(c)?, &mut Rng::seed_from(0));
-    layer.train(false);
+    layer.eval();
     let (tm, mm) = (mask(c, "tgt_mask")?, mask(c, "memory_mask")?);
     let (tkp, mkp) = (
         mask(c, "tgt_key_padding_mask")?,
