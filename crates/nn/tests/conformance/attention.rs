@@ -67,7 +67,7 @@ fn multihead_attention<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String>
     if !c.param_bool("batch_first")? || c.param_f("dropout")? != T::zero() {
         return Err("multihead_attention: expected batch_first and dropout 0".into());
     }
-    let mut mha = MultiHeadAttention::<T>::new(
+    let mha = MultiHeadAttention::<T>::new(
         c.param_usize("embed_dim")?,
         c.param_usize("num_heads")?,
         0.0,
@@ -138,7 +138,7 @@ fn layer_config<T: Element>(c: &Ctx<'_, T>) -> Result<TransformerLayerConfig, St
 }
 
 fn transformer_encoder_layer<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
-    let mut layer = TransformerEncoderLayer::<T>::new(layer_config(c)?, &mut Rng::seed_from(0));
+    let layer = TransformerEncoderLayer::<T>::new(layer_config(c)?, &mut Rng::seed_from(0));
     layer.eval();
     let (sm, kpm) = (mask(c, "src_mask")?, mask(c, "src_key_padding_mask")?);
     if c.param_bool("causal")? != sm.is_some() {
@@ -151,7 +151,7 @@ fn transformer_encoder_layer<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, S
 }
 
 fn transformer_decoder_layer<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
-    let mut layer = TransformerDecoderLayer::<T>::new(layer_config(c)?, &mut Rng::seed_from(0));
+    let layer = TransformerDecoderLayer::<T>::new(layer_config(c)?, &mut Rng::seed_from(0));
     layer.eval();
     let (tm, mm) = (mask(c, "tgt_mask")?, mask(c, "memory_mask")?);
     let (tkp, mkp) = (
