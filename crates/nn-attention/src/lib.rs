@@ -31,6 +31,7 @@
 pub mod functional;
 pub mod hard;
 pub mod mask;
+pub mod module;
 pub mod multihead;
 pub mod parts;
 pub mod position;
@@ -44,6 +45,8 @@ pub use functional::{
 pub use hard::{hard_attention, HardAttention, HardChoice};
 pub use mask::Mask;
 pub use multihead::{MultiHeadAttention, ProjectedKv};
+/// Re-exported so `named_parameters()`, `eval()` and friends need only this crate.
+pub use nn_layers::Module;
 pub use parts::{affine, layer_norm, Weights};
 pub use position::{sinusoidal_encoding, LearnedPositionEmbedding, PositionalEncoding};
 pub use score::{

@@ -6,7 +6,7 @@ use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::functional::attend;
 use crate::mask::{combined_mask, Mask};
-use crate::parts::{affine, Affine, DropoutRng, Weights};
+use crate::parts::{affine, Affine, DropoutRng, ModeFlag, Weights};
 
 /// Keys and values already projected and split into heads
 /// (`[N, heads, S, head_dim]` each): what a KV cache stores.
@@ -74,7 +74,7 @@ pub struct MultiHeadAttention<T: Element> {
     /// The output projection `out_proj`.
     pub out_proj: Affine<T>,
     dropout: f64,
-    training: bool,
+    pub(crate) training: ModeFlag,
     drop: DropoutRng,
 }
 
@@ -111,7 +111,7 @@ impl<T: Element> MultiHeadAttention<T> {
             in_proj_bias: bias.then(|| Parameter::new(Tensor::zeros(&[3 * embed_dim]))),
             out_proj,
             dropout,
-            training: true,
+            training: ModeFlag::default(),
             drop: DropoutRng::new(rng),
         }
     }
@@ -126,11 +126,6 @@ impl<T: Element> MultiHeadAttention<T> {
         self.num_heads
     }
 
-    /// Training mode (dropout on) or evaluation mode.
-    pub fn train(&mut self, on: bool) {
-        self.training = on;
-    }
-
     /// PyTorch `state_dict` names under `prefix` (e.g. `"self_attn."`).
     pub fn named(&self, prefix: &str) -> Vec<(String, Parameter<T>)> {
         let mut v = vec![(
@@ -142,11 +137,6 @@ impl<T: Element> MultiHeadAttention<T> {
         }
         v.extend(self.out_proj.named(&format!("{prefix}out_proj.")));
         v
-    }
-
-    /// The learnable tensors with PyTorch's names.
-    pub fn named_parameters(&self) -> Vec<(String, Parameter<T>)> {
-        self.named("")
     }
 
     /// The own parameters as vars of the graph being built.
@@ -269,7 +259,7 @@ impl<T: Element> MultiHeadAttention<T> {
             key_padding_mask,
         )?;
         let scale = 1.0 / ((self.embed_dim / self.num_heads) as f64).sqrt();
-        let (y, p) = if self.training && self.dropout > 0.0 {
+        let (y, p) = if self.training.get() && self.dropout > 0.0 {
             self.drop.with(|rng| {
                 attend(
                     q,

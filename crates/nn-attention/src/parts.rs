@@ -5,6 +5,7 @@
 use std::sync::Mutex;
 
 use nn_autograd::{Parameter, Var};
+use nn_layers::TrainFlag;
 use nn_tensor::{Element, Result, Rng, Tensor};
 
 type Lookup<'a, T> = Box<dyn Fn(&str) -> Option<Var<T>> + 'a>;
@@ -149,6 +150,26 @@ impl<T: Element> Norm<T> {
             (format!("{prefix}weight"), self.weight.clone()),
             (format!("{prefix}bias"), self.bias.clone()),
         ]
+    }
+}
+
+/// A layer's [`TrainFlag`] that clones into an independent flag with the same
+/// mode (so the layers can keep deriving `Clone`).
+#[derive(Debug, Default)]
+pub(crate) struct ModeFlag(pub(crate) TrainFlag);
+
+impl ModeFlag {
+    /// True in training mode.
+    pub(crate) fn get(&self) -> bool {
+        self.0.get()
+    }
+}
+
+impl Clone for ModeFlag {
+    fn clone(&self) -> Self {
+        let copy = ModeFlag::default();
+        copy.0.set(self.get());
+        copy
     }
 }
 

@@ -93,9 +93,4 @@ impl<T: Element> LearnedPositionEmbedding<T> {
         }
         x.try_add(&self.weight.var().narrow(0, offset, x.shape()[1]))
     }
-
-    /// The name `weight`.
-    pub fn named_parameters(&self) -> Vec<(String, Parameter<T>)> {
-        vec![("weight".into(), self.weight.clone())]
-    }
 }

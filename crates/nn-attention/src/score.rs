@@ -144,16 +144,6 @@ impl<T: Element> AdditiveAttention<T> {
         }
     }
 
-    /// Names as in the fixtures: `W_query`, `W_key`, `bias`, `v_score`.
-    pub fn named_parameters(&self) -> Vec<(String, Parameter<T>)> {
-        vec![
-            ("W_query".into(), self.w_query.clone()),
-            ("W_key".into(), self.w_key.clone()),
-            ("bias".into(), self.bias.clone()),
-            ("v_score".into(), self.v_score.clone()),
-        ]
-    }
-
     /// The scores `e [N, S]` of `query [N, Dq]` against `keys [N, S, Dk]`.
     pub fn scores(&self, query: &Var<T>, keys: &Var<T>) -> Result<Var<T>> {
         additive_scores(

@@ -39,11 +39,6 @@ impl<T: Element> TransformerEncoder<T> {
         }
     }
 
-    /// Training or evaluation mode for every layer.
-    pub fn train(&mut self, on: bool) {
-        self.layers.iter_mut().for_each(|l| l.train(on));
-    }
-
     /// PyTorch `state_dict` names under `prefix`.
     pub fn named(&self, prefix: &str) -> Vec<(String, Parameter<T>)> {
         let mut v: Vec<_> = self
@@ -100,11 +95,6 @@ impl<T: Element> TransformerDecoder<T> {
                 .collect(),
             norm: final_norm.then(|| Norm::new(config.d_model, config.layer_norm_eps)),
         }
-    }
-
-    /// Training or evaluation mode for every layer.
-    pub fn train(&mut self, on: bool) {
-        self.layers.iter_mut().for_each(|l| l.train(on));
     }
 
     /// PyTorch `state_dict` names under `prefix`.
@@ -184,19 +174,6 @@ impl<T: Element> Transformer<T> {
         }
     }
 
-    /// Training or evaluation mode.
-    pub fn train(&mut self, on: bool) {
-        self.encoder.train(on);
-        self.decoder.train(on);
-    }
-
-    /// PyTorch `state_dict` names.
-    pub fn named_parameters(&self) -> Vec<(String, Parameter<T>)> {
-        let mut v = self.encoder.named("encoder.");
-        v.extend(self.decoder.named("decoder."));
-        v
-    }
-
     /// `src [N, S, E]`, `tgt [N, T, E]` → `[N, T, E]`. `src_key_padding_mask`
     /// also serves as the memory's key-padding mask.
     pub fn try_forward(
@@ -252,27 +229,6 @@ impl<T: Element> Seq2SeqTransformer<T> {
             transformer: Transformer::new(config, num_encoder_layers, num_decoder_layers, rng),
             generator: Affine::new(e, tgt_vocab, true, rng),
         }
-    }
-
-    /// Every learnable tensor with its name.
-    pub fn named_parameters(&self) -> Vec<(String, Parameter<T>)> {
-        let mut v = vec![
-            ("src_embed.weight".to_string(), self.src_embed.clone()),
-            ("tgt_embed.weight".to_string(), self.tgt_embed.clone()),
-        ];
-        v.extend(
-            self.transformer
-                .named_parameters()
-                .into_iter()
-                .map(|(k, p)| (format!("transformer.{k}"), p)),
-        );
-        v.extend(self.generator.named("generator."));
-        v
-    }
-
-    /// Training or evaluation mode.
-    pub fn train(&mut self, on: bool) {
-        self.transformer.train(on);
     }
 
     /// Embeds `tokens` (`n` rows of equal length) at positions `offset..`.

@@ -6,7 +6,7 @@ use nn_tensor::{Element, Result, Rng};
 
 use crate::mask::Mask;
 use crate::multihead::{MultiHeadAttention, ProjectedKv};
-use crate::parts::{Affine, DropoutRng, Norm, Weights};
+use crate::parts::{Affine, DropoutRng, ModeFlag, Norm, Weights};
 
 /// The feed-forward activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -83,9 +83,9 @@ impl TransformerLayerConfig {
 
 /// The feed-forward block `linear2(dropout(act(linear1(x))))`.
 #[derive(Clone, Debug)]
-struct FeedForward<T: Element> {
-    linear1: Affine<T>,
-    linear2: Affine<T>,
+pub(crate) struct FeedForward<T: Element> {
+    pub(crate) linear1: Affine<T>,
+    pub(crate) linear2: Affine<T>,
 }
 
 impl<T: Element> FeedForward<T> {
@@ -131,12 +131,12 @@ pub struct TransformerEncoderLayer<T: Element> {
     config: TransformerLayerConfig,
     /// Self-attention.
     pub self_attn: MultiHeadAttention<T>,
-    ff: FeedForward<T>,
+    pub(crate) ff: FeedForward<T>,
     /// LayerNorm around the attention block.
     pub norm1: Norm<T>,
     /// LayerNorm around the feed-forward block.
     pub norm2: Norm<T>,
-    training: bool,
+    pub(crate) training: ModeFlag,
     drop: DropoutRng,
 }
 
@@ -155,7 +155,7 @@ impl<T: Element> TransformerEncoderLayer<T> {
             ff: FeedForward::new(&config, rng),
             norm1: Norm::new(config.d_model, config.layer_norm_eps),
             norm2: Norm::new(config.d_model, config.layer_norm_eps),
-            training: true,
+            training: ModeFlag::default(),
             drop: DropoutRng::new(rng),
         }
     }
@@ -163,12 +163,6 @@ impl<T: Element> TransformerEncoderLayer<T> {
     /// The hyper-parameters.
     pub fn config(&self) -> &TransformerLayerConfig {
         &self.config
-    }
-
-    /// Training mode (dropout on) or evaluation mode.
-    pub fn train(&mut self, on: bool) {
-        self.training = on;
-        self.self_attn.train(on);
     }
 
     /// PyTorch `state_dict` names under `prefix`.
@@ -179,11 +173,6 @@ impl<T: Element> TransformerEncoderLayer<T> {
         v.extend(self.norm1.named(&format!("{prefix}norm1.")));
         v.extend(self.norm2.named(&format!("{prefix}norm2.")));
         v
-    }
-
-    /// The learnable tensors with PyTorch's names.
-    pub fn named_parameters(&self) -> Vec<(String, Parameter<T>)> {
-        self.named("")
     }
 
     /// `src [N, S, E]` → `[N, S, E]`; `src_mask [S, S]`,
@@ -207,7 +196,7 @@ impl<T: Element> TransformerEncoderLayer<T> {
         src_mask: Option<&Mask>,
         src_key_padding_mask: Option<&Mask>,
     ) -> Result<Var<T>> {
-        let (c, tr) = (&self.config, self.training);
+        let (c, tr) = (&self.config, self.training.get());
         let (m, p) = (src_mask, src_key_padding_mask);
         let sa = |z: &Var<T>| -> Result<Var<T>> {
             let (y, _) = self
@@ -263,14 +252,14 @@ pub struct TransformerDecoderLayer<T: Element> {
     pub self_attn: MultiHeadAttention<T>,
     /// Cross-attention (queries from the target, keys/values from memory).
     pub multihead_attn: MultiHeadAttention<T>,
-    ff: FeedForward<T>,
+    pub(crate) ff: FeedForward<T>,
     /// LayerNorm around self-attention.
     pub norm1: Norm<T>,
     /// LayerNorm around cross-attention.
     pub norm2: Norm<T>,
     /// LayerNorm around the feed-forward block.
     pub norm3: Norm<T>,
-    training: bool,
+    pub(crate) training: ModeFlag,
     drop: DropoutRng,
 }
 
@@ -307,7 +296,7 @@ impl<T: Element> TransformerDecoderLayer<T> {
             norm1: Norm::new(config.d_model, config.layer_norm_eps),
             norm2: Norm::new(config.d_model, config.layer_norm_eps),
             norm3: Norm::new(config.d_model, config.layer_norm_eps),
-            training: true,
+            training: ModeFlag::default(),
             drop: DropoutRng::new(rng),
         }
     }
@@ -315,13 +304,6 @@ impl<T: Element> TransformerDecoderLayer<T> {
     /// The hyper-parameters.
     pub fn config(&self) -> &TransformerLayerConfig {
         &self.config
-    }
-
-    /// Training mode (dropout on) or evaluation mode.
-    pub fn train(&mut self, on: bool) {
-        self.training = on;
-        self.self_attn.train(on);
-        self.multihead_attn.train(on);
     }
 
     /// PyTorch `state_dict` names under `prefix`.
@@ -339,11 +321,6 @@ impl<T: Element> TransformerDecoderLayer<T> {
         v
     }
 
-    /// The learnable tensors with PyTorch's names.
-    pub fn named_parameters(&self) -> Vec<(String, Parameter<T>)> {
-        self.named("")
-    }
-
     fn blocks(
         &self,
         w: &Weights<'_, T>,
@@ -351,7 +328,7 @@ impl<T: Element> TransformerDecoderLayer<T> {
         sa: impl Fn(&Var<T>) -> Result<Var<T>>,
         ca: impl Fn(&Var<T>) -> Result<Var<T>>,
     ) -> Result<Var<T>> {
-        let (c, tr) = (&self.config, self.training);
+        let (c, tr) = (&self.config, self.training.get());
         let d = |y: Var<T>| self.drop.apply(&y, c.dropout, tr);
         let ff = |z: &Var<T>| self.ff.forward(w, z, c, &self.drop, tr);
         let n1 = |z: &Var<T>| self.norm1.forward_with(z, w, "norm1.");

@@ -3,7 +3,7 @@
 
 use nn_attention::{
     hard_attention, key_value_attention, BilinearScore, DecoderLayerCache, DecoderMasks,
-    HardChoice, LearnedPositionEmbedding, Mask, MultiHeadAttention, Seq2SeqTransformer,
+    HardChoice, LearnedPositionEmbedding, Mask, Module, MultiHeadAttention, Seq2SeqTransformer,
     TransformerDecoderLayer, TransformerLayerConfig,
 };
 use nn_autograd::Var;
@@ -51,8 +51,8 @@ fn greedy_decoding_with_cache_matches_recomputing_the_prefix() {
     let cfg = TransformerLayerConfig::new(8, 2)
         .dim_feedforward(16)
         .dropout(0.0);
-    let mut model = Seq2SeqTransformer::<f64>::new(cfg, 2, 2, 7, 7, 16, &mut rng);
-    model.train(false);
+    let model = Seq2SeqTransformer::<f64>::new(cfg, 2, 2, 7, 7, 16, &mut rng);
+    model.eval();
     let (n, bos, steps) = (3, 0, 6);
     let src: Vec<usize> = (0..n * 5).map(|i| 1 + (i * 3) % 6).collect();
     let fast = model.greedy_decode(&src, n, bos, steps).unwrap();

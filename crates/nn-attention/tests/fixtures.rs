@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use common::{cases, compare, Case};
 use nn_attention::{
     scaled_dot_product_attention_with, sinusoidal_encoding, Activation, AdditiveAttention,
-    DecoderMasks, Mask, MultiHeadAttention, SdpaOptions, TransformerDecoderLayer,
+    DecoderMasks, Mask, Module, MultiHeadAttention, SdpaOptions, TransformerDecoderLayer,
     TransformerEncoderLayer, TransformerLayerConfig,
 };
 use nn_autograd::{Parameter, Var};
@@ -90,14 +90,14 @@ fn scaled_dot_product_attention_fixtures() {
 fn mha<T: Element>(c: &Case, tol: f64) {
     let mut leaves = BTreeMap::new();
     let e = c.usize("embed_dim");
-    let mut m = MultiHeadAttention::<T>::new(
+    let m = MultiHeadAttention::<T>::new(
         e,
         c.usize("num_heads"),
         c.f64("dropout"),
         c.bool("bias"),
         &mut Rng::seed_from(0),
     );
-    m.train(false);
+    m.eval();
     load(c, m.named_parameters(), &mut leaves);
     let (q, k, v) = if c.bool("self_attention") {
         let x = leaf::<T>(c, "x", &mut leaves);
@@ -165,8 +165,8 @@ fn layer_config(c: &Case) -> TransformerLayerConfig {
 
 fn encoder<T: Element>(c: &Case, tol: f64) {
     let mut leaves = BTreeMap::new();
-    let mut layer = TransformerEncoderLayer::<T>::new(layer_config(c), &mut Rng::seed_from(0));
-    layer.train(false);
+    let layer = TransformerEncoderLayer::<T>::new(layer_config(c), &mut Rng::seed_from(0));
+    layer.eval();
     load(c, layer.named_parameters(), &mut leaves);
     let src = leaf::<T>(c, "src", &mut leaves);
     let (sm, kpm) = (mask(c, "src_mask"), mask(c, "src_key_padding_mask"));
@@ -182,8 +182,8 @@ fn transformer_encoder_layer_fixtures() {
 
 fn decoder<T: Element>(c: &Case, tol: f64) {
     let mut leaves = BTreeMap::new();
-    let mut layer = TransformerDecoderLayer::<T>::new(layer_config(c), &mut Rng::seed_from(0));
-    layer.train(false);
+    let layer = TransformerDecoderLayer::<T>::new(layer_config(c), &mut Rng::seed_from(0));
+    layer.eval();
     load(c, layer.named_parameters(), &mut leaves);
     let tgt = leaf::<T>(c, "tgt", &mut leaves);
     let memory = leaf::<T>(c, "memory", &mut leaves);

@@ -3,8 +3,8 @@
 
 use nn_attention::{
     scaled_dot_product_attention, soft_attention, Activation, AdditiveAttention, BilinearScore,
-    DecoderMasks, Mask, MultiHeadAttention, TransformerDecoderLayer, TransformerEncoderLayer,
-    TransformerLayerConfig,
+    DecoderMasks, Mask, Module, MultiHeadAttention, TransformerDecoderLayer,
+    TransformerEncoderLayer, TransformerLayerConfig,
 };
 use nn_autograd::gradcheck::{check_gradients, GradCheckConfig};
 use nn_autograd::{Parameter, Var};

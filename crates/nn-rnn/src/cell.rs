@@ -2,6 +2,7 @@
 //! (PyTorch's `nn.RNNCell`, `nn.LSTMCell`, `nn.GRUCell`).
 
 use nn_autograd::{Parameter, Var};
+use nn_layers::Module;
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::init::{DirectionVars, DirectionWeights, RecurrentInit};
@@ -62,12 +63,6 @@ fn step<T: Element>(
 
 macro_rules! cell_common {
     () => {
-        /// The learnable tensors with PyTorch's names (`weight_ih`,
-        /// `weight_hh`, `bias_ih`, `bias_hh`).
-        pub fn named_parameters(&self) -> Vec<(String, Parameter<T>)> {
-            self.weights.named("")
-        }
-
         /// The weights, for loading or inspection.
         pub fn weights(&self) -> &DirectionWeights<T> {
             &self.weights
@@ -79,6 +74,22 @@ macro_rules! cell_common {
         }
     };
 }
+
+/// [`Module`] for a cell: its parameters have PyTorch's names (`weight_ih`,
+/// `weight_hh`, `bias_ih`, `bias_hh`); a cell has no train/eval behaviour.
+macro_rules! cell_module {
+    ($cell:ident) => {
+        impl<T: Element> Module<T> for $cell<T> {
+            fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
+                self.weights.visit("", f)
+            }
+        }
+    };
+}
+
+cell_module!(RnnCell);
+cell_module!(LstmCell);
+cell_module!(GruCell);
 
 /// Which non-linearity an Elman RNN applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -123,17 +123,22 @@ impl<T: Element> DirectionWeights<T> {
 
     /// The tensors with their names, given a suffix (`"_l0"`, `"_l1_reverse"`, or `""` for cells).
     pub fn named(&self, suffix: &str) -> Vec<(String, Parameter<T>)> {
-        let mut v = vec![
-            (format!("weight_ih{suffix}"), self.weight_ih.clone()),
-            (format!("weight_hh{suffix}"), self.weight_hh.clone()),
-        ];
+        let mut v = Vec::new();
+        self.visit(suffix, &mut |n, p| v.push((n.to_string(), p.clone())));
+        v
+    }
+
+    /// Calls `f` on each weight with its PyTorch name plus `suffix`, in the
+    /// order of [`DirectionWeights::named`] (what [`Module`](nn_layers::Module) visitors use).
+    pub fn visit(&self, suffix: &str, f: &mut dyn FnMut(&str, &Parameter<T>)) {
+        f(&format!("weight_ih{suffix}"), &self.weight_ih);
+        f(&format!("weight_hh{suffix}"), &self.weight_hh);
         if let Some(b) = &self.bias_ih {
-            v.push((format!("bias_ih{suffix}"), b.clone()));
+            f(&format!("bias_ih{suffix}"), b);
         }
         if let Some(b) = &self.bias_hh {
-            v.push((format!("bias_hh{suffix}"), b.clone()));
+            f(&format!("bias_hh{suffix}"), b);
         }
-        v
     }
 }
 

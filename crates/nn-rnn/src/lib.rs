@@ -32,6 +32,8 @@ pub mod tbptt;
 
 pub use cell::{GruCell, LstmCell, Nonlinearity, RnnCell};
 pub use init::{orthogonal, DirectionVars, DirectionWeights, RecurrentInit};
+/// Re-exported so `named_parameters()`, `eval()` and friends need only this crate.
+pub use nn_layers::Module;
 pub use recurrence::{recurrence, CellKind, RecurrenceOutput};
 pub use sequence::{
     recurrent_forward, Gru, Lstm, LstmOutput, RecurrentConfig, Rnn, SequenceOutput,

@@ -4,6 +4,7 @@
 use std::sync::Mutex;
 
 use nn_autograd::{Parameter, Var};
+use nn_layers::{Module, TrainFlag};
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::cell::{input_projection, Nonlinearity};
@@ -13,7 +14,7 @@ use crate::recurrence::{recurrence, CellKind};
 /// The hyper-parameters of a sequence layer, with PyTorch's defaults.
 ///
 /// ```
-/// use nn_rnn::{Lstm, RecurrentConfig};
+/// use nn_rnn::{Lstm, Module, RecurrentConfig};
 /// use nn_tensor::Rng;
 /// let cfg = RecurrentConfig::new(8, 16).num_layers(2).bidirectional(true);
 /// let lstm = Lstm::<f32>::new(cfg, &mut Rng::seed_from(0));
@@ -97,7 +98,7 @@ struct Stack<T: Element> {
     config: RecurrentConfig,
     /// `layers[k][d]`, d = 0 forward, 1 reverse.
     layers: Vec<Vec<DirectionWeights<T>>>,
-    training: bool,
+    training: TrainFlag,
     rng: Mutex<Rng>,
 }
 
@@ -107,7 +108,7 @@ impl<T: Element> Clone for Stack<T> {
             kind: self.kind,
             config: self.config,
             layers: self.layers.clone(),
-            training: self.training,
+            training: clone_flag(&self.training),
             rng: Mutex::new(self.rng.lock().expect("rng lock").clone()),
         }
     }
@@ -181,13 +182,13 @@ impl<T: Element> Stack<T> {
             kind,
             config,
             layers,
-            training: true,
+            training: TrainFlag::default(),
             rng: Mutex::new(rng.fork()),
         }
     }
 
-    fn named_parameters(&self) -> Vec<(String, Parameter<T>)> {
-        let mut v = Vec::new();
+    /// Every weight with its PyTorch name, in PyTorch's order.
+    fn visit(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
         for (k, layer) in self.layers.iter().enumerate() {
             for (d, w) in layer.iter().enumerate() {
                 let suffix = if d == 0 {
@@ -195,10 +196,9 @@ impl<T: Element> Stack<T> {
                 } else {
                     format!("_l{k}_reverse")
                 };
-                v.extend(w.named(&suffix));
+                w.visit(&suffix, f);
             }
         }
-        v
     }
 
     fn forward(
@@ -213,7 +213,7 @@ impl<T: Element> Stack<T> {
             .iter()
             .map(|l| l.iter().map(DirectionWeights::vars).collect())
             .collect();
-        let drop = self.training && self.config.dropout > 0.0;
+        let drop = self.training.get() && self.config.dropout > 0.0;
         recurrent_forward(self.kind, &self.config, &weights, x, h0, c0, lengths, |v| {
             if drop {
                 self.dropout(v)
@@ -387,14 +387,6 @@ pub fn recurrent_forward<T: Element>(
 
 macro_rules! layer_common {
     () => {
-        /// The learnable tensors with PyTorch's `state_dict` names, in
-        /// PyTorch's order: per layer, per direction, `weight_ih_l{k}`,
-        /// `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}` (`_reverse` suffix
-        /// for the backward direction).
-        pub fn named_parameters(&self) -> Vec<(String, Parameter<T>)> {
-            self.stack.named_parameters()
-        }
-
         /// The weights of layer `k`, direction `d` (0 forward, 1 reverse).
         pub fn weights(&self, k: usize, d: usize) -> &DirectionWeights<T> {
             &self.stack.layers[k][d]
@@ -404,17 +396,37 @@ macro_rules! layer_common {
         pub fn config(&self) -> &RecurrentConfig {
             &self.stack.config
         }
+    };
+}
 
-        /// Training mode (dropout between layers active) or evaluation mode.
-        pub fn train(&mut self, on: bool) {
-            self.stack.training = on;
-        }
+/// [`Module`] for a sequence layer: the parameters have PyTorch's
+/// `state_dict` names, in PyTorch's order (per layer, per direction,
+/// `weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`, with a
+/// `_reverse` suffix for the backward direction); the train flag switches the
+/// dropout between layers.
+macro_rules! layer_module {
+    ($layer:ident) => {
+        impl<T: Element> Module<T> for $layer<T> {
+            fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
+                self.stack.visit(f)
+            }
 
-        /// True in training mode (the default, as in PyTorch).
-        pub fn is_training(&self) -> bool {
-            self.stack.training
+            fn train_flag(&self) -> Option<&TrainFlag> {
+                Some(&self.stack.training)
+            }
         }
     };
+}
+
+layer_module!(Rnn);
+layer_module!(Gru);
+layer_module!(Lstm);
+
+/// A copy of a flag with the same mode (a clone of a layer is an independent layer).
+fn clone_flag(flag: &TrainFlag) -> TrainFlag {
+    let copy = TrainFlag::default();
+    copy.set(flag.get());
+    copy
 }
 
 /// A stacked Elman RNN (`nn.RNN`).

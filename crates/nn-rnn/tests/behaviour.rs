@@ -3,7 +3,8 @@
 
 use nn_autograd::Var;
 use nn_rnn::{
-    truncated_bptt, Gru, GruCell, Lstm, LstmCell, Nonlinearity, RecurrentConfig, Rnn, RnnCell,
+    truncated_bptt, Gru, GruCell, Lstm, LstmCell, Module, Nonlinearity, RecurrentConfig, Rnn,
+    RnnCell,
 };
 use nn_tensor::{Rng, Tensor};
 
@@ -186,7 +187,7 @@ fn bad_shapes_are_reported_with_the_operation() {
 #[test]
 fn dropout_between_layers_only_in_training() {
     let mut rng = Rng::seed_from(3);
-    let mut gru = Gru::<f64>::new(
+    let gru = Gru::<f64>::new(
         RecurrentConfig::new(2, 8).num_layers(2).dropout(0.5),
         &mut rng,
     );
@@ -197,7 +198,7 @@ fn dropout_between_layers_only_in_training() {
         max_diff(&a, &b) > 1e-6,
         "two training passes draw different masks"
     );
-    gru.train(false);
+    gru.eval();
     let c = gru.forward(&x, None).0.value().clone();
     let d = gru.forward(&x, None).0.value().clone();
     assert_eq!(c, d);

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use common::{cases, Case};
 use nn_autograd::Var;
-use nn_rnn::{Gru, Lstm, Nonlinearity, RecurrentConfig, Rnn};
+use nn_rnn::{Gru, Lstm, Module, Nonlinearity, RecurrentConfig, Rnn};
 use nn_tensor::{Element, Rng};
 
 fn config(c: &Case) -> RecurrentConfig {

@@ -7,8 +7,8 @@
 
 use nn::attention::{
     additive_scores, scaled_dot_product_attention_with, sinusoidal_encoding, soft_attention,
-    Activation, DecoderMasks, Mask, MultiHeadAttention, SdpaOptions, TransformerDecoderLayer,
-    TransformerEncoderLayer, TransformerLayerConfig, Weights,
+    Activation, DecoderMasks, Mask, Module, MultiHeadAttention, SdpaOptions,
+    TransformerDecoderLayer, TransformerEncoderLayer, TransformerLayerConfig, Weights,
 };
 use nn::autograd::Var;
 use nn::tensor::{Element, Rng};
@@ -67,14 +67,14 @@ fn multihead_attention<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String>
     if !c.param_bool("batch_first")? || c.param_f("dropout")? != T::zero() {
         return Err("multihead_attention: expected batch_first and dropout 0".into());
     }
-    let mut mha = MultiHeadAttention::<T>::new(
+    let mha = MultiHeadAttention::<T>::new(
         c.param_usize("embed_dim")?,
         c.param_usize("num_heads")?,
         0.0,
         c.param_bool("bias")?,
         &mut Rng::seed_from(0),
     );
-    mha.train(false);
+    mha.eval();
     let (q, k, v) = if c.param_bool("self_attention")? {
         let x = c.var("x")?;
         (x.clone(), x.clone(), x)
@@ -138,8 +138,8 @@ fn layer_config<T: Element>(c: &Ctx<'_, T>) -> Result<TransformerLayerConfig, St
 }
 
 fn transformer_encoder_layer<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
-    let mut layer = TransformerEncoderLayer::<T>::new(layer_config(c)?, &mut Rng::seed_from(0));
-    layer.train(false);
+    let layer = TransformerEncoderLayer::<T>::new(layer_config(c)?, &mut Rng::seed_from(0));
+    layer.eval();
     let (sm, kpm) = (mask(c, "src_mask")?, mask(c, "src_key_padding_mask")?);
     if c.param_bool("causal")? != sm.is_some() {
         return Err("transformer_encoder_layer: causal but no src_mask (or the reverse)".into());
@@ -151,8 +151,8 @@ fn transformer_encoder_layer<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, S
 }
 
 fn transformer_decoder_layer<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
-    let mut layer = TransformerDecoderLayer::<T>::new(layer_config(c)?, &mut Rng::seed_from(0));
-    layer.train(false);
+    let layer = TransformerDecoderLayer::<T>::new(layer_config(c)?, &mut Rng::seed_from(0));
+    layer.eval();
     let (tm, mm) = (mask(c, "tgt_mask")?, mask(c, "memory_mask")?);
     let (tkp, mkp) = (
         mask(c, "tgt_key_padding_mask")?,
