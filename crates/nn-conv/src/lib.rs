@@ -12,8 +12,9 @@
 //! * [`pool`]: max pooling (with indices) and average pooling, 1-d and 2-d;
 //! * [`adaptive`]: adaptive and global average pooling;
 //! * [`layers`]: the layer modules (`Conv2d`, `ConvTranspose2d`, `MaxPool2d`,
-//!   `BatchNorm2d`, ...) and residual networks (`BasicBlock`, `Bottleneck`,
-//!   `ResNet`), with PyTorch's defaults and `state_dict` names.
+//!   `BatchNorm2d`, ...), residual networks (`BasicBlock`, `Bottleneck`,
+//!   `ResNet`) and the course's `LeNet5`, with PyTorch's defaults and
+//!   `state_dict` names.
 //!
 //! Every op is differentiable (a `Var` in, a `Var` out) and has a fallible
 //! `try_*` twin whose error names the op and the shapes. Layouts are

@@ -3,6 +3,7 @@
 
 pub mod batch_norm;
 pub mod conv;
+pub mod lenet;
 pub mod pool;
 pub mod resnet;
 
@@ -11,6 +12,7 @@ pub use conv::{
     Conv, Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, ConvConfig, ConvTranspose, ConvTranspose1d,
     ConvTranspose1dConfig, ConvTranspose2d, ConvTranspose2dConfig, ConvTransposeConfig,
 };
+pub use lenet::{LeNet5, LeNet5Config};
 pub use pool::{AdaptiveAvgPool2d, AvgPool, AvgPool1d, AvgPool2d, MaxPool, MaxPool1d, MaxPool2d};
 pub use resnet::{
     BasicBlock, BlockConfig, BlockKind, Bottleneck, Projection, ResNet, ResNetConfig,

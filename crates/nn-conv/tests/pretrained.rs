@@ -1,0 +1,103 @@
+//! Loads the LeNet-5 with batch norm that PyTorch trained on MNIST into
+//! [`LeNet5`] and reproduces PyTorch's logits in eval mode (running
+//! statistics, and the int64 `num_batches_tracked` counters read too).
+//!
+//! The directory comes from `NN_PRETRAINED`, else `../shared/pretrained`
+//! relative to the workspace root; the test prints a note and passes when
+//! the files are absent (a checkout without the shared data).
+
+use std::path::PathBuf;
+
+use nn_conv::layers::{LeNet5, LeNet5Config};
+use nn_layers::prelude::*;
+use nn_layers::serialize::{load, LoadMode};
+
+fn pretrained_dir() -> PathBuf {
+    match std::env::var_os("NN_PRETRAINED") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/pretrained"),
+    }
+}
+
+fn tensor_of(v: &serde_json::Value) -> Tensor<f32> {
+    let shape: Vec<usize> = v["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap() as usize)
+        .collect();
+    let data: Vec<f32> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
+    Tensor::from_vec(data, &shape)
+}
+
+#[test]
+fn lenet_bn_mnist_reproduces_pytorch_logits() {
+    let dir = pretrained_dir();
+    let (weights, expected) = (
+        dir.join("lenet_bn_mnist.safetensors"),
+        dir.join("lenet_bn_mnist.expected.json"),
+    );
+    if !weights.exists() || !expected.exists() {
+        println!(
+            "note: {} not found; skipping the pretrained test",
+            weights.display()
+        );
+        return;
+    }
+    let model: LeNet5<f32> = LeNet5Config::new(1, 10)
+        .with_batch_norm(true)
+        .init(&mut Rng::seed_from(0))
+        .unwrap();
+    let report = load(&model, &weights, LoadMode::Strict).unwrap();
+    // 14 parameters, 4 running statistics, 2 counters.
+    assert_eq!(report.loaded.len(), 20, "{report}");
+    let bn1 = model.bn1.as_ref().unwrap();
+    let bn2 = model.bn2.as_ref().unwrap();
+    // The counters came from the file's I64 tensors, not from our init (0).
+    assert!(bn1.num_batches_tracked().unwrap() > 0);
+    assert_eq!(bn1.num_batches_tracked(), bn2.num_batches_tracked());
+    // So did the running statistics (init is mean 0, variance 1).
+    assert!(bn1
+        .running_mean()
+        .unwrap()
+        .as_slice()
+        .iter()
+        .any(|&m| m != 0.0));
+    assert!(bn2
+        .running_var()
+        .unwrap()
+        .as_slice()
+        .iter()
+        .any(|&v| v != 1.0));
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&expected).unwrap()).unwrap();
+    // The stored inputs are already preprocessed: (pixel/255 − 0.1307)/0.3081.
+    let x = tensor_of(&json["inputs_first_32"]);
+    let want = tensor_of(&json["logits_first_32"]);
+    assert_eq!(x.shape(), &[32, 1, 28, 28]);
+    assert_eq!(want.shape(), &[32, 10]);
+    model.eval();
+    let got = no_grad(|| model.forward(&Var::constant(x.clone())));
+    let err = got.value().max_abs_diff(&want);
+    println!("lenet_bn_mnist: max |logit error| = {err:e}");
+    assert!(err <= 1e-4, "max logit error {err}");
+    let preds = got.value().argmax(1);
+    let stored: Vec<usize> = json["predictions_first_1000"].as_array().unwrap()[..32]
+        .iter()
+        .map(|p| p.as_u64().unwrap() as usize)
+        .collect();
+    assert_eq!(preds, stored);
+
+    // In training mode the same batch is normalised by its own statistics:
+    // the logits move, which shows eval mode above really used the file's
+    // running statistics.
+    model.train();
+    let batch_stats = no_grad(|| model.forward(&Var::constant(x)));
+    assert!(batch_stats.value().max_abs_diff(&want) > 1e-3);
+}
