@@ -1,0 +1,239 @@
+//! A small residual network (nn-conv's `ResNet` of `BasicBlock`s: a 3×3
+//! stem, three stages of 8, 16 and 32 channels, global average pooling and a
+//! linear classifier) on MNIST, or on the embedded 8×8 digits with
+//! `--dataset digits` (seconds instead of minutes). Prints the network layer
+//! by layer (output shape and parameter count) before training, then trains
+//! with Adam and a cosine schedule and reports the test accuracy.
+//!
+//! `cargo run --release -p nn --example resnet_mnist -- [--dataset mnist|digits] [--data DIR] [--epochs N] [--seed N] [--threads N] [--lr X] [--batch-size N] [--base-channels N] [--blocks N]`
+
+mod common;
+
+use std::time::Instant;
+
+use nn::conv::layers::{BlockKind, ResNet, ResNetConfig};
+use nn::data::{load_mnist, DataLoader, ImageLayout, MnistSplit, SplitFractions, TensorDataset};
+use nn::layers::{CrossEntropyLoss, Forward, Module};
+use nn::optim::{AdamConfig, CosineAnnealingLr, Scheduler};
+use nn::prelude::*;
+use nn::train::Progress;
+
+/// Training and test sets as `[N, 1, H, W]` images, roughly zero mean and unit variance.
+fn load_data(
+    args: &common::Args,
+    dataset: &str,
+    seed: u64,
+) -> (TensorDataset<f32>, TensorDataset<f32>) {
+    match dataset {
+        "mnist" => {
+            let dir = common::mnist_dir(args);
+            eprintln!("MNIST from {}", dir.display());
+            let load = |split| {
+                let m = load_mnist(Some(&dir), split, ImageLayout::Nchw).unwrap_or_else(|e| {
+                    eprintln!("{e}");
+                    std::process::exit(1)
+                });
+                let x = m.images.add_scalar(-0.1307).mul_scalar(1.0 / 0.3081);
+                TensorDataset::classification(x, m.labels).expect("one label per image")
+            };
+            (load(MnistSplit::Train), load(MnistSplit::Test))
+        }
+        "digits" => {
+            // 1797 images of 8×8 pixels with values 0–16; 80 % / 20 %, stratified.
+            let d = nn::data::digits().cast::<f32>();
+            let n = d.targets.len();
+            let x = d
+                .features
+                .mul_scalar(1.0 / 16.0)
+                .add_scalar(-0.3)
+                .mul_scalar(1.0 / 0.4);
+            let ds = TensorDataset::classification(x.reshape(&[n, 1, 8, 8]), d.targets)
+                .expect("one label per image");
+            let s = ds
+                .split(SplitFractions::train_test(0.8, 0.2), seed, true)
+                .expect("valid split");
+            (s.train, s.test)
+        }
+        other => {
+            eprintln!("resnet_mnist: unknown --dataset `{other}` (use mnist or digits)");
+            std::process::exit(2)
+        }
+    }
+}
+
+/// Prints each layer's output shape for one input and its parameter count
+/// (the course's kernel size × input channels × kernels + biases, plus the
+/// batch norms' scale and shift).
+fn print_summary(net: &ResNet<f32>, image: &[usize]) {
+    let mut shape = vec![1];
+    shape.extend_from_slice(image);
+    let x = Var::constant(Tensor::zeros(&shape));
+    net.eval();
+    no_grad(|| {
+        eprintln!(
+            "{:<28} {:>18} {:>10}",
+            "layer", "output shape", "parameters"
+        );
+        eprintln!("{:<28} {:>18} {:>10}", "input", format!("{shape:?}"), 0);
+        let h = net.bn1.forward(&net.conv1.forward(&x)).relu();
+        let stem = net.conv1.num_parameters() + net.bn1.num_parameters();
+        eprintln!(
+            "{:<28} {:>18} {:>10}",
+            "stem conv1+bn1+relu",
+            format!("{:?}", h.shape()),
+            stem
+        );
+        let mut h = match &net.maxpool {
+            Some(m) => m.forward(&h),
+            None => h,
+        };
+        for (i, stage) in net.stages.iter().enumerate() {
+            for (j, block) in stage.iter().enumerate() {
+                h = block.forward(&h);
+                let kind = if block
+                    .named_parameters()
+                    .iter()
+                    .any(|(n, _)| n.starts_with("shortcut"))
+                {
+                    "BasicBlock, projection"
+                } else {
+                    "BasicBlock, identity"
+                };
+                eprintln!(
+                    "{:<28} {:>18} {:>10}",
+                    format!("layer{}.{j} ({kind})", i + 1),
+                    format!("{:?}", h.shape()),
+                    block.num_parameters()
+                );
+            }
+        }
+        let pooled = nn::conv::global_avg_pool2d(&h);
+        eprintln!(
+            "{:<28} {:>18} {:>10}",
+            "global average pool",
+            format!("{:?}", pooled.shape()),
+            0
+        );
+        let y = net.fc.forward(&pooled);
+        eprintln!(
+            "{:<28} {:>18} {:>10}",
+            "fc",
+            format!("{:?}", y.shape()),
+            net.fc.num_parameters()
+        );
+    });
+    eprintln!("{:<28} {:>18} {:>10}", "total", "", net.num_parameters());
+    net.train();
+}
+
+fn accuracy_on(net: &ResNet<f32>, set: &TensorDataset<f32>) -> f64 {
+    net.eval();
+    let loader = DataLoader::new(set, 500).expect("batch size");
+    let mut correct = 0usize;
+    for batch in loader.epoch(0) {
+        let batch = batch.unwrap_or_else(|e| panic!("in-memory batch: {e}"));
+        let logits = no_grad(|| net.forward(&Var::constant(batch.features.clone())));
+        correct += logits
+            .value()
+            .argmax(1)
+            .iter()
+            .zip(batch.classes())
+            .filter(|(p, y)| p == y)
+            .count();
+    }
+    net.train();
+    correct as f64 / set.len() as f64
+}
+
+fn main() {
+    let args = common::Args::parse(
+        "resnet_mnist",
+        &[
+            "dataset",
+            "data",
+            "epochs",
+            "threads",
+            "lr",
+            "batch-size",
+            "base-channels",
+            "blocks",
+        ],
+    );
+    let seed = args.seed();
+    let dataset = args.text("dataset").unwrap_or("mnist").to_string();
+    let default_epochs = if dataset == "digits" { 15 } else { 2 };
+    let epochs: usize = args.get("epochs", default_epochs);
+    let lr: f64 = args.get("lr", 2e-3);
+    let batch_size: usize = args.get("batch-size", if dataset == "digits" { 32 } else { 64 });
+    let base: usize = args.get("base-channels", 8);
+    let blocks: usize = args.get("blocks", 1);
+    if args.text("threads").is_some() {
+        nn::tensor::set_num_threads(args.get("threads", 1));
+    }
+    let (train_set, test_set) = load_data(&args, &dataset, seed);
+    eprintln!(
+        "{dataset}: {} training and {} test images of {:?}; {} threads",
+        train_set.len(),
+        test_set.len(),
+        train_set.sample_shape(),
+        nn::tensor::num_threads()
+    );
+
+    let mut rng = Rng::seed_from(seed);
+    let net: ResNet<f32> = ResNetConfig::new(BlockKind::Basic, vec![blocks; 3], 1, 10)
+        .with_base_channels(base)
+        .init(&mut rng)
+        .expect("ResNet");
+    print_summary(&net, train_set.sample_shape());
+
+    let mut opt = AdamConfig::new(lr)
+        .init(net.named_parameters())
+        .expect("Adam");
+    let mut schedule = Scheduler::new(
+        CosineAnnealingLr::new(epochs as u64, 0.0).expect("schedule"),
+        &mut opt,
+    );
+    let ce = CrossEntropyLoss::default();
+    let train = DataLoader::new(&train_set, batch_size)
+        .expect("batch size")
+        .shuffle(seed);
+    let mut seconds = 0.0;
+    for epoch in 0..epochs {
+        let start = Instant::now();
+        let mut progress = Progress::new(
+            &format!("epoch {}/{epochs}", epoch + 1),
+            train.num_batches() as u64,
+        );
+        let (mut loss_sum, mut seen) = (0.0, 0usize);
+        for batch in train.epoch(epoch as u64) {
+            let batch = batch.unwrap_or_else(|e| panic!("in-memory batch: {e}"));
+            let logits = net.forward(&Var::constant(batch.features.clone()));
+            let loss = ce.forward(&logits, batch.classes());
+            opt.step(&loss.backward());
+            loss_sum += loss.value().item() as f64 * batch.len() as f64;
+            seen += batch.len();
+            progress.advance(1, &format!("loss {:.4}", loss_sum / seen as f64));
+        }
+        seconds += start.elapsed().as_secs_f64();
+        schedule.step(&mut opt);
+        let acc = accuracy_on(&net, &test_set);
+        progress.finish(&format!(
+            "epoch {}/{epochs}: train loss {:.4}, test accuracy {:.2} %",
+            epoch + 1,
+            loss_sum / seen.max(1) as f64,
+            100.0 * acc
+        ));
+    }
+    let acc = accuracy_on(&net, &test_set);
+    eprintln!("test accuracy {:.2} % after {epochs} epochs", 100.0 * acc);
+    common::print_result(serde_json::json!({
+        "example": "resnet_mnist",
+        "dataset": dataset,
+        "seed": seed,
+        "threads": nn::tensor::num_threads(),
+        "parameters": net.num_parameters(),
+        "test_accuracy": acc,
+        "epochs": epochs,
+        "seconds_per_epoch": common::round(seconds / epochs.max(1) as f64, 2),
+    }));
+}
