@@ -9,7 +9,8 @@
 //! * [`timing`]: the README's timing method (warm-up, calibration to ≥ 0.3 s
 //!   per sample, median / best / worst of a fixed number of samples);
 //! * [`report`]: one JSON line per result, in the README's format;
-//! * one module per workload family: [`w1_gemm`], [`w2_mlp`], [`w5_lstm`].
+//! * one module per workload family: [`w1_gemm`], [`w2_mlp`], [`w3_lenet`],
+//!   [`w4_conv`], [`w5_lstm`].
 //!
 //! Adding a family (say W3) means one module with a `workloads()` function
 //! and one line in [`workload::registry`].
@@ -26,6 +27,8 @@ pub mod report;
 pub mod timing;
 pub mod w1_gemm;
 pub mod w2_mlp;
+pub mod w3_lenet;
+pub mod w4_conv;
 pub mod w5_lstm;
 pub mod workload;
 

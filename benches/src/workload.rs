@@ -41,6 +41,8 @@ pub fn registry() -> Vec<Workload> {
     let mut all = Vec::new();
     all.extend(crate::w1_gemm::workloads());
     all.extend(crate::w2_mlp::workloads());
+    all.extend(crate::w3_lenet::workloads());
+    all.extend(crate::w4_conv::workloads());
     all.extend(crate::w5_lstm::workloads());
     all
 }

@@ -71,14 +71,14 @@ fn print_summary(net: &ResNet<f32>, image: &[usize]) {
     net.eval();
     no_grad(|| {
         eprintln!(
-            "{:<28} {:>18} {:>10}",
+            "{:<34} {:>15} {:>10}",
             "layer", "output shape", "parameters"
         );
-        eprintln!("{:<28} {:>18} {:>10}", "input", format!("{shape:?}"), 0);
+        eprintln!("{:<34} {:>15} {:>10}", "input", format!("{shape:?}"), 0);
         let h = net.bn1.forward(&net.conv1.forward(&x)).relu();
         let stem = net.conv1.num_parameters() + net.bn1.num_parameters();
         eprintln!(
-            "{:<28} {:>18} {:>10}",
+            "{:<34} {:>15} {:>10}",
             "stem conv1+bn1+relu",
             format!("{:?}", h.shape()),
             stem
@@ -100,7 +100,7 @@ fn print_summary(net: &ResNet<f32>, image: &[usize]) {
                     "BasicBlock, identity"
                 };
                 eprintln!(
-                    "{:<28} {:>18} {:>10}",
+                    "{:<34} {:>15} {:>10}",
                     format!("layer{}.{j} ({kind})", i + 1),
                     format!("{:?}", h.shape()),
                     block.num_parameters()
@@ -109,20 +109,20 @@ fn print_summary(net: &ResNet<f32>, image: &[usize]) {
         }
         let pooled = nn::conv::global_avg_pool2d(&h);
         eprintln!(
-            "{:<28} {:>18} {:>10}",
+            "{:<34} {:>15} {:>10}",
             "global average pool",
             format!("{:?}", pooled.shape()),
             0
         );
         let y = net.fc.forward(&pooled);
         eprintln!(
-            "{:<28} {:>18} {:>10}",
+            "{:<34} {:>15} {:>10}",
             "fc",
             format!("{:?}", y.shape()),
             net.fc.num_parameters()
         );
     });
-    eprintln!("{:<28} {:>18} {:>10}", "total", "", net.num_parameters());
+    eprintln!("{:<34} {:>15} {:>10}", "total", "", net.num_parameters());
     net.train();
 }
 
