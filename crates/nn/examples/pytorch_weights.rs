@@ -5,12 +5,17 @@
 //! the number of correct answers must be equal, and the first logits and
 //! predictions must agree.
 //!
-//! `cargo run --release -p nn --example pytorch_weights -- --model mlp_mnist [--data DIR] [--pretrained DIR] [--seed N]`
+//! Models: `mlp_mnist` (an MLP on flattened images) and `lenet_bn_mnist`
+//! (LeNet-5 with batch norm on `[N, 1, 28, 28]` images, run in eval mode on
+//! the running statistics and counters stored in the file).
+//!
+//! `cargo run --release -p nn --example pytorch_weights -- --model mlp_mnist|lenet_bn_mnist [--data DIR] [--pretrained DIR] [--seed N]`
 
 mod common;
 
 use std::path::PathBuf;
 
+use nn::conv::layers::LeNet5Config;
 use nn::data::{load_mnist, ImageLayout, MnistSplit};
 use nn::layers::serialize;
 use nn::layers::{Forward, LinearConfig, LoadMode, Module, Relu, Sequential};
@@ -38,6 +43,26 @@ fn mlp_mnist(seed: u64) -> Sequential<f32> {
         .append(linear(128, 10))
 }
 
+/// PyTorch's LeNet-5 with `BatchNorm2d` after each convolution: children
+/// `conv1`, `bn1`, `conv2`, `bn2`, `fc1`, `fc2`, `fc3`, as in the file.
+fn lenet_bn_mnist(seed: u64) -> nn::conv::layers::LeNet5<f32> {
+    LeNet5Config::new(1, 10)
+        .with_batch_norm(true)
+        .init(&mut Rng::seed_from(seed))
+        .expect("LeNet-5")
+}
+
+/// The model named `name` with random initial weights, and the image layout it reads.
+fn build(name: &str, seed: u64) -> (Box<dyn Forward<f32>>, ImageLayout) {
+    match name {
+        "mlp_mnist" => (Box::new(mlp_mnist(seed)), ImageLayout::Flat),
+        "lenet_bn_mnist" => (Box::new(lenet_bn_mnist(seed)), ImageLayout::Nchw),
+        other => fail(format!(
+            "unknown --model `{other}` (available: mlp_mnist, lenet_bn_mnist)"
+        )),
+    }
+}
+
 fn f32s(v: &serde_json::Value) -> Vec<f32> {
     v.as_array()
         .map(|a| {
@@ -53,9 +78,8 @@ fn main() {
     let args = common::Args::parse("pytorch_weights", &["model", "data", "pretrained"]);
     let seed = args.seed();
     let name = args.text("model").unwrap_or("mlp_mnist");
-    if name != "mlp_mnist" {
-        fail(format!("unknown --model `{name}` (available: mlp_mnist)"));
-    }
+    // Random initial weights (from --seed), every one of which the file must replace.
+    let (model, layout) = build(name, seed);
     let pretrained = args
         .text("pretrained")
         .map(PathBuf::from)
@@ -79,17 +103,15 @@ fn main() {
         expected["preprocessing"].as_str().unwrap_or("(not given)")
     );
 
-    // Random initial weights (from --seed), every one of which the file must replace.
-    let model = mlp_mnist(seed);
-    let report = serialize::load(&model, &weights, LoadMode::Strict)
+    let report = serialize::load(&*model, &weights, LoadMode::Strict)
         .unwrap_or_else(|e| fail(format!("{}: {e}", weights.display())));
     eprintln!("loaded {}: {report}", weights.display());
     model.eval();
 
-    // pixel/255 (done by the loader), then (x - 0.1307) / 0.3081, flattened row-major.
+    // pixel/255 (done by the loader), then (x - 0.1307) / 0.3081; flattened
+    // row-major for the MLP, [N, 1, 28, 28] for LeNet.
     let dir = common::mnist_dir(&args);
-    let test =
-        load_mnist(Some(&dir), MnistSplit::Test, ImageLayout::Flat).unwrap_or_else(|e| fail(e));
+    let test = load_mnist(Some(&dir), MnistSplit::Test, layout).unwrap_or_else(|e| fail(e));
     let x = test.images.add_scalar(-0.1307).mul_scalar(1.0 / 0.3081);
     let n = test.len();
 
@@ -149,6 +171,7 @@ fn main() {
         "seed": seed,
         "test_correct": test_correct,
         "expected_correct": expected_correct,
+        "equal": test_correct == expected_correct,
         "test_accuracy": test_correct as f64 / n as f64,
         "max_abs_logit_diff_first_32": max_logit_diff,
         "predictions_agree_first_1000": pred_agree,
