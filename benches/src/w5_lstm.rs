@@ -4,6 +4,7 @@
 //! f32; reported in steps per second.
 
 use nn_autograd::Var;
+use nn_layers::Module;
 use nn_rnn::{Lstm, RecurrentConfig};
 use nn_tensor::{Rng, Tensor};
 
