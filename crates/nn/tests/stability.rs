@@ -297,3 +297,124 @@ fn vae_kl_with_large_logvar() {
     // In f64 even e^500 is finite.
     kl_case::<f64>(&[50.0, -50.0, 500.0, -500.0, -1e4]);
 }
+
+/// Batch norm (training mode, batch statistics) and layer norm of an input
+/// whose normalised slices are constant: the centred input is zero, so the
+/// output is the bias (0 at init) and the gradient
+/// `(g − mean g − x̂·mean(g·x̂))/√(var + eps)` stays finite at var = 0.
+fn constant_norm_case<T: Element>(c: f64) {
+    let (n, ch) = (5, 3);
+    let x = Var::leaf(Tensor::full(&[n, ch], T::of(c)));
+    let w: Vec<f64> = (0..n * ch).map(|i| (i % 4) as f64 - 1.5).collect();
+    // 1/√eps with PyTorch's eps = 1e-5.
+    let rstd = 1.0 / 1e-5f64.sqrt();
+    let tol_out = if T::DTYPE == "float64" { 1e-9 } else { 1e-3 };
+
+    let bn = BatchNormConfig::new(ch).init::<T>().unwrap();
+    let y = bn.forward(&x);
+    assert_close("batch_norm of a constant", y.value(), &[0.0; 15], tol_out);
+    let g = weighted_sum(&y, &w).backward();
+    // Per channel (column): (w − mean over the batch)/√eps.
+    let want: Vec<f64> = (0..n * ch)
+        .map(|i| {
+            let col = i % ch;
+            let mean = (0..n).map(|r| w[r * ch + col]).sum::<f64>() / n as f64;
+            (w[i] - mean) * rstd
+        })
+        .collect();
+    assert_close(
+        "batch_norm of a constant grad",
+        g.get(&x).unwrap(),
+        &want,
+        1e-3,
+    );
+    let rv = bn.running_var().unwrap();
+    assert_close("batch_norm running_var", &rv, &[0.9; 3], tol::<T>());
+
+    let ln = LayerNormConfig::new(&[ch]).init::<T>().unwrap();
+    let y = ln.forward(&x);
+    assert_close("layer_norm of a constant", y.value(), &[0.0; 15], tol_out);
+    let g = weighted_sum(&y, &w).backward();
+    // Per row: (w − mean over the row)/√eps.
+    let want: Vec<f64> = (0..n * ch)
+        .map(|i| {
+            let row = i / ch;
+            let mean = (0..ch).map(|k| w[row * ch + k]).sum::<f64>() / ch as f64;
+            (w[i] - mean) * rstd
+        })
+        .collect();
+    assert_close(
+        "layer_norm of a constant grad",
+        g.get(&x).unwrap(),
+        &want,
+        1e-3,
+    );
+}
+
+#[test]
+fn batch_and_layer_norm_of_a_constant_input() {
+    for c in [0.0, 0.1, -3.7, 1e4] {
+        constant_norm_case::<f32>(c);
+        constant_norm_case::<f64>(c);
+    }
+}
+
+/// Adam and AdamW fed zero gradients: m̂ = v̂ = 0 and the step
+/// `lr·m̂/(√v̂ + eps)` is 0/eps = 0, not 0/0; with AdamW's decoupled weight
+/// decay the weights shrink by exactly `(1 − lr·wd)` per step.
+fn adam_zero_grad_case<T: Element>() {
+    let start = [1.5, -2.0, 0.0, 1e4];
+    let zero = Tensor::<T>::zeros(&[4]);
+    let make = || Parameter::new(t::<T>(&start, &[4]));
+
+    for amsgrad in [false, true] {
+        let p = make();
+        let mut opt = AdamConfig::new(1e-3)
+            .with_amsgrad(amsgrad)
+            .init(vec![("p".into(), p.clone())])
+            .unwrap();
+        for _ in 0..5 {
+            let mut g = Gradients::new();
+            g.insert(p.id(), zero.clone());
+            opt.step(&g);
+        }
+        assert_close("Adam with zero grads", &p.value(), &start, 0.0);
+    }
+
+    // A step with a real gradient, then zero gradients: v̂ decays but stays
+    // positive, so the steps stay finite.
+    let p = make();
+    let mut opt = AdamConfig::new(1e-3)
+        .init(vec![("p".into(), p.clone())])
+        .unwrap();
+    let mut g = Gradients::new();
+    g.insert(p.id(), t::<T>(&[1.0, -1.0, 0.0, 1e-30], &[4]));
+    opt.step(&g);
+    for _ in 0..50 {
+        let mut g = Gradients::new();
+        g.insert(p.id(), zero.clone());
+        opt.step(&g);
+    }
+    assert!(p.value().all_finite(), "Adam after zero grads: {:?}", p.value());
+
+    let p = make();
+    let (lr, wd) = (1e-2, 0.1);
+    let mut opt = AdamWConfig::new(lr)
+        .with_weight_decay(wd)
+        .init(vec![("p".into(), p.clone())])
+        .unwrap();
+    for _ in 0..3 {
+        let mut g = Gradients::new();
+        g.insert(p.id(), zero.clone());
+        opt.step(&g);
+    }
+    let shrink = (1.0 - lr * wd).powi(3);
+    let want: Vec<f64> = start.iter().map(|x| x * shrink).collect();
+    assert_close("AdamW with zero grads", &p.value(), &want, tol::<T>());
+}
+
+#[test]
+fn adam_with_zero_gradients() {
+    adam_zero_grad_case::<f32>();
+    adam_zero_grad_case::<f64>();
+}
