@@ -1,7 +1,8 @@
 //! Argument checks that had no test in their own crate (issue 10: every
 //! public constructor and function checks its arguments and names the
 //! argument and its value). The checks the crates already test are listed
-//! in the reliability report; these fill the gaps, one test per check.
+//! in the reliability report; these fill the gaps, one test per check
+//! (the recurrent stacks check sizes and dropout, but nn-rnn had no test).
 
 use nn::attention::MultiHeadAttention;
 use nn::conv::layers::Conv2dConfig;
@@ -69,4 +70,17 @@ fn conv2d_layer_kernel_larger_than_padded_input() {
             && e.contains("more than the padded input 4"),
         "{e}"
     );
+}
+
+#[test]
+#[should_panic(expected = "num_layers and hidden_size must be at least 1")]
+fn lstm_zero_hidden_size() {
+    nn::rnn::Lstm::<f32>::new(nn::rnn::RecurrentConfig::new(3, 0), &mut Rng::seed_from(0));
+}
+
+#[test]
+#[should_panic(expected = "dropout must be in [0, 1), got 1")]
+fn gru_dropout_of_one() {
+    let config = nn::rnn::RecurrentConfig::new(3, 4).num_layers(2).dropout(1.0);
+    nn::rnn::Gru::<f32>::new(config, &mut Rng::seed_from(0));
 }
