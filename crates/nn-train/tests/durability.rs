@@ -23,13 +23,15 @@ fn checkpoint_of(step: u64) -> Checkpoint<f32> {
     let mut c = Checkpoint::new();
     let n = 4096 * (1 + (step % 48) as usize);
     let w: Vec<f32> = (0..n).map(|i| step as f32 + (i % 7) as f32).collect();
-    c.tensors.insert("model.weight".into(), Tensor::from_vec(w, &[n]));
+    c.tensors
+        .insert("model.weight".into(), Tensor::from_vec(w, &[n]));
     c.tensors.insert(
         "optim.step".into(),
         Tensor::from_vec(vec![step as f32], &[1]),
     );
     c.metadata.insert("step".into(), step.to_string());
-    c.metadata.insert("note".into(), "x".repeat(step as usize % 300));
+    c.metadata
+        .insert("note".into(), "x".repeat(step as usize % 300));
     c
 }
 
@@ -89,7 +91,12 @@ fn killed_saves_leave_old_or_new_checkpoint() {
     let mut torn_windows = 0;
     for round in 0..kills {
         let mut child = Command::new(&exe)
-            .args(["writer_process", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                "writer_process",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(WRITER_ENV, &path)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -81,6 +81,8 @@ fn lstm_zero_hidden_size() {
 #[test]
 #[should_panic(expected = "dropout must be in [0, 1), got 1")]
 fn gru_dropout_of_one() {
-    let config = nn::rnn::RecurrentConfig::new(3, 4).num_layers(2).dropout(1.0);
+    let config = nn::rnn::RecurrentConfig::new(3, 4)
+        .num_layers(2)
+        .dropout(1.0);
     nn::rnn::Gru::<f32>::new(config, &mut Rng::seed_from(0));
 }

@@ -179,7 +179,12 @@ fn sigmoid_tanh_case<T: Element>() {
     let th = x.tanh();
     assert_close("tanh", th.value(), &[-1.0, 1.0, 0.0], tol::<T>());
     let g = th.sum().backward();
-    assert_close("tanh grad", g.get(&x).unwrap(), &[0.0, 0.0, 1.0], tol::<T>());
+    assert_close(
+        "tanh grad",
+        g.get(&x).unwrap(),
+        &[0.0, 0.0, 1.0],
+        tol::<T>(),
+    );
     // The tensor-level sigmoid shares the stable formula.
     assert_close(
         "Tensor::sigmoid",
@@ -257,7 +262,11 @@ fn constant_variance_case<T: Element>(c: f64) {
     // A single element with the unbiased correction: n − 1 = 0 must not divide by zero.
     let one = Var::leaf(Tensor::full(&[1, 1], T::of(c)));
     let v = one.var_dims(&[1], 1, false);
-    assert!(v.value().all_finite(), "var of one element: {:?}", v.value());
+    assert!(
+        v.value().all_finite(),
+        "var of one element: {:?}",
+        v.value()
+    );
 }
 
 #[test]
@@ -285,7 +294,12 @@ fn kl_case<T: Element>(lvs: &[f64]) {
     let g = kl.sum().backward();
     assert_close("gaussian_kl d/dmu", g.get(&mu).unwrap(), &mus, tol::<T>());
     let want: Vec<f64> = lvs.iter().map(|l| -0.5 * (1.0 - l.exp())).collect();
-    assert_close("gaussian_kl d/dlogvar", g.get(&lv).unwrap(), &want, tol::<T>());
+    assert_close(
+        "gaussian_kl d/dlogvar",
+        g.get(&lv).unwrap(),
+        &want,
+        tol::<T>(),
+    );
     let batch = gaussian_kl(&mu, &lv, Reduction::BatchMean);
     assert!(batch.value().all_finite());
 }
@@ -395,7 +409,11 @@ fn adam_zero_grad_case<T: Element>() {
         g.insert(p.id(), zero.clone());
         opt.step(&g);
     }
-    assert!(p.value().all_finite(), "Adam after zero grads: {:?}", p.value());
+    assert!(
+        p.value().all_finite(),
+        "Adam after zero grads: {:?}",
+        p.value()
+    );
 
     let p = make();
     let (lr, wd) = (1e-2, 0.1);

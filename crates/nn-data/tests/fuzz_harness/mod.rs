@@ -45,9 +45,7 @@ pub fn csv(data: &[u8]) {
         2 => Delimiter::Char('\t'),
         _ => Delimiter::Whitespace,
     };
-    let mut options = CsvOptions::new()
-        .header(sel & 4 != 0)
-        .delimiter(delimiter);
+    let mut options = CsvOptions::new().header(sel & 4 != 0).delimiter(delimiter);
     options = match (sel >> 3) & 3 {
         0 => options,
         1 => options.label_column(Column::First),

@@ -29,7 +29,11 @@ fn run<T: nn_tensor::Element>(data: &[u8]) {
     let m = model::<T>();
     let before = to_bytes(&m).unwrap();
     if from_bytes(&m, data, LoadMode::Strict).is_err() {
-        assert_eq!(to_bytes(&m).unwrap(), before, "a failed strict load changed the model");
+        assert_eq!(
+            to_bytes(&m).unwrap(),
+            before,
+            "a failed strict load changed the model"
+        );
     }
     let _ = from_bytes(&m, data, LoadMode::NonStrict);
     to_bytes(&m).unwrap();

@@ -22,7 +22,13 @@ fn roundtrip<T: nn_tensor::Element>(c: &Checkpoint<T>) {
     let back = Checkpoint::<T>::from_bytes(&bytes).expect("and parses back");
     assert_eq!(back.metadata, c.metadata);
     assert_eq!(
-        back.tensors.iter().map(|(k, t)| (k, t.shape())).collect::<Vec<_>>(),
-        c.tensors.iter().map(|(k, t)| (k, t.shape())).collect::<Vec<_>>()
+        back.tensors
+            .iter()
+            .map(|(k, t)| (k, t.shape()))
+            .collect::<Vec<_>>(),
+        c.tensors
+            .iter()
+            .map(|(k, t)| (k, t.shape()))
+            .collect::<Vec<_>>()
     );
 }
