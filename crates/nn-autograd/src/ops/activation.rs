@@ -37,9 +37,11 @@ pub fn softmax_tensor<T: Element>(x: &Tensor<T>, d: usize, log: bool) -> Tensor<
                 s += e;
             }
             if log {
-                let ls = s.ln() + m;
+                // (x − m) − ln s, not x − (m + ln s): at |m| = 1e4 in f32 the
+                // sum m + ln s would round ln s to the ulp of m (~1e-3).
+                let ls = s.ln();
                 for k in 0..len {
-                    out[at(k)] = src[at(k)] - ls;
+                    out[at(k)] = (src[at(k)] - m) - ls;
                 }
             } else {
                 let r = s.recip();
