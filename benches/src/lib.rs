@@ -9,7 +9,7 @@
 //! * [`timing`]: the README's timing method (warm-up, calibration to ≥ 0.3 s
 //!   per sample, median / best / worst of a fixed number of samples);
 //! * [`report`]: one JSON line per result, in the README's format;
-//! * one module per workload family: [`w1_gemm`], [`w2_mlp`].
+//! * one module per workload family: [`w1_gemm`], [`w2_mlp`], [`w6_transformer`].
 //!
 //! Adding a family (say W3) means one module with a `workloads()` function
 //! and one line in [`workload::registry`].
@@ -26,6 +26,7 @@ pub mod report;
 pub mod timing;
 pub mod w1_gemm;
 pub mod w2_mlp;
+pub mod w6_transformer;
 pub mod workload;
 
 pub use workload::{registry, select, Workload};

@@ -41,6 +41,7 @@ pub fn registry() -> Vec<Workload> {
     let mut all = Vec::new();
     all.extend(crate::w1_gemm::workloads());
     all.extend(crate::w2_mlp::workloads());
+    all.extend(crate::w6_transformer::workloads());
     all
 }
 
