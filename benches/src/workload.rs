@@ -44,6 +44,7 @@ pub fn registry() -> Vec<Workload> {
     all.extend(crate::w3_lenet::workloads());
     all.extend(crate::w4_conv::workloads());
     all.extend(crate::w5_lstm::workloads());
+    all.extend(crate::w6_transformer::workloads());
     all
 }
 
