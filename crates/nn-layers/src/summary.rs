@@ -386,7 +386,10 @@ mod tests {
         assert!(model.is_training(), "summary must restore training mode");
         let text = s.to_string();
         assert!(text.contains("0 (Linear)"), "{text}");
-        assert!(text.contains("Parameters: 2,474 (394 trainable, 2,080 frozen)"), "{text}");
+        assert!(
+            text.contains("Parameters: 2,474 (394 trainable, 2,080 frozen)"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -178,7 +178,9 @@ pub fn split_standardised(
     let s = data.split(fractions, seed, stratify)?;
     let scaler = StandardScaler::fit(s.train.features())?;
     Ok(Splits {
-        train: s.train.with_features(scaler.transform(s.train.features())?)?,
+        train: s
+            .train
+            .with_features(scaler.transform(s.train.features())?)?,
         validation: if s.validation.is_empty() {
             s.validation
         } else {
@@ -230,7 +232,10 @@ where
             opt.try_step(&loss.backward())?;
             sum += l * batch.len() as f64;
             n += batch.len();
-            bar.advance(1, &format!("epoch {} loss {:.4}", epoch + 1, sum / n as f64));
+            bar.advance(
+                1,
+                &format!("epoch {} loss {:.4}", epoch + 1, sum / n as f64),
+            );
         }
         losses.push(sum / n as f64);
         if !after_epoch(epoch, sum / n as f64)? {
@@ -256,15 +261,21 @@ pub fn predict<M: Forward<f32> + ?Sized>(model: &M, x: &Tensor<f32>) -> Res<Tens
 /// Classification accuracy of `model` on `data`.
 pub fn accuracy_on<M: Forward<f32> + ?Sized>(model: &M, data: &TensorDataset<f32>) -> Res<f64> {
     let logits = predict(model, data.features())?;
-    let classes = data.classes().ok_or("accuracy_on: a data set with class targets")?;
+    let classes = data
+        .classes()
+        .ok_or("accuracy_on: a data set with class targets")?;
     Ok(accuracy(&logits, classes))
 }
 
 /// Mean cross-entropy of `model` on `data`.
 pub fn loss_on<M: Forward<f32> + ?Sized>(model: &M, data: &TensorDataset<f32>) -> Res<f64> {
     let logits = predict(model, data.features())?;
-    let classes = data.classes().ok_or("loss_on: a data set with class targets")?;
-    Ok(cross_entropy(&Var::constant(logits), classes).value().item() as f64)
+    let classes = data
+        .classes()
+        .ok_or("loss_on: a data set with class targets")?;
+    Ok(cross_entropy(&Var::constant(logits), classes)
+        .value()
+        .item() as f64)
 }
 
 /// The current values of every parameter (to restore the best weights).
@@ -277,4 +288,39 @@ pub fn restore<M: Module<f32> + ?Sized>(model: &M, values: &[Tensor<f32>]) {
     for (p, v) in model.parameters().iter().zip(values) {
         p.set_value(v.clone());
     }
+}
+
+/// How to build a hidden layer's non-linearity.
+pub type MakeActivation = fn() -> Res<Box<dyn Forward<f32>>>;
+
+/// A multi-layer perceptron `widths[0] → … → widths[last]` with `act`
+/// after every hidden layer, weights from `init`, and a `BatchNorm1d`
+/// before each activation when `batch_norm` is set.
+pub fn mlp(
+    widths: &[usize],
+    act: MakeActivation,
+    init: nn::layers::Initializer,
+    batch_norm: bool,
+    rng: &mut Rng,
+) -> Res<Sequential<f32>> {
+    let mut model = Sequential::new();
+    for (i, w) in widths.windows(2).enumerate() {
+        let layer = LinearConfig::new(w[0], w[1])
+            .with_initializer(init)
+            .init::<f32>(rng)?;
+        model.push_boxed(Box::new(layer));
+        if i + 2 < widths.len() {
+            if batch_norm {
+                model.push_boxed(Box::new(BatchNormConfig::new(w[1]).init::<f32>()?));
+            }
+            model.push_boxed(act()?);
+        }
+    }
+    Ok(model)
+}
+
+/// The digits, split 70/15/15 (stratified) and standardised.
+pub fn digits_splits(ctx: &Ctx) -> Res<Splits<f32>> {
+    let data = nn::data::digits().cast::<f32>().to_dataset();
+    split_standardised(&data, SplitFractions::new(0.7, 0.15, 0.15), ctx.seed, true)
 }

@@ -6,6 +6,9 @@
 //! ```
 
 mod ch1_basics;
+mod ch2_neurons;
+mod ch3_feedforward;
+mod ch7_optimisation;
 mod common;
 mod tour;
 
@@ -37,7 +40,10 @@ fn parse() -> Result<(Ctx, Option<usize>), String> {
             "--quick" => ctx.quick = true,
             "--only" => {
                 let v = value("--only")?;
-                only = Some(v.parse().map_err(|_| format!("--only {v}: not a chapter number"))?)
+                only = Some(
+                    v.parse()
+                        .map_err(|_| format!("--only {v}: not a chapter number"))?,
+                )
             }
             "--seed" => {
                 let v = value("--seed")?;

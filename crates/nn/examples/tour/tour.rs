@@ -16,11 +16,28 @@ pub struct Chapter {
 
 /// The chapters of the tour, in course order.
 pub fn chapters() -> Vec<Chapter> {
-    vec![Chapter {
-        number: 1,
-        title: "machine-learning basics",
-        run: crate::ch1_basics::run,
-    }]
+    vec![
+        Chapter {
+            number: 1,
+            title: "machine-learning basics",
+            run: crate::ch1_basics::run,
+        },
+        Chapter {
+            number: 2,
+            title: "neurons and activations",
+            run: crate::ch2_neurons::run,
+        },
+        Chapter {
+            number: 3,
+            title: "feed-forward networks",
+            run: crate::ch3_feedforward::run,
+        },
+        Chapter {
+            number: 7,
+            title: "optimisation",
+            run: crate::ch7_optimisation::run,
+        },
+    ]
 }
 
 /// Everything the tour measured.
