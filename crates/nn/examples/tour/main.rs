@@ -8,6 +8,7 @@
 mod ch1_basics;
 mod ch2_neurons;
 mod ch3_feedforward;
+mod ch4_cnn;
 mod ch7_optimisation;
 mod common;
 mod tour;

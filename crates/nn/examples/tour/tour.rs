@@ -33,6 +33,11 @@ pub fn chapters() -> Vec<Chapter> {
             run: crate::ch3_feedforward::run,
         },
         Chapter {
+            number: 4,
+            title: "convolutional networks",
+            run: crate::ch4_cnn::run,
+        },
+        Chapter {
             number: 7,
             title: "optimisation",
             run: crate::ch7_optimisation::run,
