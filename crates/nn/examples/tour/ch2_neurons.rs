@@ -25,7 +25,7 @@ fn activations() -> Vec<(&'static str, MakeActivation)> {
 /// accuracy of each and, for ReLU, the fraction of dead hidden units.
 pub fn run(ctx: &Ctx) -> Res<Vec<StepResult>> {
     let s = common::digits_splits(ctx)?;
-    let epochs = ctx.pick(30, 8);
+    let epochs = ctx.pick(30, 20);
     let mut out = Vec::new();
     let mut curves = Vec::new();
     for (name, act) in activations() {

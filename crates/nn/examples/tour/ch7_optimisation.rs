@@ -47,7 +47,7 @@ pub fn run(ctx: &Ctx) -> Res<Vec<StepResult>> {
 
 /// The same `64 → 64 → 64 → 10` ReLU network and budget for each optimiser.
 fn optimisers(ctx: &Ctx) -> Res<Vec<StepResult>> {
-    let epochs = ctx.pick(15, 5);
+    let epochs = ctx.pick(15, 12);
     let widths = [64, 64, 64, 10];
     let mut out = Vec::new();
     let mut curves = Vec::new();
@@ -100,7 +100,7 @@ fn optimisers(ctx: &Ctx) -> Res<Vec<StepResult>> {
 /// A deeper ReLU network (five hidden layers) from three initialisations:
 /// all zeros never breaks the symmetry between units, so it barely learns.
 fn initialisations(ctx: &Ctx) -> Res<Vec<StepResult>> {
-    let epochs = ctx.pick(15, 5);
+    let epochs = ctx.pick(15, 12);
     let widths = [64, 64, 64, 64, 64, 64, 10];
     let he = Initializer::KaimingNormal {
         mode: FanMode::FanIn,
@@ -132,7 +132,7 @@ fn initialisations(ctx: &Ctx) -> Res<Vec<StepResult>> {
 /// A deep sigmoid network trained with plain SGD for a few epochs, with and
 /// without `BatchNorm1d` before each activation.
 fn batch_norm(ctx: &Ctx) -> Res<Vec<StepResult>> {
-    let epochs = ctx.pick(10, 4);
+    let epochs = ctx.pick(10, 8);
     let widths = [64, 64, 64, 64, 64, 64, 10];
     let mut out = Vec::new();
     for (name, bn) in [("without batch norm", false), ("with batch norm", true)] {
