@@ -196,9 +196,8 @@ pub fn cross_entropy(logits: &Var<f32>, classes: &[usize]) -> Var<f32> {
     logits.cross_entropy(classes, Reduction::Mean, 0.0)
 }
 
-/// Runs `epochs` epochs of mini-batch training with `loss_fn(model output,
-/// batch)`; after each epoch `after_epoch(epoch, mean loss)` may stop the
-/// run by returning `false`. Returns the mean training loss per epoch.
+/// Runs `epochs` epochs of mini-batch training of `model` with
+/// `loss_fn(model output, batch)`; see [`train_with`].
 #[allow(clippy::too_many_arguments)]
 pub fn train<R, M, L, A>(
     ctx: &Ctx,
@@ -209,7 +208,7 @@ pub fn train<R, M, L, A>(
     batch_size: usize,
     epochs: usize,
     loss_fn: L,
-    mut after_epoch: A,
+    after_epoch: A,
 ) -> Res<Vec<f64>>
 where
     R: UpdateRule<f32>,
@@ -217,15 +216,58 @@ where
     L: Fn(&Var<f32>, &nn::data::Batch<f32>) -> Var<f32>,
     A: FnMut(usize, f64) -> Res<bool>,
 {
+    // Back to training mode before every batch: `after_epoch` may have
+    // evaluated the model (which switches dropout and batch norm to eval).
+    let forward = |x: &Var<f32>| -> Res<Var<f32>> {
+        model.train();
+        Ok(model.try_forward(x)?)
+    };
+    let losses = train_with(
+        ctx,
+        label,
+        forward,
+        opt,
+        data,
+        batch_size,
+        epochs,
+        loss_fn,
+        after_epoch,
+    );
+    model.eval();
+    losses
+}
+
+/// The training loop every chapter shares: shuffled mini-batches (seeded),
+/// `loss_fn(forward(batch features), batch)`, one optimiser step per batch,
+/// a progress bar, and a stop with an error if the loss stops being finite.
+/// After each epoch `after_epoch(epoch, mean loss)` may stop the run by
+/// returning `false`. Returns the mean training loss per epoch.
+#[allow(clippy::too_many_arguments)]
+pub fn train_with<R, F, L, A>(
+    ctx: &Ctx,
+    label: &str,
+    forward: F,
+    opt: &mut Optimizer<f32, R>,
+    data: &TensorDataset<f32>,
+    batch_size: usize,
+    epochs: usize,
+    loss_fn: L,
+    mut after_epoch: A,
+) -> Res<Vec<f64>>
+where
+    R: UpdateRule<f32>,
+    F: Fn(&Var<f32>) -> Res<Var<f32>>,
+    L: Fn(&Var<f32>, &nn::data::Batch<f32>) -> Var<f32>,
+    A: FnMut(usize, f64) -> Res<bool>,
+{
     let loader = DataLoader::new(data, batch_size)?.shuffle(ctx.seed);
     let mut bar = ctx.progress(label, (epochs * loader.num_batches()) as u64);
     let mut losses = Vec::with_capacity(epochs);
     for epoch in 0..epochs {
-        model.train();
         let (mut sum, mut n) = (0.0, 0usize);
         for (b, batch) in loader.epoch(epoch as u64).enumerate() {
             let batch = batch?;
-            let out = model.try_forward(&Var::constant(batch.features.clone()))?;
+            let out = forward(&Var::constant(batch.features.clone()))?;
             let loss = loss_fn(&out, &batch);
             let l = loss.value().item() as f64;
             nn_train::check_finite(l, epoch, b)?;
@@ -242,7 +284,6 @@ where
             break;
         }
     }
-    model.eval();
     bar.finish(&format!(
         "{label}: {} epochs, final loss {:.4}",
         losses.len(),
@@ -323,4 +364,44 @@ pub fn mlp(
 pub fn digits_splits(ctx: &Ctx) -> Res<Splits<f32>> {
     let data = nn::data::digits().cast::<f32>().to_dataset();
     split_standardised(&data, SplitFractions::new(0.7, 0.15, 0.15), ctx.seed, true)
+}
+
+/// The adding problem (Hochreiter & Schmidhuber): `n` sequences of `len`
+/// steps, each step `[value in U(0,1), marker]`; exactly two markers are 1
+/// and the target is the sum of the two marked values. Predicting the mean
+/// (1.0) scores an MSE of 1/6, so anything well below that has learned to
+/// remember across the sequence. Features `[n, len, 2]`, targets `[n, 1]`.
+pub fn adding_problem(n: usize, len: usize, rng: &mut Rng) -> Res<TensorDataset<f32>> {
+    let mut x = vec![0f32; n * len * 2];
+    let mut y = vec![0f32; n];
+    for i in 0..n {
+        let a = rng.below(len / 2);
+        let b = len / 2 + rng.below(len - len / 2);
+        for t in 0..len {
+            let v = rng.uniform_f64() as f32;
+            x[(i * len + t) * 2] = v;
+            if t == a || t == b {
+                x[(i * len + t) * 2 + 1] = 1.0;
+                y[i] += v;
+            }
+        }
+    }
+    Ok(TensorDataset::regression(
+        Tensor::from_vec(x, &[n, len, 2]),
+        Tensor::from_vec(y, &[n, 1]),
+    )?)
+}
+
+/// Mean squared error of predictions against `[N, 1]` targets.
+pub fn mse(pred: &Tensor<f32>, data: &TensorDataset<f32>) -> Res<f64> {
+    let t = data
+        .targets()
+        .values()
+        .ok_or("mse: a data set with value targets")?;
+    let (p, t) = (pred.to_vec(), t.to_vec());
+    Ok(p.iter()
+        .zip(&t)
+        .map(|(a, b)| ((a - b) as f64).powi(2))
+        .sum::<f64>()
+        / t.len().max(1) as f64)
 }

@@ -9,6 +9,7 @@ mod ch1_basics;
 mod ch2_neurons;
 mod ch3_feedforward;
 mod ch4_cnn;
+mod ch5_rnn;
 mod ch7_optimisation;
 mod common;
 mod tour;

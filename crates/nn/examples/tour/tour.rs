@@ -38,6 +38,11 @@ pub fn chapters() -> Vec<Chapter> {
             run: crate::ch4_cnn::run,
         },
         Chapter {
+            number: 5,
+            title: "recurrent networks",
+            run: crate::ch5_rnn::run,
+        },
+        Chapter {
             number: 7,
             title: "optimisation",
             run: crate::ch7_optimisation::run,
