@@ -12,6 +12,10 @@ mod ch2_neurons;
 mod ch3_feedforward;
 #[path = "../examples/tour/ch4_cnn.rs"]
 mod ch4_cnn;
+#[path = "../examples/tour/ch5_rnn.rs"]
+mod ch5_rnn;
+#[path = "../examples/tour/ch6_attention.rs"]
+mod ch6_attention;
 #[path = "../examples/tour/ch7_optimisation.rs"]
 mod ch7_optimisation;
 #[path = "../examples/tour/common.rs"]
@@ -58,6 +62,8 @@ fn quick_tour_meets_every_floor_and_writes_its_figures() {
         "ch2_activation_losses.png",
         "ch3_mlp_losses.png",
         "ch4_cnn_filters.png",
+        "ch5_rnn_lstm_gru.png",
+        "ch6_attention_map.png",
         "ch7_optimisers.png",
     ] {
         let bytes = std::fs::read(ctx.out.join(figure)).unwrap();

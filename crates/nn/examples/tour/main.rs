@@ -10,6 +10,7 @@ mod ch2_neurons;
 mod ch3_feedforward;
 mod ch4_cnn;
 mod ch5_rnn;
+mod ch6_attention;
 mod ch7_optimisation;
 mod common;
 mod tour;

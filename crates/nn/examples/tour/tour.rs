@@ -43,6 +43,11 @@ pub fn chapters() -> Vec<Chapter> {
             run: crate::ch5_rnn::run,
         },
         Chapter {
+            number: 6,
+            title: "attention and the Transformer",
+            run: crate::ch6_attention::run,
+        },
+        Chapter {
             number: 7,
             title: "optimisation",
             run: crate::ch7_optimisation::run,
