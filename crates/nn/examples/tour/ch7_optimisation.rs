@@ -165,10 +165,10 @@ fn batch_norm(ctx: &Ctx) -> Res<Vec<StepResult>> {
     Ok(out)
 }
 
-/// A ReLU RNN whose recurrent weights are scaled up (spectral radius above
-/// 1) on 40-step adding problems: the gradient explodes through time.
-/// Without clipping SGD overflows within a few batches; clipping the global
-/// gradient norm to 1 keeps the same run finite.
+/// A ReLU RNN whose recurrent weights are scaled up (spectral radius
+/// above one) on 40-step adding problems: the gradient explodes through
+/// time. Without clipping SGD overflows within a few batches; clipping the
+/// global gradient norm to 1 keeps the same run finite.
 fn clipping(ctx: &Ctx) -> Res<Vec<StepResult>> {
     let len = 40;
     let mut rng = ctx.rng(74);
