@@ -67,7 +67,7 @@ pub fn run(ctx: &Ctx) -> Res<Vec<StepResult>> {
         }
     }
     let series: Vec<&[f64]> = curves.iter().map(|c| c.as_slice()).collect();
-    nn_train::figures::save_line_chart(ctx.figure("ch2_activation_losses.png")?, &series)?;
+    nn::train::figures::save_line_chart(ctx.figure("ch2_activation_losses.png")?, &series)?;
     Ok(out)
 }
 

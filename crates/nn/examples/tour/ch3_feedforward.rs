@@ -5,7 +5,7 @@
 use nn::layers::Initializer;
 use nn::optim::AdamConfig;
 use nn::prelude::*;
-use nn_train::{Decision, EarlyStopping, Mode};
+use nn::train::{Decision, EarlyStopping, Mode};
 
 use crate::common::{self, Ctx, Res, Step, StepResult};
 
@@ -57,7 +57,7 @@ pub fn run(ctx: &Ctx) -> Res<Vec<StepResult>> {
         },
     )?;
     common::restore(&model, &best);
-    nn_train::figures::save_line_chart(
+    nn::train::figures::save_line_chart(
         ctx.figure("ch3_mlp_losses.png")?,
         &[&train_losses, &val_losses],
     )?;

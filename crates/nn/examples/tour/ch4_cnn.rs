@@ -63,9 +63,9 @@ pub fn run(ctx: &Ctx) -> Res<Vec<StepResult>> {
         ce,
         |_, _| Ok(true),
     )?;
-    nn_train::figures::save_line_chart(ctx.figure("ch4_cnn_loss.png")?, &[&losses])?;
+    nn::train::figures::save_line_chart(ctx.figure("ch4_cnn_loss.png")?, &[&losses])?;
     let filters = model.parameters()[0].value(); // conv1.weight [16, 1, 3, 3]
-    nn_train::figures::save_image_grid(ctx.figure("ch4_cnn_filters.png")?, &filters, 8, 16)?;
+    nn::train::figures::save_image_grid(ctx.figure("ch4_cnn_filters.png")?, &filters, 8, 16)?;
     let acc = common::accuracy_on(&model, &test)?;
     Ok(vec![step
         .at_least("test accuracy", acc, ctx.pick(0.96, 0.9))

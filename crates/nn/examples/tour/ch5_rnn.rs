@@ -111,6 +111,6 @@ pub fn run(ctx: &Ctx) -> Res<Vec<StepResult>> {
         );
     }
     let series: Vec<&[f64]> = curves.iter().map(|c| c.as_slice()).collect();
-    nn_train::figures::save_line_chart(ctx.figure("ch5_rnn_lstm_gru.png")?, &series)?;
+    nn::train::figures::save_line_chart(ctx.figure("ch5_rnn_lstm_gru.png")?, &series)?;
     Ok(out)
 }

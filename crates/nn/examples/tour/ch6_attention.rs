@@ -122,13 +122,13 @@ pub fn run(ctx: &Ctx) -> Res<Vec<StepResult>> {
         ce,
         |_, _| Ok(true),
     )?;
-    nn_train::figures::save_line_chart(ctx.figure("ch6_transformer_loss.png")?, &[&losses])?;
+    nn::train::figures::save_line_chart(ctx.figure("ch6_transformer_loss.png")?, &[&losses])?;
     let logits = no_grad(|| model.forward(&Var::constant(test.features().clone())))?;
     let target = classes(test.targets().values().ok_or("reversal targets")?);
     let acc = accuracy(logits.value(), &target);
     let one = Var::constant(test.features().narrow(0, 0, 1));
     let map = no_grad(|| model.attention_map(&one))?;
-    nn_train::figures::save_heatmap(ctx.figure("ch6_attention_map.png")?, &map, 24)?;
+    nn::train::figures::save_heatmap(ctx.figure("ch6_attention_map.png")?, &map, 24)?;
     let m = map.to_vec();
     let anti: f64 = (0..LEN)
         .map(|i| m[i * LEN + LEN - 1 - i] as f64)

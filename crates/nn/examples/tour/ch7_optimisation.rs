@@ -97,7 +97,7 @@ fn optimisers(ctx: &Ctx) -> Res<Vec<StepResult>> {
         curves.push(losses);
     }
     let series: Vec<&[f64]> = curves.iter().map(|c| c.as_slice()).collect();
-    nn_train::figures::save_line_chart(ctx.figure("ch7_optimisers.png")?, &series)?;
+    nn::train::figures::save_line_chart(ctx.figure("ch7_optimisers.png")?, &series)?;
     Ok(out)
 }
 

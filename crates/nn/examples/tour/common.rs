@@ -7,7 +7,7 @@ use std::time::Instant;
 use nn::data::{DataLoader, SplitFractions, Splits, StandardScaler, TensorDataset};
 use nn::optim::{Optimizer, UpdateRule};
 use nn::prelude::*;
-use nn_train::Progress;
+use nn::train::Progress;
 
 /// Any error a chapter can hit (data, shapes, optimiser, files).
 pub type Error = Box<dyn std::error::Error>;
@@ -270,7 +270,7 @@ where
             let out = forward(&Var::constant(batch.features.clone()))?;
             let loss = loss_fn(&out, &batch);
             let l = loss.value().item() as f64;
-            nn_train::check_finite(l, epoch, b)?;
+            nn::train::check_finite(l, epoch, b)?;
             opt.try_step(&loss.backward())?;
             sum += l * batch.len() as f64;
             n += batch.len();
