@@ -351,7 +351,7 @@ pub trait Forward<T: Element>: Module<T> + AsModule<T> {
     /// [`Forward::try_forward`] that also records this layer in a
     /// [`summary`](crate::summary::summary). By default the layer is one row;
     /// a composite layer overrides it to record its parts (see
-    /// [`Recorder`](crate::summary::Recorder) and `Sequential`'s implementation).
+    /// [`Recorder`] and `Sequential`'s implementation).
     fn try_forward_traced(&self, x: &Var<T>, recorder: &mut Recorder) -> Result<Var<T>> {
         let y = self.try_forward(x)?;
         recorder.leaf(self.as_module(), x.shape(), y.shape());
