@@ -16,6 +16,9 @@ macro_rules! stateless_activation {
             fn type_name(&self) -> &'static str {
                 stringify!($name)
             }
+            fn macs(&self, _: &[usize], _: &[usize]) -> Option<u64> {
+                Some(0)
+            }
         }
 
         impl<T: Element> Forward<T> for $name {
@@ -40,6 +43,10 @@ stateless_activation!(
     /// The hyperbolic tangent.
     Tanh, |s, x| x.tanh()
 );
+
+/// Activations count as no multiply-accumulates (elementwise work, as in
+/// the course's and torchinfo's convention).
+const ZERO_MACS: Option<u64> = Some(0);
 
 fn finite(op: &'static str, name: &str, v: f64) -> Result<()> {
     if v.is_finite() {
@@ -75,7 +82,11 @@ impl LeakyRelu {
     }
 }
 
-impl<T: Element> Module<T> for LeakyRelu {}
+impl<T: Element> Module<T> for LeakyRelu {
+    fn macs(&self, _: &[usize], _: &[usize]) -> Option<u64> {
+        ZERO_MACS
+    }
+}
 
 impl<T: Element> Forward<T> for LeakyRelu {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
@@ -104,7 +115,11 @@ impl Elu {
     }
 }
 
-impl<T: Element> Module<T> for Elu {}
+impl<T: Element> Module<T> for Elu {
+    fn macs(&self, _: &[usize], _: &[usize]) -> Option<u64> {
+        ZERO_MACS
+    }
+}
 
 impl<T: Element> Forward<T> for Elu {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
@@ -129,7 +144,11 @@ pub struct Gelu {
     pub approximate: GeluApproximation,
 }
 
-impl<T: Element> Module<T> for Gelu {}
+impl<T: Element> Module<T> for Gelu {
+    fn macs(&self, _: &[usize], _: &[usize]) -> Option<u64> {
+        ZERO_MACS
+    }
+}
 
 impl<T: Element> Forward<T> for Gelu {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
@@ -172,7 +191,11 @@ impl Softplus {
     }
 }
 
-impl<T: Element> Module<T> for Softplus {}
+impl<T: Element> Module<T> for Softplus {
+    fn macs(&self, _: &[usize], _: &[usize]) -> Option<u64> {
+        ZERO_MACS
+    }
+}
 
 impl<T: Element> Forward<T> for Softplus {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
@@ -194,7 +217,11 @@ impl Softmax {
     }
 }
 
-impl<T: Element> Module<T> for Softmax {}
+impl<T: Element> Module<T> for Softmax {
+    fn macs(&self, _: &[usize], _: &[usize]) -> Option<u64> {
+        ZERO_MACS
+    }
+}
 
 impl<T: Element> Forward<T> for Softmax {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
@@ -217,7 +244,11 @@ impl LogSoftmax {
     }
 }
 
-impl<T: Element> Module<T> for LogSoftmax {}
+impl<T: Element> Module<T> for LogSoftmax {
+    fn macs(&self, _: &[usize], _: &[usize]) -> Option<u64> {
+        ZERO_MACS
+    }
+}
 
 impl<T: Element> Forward<T> for LogSoftmax {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
@@ -277,6 +308,9 @@ pub struct Prelu<T: Element> {
 }
 
 impl<T: Element> Module<T> for Prelu<T> {
+    fn macs(&self, _: &[usize], _: &[usize]) -> Option<u64> {
+        ZERO_MACS
+    }
     fn type_name(&self) -> &'static str {
         "PReLU"
     }

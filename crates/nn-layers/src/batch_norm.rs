@@ -213,6 +213,10 @@ impl<T: Element> BatchNorm1d<T> {
 }
 
 impl<T: Element> Module<T> for BatchNorm1d<T> {
+    /// One scale-and-shift per output element (statistics not counted).
+    fn macs(&self, _: &[usize], output_shape: &[usize]) -> Option<u64> {
+        Some(output_shape.iter().product::<usize>() as u64)
+    }
     fn type_name(&self) -> &'static str {
         "BatchNorm1d"
     }

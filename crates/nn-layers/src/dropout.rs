@@ -72,6 +72,10 @@ impl Dropout {
 }
 
 impl<T: Element> Module<T> for Dropout {
+    /// Dropout's mask multiply is elementwise: counted as no MACs.
+    fn macs(&self, _: &[usize], _: &[usize]) -> Option<u64> {
+        Some(0)
+    }
     fn train_flag(&self) -> Option<&TrainFlag> {
         Some(&self.training)
     }

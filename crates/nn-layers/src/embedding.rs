@@ -103,6 +103,10 @@ impl<T: Element> Embedding<T> {
 }
 
 impl<T: Element> Module<T> for Embedding<T> {
+    /// A table lookup: no arithmetic.
+    fn macs(&self, _: &[usize], _: &[usize]) -> Option<u64> {
+        Some(0)
+    }
     fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
         f("weight", &self.weight);
     }

@@ -37,7 +37,12 @@ impl Flatten {
     }
 }
 
-impl<T: Element> Module<T> for Flatten {}
+impl<T: Element> Module<T> for Flatten {
+    /// A reshape: no arithmetic.
+    fn macs(&self, _: &[usize], _: &[usize]) -> Option<u64> {
+        Some(0)
+    }
+}
 
 impl<T: Element> Forward<T> for Flatten {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {

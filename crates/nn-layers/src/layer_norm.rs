@@ -91,6 +91,10 @@ impl<T: Element> LayerNorm<T> {
 }
 
 impl<T: Element> Module<T> for LayerNorm<T> {
+    /// One scale-and-shift per output element (statistics not counted).
+    fn macs(&self, _: &[usize], output_shape: &[usize]) -> Option<u64> {
+        Some(output_shape.iter().product::<usize>() as u64)
+    }
     fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
         if let Some(w) = &self.weight {
             f("weight", w);

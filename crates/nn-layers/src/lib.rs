@@ -12,7 +12,8 @@
 //!   [`loss`] modules;
 //! * [`functional`]: the stateless forms (`linear`, `batch_norm`, `layer_norm`, `embedding`);
 //! * [`init`]: `torch.nn.init`'s initialisers, and why zeros fail;
-//! * [`serialize`]: safetensors weights files with PyTorch's names.
+//! * [`serialize`]: safetensors weights files with PyTorch's names;
+//! * [`summary`](mod@summary): the per-layer table (shapes, parameters, MACs, memory).
 //!
 //! ```
 //! use nn_layers::prelude::*;
@@ -45,6 +46,7 @@ pub mod loss;
 pub mod module;
 pub mod sequential;
 pub mod serialize;
+pub mod summary;
 
 pub use activation::{
     Elu, Gelu, GeluApproximation, LeakyRelu, LogSoftmax, Prelu, PreluConfig, Relu, Sigmoid,
@@ -63,6 +65,7 @@ pub use loss::{
 pub use module::{AsModule, Buffer, BufferKind, Forward, Module, TrainFlag};
 pub use sequential::Sequential;
 pub use serialize::{LoadMode, LoadReport, SerializeError};
+pub use summary::{summary, Summary, SummaryRow};
 
 /// Everything a model definition needs, plus the tensor and autograd basics.
 pub mod prelude {

@@ -121,6 +121,10 @@ impl<T: Element> Module<T> for Linear<T> {
             f("bias", b);
         }
     }
+    /// One multiply-accumulate per weight per output row: `output elements × in_features`.
+    fn macs(&self, _input_shape: &[usize], output_shape: &[usize]) -> Option<u64> {
+        Some(output_shape.iter().product::<usize>() as u64 * self.in_features() as u64)
+    }
 }
 
 impl<T: Element> Forward<T> for Linear<T> {

@@ -7,6 +7,8 @@ use std::sync::{Arc, RwLock};
 use nn_autograd::{Parameter, Var};
 use nn_tensor::{Element, Result, Tensor, TensorError};
 
+use crate::summary::Recorder;
+
 /// What a [`Buffer`] holds: real values, or a count that PyTorch stores as int64.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BufferKind {
@@ -189,6 +191,16 @@ pub trait Module<T: Element>: Send + Sync {
     /// Calls `f` on each direct child with its name (`"0"`, `"encoder"`).
     fn visit_children(&self, _f: &mut dyn FnMut(&str, &dyn Module<T>)) {}
 
+    /// Multiply-accumulates this module does to turn an input of
+    /// `input_shape` into an output of `output_shape` (batch included), for
+    /// [`summary`](crate::summary::summary). `None` (the default) means "not
+    /// reported"; a layer overrides it with its formula (`Linear`:
+    /// `output elements × in_features`; a convolution: `output elements ×
+    /// kernel area × input channels / groups`).
+    fn macs(&self, _input_shape: &[usize], _output_shape: &[usize]) -> Option<u64> {
+        None
+    }
+
     /// This module's own training flag, if its forward depends on the mode.
     fn train_flag(&self) -> Option<&TrainFlag> {
         None
@@ -335,6 +347,16 @@ pub trait Forward<T: Element>: Module<T> + AsModule<T> {
             Err(e) => panic!("{e}"),
         }
     }
+
+    /// [`Forward::try_forward`] that also records this layer in a
+    /// [`summary`](crate::summary::summary). By default the layer is one row;
+    /// a composite layer overrides it to record its parts (see
+    /// [`Recorder`] and `Sequential`'s implementation).
+    fn try_forward_traced(&self, x: &Var<T>, recorder: &mut Recorder) -> Result<Var<T>> {
+        let y = self.try_forward(x)?;
+        recorder.leaf(self.as_module(), x.shape(), y.shape());
+        Ok(y)
+    }
 }
 
 /// A list of modules is a module whose children are named `0`, `1`, …
@@ -388,6 +410,9 @@ impl<T: Element> Module<T> for Box<dyn Forward<T>> {
     }
     fn train_flag(&self) -> Option<&TrainFlag> {
         self.as_ref().train_flag()
+    }
+    fn macs(&self, input_shape: &[usize], output_shape: &[usize]) -> Option<u64> {
+        self.as_ref().macs(input_shape, output_shape)
     }
 }
 

@@ -3,7 +3,8 @@
 use nn_autograd::Var;
 use nn_tensor::{Element, Result, TensorError};
 
-use crate::module::{Forward, Module, TrainFlag};
+use crate::module::{AsModule, Forward, Module, TrainFlag};
+use crate::summary::Recorder;
 
 /// A chain of single-input layers, named `0`, `1`, … as in PyTorch's
 /// `nn.Sequential` (so its `state_dict` keys are `0.weight`, `2.bias`, …).
@@ -84,13 +85,17 @@ impl<T: Element> Module<T> for Sequential<T> {
     }
 }
 
-impl<T: Element> Forward<T> for Sequential<T> {
-    /// Runs every layer in turn; an error names the failing layer's index and type.
-    fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
+impl<T: Element> Sequential<T> {
+    /// Runs every layer through `step`, naming the failing layer in an error.
+    fn run(
+        &self,
+        x: &Var<T>,
+        mut step: impl FnMut(usize, &dyn Forward<T>, &Var<T>) -> Result<Var<T>>,
+    ) -> Result<Var<T>> {
         let mut h = x.clone();
         for (i, l) in self.layers.iter().enumerate() {
             let input_shape = h.shape().to_vec();
-            h = l.try_forward(&h).map_err(|e| {
+            h = step(i, l.as_ref(), &h).map_err(|e| {
                 TensorError::invalid(
                     "Sequential",
                     format!(
@@ -101,6 +106,23 @@ impl<T: Element> Forward<T> for Sequential<T> {
             })?;
         }
         Ok(h)
+    }
+}
+
+impl<T: Element> Forward<T> for Sequential<T> {
+    /// Runs every layer in turn; an error names the failing layer's index and type.
+    fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
+        self.run(x, |_, l, h| l.try_forward(h))
+    }
+
+    /// One container row, then each layer's rows under its index.
+    fn try_forward_traced(&self, x: &Var<T>, recorder: &mut Recorder) -> Result<Var<T>> {
+        let handle = recorder.enter(self.as_module());
+        let y = self.run(x, |i, l, h| {
+            recorder.child(&i.to_string(), |r| l.try_forward_traced(h, r))
+        })?;
+        recorder.exit(handle, y.shape());
+        Ok(y)
     }
 }
 

@@ -59,6 +59,10 @@ impl<T: Element> BatchNorm2d<T> {
 }
 
 impl<T: Element> Module<T> for BatchNorm2d<T> {
+    /// One scale-and-shift per output element.
+    fn macs(&self, _: &[usize], output_shape: &[usize]) -> Option<u64> {
+        Some(output_shape.iter().product::<usize>() as u64)
+    }
     fn type_name(&self) -> &'static str {
         "BatchNorm2d"
     }

@@ -192,6 +192,12 @@ impl<T: Element, const D: usize> Conv<T, D> {
 }
 
 impl<T: Element, const D: usize> Module<T> for Conv<T, D> {
+    /// For the model summary: every output element is a dot product over
+    /// `C_in/groups × kernel area` weights (the course's `M²·K²·C_in·C_out`).
+    fn macs(&self, _input_shape: &[usize], output_shape: &[usize]) -> Option<u64> {
+        let per_output: usize = self.weight.shape()[1..].iter().product();
+        Some(output_shape.iter().product::<usize>() as u64 * per_output as u64)
+    }
     fn type_name(&self) -> &'static str {
         if D == 1 {
             "Conv1d"
@@ -349,6 +355,12 @@ pub type ConvTranspose1d<T> = ConvTranspose<T, 1>;
 pub type ConvTranspose2d<T> = ConvTranspose<T, 2>;
 
 impl<T: Element, const D: usize> Module<T> for ConvTranspose<T, D> {
+    /// For the model summary: every input element is scattered through
+    /// `C_out/groups × kernel area` weights.
+    fn macs(&self, input_shape: &[usize], _output_shape: &[usize]) -> Option<u64> {
+        let per_input: usize = self.weight.shape()[1..].iter().product();
+        Some(input_shape.iter().product::<usize>() as u64 * per_input as u64)
+    }
     fn type_name(&self) -> &'static str {
         if D == 1 {
             "ConvTranspose1d"

@@ -41,6 +41,10 @@ impl<const D: usize> MaxPool<D> {
 }
 
 impl<T: Element, const D: usize> Module<T> for MaxPool<D> {
+    /// Pooling compares or adds; it does no multiply-accumulates.
+    fn macs(&self, _: &[usize], _: &[usize]) -> Option<u64> {
+        Some(0)
+    }
     fn type_name(&self) -> &'static str {
         if D == 1 {
             "MaxPool1d"
@@ -82,6 +86,10 @@ impl<const D: usize> AvgPool<D> {
 }
 
 impl<T: Element, const D: usize> Module<T> for AvgPool<D> {
+    /// Pooling compares or adds; it does no multiply-accumulates.
+    fn macs(&self, _: &[usize], _: &[usize]) -> Option<u64> {
+        Some(0)
+    }
     fn type_name(&self) -> &'static str {
         if D == 1 {
             "AvgPool1d"
@@ -119,7 +127,12 @@ impl AdaptiveAvgPool2d {
     }
 }
 
-impl<T: Element> Module<T> for AdaptiveAvgPool2d {}
+impl<T: Element> Module<T> for AdaptiveAvgPool2d {
+    /// Pooling compares or adds; it does no multiply-accumulates.
+    fn macs(&self, _: &[usize], _: &[usize]) -> Option<u64> {
+        Some(0)
+    }
+}
 
 impl<T: Element> Forward<T> for AdaptiveAvgPool2d {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
