@@ -5,6 +5,7 @@
 
 use nn_attention::{TransformerEncoderLayer, TransformerLayerConfig};
 use nn_autograd::{Reduction, Var};
+use nn_layers::Module;
 use nn_optim::{Adam, AdamConfig};
 use nn_tensor::{Rng, Tensor};
 

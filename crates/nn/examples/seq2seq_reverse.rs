@@ -117,8 +117,7 @@ fn main() {
     let config = TransformerLayerConfig::new(64, 4)
         .dim_feedforward(128)
         .dropout(0.0);
-    let mut model =
-        Seq2SeqTransformer::<f32>::new(config, 2, 2, VOCAB, VOCAB, MAX_LEN + 2, &mut rng);
+    let model = Seq2SeqTransformer::<f32>::new(config, 2, 2, VOCAB, VOCAB, MAX_LEN + 2, &mut rng);
     // The model scales embeddings by √E; drawn from N(0, 1) they would then
     // drown the ±1 sinusoidal positions, and reversal is all about position.
     // Draw them from N(0, 1/E) instead, as Vaswani et al. do.
@@ -162,7 +161,7 @@ fn main() {
             src.extend(s);
             rows += 1;
         }
-        model.train(true);
+        model.set_training(true);
         let logits = model
             .try_forward(&src, &tgt_in, batch, None)
             .expect("forward");
@@ -188,7 +187,7 @@ fn main() {
     progress.finish(&format!("loss {running:.4}"));
 
     // Greedy decoding on the KV cache, one batch per length.
-    model.train(false);
+    model.set_training(false);
     let (mut correct, mut total) = (0usize, 0usize);
     let mut per_length = serde_json::Map::new();
     for seqs in &test {
