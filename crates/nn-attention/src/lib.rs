@@ -26,7 +26,7 @@
 //! let grads = y.sum().backward();
 //! assert_eq!(grads.get(&x).unwrap().shape(), &[2, 4, 8]);
 //! ```
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod functional;
 pub mod hard;

@@ -21,6 +21,8 @@
 //! assert_eq!(grads.get(&w).unwrap().shape(), &[2, 1]);
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod gradcheck;
 pub mod graph;
 pub mod ops;

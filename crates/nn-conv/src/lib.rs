@@ -34,7 +34,7 @@
 //! assert_eq!(grads.get(&w).unwrap().shape(), &[6, 1, 5, 5]);
 //! ```
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod adaptive;
 pub mod arithmetic;

@@ -35,7 +35,7 @@
 //! # Ok::<(), nn_data::DataError>(())
 //! ```
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod csv;
 pub mod dataset;

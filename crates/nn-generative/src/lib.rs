@@ -28,7 +28,7 @@
 //! assert!(grads.get(&logvar).is_some());
 //! ```
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod adversarial;
 pub mod autoencoder;

@@ -31,7 +31,7 @@
 //! assert_eq!(model.num_parameters(), 4 * 8 + 8 + 8 + 8 + 8 * 3 + 3);
 //! ```
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod activation;
 pub mod batch_norm;

@@ -37,7 +37,7 @@
 //! assert!((w.value().item() - 2.0).abs() < 1e-3);
 //! ```
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod adagrad;
 pub mod adam;

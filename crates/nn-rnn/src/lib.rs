@@ -4,7 +4,7 @@
 //! * [`Rnn`], [`Lstm`], [`Gru`]: whole sequences, stacked, bidirectional,
 //!   dropout between layers, variable-length batches, configured by
 //!   [`RecurrentConfig`];
-//! * [`recurrence`]: the fused op underneath (hand-written BPTT);
+//! * [`recurrence`](mod@recurrence): the fused op underneath (hand-written BPTT);
 //! * [`RecurrentInit`]: orthogonal recurrent weights, LSTM forget-gate bias;
 //! * [`truncated_bptt`]: carry the state across chunks without the graph.
 //!
@@ -22,7 +22,7 @@
 //! let grads = y.sum().backward();
 //! assert_eq!(grads.get(&x).unwrap().shape(), &[6, 3, 4]);
 //! ```
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod cell;
 pub mod init;

@@ -25,6 +25,8 @@
 //! assert_eq!(y.shape(), &[4, 2]);
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod dims;
 pub mod element;
 pub mod elementwise;

@@ -28,7 +28,7 @@
 //!
 //! See [`Trainer`] for a complete example.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod checkpoint;
 pub mod early_stopping;

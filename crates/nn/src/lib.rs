@@ -29,6 +29,8 @@
 //! assert_eq!(grads.get(&x).unwrap().to_vec(), vec![1.0, 0.0]);
 //! ```
 
+#![deny(missing_docs)]
+
 pub use nn_attention as attention;
 pub use nn_autograd as autograd;
 pub use nn_conv as conv;
