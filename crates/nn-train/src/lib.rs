@@ -26,7 +26,38 @@
 //! building blocks that need none of them (early stopping, history,
 //! checkpoint files, progress, figures) stay usable on their own.
 //!
-//! See [`Trainer`] for a complete example.
+//! Fitting `y = 2x + 1` with a one-weight linear model, a validation loader
+//! and early stopping (see [`Trainer`] for a classifier with metrics):
+//!
+//! ```
+//! use nn_data::{DataLoader, TensorDataset};
+//! use nn_layers::prelude::*;
+//! use nn_optim::SgdConfig;
+//! use nn_train::{EarlyStopping, Evaluation, MeanSquaredError, Mode, Trainer};
+//! let mut rng = Rng::seed_from(0);
+//! let x = Tensor::<f64>::rand_uniform(&[32, 1], -1.0, 1.0, &mut rng);
+//! let y = x.mul_scalar(2.0).add_scalar(1.0);
+//! let data = TensorDataset::regression(x, y)?;
+//! let model = LinearConfig::new(1, 1).init::<f64>(&mut rng)?;
+//! let mut opt = SgdConfig::new(0.1).init(model.named_parameters())?;
+//! let loader = DataLoader::new(&data, 8)?.shuffle(1);
+//! let mse = MseLoss::default();
+//! let predict = |m: &Linear<f64>, b: &nn_data::Batch<f64>| m.forward(&Var::constant(b.features.clone()));
+//! let report = Trainer::new(100)
+//!     .metric(MeanSquaredError::new())
+//!     .early_stopping(EarlyStopping::new("val_loss", Mode::Min, 5, 1e-9), true)
+//!     .quiet()
+//!     .fit(
+//!         &model, &mut opt, &loader, Some(&loader),
+//!         |m, b, _| mse.forward(&predict(m, b), &Var::constant(b.values().clone())),
+//!         |m, b| {
+//!             let out = predict(m, b);
+//!             Evaluation::new(&mse.forward(&out, &Var::constant(b.values().clone())), &out)
+//!         },
+//!     )?;
+//! assert!(report.history.last("val_loss").unwrap() < 1e-4);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![deny(missing_docs)]
 
