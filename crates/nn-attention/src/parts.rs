@@ -92,7 +92,8 @@ impl<T: Element> Affine<T> {
         )
     }
 
-    /// The same map on weights looked up under `{prefix}weight`, `{prefix}bias`.
+    /// The same map, `[.., in]` → `[.., out]`, on weights looked up under
+    /// `{prefix}weight`, `{prefix}bias`.
     pub fn forward_with(&self, x: &Var<T>, w: &Weights<'_, T>, prefix: &str) -> Result<Var<T>> {
         let b = w.get_if(self.bias.is_some(), &format!("{prefix}bias"))?;
         affine(x, &w.get(&format!("{prefix}weight"))?, b.as_ref())
@@ -129,13 +130,15 @@ impl<T: Element> Norm<T> {
         }
     }
 
-    /// `(x − mean)/√(var + eps)·weight + bias` over the last dim (biased variance).
+    /// `(x − mean)/√(var + eps)·weight + bias` over the last dim (biased
+    /// variance): `x: [.., E]` → `[.., E]`.
     pub fn forward(&self, x: &Var<T>) -> Var<T> {
         layer_norm(x, &self.weight.var(), &self.bias.var(), self.eps)
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// The same on weights looked up under `{prefix}weight`, `{prefix}bias`.
+    /// The same, `[.., E]` → `[.., E]`, on weights looked up under
+    /// `{prefix}weight`, `{prefix}bias`.
     pub fn forward_with(&self, x: &Var<T>, w: &Weights<'_, T>, prefix: &str) -> Result<Var<T>> {
         let (g, b) = (
             w.get(&format!("{prefix}weight"))?,

@@ -147,7 +147,9 @@ impl<T: Element, E: Forward<T>, D: Forward<T>> Autoencoder<T, E, D> {
         &self.config
     }
 
-    /// The decoder's raw output for `x` (logits with the BCE loss).
+    /// The decoder's raw output for `x` (logits with the BCE loss):
+    /// `x: [N, *]` → the decoder's output shape, `[N, *]` like `x` for a
+    /// matching encoder and decoder.
     pub fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
         self.decoder.try_forward(&self.encoder.try_forward(x)?)
     }

@@ -22,6 +22,7 @@ macro_rules! stateless_activation {
         }
 
         impl<T: Element> Forward<T> for $name {
+            /// Elementwise: `x: [*]` → the same shape.
             fn try_forward(&self, $x: &Var<T>) -> Result<Var<T>> {
                 let $s = self;
                 let _ = $s;
@@ -320,6 +321,7 @@ impl<T: Element> Module<T> for Prelu<T> {
 }
 
 impl<T: Element> Forward<T> for Prelu<T> {
+    /// `x: [N, C, *]` (or any shape with one shared slope) → the same shape.
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
         let n = self.weight.numel();
         let channels = if x.ndim() >= 2 { x.shape()[1] } else { 1 };

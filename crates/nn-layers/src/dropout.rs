@@ -82,6 +82,7 @@ impl<T: Element> Module<T> for Dropout {
 }
 
 impl<T: Element> Forward<T> for Dropout {
+    /// `x: [*]` → the same shape; the identity in evaluation mode.
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
         if !self.training.get() || self.p == 0.0 {
             return Ok(x.clone());

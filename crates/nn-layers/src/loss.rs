@@ -40,7 +40,8 @@ impl MseLoss {
     pub fn new(reduction: Reduction) -> Self {
         MseLoss { reduction }
     }
-    /// The loss of `input` against `target`.
+    /// The loss of `input: [*]` against `target` of the same shape: a scalar
+    /// `[]` when reduced, `[*]` with [`Reduction::None`].
     pub fn try_forward<T: Element>(&self, input: &Var<T>, target: &Var<T>) -> Result<Var<T>> {
         input.try_mse_loss(target, self.reduction)
     }
@@ -74,7 +75,9 @@ impl CrossEntropyLoss {
             label_smoothing,
         })
     }
-    /// The loss of `logits` against `target` classes (one per position).
+    /// The loss of `logits: [N, C]` (or `[N, C, d1, …]`) against `target`
+    /// classes, `N` (or `N·d1·…`) of them: a scalar `[]` when reduced,
+    /// `[N]` (or `[N, d1, …]`) with [`Reduction::None`].
     pub fn try_forward<T: Element>(&self, logits: &Var<T>, target: &[usize]) -> Result<Var<T>> {
         logits.try_cross_entropy(target, self.reduction, T::of(self.label_smoothing))
     }
@@ -100,7 +103,9 @@ impl<T: Element> NllLoss<T> {
     pub fn new(weight: Option<Tensor<T>>, reduction: Reduction) -> Self {
         NllLoss { weight, reduction }
     }
-    /// The loss of `log_probs` against `target` classes.
+    /// The loss of `log_probs: [N, C]` (or `[N, C, d1, …]`) against `target`
+    /// classes, one per position: a scalar `[]` when reduced, `[N]` (or
+    /// `[N, d1, …]`) with [`Reduction::None`].
     pub fn try_forward(&self, log_probs: &Var<T>, target: &[usize]) -> Result<Var<T>> {
         log_probs.try_nll_loss(target, self.weight.as_ref(), self.reduction)
     }
@@ -168,7 +173,8 @@ impl HuberLoss {
         positive("HuberLoss", "delta", delta)?;
         Ok(HuberLoss { delta, reduction })
     }
-    /// The loss of `input` against `target` (same shape).
+    /// The loss of `input: [*]` against `target` (same shape): a scalar `[]`
+    /// when reduced, `[*]` with [`Reduction::None`].
     pub fn try_forward<T: Element>(&self, input: &Var<T>, target: &Var<T>) -> Result<Var<T>> {
         input.try_huber_loss(target, T::of(self.delta), self.reduction)
     }
@@ -203,7 +209,8 @@ impl SmoothL1Loss {
         positive("SmoothL1Loss", "beta", beta)?;
         Ok(SmoothL1Loss { beta, reduction })
     }
-    /// The loss of `input` against `target` (same shape).
+    /// The loss of `input: [*]` against `target` (same shape): a scalar `[]`
+    /// when reduced, `[*]` with [`Reduction::None`].
     pub fn try_forward<T: Element>(&self, input: &Var<T>, target: &Var<T>) -> Result<Var<T>> {
         input.try_smooth_l1_loss(target, T::of(self.beta), self.reduction)
     }
@@ -227,7 +234,8 @@ impl GaussianKl {
     pub fn new(reduction: Reduction) -> Self {
         GaussianKl { reduction }
     }
-    /// The KL term of `mu` and `logvar`, both `[N, D]`.
+    /// The KL term of `mu` and `logvar`, both `[N, D]`: a scalar `[]` when
+    /// reduced, `[N]` with [`Reduction::None`].
     pub fn try_forward<T: Element>(&self, mu: &Var<T>, logvar: &Var<T>) -> Result<Var<T>> {
         try_gaussian_kl(mu, logvar, self.reduction)
     }

@@ -451,6 +451,11 @@ impl<T: Element> Rnn<T> {
     /// Runs the whole sequence; `h0` defaults to zeros. With `lengths`, each
     /// batch element only uses its first `lengths[b]` steps: later outputs are
     /// zero and `h_n` is the state after its last valid step.
+    ///
+    /// Shapes (`D` = 2 if bidirectional else 1, `layers` = `num_layers`):
+    /// `x: [L, N, H_in]` (`[N, L, H_in]` with `batch_first`), `h0:
+    /// [layers·D, N, H]` → `(output [L, N, D·H]` (`[N, L, D·H]` with
+    /// `batch_first`), `h_n [layers·D, N, H])`; `lengths: [N]`.
     pub fn try_forward(
         &self,
         x: &Var<T>,
@@ -485,7 +490,9 @@ impl<T: Element> Gru<T> {
         }
     }
 
-    /// Runs the whole sequence (see [`Rnn::try_forward`]).
+    /// Runs the whole sequence: `x: [L, N, H_in]` (`[N, L, H_in]` with
+    /// `batch_first`), `h0: [layers·D, N, H]` → `(output [L, N, D·H],
+    /// h_n [layers·D, N, H])`; see [`Rnn::try_forward`] for `lengths`.
     pub fn try_forward(
         &self,
         x: &Var<T>,
@@ -535,7 +542,9 @@ impl<T: Element> Lstm<T> {
     }
 
     /// Runs the whole sequence; the state `(h0, c0)` defaults to zeros. See
-    /// [`Rnn::try_forward`] for `lengths`.
+    /// [`Rnn::try_forward`] for `lengths`. Shapes: `x: [L, N, H_in]`
+    /// (`[N, L, H_in]` with `batch_first`), `h0`, `c0: [layers·D, N, H]` →
+    /// `(output [L, N, D·H], (h_n, c_n) [layers·D, N, H])`.
     pub fn try_forward(
         &self,
         x: &Var<T>,

@@ -33,6 +33,7 @@ impl<T: Element> Module<T> for Projection<T> {
 }
 
 impl<T: Element> Forward<T> for Projection<T> {
+    /// `x: [N, C_in, H, W]` → `[N, C_out, H_out, W_out]`, the shape of the block's main path.
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
         self.bn.try_forward(&self.conv.try_forward(x)?)
     }
@@ -256,6 +257,7 @@ impl<T: Element> Module<T> for Bottleneck<T> {
 }
 
 impl<T: Element> Forward<T> for Bottleneck<T> {
+    /// `x: [N, C_in, H, W]` → `[N, 4·C_inner, ⌈H/stride⌉, ⌈W/stride⌉]`.
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
         let h = self.bn1.try_forward(&self.conv1.try_forward(x)?)?.relu();
         let h = self.bn2.try_forward(&self.conv2.try_forward(&h)?)?.relu();
@@ -297,6 +299,7 @@ impl<T: Element> Module<T> for ResidualBlock<T> {
 }
 
 impl<T: Element> Forward<T> for ResidualBlock<T> {
+    /// `x: [N, C_in, H, W]` → `[N, C_out, ⌈H/stride⌉, ⌈W/stride⌉]`, as the wrapped block.
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
         match self {
             ResidualBlock::Basic(b) => b.try_forward(x),
