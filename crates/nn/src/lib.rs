@@ -42,6 +42,69 @@ pub use nn_rnn as rnn;
 pub use nn_tensor as tensor;
 pub use nn_train as train;
 
+/// The `docs/` chapter pages, compiled only for doc tests: every ```` ```rust ````
+/// block in them runs under `cargo test --doc -p nn` (and so in CI), so the
+/// pages cannot drift from the library.
+#[cfg(doctest)]
+pub mod doc_pages {
+    #[doc = include_str!("../../../docs/ch1-ml-basics.md")]
+    pub struct Ch1MlBasics;
+    #[doc = include_str!("../../../docs/ch2-neurons.md")]
+    pub struct Ch2Neurons;
+    #[doc = include_str!("../../../docs/ch3-feedforward.md")]
+    pub struct Ch3Feedforward;
+    #[doc = include_str!("../../../docs/ch4-cnn.md")]
+    pub struct Ch4Cnn;
+    #[doc = include_str!("../../../docs/ch5-rnn.md")]
+    pub struct Ch5Rnn;
+    #[doc = include_str!("../../../docs/ch6-attention.md")]
+    pub struct Ch6Attention;
+    #[doc = include_str!("../../../docs/ch7-optimisation.md")]
+    pub struct Ch7Optimisation;
+    #[doc = include_str!("../../../README.md")]
+    pub struct Readme;
+
+    /// Every name of the README's feature table, at the module it names:
+    ///
+    /// ```
+    /// use nn::attention::{
+    ///     hard_attention, scaled_dot_product_attention, AdditiveAttention, Mask,
+    ///     MultiHeadAttention, PositionalEncoding, Seq2SeqTransformer, Transformer,
+    ///     TransformerDecoderLayer, TransformerEncoderLayer,
+    /// };
+    /// use nn::autograd::{gradcheck::check_gradients, no_grad, Gradients, Parameter, Var};
+    /// use nn::conv::layers::{
+    ///     AdaptiveAvgPool2d, AvgPool2d, BasicBlock, BatchNorm2d, Bottleneck, Conv1d, Conv2d,
+    ///     ConvTranspose2d, LeNet5, MaxPool2d, ResNet,
+    /// };
+    /// use nn::conv::{conv2d, conv_output_size, conv_transpose_output_size, pool_output_size};
+    /// use nn::data::{
+    ///     breast_cancer, diabetes, digits, iris, load_mnist, one_hot, read_csv, DataLoader,
+    ///     MinMaxScaler, SplitFractions, StandardScaler, TensorDataset,
+    /// };
+    /// use nn::generative::{reparameterize, Autoencoder, ConditionalGan, Gan, Vae};
+    /// use nn::layers::serialize::{load, save, LoadMode};
+    /// use nn::layers::{
+    ///     init, summary, BatchNorm1d, BceWithLogitsLoss, CrossEntropyLoss, Dropout, Elu,
+    ///     Embedding, Flatten, Forward, Gelu, Initializer, LayerNorm, LeakyRelu, Linear,
+    ///     LogSoftmax, Module, MseLoss, Prelu, Relu, Sequential, Sigmoid, Softmax, Softplus, Tanh,
+    /// };
+    /// use nn::optim::{
+    ///     clip_grad_norm, clip_grad_value, AdagradConfig, AdamConfig, AdamWConfig,
+    ///     CosineAnnealingLr, ExponentialLr, GradClip, LinearWarmup, MultiStepLr, Optimizer,
+    ///     ReduceLrOnPlateau, RmsPropConfig, SgdConfig, StepLr,
+    /// };
+    /// use nn::rnn::{truncated_bptt, Gru, GruCell, Lstm, LstmCell, Rnn, RnnCell};
+    /// use nn::tensor::{Rng, Tensor, TensorError};
+    /// use nn::train::figures::{save_image_grid, save_line_chart};
+    /// use nn::train::{Accuracy, Checkpoint, EarlyStopping, History, MeanSquaredError, Trainer};
+    /// let _ = (Tensor::<f32>::matmul, Var::<f32>::backward, Var::<f32>::mse_loss);
+    /// let _ = (Var::<f32>::binary_cross_entropy_with_logits, Var::<f32>::cross_entropy);
+    /// let _ = SgdConfig::new(0.1).with_nesterov(true);
+    /// ```
+    pub struct FeatureTable;
+}
+
 /// The names a training script uses most.
 pub mod prelude {
     pub use nn_autograd::ops::loss::{accuracy, gaussian_kl, zero_one_loss};
