@@ -12,6 +12,7 @@ mod ch4_cnn;
 mod ch5_rnn;
 mod ch6_attention;
 mod ch7_optimisation;
+mod ch8_generative;
 mod common;
 mod tour;
 

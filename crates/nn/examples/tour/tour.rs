@@ -52,6 +52,11 @@ pub fn chapters() -> Vec<Chapter> {
             title: "optimisation",
             run: crate::ch7_optimisation::run,
         },
+        Chapter {
+            number: 8,
+            title: "generative models",
+            run: crate::ch8_generative::run,
+        },
     ]
 }
 
