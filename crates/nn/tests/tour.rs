@@ -18,6 +18,8 @@ mod ch5_rnn;
 mod ch6_attention;
 #[path = "../examples/tour/ch7_optimisation.rs"]
 mod ch7_optimisation;
+#[path = "../examples/tour/ch8_generative.rs"]
+mod ch8_generative;
 #[path = "../examples/tour/common.rs"]
 mod common;
 #[path = "../examples/tour/tour.rs"]
@@ -65,6 +67,9 @@ fn quick_tour_meets_every_floor_and_writes_its_figures() {
         "ch5_rnn_lstm_gru.png",
         "ch6_attention_map.png",
         "ch7_optimisers.png",
+        "ch8_ae_reconstructions.png",
+        "ch8_vae_prior_samples.png",
+        "ch8_gan_ring.png",
     ] {
         let bytes = std::fs::read(ctx.out.join(figure)).unwrap();
         assert_eq!(&bytes[1..4], b"PNG", "{figure} is not a PNG");
@@ -82,4 +87,30 @@ fn only_runs_one_chapter_and_rejects_an_unknown_one() {
     let e = tour::run(&ctx, Some(9), &mut |_| {}).err().unwrap();
     assert!(e.to_string().contains("--only 9"), "{e}");
     let _ = std::fs::remove_dir_all(&ctx.out);
+}
+
+#[test]
+fn ring_scores_tell_a_good_generator_from_a_collapsed_or_blurred_one() {
+    use nn::prelude::{Rng, Tensor};
+    let mut rng = Rng::seed_from(7);
+    // The data itself: every mode, and 1 − e^{−9/2} ≈ 98.9 % within 3σ.
+    let (modes, within) = ch8_generative::ring_scores(&ch8_generative::ring_batch(2500, &mut rng));
+    assert_eq!(modes, 8);
+    assert!(within > 0.97, "{within}");
+    // Collapsed onto one mode: perfect samples, one mode.
+    let one: Vec<f32> = (0..2500).flat_map(|_| [2.0f32, 0.0]).collect();
+    let (modes, within) = ch8_generative::ring_scores(&Tensor::from_vec(one, &[2500, 2]));
+    assert_eq!((modes, within), (1, 1.0));
+    // An untrained generator's blob at the origin: nothing near a mode.
+    let blob = Tensor::<f32>::rand_normal(&[2500, 2], 0.0, 0.1, &mut rng);
+    assert_eq!(ch8_generative::ring_scores(&blob), (0, 0.0));
+    // A blurred ring (10× the modes' spread) covers the modes but rarely hits one.
+    let blur = ch8_generative::ring_batch(2500, &mut rng).add(&Tensor::rand_normal(
+        &[2500, 2],
+        0.0,
+        0.5,
+        &mut rng,
+    ));
+    let (_, within) = ch8_generative::ring_scores(&blur);
+    assert!(within < 0.1, "{within}");
 }

@@ -65,7 +65,10 @@ where
             opt.try_step(&total.backward())?;
             sum += logged * x.shape()[0] as f64;
             n += x.shape()[0];
-            bar.advance(1, &format!("epoch {} loss {:.4}", epoch + 1, sum / n as f64));
+            bar.advance(
+                1,
+                &format!("epoch {} loss {:.4}", epoch + 1, sum / n as f64),
+            );
         }
         curve.push(sum / n as f64);
     }
@@ -186,7 +189,11 @@ fn vae(ctx: &Ctx, train: &TensorDataset<f32>, test: &TensorDataset<f32>) -> Res<
 /// variable; clamped away from 0 and 1, where a pixel never lit in training
 /// would otherwise cost infinitely much).
 fn mean_image_nll(mean: &Tensor<f32>, x: &Tensor<f32>) -> f64 {
-    let m: Vec<f64> = mean.to_f64_vec().iter().map(|p| p.clamp(1e-3, 1.0 - 1e-3)).collect();
+    let m: Vec<f64> = mean
+        .to_f64_vec()
+        .iter()
+        .map(|p| p.clamp(1e-3, 1.0 - 1e-3))
+        .collect();
     let d = m.len();
     let v = x.to_f64_vec();
     let n = v.len() / d;
@@ -213,7 +220,7 @@ fn mode(k: usize) -> (f64, f64) {
 }
 
 /// `n` points from the ring, `[n, 2]`.
-fn ring_batch(n: usize, rng: &mut Rng) -> Tensor<f32> {
+pub fn ring_batch(n: usize, rng: &mut Rng) -> Tensor<f32> {
     let mut v = Vec::with_capacity(2 * n);
     for _ in 0..n {
         let (x, y) = mode(rng.below(MODES));
@@ -224,7 +231,7 @@ fn ring_batch(n: usize, rng: &mut Rng) -> Tensor<f32> {
 }
 
 /// For each mode, how many of `points` (`[n, 2]`) lie within 3σ of it.
-fn mode_counts(points: &Tensor<f32>) -> Vec<usize> {
+pub fn mode_counts(points: &Tensor<f32>) -> Vec<usize> {
     let mut counts = vec![0; MODES];
     for p in points.to_f64_vec().chunks(2) {
         for (k, c) in counts.iter_mut().enumerate() {
@@ -235,6 +242,16 @@ fn mode_counts(points: &Tensor<f32>) -> Vec<usize> {
         }
     }
     counts
+}
+
+/// The two scores of samples from the ring (VEEGAN's, Srivastava et al.,
+/// 2017): how many modes get at least 20 samples per 2,500 within 3σ, and
+/// the fraction of samples within 3σ of some mode.
+pub fn ring_scores(points: &Tensor<f32>) -> (usize, f64) {
+    let counts = mode_counts(points);
+    let n = points.shape()[0].max(1);
+    let covered = counts.iter().filter(|&&c| c * 2500 >= 20 * n).count();
+    (covered, counts.iter().sum::<usize>() as f64 / n as f64)
 }
 
 /// A 2-D histogram of `points` over `[-3, 3]²`, `log(1 + count)` so
@@ -255,9 +272,7 @@ fn density(points: &Tensor<f32>, bins: usize) -> Vec<f32> {
 /// A GAN whose generator (`2 → 128 → 128 → 2`) learns to draw points of
 /// the ring from Gaussian noise, against a `2 → 128 → 128 → 1`
 /// discriminator (LeakyReLU 0.2 in both), trained with the two-player loop
-/// on fresh batches of real points. Scored the VEEGAN way (Srivastava et
-/// al., 2017) on 2,500 samples: the fraction within 3σ of a mode, and the
-/// modes that get at least 20 of those.
+/// on fresh batches of real points; [`ring_scores`] on 2,500 samples.
 fn gan(ctx: &Ctx) -> Res<Vec<StepResult>> {
     const LATENT: usize = 2;
     const SAMPLES: usize = 2500;
@@ -314,13 +329,16 @@ fn gan(ctx: &Ctx) -> Res<Vec<StepResult>> {
             ),
         );
     }
-    bar.finish(&format!("{}: {} updates of each player", step.name(), rounds * batches));
+    bar.finish(&format!(
+        "{}: {} updates of each player",
+        step.name(),
+        rounds * batches
+    ));
 
     let mut eval_rng = ctx.rng(86);
     let fake = gan.try_generate(SAMPLES, &mut eval_rng)?;
     let counts = mode_counts(&fake);
-    let good = counts.iter().sum::<usize>() as f64 / SAMPLES as f64;
-    let covered = counts.iter().filter(|&&c| c >= 20).count();
+    let (covered, good) = ring_scores(&fake);
     // Real points on the left, the generator's on the right.
     let bins = 96;
     let (real_h, fake_h) = (
