@@ -184,10 +184,10 @@ fn vae(ctx: &Ctx, train: &TensorDataset<f32>, test: &TensorDataset<f32>) -> Res<
         )))
 }
 
-/// `−log p(x)` in nats per image under independent Bernoulli pixels with
-/// the mean image's grey levels as probabilities (a model with no latent
+/// `−log p(x)` in nats per image under independent Bernoulli pixels whose
+/// probabilities are the mean training image (a model with no latent
 /// variable; clamped away from 0 and 1, where a pixel never lit in training
-/// would otherwise cost infinitely much).
+/// would otherwise cost infinitely much on a test image that lights it).
 fn mean_image_nll(mean: &Tensor<f32>, x: &Tensor<f32>) -> f64 {
     let m: Vec<f64> = mean
         .to_f64_vec()
