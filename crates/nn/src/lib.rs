@@ -61,6 +61,8 @@ pub mod doc_pages {
     pub struct Ch6Attention;
     #[doc = include_str!("../../../docs/ch7-optimisation.md")]
     pub struct Ch7Optimisation;
+    #[doc = include_str!("../../../docs/ch8-generative.md")]
+    pub struct Ch8Generative;
     #[doc = include_str!("../../../README.md")]
     pub struct Readme;
 
