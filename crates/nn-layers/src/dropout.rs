@@ -1,10 +1,9 @@
 //! [`Dropout`]: inverted dropout, identity in evaluation mode.
 
-use std::sync::Mutex;
-
 use nn_autograd::Var;
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
+use crate::layer_rng::LayerRng;
 use crate::module::{Forward, Module, TrainFlag};
 
 /// How to build a [`Dropout`].
@@ -37,7 +36,7 @@ impl DropoutConfig {
         }
         Ok(Dropout {
             p: self.p,
-            rng: Mutex::new(rng.fork()),
+            rng: LayerRng::new(rng.fork()),
             training: TrainFlag::default(),
         })
     }
@@ -60,7 +59,7 @@ impl DropoutConfig {
 #[derive(Debug)]
 pub struct Dropout {
     p: f64,
-    rng: Mutex<Rng>,
+    rng: LayerRng,
     training: TrainFlag,
 }
 
@@ -79,6 +78,10 @@ impl<T: Element> Module<T> for Dropout {
     fn train_flag(&self) -> Option<&TrainFlag> {
         Some(&self.training)
     }
+    /// The mask generator, so a training checkpoint resumes the same masks.
+    fn visit_local_rngs(&self, f: &mut dyn FnMut(&str, &LayerRng)) {
+        f("rng", &self.rng)
+    }
 }
 
 impl<T: Element> Forward<T> for Dropout {
@@ -88,10 +91,9 @@ impl<T: Element> Forward<T> for Dropout {
             return Ok(x.clone());
         }
         let keep = 1.0 - self.p;
-        let mask = {
-            let mut rng = self.rng.lock().expect("dropout rng lock poisoned");
-            Tensor::<T>::rand_bernoulli(x.shape(), keep, &mut rng)
-        };
+        let mask = self
+            .rng
+            .with(|rng| Tensor::<T>::rand_bernoulli(x.shape(), keep, rng));
         Ok(x.mul_tensor(&mask.mul_scalar(T::of(1.0 / keep))))
     }
 }

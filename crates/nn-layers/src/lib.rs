@@ -12,7 +12,8 @@
 //!   [`loss`] modules;
 //! * [`functional`]: the stateless forms (`linear`, `batch_norm`, `layer_norm`, `embedding`);
 //! * [`init`]: `torch.nn.init`'s initialisers, and why zeros fail;
-//! * [`serialize`]: safetensors weights files with PyTorch's names;
+//! * [`serialize`]: safetensors weights files with PyTorch's names, written
+//!   with [`atomic_write`] (temporary file, fsync, rename);
 //! * [`summary`](mod@summary): the per-layer table (shapes, parameters, MACs, memory).
 //!
 //! ```
@@ -34,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub mod activation;
+pub mod atomic_file;
 pub mod batch_norm;
 pub mod dropout;
 pub mod embedding;
@@ -41,6 +43,7 @@ pub mod flatten;
 pub mod functional;
 pub mod init;
 pub mod layer_norm;
+pub mod layer_rng;
 pub mod linear;
 pub mod loss;
 pub mod module;
@@ -52,12 +55,14 @@ pub use activation::{
     Elu, Gelu, GeluApproximation, LeakyRelu, LogSoftmax, Prelu, PreluConfig, Relu, Sigmoid,
     Softmax, Softplus, Tanh,
 };
+pub use atomic_file::atomic_write;
 pub use batch_norm::{BatchNorm1d, BatchNormConfig};
 pub use dropout::{Dropout, DropoutConfig};
 pub use embedding::{Embedding, EmbeddingConfig};
 pub use flatten::Flatten;
 pub use init::Initializer;
 pub use layer_norm::{LayerNorm, LayerNormConfig};
+pub use layer_rng::LayerRng;
 pub use linear::{Linear, LinearConfig};
 pub use loss::{
     BceWithLogitsLoss, CrossEntropyLoss, GaussianKl, HuberLoss, MseLoss, NllLoss, SmoothL1Loss,

@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use nn_autograd::{Parameter, Var};
-use nn_tensor::{Element, Result, Tensor, TensorError};
+use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
+use crate::layer_rng::LayerRng;
 use crate::summary::Recorder;
 
 /// What a [`Buffer`] holds: real values, or a count that PyTorch stores as int64.
@@ -206,6 +207,25 @@ pub trait Module<T: Element>: Send + Sync {
         None
     }
 
+    /// Calls `f` on this module's own random generators (`Dropout`'s mask
+    /// source), with local names (`"rng"`). Not tensors, so not in the
+    /// `state_dict`; training checkpoints save them to resume bit for bit.
+    fn visit_local_rngs(&self, _f: &mut dyn FnMut(&str, &LayerRng)) {}
+
+    /// Calls `f` on every random generator of the tree with its full dotted name.
+    fn visit_rngs(&self, prefix: &str, f: &mut dyn FnMut(&str, &LayerRng)) {
+        self.visit_local_rngs(&mut |name, g| f(&join(prefix, name), g));
+        self.visit_children(&mut |name, child| child.visit_rngs(&join(prefix, name), f));
+    }
+
+    /// Every random generator of the tree with its dotted name (`"2.rng"`),
+    /// as a copy at its current position.
+    fn named_rngs(&self) -> Vec<(String, Rng)> {
+        let mut out = Vec::new();
+        self.visit_rngs("", &mut |n, g| out.push((n.to_string(), g.get())));
+        out
+    }
+
     /// Calls `f` on every parameter of the tree with its full dotted name,
     /// in definition order (own parameters first, then each child's).
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Parameter<T>)) {
@@ -384,6 +404,11 @@ impl<T: Element, M: Module<T>> Module<T> for Option<M> {
             m.visit_buffers(prefix, f)
         }
     }
+    fn visit_rngs(&self, prefix: &str, f: &mut dyn FnMut(&str, &LayerRng)) {
+        if let Some(m) = self {
+            m.visit_rngs(prefix, f)
+        }
+    }
     fn set_training(&self, training: bool) {
         if let Some(m) = self {
             m.set_training(training)
@@ -410,6 +435,9 @@ impl<T: Element> Module<T> for Box<dyn Forward<T>> {
     }
     fn train_flag(&self) -> Option<&TrainFlag> {
         self.as_ref().train_flag()
+    }
+    fn visit_local_rngs(&self, f: &mut dyn FnMut(&str, &LayerRng)) {
+        self.as_ref().visit_local_rngs(f)
     }
     fn macs(&self, input_shape: &[usize], output_shape: &[usize]) -> Option<u64> {
         self.as_ref().macs(input_shape, output_shape)

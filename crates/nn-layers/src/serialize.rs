@@ -206,12 +206,14 @@ pub fn to_bytes<T: Element, M: Module<T> + ?Sized>(module: &M) -> Result<Vec<u8>
     safetensors::serialize(views, &Some(meta)).map_err(|e| SerializeError::Format(format!("{e:?}")))
 }
 
-/// Writes the module's `state_dict` to a safetensors file.
+/// Writes the module's `state_dict` to a safetensors file, atomically
+/// ([`crate::atomic_write`]): a crash or a kill mid-save leaves the previous
+/// file whole, never a truncated one.
 pub fn save<T: Element, M: Module<T> + ?Sized>(
     module: &M,
     path: impl AsRef<Path>,
 ) -> Result<(), SerializeError> {
-    std::fs::write(path, to_bytes(module)?)?;
+    crate::atomic_write(path, &to_bytes(module)?)?;
     Ok(())
 }
 

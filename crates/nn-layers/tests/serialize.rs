@@ -181,3 +181,36 @@ fn corrupt_or_truncated_files_are_errors_not_panics() {
     assert!(matches!(err, SerializeError::Dtype { .. }), "{err}");
     assert!(load(&m, "/nonexistent/weights.safetensors", LoadMode::Strict).is_err());
 }
+
+/// `save` replaces the file rather than rewriting it in place: a hard link
+/// to the previous file still reads the previous weights, whole (an
+/// in-place `fs::write` would truncate that shared inode first, which is
+/// what a crash mid-save would leave behind), and no temporary file stays.
+#[test]
+fn save_replaces_the_file_atomically() {
+    let dir = std::env::temp_dir().join(format!("nn_layers_atomic_save_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("w.safetensors");
+    let old = model::<f32>(1, 4);
+    save(&old, &path).unwrap();
+    let old_bytes = std::fs::read(&path).unwrap();
+    let link = dir.join("previous.safetensors");
+    std::fs::hard_link(&path, &link).unwrap();
+    let new = model::<f32>(2, 16);
+    save(&new, &path).unwrap();
+    assert_eq!(std::fs::read(&link).unwrap(), old_bytes, "the old file was rewritten in place");
+    assert_eq!(std::fs::read(&path).unwrap(), to_bytes(&new).unwrap());
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["previous.safetensors", "w.safetensors"]);
+    // Saving into a directory that does not exist fails cleanly.
+    assert!(matches!(
+        save(&new, dir.join("missing").join("w.safetensors")),
+        Err(SerializeError::Io(_))
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

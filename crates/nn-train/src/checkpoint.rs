@@ -2,46 +2,16 @@
 //! written atomically so a crash never leaves a broken file.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::Path;
 
 use nn_tensor::{Element, Tensor};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 
-/// Writes `bytes` to `path` so that `path` always holds either its old
-/// content or the complete new content: the data goes to a temporary file
-/// in the same directory, is flushed to disk, then renamed over `path`
-/// (rename is atomic on POSIX file systems), and the directory is synced.
-pub fn atomic_write(path: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
-    let path = path.as_ref();
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path.file_name().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "atomic_write: path has no file name",
-        )
-    })?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
+/// Re-exported from `nn-layers`, where weights files use it too.
+pub use nn_layers::atomic_write;
 
 /// Why a checkpoint could not be read.
 #[derive(Debug)]
