@@ -191,10 +191,10 @@ impl<T: Element> Trainer<T> {
     /// are restored, so the run continues as if it had never stopped.
     ///
     /// Exactness covers every random choice the loop and the step closure
-    /// make: shuffling (a function of the loader's seed and the epoch) and
-    /// [`StepContext::rng`]. A layer that keeps a private generator (such
-    /// as `Dropout`) is not in the checkpoint: draw such randomness from
-    /// `ctx.rng` when a resumed run must match bit for bit.
+    /// make: shuffling (a function of the loader's seed and the epoch),
+    /// [`StepContext::rng`], and the private generators of layers such as
+    /// `Dropout` (every generator the model lists through
+    /// [`Module::visit_rngs`], saved as `rng.model.{name}` metadata).
     pub fn resume_from(mut self, path: impl Into<PathBuf>) -> Self {
         self.resume_from = Some(path.into());
         self
@@ -413,6 +413,7 @@ impl<T: Element> Trainer<T> {
                 .extend(b.iter().map(|(k, t)| (format!("best.{k}"), t.clone())));
         }
         state::save_optimizer(optimizer, &mut c);
+        state::save_model_rngs(model, &mut c, "rng.model.");
         let m = &mut c.metadata;
         m.insert("format".into(), FORMAT.into());
         m.insert("epoch".into(), epochs_done.to_string());
@@ -482,6 +483,9 @@ impl<T: Element> Trainer<T> {
             .iter()
             .filter_map(|(k, t)| k.strip_prefix("best.").map(|k| (k.to_string(), t.clone())))
             .collect();
+        // Generators first: they are checked before anything changes, so a
+        // failure here leaves the model as it was.
+        state::load_model_rngs(model, ckpt, "rng.model.")?;
         state::load_model_tensors(model, &ckpt.tensors, "model.")?;
         state::load_optimizer(optimizer, ckpt)?;
         Ok(Restored {

@@ -72,6 +72,56 @@ pub fn load_model_tensors<T: Element, M: Module<T> + ?Sized>(
     Ok(())
 }
 
+/// Writes the position of every layer generator of `model` (`Dropout`'s
+/// mask source, see [`Module::visit_rngs`]) into `ckpt`'s metadata as
+/// `{prefix}{name}` (e.g. `rng.model.2.rng`), so a resumed run draws the
+/// same masks as one that never stopped.
+pub fn save_model_rngs<T: Element, M: Module<T> + ?Sized>(
+    model: &M,
+    ckpt: &mut Checkpoint<T>,
+    prefix: &str,
+) {
+    for (name, rng) in model.named_rngs() {
+        ckpt.metadata
+            .insert(format!("{prefix}{name}"), rng_to_string(&rng));
+    }
+}
+
+/// Restores the generators written by [`save_model_rngs`]. Checks every
+/// entry first: a missing or malformed one is an error naming it, and then
+/// no generator has moved.
+pub fn load_model_rngs<T: Element, M: Module<T> + ?Sized>(
+    model: &M,
+    ckpt: &Checkpoint<T>,
+    prefix: &str,
+) -> Result<(), CheckpointError> {
+    let mut found = Vec::new();
+    let mut first_error = None;
+    model.visit_rngs("", &mut |name, _| {
+        let key = format!("{prefix}{name}");
+        let parsed = match ckpt.metadata.get(&key) {
+            Some(text) => rng_from_string(text),
+            None => Err(format_err(format!(
+                "no generator state `{key}` for the model's `{name}`"
+            ))),
+        };
+        match parsed {
+            Ok(rng) => found.push(rng),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    });
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let mut values = found.into_iter();
+    model.visit_rngs("", &mut |_, g| {
+        g.set(values.next().expect("same tree, same count"));
+    });
+    Ok(())
+}
+
 /// Writes an optimiser's state into `ckpt`: its tensors as
 /// `optim.{param}.{key}` and its description as `optim.*` metadata.
 pub fn save_optimizer<T: Element, R: UpdateRule<T>>(
@@ -207,6 +257,38 @@ mod tests {
         for bad in ["", "zz", "00:1:-", &text.replace(':', ";")] {
             assert!(rng_from_string(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn dropout_generators_round_trip_and_missing_ones_are_named() {
+        use nn_layers::prelude::*;
+        let model = |seed| {
+            let mut rng = Rng::seed_from(seed);
+            Sequential::<f32>::new()
+                .append(Relu)
+                .append(DropoutConfig::new(0.5).init(&mut rng).unwrap())
+        };
+        let x = Var::constant(Tensor::<f32>::ones(&[64]));
+        let a = model(1);
+        a.forward(&x); // moves the generator off its start
+        let mut ckpt = Checkpoint::<f32>::new();
+        save_model_rngs(&a, &mut ckpt, "rng.model.");
+        assert!(ckpt.metadata.contains_key("rng.model.1.rng"));
+        let b = model(2);
+        assert_ne!(a.forward(&x).value(), b.forward(&x).value());
+        load_model_rngs(&b, &ckpt, "rng.model.").unwrap();
+        let mut a_again = model(3);
+        load_model_rngs(&a_again, &ckpt, "rng.model.").unwrap();
+        assert_eq!(a_again.forward(&x).value(), b.forward(&x).value());
+        // A checkpoint without the entry is an error naming it, and the
+        // generator stays where it was.
+        a_again = model(3);
+        let before = a_again.named_rngs()[0].1.state();
+        let err = load_model_rngs(&a_again, &Checkpoint::<f32>::new(), "rng.model.")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rng.model.1.rng"), "{err}");
+        assert_eq!(a_again.named_rngs()[0].1.state(), before);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! And a training run killed at a random epoch, resumed from the
 //! checkpoint that survived, ends with the same weights, bit for bit, as a
-//! run that never stopped.
+//! run that never stopped, though its model has a `Dropout` whose private
+//! generator is part of the checkpoint.
 //!
 //! The writer and the trainer are this same test binary, re-executed with
 //! `NN_DURABILITY_WRITER=<path>` / `NN_DURABILITY_FIT=<path>` so that only
@@ -195,6 +196,8 @@ mod training {
         Sequential::new()
             .append(LinearConfig::new(4, 32).init(&mut rng).unwrap())
             .append(Relu)
+            // Its private mask generator must be in the checkpoint too.
+            .append(DropoutConfig::new(0.25).init(&mut rng).unwrap())
             .append(LinearConfig::new(32, 2).init(&mut rng).unwrap())
     }
 
