@@ -4,7 +4,7 @@
 //! [`Module::eval`] on a whole model turns every dropout off.
 
 use nn_autograd::Parameter;
-use nn_layers::{module_children, Module, TrainFlag};
+use nn_layers::{module_children, LayerRng, Module, TrainFlag};
 use nn_tensor::Element;
 
 use crate::parts::{Affine, Norm};
@@ -51,6 +51,9 @@ impl<T: Element> Module<T> for MultiHeadAttention<T> {
     fn train_flag(&self) -> Option<&TrainFlag> {
         Some(&self.training.0)
     }
+    fn visit_local_rngs(&self, f: &mut dyn FnMut(&str, &LayerRng)) {
+        f("dropout_rng", self.drop.layer_rng())
+    }
 }
 
 /// `self_attn`, `linear1`, `linear2`, `norm1`, `norm2` (PyTorch's order).
@@ -64,6 +67,9 @@ impl<T: Element> Module<T> for TransformerEncoderLayer<T> {
     }
     fn train_flag(&self) -> Option<&TrainFlag> {
         Some(&self.training.0)
+    }
+    fn visit_local_rngs(&self, f: &mut dyn FnMut(&str, &LayerRng)) {
+        f("dropout_rng", self.drop.layer_rng())
     }
 }
 
@@ -80,6 +86,9 @@ impl<T: Element> Module<T> for TransformerDecoderLayer<T> {
     }
     fn train_flag(&self) -> Option<&TrainFlag> {
         Some(&self.training.0)
+    }
+    fn visit_local_rngs(&self, f: &mut dyn FnMut(&str, &LayerRng)) {
+        f("dropout_rng", self.drop.layer_rng())
     }
 }
 

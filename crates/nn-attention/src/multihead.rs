@@ -6,7 +6,7 @@ use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::functional::attend;
 use crate::mask::{combined_mask, Mask};
-use crate::parts::{affine, Affine, DropoutRng, ModeFlag, Weights};
+use crate::parts::{affine, check_dropout, check_sizes, Affine, DropoutRng, ModeFlag, Weights};
 
 /// Keys and values already projected and split into heads
 /// (`[N, heads, S, head_dim]` each): what a KV cache stores.
@@ -75,13 +75,17 @@ pub struct MultiHeadAttention<T: Element> {
     pub out_proj: Affine<T>,
     dropout: f64,
     pub(crate) training: ModeFlag,
-    drop: DropoutRng,
+    pub(crate) drop: DropoutRng,
 }
 
 impl<T: Element> MultiHeadAttention<T> {
     /// PyTorch's initialisation: Xavier-uniform `in_proj_weight`, zero
     /// biases, `out_proj.weight` as in `Linear`. `dropout` acts on the
     /// attention weights in training mode.
+    ///
+    /// # Panics
+    /// If `embed_dim` or `num_heads` is 0, `num_heads` does not divide
+    /// `embed_dim`, or `dropout` is outside `[0, 1)`.
     #[track_caller]
     pub fn new(
         embed_dim: usize,
@@ -90,10 +94,13 @@ impl<T: Element> MultiHeadAttention<T> {
         bias: bool,
         rng: &mut Rng,
     ) -> Self {
+        let what = "MultiHeadAttention";
+        check_sizes(what, &[("embed_dim", embed_dim), ("num_heads", num_heads)]);
         assert!(
-            num_heads > 0 && embed_dim % num_heads == 0,
-            "MultiHeadAttention: embed_dim {embed_dim} must be divisible by num_heads {num_heads}"
+            embed_dim % num_heads == 0,
+            "{what}: embed_dim {embed_dim} must be divisible by num_heads {num_heads}"
         );
+        check_dropout(what, "dropout", dropout);
         let a = (6.0 / (4 * embed_dim) as f64).sqrt(); // fan_in E, fan_out 3E
         let out_proj = Affine::new(embed_dim, embed_dim, bias, rng);
         if let Some(b) = &out_proj.bias {

@@ -2,11 +2,36 @@
 //! map, layer normalisation, dropout. (`nn-layers` provides the full
 //! modules; these keep this crate independent of it.)
 
-use std::sync::Mutex;
-
 use nn_autograd::{Parameter, Var};
-use nn_layers::TrainFlag;
+use nn_layers::{LayerRng, TrainFlag};
 use nn_tensor::{Element, Result, Rng, Tensor};
+
+/// Panics unless every size is at least 1, naming the constructor, the
+/// argument and its value.
+#[track_caller]
+pub(crate) fn check_sizes(what: &str, sizes: &[(&str, usize)]) {
+    for &(name, value) in sizes {
+        assert!(value >= 1, "{what}: {name} = {value}, expected at least 1");
+    }
+}
+
+/// Panics unless `p` is a dropout probability in `[0, 1)` (NaN is not).
+#[track_caller]
+pub(crate) fn check_dropout(what: &str, name: &str, p: f64) {
+    assert!(
+        (0.0..1.0).contains(&p),
+        "{what}: {name} = {p}, expected a value in [0, 1)"
+    );
+}
+
+/// Panics unless `eps` is finite and not negative.
+#[track_caller]
+pub(crate) fn check_eps(what: &str, name: &str, eps: f64) {
+    assert!(
+        eps.is_finite() && eps >= 0.0,
+        "{what}: {name} = {eps}, expected a finite value >= 0"
+    );
+}
 
 type Lookup<'a, T> = Box<dyn Fn(&str) -> Option<Var<T>> + 'a>;
 
@@ -75,7 +100,15 @@ pub struct Affine<T: Element> {
 
 impl<T: Element> Affine<T> {
     /// Weight and bias uniform in `[−1/√in, 1/√in]` (PyTorch's `Linear`).
+    ///
+    /// # Panics
+    /// If `input` or `output` is 0.
+    #[track_caller]
     pub fn new(input: usize, output: usize, bias: bool, rng: &mut Rng) -> Self {
+        check_sizes(
+            "Affine::new",
+            &[("in_features", input), ("out_features", output)],
+        );
         let k = 1.0 / (input.max(1) as f64).sqrt();
         Affine {
             weight: Parameter::new(Tensor::rand_uniform(&[output, input], -k, k, rng)),
@@ -122,7 +155,13 @@ pub struct Norm<T: Element> {
 
 impl<T: Element> Norm<T> {
     /// Weight 1, bias 0.
+    ///
+    /// # Panics
+    /// If `dim` is 0 or `eps` is negative or not finite.
+    #[track_caller]
     pub fn new(dim: usize, eps: f64) -> Self {
+        check_sizes("LayerNorm::new", &[("normalized_shape", dim)]);
+        check_eps("LayerNorm::new", "eps", eps);
         Norm {
             weight: Parameter::new(Tensor::ones(&[dim])),
             bias: Parameter::new(Tensor::zeros(&[dim])),
@@ -177,25 +216,25 @@ impl Clone for ModeFlag {
 }
 
 /// Inverted dropout with its own random stream (so `forward` takes `&self`).
-#[derive(Debug)]
+/// The stream is a [`LayerRng`], listed by the owning layer's
+/// [`Module::visit_local_rngs`](nn_layers::Module::visit_local_rngs) so
+/// training checkpoints save its position.
+#[derive(Clone, Debug)]
 pub struct DropoutRng {
-    rng: Mutex<Rng>,
-}
-
-impl Clone for DropoutRng {
-    fn clone(&self) -> Self {
-        DropoutRng {
-            rng: Mutex::new(self.rng.lock().expect("rng lock").clone()),
-        }
-    }
+    rng: LayerRng,
 }
 
 impl DropoutRng {
     /// A stream forked from `rng`.
     pub fn new(rng: &mut Rng) -> Self {
         DropoutRng {
-            rng: Mutex::new(rng.fork()),
+            rng: LayerRng::new(rng.fork()),
         }
+    }
+
+    /// The generator itself (for checkpoints).
+    pub fn layer_rng(&self) -> &LayerRng {
+        &self.rng
     }
 
     /// Zeroes each element with probability `p` and scales the rest by
@@ -204,14 +243,15 @@ impl DropoutRng {
         if !training || p <= 0.0 {
             return x.clone();
         }
-        let mut rng = self.rng.lock().expect("rng lock");
-        let keep = Tensor::<T>::rand_bernoulli(x.shape(), 1.0 - p, &mut rng)
+        let keep = self
+            .rng
+            .with(|rng| Tensor::<T>::rand_bernoulli(x.shape(), 1.0 - p, rng))
             .mul_scalar(T::of(1.0 / (1.0 - p)));
         x.mul_tensor(&keep)
     }
 
     /// Runs `f` with the stream (for dropout on attention weights).
     pub fn with<R>(&self, f: impl FnOnce(&mut Rng) -> R) -> R {
-        f(&mut self.rng.lock().expect("rng lock"))
+        self.rng.with(f)
     }
 }

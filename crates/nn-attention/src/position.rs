@@ -4,6 +4,8 @@
 use nn_autograd::{Parameter, Var};
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
+use crate::parts::check_sizes;
+
 /// The sinusoidal table `pe [max_len, d_model]`:
 /// `pe[pos, j] = sin(pos / base^(2⌊j/2⌋/d))` for even j, `cos(…)` for odd j.
 /// An odd `d_model` ends with a sine column.
@@ -34,7 +36,15 @@ pub struct PositionalEncoding<T: Element> {
 
 impl<T: Element> PositionalEncoding<T> {
     /// A table for up to `max_len` positions, base 10000.
+    ///
+    /// # Panics
+    /// If `max_len` or `d_model` is 0.
+    #[track_caller]
     pub fn new(max_len: usize, d_model: usize) -> Self {
+        check_sizes(
+            "PositionalEncoding",
+            &[("max_len", max_len), ("d_model", d_model)],
+        );
         PositionalEncoding {
             table: sinusoidal_encoding(max_len, d_model, 10000.0),
         }
@@ -71,7 +81,15 @@ pub struct LearnedPositionEmbedding<T: Element> {
 
 impl<T: Element> LearnedPositionEmbedding<T> {
     /// A table for `max_len` positions.
+    ///
+    /// # Panics
+    /// If `max_len` or `d_model` is 0.
+    #[track_caller]
     pub fn new(max_len: usize, d_model: usize, rng: &mut Rng) -> Self {
+        check_sizes(
+            "LearnedPositionEmbedding",
+            &[("max_len", max_len), ("d_model", d_model)],
+        );
         LearnedPositionEmbedding {
             weight: Parameter::new(Tensor::rand_normal(&[max_len, d_model], 0.0, 1.0, rng)),
         }

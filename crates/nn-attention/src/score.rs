@@ -8,6 +8,7 @@ use nn_autograd::{Parameter, Var};
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::mask::Mask;
+use crate::parts::check_sizes;
 
 /// Dot-product scores `q·kᵀ` (Luong "dot"): `[N, L, D] × [N, S, D] → [N, L, S]`.
 pub fn dot_scores<T: Element>(q: &Var<T>, k: &Var<T>) -> Result<Var<T>> {
@@ -30,7 +31,12 @@ pub struct BilinearScore<T: Element> {
 
 impl<T: Element> BilinearScore<T> {
     /// `W` uniform in `[−1/√Dk, 1/√Dk]`.
+    ///
+    /// # Panics
+    /// If `dq` or `dk` is 0.
+    #[track_caller]
     pub fn new(dq: usize, dk: usize, rng: &mut Rng) -> Self {
+        check_sizes("BilinearScore", &[("dq", dq), ("dk", dk)]);
         let a = 1.0 / (dk as f64).sqrt();
         BilinearScore {
             weight: Parameter::new(Tensor::rand_uniform(&[dq, dk], -a, a, rng)),
@@ -131,7 +137,15 @@ pub struct AdditiveAttention<T: Element> {
 
 impl<T: Element> AdditiveAttention<T> {
     /// Uniform `[−1/√fan_in, 1/√fan_in]` initialisation.
+    ///
+    /// # Panics
+    /// If `dq`, `dk` or `attention_dim` is 0.
+    #[track_caller]
     pub fn new(dq: usize, dk: usize, attention_dim: usize, rng: &mut Rng) -> Self {
+        check_sizes(
+            "AdditiveAttention",
+            &[("dq", dq), ("dk", dk), ("attention_dim", attention_dim)],
+        );
         let u = |shape: &[usize], fan: usize, rng: &mut Rng| {
             let a = 1.0 / (fan.max(1) as f64).sqrt();
             Parameter::new(Tensor::rand_uniform(shape, -a, a, rng))

@@ -6,7 +6,7 @@ use nn_autograd::{no_grad, Parameter, Var};
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::mask::Mask;
-use crate::parts::{Affine, Norm};
+use crate::parts::{check_sizes, Affine, Norm};
 use crate::position::PositionalEncoding;
 use crate::transformer::{
     DecoderLayerCache, DecoderMasks, TransformerDecoderLayer, TransformerEncoderLayer,
@@ -25,12 +25,18 @@ pub struct TransformerEncoder<T: Element> {
 
 impl<T: Element> TransformerEncoder<T> {
     /// Independently initialised layers sharing one configuration.
+    ///
+    /// # Panics
+    /// If `num_layers` is 0, or `config` is invalid (see
+    /// [`TransformerEncoderLayer::new`](crate::TransformerEncoderLayer::new)).
+    #[track_caller]
     pub fn new(
         config: TransformerLayerConfig,
         num_layers: usize,
         final_norm: bool,
         rng: &mut Rng,
     ) -> Self {
+        check_sizes("TransformerEncoder", &[("num_layers", num_layers)]);
         TransformerEncoder {
             layers: (0..num_layers)
                 .map(|_| TransformerEncoderLayer::new(config, rng))
@@ -83,12 +89,18 @@ pub struct TransformerDecoder<T: Element> {
 
 impl<T: Element> TransformerDecoder<T> {
     /// Independently initialised layers sharing one configuration.
+    ///
+    /// # Panics
+    /// If `num_layers` is 0, or `config` is invalid (see
+    /// [`TransformerEncoderLayer::new`](crate::TransformerEncoderLayer::new)).
+    #[track_caller]
     pub fn new(
         config: TransformerLayerConfig,
         num_layers: usize,
         final_norm: bool,
         rng: &mut Rng,
     ) -> Self {
+        check_sizes("TransformerDecoder", &[("num_layers", num_layers)]);
         TransformerDecoder {
             layers: (0..num_layers)
                 .map(|_| TransformerDecoderLayer::new(config, rng))
@@ -162,12 +174,23 @@ pub struct Transformer<T: Element> {
 
 impl<T: Element> Transformer<T> {
     /// PyTorch's layout: final norms on both stacks.
+    ///
+    /// # Panics
+    /// If a layer count is 0 or `config` is invalid.
+    #[track_caller]
     pub fn new(
         config: TransformerLayerConfig,
         num_encoder_layers: usize,
         num_decoder_layers: usize,
         rng: &mut Rng,
     ) -> Self {
+        check_sizes(
+            "Transformer",
+            &[
+                ("num_encoder_layers", num_encoder_layers),
+                ("num_decoder_layers", num_decoder_layers),
+            ],
+        );
         Transformer {
             encoder: TransformerEncoder::new(config, num_encoder_layers, true, rng),
             decoder: TransformerDecoder::new(config, num_decoder_layers, true, rng),
@@ -211,6 +234,11 @@ pub struct Seq2SeqTransformer<T: Element> {
 
 impl<T: Element> Seq2SeqTransformer<T> {
     /// Embeddings N(0, 1), sequences up to `max_len` tokens.
+    ///
+    /// # Panics
+    /// If a vocabulary size or `max_len` is 0, a layer count is 0, or
+    /// `config` is invalid.
+    #[track_caller]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: TransformerLayerConfig,
@@ -221,6 +249,14 @@ impl<T: Element> Seq2SeqTransformer<T> {
         max_len: usize,
         rng: &mut Rng,
     ) -> Self {
+        check_sizes(
+            "Seq2SeqTransformer",
+            &[
+                ("src_vocab", src_vocab),
+                ("tgt_vocab", tgt_vocab),
+                ("max_len", max_len),
+            ],
+        );
         let e = config.d_model;
         Seq2SeqTransformer {
             src_embed: Parameter::new(Tensor::rand_normal(&[src_vocab, e], 0.0, 1.0, rng)),

@@ -6,7 +6,9 @@ use nn_tensor::{Element, Result, Rng};
 
 use crate::mask::Mask;
 use crate::multihead::{MultiHeadAttention, ProjectedKv};
-use crate::parts::{Affine, DropoutRng, ModeFlag, Norm, Weights};
+use crate::parts::{
+    check_dropout, check_eps, check_sizes, Affine, DropoutRng, ModeFlag, Norm, Weights,
+};
 
 /// The feed-forward activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -41,6 +43,28 @@ pub struct TransformerLayerConfig {
 }
 
 impl TransformerLayerConfig {
+    /// Panics, naming `what`, the field and its value, unless every field
+    /// makes sense (checked before any weight is drawn).
+    #[track_caller]
+    pub(crate) fn validate(&self, what: &str) {
+        check_sizes(
+            what,
+            &[
+                ("d_model", self.d_model),
+                ("nhead", self.nhead),
+                ("dim_feedforward", self.dim_feedforward),
+            ],
+        );
+        assert!(
+            self.d_model % self.nhead == 0,
+            "{what}: d_model {} must be divisible by nhead {}",
+            self.d_model,
+            self.nhead
+        );
+        check_dropout(what, "dropout", self.dropout);
+        check_eps(what, "layer_norm_eps", self.layer_norm_eps);
+    }
+
     /// PyTorch's defaults for the given width and heads.
     pub fn new(d_model: usize, nhead: usize) -> Self {
         TransformerLayerConfig {
@@ -137,12 +161,18 @@ pub struct TransformerEncoderLayer<T: Element> {
     /// LayerNorm around the feed-forward block.
     pub norm2: Norm<T>,
     pub(crate) training: ModeFlag,
-    drop: DropoutRng,
+    pub(crate) drop: DropoutRng,
 }
 
 impl<T: Element> TransformerEncoderLayer<T> {
     /// A layer with PyTorch's initialisation.
+    ///
+    /// # Panics
+    /// If a size in `config` is 0, `nhead` does not divide `d_model`,
+    /// `dropout` is outside `[0, 1)` or `layer_norm_eps` is negative.
+    #[track_caller]
     pub fn new(config: TransformerLayerConfig, rng: &mut Rng) -> Self {
+        config.validate("TransformerEncoderLayer");
         TransformerEncoderLayer {
             config,
             self_attn: MultiHeadAttention::new(
@@ -260,7 +290,7 @@ pub struct TransformerDecoderLayer<T: Element> {
     /// LayerNorm around the feed-forward block.
     pub norm3: Norm<T>,
     pub(crate) training: ModeFlag,
-    drop: DropoutRng,
+    pub(crate) drop: DropoutRng,
 }
 
 /// The masks a decoder layer takes (`true` = masked out).
@@ -278,7 +308,12 @@ pub struct DecoderMasks<'a> {
 
 impl<T: Element> TransformerDecoderLayer<T> {
     /// A layer with PyTorch's initialisation.
+    ///
+    /// # Panics
+    /// As [`TransformerEncoderLayer::new`].
+    #[track_caller]
     pub fn new(config: TransformerLayerConfig, rng: &mut Rng) -> Self {
+        config.validate("TransformerDecoderLayer");
         let mha = |rng: &mut Rng| {
             MultiHeadAttention::new(
                 config.d_model,

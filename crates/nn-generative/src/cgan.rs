@@ -63,7 +63,7 @@ impl<T: Element, M: Forward<T>> Conditioned<T, M> {
         if num_classes == 0 {
             return Err(TensorError::invalid(
                 "Conditioned::new",
-                "num_classes must be positive",
+                "num_classes = 0, expected at least 1",
             ));
         }
         let label_embedding = match encoding {

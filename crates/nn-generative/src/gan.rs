@@ -50,12 +50,18 @@ impl GanConfig {
 
     pub(crate) fn check(&self, op: &'static str) -> Result<()> {
         if self.latent_dim == 0 {
-            return Err(TensorError::invalid(op, "latent_dim must be positive"));
+            return Err(TensorError::invalid(
+                op,
+                "latent_dim = 0, expected at least 1",
+            ));
         }
         if !(self.real_label > 0.0 && self.real_label <= 1.0) {
             return Err(TensorError::invalid(
                 op,
-                format!("real_label must be in (0, 1], got {}", self.real_label),
+                format!(
+                    "real_label = {}, expected a value in (0, 1]",
+                    self.real_label
+                ),
             ));
         }
         Ok(())

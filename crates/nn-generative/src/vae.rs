@@ -64,13 +64,13 @@ impl VaeConfig {
         if self.latent_dim == 0 {
             return Err(TensorError::invalid(
                 "VaeConfig::init",
-                "latent_dim must be positive",
+                "latent_dim = 0, expected at least 1",
             ));
         }
         if !(self.beta >= 0.0 && self.beta.is_finite()) {
             return Err(TensorError::invalid(
                 "VaeConfig::init",
-                format!("beta must be finite and non-negative, got {}", self.beta),
+                format!("beta = {}, expected a finite value >= 0", self.beta),
             ));
         }
         if !matches!(self.reduction, Reduction::Sum | Reduction::BatchMean) {

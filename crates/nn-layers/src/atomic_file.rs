@@ -86,7 +86,10 @@ mod tests {
         atomic_write(&path, b"first").unwrap();
         atomic_write(&path, b"second, longer").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"second, longer");
-        let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, ["w.bin"]);
         fs::remove_dir_all(&dir).unwrap();
     }
@@ -101,7 +104,11 @@ mod tests {
         fs::write(target.join("inside"), b"kept").unwrap();
         assert!(atomic_write(&target, b"new").is_err());
         assert_eq!(fs::read(target.join("inside")).unwrap(), b"kept");
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "a temporary file was left behind");
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "a temporary file was left behind"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -199,7 +199,11 @@ fn save_replaces_the_file_atomically() {
     std::fs::hard_link(&path, &link).unwrap();
     let new = model::<f32>(2, 16);
     save(&new, &path).unwrap();
-    assert_eq!(std::fs::read(&link).unwrap(), old_bytes, "the old file was rewritten in place");
+    assert_eq!(
+        std::fs::read(&link).unwrap(),
+        old_bytes,
+        "the old file was rewritten in place"
+    );
     assert_eq!(std::fs::read(&path).unwrap(), to_bytes(&new).unwrap());
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()

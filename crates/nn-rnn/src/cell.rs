@@ -17,6 +17,15 @@ pub(crate) fn input_projection<T: Element>(x: &Var<T>, w: &DirectionVars<T>) -> 
     })
 }
 
+/// Panics unless every size is at least 1, naming the constructor, the
+/// argument and its value (`"LstmCell::new: hidden_size = 0, expected at least 1"`).
+#[track_caller]
+pub(crate) fn check_sizes(what: &str, sizes: &[(&str, usize)]) {
+    for &(name, value) in sizes {
+        assert!(value >= 1, "{what}: {name} = {value}, expected at least 1");
+    }
+}
+
 /// One step of any cell kind; `x: [batch, input]`.
 fn step<T: Element>(
     kind: CellKind,
@@ -130,6 +139,10 @@ pub struct RnnCell<T: Element> {
 
 impl<T: Element> RnnCell<T> {
     /// A cell with PyTorch's default initialisation.
+    ///
+    /// # Panics
+    /// If `input` or `hidden` is 0.
+    #[track_caller]
     pub fn new(
         input: usize,
         hidden: usize,
@@ -137,6 +150,10 @@ impl<T: Element> RnnCell<T> {
         nonlinearity: Nonlinearity,
         rng: &mut Rng,
     ) -> Self {
+        check_sizes(
+            "RnnCell::new",
+            &[("input_size", input), ("hidden_size", hidden)],
+        );
         let kind = nonlinearity.kind();
         let weights =
             DirectionWeights::new(kind, input, hidden, bias, RecurrentInit::default(), rng);
@@ -181,11 +198,19 @@ pub struct LstmCell<T: Element> {
 
 impl<T: Element> LstmCell<T> {
     /// A cell with PyTorch's default initialisation.
+    ///
+    /// # Panics
+    /// If `input` or `hidden` is 0.
+    #[track_caller]
     pub fn new(input: usize, hidden: usize, bias: bool, rng: &mut Rng) -> Self {
         Self::with_init(input, hidden, bias, RecurrentInit::default(), rng)
     }
 
     /// A cell with initialisation options (forget-gate bias, orthogonal `W_hh`).
+    ///
+    /// # Panics
+    /// If `input` or `hidden` is 0.
+    #[track_caller]
     pub fn with_init(
         input: usize,
         hidden: usize,
@@ -193,6 +218,10 @@ impl<T: Element> LstmCell<T> {
         init: RecurrentInit,
         rng: &mut Rng,
     ) -> Self {
+        check_sizes(
+            "LstmCell::new",
+            &[("input_size", input), ("hidden_size", hidden)],
+        );
         let weights = DirectionWeights::new(CellKind::Lstm, input, hidden, bias, init, rng);
         LstmCell { weights, hidden }
     }
@@ -232,7 +261,15 @@ pub struct GruCell<T: Element> {
 
 impl<T: Element> GruCell<T> {
     /// A cell with PyTorch's default initialisation.
+    ///
+    /// # Panics
+    /// If `input` or `hidden` is 0.
+    #[track_caller]
     pub fn new(input: usize, hidden: usize, bias: bool, rng: &mut Rng) -> Self {
+        check_sizes(
+            "GruCell::new",
+            &[("input_size", input), ("hidden_size", hidden)],
+        );
         let weights = DirectionWeights::new(
             CellKind::Gru,
             input,

@@ -81,6 +81,10 @@ impl<T: Element> DirectionWeights<T> {
 
     /// PyTorch's default: every tensor uniform in `[−1/√H, 1/√H]`, then the
     /// options of `init`.
+    ///
+    /// # Panics
+    /// If `input` or `hidden` is 0.
+    #[track_caller]
     pub fn new(
         kind: CellKind,
         input: usize,
@@ -89,6 +93,10 @@ impl<T: Element> DirectionWeights<T> {
         init: RecurrentInit,
         rng: &mut Rng,
     ) -> Self {
+        crate::cell::check_sizes(
+            "DirectionWeights::new",
+            &[("input_size", input), ("hidden_size", hidden)],
+        );
         let gh = kind.gates() * hidden;
         let k = 1.0 / (hidden as f64).sqrt();
         let weight_ih = Tensor::rand_uniform(&[gh, input], -k, k, rng);

@@ -1,13 +1,11 @@
 //! Sequence layers [`Rnn`], [`Lstm`], [`Gru`]: stacked, optionally
 //! bidirectional, with PyTorch's parameter names, shapes and gate order.
 
-use std::sync::Mutex;
-
 use nn_autograd::{Parameter, Var};
-use nn_layers::{Module, TrainFlag};
+use nn_layers::{LayerRng, Module, TrainFlag};
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
-use crate::cell::{input_projection, Nonlinearity};
+use crate::cell::{check_sizes, input_projection, Nonlinearity};
 use crate::init::{DirectionVars, DirectionWeights, RecurrentInit};
 use crate::recurrence::{recurrence, CellKind};
 
@@ -99,7 +97,8 @@ struct Stack<T: Element> {
     /// `layers[k][d]`, d = 0 forward, 1 reverse.
     layers: Vec<Vec<DirectionWeights<T>>>,
     training: TrainFlag,
-    rng: Mutex<Rng>,
+    /// Masks of the dropout between layers.
+    rng: LayerRng,
 }
 
 impl<T: Element> Clone for Stack<T> {
@@ -109,7 +108,7 @@ impl<T: Element> Clone for Stack<T> {
             config: self.config,
             layers: self.layers.clone(),
             training: clone_flag(&self.training),
-            rng: Mutex::new(self.rng.lock().expect("rng lock").clone()),
+            rng: self.rng.clone(),
         }
     }
 }
@@ -146,14 +145,24 @@ fn reversal_index(steps: usize, lengths: &[usize]) -> Vec<usize> {
 }
 
 impl<T: Element> Stack<T> {
+    #[track_caller]
     fn new(kind: CellKind, config: RecurrentConfig, rng: &mut Rng) -> Self {
-        assert!(
-            config.num_layers >= 1 && config.hidden_size >= 1,
-            "{kind:?}: num_layers and hidden_size must be at least 1, got {config:?}"
+        let what = match kind {
+            CellKind::RnnTanh | CellKind::RnnRelu => "Rnn::new",
+            CellKind::Lstm => "Lstm::new",
+            CellKind::Gru => "Gru::new",
+        };
+        check_sizes(
+            what,
+            &[
+                ("input_size", config.input_size),
+                ("hidden_size", config.hidden_size),
+                ("num_layers", config.num_layers),
+            ],
         );
         assert!(
             (0.0..1.0).contains(&config.dropout),
-            "{kind:?}: dropout must be in [0, 1), got {}",
+            "{what}: dropout = {}, expected a value in [0, 1)",
             config.dropout
         );
         let dirs = config.directions();
@@ -183,7 +192,7 @@ impl<T: Element> Stack<T> {
             config,
             layers,
             training: TrainFlag::default(),
-            rng: Mutex::new(rng.fork()),
+            rng: LayerRng::new(rng.fork()),
         }
     }
 
@@ -226,8 +235,9 @@ impl<T: Element> Stack<T> {
     /// Inverted dropout: zero with probability p, scale the rest by 1/(1−p).
     fn dropout(&self, x: &Var<T>) -> Var<T> {
         let p = self.config.dropout;
-        let mut rng = self.rng.lock().expect("rng lock");
-        let keep = Tensor::<T>::rand_bernoulli(x.shape(), 1.0 - p, &mut rng);
+        let keep = self
+            .rng
+            .with(|rng| Tensor::<T>::rand_bernoulli(x.shape(), 1.0 - p, rng));
         x.mul_tensor(&keep.mul_scalar(T::of(1.0 / (1.0 - p))))
     }
 }
@@ -414,6 +424,12 @@ macro_rules! layer_module {
             fn train_flag(&self) -> Option<&TrainFlag> {
                 Some(&self.stack.training)
             }
+
+            /// The generator of the dropout between layers, so a training
+            /// checkpoint resumes the same masks.
+            fn visit_local_rngs(&self, f: &mut dyn FnMut(&str, &LayerRng)) {
+                f("dropout_rng", &self.stack.rng)
+            }
         }
     };
 }
@@ -442,6 +458,10 @@ pub struct Rnn<T: Element> {
 
 impl<T: Element> Rnn<T> {
     /// A new layer with PyTorch's default initialisation.
+    ///
+    /// # Panics
+    /// If `input_size`, `hidden_size` or `num_layers` is 0, or `dropout` is outside `[0, 1)`.
+    #[track_caller]
     pub fn new(config: RecurrentConfig, nonlinearity: Nonlinearity, rng: &mut Rng) -> Self {
         Rnn {
             stack: Stack::new(nonlinearity.kind(), config, rng),
@@ -484,6 +504,10 @@ pub struct Gru<T: Element> {
 
 impl<T: Element> Gru<T> {
     /// A new layer with PyTorch's default initialisation (plus `config.init`).
+    ///
+    /// # Panics
+    /// If `input_size`, `hidden_size` or `num_layers` is 0, or `dropout` is outside `[0, 1)`.
+    #[track_caller]
     pub fn new(config: RecurrentConfig, rng: &mut Rng) -> Self {
         Gru {
             stack: Stack::new(CellKind::Gru, config, rng),
@@ -535,6 +559,10 @@ pub type LstmOutput<T> = (Var<T>, (Var<T>, Var<T>));
 
 impl<T: Element> Lstm<T> {
     /// A new layer with PyTorch's default initialisation (plus `config.init`).
+    ///
+    /// # Panics
+    /// If `input_size`, `hidden_size` or `num_layers` is 0, or `dropout` is outside `[0, 1)`.
+    #[track_caller]
     pub fn new(config: RecurrentConfig, rng: &mut Rng) -> Self {
         Lstm {
             stack: Stack::new(CellKind::Lstm, config, rng),
