@@ -10,7 +10,7 @@
 //!   per sample, median / best / worst of a fixed number of samples);
 //! * [`report`]: one JSON line per result, in the README's format;
 //! * one module per workload family: [`w1_gemm`], [`w2_mlp`], [`w3_lenet`],
-//!   [`w4_conv`], [`w5_lstm`], [`w6_transformer`].
+//!   [`w4_conv`], [`w5_lstm`], [`w6_transformer`], [`w7_vae`].
 //!
 //! Adding a family (say W3) means one module with a `workloads()` function
 //! and one line in [`workload::registry`].
@@ -31,6 +31,7 @@ pub mod w3_lenet;
 pub mod w4_conv;
 pub mod w5_lstm;
 pub mod w6_transformer;
+pub mod w7_vae;
 pub mod workload;
 
 pub use workload::{registry, select, Workload};

@@ -45,6 +45,7 @@ pub fn registry() -> Vec<Workload> {
     all.extend(crate::w4_conv::workloads());
     all.extend(crate::w5_lstm::workloads());
     all.extend(crate::w6_transformer::workloads());
+    all.extend(crate::w7_vae::workloads());
     all
 }
 

@@ -2,15 +2,17 @@
 //! 2014). The class label, one-hot or embedded, is joined to the noise at
 //! the generator's input and to the data at the discriminator's input.
 
-use nn_autograd::{no_grad, Var};
+use nn_autograd::Var;
 use nn_layers::{Embedding, EmbeddingConfig, Forward, Module};
 use nn_optim::{Optimizer, UpdateRule};
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
-use crate::adversarial::{mean_probability, try_discriminator_loss, try_generator_loss};
-use crate::gan::{optim_error, GanConfig};
+use crate::gan::GanConfig;
 use crate::or_panic;
-use crate::two_player::{DiscriminatorStep, FrozenParameters, GeneratorStep, TwoPlayer};
+use crate::two_player::{
+    adversarial_discriminator_loss, adversarial_generator_loss, apply_update, generate_constant,
+    Adversaries, DiscriminatorStep, GeneratorStep, TwoPlayer,
+};
 
 /// How a class label becomes input features.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -204,14 +206,7 @@ impl<T: Element, G: Forward<T>, D: Forward<T>> ConditionalGan<T, G, D> {
 
     /// One sample per requested label, without recording a graph.
     pub fn try_generate(&self, labels: &[usize], rng: &mut Rng) -> Result<Tensor<T>> {
-        let z = Tensor::rand_normal(&[labels.len(), self.config.latent_dim], 0.0, 1.0, rng);
-        no_grad(|| {
-            Ok(self
-                .generator
-                .try_forward(&Var::constant(z), labels)?
-                .value()
-                .clone())
-        })
+        generate_constant(self, &labels.to_vec(), labels.len(), rng)
     }
 
     /// Panicking [`ConditionalGan::try_generate`].
@@ -228,39 +223,13 @@ impl<T: Element, G: Forward<T>, D: Forward<T>> ConditionalGan<T, G, D> {
         labels: &[usize],
         rng: &mut Rng,
     ) -> Result<(Var<T>, DiscriminatorStep)> {
-        let fake_labels = self.sample_labels(labels.len(), rng);
-        let fake = self.try_generate(&fake_labels, rng)?;
-        let real_logits = self
-            .discriminator
-            .try_forward(&Var::constant(real.clone()), labels)?;
-        let fake_logits = self
-            .discriminator
-            .try_forward(&Var::constant(fake), &fake_labels)?;
-        let loss = try_discriminator_loss(&real_logits, &fake_logits, self.config.real_label)?;
-        let step = DiscriminatorStep {
-            loss: loss.value().item().to_f64_lossless(),
-            d_real: mean_probability(real_logits.value()),
-            d_fake: mean_probability(fake_logits.value()),
-        };
-        Ok((loss, step))
+        adversarial_discriminator_loss(self, real, &labels.to_vec(), rng)
     }
 
     /// The generator's loss on `n` fakes of random classes, the
     /// discriminator frozen (its parameters get no gradient).
     pub fn try_generator_loss(&self, n: usize, rng: &mut Rng) -> Result<(Var<T>, GeneratorStep)> {
-        let labels = self.sample_labels(n, rng);
-        let z = Tensor::rand_normal(&[n, self.config.latent_dim], 0.0, 1.0, rng);
-        let fake = self.generator.try_forward(&Var::constant(z), &labels)?;
-        let logits = {
-            let _frozen = FrozenParameters::new(&self.discriminator);
-            self.discriminator.try_forward(&fake, &labels)?
-        };
-        let loss = try_generator_loss(&logits, self.config.generator_loss)?;
-        let step = GeneratorStep {
-            loss: loss.value().item().to_f64_lossless(),
-            d_fake: mean_probability(logits.value()),
-        };
-        Ok((loss, step))
+        adversarial_generator_loss(self, n, rng)
     }
 
     /// One discriminator update on a labelled real batch.
@@ -271,11 +240,8 @@ impl<T: Element, G: Forward<T>, D: Forward<T>> ConditionalGan<T, G, D> {
         optimizer: &mut Optimizer<T, R>,
         rng: &mut Rng,
     ) -> Result<DiscriminatorStep> {
-        let (loss, step) = self.try_discriminator_loss(real, labels, rng)?;
-        optimizer
-            .try_step(&loss.backward())
-            .map_err(|e| optim_error("ConditionalGan::discriminator_step", e))?;
-        Ok(step)
+        let loss = self.try_discriminator_loss(real, labels, rng)?;
+        apply_update("ConditionalGan::discriminator_step", loss, optimizer)
     }
 
     /// One generator update on `n` fakes of random classes.
@@ -285,11 +251,33 @@ impl<T: Element, G: Forward<T>, D: Forward<T>> ConditionalGan<T, G, D> {
         optimizer: &mut Optimizer<T, R>,
         rng: &mut Rng,
     ) -> Result<GeneratorStep> {
-        let (loss, step) = self.try_generator_loss(n, rng)?;
-        optimizer
-            .try_step(&loss.backward())
-            .map_err(|e| optim_error("ConditionalGan::generator_step", e))?;
-        Ok(step)
+        let loss = self.try_generator_loss(n, rng)?;
+        apply_update("ConditionalGan::generator_step", loss, optimizer)
+    }
+}
+
+impl<T: Element, G: Forward<T>, D: Forward<T>> Adversaries<T> for ConditionalGan<T, G, D> {
+    /// One class label per example.
+    type Condition = Vec<usize>;
+
+    fn gan_config(&self) -> &GanConfig {
+        &self.config
+    }
+
+    fn discriminator_module(&self) -> &dyn Module<T> {
+        &self.discriminator
+    }
+
+    fn draw_condition(&self, n: usize, rng: &mut Rng) -> Vec<usize> {
+        self.sample_labels(n, rng)
+    }
+
+    fn run_generator(&self, z: &Var<T>, labels: &Vec<usize>) -> Result<Var<T>> {
+        self.generator.try_forward(z, labels)
+    }
+
+    fn run_discriminator(&self, x: &Var<T>, labels: &Vec<usize>) -> Result<Var<T>> {
+        self.discriminator.try_forward(x, labels)
     }
 }
 

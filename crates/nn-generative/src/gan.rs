@@ -6,11 +6,12 @@ use nn_layers::{Forward, Module};
 use nn_optim::{Optimizer, UpdateRule};
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
-use crate::adversarial::{
-    mean_probability, try_discriminator_loss, try_generator_loss, GeneratorLoss,
-};
+use crate::adversarial::GeneratorLoss;
 use crate::or_panic;
-use crate::two_player::{DiscriminatorStep, FrozenParameters, GeneratorStep, TwoPlayer};
+use crate::two_player::{
+    adversarial_discriminator_loss, adversarial_generator_loss, apply_update, generate_constant,
+    Adversaries, DiscriminatorStep, GeneratorStep, TwoPlayer,
+};
 
 /// The settings of a [`Gan`] (and of a [`ConditionalGan`](crate::ConditionalGan)).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -84,10 +85,6 @@ impl GanConfig {
     }
 }
 
-pub(crate) fn optim_error(op: &'static str, e: impl std::fmt::Display) -> TensorError {
-    TensorError::invalid(op, e.to_string())
-}
-
 /// A generative adversarial network. The discriminator outputs logits;
 /// the generator's last layer sets the data range (`Tanh` for data scaled
 /// to `[-1, 1]`). `state_dict` names are `generator.*` and `discriminator.*`.
@@ -153,7 +150,7 @@ impl<T: Element, G: Forward<T>, D: Forward<T>> Gan<T, G, D> {
 
     /// `n` fresh samples from the generator.
     pub fn try_generate(&self, n: usize, rng: &mut Rng) -> Result<Tensor<T>> {
-        self.try_generate_from(&self.sample_noise(n, rng))
+        generate_constant(self, &(), n, rng)
     }
 
     /// Panicking [`Gan::try_generate`].
@@ -170,37 +167,14 @@ impl<T: Element, G: Forward<T>, D: Forward<T>> Gan<T, G, D> {
         real: &Tensor<T>,
         rng: &mut Rng,
     ) -> Result<(Var<T>, DiscriminatorStep)> {
-        let n = real.shape().first().copied().unwrap_or(0);
-        let fake = self.try_generate(n, rng)?;
-        let real_logits = self
-            .discriminator
-            .try_forward(&Var::constant(real.clone()))?;
-        let fake_logits = self.discriminator.try_forward(&Var::constant(fake))?;
-        let loss = try_discriminator_loss(&real_logits, &fake_logits, self.config.real_label)?;
-        let step = DiscriminatorStep {
-            loss: loss.value().item().to_f64_lossless(),
-            d_real: mean_probability(real_logits.value()),
-            d_fake: mean_probability(fake_logits.value()),
-        };
-        Ok((loss, step))
+        adversarial_discriminator_loss(self, real, &(), rng)
     }
 
     /// The generator's loss on `n` fresh fakes. The discriminator's
     /// parameters enter as constants (it is frozen for the forward pass),
     /// so the gradients reach only the generator.
     pub fn try_generator_loss(&self, n: usize, rng: &mut Rng) -> Result<(Var<T>, GeneratorStep)> {
-        let z = Var::constant(self.sample_noise(n, rng));
-        let fake = self.generator.try_forward(&z)?;
-        let logits = {
-            let _frozen = FrozenParameters::new(self.discriminator.as_module());
-            self.discriminator.try_forward(&fake)?
-        };
-        let loss = try_generator_loss(&logits, self.config.generator_loss)?;
-        let step = GeneratorStep {
-            loss: loss.value().item().to_f64_lossless(),
-            d_fake: mean_probability(logits.value()),
-        };
-        Ok((loss, step))
+        adversarial_generator_loss(self, n, rng)
     }
 
     /// One discriminator update on a real batch with its optimiser.
@@ -210,11 +184,8 @@ impl<T: Element, G: Forward<T>, D: Forward<T>> Gan<T, G, D> {
         optimizer: &mut Optimizer<T, R>,
         rng: &mut Rng,
     ) -> Result<DiscriminatorStep> {
-        let (loss, step) = self.try_discriminator_loss(real, rng)?;
-        optimizer
-            .try_step(&loss.backward())
-            .map_err(|e| optim_error("Gan::discriminator_step", e))?;
-        Ok(step)
+        let loss = self.try_discriminator_loss(real, rng)?;
+        apply_update("Gan::discriminator_step", loss, optimizer)
     }
 
     /// One generator update on `n` fresh fakes with its optimiser.
@@ -224,11 +195,30 @@ impl<T: Element, G: Forward<T>, D: Forward<T>> Gan<T, G, D> {
         optimizer: &mut Optimizer<T, R>,
         rng: &mut Rng,
     ) -> Result<GeneratorStep> {
-        let (loss, step) = self.try_generator_loss(n, rng)?;
-        optimizer
-            .try_step(&loss.backward())
-            .map_err(|e| optim_error("Gan::generator_step", e))?;
-        Ok(step)
+        let loss = self.try_generator_loss(n, rng)?;
+        apply_update("Gan::generator_step", loss, optimizer)
+    }
+}
+
+impl<T: Element, G: Forward<T>, D: Forward<T>> Adversaries<T> for Gan<T, G, D> {
+    type Condition = ();
+
+    fn gan_config(&self) -> &GanConfig {
+        &self.config
+    }
+
+    fn discriminator_module(&self) -> &dyn Module<T> {
+        self.discriminator.as_module()
+    }
+
+    fn draw_condition(&self, _n: usize, _rng: &mut Rng) {}
+
+    fn run_generator(&self, z: &Var<T>, _: &()) -> Result<Var<T>> {
+        self.generator.try_forward(z)
+    }
+
+    fn run_discriminator(&self, x: &Var<T>, _: &()) -> Result<Var<T>> {
+        self.discriminator.try_forward(x)
     }
 }
 

@@ -33,6 +33,7 @@
 pub mod adversarial;
 pub mod autoencoder;
 pub mod cgan;
+mod fastmath;
 pub mod gan;
 pub mod likelihood;
 pub mod reparam;

@@ -6,8 +6,13 @@
 //! same loop trains a [`Gan`](crate::Gan), a
 //! [`ConditionalGan`](crate::ConditionalGan) or any other pair of players.
 
+use nn_autograd::{no_grad, Var};
 use nn_layers::Module;
-use nn_tensor::{Element, Result, TensorError};
+use nn_optim::{Optimizer, UpdateRule};
+use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
+
+use crate::adversarial::{mean_probability, try_discriminator_loss, try_generator_loss};
+use crate::gan::GanConfig;
 
 /// What a discriminator update reports.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
@@ -160,6 +165,109 @@ fn diverged(player: &str, step: usize, loss: f64) -> TensorError {
         "train_two_player_epoch",
         format!("the {player} loss is {loss} at its update {step}: training diverged"),
     )
+}
+
+/// The two players of a GAN-like model as the shared step sees them: a
+/// generator and a discriminator that both take a condition `C` with each
+/// batch (`()` for a [`Gan`](crate::Gan), the class labels for a
+/// [`ConditionalGan`](crate::ConditionalGan)).
+///
+/// The losses, the freezing of the discriminator during the generator's
+/// update and the optimiser steps are written once, in
+/// [`adversarial_discriminator_loss`], [`adversarial_generator_loss`] and
+/// [`apply_update`]; a model only says how its players run.
+pub(crate) trait Adversaries<T: Element> {
+    /// What accompanies a batch: nothing, or one label per example.
+    type Condition;
+
+    /// The shared settings (latent size, real label, generator loss).
+    fn gan_config(&self) -> &GanConfig;
+
+    /// The discriminator as a module, to freeze its parameters.
+    fn discriminator_module(&self) -> &dyn Module<T>;
+
+    /// The condition of `n` fakes, drawn from `rng` (before their noise).
+    fn draw_condition(&self, n: usize, rng: &mut Rng) -> Self::Condition;
+
+    /// The generator on noise `z` (`[N, latent_dim]`).
+    fn run_generator(&self, z: &Var<T>, condition: &Self::Condition) -> Result<Var<T>>;
+
+    /// The discriminator's logits for a batch `x`.
+    fn run_discriminator(&self, x: &Var<T>, condition: &Self::Condition) -> Result<Var<T>>;
+}
+
+/// `n` fakes for the drawn `condition`, with no graph recorded.
+pub(crate) fn generate_constant<T: Element, P: Adversaries<T> + ?Sized>(
+    players: &P,
+    condition: &P::Condition,
+    n: usize,
+    rng: &mut Rng,
+) -> Result<Tensor<T>> {
+    let z = Tensor::rand_normal(&[n, players.gan_config().latent_dim], 0.0, 1.0, rng);
+    no_grad(|| Ok(players.run_generator(&Var::constant(z), condition)?.value().clone()))
+}
+
+/// The discriminator's loss on a real batch (with its condition) and as
+/// many fresh fakes, made without a graph so only the discriminator gets
+/// gradients; with the report of the step.
+pub(crate) fn adversarial_discriminator_loss<T: Element, P: Adversaries<T> + ?Sized>(
+    players: &P,
+    real: &Tensor<T>,
+    real_condition: &P::Condition,
+    rng: &mut Rng,
+) -> Result<(Var<T>, DiscriminatorStep)> {
+    let n = real.shape().first().copied().unwrap_or(0);
+    let fake_condition = players.draw_condition(n, rng);
+    let fake = generate_constant(players, &fake_condition, n, rng)?;
+    let real_logits = players.run_discriminator(&Var::constant(real.clone()), real_condition)?;
+    let fake_logits = players.run_discriminator(&Var::constant(fake), &fake_condition)?;
+    let loss = try_discriminator_loss(&real_logits, &fake_logits, players.gan_config().real_label)?;
+    let step = DiscriminatorStep {
+        loss: loss.value().item().to_f64_lossless(),
+        d_real: mean_probability(real_logits.value()),
+        d_fake: mean_probability(fake_logits.value()),
+    };
+    Ok((loss, step))
+}
+
+/// The generator's loss on `n` fresh fakes. The discriminator is frozen
+/// while it scores them: the gradient flows through it to the fakes, but
+/// its own parameters get none.
+pub(crate) fn adversarial_generator_loss<T: Element, P: Adversaries<T> + ?Sized>(
+    players: &P,
+    n: usize,
+    rng: &mut Rng,
+) -> Result<(Var<T>, GeneratorStep)> {
+    let condition = players.draw_condition(n, rng);
+    let z = Tensor::rand_normal(&[n, players.gan_config().latent_dim], 0.0, 1.0, rng);
+    let fake = players.run_generator(&Var::constant(z), &condition)?;
+    let logits = {
+        let _frozen = FrozenParameters::new(players.discriminator_module());
+        players.run_discriminator(&fake, &condition)?
+    };
+    let loss = try_generator_loss(&logits, players.gan_config().generator_loss)?;
+    let step = GeneratorStep {
+        loss: loss.value().item().to_f64_lossless(),
+        d_fake: mean_probability(logits.value()),
+    };
+    Ok((loss, step))
+}
+
+/// Back-propagates a player's loss and steps its optimiser; an optimiser
+/// error is reported under `op` (e.g. `Gan::generator_step`).
+pub(crate) fn apply_update<T: Element, R: UpdateRule<T>, S>(
+    op: &'static str,
+    (loss, report): (Var<T>, S),
+    optimizer: &mut Optimizer<T, R>,
+) -> Result<S> {
+    let grads = loss.backward();
+    // Free the graph first, so the parameters' storage is no longer shared
+    // and the update writes in place.
+    drop(loss);
+    optimizer
+        .try_step(&grads)
+        .map_err(|e| TensorError::invalid(op, e.to_string()))?;
+    Ok(report)
 }
 
 /// Freezes a module's trainable parameters until dropped, then restores

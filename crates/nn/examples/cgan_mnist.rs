@@ -15,20 +15,20 @@
 //! ```
 
 mod generative_cli;
+mod mnist_judge;
 
 use std::time::Instant;
 
 use generative_cli as cli;
-use nn::conv::layers::{Conv2dConfig, MaxPool2d};
-use nn::conv::MaxPoolOptions;
+use mnist_judge as judge;
 use nn::data::{DataLoader, MnistSplit};
 use nn::generative::{
     train_two_player_epoch, ConditionalGan, ConditionalGanTrainer, Conditioned, GanConfig,
     LabelEncoding, TwoPlayerSchedule,
 };
-use nn::layers::{Flatten, Forward, LeakyRelu, LinearConfig, Module, Relu, Sequential, Tanh};
+use nn::layers::{Forward, LeakyRelu, LinearConfig, Module, Sequential, Tanh};
 use nn::optim::AdamConfig;
-use nn::prelude::{accuracy, no_grad, Reduction, Rng, Tensor, Var};
+use nn::prelude::{Rng, Tensor};
 
 const NAME: &str = "cgan_mnist";
 const LATENT: usize = 64;
@@ -49,72 +49,6 @@ fn mlp(sizes: &[usize], rng: &mut Rng) -> Sequential<f32> {
     s
 }
 
-/// The judge: a small CNN (conv 3×3 ×16, pool, conv 3×3 ×32, pool, linear
-/// 1568 → 10; ReLU) trained for 2 epochs on the real training images
-/// (pixels in [0, 1]); returns it with its test accuracy.
-fn train_classifier(
-    train: &nn::data::Mnist,
-    test: &nn::data::Mnist,
-    seed: u64,
-) -> (Sequential<f32>, f64) {
-    let mut rng = Rng::seed_from(seed ^ 0xC1A5);
-    let conv = |i, o, rng: &mut Rng| {
-        Conv2dConfig::new(i, o, 3)
-            .with_padding(1)
-            .init(rng)
-            .unwrap_or_else(|e| cli::fail(NAME, e))
-    };
-    let model = Sequential::new()
-        .append(conv(1, 16, &mut rng))
-        .append(Relu)
-        .append(MaxPool2d::new(MaxPoolOptions::new(2)))
-        .append(conv(16, 32, &mut rng))
-        .append(Relu)
-        .append(MaxPool2d::new(MaxPoolOptions::new(2)))
-        .append(Flatten::default())
-        .append(
-            LinearConfig::new(32 * 7 * 7, 10)
-                .init(&mut rng)
-                .unwrap_or_else(|e| cli::fail(NAME, e)),
-        );
-    let mut opt = AdamConfig::new(1e-3)
-        .init(model.named_parameters())
-        .unwrap_or_else(|e| cli::fail(NAME, e));
-    let loader = DataLoader::new(train.clone().into_dataset(), 128)
-        .unwrap_or_else(|e| cli::fail(NAME, e))
-        .shuffle(seed);
-    for epoch in 0..2 {
-        for batch in loader.epoch(epoch) {
-            let batch = batch.unwrap_or_else(|e| cli::fail(NAME, e));
-            let logits = model.forward(&Var::constant(as_images(&batch.features)));
-            let loss = logits.cross_entropy(batch.classes(), Reduction::Mean, 0.0);
-            opt.step(&loss.backward());
-        }
-    }
-    let acc = classify_accuracy(&model, &test.images, &test.labels);
-    (model, acc)
-}
-
-/// `[N, 784]` → `[N, 1, 28, 28]`.
-fn as_images(flat: &Tensor<f32>) -> Tensor<f32> {
-    flat.reshape(&[flat.shape()[0], 1, 28, 28])
-}
-
-/// The classifier's accuracy on `[N, 784]` pixels in [0, 1], in chunks.
-fn classify_accuracy(model: &Sequential<f32>, pixels: &Tensor<f32>, labels: &[usize]) -> f64 {
-    let n = pixels.shape()[0];
-    let mut hits = 0.0;
-    let mut start = 0;
-    while start < n {
-        let len = 1000.min(n - start);
-        let x = as_images(&pixels.narrow(0, start, len));
-        let logits = no_grad(|| model.forward(&Var::constant(x)));
-        hits += accuracy(logits.value(), &labels[start..start + len]) * len as f64;
-        start += len;
-    }
-    hits / n as f64
-}
-
 fn main() {
     let args = cli::parse(NAME, 15);
     let train = cli::mnist(NAME, &args, MnistSplit::Train);
@@ -126,7 +60,7 @@ fn main() {
     );
 
     let start = Instant::now();
-    let (classifier, classifier_accuracy) = train_classifier(&train, &test, args.seed);
+    let (classifier, classifier_accuracy) = judge::train(NAME, &train, &test, args.seed);
     println!(
         "{NAME}: judge classifier (CNN) test accuracy {:.4}  {:.0} s",
         classifier_accuracy,
@@ -217,7 +151,7 @@ fn main() {
             "seed": args.seed,
             "epochs": args.epochs,
             "classifier_agreement": r(agreement),
-            "classifier": "cnn conv3x3x16-pool-conv3x3x32-pool-linear",
+            "classifier": judge::DESCRIPTION,
             "classifier_test_accuracy": r(classifier_accuracy),
             "d_loss": r(last.discriminator_loss),
             "g_loss": r(last.generator_loss),
@@ -245,5 +179,5 @@ where
         .unwrap_or_else(|e| cli::fail(NAME, e));
     // Back from the generator's [-1, 1] to the classifier's [0, 1].
     let pixels = samples.add_scalar(1.0).mul_scalar(0.5);
-    classify_accuracy(classifier, &pixels, &labels)
+    judge::agreement(classifier, &pixels, &labels)
 }
