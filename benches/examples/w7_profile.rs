@@ -59,7 +59,12 @@ fn main() {
     // gradients (the image needs none).
     let mut rng = Rng::seed_from(3);
     let mut u = |s: &[usize]| Tensor::<f32>::rand_uniform(s, -1.0, 1.0, &mut rng);
-    let widths = [(INPUT, HIDDEN), (HIDDEN, 2 * LATENT), (LATENT, HIDDEN), (HIDDEN, INPUT)];
+    let widths = [
+        (INPUT, HIDDEN),
+        (HIDDEN, 2 * LATENT),
+        (LATENT, HIDDEN),
+        (HIDDEN, INPUT),
+    ];
     let acts: Vec<Tensor<f32>> = widths.iter().map(|&(i, _)| u(&[BATCH, i])).collect();
     let grads: Vec<Tensor<f32>> = widths.iter().map(|&(_, o)| u(&[BATCH, o])).collect();
     let weights: Vec<Tensor<f32>> = widths.iter().map(|&(i, o)| u(&[o, i])).collect();

@@ -162,7 +162,10 @@ mod tests {
         ];
         assert_eq!(shapes.len(), want.len());
         for (n, s) in want {
-            assert!(shapes.contains(&(n.to_string(), s.clone())), "{n} {s:?} in {shapes:?}");
+            assert!(
+                shapes.contains(&(n.to_string(), s.clone())),
+                "{n} {s:?} in {shapes:?}"
+            );
         }
     }
 }

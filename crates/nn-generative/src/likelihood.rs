@@ -87,11 +87,19 @@ fn bernoulli_nll_rows<T: Element>(logits: &Var<T>, target: &Tensor<T>) -> Var<T>
     let cols = logits.value().numel() / n.max(1);
     let (ls, xs) = (logits.value().as_slice(), target.as_slice());
     let record = Var::records(&[logits]);
-    let mut sigma = if record { vec![T::zero(); ls.len()] } else { Vec::new() };
+    let mut sigma = if record {
+        vec![T::zero(); ls.len()]
+    } else {
+        Vec::new()
+    };
     let mut per_row = vec![T::zero(); n];
     for (r, total) in per_row.iter_mut().enumerate() {
         let span = r * cols..(r + 1) * cols;
-        let sig = if record { &mut sigma[span.clone()] } else { &mut [][..] };
+        let sig = if record {
+            &mut sigma[span.clone()]
+        } else {
+            &mut [][..]
+        };
         *total = bernoulli_row_dispatch(&ls[span.clone()], &xs[span], sig);
     }
     let value = Tensor::from_vec(per_row, &[n]);
@@ -105,7 +113,12 @@ fn bernoulli_nll_rows<T: Element>(logits: &Var<T>, target: &Tensor<T>) -> Var<T>
         let mut d = Vec::with_capacity(sigma.len());
         for (r, &gr) in gs.iter().enumerate() {
             let span = r * cols..(r + 1) * cols;
-            d.extend(sigma[span.clone()].iter().zip(&xs[span]).map(|(&s, &t)| gr * (s - t)));
+            d.extend(
+                sigma[span.clone()]
+                    .iter()
+                    .zip(&xs[span])
+                    .map(|(&s, &t)| gr * (s - t)),
+            );
         }
         vec![Some(Tensor::from_vec(d, &shape))]
     })
@@ -148,7 +161,10 @@ fn bernoulli_row<T: Element>(ls: &[T], xs: &[T], sig: &mut [T]) -> T {
     let mut acc = [T::zero(); LANES];
     let whole = ls.len() / LANES * LANES;
     if sig.is_empty() {
-        for (lc, xc) in ls[..whole].chunks_exact(LANES).zip(xs[..whole].chunks_exact(LANES)) {
+        for (lc, xc) in ls[..whole]
+            .chunks_exact(LANES)
+            .zip(xs[..whole].chunks_exact(LANES))
+        {
             for k in 0..LANES {
                 acc[k] += term(lc[k], xc[k]).0;
             }
@@ -215,7 +231,9 @@ mod tests {
         let l = Tensor::<f32>::rand_uniform(&[3, 784], -30.0, 30.0, &mut rng);
         let x = Tensor::<f32>::rand_uniform(&[3, 784], 0.0, 1.0, &mut rng);
         let lv = Var::leaf(l.clone());
-        let fused = Likelihood::Bernoulli.try_negative_log_likelihood(&lv, &x).unwrap();
+        let fused = Likelihood::Bernoulli
+            .try_negative_log_likelihood(&lv, &x)
+            .unwrap();
         let d_fused = fused.sum().backward().get(&lv).unwrap().to_vec();
         let l64 = Var::leaf(Tensor::<f64>::from_vec(l.to_f64_vec(), &[3, 784]));
         let x64 = Tensor::<f64>::from_vec(x.to_f64_vec(), &[3, 784]);
@@ -223,8 +241,16 @@ mod tests {
             .binary_cross_entropy_with_logits(&x64, None, Reduction::None)
             .sum_dims(&[1], false);
         let d_ref = reference.sum().backward().get(&l64).unwrap().to_vec();
-        for (f, r) in fused.value().to_vec().iter().zip(reference.value().to_vec()) {
-            assert!(((*f as f64) - r).abs() < 1e-5 * r.abs().max(1.0), "{f} vs {r}");
+        for (f, r) in fused
+            .value()
+            .to_vec()
+            .iter()
+            .zip(reference.value().to_vec())
+        {
+            assert!(
+                ((*f as f64) - r).abs() < 1e-5 * r.abs().max(1.0),
+                "{f} vs {r}"
+            );
         }
         for (f, r) in d_fused.iter().zip(d_ref) {
             assert!(((*f as f64) - r).abs() < 1e-6, "{f} vs {r}");

@@ -204,7 +204,12 @@ pub(crate) fn generate_constant<T: Element, P: Adversaries<T> + ?Sized>(
     rng: &mut Rng,
 ) -> Result<Tensor<T>> {
     let z = Tensor::rand_normal(&[n, players.gan_config().latent_dim], 0.0, 1.0, rng);
-    no_grad(|| Ok(players.run_generator(&Var::constant(z), condition)?.value().clone()))
+    no_grad(|| {
+        Ok(players
+            .run_generator(&Var::constant(z), condition)?
+            .value()
+            .clone())
+    })
 }
 
 /// The discriminator's loss on a real batch (with its condition) and as

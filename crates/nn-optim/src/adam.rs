@@ -503,10 +503,28 @@ mod tests {
         let mut param = Tensor::<f32>::zeros(&[len]);
         let mut state = adam_init(&param, true);
         let big = Tensor::<f32>::rand_normal(&[len], 0.0, 3.0, &mut rng);
-        adam_step(&mut param, &big, &mut state, 1e-3, (0.9, 0.999), 1e-8, 0.0, 1);
+        adam_step(
+            &mut param,
+            &big,
+            &mut state,
+            1e-3,
+            (0.9, 0.999),
+            1e-8,
+            0.0,
+            1,
+        );
         let after_big = state.exp_avg_sq.to_vec();
         let small = big.mul_scalar(1e-3);
-        adam_step(&mut param, &small, &mut state, 1e-3, (0.9, 0.999), 1e-8, 0.0, 2);
+        adam_step(
+            &mut param,
+            &small,
+            &mut state,
+            1e-3,
+            (0.9, 0.999),
+            1e-8,
+            0.0,
+            2,
+        );
         let vmax = state.max_exp_avg_sq.as_ref().unwrap().to_vec();
         let v = state.exp_avg_sq.to_vec();
         for i in 0..len {

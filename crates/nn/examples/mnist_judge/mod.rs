@@ -9,6 +9,8 @@
 //!   score: sharp, recognisable digits get confident predictions, and a
 //!   generator that collapsed onto a few modes leaves digits out.
 
+#![allow(dead_code)] // each example uses a different part
+
 use nn::conv::layers::{Conv2dConfig, MaxPool2d};
 use nn::conv::MaxPoolOptions;
 use nn::data::{DataLoader, Mnist};
@@ -88,16 +90,16 @@ pub fn predict(model: &Sequential<f32>, pixels: &Tensor<f32>) -> Vec<(usize, f64
         let x = as_images(&pixels.narrow(0, start, len));
         let probs = no_grad(|| model.forward(&Var::constant(x)).softmax(1));
         for row in probs.value().to_f64_vec().chunks(10) {
-            let (digit, p) = row
-                .iter()
-                .enumerate()
-                .fold((0, f64::NEG_INFINITY), |best, (d, &p)| {
-                    if p > best.1 {
-                        (d, p)
-                    } else {
-                        best
-                    }
-                });
+            let (digit, p) =
+                row.iter()
+                    .enumerate()
+                    .fold((0, f64::NEG_INFINITY), |best, (d, &p)| {
+                        if p > best.1 {
+                            (d, p)
+                        } else {
+                            best
+                        }
+                    });
             out.push((digit, p));
         }
         start += len;
