@@ -536,7 +536,7 @@ mod tests {
             CellKind::Lstm,
             CellKind::Gru,
         ] {
-            let one = run(kind, &[0..19]);
+            let one = run(kind, std::slice::from_ref(&(0..19)));
             let three = run(kind, &[0..8, 8..11, 11..19]);
             assert_eq!(one, three, "{kind:?}");
         }
