@@ -24,8 +24,10 @@
 //! ```
 #![deny(missing_docs)]
 
+mod bptt;
 pub mod cell;
 pub mod init;
+mod packed;
 pub mod recurrence;
 pub mod sequence;
 pub mod tbptt;

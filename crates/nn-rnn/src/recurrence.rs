@@ -8,60 +8,22 @@
 //! back-propagation through time written out by hand: per step the
 //! point-wise derivative and one GEMM for `dh_{t−1}`, and at the end a
 //! single GEMM for `dW_hh` over all steps.
+//!
+//! `W_hh` is packed once per call for the per-step products
+//! ([`crate::packed`]); all buffers are allocated once per call; with several
+//! threads, blocks of batch rows run through the sequence in parallel
+//! ([`crate::bptt`]).
+
+use std::ops::Range;
 
 use nn_autograd::Var;
-use nn_tensor::{gemm, sigmoid_scalar, Element, MatRef, Result, Tensor, TensorError};
+use nn_tensor::{gemm, num_threads, Element, MatRef, Result, Tensor, TensorError};
+use rayon::prelude::*;
 
-/// `e^x` to about 2 ulp in f32 with a branch-free polynomial (libm's `expf`
-/// is a call per element and dominated the LSTM step); f64 keeps the exact
-/// library function, so gradient checks and f64 parity are unaffected.
-#[inline(always)]
-fn exp_fast<T: Element>(x: T) -> T {
-    if std::mem::size_of::<T>() == 4 {
-        T::of(exp_f32(x.to_f32().unwrap_or(0.0)) as f64)
-    } else {
-        x.exp()
-    }
-}
-
-/// Branch-free, call-free and integer-cast-free, so loops over it vectorise.
-#[inline(always)]
-fn exp_f32(x: f32) -> f32 {
-    // Round to nearest by the 1.5·2²³ trick: the integer n then sits in the
-    // low mantissa bits of `shifted`, read without a float→int conversion.
-    const MAGIC: f32 = 12_582_912.0;
-    let x = x.clamp(-87.0, 88.0);
-    let shifted = x * std::f32::consts::LOG2_E + MAGIC;
-    let n = shifted - MAGIC;
-    let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
-    let r2 = r * r;
-    // e^r on |r| ≤ ln2/2, Taylor to degree 7 (error < 2e-8), evaluated in
-    // two halves to shorten the dependency chain.
-    let lo = 1.0 + r + r2 * (0.5 + r * (1.0 / 6.0));
-    let hi = 1.0 / 24.0 + r * (1.0 / 120.0) + r2 * (1.0 / 720.0 + r * (1.0 / 5040.0));
-    let p = lo + r2 * r2 * hi;
-    let k = shifted.to_bits().wrapping_sub(MAGIC.to_bits());
-    p * f32::from_bits(k.wrapping_add(127) << 23)
-}
-
-#[inline(always)]
-fn sigmoid<T: Element>(x: T) -> T {
-    if std::mem::size_of::<T>() == 4 {
-        T::one() / (T::one() + exp_fast(-x))
-    } else {
-        sigmoid_scalar(x)
-    }
-}
-
-#[inline(always)]
-fn tanh<T: Element>(x: T) -> T {
-    if std::mem::size_of::<T>() == 4 {
-        let two = T::one() + T::one();
-        two * sigmoid(two * x) - T::one()
-    } else {
-        x.tanh()
-    }
-}
+use crate::bptt::{
+    backward_block, forward_block, BackwardBlock, BlockCache, ForwardBlock, Saved, Shared,
+};
+use crate::packed::PackedMatrix;
 
 /// The recurrence a layer runs (PyTorch's `mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +90,30 @@ pub fn recurrence<T: Element>(
     b_hh: Option<&Var<T>>,
     lengths: Option<&[usize]>,
 ) -> Result<RecurrenceOutput<T>> {
+    recurrence_with_input_bias(kind, xproj, None, h0, c0, w_hh, b_hh, lengths)
+}
+
+/// [`recurrence`] with the input bias `b_ih` (`[G·hidden]`) added inside the
+/// op instead of to `xproj` beforehand: it joins `b_hh` in the per-step
+/// product, and its gradient is the same sum as `b_hh`'s, so the layer saves
+/// a broadcast add over the whole sequence and its reduction in the backward.
+/// Not for the GRU, whose reset gate scales `b_hn` but not `b_in`: there
+/// `b_ih` is added to `xproj` first.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn recurrence_with_input_bias<T: Element>(
+    kind: CellKind,
+    xproj: &Var<T>,
+    b_ih: Option<&Var<T>>,
+    h0: &Var<T>,
+    c0: Option<&Var<T>>,
+    w_hh: &Var<T>,
+    b_hh: Option<&Var<T>>,
+    lengths: Option<&[usize]>,
+) -> Result<RecurrenceOutput<T>> {
+    if let (CellKind::Gru, Some(b)) = (kind, b_ih) {
+        let xproj = xproj.try_add(b)?;
+        return recurrence_with_input_bias(kind, &xproj, None, h0, c0, w_hh, b_hh, lengths);
+    }
     let op = kind.name();
     let g_count = kind.gates();
     let &[steps, n, gh] = xproj.shape() else {
@@ -162,14 +148,16 @@ pub fn recurrence<T: Element>(
             "the initial hidden state must be [batch, hidden]",
         ));
     }
-    if let Some(b) = b_hh {
-        if b.shape() != [gh] {
-            return Err(TensorError::shapes(
-                op,
-                b.shape(),
-                &[gh],
-                "bias_hh must be [G·hidden]",
-            ));
+    for (b, what) in [(b_hh, "bias_hh"), (b_ih, "bias_ih")] {
+        if let Some(b) = b {
+            if b.shape() != [gh] {
+                return Err(TensorError::shapes(
+                    op,
+                    b.shape(),
+                    &[gh],
+                    format!("{what} must be [G·hidden]"),
+                ));
+            }
         }
     }
     match (kind.has_cell(), c0) {
@@ -205,45 +193,60 @@ pub fn recurrence<T: Element>(
         }
     };
 
+    let blocks = row_blocks(n, steps * n * gh * h);
+    let h0v = h0.value().clone();
+    // Both biases enter every step the same way: add them once.
+    let bias: Option<Vec<T>> = match (b_hh, b_ih) {
+        (None, None) => None,
+        (Some(b), None) | (None, Some(b)) => Some(b.value().as_slice().to_vec()),
+        (Some(a), Some(b)) => Some(
+            a.value()
+                .as_slice()
+                .iter()
+                .zip(b.value().as_slice())
+                .map(|(&x, &y)| x + y)
+                .collect(),
+        ),
+    };
     let fwd = forward(
         kind,
         xproj.value().as_slice(),
-        h0.value().as_slice(),
+        h0v.as_slice(),
         c0.map(|c| c.value().as_slice()),
         w_hh.value().as_slice(),
-        b_hh.map(|b| b.value().as_slice()),
+        bias.as_deref(),
         &active,
         (steps, n, h),
+        &blocks,
     );
     let rows = steps + 1 + usize::from(kind.has_cell());
-    let mut packed = fwd.out.clone();
-    packed.extend_from_slice(&fwd.hs[steps * n * h..]);
-    if kind.has_cell() {
-        packed.extend_from_slice(&fwd.cs[steps * n * h..]);
-    }
-    let packed = Tensor::from_vec(packed, &[rows, n, h]);
+    let packed = Tensor::from_vec(fwd.packed, &[rows, n, h]);
 
     let mut parents = vec![xproj.clone(), h0.clone()];
     if let Some(c) = c0 {
         parents.push(c.clone());
     }
     parents.push(w_hh.clone());
-    if let Some(b) = b_hh {
-        parents.push(b.clone());
-    }
+    parents.extend(b_hh.cloned());
+    parents.extend(b_ih.cloned());
     let all = if Var::records(&parents.iter().collect::<Vec<_>>()) {
         let w = w_hh.value().clone();
-        let has_b = b_hh.is_some();
+        let biases = usize::from(b_hh.is_some()) + usize::from(b_ih.is_some());
         let has_c = c0.is_some();
+        let (caches, out) = (fwd.blocks, packed.clone());
         Var::from_op(op, packed, parents, move |g| {
-            let b = backward(
+            let saved = Saved {
+                out: &out.as_slice()[..steps * n * h],
+                blocks: &caches,
+                g: g.as_slice(),
+            };
+            let shared = Shared {
                 kind,
-                &fwd,
-                w.as_slice(),
-                g.as_slice(),
-                &active,
-                (steps, n, h),
-            );
+                dims: (steps, n, h),
+                active: &active,
+                h0: h0v.as_slice(),
+            };
+            let b = backward(&shared, &saved, w.as_slice(), &blocks);
             let mut grads = vec![
                 Some(Tensor::from_vec(b.dxg, &[steps, n, gh])),
                 Some(Tensor::from_vec(b.dh0, &[n, h])),
@@ -252,8 +255,9 @@ pub fn recurrence<T: Element>(
                 grads.push(Some(Tensor::from_vec(b.dc0, &[n, h])));
             }
             grads.push(Some(Tensor::from_vec(b.dw, &[gh, h])));
-            if has_b {
-                grads.push(Some(Tensor::from_vec(b.db, &[gh])));
+            if biases > 0 {
+                let db = Tensor::from_vec(b.db, &[gh]);
+                grads.extend(std::iter::repeat_n(Some(db), biases));
             }
             grads
         })
@@ -268,17 +272,65 @@ pub fn recurrence<T: Element>(
     Ok(RecurrenceOutput { output, h_n, c_n })
 }
 
+/// Below this many multiply-adds in the per-step products of a whole
+/// sequence, the batch is not split over threads.
+const SPLIT_MADDS: usize = 1 << 22;
+
+/// Fewest batch rows per thread: the AVX-512 kernel works on 8 rows at once.
+const MIN_ROWS_PER_BLOCK: usize = 8;
+
+/// The batch rows' split into blocks that run on separate threads: one block
+/// with one thread or little work.
+fn row_blocks(n: usize, madds: usize) -> Vec<Range<usize>> {
+    let threads = num_threads();
+    let parts = if threads > 1 && madds >= SPLIT_MADDS {
+        threads.min(n / MIN_ROWS_PER_BLOCK).max(1)
+    } else {
+        1
+    };
+    (0..parts)
+        .map(|p| p * n / parts..(p + 1) * n / parts)
+        .collect()
+}
+
+/// Splits a `[steps, batch, width]` buffer into, per block of rows, the
+/// per-step slices of that block's rows.
+fn split_rows<'a, T>(
+    buf: &'a mut [T],
+    batch: usize,
+    width: usize,
+    blocks: &[Range<usize>],
+) -> Vec<Vec<&'a mut [T]>> {
+    let mut per_block: Vec<Vec<&'a mut [T]>> = blocks.iter().map(|_| Vec::new()).collect();
+    if batch * width == 0 {
+        return per_block;
+    }
+    for step in buf.chunks_exact_mut(batch * width) {
+        let mut rest = step;
+        for (slices, rows) in per_block.iter_mut().zip(blocks) {
+            let (mine, tail) = rest.split_at_mut(rows.len() * width);
+            slices.push(mine);
+            rest = tail;
+        }
+    }
+    per_block
+}
+
+/// Runs `f` on every block: in parallel when there are several.
+fn run_blocks<B: Send, R: Send>(blocks: Vec<B>, f: impl Fn(B) -> R + Sync + Send) -> Vec<R> {
+    if blocks.len() == 1 {
+        blocks.into_iter().map(f).collect()
+    } else {
+        blocks.into_par_iter().map(f).collect()
+    }
+}
+
 /// Everything the forward pass keeps for the backward pass.
 struct Forward<T> {
-    /// Hidden states `h_0 .. h_T`: `[T+1, N, H]` (carried through padding).
-    hs: Vec<T>,
-    /// Cell states `c_0 .. c_T` (LSTM), else empty.
-    cs: Vec<T>,
-    /// Outputs `[T, N, H]`, zero at padded steps.
-    out: Vec<T>,
-    /// Per step and row: activated gates (G·H values) then one extra H block
-    /// (LSTM: tanh(c_t); GRU: W_hn h + b_hn; RNN: unused).
-    cache: Vec<T>,
+    /// Outputs `[T, N, H]` (zero at padded steps), then `h_n` and (LSTM) `c_n`.
+    packed: Vec<T>,
+    /// Per block of rows: cell states and gates.
+    blocks: Vec<BlockCache<T>>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -291,102 +343,51 @@ fn forward<T: Element>(
     b_hh: Option<&[T]>,
     active: &[usize],
     (steps, n, h): (usize, usize, usize),
+    blocks: &[Range<usize>],
 ) -> Forward<T> {
     let gh = kind.gates() * h;
-    let cw = gh + h;
-    let mut hs = Vec::with_capacity((steps + 1) * n * h);
-    hs.extend_from_slice(h0);
-    let mut cs = Vec::new();
-    if let Some(c) = c0 {
-        cs.reserve((steps + 1) * n * h);
-        cs.extend_from_slice(c);
+    let nh = n * h;
+    let wt = PackedMatrix::transposed(w, gh, h);
+    let mut packed = Vec::with_capacity((steps + 2) * nh);
+    packed.resize(steps * nh, T::zero());
+    let shared = Shared {
+        kind,
+        dims: (steps, n, h),
+        active,
+        h0,
+    };
+    let work: Vec<ForwardBlock<'_, T>> = split_rows(&mut packed, n, h, blocks)
+        .into_iter()
+        .zip(blocks)
+        .map(|(out, rows)| {
+            let mut cs = Vec::new();
+            if let Some(c) = c0 {
+                cs.reserve((steps + 1) * rows.len() * h);
+                cs.extend_from_slice(&c[rows.start * h..rows.end * h]);
+            }
+            ForwardBlock {
+                rows: rows.clone(),
+                out,
+                cs,
+            }
+        })
+        .collect();
+    let caches = run_blocks(work, |blk| forward_block(&shared, xg, &wt, b_hh, blk));
+    // h_n and c_n: each row's state after its last valid step.
+    for (b, &len) in active.iter().enumerate() {
+        packed.extend_from_within((len - 1) * nh + b * h..(len - 1) * nh + (b + 1) * h);
     }
-    let mut out = vec![T::zero(); steps * n * h];
-    let mut cache = vec![T::zero(); steps * n * cw];
-    let mut ah = vec![T::zero(); n * gh];
-    for t in 0..steps {
-        let base = t * n * h;
-        // ah = h_{t−1}·W_hhᵀ + b_hh
-        match b_hh {
-            Some(b) => ah.chunks_mut(gh).for_each(|r| r.copy_from_slice(b)),
-            None => ah.fill(T::zero()),
-        }
-        gemm(
-            n,
-            gh,
-            h,
-            MatRef::row_major(&hs[base..base + n * h], h),
-            MatRef::transposed(w, h),
-            &mut ah,
-            true,
-        );
-        hs.extend_from_within(base..base + n * h);
-        if kind.has_cell() {
-            cs.extend_from_within(base..base + n * h);
-        }
-        for (b, &len) in active.iter().enumerate() {
-            if t >= len {
-                continue; // state already carried, output stays zero
+    if kind.has_cell() {
+        for (rows, bc) in blocks.iter().zip(&caches) {
+            for (bi, b) in rows.clone().enumerate() {
+                packed.extend_from_slice(&bc.cs[(active[b] * rows.len() + bi) * h..][..h]);
             }
-            let r = b * h;
-            let x = &xg[(t * n + b) * gh..][..gh];
-            let a = &ah[b * gh..][..gh];
-            let cache = &mut cache[(t * n + b) * cw..][..cw];
-            let hn = &mut hs[base + n * h + r..][..h];
-            match kind {
-                CellKind::RnnTanh | CellKind::RnnRelu => {
-                    for j in 0..h {
-                        let s = x[j] + a[j];
-                        hn[j] = if kind == CellKind::RnnTanh {
-                            tanh(s)
-                        } else {
-                            s.max(T::zero())
-                        };
-                    }
-                }
-                CellKind::Lstm => {
-                    let (cp, cn) = cs[base..].split_at_mut(n * h);
-                    let (cp, cn) = (&cp[r..r + h], &mut cn[r..r + h]);
-                    // Simple passes over whole slices, so each loop vectorises.
-                    let (gates, ctc) = cache.split_at_mut(4 * h);
-                    for ((g, &xv), &av) in gates.iter_mut().zip(x).zip(a) {
-                        *g = xv + av;
-                    }
-                    let (ifg, o) = gates.split_at_mut(3 * h);
-                    let (i_f, g) = ifg.split_at_mut(2 * h);
-                    i_f.iter_mut().for_each(|v| *v = sigmoid(*v));
-                    o.iter_mut().for_each(|v| *v = sigmoid(*v));
-                    g.iter_mut().for_each(|v| *v = tanh(*v));
-                    let (i, f) = i_f.split_at(h);
-                    for j in 0..h {
-                        cn[j] = f[j] * cp[j] + i[j] * g[j];
-                    }
-                    for (t, &c) in ctc.iter_mut().zip(cn.iter()) {
-                        *t = tanh(c);
-                    }
-                    for ((hv, &ov), &t) in hn.iter_mut().zip(o.iter()).zip(ctc.iter()) {
-                        *hv = ov * t;
-                    }
-                }
-                CellKind::Gru => {
-                    for j in 0..h {
-                        let rg = sigmoid(x[j] + a[j]);
-                        let z = sigmoid(x[h + j] + a[h + j]);
-                        let ahn = a[2 * h + j];
-                        let ng = tanh(x[2 * h + j] + rg * ahn);
-                        let hp = hn[j]; // still h_{t−1}: copied above
-                        hn[j] = (T::one() - z) * ng + z * hp;
-                        cache[j] = rg;
-                        cache[h + j] = z;
-                        cache[2 * h + j] = ng;
-                        cache[3 * h + j] = ahn;
-                    }
-                }
-            }
-            out[base + r..base + r + h].copy_from_slice(&hs[base + n * h + r..][..h]);
         }
     }
-    Forward { hs, cs, out, cache }
+    Forward {
+        packed,
+        blocks: caches,
+    }
 }
 
 struct Backward<T> {
@@ -398,138 +399,81 @@ struct Backward<T> {
 }
 
 fn backward<T: Element>(
-    kind: CellKind,
-    fwd: &Forward<T>,
+    s: &Shared<'_, T>,
+    saved: &Saved<'_, T>,
     w: &[T],
-    g: &[T],
-    active: &[usize],
-    (steps, n, h): (usize, usize, usize),
+    blocks: &[Range<usize>],
 ) -> Backward<T> {
+    let (steps, n, h) = s.dims;
+    let kind = s.kind;
     let gh = kind.gates() * h;
-    let cw = gh + h;
     let nh = n * h;
+    let wp = PackedMatrix::row_major(w, gh, h);
     let mut dxg = vec![T::zero(); steps * n * gh];
-    // Gradient of the hidden-side pre-activation h·W_hhᵀ + b_hh; equal to dxg
-    // except in the GRU's n block, where r scales it.
-    let mut dah = vec![T::zero(); steps * n * gh];
-    let mut dh = g[steps * nh..(steps + 1) * nh].to_vec();
-    let mut dc = if kind.has_cell() {
-        g[(steps + 1) * nh..(steps + 2) * nh].to_vec()
+    // Gradient of the hidden-side pre-activation h·W_hhᵀ + b_hh: equal to
+    // dxg except in the GRU's n block, where r scales it.
+    let mut dah = if kind == CellKind::Gru {
+        vec![T::zero(); steps * n * gh]
     } else {
         Vec::new()
     };
-    let mut dhp = vec![T::zero(); nh];
-    for t in (0..steps).rev() {
-        let base = t * nh;
-        for (b, &len) in active.iter().enumerate() {
-            let r = b * h;
-            if t >= len {
-                // A padded step copied the state: pass the gradient through.
-                dhp[r..r + h].copy_from_slice(&dh[r..r + h]);
-                continue;
-            }
-            let dhr = &mut dh[r..r + h];
-            for (d, &go) in dhr.iter_mut().zip(&g[base + r..base + r + h]) {
-                *d += go;
-            }
-            let cache = &fwd.cache[(t * n + b) * cw..][..cw];
-            let dx = &mut dxg[(t * n + b) * gh..][..gh];
-            let da = &mut dah[(t * n + b) * gh..][..gh];
-            let dp = &mut dhp[r..r + h];
-            match kind {
-                CellKind::RnnTanh | CellKind::RnnRelu => {
-                    let hn = &fwd.hs[base + nh + r..][..h];
-                    for j in 0..h {
-                        let d = if kind == CellKind::RnnTanh {
-                            dhr[j] * (T::one() - hn[j] * hn[j])
-                        } else if hn[j] > T::zero() {
-                            dhr[j]
-                        } else {
-                            T::zero()
-                        };
-                        dx[j] = d;
-                        da[j] = d;
-                        dp[j] = T::zero();
-                    }
-                }
-                CellKind::Lstm => {
-                    let cp = &fwd.cs[base + r..][..h];
-                    let dcr = &mut dc[r..r + h];
-                    let one = T::one();
-                    for j in 0..h {
-                        let (i, f, gg, o, tc) = (
-                            cache[j],
-                            cache[h + j],
-                            cache[2 * h + j],
-                            cache[3 * h + j],
-                            cache[4 * h + j],
-                        );
-                        let dct = dcr[j] + dhr[j] * o * (one - tc * tc);
-                        let di = dct * gg * i * (one - i);
-                        let df = dct * cp[j] * f * (one - f);
-                        let dg = dct * i * (one - gg * gg);
-                        let dout = dhr[j] * tc * o * (one - o);
-                        for (k, v) in [di, df, dg, dout].into_iter().enumerate() {
-                            dx[k * h + j] = v;
-                            da[k * h + j] = v;
-                        }
-                        dcr[j] = dct * f;
-                        dp[j] = T::zero();
-                    }
-                }
-                CellKind::Gru => {
-                    let hp = &fwd.hs[base + r..][..h];
-                    let one = T::one();
-                    for j in 0..h {
-                        let (rg, z, ng, ahn) =
-                            (cache[j], cache[h + j], cache[2 * h + j], cache[3 * h + j]);
-                        let dz = dhr[j] * (hp[j] - ng) * z * (one - z);
-                        let dn = dhr[j] * (one - z) * (one - ng * ng);
-                        let dr = dn * ahn * rg * (one - rg);
-                        dx[j] = dr;
-                        dx[h + j] = dz;
-                        dx[2 * h + j] = dn;
-                        da[j] = dr;
-                        da[h + j] = dz;
-                        da[2 * h + j] = dn * rg;
-                        dp[j] = dhr[j] * z;
-                    }
-                }
-            }
-        }
-        // dh_{t−1} += dah_t · W_hh
-        gemm(
-            n,
-            h,
-            gh,
-            MatRef::row_major(&dah[t * n * gh..(t + 1) * n * gh], gh),
-            MatRef::row_major(w, h),
-            &mut dhp,
-            true,
-        );
-        std::mem::swap(&mut dh, &mut dhp);
+    let mut dh0 = vec![T::zero(); nh];
+    let mut dc0 = if kind.has_cell() {
+        vec![T::zero(); nh]
+    } else {
+        Vec::new()
+    };
+    {
+        let mut dahs = split_rows(&mut dah, n, gh, blocks).into_iter();
+        let mut dh0s = split_rows(&mut dh0, n, h, blocks).into_iter();
+        let mut dc0s = split_rows(&mut dc0, n, h, blocks).into_iter();
+        let work: Vec<BackwardBlock<'_, T>> = split_rows(&mut dxg, n, gh, blocks)
+            .into_iter()
+            .zip(blocks)
+            .enumerate()
+            .map(|(index, (dxg, rows))| BackwardBlock {
+                rows: rows.clone(),
+                index,
+                dxg,
+                dah: dahs.next().unwrap_or_default(),
+                dh0: dh0s.next().and_then(|mut v| v.pop()).unwrap_or_default(),
+                dc0: dc0s.next().and_then(|mut v| v.pop()).unwrap_or_default(),
+            })
+            .collect();
+        run_blocks(work, |blk| backward_block(s, saved, &wp, blk));
     }
-    // dW_hh = Σ_t dah_tᵀ · h_{t−1}: one GEMM over all steps.
+    let da = if kind == CellKind::Gru { &dah } else { &dxg };
+    // dW_hh = Σ_t dah_tᵀ · h_{t−1}, with h_{t−1} = h_0 then the outputs (a
+    // padded step's dah is zero, so its zero output does not matter).
     let mut dw = vec![T::zero(); gh * h];
     gemm(
         gh,
         h,
-        steps * n,
-        MatRef::transposed(&dah, gh),
-        MatRef::row_major(&fwd.hs[..steps * nh], h),
+        n,
+        MatRef::transposed(&da[..n * gh], gh),
+        MatRef::row_major(s.h0, h),
         &mut dw,
         false,
     );
+    gemm(
+        gh,
+        h,
+        (steps - 1) * n,
+        MatRef::transposed(&da[n * gh..], gh),
+        MatRef::row_major(&saved.out[..(steps - 1) * nh], h),
+        &mut dw,
+        true,
+    );
     let mut db = vec![T::zero(); gh];
-    for row in dah.chunks(gh) {
+    for row in da.chunks_exact(gh) {
         for (d, &v) in db.iter_mut().zip(row) {
             *d += v;
         }
     }
     Backward {
         dxg,
-        dh0: dh,
-        dc0: dc,
+        dh0,
+        dc0,
         dw,
         db,
     }
@@ -538,31 +482,63 @@ fn backward<T: Element>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nn_tensor::Rng;
+
+    /// Runs forward and backward of one kind with the batch cut into `blocks`.
+    fn run(kind: CellKind, blocks: &[Range<usize>]) -> (Vec<f32>, Vec<Vec<f32>>) {
+        let (steps, n, h) = (5, 19, 6);
+        let gh = kind.gates() * h;
+        let mut rng = Rng::seed_from(3);
+        let mut rand =
+            |len: usize| Tensor::<f32>::rand_uniform(&[len], -1.0, 1.0, &mut rng).into_vec();
+        let (xg, h0, c0, w, b) = (
+            rand(steps * n * gh),
+            rand(n * h),
+            rand(n * h),
+            rand(gh * h),
+            rand(gh),
+        );
+        let active: Vec<usize> = (0..n).map(|b| 1 + (b * 7) % steps).collect();
+        let c0 = kind.has_cell().then_some(&c0[..]);
+        let fwd = forward(
+            kind,
+            &xg,
+            &h0,
+            c0,
+            &w,
+            Some(&b),
+            &active,
+            (steps, n, h),
+            blocks,
+        );
+        let rows = steps + 1 + usize::from(kind.has_cell());
+        let g = rand(rows * n * h);
+        let saved = Saved {
+            out: &fwd.packed[..steps * n * h],
+            blocks: &fwd.blocks,
+            g: &g,
+        };
+        let shared = Shared {
+            kind,
+            dims: (steps, n, h),
+            active: &active,
+            h0: &h0,
+        };
+        let b = backward(&shared, &saved, &w, blocks);
+        (fwd.packed, vec![b.dxg, b.dh0, b.dc0, b.dw, b.db])
+    }
 
     #[test]
-    fn fast_f32_exp_sigmoid_and_tanh_are_accurate() {
-        let mut worst: f64 = 0.0;
-        for i in -20_000..=20_000 {
-            let x = i as f32 * 0.004; // −80 .. 80
-            let got = exp_f32(x) as f64;
-            let want = (x as f64).exp();
-            worst = worst.max((got - want).abs() / want);
-            let s = sigmoid(x) as f64;
-            assert!(
-                (s - 1.0 / (1.0 + (-(x as f64)).exp())).abs() < 3e-7,
-                "sigmoid({x})"
-            );
-            assert!(
-                (tanh(x) as f64 - (x as f64).tanh()).abs() < 5e-7,
-                "tanh({x})"
-            );
+    fn blocks_of_rows_give_the_same_bits_as_one_block() {
+        for kind in [
+            CellKind::RnnTanh,
+            CellKind::RnnRelu,
+            CellKind::Lstm,
+            CellKind::Gru,
+        ] {
+            let one = run(kind, std::slice::from_ref(&(0..19)));
+            let three = run(kind, &[0..8, 8..11, 11..19]);
+            assert_eq!(one, three, "{kind:?}");
         }
-        assert!(worst < 5e-7, "exp relative error {worst:e}");
-        let tiny = sigmoid(-200.0f32);
-        assert!(
-            tiny.is_finite() && (0.0..1e-37).contains(&tiny),
-            "sigmoid(-200) = {tiny}"
-        );
-        assert!(sigmoid(200.0f32) == 1.0 && tanh(-50.0f32) == -1.0);
     }
 }

@@ -5,9 +5,9 @@ use nn_autograd::{Parameter, Var};
 use nn_layers::{LayerRng, Module, TrainFlag};
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
-use crate::cell::{check_sizes, input_projection, Nonlinearity};
+use crate::cell::{check_sizes, Nonlinearity};
 use crate::init::{DirectionVars, DirectionWeights, RecurrentInit};
-use crate::recurrence::{recurrence, CellKind};
+use crate::recurrence::{recurrence_with_input_bias, CellKind};
 
 /// The hyper-parameters of a sequence layer, with PyTorch's defaults.
 ///
@@ -128,6 +128,32 @@ pub struct SequenceOutput<T: Element> {
     pub h_n: Var<T>,
     /// LSTM only: `[num_layers·directions, batch, hidden]`.
     pub c_n: Option<Var<T>>,
+}
+
+/// `[a, b, ...]` to `[b, a, ...]` (batch-first to time-major and back),
+/// copying whole trailing rows; its own backward is the same swap.
+fn swap_leading_axes<T: Element>(x: &Var<T>) -> Var<T> {
+    fn swap<T: Element>(t: &Tensor<T>) -> Tensor<T> {
+        let shape = t.shape();
+        let (a, b) = (shape[0], shape[1]);
+        let row: usize = shape[2..].iter().product();
+        let src = t.as_slice();
+        let mut out = Vec::with_capacity(src.len());
+        for j in 0..b {
+            for i in 0..a {
+                out.extend_from_slice(&src[(i * b + j) * row..][..row]);
+            }
+        }
+        let mut dims = shape.to_vec();
+        dims.swap(0, 1);
+        Tensor::from_vec(out, &dims)
+    }
+    let y = swap(x.value());
+    if Var::records(&[x]) {
+        Var::from_op("transpose", y, vec![x.clone()], |g| vec![Some(swap(g))])
+    } else {
+        Var::constant(y)
+    }
 }
 
 /// Index of step `t` of batch element `b` reversed within its length, in a
@@ -334,7 +360,7 @@ pub fn recurrent_forward<T: Element>(
         Vec::new()
     };
     let mut input = if cfg.batch_first {
-        x.transpose(0, 1)
+        swap_leading_axes(x)
     } else {
         x.clone()
     };
@@ -344,7 +370,13 @@ pub fn recurrent_forward<T: Element>(
         let mut outs = Vec::with_capacity(dirs);
         for (d, w) in layer.iter().enumerate() {
             let gh = kind.gates() * hid;
-            let mut xproj = input_projection(&input, w)?;
+            // One [T·N, I]·[I, G·H] product: a 3-d operand would make the
+            // weight gradient a batch of T products summed afterwards.
+            let feat = input.shape()[2];
+            let mut xproj = input
+                .reshape(&[steps * n, feat])
+                .try_matmul_t(&w.weight_ih, false, true)?
+                .reshape(&[steps, n, gh]);
             if d == 1 && rev {
                 xproj = xproj
                     .reshape(&[steps * n, gh])
@@ -354,9 +386,10 @@ pub fn recurrent_forward<T: Element>(
             let idx = k * dirs + d;
             let cs = kind.has_cell().then(|| state(c0, idx));
 
-            let r = recurrence(
+            let r = recurrence_with_input_bias(
                 kind,
                 &xproj,
+                w.bias_ih.as_ref(),
                 &state(h0, idx),
                 cs.as_ref(),
                 &w.weight_hh,
@@ -384,7 +417,7 @@ pub fn recurrent_forward<T: Element>(
         }
     }
     let output = if cfg.batch_first {
-        input.transpose(0, 1)
+        swap_leading_axes(&input)
     } else {
         input
     };

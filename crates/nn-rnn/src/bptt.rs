@@ -1,0 +1,501 @@
+//! The loops of the fused recurrence over one block of batch rows: the
+//! forward pass through all steps, and back-propagation through time.
+//!
+//! Batch rows never interact inside a recurrence, so a block of rows runs
+//! through the whole sequence on its own: with several threads each takes a
+//! block and they meet only at the end, instead of synchronising at every
+//! step over products too small to split. Every buffer is allocated once per
+//! call by the caller; a step allocates nothing. On x86-64 with AVX-512 the
+//! loops are compiled a second time for that instruction set (chosen at run
+//! time), which lets the point-wise gate code run sixteen f32 lanes wide.
+
+use std::ops::Range;
+
+use nn_tensor::{sigmoid_scalar, Element};
+
+use crate::packed::PackedMatrix;
+use crate::recurrence::CellKind;
+
+/// What every block reads: the sizes and the whole-batch inputs.
+pub(crate) struct Shared<'a, T> {
+    pub kind: CellKind,
+    /// `(seq_len, batch, hidden)`.
+    pub dims: (usize, usize, usize),
+    /// Valid steps per batch row.
+    pub active: &'a [usize],
+    /// `h_0`: `[batch, hidden]`.
+    pub h0: &'a [T],
+}
+
+/// The forward pass of one block of rows. Per-step slices hold this block's
+/// rows only; `xg` and the cache layout are those of [`crate::recurrence`].
+pub(crate) struct ForwardBlock<'a, T> {
+    pub rows: Range<usize>,
+    /// Per step `h_t` of the block, `[rows, hidden]`; left zero at padded steps.
+    pub out: Vec<&'a mut [T]>,
+    /// LSTM: `c_0` of the block's rows, on return `c_0 ..= c_T`
+    /// (`[seq_len + 1, rows, hidden]`); else empty.
+    pub cs: Vec<T>,
+}
+
+/// What the forward pass of one block keeps for its backward pass. Owned by
+/// the block and grown step by step, so no buffer is zeroed in advance.
+pub(crate) struct BlockCache<T> {
+    /// LSTM: `[seq_len + 1, rows, hidden]` cell states; else empty.
+    pub cs: Vec<T>,
+    /// `[seq_len, rows, G·hidden + hidden]`: activated gates, then tanh(c_t)
+    /// (LSTM) or `W_hn h + b_hn` (GRU); padded rows hold zeros.
+    pub cache: Vec<T>,
+}
+
+/// The backward pass of one block of rows.
+pub(crate) struct BackwardBlock<'a, T> {
+    pub rows: Range<usize>,
+    /// Index of the block in [`Saved::blocks`].
+    pub index: usize,
+    /// Per step the gradient of the input projection, `[rows, G·hidden]`.
+    pub dxg: Vec<&'a mut [T]>,
+    /// GRU only: per step the gradient of `h·W_hhᵀ + b_hh` (r scales its n block).
+    pub dah: Vec<&'a mut [T]>,
+    /// `[rows, hidden]` outputs: the gradients of `h_0` and (LSTM) `c_0`.
+    pub dh0: &'a mut [T],
+    pub dc0: &'a mut [T],
+}
+
+/// What the forward pass saved, for the backward pass.
+pub(crate) struct Saved<'a, T> {
+    /// `[seq_len, batch, hidden]` outputs (`h_t` at valid steps).
+    pub out: &'a [T],
+    /// Per block of rows, in order.
+    pub blocks: &'a [BlockCache<T>],
+    /// Gradient of the packed output `[seq_len + 1 (+1), batch, hidden]`.
+    pub g: &'a [T],
+}
+
+/// Runs the forward recurrence of one block; `wt` is `W_hhᵀ` packed.
+pub(crate) fn forward_block<T: Element>(
+    s: &Shared<'_, T>,
+    xg: &[T],
+    wt: &PackedMatrix<T>,
+    b_hh: Option<&[T]>,
+    blk: ForwardBlock<'_, T>,
+) -> BlockCache<T> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has the features the clone was compiled for.
+        return unsafe { forward_block_avx512(s, xg, wt, b_hh, blk) };
+    }
+    forward_block_impl(s, xg, wt, b_hh, blk)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
+unsafe fn forward_block_avx512<T: Element>(
+    s: &Shared<'_, T>,
+    xg: &[T],
+    wt: &PackedMatrix<T>,
+    b_hh: Option<&[T]>,
+    blk: ForwardBlock<'_, T>,
+) -> BlockCache<T> {
+    forward_block_impl(s, xg, wt, b_hh, blk)
+}
+
+#[inline(always)]
+fn forward_block_impl<T: Element>(
+    s: &Shared<'_, T>,
+    xg: &[T],
+    wt: &PackedMatrix<T>,
+    b_hh: Option<&[T]>,
+    mut blk: ForwardBlock<'_, T>,
+) -> BlockCache<T> {
+    let (steps, n, h) = s.dims;
+    let kind = s.kind;
+    let gh = kind.gates() * h;
+    let cw = gh + h;
+    let rows = blk.rows.clone();
+    let nc = rows.len();
+    let mut ah = vec![T::zero(); nc * gh];
+    let mut cs = std::mem::take(&mut blk.cs);
+    let mut cache = Vec::with_capacity(steps * nc * cw);
+    for t in 0..steps {
+        // ah = h_{t−1}·W_hhᵀ + b_hh
+        match b_hh {
+            Some(b) => ah.chunks_exact_mut(gh).for_each(|r| r.copy_from_slice(b)),
+            None => ah.fill(T::zero()),
+        }
+        let (done, todo) = blk.out.split_at_mut(t);
+        let hprev: &[T] = match done.last() {
+            Some(p) => p,
+            None => &s.h0[rows.start * h..rows.end * h],
+        };
+        wt.mul_acc(nc, hprev, h, &mut ah, gh);
+        let hnext = &mut *todo[0];
+        // Grown here, just before being written, while the lines are hot.
+        cache.resize((t + 1) * nc * cw, T::zero());
+        let cache = &mut cache[t * nc * cw..];
+        let (cprev, cnext) = if kind.has_cell() {
+            cs.resize((t + 2) * nc * h, T::zero());
+            let (lo, hi) = cs.split_at_mut((t + 1) * nc * h);
+            (&lo[t * nc * h..], hi)
+        } else {
+            (&[][..], <&mut [T]>::default())
+        };
+        for (bi, b) in rows.clone().enumerate() {
+            if t >= s.active[b] {
+                continue; // output stays zero; the state is read back at the end
+            }
+            let x = &xg[(t * n + b) * gh..][..gh];
+            let a = &ah[bi * gh..][..gh];
+            let cache = &mut cache[bi * cw..][..cw];
+            let hp = &hprev[bi * h..][..h];
+            let hn = &mut hnext[bi * h..][..h];
+            match kind {
+                CellKind::RnnTanh => {
+                    for ((o, &xv), &av) in hn.iter_mut().zip(x).zip(a) {
+                        *o = tanh(xv + av);
+                    }
+                }
+                CellKind::RnnRelu => {
+                    for ((o, &xv), &av) in hn.iter_mut().zip(x).zip(a) {
+                        *o = (xv + av).max(T::zero());
+                    }
+                }
+                CellKind::Lstm => {
+                    let cp = &cprev[bi * h..][..h];
+                    let cn = &mut cnext[bi * h..][..h];
+                    lstm_cell(x, a, cp, cn, cache, hn);
+                }
+                CellKind::Gru => gru_cell(x, a, hp, cache, hn),
+            }
+        }
+    }
+    BlockCache { cs, cache }
+}
+
+/// One LSTM step of one row: gates i, f, g, o; simple passes over whole
+/// slices so each loop vectorises.
+#[inline(always)]
+fn lstm_cell<T: Element>(x: &[T], a: &[T], cp: &[T], cn: &mut [T], cache: &mut [T], hn: &mut [T]) {
+    let h = hn.len();
+    let (gates, ctc) = cache.split_at_mut(4 * h);
+    for ((g, &xv), &av) in gates.iter_mut().zip(x).zip(a) {
+        *g = xv + av;
+    }
+    let (ifg, o) = gates.split_at_mut(3 * h);
+    let (i_f, g) = ifg.split_at_mut(2 * h);
+    i_f.iter_mut().for_each(|v| *v = sigmoid(*v));
+    o.iter_mut().for_each(|v| *v = sigmoid(*v));
+    g.iter_mut().for_each(|v| *v = tanh(*v));
+    let (i, f) = i_f.split_at(h);
+    for ((((c, &fv), &cv), &iv), &gv) in cn.iter_mut().zip(f).zip(cp).zip(i).zip(&*g) {
+        *c = fv * cv + iv * gv;
+    }
+    for (t, &c) in ctc.iter_mut().zip(cn.iter()) {
+        *t = tanh(c);
+    }
+    for ((hv, &ov), &t) in hn.iter_mut().zip(o.iter()).zip(ctc.iter()) {
+        *hv = ov * t;
+    }
+}
+
+/// One GRU step of one row: gates r, z, n; r scales `W_hn h + b_hn`.
+#[inline(always)]
+fn gru_cell<T: Element>(x: &[T], a: &[T], hp: &[T], cache: &mut [T], hn: &mut [T]) {
+    let h = hn.len();
+    let (xr, rest) = x.split_at(h);
+    let (xz, xn) = rest.split_at(h);
+    let (ar, rest) = a.split_at(h);
+    let (az, an) = rest.split_at(h);
+    let (cr, rest) = cache.split_at_mut(h);
+    let (cz, rest) = rest.split_at_mut(h);
+    let (cn, can) = rest.split_at_mut(h);
+    // Every slice re-cut to exactly h, so the loop has no bounds checks and vectorises.
+    let (xr, xz, xn, ar, az, an, hp) = (
+        &xr[..h],
+        &xz[..h],
+        &xn[..h],
+        &ar[..h],
+        &az[..h],
+        &an[..h],
+        &hp[..h],
+    );
+    let (cr, cz, cn, can) = (&mut cr[..h], &mut cz[..h], &mut cn[..h], &mut can[..h]);
+    for j in 0..h {
+        cr[j] = sigmoid(xr[j] + ar[j]);
+        cz[j] = sigmoid(xz[j] + az[j]);
+        can[j] = an[j];
+        cn[j] = tanh(xn[j] + cr[j] * an[j]);
+        hn[j] = (T::one() - cz[j]) * cn[j] + cz[j] * hp[j];
+    }
+}
+
+/// Back-propagation through time for one block; `w` is `W_hh` packed.
+pub(crate) fn backward_block<T: Element>(
+    s: &Shared<'_, T>,
+    saved: &Saved<'_, T>,
+    w: &PackedMatrix<T>,
+    blk: BackwardBlock<'_, T>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has the features the clone was compiled for.
+        return unsafe { backward_block_avx512(s, saved, w, blk) };
+    }
+    backward_block_impl(s, saved, w, blk)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
+unsafe fn backward_block_avx512<T: Element>(
+    s: &Shared<'_, T>,
+    saved: &Saved<'_, T>,
+    w: &PackedMatrix<T>,
+    blk: BackwardBlock<'_, T>,
+) {
+    backward_block_impl(s, saved, w, blk)
+}
+
+#[inline(always)]
+fn backward_block_impl<T: Element>(
+    s: &Shared<'_, T>,
+    saved: &Saved<'_, T>,
+    w: &PackedMatrix<T>,
+    mut blk: BackwardBlock<'_, T>,
+) {
+    let (steps, n, h) = s.dims;
+    let kind = s.kind;
+    let gh = kind.gates() * h;
+    let cw = gh + h;
+    let nh = n * h;
+    let rows = blk.rows.clone();
+    let nc = rows.len();
+    let (r0, r1) = (rows.start * h, rows.end * h);
+    let g = saved.g;
+    let BlockCache { cs, cache } = &saved.blocks[blk.index];
+    let mut dh = g[steps * nh + r0..steps * nh + r1].to_vec();
+    let mut dc = if kind.has_cell() {
+        g[(steps + 1) * nh + r0..(steps + 1) * nh + r1].to_vec()
+    } else {
+        Vec::new()
+    };
+    let mut dhp = vec![T::zero(); nc * h];
+    for t in (0..steps).rev() {
+        let base = t * nh;
+        let dx_t = &mut *blk.dxg[t];
+        for (bi, b) in rows.clone().enumerate() {
+            let r = bi * h;
+            if t >= s.active[b] {
+                // A padded step copied the state: pass the gradient through.
+                dhp[r..r + h].copy_from_slice(&dh[r..r + h]);
+                continue;
+            }
+            let dhr = &mut dh[r..r + h];
+            for (d, &go) in dhr.iter_mut().zip(&g[base + b * h..][..h]) {
+                *d += go;
+            }
+            let cache = &cache[(t * nc + bi) * cw..][..cw];
+            let dx = &mut dx_t[bi * gh..][..gh];
+            let dp = &mut dhp[r..r + h];
+            match kind {
+                CellKind::RnnTanh | CellKind::RnnRelu => {
+                    let hn = &saved.out[base + b * h..][..h];
+                    let relu = kind == CellKind::RnnRelu;
+                    for (((d, &dv), &hv), p) in dx.iter_mut().zip(&*dhr).zip(hn).zip(dp) {
+                        *d = if relu {
+                            if hv > T::zero() {
+                                dv
+                            } else {
+                                T::zero()
+                            }
+                        } else {
+                            dv * (T::one() - hv * hv)
+                        };
+                        *p = T::zero();
+                    }
+                }
+                CellKind::Lstm => {
+                    let cp = &cs[(t * nc + bi) * h..][..h];
+                    let dcr = &mut dc[r..r + h];
+                    lstm_cell_backward(cache, cp, dhr, dcr, dx, dp);
+                }
+                CellKind::Gru => {
+                    let hp = if t == 0 {
+                        &s.h0[b * h..][..h]
+                    } else {
+                        &saved.out[base - nh + b * h..][..h]
+                    };
+                    let da = &mut blk.dah[t][bi * gh..][..gh];
+                    gru_cell_backward(cache, hp, dhr, dx, da, dp);
+                }
+            }
+        }
+        // dh_{t−1} += dah_t · W_hh
+        let da_t: &[T] = if kind == CellKind::Gru {
+            &*blk.dah[t]
+        } else {
+            &*blk.dxg[t]
+        };
+        w.mul_acc(nc, da_t, gh, &mut dhp, h);
+        std::mem::swap(&mut dh, &mut dhp);
+    }
+    blk.dh0.copy_from_slice(&dh);
+    if kind.has_cell() {
+        blk.dc0.copy_from_slice(&dc);
+    }
+}
+
+/// The LSTM cell's derivative for one row; updates `dc` to `dc_{t−1}`.
+#[inline(always)]
+fn lstm_cell_backward<T: Element>(
+    cache: &[T],
+    cp: &[T],
+    dh: &[T],
+    dc: &mut [T],
+    dx: &mut [T],
+    dp: &mut [T],
+) {
+    let h = dh.len();
+    let one = T::one();
+    let (ci, rest) = cache.split_at(h);
+    let (cf, rest) = rest.split_at(h);
+    let (cg, rest) = rest.split_at(h);
+    let (co, ctc) = rest.split_at(h);
+    let (di, rest) = dx.split_at_mut(h);
+    let (df, rest) = rest.split_at_mut(h);
+    let (dg, dout) = rest.split_at_mut(h);
+    // Every slice re-cut to exactly h, so the loop has no bounds checks and vectorises.
+    let (ci, cf, cg, co, ctc, cp) = (&ci[..h], &cf[..h], &cg[..h], &co[..h], &ctc[..h], &cp[..h]);
+    let (di, df, dg, dout) = (&mut di[..h], &mut df[..h], &mut dg[..h], &mut dout[..h]);
+    let (dh, dp, dc) = (&dh[..h], &mut dp[..h], &mut dc[..h]);
+    for j in 0..h {
+        let (i, f, gg, o, tc) = (ci[j], cf[j], cg[j], co[j], ctc[j]);
+        let dct = dc[j] + dh[j] * o * (one - tc * tc);
+        di[j] = dct * gg * i * (one - i);
+        df[j] = dct * cp[j] * f * (one - f);
+        dg[j] = dct * i * (one - gg * gg);
+        dout[j] = dh[j] * tc * o * (one - o);
+        dc[j] = dct * f;
+        dp[j] = T::zero();
+    }
+}
+
+/// The GRU cell's derivative for one row.
+#[inline(always)]
+fn gru_cell_backward<T: Element>(
+    cache: &[T],
+    hp: &[T],
+    dh: &[T],
+    dx: &mut [T],
+    da: &mut [T],
+    dp: &mut [T],
+) {
+    let h = dh.len();
+    let one = T::one();
+    let (cr, rest) = cache.split_at(h);
+    let (cz, rest) = rest.split_at(h);
+    let (cn, can) = rest.split_at(h);
+    let (dxr, rest) = dx.split_at_mut(h);
+    let (dxz, dxn) = rest.split_at_mut(h);
+    let (dar, rest) = da.split_at_mut(h);
+    let (daz, dan) = rest.split_at_mut(h);
+    // Every slice re-cut to exactly h, so the loop has no bounds checks and vectorises.
+    let (cr, cz, cn, can, hp, dh) = (&cr[..h], &cz[..h], &cn[..h], &can[..h], &hp[..h], &dh[..h]);
+    let (dxr, dxz, dxn, dp) = (&mut dxr[..h], &mut dxz[..h], &mut dxn[..h], &mut dp[..h]);
+    let (dar, daz, dan) = (&mut dar[..h], &mut daz[..h], &mut dan[..h]);
+    for j in 0..h {
+        let (rg, z, ng, ahn) = (cr[j], cz[j], cn[j], can[j]);
+        let dz = dh[j] * (hp[j] - ng) * z * (one - z);
+        let dn = dh[j] * (one - z) * (one - ng * ng);
+        let dr = dn * ahn * rg * (one - rg);
+        dxr[j] = dr;
+        dxz[j] = dz;
+        dxn[j] = dn;
+        dar[j] = dr;
+        daz[j] = dz;
+        dan[j] = dn * rg;
+        dp[j] = dh[j] * z;
+    }
+}
+
+/// `e^x` to about 2 ulp in f32 with a branch-free polynomial (libm's `expf`
+/// is a call per element and dominated the LSTM step); f64 keeps the exact
+/// library function, so gradient checks and f64 parity are unaffected.
+#[inline(always)]
+fn exp_fast<T: Element>(x: T) -> T {
+    if std::mem::size_of::<T>() == 4 {
+        T::of(exp_f32(x.to_f32().unwrap_or(0.0)) as f64)
+    } else {
+        x.exp()
+    }
+}
+
+/// Branch-free, call-free and integer-cast-free, so loops over it vectorise.
+#[inline(always)]
+pub(crate) fn exp_f32(x: f32) -> f32 {
+    // Round to nearest by the 1.5·2²³ trick: the integer n then sits in the
+    // low mantissa bits of `shifted`, read without a float→int conversion.
+    const MAGIC: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let shifted = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = shifted - MAGIC;
+    let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
+    let r2 = r * r;
+    // e^r on |r| ≤ ln2/2, Taylor to degree 7 (error < 2e-8), evaluated in
+    // two halves to shorten the dependency chain.
+    let lo = 1.0 + r + r2 * (0.5 + r * (1.0 / 6.0));
+    let hi = 1.0 / 24.0 + r * (1.0 / 120.0) + r2 * (1.0 / 720.0 + r * (1.0 / 5040.0));
+    let p = lo + r2 * r2 * hi;
+    let k = shifted.to_bits().wrapping_sub(MAGIC.to_bits());
+    p * f32::from_bits(k.wrapping_add(127) << 23)
+}
+
+#[inline(always)]
+pub(crate) fn sigmoid<T: Element>(x: T) -> T {
+    if std::mem::size_of::<T>() == 4 {
+        T::one() / (T::one() + exp_fast(-x))
+    } else {
+        sigmoid_scalar(x)
+    }
+}
+
+#[inline(always)]
+pub(crate) fn tanh<T: Element>(x: T) -> T {
+    if std::mem::size_of::<T>() == 4 {
+        let two = T::one() + T::one();
+        two * sigmoid(two * x) - T::one()
+    } else {
+        x.tanh()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_f32_exp_sigmoid_and_tanh_are_accurate() {
+        let mut worst: f64 = 0.0;
+        for i in -20_000..=20_000 {
+            let x = i as f32 * 0.004; // −80 .. 80
+            let got = exp_f32(x) as f64;
+            let want = (x as f64).exp();
+            worst = worst.max((got - want).abs() / want);
+            let s = sigmoid(x) as f64;
+            assert!(
+                (s - 1.0 / (1.0 + (-(x as f64)).exp())).abs() < 3e-7,
+                "sigmoid({x})"
+            );
+            assert!(
+                (tanh(x) as f64 - (x as f64).tanh()).abs() < 5e-7,
+                "tanh({x})"
+            );
+        }
+        assert!(worst < 5e-7, "exp relative error {worst:e}");
+        let tiny = sigmoid(-200.0f32);
+        assert!(
+            tiny.is_finite() && (0.0..1e-37).contains(&tiny),
+            "sigmoid(-200) = {tiny}"
+        );
+        assert!(sigmoid(200.0f32) == 1.0 && tanh(-50.0f32) == -1.0);
+    }
+}

@@ -1,0 +1,337 @@
+//! The recurrence's per-step matrix products, on a weight packed once per call.
+//!
+//! Every time step multiplies a small `[batch, k]` block by the same
+//! recurrent weight (`32×128 · 128×512` in the W5 benchmark). A general GEMM
+//! re-packs that weight on every call and pays its set-up each time, which
+//! cost about as much as the arithmetic. Here the weight is laid out once per
+//! sequence into column panels of [`NR`] values, stored k-major, so a step
+//! streams each panel straight into the multiply-adds. On x86-64 with
+//! AVX-512 an f32 micro-kernel holds an 8 × 32 block of the result in
+//! registers; elsewhere (and for f64, used by the gradient checks) a portable
+//! loop over the same panels gives the same results up to rounding.
+
+use nn_tensor::Element;
+
+/// Columns per packed panel: two AVX-512 vectors of f32.
+const NR: usize = 32;
+
+/// A `k × n` matrix packed into `ceil(n / NR)` panels of `k × NR` values
+/// (row-major inside a panel, zero-padded past column `n`).
+pub(crate) struct PackedMatrix<T> {
+    data: Vec<T>,
+    k: usize,
+    n: usize,
+}
+
+impl<T: Element> PackedMatrix<T> {
+    /// Packs the `k × n` matrix whose element `(i, j)` is
+    /// `src[i * row_stride + j * col_stride]`.
+    pub(crate) fn new(src: &[T], k: usize, n: usize, row_stride: usize, col_stride: usize) -> Self {
+        let panels = n.div_ceil(NR);
+        let mut data = vec![T::zero(); panels * k * NR];
+        // The loop order follows the source, so reads run along memory (the
+        // forward pass packs a transpose, with row_stride 1).
+        if row_stride == 1 {
+            for j in 0..n {
+                let panel = &mut data[(j / NR) * k * NR + j % NR..];
+                for (i, v) in src[j * col_stride..][..k].iter().enumerate() {
+                    panel[i * NR] = *v;
+                }
+            }
+        } else {
+            for (p, panel) in data.chunks_exact_mut(k * NR).enumerate() {
+                let j0 = p * NR;
+                let width = NR.min(n - j0);
+                for (i, dst) in panel.chunks_exact_mut(NR).enumerate() {
+                    let row = &src[i * row_stride + j0 * col_stride..];
+                    for (jj, d) in dst[..width].iter_mut().enumerate() {
+                        *d = row[jj * col_stride];
+                    }
+                }
+            }
+        }
+        PackedMatrix { data, k, n }
+    }
+
+    /// The transpose of a row-major `rows × cols` matrix, packed: `k = cols`, `n = rows`.
+    pub(crate) fn transposed(src: &[T], rows: usize, cols: usize) -> Self {
+        Self::new(src, cols, rows, 1, cols)
+    }
+
+    /// A row-major `rows × cols` matrix, packed: `k = rows`, `n = cols`.
+    pub(crate) fn row_major(src: &[T], rows: usize, cols: usize) -> Self {
+        Self::new(src, rows, cols, cols, 1)
+    }
+
+    /// `c += a · self` for an `m × k` matrix `a` (row stride `lda`) and an
+    /// `m × n` output `c` (row stride `ldc`). Always on the calling thread.
+    pub(crate) fn mul_acc(&self, m: usize, a: &[T], lda: usize, c: &mut [T], ldc: usize) {
+        let (k, n) = (self.k, self.n);
+        if m == 0 || n == 0 {
+            return;
+        }
+        assert!(
+            lda >= k && a.len() >= (m - 1) * lda + k,
+            "packed mul_acc: lhs holds {} values, needs {m}×{k} with stride {lda}",
+            a.len()
+        );
+        assert!(
+            ldc >= n && c.len() >= (m - 1) * ldc + n,
+            "packed mul_acc: output holds {} values, needs {m}×{n} with stride {ldc}",
+            c.len()
+        );
+        #[cfg(target_arch = "x86_64")]
+        if let (Some(a32), Some(b32)) = (as_f32(a), as_f32(&self.data)) {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                let c32 = as_f32_mut(c).expect("same element type as the lhs");
+                // SAFETY: the CPU has AVX-512F (checked above); the asserts
+                // above bound every row of `a` and `c` the kernel touches,
+                // and `data` holds `ceil(n / NR)` full panels of `k × NR`.
+                unsafe { avx512::mul_acc(m, k, n, a32.as_ptr(), lda, b32.as_ptr(), c32, ldc) };
+                return;
+            }
+        }
+        self.mul_acc_portable(m, a, lda, c, ldc);
+    }
+
+    /// The same product in plain Rust, four rows at a time.
+    fn mul_acc_portable(&self, m: usize, a: &[T], lda: usize, c: &mut [T], ldc: usize) {
+        const MR: usize = 4;
+        let (k, n) = (self.k, self.n);
+        for (p, panel) in self.data.chunks_exact(k * NR).enumerate() {
+            let j0 = p * NR;
+            let width = NR.min(n - j0);
+            for r0 in (0..m).step_by(MR) {
+                let rows = MR.min(m - r0);
+                let mut acc = [[T::zero(); NR]; MR];
+                for (i, b) in panel.chunks_exact(NR).enumerate() {
+                    for (r, acc_r) in acc.iter_mut().enumerate().take(rows) {
+                        let av = a[(r0 + r) * lda + i];
+                        for (s, &bv) in acc_r.iter_mut().zip(b) {
+                            *s += av * bv;
+                        }
+                    }
+                }
+                for (r, acc_r) in acc.iter().enumerate().take(rows) {
+                    let out = &mut c[(r0 + r) * ldc + j0..][..width];
+                    for (o, &s) in out.iter_mut().zip(acc_r) {
+                        *o += s;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `s` as f32 values when `T` is f32.
+fn as_f32<T: Element>(s: &[T]) -> Option<&[f32]> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()).then(|| {
+        // SAFETY: T is f32 (same type id), so the cast is the identity.
+        unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) }
+    })
+}
+
+/// `s` as mutable f32 values when `T` is f32.
+fn as_f32_mut<T: Element>(s: &mut [T]) -> Option<&mut [f32]> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()).then(|| {
+        // SAFETY: T is f32 (same type id), so the cast is the identity.
+        unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) }
+    })
+}
+
+// AVX-512 intrinsics and `target_feature(enable = "avx512f")` are stable
+// since Rust 1.89, above the declared `rust-version` (1.85); the workspace
+// already needs 1.89 in practice: `gemm`'s `x86-v4` feature builds `pulp`'s
+// AVX-512 code, which uses the same feature.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::incompatible_msrv)]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::NR;
+
+    /// Rows of the output held in registers at once: 8 rows × 2 vectors =
+    /// 16 accumulators, enough independent FMA chains to hide the latency.
+    const MR: usize = 8;
+
+    /// `c += a · B` with `B` packed in panels of `NR` columns.
+    ///
+    /// # Safety
+    /// AVX-512F must be available; `a` must be readable for `m` rows of `k`
+    /// values at stride `lda`, `b` for `ceil(n / NR)` panels of `k × NR`,
+    /// and `c` must hold `m` rows of `n` values at stride `ldc`.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn mul_acc(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const f32,
+        lda: usize,
+        b: *const f32,
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        let c = c.as_mut_ptr();
+        for p in 0..n.div_ceil(NR) {
+            let j0 = p * NR;
+            let width = NR.min(n - j0);
+            let mask = |w: usize| -> __mmask16 {
+                if w >= 16 {
+                    0xFFFF
+                } else {
+                    ((1u32 << w) - 1) as __mmask16
+                }
+            };
+            let (m0, m1) = (mask(width), mask(width.saturating_sub(16)));
+            let panel = b.add(p * k * NR);
+            let mut r = 0;
+            while r + MR <= m {
+                block::<MR>(
+                    k,
+                    a.add(r * lda),
+                    lda,
+                    panel,
+                    c.add(r * ldc + j0),
+                    ldc,
+                    m0,
+                    m1,
+                );
+                r += MR;
+            }
+            let (a, c) = (a.add(r * lda), c.add(r * ldc + j0));
+            match m - r {
+                0 => {}
+                1 => block::<1>(k, a, lda, panel, c, ldc, m0, m1),
+                2 => block::<2>(k, a, lda, panel, c, ldc, m0, m1),
+                3 => block::<3>(k, a, lda, panel, c, ldc, m0, m1),
+                4 => block::<4>(k, a, lda, panel, c, ldc, m0, m1),
+                5 => block::<5>(k, a, lda, panel, c, ldc, m0, m1),
+                6 => block::<6>(k, a, lda, panel, c, ldc, m0, m1),
+                _ => block::<7>(k, a, lda, panel, c, ldc, m0, m1),
+            }
+        }
+    }
+
+    /// One `R × NR` block of the output, accumulated over all of `k`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn block<const R: usize>(
+        k: usize,
+        a: *const f32,
+        lda: usize,
+        panel: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        m0: __mmask16,
+        m1: __mmask16,
+    ) {
+        let mut lo = [_mm512_setzero_ps(); R];
+        let mut hi = [_mm512_setzero_ps(); R];
+        for i in 0..k {
+            let b0 = _mm512_loadu_ps(panel.add(i * NR));
+            let b1 = _mm512_loadu_ps(panel.add(i * NR + 16));
+            for r in 0..R {
+                let av = _mm512_set1_ps(*a.add(r * lda + i));
+                lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
+                hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
+            }
+        }
+        for r in 0..R {
+            let out = c.add(r * ldc);
+            let v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, out), lo[r]);
+            _mm512_mask_storeu_ps(out, m0, v0);
+            if m1 != 0 {
+                let v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, out.add(16)), hi[r]);
+                _mm512_mask_storeu_ps(out.add(16), m1, v1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nn_tensor::{gemm, MatRef, Rng, Tensor};
+
+    fn check<T: Element>(m: usize, k: usize, n: usize, tol: f64) {
+        let mut rng = Rng::seed_from((m * 1000 + k * 10 + n) as u64);
+        let a = Tensor::<T>::rand_uniform(&[m, k + 3], -1.0, 1.0, &mut rng).into_vec();
+        let w = Tensor::<T>::rand_uniform(&[n, k], -1.0, 1.0, &mut rng).into_vec();
+        let c0 = Tensor::<T>::rand_uniform(&[m, n + 5], -1.0, 1.0, &mut rng).into_vec();
+        // a · wᵀ, with padded strides on both a and c.
+        let mut want = c0.clone();
+        for r in 0..m {
+            for j in 0..n {
+                let mut s = want[r * (n + 5) + j];
+                for i in 0..k {
+                    s += a[r * (k + 3) + i] * w[j * k + i];
+                }
+                want[r * (n + 5) + j] = s;
+            }
+        }
+        let mut got = c0.clone();
+        PackedMatrix::transposed(&w, n, k).mul_acc(m, &a, k + 3, &mut got, n + 5);
+        for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+            let (g, e) = (g.to_f64().unwrap(), e.to_f64().unwrap());
+            assert!(
+                (g - e).abs() <= tol * (1.0 + e.abs()),
+                "{m}×{k}×{n} at {i}: {g} vs {e}"
+            );
+        }
+        // a · w against the library GEMM, both orientations of packing.
+        let mut got = vec![T::zero(); m * k];
+        let mut want = vec![T::zero(); m * k];
+        let lhs: Vec<T> = a.chunks(k + 3).flat_map(|r| r[..k].to_vec()).collect();
+        let lhs: Vec<T> = lhs.iter().copied().cycle().take(m * n).collect();
+        PackedMatrix::row_major(&w, n, k).mul_acc(m, &lhs, n, &mut got, k);
+        gemm(
+            m,
+            k,
+            n,
+            MatRef::row_major(&lhs, n),
+            MatRef::row_major(&w, k),
+            &mut want,
+            false,
+        );
+        for (g, e) in got.iter().zip(&want) {
+            let (g, e) = (g.to_f64().unwrap(), e.to_f64().unwrap());
+            assert!(
+                (g - e).abs() <= tol * (1.0 + e.abs()),
+                "{m}×{n}×{k} (row-major): {g} vs {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn packed_product_matches_the_plain_sum_for_ragged_shapes() {
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (3, 5, 7),
+            (8, 16, 32),
+            (9, 7, 33),
+            (17, 13, 50),
+            (32, 128, 512),
+        ] {
+            check::<f32>(m, k, n, 1e-4);
+            check::<f64>(m, k, n, 1e-12);
+        }
+    }
+
+    #[test]
+    fn portable_and_dispatched_products_agree() {
+        let mut rng = Rng::seed_from(7);
+        let (m, k, n) = (13, 21, 45);
+        let a = Tensor::<f32>::rand_uniform(&[m, k], -1.0, 1.0, &mut rng).into_vec();
+        let b = Tensor::<f32>::rand_uniform(&[k, n], -1.0, 1.0, &mut rng).into_vec();
+        let p = PackedMatrix::row_major(&b, k, n);
+        let mut fast = vec![0.5f32; m * n];
+        let mut slow = fast.clone();
+        p.mul_acc(m, &a, k, &mut fast, n);
+        p.mul_acc_portable(m, &a, k, &mut slow, n);
+        for (f, s) in fast.iter().zip(&slow) {
+            assert!((f - s).abs() < 1e-5, "{f} vs {s}");
+        }
+    }
+}
