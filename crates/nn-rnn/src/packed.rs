@@ -140,11 +140,9 @@ fn as_f32_mut<T: Element>(s: &mut [T]) -> Option<&mut [f32]> {
 }
 
 // AVX-512 intrinsics and `target_feature(enable = "avx512f")` are stable
-// since Rust 1.89, above the declared `rust-version` (1.85); the workspace
-// already needs 1.89 in practice: `gemm`'s `x86-v4` feature builds `pulp`'s
-// AVX-512 code, which uses the same feature.
+// since Rust 1.89, the workspace's `rust-version` (`gemm`'s `x86-v4` feature
+// needs it too).
 #[cfg(target_arch = "x86_64")]
-#[allow(clippy::incompatible_msrv)]
 mod avx512 {
     use std::arch::x86_64::*;
 
