@@ -97,7 +97,7 @@ impl<T: Element> MultiHeadAttention<T> {
         let what = "MultiHeadAttention";
         check_sizes(what, &[("embed_dim", embed_dim), ("num_heads", num_heads)]);
         assert!(
-            embed_dim % num_heads == 0,
+            embed_dim.is_multiple_of(num_heads),
             "{what}: embed_dim {embed_dim} must be divisible by num_heads {num_heads}"
         );
         check_dropout(what, "dropout", dropout);

@@ -276,7 +276,7 @@ impl<T: Element> Seq2SeqTransformer<T> {
         offset: usize,
     ) -> Result<Var<T>> {
         let vocab = table.shape()[0];
-        if n == 0 || tokens.len() % n != 0 || tokens.iter().any(|&t| t >= vocab) {
+        if n == 0 || !tokens.len().is_multiple_of(n) || tokens.iter().any(|&t| t >= vocab) {
             return Err(TensorError::invalid(
                 "Seq2SeqTransformer::embed",
                 format!("{} tokens for {n} rows, vocabulary {vocab}", tokens.len()),

@@ -56,7 +56,7 @@ impl TransformerLayerConfig {
             ],
         );
         assert!(
-            self.d_model % self.nhead == 0,
+            self.d_model.is_multiple_of(self.nhead),
             "{what}: d_model {} must be divisible by nhead {}",
             self.d_model,
             self.nhead

@@ -195,7 +195,7 @@ fn round_shares(rows: &[usize], cols: &[usize], rng: &mut Rng) -> Vec<Vec<usize>
         .iter()
         .map(|&r| cols.iter().map(|&c| r * c / n).collect())
         .collect();
-    let fractional = |r: usize, c: usize| rows[r] * cols[c] % n != 0;
+    let fractional = |r: usize, c: usize| !(rows[r] * cols[c]).is_multiple_of(n);
     // How many entries each row and column still has to round up.
     let row_need: Vec<usize> = (0..k)
         .map(|r| rows[r] - out[r].iter().sum::<usize>())

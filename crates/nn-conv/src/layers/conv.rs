@@ -106,7 +106,12 @@ impl<const D: usize> ConvConfig<D> {
 }
 
 fn check_channels(op: &'static str, cin: usize, cout: usize, groups: usize) -> Result<()> {
-    if cin == 0 || cout == 0 || groups == 0 || cin % groups != 0 || cout % groups != 0 {
+    if cin == 0
+        || cout == 0
+        || groups == 0
+        || !cin.is_multiple_of(groups)
+        || !cout.is_multiple_of(groups)
+    {
         return Err(TensorError::invalid(
             op,
             format!("in_channels = {cin} and out_channels = {cout} must be > 0 and divisible by groups = {groups}"),
