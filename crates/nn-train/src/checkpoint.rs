@@ -89,8 +89,15 @@ impl<T: Element> Checkpoint<T> {
                 .map_err(|e| CheckpointError::Format(format!("tensor {k}: {e}")))?;
             views.push((k.clone(), v));
         }
-        let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
-        safetensors::serialize(views, &Some(meta))
+        // safetensors 0.4 writes an empty `__metadata__` map that its own
+        // reader then rejects (found by the fuzzer), so an empty map is
+        // written as no metadata at all.
+        let meta: Option<HashMap<String, String>> = if self.metadata.is_empty() {
+            None
+        } else {
+            Some(self.metadata.clone().into_iter().collect())
+        };
+        safetensors::serialize(views, &meta)
             .map_err(|e| CheckpointError::Format(e.to_string()))
     }
 
@@ -169,5 +176,18 @@ mod tests {
         garbage[0..8].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(Checkpoint::<f32>::from_bytes(&garbage).is_err());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Found by the fuzzer: an empty checkpoint (no tensors, no metadata)
+    /// must serialise to bytes that parse back.
+    #[test]
+    fn empty_checkpoint_roundtrips() {
+        let c = Checkpoint::<f32>::new();
+        let back = Checkpoint::<f32>::from_bytes(&c.to_bytes().unwrap()).unwrap();
+        assert_eq!(back, c);
+        let mut only_meta = Checkpoint::<f64>::new();
+        only_meta.metadata.insert("epoch".into(), "0".into());
+        let back = Checkpoint::<f64>::from_bytes(&only_meta.to_bytes().unwrap()).unwrap();
+        assert_eq!(back, only_meta);
     }
 }
