@@ -97,8 +97,7 @@ impl<T: Element> Checkpoint<T> {
         } else {
             Some(self.metadata.clone().into_iter().collect())
         };
-        safetensors::serialize(views, &meta)
-            .map_err(|e| CheckpointError::Format(e.to_string()))
+        safetensors::serialize(views, &meta).map_err(|e| CheckpointError::Format(e.to_string()))
     }
 
     /// Parses safetensors bytes; any corruption is an error, never a panic.
