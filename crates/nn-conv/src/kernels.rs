@@ -35,6 +35,11 @@ const MIN_TILE: usize = 64;
 /// a rayon task per sample costs more than it saves on tiny layers.
 const PARALLEL_MACS: usize = 1 << 20;
 
+/// Samples whose weight-gradient contributions accumulate into one partial
+/// sum. Fixed, so the order of the additions never depends on the thread
+/// count; small enough that a batch of 64 still splits into 8 tasks.
+const WGRAD_RUN: usize = 8;
+
 fn tile_len(g: &ConvGeom) -> usize {
     (COL_TILE_ELEMS / g.k().max(1)).max(MIN_TILE).min(g.p())
 }
@@ -43,10 +48,15 @@ fn parallel(g: &ConvGeom) -> bool {
     g.n > 1 && g.macs() >= PARALLEL_MACS && num_threads() > 1
 }
 
-/// Runs `f(sample, out_chunk, scratch)` for every sample, in parallel when
-/// the convolution is big enough; `out` holds `chunk` elements per sample.
+/// Runs `f(item, out_chunk, scratch)` for each of `items` (samples), `out` holding
+/// `chunk` elements per sample. Above a size threshold the batch is cut into
+/// a few runs of consecutive samples, one task each with its own scratch
+/// buffers (one column buffer per task, reused for all its samples, instead
+/// of one per sample); each sample's output is computed the same way
+/// whichever task runs it, so the split never changes a result.
 fn per_sample<T: Element>(
-    g: &ConvGeom,
+    items: usize,
+    parallel: bool,
     out: &mut [T],
     chunk: usize,
     f: impl Fn(usize, &mut [T], &mut Scratch<T>) + Sync + Send,
@@ -54,15 +64,21 @@ fn per_sample<T: Element>(
     if chunk == 0 {
         return;
     }
-    if parallel(g) {
-        out.par_chunks_mut(chunk)
-            .enumerate()
-            .for_each_init(Scratch::default, |s, (i, o)| f(i, o, s));
-    } else {
+    let run = |first: usize, o: &mut [T]| {
         let mut s = Scratch::default();
-        for (i, o) in out.chunks_mut(chunk).enumerate() {
-            f(i, o, &mut s);
+        for (i, on) in o.chunks_mut(chunk).enumerate() {
+            f(first + i, on, &mut s);
         }
+    };
+    if parallel {
+        // Two runs per thread, so a thread slowed by other work on the
+        // machine does not hold the whole batch back.
+        let per_task = items.div_ceil(2 * num_threads()).max(1);
+        out.par_chunks_mut(per_task * chunk)
+            .enumerate()
+            .for_each(|(t, o)| run(t * per_task, o));
+    } else {
+        run(0, out);
     }
 }
 
@@ -104,7 +120,7 @@ pub(crate) fn conv_forward<T: Element>(x: &[T], w: &[T], g: &ConvGeom) -> Vec<T>
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let mut y = vec![T::zero(); g.n * g.c_out * p];
     let tile = tile_len(g);
-    per_sample(g, &mut y, g.c_out * p, |n, yn, s| {
+    per_sample(g.n, parallel(g), &mut y, g.c_out * p, |n, yn, s| {
         let xn = &x[n * g.c_in * hw..(n + 1) * g.c_in * hw];
         for grp in 0..g.groups {
             let xg = &xn[grp * cin_g * hw..(grp + 1) * cin_g * hw];
@@ -152,7 +168,7 @@ pub(crate) fn conv_backward_input<T: Element>(dy: &[T], w: &[T], g: &ConvGeom) -
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let mut dx = vec![T::zero(); g.n * g.c_in * hw];
     let tile = tile_len(g);
-    per_sample(g, &mut dx, g.c_in * hw, |n, dxn, s| {
+    per_sample(g.n, parallel(g), &mut dx, g.c_in * hw, |n, dxn, s| {
         let dyn_ = &dy[n * g.c_out * p..(n + 1) * g.c_out * p];
         for grp in 0..g.groups {
             let dyg = &dyn_[grp * cout_g * p..(grp + 1) * cout_g * p];
@@ -182,29 +198,36 @@ pub(crate) fn conv_backward_weight<T: Element>(x: &[T], dy: &[T], g: &ConvGeom) 
     let (k, p, hw) = (g.k(), g.p(), g.hw());
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let wlen = g.c_out * k;
-    // One partial per sample, summed below in sample order.
-    let mut partial = vec![T::zero(); g.n * wlen];
+    // One partial per run of WGRAD_RUN consecutive samples (a fixed length,
+    // not a thread count), accumulated in sample order inside the run and
+    // then summed in run order, so the sum never depends on the threads.
+    let runs = g.n.div_ceil(WGRAD_RUN);
+    let mut partial = vec![T::zero(); runs * wlen];
     let tile = tile_len(g);
-    per_sample(g, &mut partial, wlen, |n, dwn, s| {
-        let xn = &x[n * g.c_in * hw..(n + 1) * g.c_in * hw];
-        let dyn_ = &dy[n * g.c_out * p..(n + 1) * g.c_out * p];
-        for grp in 0..g.groups {
-            let xg = &xn[grp * cin_g * hw..(grp + 1) * cin_g * hw];
-            let dyg = &dyn_[grp * cout_g * p..(grp + 1) * cout_g * p];
-            let dwg = &mut dwn[grp * cout_g * k..(grp + 1) * cout_g * k];
-            if g.is_pointwise() {
-                let xt = MatRef::transposed(xg, p);
-                gemm(cout_g, cin_g, p, MatRef::row_major(dyg, p), xt, dwg, false);
-                continue;
-            }
-            let mut p0 = 0;
-            while p0 < p {
-                let len = tile.min(p - p0);
-                let cols = sized(&mut s.cols, k * len);
-                im2col(xg, g, p0, len, cols);
-                let colt = MatRef::transposed(&*cols, len);
-                gemm(cout_g, k, len, cols_of(dyg, p, p0), colt, dwg, p0 > 0);
-                p0 += len;
+    per_sample(runs, parallel(g), &mut partial, wlen, |r, dwr, s| {
+        for n in r * WGRAD_RUN..((r + 1) * WGRAD_RUN).min(g.n) {
+            let first = n == r * WGRAD_RUN;
+            let xn = &x[n * g.c_in * hw..(n + 1) * g.c_in * hw];
+            let dyn_ = &dy[n * g.c_out * p..(n + 1) * g.c_out * p];
+            for grp in 0..g.groups {
+                let xg = &xn[grp * cin_g * hw..(grp + 1) * cin_g * hw];
+                let dyg = &dyn_[grp * cout_g * p..(grp + 1) * cout_g * p];
+                let dwg = &mut dwr[grp * cout_g * k..(grp + 1) * cout_g * k];
+                if g.is_pointwise() {
+                    let xt = MatRef::transposed(xg, p);
+                    gemm(cout_g, cin_g, p, MatRef::row_major(dyg, p), xt, dwg, !first);
+                    continue;
+                }
+                let mut p0 = 0;
+                while p0 < p {
+                    let len = tile.min(p - p0);
+                    let cols = sized(&mut s.cols, k * len);
+                    im2col(xg, g, p0, len, cols);
+                    let colt = MatRef::transposed(&*cols, len);
+                    let acc = !first || p0 > 0;
+                    gemm(cout_g, k, len, cols_of(dyg, p, p0), colt, dwg, acc);
+                    p0 += len;
+                }
             }
         }
     });

@@ -14,8 +14,11 @@ use nn_tensor::{gemm, Element, MatRef};
 
 use crate::im2col::ConvGeom;
 
-/// Fewest input channels per group for the shifted path: each tap's GEMM
-/// reduces over `C_in/G` only.
+/// Fewest input and output channels per group for the shifted path: each
+/// tap's GEMM reduces over `C_in/G` only and has `C_out/G` rows. With fewer
+/// output channels the `kH·kW` GEMMs per sample are too thin to pay for
+/// their calls: LeNet's conv2 input gradient (16 → 6 channels, 5×5) ran
+/// 25 GEMMs of 6 rows per sample and was faster as one im2col GEMM.
 const MIN_CHANNELS: usize = 16;
 
 /// Output columns (on the padded row pitch) per GEMM tile: the tile of
@@ -24,7 +27,11 @@ const TILE_COLS: usize = 768;
 
 /// True when [`forward_group`] applies.
 pub(crate) fn applies(g: &ConvGeom) -> bool {
-    g.sh == 1 && g.sw == 1 && g.cin_g() >= MIN_CHANNELS && !g.is_pointwise()
+    g.sh == 1
+        && g.sw == 1
+        && g.cin_g() >= MIN_CHANNELS
+        && g.cout_g() >= MIN_CHANNELS
+        && !g.is_pointwise()
 }
 
 /// `Y_g = conv(X_g, W_g)` for one sample and group: `x` holds the group's
