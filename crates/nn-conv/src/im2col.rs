@@ -132,8 +132,8 @@ pub(crate) fn im2col<T: Element>(x: &[T], g: &ConvGeom, p0: usize, len: usize, c
                         return;
                     };
                     let (l, h) = (lo.clamp(ow0, ow1), hi.clamp(ow0, ow1));
-                    seg[..l - ow0].fill(T::zero());
-                    seg[h - ow0..].fill(T::zero());
+                    zero_short(&mut seg[..l - ow0]);
+                    zero_short(&mut seg[h - ow0..]);
                     if l == h {
                         return;
                     }
@@ -155,22 +155,52 @@ pub(crate) fn im2col<T: Element>(x: &[T], g: &ConvGeom, p0: usize, len: usize, c
 
 /// `dst.copy_from_slice(src)` for the short row pieces of small images,
 /// where a call into `memcpy` costs more than the copy: LeNet's rows are 10
-/// to 28 elements.
+/// to 28 elements. Copies 8 at a time, the last 8 overlapping the previous
+/// ones (rewriting equal values), so no tail loop remains for the compiler
+/// to turn back into a `memcpy` call.
 #[inline]
 fn copy_short<T: Copy>(dst: &mut [T], src: &[T]) {
-    if dst.len() > 64 {
-        dst.copy_from_slice(src);
+    let n = dst.len();
+    if !(8..=64).contains(&n) {
+        if n < 8 {
+            for i in 0..n {
+                dst[i] = src[i];
+            }
+        } else {
+            dst.copy_from_slice(src);
+        }
         return;
     }
-    let mut d = dst.chunks_exact_mut(8);
-    let mut s = src.chunks_exact(8);
-    for (d8, s8) in (&mut d).zip(&mut s) {
-        let s8: &[T; 8] = s8.try_into().expect("chunk of 8");
-        let d8: &mut [T; 8] = d8.try_into().expect("chunk of 8");
-        *d8 = *s8;
+    let src = &src[..n];
+    let mut i = 0;
+    while i + 8 <= n {
+        copy8(&mut dst[i..i + 8], &src[i..i + 8]);
+        i += 8;
     }
-    for (o, &v) in d.into_remainder().iter_mut().zip(s.remainder()) {
-        *o = v;
+    if i < n {
+        copy8(&mut dst[n - 8..], &src[n - 8..]);
+    }
+}
+
+#[inline(always)]
+fn copy8<T: Copy>(dst: &mut [T], src: &[T]) {
+    let s: &[T; 8] = src.try_into().expect("8 elements");
+    let d: &mut [T; 8] = dst.try_into().expect("8 elements");
+    *d = *s;
+}
+
+/// Zeroes a row piece: the padding borders of a row are one or two
+/// elements, too few for a `memset` call.
+#[inline]
+fn zero_short<T: Element>(seg: &mut [T]) {
+    match seg.len() {
+        0 => {}
+        1 => seg[0] = T::zero(),
+        2 => {
+            seg[0] = T::zero();
+            seg[1] = T::zero();
+        }
+        _ => seg.fill(T::zero()),
     }
 }
 

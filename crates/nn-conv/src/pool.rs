@@ -160,20 +160,38 @@ fn max_pool_plane_inside<T: Element>(
         );
         for (ow, (y, i)) in yr.iter_mut().zip(ir.iter_mut()).enumerate() {
             let base = row + ow * g.sw;
-            let (mut best, mut at) = (plane[base + taps[0]], base + taps[0]);
-            if let Some(t) = four {
-                for &off in &t[1..] {
-                    (best, at) = max_step(best, at, plane[base + off], base + off);
-                }
-            } else {
-                for &off in &taps[1..] {
-                    (best, at) = max_step(best, at, plane[base + off], base + off);
-                }
-            }
+            let (best, at) = match four {
+                Some(t) => window_max(plane, base, &t),
+                None => window_max(plane, base, taps),
+            };
             *y = best;
             *i = at;
         }
     }
+}
+
+/// The maximum of one window and its position, with [`max_step`]'s NaN
+/// rule. The running maximum ignores NaN, so `v > best ? v : best` becomes
+/// one `maxss` and the position a `cmov`; the last NaN's position is kept
+/// aside (another `cmov`) and wins at the end. A plain select on the
+/// float compiled to a branch, mispredicted about every other window.
+#[inline(always)]
+fn window_max<T: Element>(plane: &[T], base: usize, taps: &[usize]) -> (T, usize) {
+    let first = base + taps[0];
+    let (mut best, mut at) = (plane[first], first);
+    let mut nan_at = if best.is_nan() { first } else { NO_INDEX };
+    for &off in &taps[1..] {
+        let pos = base + off;
+        let v = plane[pos];
+        let gt = v > best;
+        best = if gt { v } else { best };
+        at = if gt { pos } else { at };
+        nan_at = if v.is_nan() { pos } else { nan_at };
+    }
+    if nan_at != NO_INDEX {
+        return (plane[nan_at], nan_at);
+    }
+    (best, at)
 }
 
 fn max_pool_forward<T: Element>(x: &[T], g: &PoolGeom) -> (Vec<T>, Vec<usize>) {
@@ -508,6 +526,7 @@ mod tests {
 
     /// Max pooling read from the definition: values and first-maximum
     /// indices, padding as −∞.
+    #[allow(clippy::too_many_arguments)]
     fn naive_max(
         x: &[f64],
         h: usize,
