@@ -22,7 +22,7 @@ use nn_tensor::{gemm, num_threads, Element, MatRef};
 use rayon::prelude::*;
 
 use crate::im2col::{col2im, im2col, ConvGeom};
-use crate::shifted;
+use crate::{pitched, shifted};
 
 /// Elements of one column tile: 128 Ki elements is 512 KB of f32, which
 /// stays in the L2 cache next to the GEMM's packed panels.
@@ -86,6 +86,7 @@ fn per_sample<T: Element>(
 struct Scratch<T> {
     cols: Vec<T>,
     tmp: Vec<T>,
+    pitched: pitched::Buffers<T>,
 }
 
 impl<T> Default for Scratch<T> {
@@ -93,6 +94,7 @@ impl<T> Default for Scratch<T> {
         Scratch {
             cols: Vec::new(),
             tmp: Vec::new(),
+            pitched: pitched::Buffers::default(),
         }
     }
 }
@@ -133,6 +135,11 @@ pub(crate) fn conv_forward<T: Element>(x: &[T], w: &[T], g: &ConvGeom) -> Vec<T>
             if shifted::applies(g) {
                 let wraw = &w[grp * cout_g * k..(grp + 1) * cout_g * k];
                 shifted::forward_group(xg, wraw, g, yg, &mut s.cols, &mut s.tmp);
+                continue;
+            }
+            if pitched::applies(g) {
+                let wraw = &w[grp * cout_g * k..(grp + 1) * cout_g * k];
+                pitched::forward_group(xg, wraw, g, yg, &mut s.pitched);
                 continue;
             }
             let mut p0 = 0;
@@ -179,6 +186,11 @@ pub(crate) fn conv_backward_input<T: Element>(dy: &[T], w: &[T], g: &ConvGeom) -
                 gemm(cin_g, p, cout_g, wt, MatRef::row_major(dyg, p), dxg, false);
                 continue;
             }
+            if pitched::applies(g) {
+                let wraw = &w[grp * cout_g * k..(grp + 1) * cout_g * k];
+                pitched::input_grad_group(dyg, wraw, g, dxg, &mut s.pitched);
+                continue;
+            }
             let mut p0 = 0;
             while p0 < p {
                 let len = tile.min(p - p0);
@@ -216,6 +228,10 @@ pub(crate) fn conv_backward_weight<T: Element>(x: &[T], dy: &[T], g: &ConvGeom) 
                 if g.is_pointwise() {
                     let xt = MatRef::transposed(xg, p);
                     gemm(cout_g, cin_g, p, MatRef::row_major(dyg, p), xt, dwg, !first);
+                    continue;
+                }
+                if pitched::applies(g) {
+                    pitched::weight_grad_group(xg, dyg, g, dwg, !first, &mut s.pitched);
                     continue;
                 }
                 let mut p0 = 0;
