@@ -35,10 +35,12 @@ const MIN_TILE: usize = 64;
 /// a rayon task per sample costs more than it saves on tiny layers.
 const PARALLEL_MACS: usize = 1 << 20;
 
-/// Samples whose weight-gradient contributions accumulate into one partial
-/// sum. Fixed, so the order of the additions never depends on the thread
-/// count; small enough that a batch of 64 still splits into 8 tasks.
-const WGRAD_RUN: usize = 8;
+/// The weight gradient is summed in this many partials, each over a run of
+/// consecutive samples (`ceil(N / WGRAD_RUNS)`: one sample each on W4's
+/// batch of 8, eight on LeNet's 64). It depends on the batch size only, never
+/// on the thread count, so the order of the additions is always the same;
+/// eight runs keep two threads busy.
+const WGRAD_RUNS: usize = 8;
 
 fn tile_len(g: &ConvGeom) -> usize {
     (COL_TILE_ELEMS / g.k().max(1)).max(MIN_TILE).min(g.p())
@@ -210,15 +212,16 @@ pub(crate) fn conv_backward_weight<T: Element>(x: &[T], dy: &[T], g: &ConvGeom) 
     let (k, p, hw) = (g.k(), g.p(), g.hw());
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let wlen = g.c_out * k;
-    // One partial per run of WGRAD_RUN consecutive samples (a fixed length,
-    // not a thread count), accumulated in sample order inside the run and
-    // then summed in run order, so the sum never depends on the threads.
-    let runs = g.n.div_ceil(WGRAD_RUN);
+    // One partial per run of `run` consecutive samples (a length fixed by
+    // the batch size, not the thread count), accumulated in sample order
+    // inside the run and then summed in run order.
+    let run = g.n.div_ceil(WGRAD_RUNS).max(1);
+    let runs = g.n.div_ceil(run);
     let mut partial = vec![T::zero(); runs * wlen];
     let tile = tile_len(g);
     per_sample(runs, parallel(g), &mut partial, wlen, |r, dwr, s| {
-        for n in r * WGRAD_RUN..((r + 1) * WGRAD_RUN).min(g.n) {
-            let first = n == r * WGRAD_RUN;
+        for n in r * run..((r + 1) * run).min(g.n) {
+            let first = n == r * run;
             let xn = &x[n * g.c_in * hw..(n + 1) * g.c_in * hw];
             let dyn_ = &dy[n * g.c_out * p..(n + 1) * g.c_out * p];
             for grp in 0..g.groups {
