@@ -162,13 +162,7 @@ pub(crate) fn im2col<T: Element>(x: &[T], g: &ConvGeom, p0: usize, len: usize, c
 fn copy_short<T: Copy>(dst: &mut [T], src: &[T]) {
     let n = dst.len();
     if !(8..=64).contains(&n) {
-        if n < 8 {
-            for i in 0..n {
-                dst[i] = src[i];
-            }
-        } else {
-            dst.copy_from_slice(src);
-        }
+        dst.copy_from_slice(src);
         return;
     }
     let src = &src[..n];
