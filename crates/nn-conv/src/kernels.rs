@@ -259,26 +259,48 @@ pub(crate) fn conv_backward_weight<T: Element>(x: &[T], dy: &[T], g: &ConvGeom) 
     dw
 }
 
-/// `y[n, c, :] += b[c]` for `y` of `[N, C, P]`.
+/// Below this many elements the bias passes stay on the calling thread.
+const PARALLEL_BIAS: usize = 1 << 15;
+
+fn parallel_bias(len: usize) -> bool {
+    len >= PARALLEL_BIAS && num_threads() > 1
+}
+
+/// `y[n, c, :] += b[c]` for `y` of `[N, C, P]`; samples in parallel above a
+/// size threshold (each element gets its one addition either way).
 pub(crate) fn add_bias<T: Element>(y: &mut [T], b: &[T], p: usize) {
     let c = b.len();
     if p == 0 || c == 0 {
         return;
     }
-    for (i, plane) in y.chunks_mut(p).enumerate() {
-        let v = b[i % c];
-        plane.iter_mut().for_each(|e| *e += v);
+    let add = |sample: &mut [T]| {
+        for (plane, &v) in sample.chunks_mut(p).zip(b) {
+            plane.iter_mut().for_each(|e| *e += v);
+        }
+    };
+    if parallel_bias(y.len()) {
+        y.par_chunks_mut(c * p).for_each(add);
+    } else {
+        y.chunks_mut(c * p).for_each(add);
     }
 }
 
-/// `db[c] = Σ_n Σ_p dy[n, c, p]`, summed in a fixed order.
+/// `db[c] = Σ_n Σ_p dy[n, c, p]`: each plane summed on its own (in
+/// parallel above a size threshold), then the plane sums added in sample
+/// order, so the result is the same whatever the thread count.
 pub(crate) fn bias_grad<T: Element>(dy: &[T], c: usize, p: usize) -> Vec<T> {
     let mut db = vec![T::zero(); c];
     if p == 0 || c == 0 {
         return db;
     }
-    for (i, plane) in dy.chunks(p).enumerate() {
-        db[i % c] += plane.iter().fold(T::zero(), |s, &v| s + v);
+    let plane_sum = |plane: &[T]| plane.iter().fold(T::zero(), |s, &v| s + v);
+    let sums: Vec<T> = if parallel_bias(dy.len()) {
+        dy.par_chunks(p).map(plane_sum).collect()
+    } else {
+        dy.chunks(p).map(plane_sum).collect()
+    };
+    for (i, s) in sums.into_iter().enumerate() {
+        db[i % c] += s;
     }
     db
 }
