@@ -135,13 +135,11 @@ pub(crate) fn conv_forward<T: Element>(x: &[T], w: &[T], g: &ConvGeom) -> Vec<T>
                 continue;
             }
             if shifted::applies(g) {
-                let wraw = &w[grp * cout_g * k..(grp + 1) * cout_g * k];
-                shifted::forward_group(xg, wraw, g, yg, &mut s.cols, &mut s.tmp);
+                shifted::forward_group(xg, wg.data, g, yg, &mut s.cols, &mut s.tmp);
                 continue;
             }
             if pitched::applies(g) {
-                let wraw = &w[grp * cout_g * k..(grp + 1) * cout_g * k];
-                pitched::forward_group(xg, wraw, g, yg, &mut s.pitched);
+                pitched::forward_group(xg, wg.data, g, yg, &mut s.pitched);
                 continue;
             }
             let mut p0 = 0;

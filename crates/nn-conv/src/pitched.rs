@@ -39,8 +39,9 @@ pub(crate) fn applies(g: &ConvGeom) -> bool {
         && 2 * wp <= 3 * g.wo
 }
 
-/// `(Hp, Wp)`: the padded plane the pitched columns index.
-fn padded(g: &ConvGeom) -> (usize, usize) {
+/// `(Hp, Wp)`: the padded plane the pitched columns (and the shifted
+/// GEMMs) index.
+pub(crate) fn padded(g: &ConvGeom) -> (usize, usize) {
     (g.ho + g.dh * (g.kh - 1), g.wo + g.dw * (g.kw - 1))
 }
 

@@ -13,6 +13,7 @@
 use nn_tensor::{gemm, Element, MatRef};
 
 use crate::im2col::ConvGeom;
+use crate::pitched;
 
 /// Fewest input and output channels per group for the shifted path: each
 /// tap's GEMM reduces over `C_in/G` only and has `C_out/G` rows. With fewer
@@ -45,29 +46,11 @@ pub(crate) fn forward_group<T: Element>(
     tmp: &mut Vec<T>,
 ) {
     let (cin, cout, k, p) = (g.cin_g(), g.cout_g(), g.k(), g.p());
-    let hp = g.ho + g.dh * (g.kh - 1);
-    let wp = g.wo + g.dw * (g.kw - 1);
+    let (hp, wp) = pitched::padded(g);
     let plane = hp * wp;
-    // The last tap of the last channel reads up to dW·(kW − 1) past the
-    // final plane (only into discarded columns): keep that tail zeroed too.
-    let len = cin * plane + g.dw * (g.kw - 1);
-    pad.clear();
-    pad.resize(len, T::zero());
-    for c in 0..cin {
-        let src = &x[c * g.hw()..(c + 1) * g.hw()];
-        let dst = &mut pad[c * plane..(c + 1) * plane];
-        for r in 0..hp {
-            let ih = r as isize - g.ph as isize;
-            if ih < 0 || ih >= g.h as isize {
-                continue;
-            }
-            let row = &src[ih as usize * g.w..(ih as usize + 1) * g.w];
-            // Padded column s holds input column s − pw.
-            let s0 = g.pw;
-            let n = g.w.min(wp.saturating_sub(s0));
-            dst[r * wp + s0..r * wp + s0 + n].copy_from_slice(&row[..n]);
-        }
-    }
+    // The shifted GEMMs read the same zero-padded planes as the pitched
+    // columns, tail included.
+    pitched::pad_planes(x, g, pad);
     let rows_per_tile = (TILE_COLS / wp).max(1);
     let taps = g.kh * g.kw;
     let mut r0 = 0;
