@@ -70,15 +70,11 @@ impl ConvGeom {
     }
 }
 
-/// The valid part of one output row for kernel tap `(a, b)`: the input row
-/// read, and the output columns `lo..hi` whose input column `ow·sw + off`
-/// lies inside the input. `None` when the input row is padding.
+/// The output columns `lo..hi` of kernel column `b` whose input column
+/// `ow·sw + off` lies inside the input, and that offset `off`. The same for
+/// every output row, so computed once per kernel tap.
 #[inline]
-fn row_span(g: &ConvGeom, oh: usize, a: usize, b: usize) -> Option<(usize, usize, usize, isize)> {
-    let ih = (oh * g.sh + a * g.dh) as isize - g.ph as isize;
-    if ih < 0 || ih >= g.h as isize {
-        return None;
-    }
+fn col_span(g: &ConvGeom, b: usize) -> (usize, usize, isize) {
     let off = (b * g.dw) as isize - g.pw as isize;
     let s = g.sw as isize;
     // First ow with ow·s + off ≥ 0, and first with ow·s + off ≥ w.
@@ -86,52 +82,119 @@ fn row_span(g: &ConvGeom, oh: usize, a: usize, b: usize) -> Option<(usize, usize
     let hi = ((g.w as isize - off) + s - 1).max(0) / s;
     let lo = (lo as usize).min(g.wo);
     let hi = (hi as usize).min(g.wo).max(lo);
-    Some((ih as usize, lo, hi, off))
+    (lo, hi, off)
+}
+
+/// The input row that output row `oh` reads for kernel row `a`, or `None`
+/// when it is padding.
+#[inline]
+fn input_row(g: &ConvGeom, oh: usize, a: usize) -> Option<usize> {
+    let ih = (oh * g.sh + a * g.dh) as isize - g.ph as isize;
+    (ih >= 0 && ih < g.h as isize).then_some(ih as usize)
+}
+
+/// Calls `f(oh, ow0, ow1, at)` for each output row piece of the pixels
+/// `p0..p0 + len`: row `oh`, columns `ow0..ow1`, starting at offset `at` of
+/// the tile.
+#[inline]
+fn row_pieces(g: &ConvGeom, p0: usize, len: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
+    if len == 0 || g.wo == 0 {
+        return;
+    }
+    let end = p0 + len;
+    let mut oh = p0 / g.wo;
+    let mut ow0 = p0 % g.wo;
+    let mut at = 0;
+    while at < len {
+        let ow1 = g.wo.min(ow0 + (end - p0 - at));
+        f(oh, ow0, ow1, at);
+        at += ow1 - ow0;
+        oh += 1;
+        ow0 = 0;
+    }
 }
 
 /// Fills `cols` (`K × len`, row-major) with the taps of output pixels
 /// `p0..p0 + len` for one group: `x` holds that group's `C_in/G` channels.
 pub(crate) fn im2col<T: Element>(x: &[T], g: &ConvGeom, p0: usize, len: usize, cols: &mut [T]) {
     let hw = g.hw();
-    let end = p0 + len;
     for c in 0..g.cin_g() {
         let plane = &x[c * hw..(c + 1) * hw];
         for a in 0..g.kh {
             for b in 0..g.kw {
                 let row = (c * g.kh + a) * g.kw + b;
                 let dst = &mut cols[row * len..(row + 1) * len];
-                let mut p = p0;
-                while p < end {
-                    let (oh, ow0) = (p / g.wo, p % g.wo);
-                    let ow1 = g.wo.min(ow0 + (end - p));
-                    let seg = &mut dst[p - p0..p - p0 + (ow1 - ow0)];
-                    match row_span(g, oh, a, b) {
-                        None => seg.fill(T::zero()),
-                        Some((ih, lo, hi, off)) => {
-                            let src = &plane[ih * g.w..(ih + 1) * g.w];
-                            let (lo, hi) = (lo.clamp(ow0, ow1), hi.clamp(ow0, ow1));
-                            seg[..lo - ow0].fill(T::zero());
-                            seg[hi - ow0..].fill(T::zero());
-                            let out = &mut seg[lo - ow0..hi - ow0];
-                            if out.is_empty() {
-                                // The tap falls in the padding for the whole segment.
-                                p += ow1 - ow0;
-                                continue;
-                            }
-                            let start = (lo as isize * g.sw as isize + off) as usize;
-                            if g.sw == 1 {
-                                out.copy_from_slice(&src[start..start + out.len()]);
-                            } else {
-                                for (i, o) in out.iter_mut().enumerate() {
-                                    *o = src[start + i * g.sw];
-                                }
-                            }
+                let (lo, hi, off) = col_span(g, b);
+                row_pieces(g, p0, len, |oh, ow0, ow1, at| {
+                    let seg = &mut dst[at..at + (ow1 - ow0)];
+                    let Some(ih) = input_row(g, oh, a) else {
+                        seg.fill(T::zero());
+                        return;
+                    };
+                    let (l, h) = (lo.clamp(ow0, ow1), hi.clamp(ow0, ow1));
+                    zero_short(&mut seg[..l - ow0]);
+                    zero_short(&mut seg[h - ow0..]);
+                    if l == h {
+                        return;
+                    }
+                    let src = &plane[ih * g.w..(ih + 1) * g.w];
+                    let start = (l as isize * g.sw as isize + off) as usize;
+                    let out = &mut seg[l - ow0..h - ow0];
+                    if g.sw == 1 {
+                        copy_short(out, &src[start..start + out.len()]);
+                    } else {
+                        for (i, o) in out.iter_mut().enumerate() {
+                            *o = src[start + i * g.sw];
                         }
                     }
-                    p += ow1 - ow0;
-                }
+                });
             }
         }
+    }
+}
+
+/// `dst.copy_from_slice(src)` for the short row pieces of small images,
+/// where a call into `memcpy` costs more than the copy: LeNet's rows are 10
+/// to 28 elements. Copies 8 at a time, the last 8 overlapping the previous
+/// ones (rewriting equal values), so no tail loop remains for the compiler
+/// to turn back into a `memcpy` call.
+#[inline]
+fn copy_short<T: Copy>(dst: &mut [T], src: &[T]) {
+    let n = dst.len();
+    if !(8..=64).contains(&n) {
+        dst.copy_from_slice(src);
+        return;
+    }
+    let src = &src[..n];
+    let mut i = 0;
+    while i + 8 <= n {
+        copy8(&mut dst[i..i + 8], &src[i..i + 8]);
+        i += 8;
+    }
+    if i < n {
+        copy8(&mut dst[n - 8..], &src[n - 8..]);
+    }
+}
+
+#[inline(always)]
+fn copy8<T: Copy>(dst: &mut [T], src: &[T]) {
+    let s: &[T; 8] = src.try_into().expect("8 elements");
+    let d: &mut [T; 8] = dst.try_into().expect("8 elements");
+    *d = *s;
+}
+
+/// Zeroes a row piece: the padding borders of a row are one or two
+/// elements, too few for a `memset` call.
+#[inline]
+fn zero_short<T: Element>(seg: &mut [T]) {
+    match seg.len() {
+        0 => {}
+        1 => seg[0] = T::zero(),
+        2 => {
+            seg[0] = T::zero();
+            seg[1] = T::zero();
+        }
+        _ => seg.fill(T::zero()),
     }
 }
 
@@ -139,38 +202,34 @@ pub(crate) fn im2col<T: Element>(x: &[T], g: &ConvGeom, p0: usize, len: usize, c
 /// position it was copied from (`dx` holds one group's channels).
 pub(crate) fn col2im<T: Element>(cols: &[T], g: &ConvGeom, p0: usize, len: usize, dx: &mut [T]) {
     let hw = g.hw();
-    let end = p0 + len;
     for c in 0..g.cin_g() {
         let plane = &mut dx[c * hw..(c + 1) * hw];
         for a in 0..g.kh {
             for b in 0..g.kw {
                 let row = (c * g.kh + a) * g.kw + b;
                 let src = &cols[row * len..(row + 1) * len];
-                let mut p = p0;
-                while p < end {
-                    let (oh, ow0) = (p / g.wo, p % g.wo);
-                    let ow1 = g.wo.min(ow0 + (end - p));
-                    if let Some((ih, lo, hi, off)) = row_span(g, oh, a, b) {
-                        let (lo, hi) = (lo.clamp(ow0, ow1), hi.clamp(ow0, ow1));
-                        if lo == hi {
-                            p += ow1 - ow0;
-                            continue;
+                let (lo, hi, off) = col_span(g, b);
+                row_pieces(g, p0, len, |oh, ow0, ow1, at| {
+                    let Some(ih) = input_row(g, oh, a) else {
+                        return;
+                    };
+                    let (l, h) = (lo.clamp(ow0, ow1), hi.clamp(ow0, ow1));
+                    if l == h {
+                        return;
+                    }
+                    let seg = &src[at + (l - ow0)..at + (h - ow0)];
+                    let dst = &mut plane[ih * g.w..(ih + 1) * g.w];
+                    let start = (l as isize * g.sw as isize + off) as usize;
+                    if g.sw == 1 {
+                        for (d, &s) in dst[start..start + seg.len()].iter_mut().zip(seg) {
+                            *d += s;
                         }
-                        let seg = &src[p - p0 + (lo - ow0)..p - p0 + (hi - ow0)];
-                        let dst = &mut plane[ih * g.w..(ih + 1) * g.w];
-                        let start = (lo as isize * g.sw as isize + off) as usize;
-                        if g.sw == 1 {
-                            for (d, &s) in dst[start..start + seg.len()].iter_mut().zip(seg) {
-                                *d += s;
-                            }
-                        } else {
-                            for (i, &s) in seg.iter().enumerate() {
-                                dst[start + i * g.sw] += s;
-                            }
+                    } else {
+                        for (i, &s) in seg.iter().enumerate() {
+                            dst[start + i * g.sw] += s;
                         }
                     }
-                    p += ow1 - ow0;
-                }
+                });
             }
         }
     }

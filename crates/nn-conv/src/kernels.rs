@@ -22,7 +22,7 @@ use nn_tensor::{gemm, num_threads, Element, MatRef};
 use rayon::prelude::*;
 
 use crate::im2col::{col2im, im2col, ConvGeom};
-use crate::shifted;
+use crate::{pitched, shifted};
 
 /// Elements of one column tile: 128 Ki elements is 512 KB of f32, which
 /// stays in the L2 cache next to the GEMM's packed panels.
@@ -35,6 +35,13 @@ const MIN_TILE: usize = 64;
 /// a rayon task per sample costs more than it saves on tiny layers.
 const PARALLEL_MACS: usize = 1 << 20;
 
+/// The weight gradient is summed in this many partials, each over a run of
+/// consecutive samples (`ceil(N / WGRAD_RUNS)`: one sample each on W4's
+/// batch of 8, eight on LeNet's 64). It depends on the batch size only, never
+/// on the thread count, so the order of the additions is always the same;
+/// eight runs keep two threads busy.
+const WGRAD_RUNS: usize = 8;
+
 fn tile_len(g: &ConvGeom) -> usize {
     (COL_TILE_ELEMS / g.k().max(1)).max(MIN_TILE).min(g.p())
 }
@@ -43,10 +50,15 @@ fn parallel(g: &ConvGeom) -> bool {
     g.n > 1 && g.macs() >= PARALLEL_MACS && num_threads() > 1
 }
 
-/// Runs `f(sample, out_chunk, scratch)` for every sample, in parallel when
-/// the convolution is big enough; `out` holds `chunk` elements per sample.
+/// Runs `f(item, out_chunk, scratch)` for each of `items` (samples), `out` holding
+/// `chunk` elements per sample. Above a size threshold the batch is cut into
+/// a few runs of consecutive samples, one task each with its own scratch
+/// buffers (one column buffer per task, reused for all its samples, instead
+/// of one per sample); each sample's output is computed the same way
+/// whichever task runs it, so the split never changes a result.
 fn per_sample<T: Element>(
-    g: &ConvGeom,
+    items: usize,
+    parallel: bool,
     out: &mut [T],
     chunk: usize,
     f: impl Fn(usize, &mut [T], &mut Scratch<T>) + Sync + Send,
@@ -54,15 +66,21 @@ fn per_sample<T: Element>(
     if chunk == 0 {
         return;
     }
-    if parallel(g) {
-        out.par_chunks_mut(chunk)
-            .enumerate()
-            .for_each_init(Scratch::default, |s, (i, o)| f(i, o, s));
-    } else {
+    let run = |first: usize, o: &mut [T]| {
         let mut s = Scratch::default();
-        for (i, o) in out.chunks_mut(chunk).enumerate() {
-            f(i, o, &mut s);
+        for (i, on) in o.chunks_mut(chunk).enumerate() {
+            f(first + i, on, &mut s);
         }
+    };
+    if parallel {
+        // Two runs per thread, so a thread slowed by other work on the
+        // machine does not hold the whole batch back.
+        let per_task = items.div_ceil(2 * num_threads()).max(1);
+        out.par_chunks_mut(per_task * chunk)
+            .enumerate()
+            .for_each(|(t, o)| run(t * per_task, o));
+    } else {
+        run(0, out);
     }
 }
 
@@ -70,6 +88,7 @@ fn per_sample<T: Element>(
 struct Scratch<T> {
     cols: Vec<T>,
     tmp: Vec<T>,
+    pitched: pitched::Buffers<T>,
 }
 
 impl<T> Default for Scratch<T> {
@@ -77,6 +96,7 @@ impl<T> Default for Scratch<T> {
         Scratch {
             cols: Vec::new(),
             tmp: Vec::new(),
+            pitched: pitched::Buffers::default(),
         }
     }
 }
@@ -104,7 +124,7 @@ pub(crate) fn conv_forward<T: Element>(x: &[T], w: &[T], g: &ConvGeom) -> Vec<T>
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let mut y = vec![T::zero(); g.n * g.c_out * p];
     let tile = tile_len(g);
-    per_sample(g, &mut y, g.c_out * p, |n, yn, s| {
+    per_sample(g.n, parallel(g), &mut y, g.c_out * p, |n, yn, s| {
         let xn = &x[n * g.c_in * hw..(n + 1) * g.c_in * hw];
         for grp in 0..g.groups {
             let xg = &xn[grp * cin_g * hw..(grp + 1) * cin_g * hw];
@@ -115,8 +135,11 @@ pub(crate) fn conv_forward<T: Element>(x: &[T], w: &[T], g: &ConvGeom) -> Vec<T>
                 continue;
             }
             if shifted::applies(g) {
-                let wraw = &w[grp * cout_g * k..(grp + 1) * cout_g * k];
-                shifted::forward_group(xg, wraw, g, yg, &mut s.cols, &mut s.tmp);
+                shifted::forward_group(xg, wg.data, g, yg, &mut s.cols, &mut s.tmp);
+                continue;
+            }
+            if pitched::applies(g) {
+                pitched::forward_group(xg, wg.data, g, yg, &mut s.pitched);
                 continue;
             }
             let mut p0 = 0;
@@ -152,7 +175,7 @@ pub(crate) fn conv_backward_input<T: Element>(dy: &[T], w: &[T], g: &ConvGeom) -
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let mut dx = vec![T::zero(); g.n * g.c_in * hw];
     let tile = tile_len(g);
-    per_sample(g, &mut dx, g.c_in * hw, |n, dxn, s| {
+    per_sample(g.n, parallel(g), &mut dx, g.c_in * hw, |n, dxn, s| {
         let dyn_ = &dy[n * g.c_out * p..(n + 1) * g.c_out * p];
         for grp in 0..g.groups {
             let dyg = &dyn_[grp * cout_g * p..(grp + 1) * cout_g * p];
@@ -161,6 +184,11 @@ pub(crate) fn conv_backward_input<T: Element>(dy: &[T], w: &[T], g: &ConvGeom) -
             let dxg = &mut dxn[grp * cin_g * hw..(grp + 1) * cin_g * hw];
             if g.is_pointwise() {
                 gemm(cin_g, p, cout_g, wt, MatRef::row_major(dyg, p), dxg, false);
+                continue;
+            }
+            if pitched::applies(g) {
+                let wraw = &w[grp * cout_g * k..(grp + 1) * cout_g * k];
+                pitched::input_grad_group(dyg, wraw, g, dxg, &mut s.pitched);
                 continue;
             }
             let mut p0 = 0;
@@ -182,29 +210,41 @@ pub(crate) fn conv_backward_weight<T: Element>(x: &[T], dy: &[T], g: &ConvGeom) 
     let (k, p, hw) = (g.k(), g.p(), g.hw());
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let wlen = g.c_out * k;
-    // One partial per sample, summed below in sample order.
-    let mut partial = vec![T::zero(); g.n * wlen];
+    // One partial per run of `run` consecutive samples (a length fixed by
+    // the batch size, not the thread count), accumulated in sample order
+    // inside the run and then summed in run order.
+    let run = g.n.div_ceil(WGRAD_RUNS).max(1);
+    let runs = g.n.div_ceil(run);
+    let mut partial = vec![T::zero(); runs * wlen];
     let tile = tile_len(g);
-    per_sample(g, &mut partial, wlen, |n, dwn, s| {
-        let xn = &x[n * g.c_in * hw..(n + 1) * g.c_in * hw];
-        let dyn_ = &dy[n * g.c_out * p..(n + 1) * g.c_out * p];
-        for grp in 0..g.groups {
-            let xg = &xn[grp * cin_g * hw..(grp + 1) * cin_g * hw];
-            let dyg = &dyn_[grp * cout_g * p..(grp + 1) * cout_g * p];
-            let dwg = &mut dwn[grp * cout_g * k..(grp + 1) * cout_g * k];
-            if g.is_pointwise() {
-                let xt = MatRef::transposed(xg, p);
-                gemm(cout_g, cin_g, p, MatRef::row_major(dyg, p), xt, dwg, false);
-                continue;
-            }
-            let mut p0 = 0;
-            while p0 < p {
-                let len = tile.min(p - p0);
-                let cols = sized(&mut s.cols, k * len);
-                im2col(xg, g, p0, len, cols);
-                let colt = MatRef::transposed(&*cols, len);
-                gemm(cout_g, k, len, cols_of(dyg, p, p0), colt, dwg, p0 > 0);
-                p0 += len;
+    per_sample(runs, parallel(g), &mut partial, wlen, |r, dwr, s| {
+        for n in r * run..((r + 1) * run).min(g.n) {
+            let first = n == r * run;
+            let xn = &x[n * g.c_in * hw..(n + 1) * g.c_in * hw];
+            let dyn_ = &dy[n * g.c_out * p..(n + 1) * g.c_out * p];
+            for grp in 0..g.groups {
+                let xg = &xn[grp * cin_g * hw..(grp + 1) * cin_g * hw];
+                let dyg = &dyn_[grp * cout_g * p..(grp + 1) * cout_g * p];
+                let dwg = &mut dwr[grp * cout_g * k..(grp + 1) * cout_g * k];
+                if g.is_pointwise() {
+                    let xt = MatRef::transposed(xg, p);
+                    gemm(cout_g, cin_g, p, MatRef::row_major(dyg, p), xt, dwg, !first);
+                    continue;
+                }
+                if pitched::applies(g) {
+                    pitched::weight_grad_group(xg, dyg, g, dwg, !first, &mut s.pitched);
+                    continue;
+                }
+                let mut p0 = 0;
+                while p0 < p {
+                    let len = tile.min(p - p0);
+                    let cols = sized(&mut s.cols, k * len);
+                    im2col(xg, g, p0, len, cols);
+                    let colt = MatRef::transposed(&*cols, len);
+                    let acc = !first || p0 > 0;
+                    gemm(cout_g, k, len, cols_of(dyg, p, p0), colt, dwg, acc);
+                    p0 += len;
+                }
             }
         }
     });
@@ -217,26 +257,48 @@ pub(crate) fn conv_backward_weight<T: Element>(x: &[T], dy: &[T], g: &ConvGeom) 
     dw
 }
 
-/// `y[n, c, :] += b[c]` for `y` of `[N, C, P]`.
+/// Below this many elements the bias passes stay on the calling thread.
+const PARALLEL_BIAS: usize = 1 << 15;
+
+fn parallel_bias(len: usize) -> bool {
+    len >= PARALLEL_BIAS && num_threads() > 1
+}
+
+/// `y[n, c, :] += b[c]` for `y` of `[N, C, P]`; samples in parallel above a
+/// size threshold (each element gets its one addition either way).
 pub(crate) fn add_bias<T: Element>(y: &mut [T], b: &[T], p: usize) {
     let c = b.len();
     if p == 0 || c == 0 {
         return;
     }
-    for (i, plane) in y.chunks_mut(p).enumerate() {
-        let v = b[i % c];
-        plane.iter_mut().for_each(|e| *e += v);
+    let add = |sample: &mut [T]| {
+        for (plane, &v) in sample.chunks_mut(p).zip(b) {
+            plane.iter_mut().for_each(|e| *e += v);
+        }
+    };
+    if parallel_bias(y.len()) {
+        y.par_chunks_mut(c * p).for_each(add);
+    } else {
+        y.chunks_mut(c * p).for_each(add);
     }
 }
 
-/// `db[c] = Σ_n Σ_p dy[n, c, p]`, summed in a fixed order.
+/// `db[c] = Σ_n Σ_p dy[n, c, p]`: each plane summed on its own (in
+/// parallel above a size threshold), then the plane sums added in sample
+/// order, so the result is the same whatever the thread count.
 pub(crate) fn bias_grad<T: Element>(dy: &[T], c: usize, p: usize) -> Vec<T> {
     let mut db = vec![T::zero(); c];
     if p == 0 || c == 0 {
         return db;
     }
-    for (i, plane) in dy.chunks(p).enumerate() {
-        db[i % c] += plane.iter().fold(T::zero(), |s, &v| s + v);
+    let plane_sum = |plane: &[T]| plane.iter().fold(T::zero(), |s, &v| s + v);
+    let sums: Vec<T> = if parallel_bias(dy.len()) {
+        dy.par_chunks(p).map(plane_sum).collect()
+    } else {
+        dy.chunks(p).map(plane_sum).collect()
+    };
+    for (i, s) in sums.into_iter().enumerate() {
+        db[i % c] += s;
     }
     db
 }

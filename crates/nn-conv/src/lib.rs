@@ -44,6 +44,7 @@ mod im2col;
 mod kernels;
 pub mod layers;
 pub mod options;
+mod pitched;
 pub mod pool;
 mod shifted;
 

@@ -108,6 +108,92 @@ fn pool_geometry<const D: usize>(
 /// settings; kept so a bad index never reaches the backward pass).
 const NO_INDEX: usize = usize::MAX;
 
+/// The window offsets `a·dH·W + b·dW`, in window order, when every window
+/// lies inside the input (no padding, and `ceil_mode` adds no window that
+/// runs past the edge): then no tap needs a bounds check.
+fn inner_taps(g: &PoolGeom) -> Option<Vec<usize>> {
+    let fits =
+        |o: usize, s: usize, k: usize, d: usize, n: usize| o == 0 || (o - 1) * s + (k - 1) * d < n;
+    let inside = g.ph == 0
+        && g.pw == 0
+        && g.kh > 0
+        && g.kw > 0
+        && fits(g.ho, g.sh, g.kh, g.dh, g.h)
+        && fits(g.wo, g.sw, g.kw, g.dw, g.w);
+    inside.then(|| {
+        (0..g.kh)
+            .flat_map(|a| (0..g.kw).map(move |b| a * g.dh * g.w + b * g.dw))
+            .collect()
+    })
+}
+
+/// One step of the running maximum: `v` at `pos` replaces the best so far
+/// when larger, or when NaN (the last NaN of a window wins, as in PyTorch,
+/// so NaN propagates).
+#[inline(always)]
+fn max_step<T: Element>(best: T, at: usize, v: T, pos: usize) -> (T, usize) {
+    if v > best || v.is_nan() {
+        (v, pos)
+    } else {
+        (best, at)
+    }
+}
+
+/// Max pooling of one plane whose windows all lie inside it (see
+/// [`inner_taps`]). The 2×2 window, LeNet's and most CNNs', gets its own
+/// loop with the four taps unrolled, so consecutive outputs, which do not
+/// depend on each other, overlap in the CPU: the general loop with its
+/// bounds checks was a quarter of LeNet's training step.
+fn max_pool_plane_inside<T: Element>(
+    plane: &[T],
+    g: &PoolGeom,
+    taps: &[usize],
+    yp: &mut [T],
+    ip: &mut [usize],
+) {
+    let four: Option<[usize; 4]> = taps.try_into().ok();
+    for oh in 0..g.ho {
+        let row = oh * g.sh * g.w;
+        let (yr, ir) = (
+            &mut yp[oh * g.wo..(oh + 1) * g.wo],
+            &mut ip[oh * g.wo..(oh + 1) * g.wo],
+        );
+        for (ow, (y, i)) in yr.iter_mut().zip(ir.iter_mut()).enumerate() {
+            let base = row + ow * g.sw;
+            let (best, at) = match four {
+                Some(t) => window_max(plane, base, &t),
+                None => window_max(plane, base, taps),
+            };
+            *y = best;
+            *i = at;
+        }
+    }
+}
+
+/// The maximum of one window and its position, with [`max_step`]'s NaN
+/// rule. The running maximum ignores NaN, so `v > best ? v : best` becomes
+/// one `maxss` and the position a `cmov`; the last NaN's position is kept
+/// aside (another `cmov`) and wins at the end. A plain select on the
+/// float compiled to a branch, mispredicted about every other window.
+#[inline(always)]
+fn window_max<T: Element>(plane: &[T], base: usize, taps: &[usize]) -> (T, usize) {
+    let first = base + taps[0];
+    let (mut best, mut at) = (plane[first], first);
+    let mut nan_at = if best.is_nan() { first } else { NO_INDEX };
+    for &off in &taps[1..] {
+        let pos = base + off;
+        let v = plane[pos];
+        let gt = v > best;
+        best = if gt { v } else { best };
+        at = if gt { pos } else { at };
+        nan_at = if v.is_nan() { pos } else { nan_at };
+    }
+    if nan_at != NO_INDEX {
+        return (plane[nan_at], nan_at);
+    }
+    (best, at)
+}
+
 fn max_pool_forward<T: Element>(x: &[T], g: &PoolGeom) -> (Vec<T>, Vec<usize>) {
     let (hw, ohw) = (g.h * g.w, g.ho * g.wo);
     let mut y = vec![T::neg_infinity(); g.planes * ohw];
@@ -117,8 +203,13 @@ fn max_pool_forward<T: Element>(x: &[T], g: &PoolGeom) -> (Vec<T>, Vec<usize>) {
         .chunks_mut(ohw.max(1))
         .zip(idx.chunks_mut(ohw.max(1)))
         .collect();
+    let taps = inner_taps(g);
     let run = |i: usize, (yp, ip): &mut (&mut [T], &mut [usize])| {
         let plane = &x[i * hw..(i + 1) * hw];
+        if let Some(taps) = &taps {
+            max_pool_plane_inside(plane, g, taps, yp, ip);
+            return;
+        }
         for oh in 0..g.ho {
             for ow in 0..g.wo {
                 let (mut best, mut at) = (T::neg_infinity(), NO_INDEX);
@@ -134,13 +225,10 @@ fn max_pool_forward<T: Element>(x: &[T], g: &PoolGeom) -> (Vec<T>, Vec<usize>) {
                         }
                         let pos = ih as usize * g.w + iw as usize;
                         let v = plane[pos];
-                        // NaN wins, as in PyTorch, so it propagates.
-                        if at == NO_INDEX || v > best || v.is_nan() {
-                            best = v;
-                            at = pos;
-                            if v.is_nan() {
-                                break;
-                            }
+                        if at == NO_INDEX {
+                            (best, at) = (v, pos);
+                        } else {
+                            (best, at) = max_step(best, at, v, pos);
                         }
                     }
                 }
@@ -434,5 +522,92 @@ mod tests {
             avg_pool1d(&x, &o.count_include_pad(false)).value().to_vec(),
             vec![2., 5.]
         );
+    }
+
+    /// Max pooling read from the definition: values and first-maximum
+    /// indices, padding as −∞.
+    #[allow(clippy::too_many_arguments)]
+    fn naive_max(
+        x: &[f64],
+        h: usize,
+        w: usize,
+        k: usize,
+        s: usize,
+        p: usize,
+        d: usize,
+        ceil: bool,
+    ) -> (Vec<f64>, Vec<usize>) {
+        let size = |n: usize| pool_output_size(n, k, s, p, d, ceil).unwrap();
+        let (ho, wo) = (size(h), size(w));
+        let (mut y, mut idx) = (Vec::new(), Vec::new());
+        for oh in 0..ho {
+            for ow in 0..wo {
+                let mut best: Option<(f64, usize)> = None;
+                for a in 0..k {
+                    for b in 0..k {
+                        let (ih, iw) = (
+                            (oh * s + a * d) as isize - p as isize,
+                            (ow * s + b * d) as isize - p as isize,
+                        );
+                        if ih < 0 || iw < 0 || ih >= h as isize || iw >= w as isize {
+                            continue;
+                        }
+                        let pos = ih as usize * w + iw as usize;
+                        if best.is_none_or(|(v, _)| x[pos] > v) {
+                            best = Some((x[pos], pos));
+                        }
+                    }
+                }
+                let (v, i) = best.unwrap();
+                y.push(v);
+                idx.push(i);
+            }
+        }
+        (y, idx)
+    }
+
+    #[test]
+    fn inside_and_general_paths_match_the_definition() {
+        let mut rng = nn_tensor::Rng::seed_from(5);
+        let (h, w) = (11, 9);
+        let x = Tensor::<f64>::rand_normal(&[1, 1, h, w], 0.0, 1.0, &mut rng);
+        // (kernel, stride, padding, dilation, ceil_mode): 2×2/2 and 3×3/1 take
+        // the unrolled and the general inside loops, the others the checked one.
+        for &(k, s, p, d, c) in &[
+            (2, 2, 0, 1, false),
+            (3, 1, 0, 1, false),
+            (3, 2, 0, 2, false),
+            (2, 2, 0, 1, true),
+            (3, 2, 1, 1, false),
+            (2, 3, 1, 2, true),
+        ] {
+            let o = MaxPoolOptions::new(k)
+                .stride(s)
+                .padding(p)
+                .dilation(d)
+                .ceil_mode(c);
+            let (y, idx) = try_max_pool2d_with_indices(&Var::constant(x.clone()), &o).unwrap();
+            let (want, want_idx) = naive_max(x.as_slice(), h, w, k, s, p, d, c);
+            assert_eq!(y.value().to_vec(), want, "{k} {s} {p} {d} {c}");
+            assert_eq!(idx, want_idx, "{k} {s} {p} {d} {c}");
+        }
+    }
+
+    #[test]
+    fn nan_propagates_with_the_last_nan_index() {
+        let nan = f32::NAN;
+        let x = Var::constant(Tensor::<f32>::from_vec(
+            vec![1., nan, nan, 0., 5., 2., 3., 4., -1.],
+            &[1, 1, 3, 3],
+        ));
+        // Output (0, 1) without padding and (0, 2) with padding 1 both see
+        // the NaNs at 1 and 2 (the unrolled and the checked loop).
+        for (p, at) in [(0, 1), (1, 2)] {
+            let o = MaxPoolOptions::new(2).stride(1).padding(p);
+            let (y, idx) = try_max_pool2d_with_indices(&x, &o).unwrap();
+            assert!(y.value().to_vec()[at].is_nan());
+            // PyTorch keeps the last NaN of the window.
+            assert_eq!(idx[at], 2);
+        }
     }
 }

@@ -13,7 +13,8 @@
 //! PyTorch LeNet's weights load directly.
 
 use nn_autograd::Var;
-use nn_layers::{BatchNormConfig, Forward, Linear, LinearConfig, Module, TrainFlag};
+use nn_layers::summary::Recorder;
+use nn_layers::{AsModule, BatchNormConfig, Forward, Linear, LinearConfig, Module, TrainFlag};
 use nn_tensor::{Element, Result, Rng, TensorError};
 
 use super::{BatchNorm2d, Conv2d, Conv2dConfig};
@@ -135,8 +136,14 @@ impl<T: Element> Module<T> for LeNet5<T> {
     }
 }
 
-impl<T: Element> Forward<T> for LeNet5<T> {
-    fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
+impl<T: Element> LeNet5<T> {
+    /// The forward pass, with every layer called through `layer(name, layer,
+    /// input)`: plainly by [`Forward::try_forward`], or traced for a summary.
+    fn run(
+        &self,
+        x: &Var<T>,
+        mut layer: impl FnMut(&str, &dyn Forward<T>, &Var<T>) -> Result<Var<T>>,
+    ) -> Result<Var<T>> {
         if x.ndim() != 4 || x.shape()[2] != 28 || x.shape()[3] != 28 {
             return Err(TensorError::invalid(
                 "LeNet5",
@@ -144,20 +151,41 @@ impl<T: Element> Forward<T> for LeNet5<T> {
             ));
         }
         let pool = MaxPoolOptions::new(2);
-        let stage = |x: &Var<T>, conv: &Conv2d<T>, bn: &Option<BatchNorm2d<T>>| {
-            let mut h = conv.try_forward(x)?;
+        let mut h = x.clone();
+        let stages = [
+            ("conv1", &self.conv1, "bn1", &self.bn1),
+            ("conv2", &self.conv2, "bn2", &self.bn2),
+        ];
+        for (conv_name, conv, bn_name, bn) in stages {
+            h = layer(conv_name, conv, &h)?;
             if let Some(bn) = bn {
-                h = bn.try_forward(&h)?;
+                h = layer(bn_name, bn, &h)?;
             }
-            Ok::<_, TensorError>(try_max_pool2d_with_indices(&h.relu(), &pool)?.0)
-        };
-        let h = stage(x, &self.conv1, &self.bn1)?;
-        let h = stage(&h, &self.conv2, &self.bn2)?;
+            h = try_max_pool2d_with_indices(&h.relu(), &pool)?.0;
+        }
         let n = h.shape()[0];
         let h = h.try_reshape(&[n, 16 * 5 * 5])?;
-        let h = self.fc1.try_forward(&h)?.relu();
-        let h = self.fc2.try_forward(&h)?.relu();
-        self.fc3.try_forward(&h)
+        let h = layer("fc1", &self.fc1, &h)?.relu();
+        let h = layer("fc2", &self.fc2, &h)?.relu();
+        layer("fc3", &self.fc3, &h)
+    }
+}
+
+impl<T: Element> Forward<T> for LeNet5<T> {
+    fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
+        self.run(x, |_, l, h| l.try_forward(h))
+    }
+
+    /// One row for the model, then one per layer with parameters (ReLU and
+    /// pooling have no parameters and no multiply-accumulates, so they are
+    /// not listed).
+    fn try_forward_traced(&self, x: &Var<T>, recorder: &mut Recorder) -> Result<Var<T>> {
+        let handle = recorder.enter(self.as_module());
+        let y = self.run(x, |name, l, h| {
+            recorder.child(name, |r| l.try_forward_traced(h, r))
+        })?;
+        recorder.exit(handle, y.shape());
+        Ok(y)
     }
 }
 
@@ -206,5 +234,46 @@ mod tests {
             .try_forward(&Var::constant(Tensor::zeros(&[1, 1, 32, 32])))
             .unwrap_err();
         assert!(e.to_string().contains("LeNet5"), "{e}");
+    }
+
+    /// The numbers `docs/ch4-cnn.md` computes by hand for LeNet-5 on one
+    /// 1×28×28 image: parameters = kernel size × input channels × kernels +
+    /// biases (in × out + out for a linear layer), MACs = output positions ×
+    /// K² × C_in × C_out (outputs × in for a linear layer). Literals, not
+    /// formulas, so a miscount in `summary` or in a layer's `macs` fails here.
+    #[test]
+    fn summary_matches_the_hand_count_of_the_chapter_4_page() {
+        let net = LeNet5Config::new(1, 10)
+            .init::<f32>(&mut Rng::seed_from(0))
+            .unwrap();
+        let s = nn_layers::summary(&net, &[1, 1, 28, 28]).unwrap();
+        let hand: [(&str, &[usize], usize, u64); 5] = [
+            ("conv1", &[1, 6, 28, 28], 156, 117_600),
+            ("conv2", &[1, 16, 10, 10], 2_416, 240_000),
+            ("fc1", &[1, 120], 48_120, 48_000),
+            ("fc2", &[1, 84], 10_164, 10_080),
+            ("fc3", &[1, 10], 850, 840),
+        ];
+        assert_eq!(s.rows.len(), 1 + hand.len());
+        assert_eq!(
+            (s.rows[0].name.as_str(), s.rows[0].type_name),
+            ("", "LeNet5")
+        );
+        for (row, (name, shape, params, macs)) in s.rows[1..].iter().zip(hand) {
+            assert_eq!(row.name, name);
+            assert_eq!(row.output_shape, shape, "{name}");
+            assert_eq!(row.parameters, params, "{name}");
+            assert_eq!(row.macs, Some(macs), "{name}");
+        }
+        assert_eq!(s.total_parameters, 61_706);
+        assert_eq!(s.total_macs, 416_520);
+        assert_eq!(s.rows_without_macs, 0);
+        // The table printed in the page is this summary's, character for character.
+        let page = include_str!("../../../../docs/ch4-cnn.md");
+        let table = s.to_string();
+        assert!(
+            page.contains(table.trim_end()),
+            "docs/ch4-cnn.md does not show the current LeNet-5 summary:\n{table}"
+        );
     }
 }
