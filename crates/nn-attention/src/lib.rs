@@ -29,6 +29,7 @@
 #![deny(missing_docs)]
 
 pub mod functional;
+mod fused;
 pub mod hard;
 pub mod mask;
 pub mod module;
