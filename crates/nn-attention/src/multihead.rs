@@ -7,7 +7,10 @@ use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 use crate::functional::attend;
 use crate::fused::{fused_attention, AttnDims, HeadLayout, Heads};
 use crate::mask::{combined_mask, Mask};
-use crate::parts::{affine, check_dropout, check_sizes, Affine, DropoutRng, ModeFlag, Weights};
+use nn_layers::functional::linear as affine;
+use nn_layers::Linear;
+
+use crate::parts::{check_dropout, check_sizes, named_under, new_linear, DropoutRng, ModeFlag, Weights};
 
 /// Keys and values already projected and split into heads
 /// (`[N, heads, S, head_dim]` each): what a KV cache stores.
@@ -73,7 +76,7 @@ pub struct MultiHeadAttention<T: Element> {
     /// `[3E]`.
     pub in_proj_bias: Option<Parameter<T>>,
     /// The output projection `out_proj`.
-    pub out_proj: Affine<T>,
+    pub out_proj: Linear<T>,
     dropout: f64,
     pub(crate) training: ModeFlag,
     pub(crate) drop: DropoutRng,
@@ -103,7 +106,7 @@ impl<T: Element> MultiHeadAttention<T> {
         );
         check_dropout(what, "dropout", dropout);
         let a = (6.0 / (4 * embed_dim) as f64).sqrt(); // fan_in E, fan_out 3E
-        let out_proj = Affine::new(embed_dim, embed_dim, bias, rng);
+        let out_proj = new_linear(embed_dim, embed_dim, bias, rng);
         if let Some(b) = &out_proj.bias {
             b.set_value(Tensor::zeros(&[embed_dim]));
         }
@@ -143,7 +146,7 @@ impl<T: Element> MultiHeadAttention<T> {
         if let Some(b) = &self.in_proj_bias {
             v.push((format!("{prefix}in_proj_bias"), b.clone()));
         }
-        v.extend(self.out_proj.named(&format!("{prefix}out_proj.")));
+        v.extend(named_under(&self.out_proj, &format!("{prefix}out_proj.")));
         v
     }
 

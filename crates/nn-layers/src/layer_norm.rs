@@ -73,7 +73,7 @@ impl LayerNormConfig {
 /// let y = ln.forward(&Var::constant(Tensor::from_vec(vec![1.0, 2.0, 3.0], &[1, 3])));
 /// assert!(y.value().sum_all().item().abs() < 1e-12);
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct LayerNorm<T: Element> {
     normalized_shape: Vec<usize>,
     eps: f64,
@@ -87,6 +87,11 @@ impl<T: Element> LayerNorm<T> {
     /// The normalised trailing shape.
     pub fn normalized_shape(&self) -> &[usize] {
         &self.normalized_shape
+    }
+
+    /// The `eps` added to the variance.
+    pub fn eps(&self) -> f64 {
+        self.eps
     }
 }
 
