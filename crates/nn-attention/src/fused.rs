@@ -312,3 +312,180 @@ pub(crate) fn fused_attention<T: Element>(
     );
     (y, p)
 }
+
+#[cfg(test)]
+mod tests {
+    use nn_autograd::gradcheck::{check_gradients, GradCheckConfig};
+    use nn_tensor::Rng;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::functional::attend;
+    use crate::mask::{combined_mask, Mask};
+
+    fn cfg() -> GradCheckConfig {
+        GradCheckConfig {
+            step: 1e-6,
+            tolerance: 1e-6,
+        }
+    }
+
+    /// A padding mask that leaves at least one key per row.
+    fn padding(n: usize, s: usize, rng: &mut Rng) -> Mask {
+        let lengths: Vec<usize> = (0..n).map(|_| 1 + rng.below(s)).collect();
+        Mask::padding(&lengths, s)
+    }
+
+    /// Dropout multipliers 0 or 2 (p = ½), `[N, h, L, S]`.
+    fn keep(shape: &[usize], rng: &mut Rng) -> Tensor<f64> {
+        Tensor::rand_bernoulli(shape, 0.5, rng).mul_scalar(2.0)
+    }
+
+    /// Self-attention on a packed `[N, L, 3E]` input: q, k and v are three
+    /// column ranges of one var.
+    fn packed_self_attention(
+        x: &Var<f64>,
+        dims: AttnDims,
+        mask: Option<&Tensor<f64>>,
+        keep: Option<Tensor<f64>>,
+    ) -> Var<f64> {
+        let e = dims.heads * dims.d;
+        let at = |col| Heads {
+            var: x,
+            layout: HeadLayout::packed(dims.l, 3 * e, col, dims.d),
+        };
+        let scale = 1.0 / (dims.d as f64).sqrt();
+        fused_attention(at(0), at(e), at(2 * e), dims, mask, scale, keep).0
+    }
+
+    /// The same with the generic ops: split, permute, `attend`, merge.
+    fn composed_self_attention(
+        x: &Var<f64>,
+        dims: AttnDims,
+        mask: Option<&Tensor<f64>>,
+        keep: Option<&Tensor<f64>>,
+    ) -> Var<f64> {
+        let AttnDims {
+            batch: n,
+            heads: h,
+            l,
+            d,
+            ..
+        } = dims;
+        let e = h * d;
+        let split = |v: &Var<f64>| v.reshape(&[n, l, h, d]).permute(&[0, 2, 1, 3]);
+        let parts = x.split(2, &[e, e, e]);
+        let (q, k, v) = (split(&parts[0]), split(&parts[1]), split(&parts[2]));
+        let scale = 1.0 / (d as f64).sqrt();
+        let y = match keep {
+            // `attend` draws its own dropout; apply the fixed one by hand.
+            Some(kp) => {
+                let (_, p) = attend(&q, &k, &v, mask, scale, None).unwrap();
+                p.mul_tensor(kp).matmul(&v)
+            }
+            None => attend(&q, &k, &v, mask, scale, None).unwrap().0,
+        };
+        y.permute(&[0, 2, 1, 3]).reshape(&[n, l, e])
+    }
+
+    fn dims_of(n: usize, heads: usize, l: usize, s: usize, d: usize) -> AttnDims {
+        AttnDims {
+            batch: n,
+            heads,
+            l,
+            s,
+            d,
+        }
+    }
+
+    #[test]
+    fn matches_the_composed_ops_with_masks_and_dropout() {
+        let mut rng = Rng::seed_from(3);
+        let (n, h, l, d) = (3, 2, 5, 4);
+        let dims = dims_of(n, h, l, l, d);
+        let x = Tensor::<f64>::rand_normal(&[n, l, 3 * h * d], 0.0, 1.0, &mut rng);
+        let pad = padding(n, l, &mut rng);
+        let mask = combined_mask::<f64>("t", n, l, l, Some(&Mask::causal(l)), Some(&pad)).unwrap();
+        let kp = keep(&[n, h, l, l], &mut rng);
+        let w = Tensor::<f64>::rand_uniform(&[n, l, h * d], 0.5, 1.5, &mut rng);
+        for (m, k) in [(None, None), (mask.as_ref(), None), (mask.as_ref(), Some(&kp))] {
+            let (xa, xb) = (Var::leaf(x.clone()), Var::leaf(x.clone()));
+            let a = packed_self_attention(&xa, dims, m, k.cloned());
+            let b = composed_self_attention(&xb, dims, m, k);
+            let diff = a.value().sub(b.value()).abs().max_all();
+            assert!(diff < 1e-12, "values differ by {diff}");
+            let ga = a.backward_with(w.clone());
+            let gb = b.backward_with(w.clone());
+            let diff = ga.get(&xa).unwrap().sub(gb.get(&xb).unwrap()).abs().max_all();
+            assert!(diff < 1e-12, "gradients differ by {diff}");
+        }
+    }
+
+    #[test]
+    fn no_graph_without_gradients() {
+        let dims = dims_of(1, 1, 2, 2, 2);
+        let x = Var::constant(Tensor::<f64>::ones(&[1, 2, 6]));
+        assert!(!packed_self_attention(&x, dims, None, None).requires_grad());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+        /// One packed var for q, k and v (their gradients add into it),
+        /// with a causal + padding mask and fixed dropout.
+        #[test]
+        fn packed_gradients(n in 1usize..3, h in 1usize..3, l in 1usize..5, d in 1usize..4,
+                            masked: bool, dropped: bool, seed: u64) {
+            let mut rng = Rng::seed_from(seed);
+            let dims = dims_of(n, h, l, l, d);
+            let x = Tensor::<f64>::rand_normal(&[n, l, 3 * h * d], 0.0, 1.0, &mut rng);
+            let pad = padding(n, l, &mut rng);
+            let mask = if masked {
+                combined_mask::<f64>("t", n, l, l, Some(&Mask::causal(l)), Some(&pad)).unwrap()
+            } else {
+                None
+            };
+            let kp = dropped.then(|| keep(&[n, h, l, l], &mut rng));
+            let r = check_gradients(
+                |v| packed_self_attention(&v[0], dims, mask.as_ref(), kp.clone()),
+                &[x],
+                cfg(),
+            );
+            prop_assert!(r.passed, "{r}");
+        }
+
+        /// Separate q `[N, L, E]` and split k, v `[N, h, S, d]` (the KV-cache
+        /// layout), key length different from the query length.
+        #[test]
+        fn split_kv_gradients(n in 1usize..3, h in 1usize..3, l in 1usize..4, s in 1usize..5,
+                              d in 1usize..4, seed: u64) {
+            let mut rng = Rng::seed_from(seed);
+            let dims = dims_of(n, h, l, s, d);
+            let inputs = [
+                Tensor::<f64>::rand_normal(&[n, l, h * d], 0.0, 1.0, &mut rng),
+                Tensor::<f64>::rand_normal(&[n, h, s, d], 0.0, 1.0, &mut rng),
+                Tensor::<f64>::rand_normal(&[n, h, s, d], 0.0, 1.0, &mut rng),
+            ];
+            let pad = padding(n, s, &mut rng);
+            let mask = combined_mask::<f64>("t", n, l, s, None, Some(&pad)).unwrap();
+            let r = check_gradients(
+                |v| {
+                    let split = HeadLayout::split(h, s, d);
+                    fused_attention(
+                        Heads { var: &v[0], layout: HeadLayout::packed(l, h * d, 0, d) },
+                        Heads { var: &v[1], layout: split },
+                        Heads { var: &v[2], layout: split },
+                        dims,
+                        mask.as_ref(),
+                        0.7,
+                        None,
+                    )
+                    .0
+                },
+                &inputs,
+                cfg(),
+            );
+            prop_assert!(r.passed, "{r}");
+        }
+    }
+}
