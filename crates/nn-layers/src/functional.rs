@@ -199,6 +199,14 @@ pub fn layer_norm<T: Element>(
             "the input's trailing dims must equal normalized_shape",
         ));
     }
+    if normalized_shape.contains(&0) {
+        return Err(TensorError::shapes(
+            op,
+            x.shape(),
+            normalized_shape,
+            "normalized_shape must have no zero dim (nothing to normalise over)",
+        ));
+    }
     for (name, v) in [("weight", weight), ("bias", bias)] {
         if let Some(v) = v {
             if v.shape() != normalized_shape {
@@ -211,72 +219,7 @@ pub fn layer_norm<T: Element>(
             }
         }
     }
-    let width: usize = normalized_shape.iter().product();
-    let xv = x.value();
-    let (w, b) = (weight.map(|w| w.value().clone()), bias.map(|b| b.value().clone()));
-    // One pass per row: x̂ = (x − mean)·rstd, y = x̂·w + b (biased variance).
-    let mut xhat = xv.as_slice().to_vec();
-    let mut rstd = Vec::with_capacity(xhat.len() / width.max(1));
-    let mut y = vec![T::zero(); xhat.len()];
-    let inv_width = T::of(1.0 / width as f64);
-    for (row, out) in xhat.chunks_exact_mut(width).zip(y.chunks_exact_mut(width)) {
-        let mean = row.iter().fold(T::zero(), |a, &v| a + v) * inv_width;
-        let var = row.iter().fold(T::zero(), |a, &v| a + (v - mean) * (v - mean)) * inv_width;
-        let r = (var + T::of(eps)).sqrt().recip();
-        rstd.push(r);
-        row.iter_mut().for_each(|v| *v = (*v - mean) * r);
-        out.copy_from_slice(row);
-        if let Some(w) = &w {
-            out.iter_mut().zip(w.as_slice()).for_each(|(o, g)| *o *= *g);
-        }
-        if let Some(b) = &b {
-            out.iter_mut().zip(b.as_slice()).for_each(|(o, c)| *o += *c);
-        }
-    }
-    let mut parents = vec![x.clone()];
-    parents.extend(weight.cloned());
-    parents.extend(bias.cloned());
-    let (has_w, has_b) = (weight.is_some(), bias.is_some());
-    let shape = x.shape().to_vec();
-    let xhat = Tensor::from_vec(xhat, &shape);
-    Ok(Var::from_op(
-        "layer_norm",
-        Tensor::from_vec(y, &shape),
-        parents,
-        move |g| {
-            // dx̂ = g·w;  dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂));
-            // dw = Σ_rows g·x̂;  db = Σ_rows g.
-            let (gs, xh) = (g.as_slice(), xhat.as_slice());
-            let mut dx = vec![T::zero(); gs.len()];
-            let mut dw = vec![T::zero(); if has_w { width } else { 0 }];
-            let mut db = vec![T::zero(); if has_b { width } else { 0 }];
-            let rows = gs.chunks_exact(width).zip(xh.chunks_exact(width));
-            for (((gr, xr), dxr), r) in rows.zip(dx.chunks_exact_mut(width)).zip(&rstd) {
-                for (i, d) in dxr.iter_mut().enumerate() {
-                    *d = match &w {
-                        Some(w) => gr[i] * w.as_slice()[i],
-                        None => gr[i],
-                    };
-                }
-                let m1 = dxr.iter().fold(T::zero(), |a, &v| a + v) * inv_width;
-                let m2 = dxr.iter().zip(xr).fold(T::zero(), |a, (d, x)| a + *d * *x) * inv_width;
-                dxr.iter_mut()
-                    .zip(xr)
-                    .for_each(|(d, x)| *d = (*d - m1 - *x * m2) * *r);
-                dw.iter_mut().zip(gr.iter().zip(xr)).for_each(|(a, (g, x))| *a += *g * *x);
-                db.iter_mut().zip(gr).for_each(|(a, g)| *a += *g);
-            }
-            let mut grads = vec![Some(Tensor::from_vec(dx, &shape))];
-            let ns = &shape[shape.len() - k..];
-            if has_w {
-                grads.push(Some(Tensor::from_vec(dw, ns)));
-            }
-            if has_b {
-                grads.push(Some(Tensor::from_vec(db, ns)));
-            }
-            grads
-        },
-    ))
+    Ok(crate::layer_norm::layer_norm_node(x, k, weight, bias, eps))
 }
 
 /// Looks up rows of `weight: [num_embeddings, dim]` for `indices` laid out
