@@ -117,7 +117,9 @@ impl AttnDims {
         self.batch * self.heads
     }
     fn parallel(&self) -> bool {
-        num_threads() > 1 && self.tasks() > 1 && self.tasks() * self.l * self.s * self.d >= PARALLEL_MADDS
+        num_threads() > 1
+            && self.tasks() > 1
+            && self.tasks() * self.l * self.s * self.d >= PARALLEL_MADDS
     }
 }
 
@@ -222,14 +224,30 @@ pub(crate) fn fused_attention<T: Element>(
     let mut yh = vec![T::zero(); dims.tasks() * ld];
     for_each_task(dims.parallel(), (&mut p, &mut yh), (ls, ld), |t, pc, yc| {
         let (n, h) = (t / heads, t % heads);
-        gemm(l, s, d, q.layout.mat(qd, n, h), k.layout.mat_t(kd, n, h), pc, false);
+        gemm(
+            l,
+            s,
+            d,
+            q.layout.mat(qd, n, h),
+            k.layout.mat_t(kd, n, h),
+            pc,
+            false,
+        );
         let m = mask_data.map(|(m, stride)| &m[n * stride..n * stride + ls]);
         softmax_rows(pc, s, scale, m);
         let pd: Cow<'_, [T]> = match keep_data {
             Some(kp) => Cow::Owned(times(pc, &kp[t * ls..(t + 1) * ls])),
             None => Cow::Borrowed(pc),
         };
-        gemm(l, d, s, MatRef::row_major(&pd, s), v.layout.mat(vd, n, h), yc, false);
+        gemm(
+            l,
+            d,
+            s,
+            MatRef::row_major(&pd, s),
+            v.layout.mat(vd, n, h),
+            yc,
+            false,
+        );
     });
     // Merge the heads: [N, h, L, d] → [N, L, h·d].
     let mut y = vec![T::zero(); batch * l * e];
@@ -257,7 +275,11 @@ pub(crate) fn fused_attention<T: Element>(
     let parent_shapes: Vec<Vec<usize>> = parents.iter().map(|p| p.shape().to_vec()).collect();
     let saved_p = p.clone();
     let backward = move |g: &Tensor<T>| {
-        let (qd, kd, vd) = (values[0].as_slice(), values[1].as_slice(), values[2].as_slice());
+        let (qd, kd, vd) = (
+            values[0].as_slice(),
+            values[1].as_slice(),
+            values[2].as_slice(),
+        );
         let [ql, kl, vl] = layouts;
         let (gd, pd_all) = (g.as_slice(), saved_p.as_slice());
         let keep_data = keep.as_ref().map(|t| t.as_slice());
@@ -266,27 +288,64 @@ pub(crate) fn fused_attention<T: Element>(
         // Per task: dq (L·d), then dk and dv (S·d each).
         let mut dqs = vec![T::zero(); dims.tasks() * ld];
         let mut dkvs = vec![T::zero(); dims.tasks() * 2 * sd];
-        for_each_task(dims.parallel(), (&mut dqs, &mut dkvs), (ld, 2 * sd), |t, dq, dkv| {
-            let (n, h) = (t / heads, t % heads);
-            let p = &pd_all[t * ls..(t + 1) * ls];
-            let kp = keep_data.map(|kp| &kp[t * ls..(t + 1) * ls]);
-            let (dk, dv) = dkv.split_at_mut(sd);
-            // dPd = dY·vᵀ; dv = Pdᵀ·dY.
-            let mut dp = vec![T::zero(); ls];
-            gemm(l, s, d, gl.mat(gd, n, h), vl.mat_t(vd, n, h), &mut dp, false);
-            let pd: Cow<'_, [T]> = match kp {
-                Some(kp) => Cow::Owned(times(p, kp)),
-                None => Cow::Borrowed(p),
-            };
-            gemm(s, d, l, MatRef::transposed(&pd, s), gl.mat(gd, n, h), dv, false);
-            if let Some(kp) = kp {
-                dp.iter_mut().zip(kp).for_each(|(g, m)| *g *= *m);
-            }
-            softmax_rows_backward(&mut dp, p, s, scale);
-            // dq = dS·k; dk = dSᵀ·q.
-            gemm(l, d, s, MatRef::row_major(&dp, s), kl.mat(kd, n, h), dq, false);
-            gemm(s, d, l, MatRef::transposed(&dp, s), ql.mat(qd, n, h), dk, false);
-        });
+        for_each_task(
+            dims.parallel(),
+            (&mut dqs, &mut dkvs),
+            (ld, 2 * sd),
+            |t, dq, dkv| {
+                let (n, h) = (t / heads, t % heads);
+                let p = &pd_all[t * ls..(t + 1) * ls];
+                let kp = keep_data.map(|kp| &kp[t * ls..(t + 1) * ls]);
+                let (dk, dv) = dkv.split_at_mut(sd);
+                // dPd = dY·vᵀ; dv = Pdᵀ·dY.
+                let mut dp = vec![T::zero(); ls];
+                gemm(
+                    l,
+                    s,
+                    d,
+                    gl.mat(gd, n, h),
+                    vl.mat_t(vd, n, h),
+                    &mut dp,
+                    false,
+                );
+                let pd: Cow<'_, [T]> = match kp {
+                    Some(kp) => Cow::Owned(times(p, kp)),
+                    None => Cow::Borrowed(p),
+                };
+                gemm(
+                    s,
+                    d,
+                    l,
+                    MatRef::transposed(&pd, s),
+                    gl.mat(gd, n, h),
+                    dv,
+                    false,
+                );
+                if let Some(kp) = kp {
+                    dp.iter_mut().zip(kp).for_each(|(g, m)| *g *= *m);
+                }
+                softmax_rows_backward(&mut dp, p, s, scale);
+                // dq = dS·k; dk = dSᵀ·q.
+                gemm(
+                    l,
+                    d,
+                    s,
+                    MatRef::row_major(&dp, s),
+                    kl.mat(kd, n, h),
+                    dq,
+                    false,
+                );
+                gemm(
+                    s,
+                    d,
+                    l,
+                    MatRef::transposed(&dp, s),
+                    ql.mat(qd, n, h),
+                    dk,
+                    false,
+                );
+            },
+        );
         let mut grads: Vec<Vec<T>> = parent_shapes
             .iter()
             .map(|sh| vec![T::zero(); sh.iter().product()])
@@ -408,7 +467,11 @@ mod tests {
         let mask = combined_mask::<f64>("t", n, l, l, Some(&Mask::causal(l)), Some(&pad)).unwrap();
         let kp = keep(&[n, h, l, l], &mut rng);
         let w = Tensor::<f64>::rand_uniform(&[n, l, h * d], 0.5, 1.5, &mut rng);
-        for (m, k) in [(None, None), (mask.as_ref(), None), (mask.as_ref(), Some(&kp))] {
+        for (m, k) in [
+            (None, None),
+            (mask.as_ref(), None),
+            (mask.as_ref(), Some(&kp)),
+        ] {
             let (xa, xb) = (Var::leaf(x.clone()), Var::leaf(x.clone()));
             let a = packed_self_attention(&xa, dims, m, k.cloned());
             let b = composed_self_attention(&xb, dims, m, k);
@@ -416,7 +479,12 @@ mod tests {
             assert!(diff < 1e-12, "values differ by {diff}");
             let ga = a.backward_with(w.clone());
             let gb = b.backward_with(w.clone());
-            let diff = ga.get(&xa).unwrap().sub(gb.get(&xb).unwrap()).abs().max_all();
+            let diff = ga
+                .get(&xa)
+                .unwrap()
+                .sub(gb.get(&xb).unwrap())
+                .abs()
+                .max_all();
             assert!(diff < 1e-12, "gradients differ by {diff}");
         }
     }

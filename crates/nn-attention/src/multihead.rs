@@ -248,9 +248,18 @@ impl<T: Element> MultiHeadAttention<T> {
         let out = self.fused(
             &mv,
             [
-                Heads { var: &q, layout: HeadLayout::packed(l, self.embed_dim, 0, d) },
-                Heads { var: &kv.k, layout: split },
-                Heads { var: &kv.v, layout: split },
+                Heads {
+                    var: &q,
+                    layout: HeadLayout::packed(l, self.embed_dim, 0, d),
+                },
+                Heads {
+                    var: &kv.k,
+                    layout: split,
+                },
+                Heads {
+                    var: &kv.v,
+                    layout: split,
+                },
             ],
             (q.shape()[0], kv.k.shape()[0], l, s),
             attn_mask,
@@ -460,7 +469,13 @@ impl<T: Element> MultiHeadAttention<T> {
                 var: &qkv,
                 layout: HeadLayout::packed(l, 3 * e, col, d),
             };
-            self.fused(mv, [at(0), at(e), at(2 * e)], sizes, attn_mask, key_padding_mask)?
+            self.fused(
+                mv,
+                [at(0), at(e), at(2 * e)],
+                sizes,
+                attn_mask,
+                key_padding_mask,
+            )?
         } else {
             let q = self.project(mv, query, 0)?;
             let qh = Heads {

@@ -130,7 +130,13 @@ pub(crate) fn layer_norm_with<T: Element>(
 ) -> Result<Var<T>> {
     let g = w.get_if(layer.weight.is_some(), &format!("{prefix}weight"))?;
     let b = w.get_if(layer.bias.is_some(), &format!("{prefix}bias"))?;
-    functional::layer_norm(x, layer.normalized_shape(), g.as_ref(), b.as_ref(), layer.eps())
+    functional::layer_norm(
+        x,
+        layer.normalized_shape(),
+        g.as_ref(),
+        b.as_ref(),
+        layer.eps(),
+    )
 }
 
 /// `module`'s parameters named under `prefix` (`{prefix}weight`, ...).

@@ -227,52 +227,57 @@ pub(crate) fn layer_norm_node<T: Element>(
     parents.extend(bias.cloned());
     let (has_w, has_b) = (weight.is_some(), bias.is_some());
     let xhat = Tensor::from_vec(xhat, &shape);
-    Var::from_op("layer_norm", Tensor::from_vec(y, &shape), parents, move |g| {
-        // dx̂ = g·w;  dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂));
-        // dw = Σ_rows g·x̂;  db = Σ_rows g (partial sums per piece, added in order).
-        let (gs, xh) = (g.as_slice(), xhat.as_slice());
-        let mut dx = vec![T::zero(); gs.len()];
-        let mut scratch = vec![T::zero(); gs.len() / width];
-        let partials = by_rows((&mut dx, width), (&mut scratch, 1), rows, |r0, dxs, _| {
-            let mut dw = vec![T::zero(); if has_w { width } else { 0 }];
-            let mut db = vec![T::zero(); if has_b { width } else { 0 }];
-            for (i, dxr) in dxs.chunks_exact_mut(width).enumerate() {
-                let at = (r0 + i) * width;
-                let (gr, xr) = (&gs[at..at + width], &xh[at..at + width]);
-                match &w {
-                    Some(w) => dxr
-                        .iter_mut()
-                        .zip(gr.iter().zip(w.as_slice()))
-                        .for_each(|(d, (g, w))| *d = *g * *w),
-                    None => dxr.copy_from_slice(gr),
+    Var::from_op(
+        "layer_norm",
+        Tensor::from_vec(y, &shape),
+        parents,
+        move |g| {
+            // dx̂ = g·w;  dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂));
+            // dw = Σ_rows g·x̂;  db = Σ_rows g (partial sums per piece, added in order).
+            let (gs, xh) = (g.as_slice(), xhat.as_slice());
+            let mut dx = vec![T::zero(); gs.len()];
+            let mut scratch = vec![T::zero(); gs.len() / width];
+            let partials = by_rows((&mut dx, width), (&mut scratch, 1), rows, |r0, dxs, _| {
+                let mut dw = vec![T::zero(); if has_w { width } else { 0 }];
+                let mut db = vec![T::zero(); if has_b { width } else { 0 }];
+                for (i, dxr) in dxs.chunks_exact_mut(width).enumerate() {
+                    let at = (r0 + i) * width;
+                    let (gr, xr) = (&gs[at..at + width], &xh[at..at + width]);
+                    match &w {
+                        Some(w) => dxr
+                            .iter_mut()
+                            .zip(gr.iter().zip(w.as_slice()))
+                            .for_each(|(d, (g, w))| *d = *g * *w),
+                        None => dxr.copy_from_slice(gr),
+                    }
+                    let (m1, m2) = (sum(dxr) * inv, dot(dxr, xr) * inv);
+                    let r = rstd[r0 + i];
+                    dxr.iter_mut()
+                        .zip(xr)
+                        .for_each(|(d, x)| *d = (*d - m1 - *x * m2) * r);
+                    dw.iter_mut()
+                        .zip(gr.iter().zip(xr))
+                        .for_each(|(a, (g, x))| *a += *g * *x);
+                    db.iter_mut().zip(gr).for_each(|(a, g)| *a += *g);
                 }
-                let (m1, m2) = (sum(dxr) * inv, dot(dxr, xr) * inv);
-                let r = rstd[r0 + i];
-                dxr.iter_mut()
-                    .zip(xr)
-                    .for_each(|(d, x)| *d = (*d - m1 - *x * m2) * r);
-                dw.iter_mut()
-                    .zip(gr.iter().zip(xr))
-                    .for_each(|(a, (g, x))| *a += *g * *x);
-                db.iter_mut().zip(gr).for_each(|(a, g)| *a += *g);
+                (dw, db)
+            });
+            let norm_shape = &shape[shape.len() - k..];
+            let total = |pick: fn(&(Vec<T>, Vec<T>)) -> &Vec<T>| {
+                let mut acc = vec![T::zero(); width];
+                for p in &partials {
+                    acc.iter_mut().zip(pick(p)).for_each(|(a, v)| *a += *v);
+                }
+                Some(Tensor::from_vec(acc, norm_shape))
+            };
+            let mut grads = vec![Some(Tensor::from_vec(dx, &shape))];
+            if has_w {
+                grads.push(total(|p| &p.0));
             }
-            (dw, db)
-        });
-        let norm_shape = &shape[shape.len() - k..];
-        let total = |pick: fn(&(Vec<T>, Vec<T>)) -> &Vec<T>| {
-            let mut acc = vec![T::zero(); width];
-            for p in &partials {
-                acc.iter_mut().zip(pick(p)).for_each(|(a, v)| *a += *v);
+            if has_b {
+                grads.push(total(|p| &p.1));
             }
-            Some(Tensor::from_vec(acc, norm_shape))
-        };
-        let mut grads = vec![Some(Tensor::from_vec(dx, &shape))];
-        if has_w {
-            grads.push(total(|p| &p.0));
-        }
-        if has_b {
-            grads.push(total(|p| &p.1));
-        }
-        grads
-    })
+            grads
+        },
+    )
 }
