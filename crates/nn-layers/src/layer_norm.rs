@@ -263,19 +263,20 @@ pub(crate) fn layer_norm_node<T: Element>(
                 (dw, db)
             });
             let norm_shape = &shape[shape.len() - k..];
-            let total = |pick: fn(&(Vec<T>, Vec<T>)) -> &Vec<T>| {
+            let (dws, dbs): (Vec<Vec<T>>, Vec<Vec<T>>) = partials.into_iter().unzip();
+            let total = |parts: Vec<Vec<T>>| {
                 let mut acc = vec![T::zero(); width];
-                for p in &partials {
-                    acc.iter_mut().zip(pick(p)).for_each(|(a, v)| *a += *v);
+                for p in &parts {
+                    acc.iter_mut().zip(p).for_each(|(a, v)| *a += *v);
                 }
                 Some(Tensor::from_vec(acc, norm_shape))
             };
             let mut grads = vec![Some(Tensor::from_vec(dx, &shape))];
             if has_w {
-                grads.push(total(|p| &p.0));
+                grads.push(total(dws));
             }
             if has_b {
-                grads.push(total(|p| &p.1));
+                grads.push(total(dbs));
             }
             grads
         },
