@@ -44,20 +44,18 @@ pub fn linear<T: Element>(x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>) ->
             ));
         }
     }
-    // matmul needs a matrix: a single vector [in] runs as [1, in].
-    let x2 = if x.ndim() == 1 {
-        x.reshape(&[1, in_f])
-    } else {
-        x.clone()
-    };
-    let mut y = x2.try_matmul_t(weight, false, true)?;
+    // One [rows, in] matrix whatever the leading dims (a vector [in] is one
+    // row): the weight's gradient is then one GEMM over all rows, not one
+    // per leading index summed afterwards (for a [16, 64, 128] input that
+    // was a [16, out, in] temporary and a reduction).
+    let rows = x.shape()[..x.ndim() - 1].iter().product();
+    let mut y = x.reshape(&[rows, in_f]).try_matmul_t(weight, false, true)?;
     if let Some(b) = bias {
         y = y.try_add(b)?;
     }
-    if x.ndim() == 1 {
-        y = y.reshape(&[out_f]);
-    }
-    Ok(y)
+    let mut out_shape = x.shape().to_vec();
+    *out_shape.last_mut().expect("checked: at least one dim") = out_f;
+    Ok(y.reshape(&out_shape))
 }
 
 /// The shape `[1, C, 1, …]` that broadcasts a per-channel `[C]` tensor over `shape`.
