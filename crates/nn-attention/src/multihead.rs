@@ -10,7 +10,9 @@ use crate::mask::{combined_mask, Mask};
 use nn_layers::functional::linear as affine;
 use nn_layers::Linear;
 
-use crate::parts::{check_dropout, check_sizes, named_under, new_linear, DropoutRng, ModeFlag, Weights};
+use crate::parts::{
+    check_dropout, check_sizes, named_under, new_linear, DropoutRng, ModeFlag, Weights,
+};
 
 /// Keys and values already projected and split into heads
 /// (`[N, heads, S, head_dim]` each): what a KV cache stores.

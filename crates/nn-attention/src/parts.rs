@@ -26,13 +26,13 @@ pub(crate) fn check_dropout(what: &str, name: &str, p: f64) {
     );
 }
 
-/// Panics unless `eps` is finite and positive (nn-layers' `LayerNorm`
-/// requires it: with 0 a constant row divides 0 by 0).
+/// Panics unless `eps` is finite and not negative. (An `eps` of 0 then
+/// panics in nn-layers' `LayerNormConfig`, which needs it positive.)
 #[track_caller]
 pub(crate) fn check_eps(what: &str, name: &str, eps: f64) {
     assert!(
-        eps.is_finite() && eps > 0.0,
-        "{what}: {name} = {eps}, expected a finite value > 0"
+        eps.is_finite() && eps >= 0.0,
+        "{what}: {name} = {eps}, expected a finite value >= 0"
     );
 }
 

@@ -176,7 +176,7 @@ impl<T: Element> TransformerEncoderLayer<T> {
     ///
     /// # Panics
     /// If a size in `config` is 0, `nhead` does not divide `d_model`,
-    /// `dropout` is outside `[0, 1)` or `layer_norm_eps` is not positive.
+    /// `dropout` is outside `[0, 1)` or `layer_norm_eps` is negative or 0.
     #[track_caller]
     pub fn new(config: TransformerLayerConfig, rng: &mut Rng) -> Self {
         config.validate("TransformerEncoderLayer");
