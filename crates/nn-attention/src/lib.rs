@@ -29,6 +29,7 @@
 #![deny(missing_docs)]
 
 pub mod functional;
+mod fused;
 pub mod hard;
 pub mod mask;
 pub mod module;
@@ -45,9 +46,10 @@ pub use functional::{
 pub use hard::{hard_attention, HardAttention, HardChoice};
 pub use mask::Mask;
 pub use multihead::{MultiHeadAttention, ProjectedKv};
-/// Re-exported so `named_parameters()`, `eval()` and friends need only this crate.
-pub use nn_layers::Module;
-pub use parts::{affine, layer_norm, Weights};
+/// Re-exported so `named_parameters()`, `eval()`, `forward()` of the
+/// layers' `LayerNorm`/`Linear` parts and friends need only this crate.
+pub use nn_layers::{Forward, Module};
+pub use parts::Weights;
 pub use position::{sinusoidal_encoding, LearnedPositionEmbedding, PositionalEncoding};
 pub use score::{
     additive_scores, attention_weights, context, dot_scores, key_value_attention,

@@ -7,36 +7,11 @@ use nn_autograd::Parameter;
 use nn_layers::{module_children, LayerRng, Module, TrainFlag};
 use nn_tensor::Element;
 
-use crate::parts::{Affine, Norm};
 use crate::{
     AdditiveAttention, BilinearScore, LearnedPositionEmbedding, MultiHeadAttention,
     PositionalEncoding, Seq2SeqTransformer, Transformer, TransformerDecoder,
     TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
 };
-
-/// `weight`, `bias` (PyTorch's `Linear`).
-impl<T: Element> Module<T> for Affine<T> {
-    fn type_name(&self) -> &'static str {
-        "Linear"
-    }
-    fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
-        f("weight", &self.weight);
-        if let Some(b) = &self.bias {
-            f("bias", b);
-        }
-    }
-}
-
-/// `weight`, `bias` (PyTorch's `LayerNorm`).
-impl<T: Element> Module<T> for Norm<T> {
-    fn type_name(&self) -> &'static str {
-        "LayerNorm"
-    }
-    fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
-        f("weight", &self.weight);
-        f("bias", &self.bias);
-    }
-}
 
 /// `in_proj_weight`, `in_proj_bias`, `out_proj.{weight,bias}`; the flag
 /// switches the dropout on the attention weights.

@@ -5,8 +5,14 @@ use nn_autograd::{Parameter, Var};
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::functional::attend;
+use crate::fused::{fused_attention, AttnDims, HeadLayout, Heads};
 use crate::mask::{combined_mask, Mask};
-use crate::parts::{affine, check_dropout, check_sizes, Affine, DropoutRng, ModeFlag, Weights};
+use nn_layers::functional::linear as affine;
+use nn_layers::Linear;
+
+use crate::parts::{
+    check_dropout, check_sizes, named_under, new_linear, DropoutRng, ModeFlag, Weights,
+};
 
 /// Keys and values already projected and split into heads
 /// (`[N, heads, S, head_dim]` each): what a KV cache stores.
@@ -72,7 +78,7 @@ pub struct MultiHeadAttention<T: Element> {
     /// `[3E]`.
     pub in_proj_bias: Option<Parameter<T>>,
     /// The output projection `out_proj`.
-    pub out_proj: Affine<T>,
+    pub out_proj: Linear<T>,
     dropout: f64,
     pub(crate) training: ModeFlag,
     pub(crate) drop: DropoutRng,
@@ -102,7 +108,7 @@ impl<T: Element> MultiHeadAttention<T> {
         );
         check_dropout(what, "dropout", dropout);
         let a = (6.0 / (4 * embed_dim) as f64).sqrt(); // fan_in E, fan_out 3E
-        let out_proj = Affine::new(embed_dim, embed_dim, bias, rng);
+        let out_proj = new_linear(embed_dim, embed_dim, bias, rng);
         if let Some(b) = &out_proj.bias {
             b.set_value(Tensor::zeros(&[embed_dim]));
         }
@@ -142,7 +148,7 @@ impl<T: Element> MultiHeadAttention<T> {
         if let Some(b) = &self.in_proj_bias {
             v.push((format!("{prefix}in_proj_bias"), b.clone()));
         }
-        v.extend(self.out_proj.named(&format!("{prefix}out_proj.")));
+        v.extend(named_under(&self.out_proj, &format!("{prefix}out_proj.")));
         v
     }
 
@@ -234,8 +240,80 @@ impl<T: Element> MultiHeadAttention<T> {
     ) -> Result<(Var<T>, Option<Var<T>>)> {
         self.check("query", query)?;
         let mv = self.own_vars();
-        let q = self.split_heads(&self.project(&mv, query, 0)?);
-        self.heads_to_output(&mv, &q, kv, attn_mask, key_padding_mask, need_weights)
+        let q = self.project(&mv, query, 0)?;
+        if need_weights {
+            let q = self.split_heads(&q);
+            return self.heads_to_output(&mv, &q, kv, attn_mask, key_padding_mask, true);
+        }
+        let (h, d, l, s) = (self.num_heads, self.head_dim(), q.shape()[1], kv.len());
+        let split = HeadLayout::split(h, s, d);
+        let out = self.fused(
+            &mv,
+            [
+                Heads {
+                    var: &q,
+                    layout: HeadLayout::packed(l, self.embed_dim, 0, d),
+                },
+                Heads {
+                    var: &kv.k,
+                    layout: split,
+                },
+                Heads {
+                    var: &kv.v,
+                    layout: split,
+                },
+            ],
+            (q.shape()[0], kv.k.shape()[0], l, s),
+            attn_mask,
+            key_padding_mask,
+        )?;
+        Ok((out, None))
+    }
+
+    /// d = E / h.
+    fn head_dim(&self) -> usize {
+        self.embed_dim / self.num_heads
+    }
+
+    /// The fused path: attention of the query heads over the key and value
+    /// heads where they lie (no head-splitting copies), then `out_proj`.
+    /// `sizes` = (query batch, key batch, L, S).
+    fn fused(
+        &self,
+        mv: &MhaVars<T>,
+        [q, k, v]: [Heads<'_, T>; 3],
+        (n, nk, l, s): (usize, usize, usize, usize),
+        attn_mask: Option<&Mask>,
+        key_padding_mask: Option<&Mask>,
+    ) -> Result<Var<T>> {
+        let op = "MultiHeadAttention::forward";
+        if nk != n {
+            return Err(TensorError::shapes(
+                op,
+                q.var.shape(),
+                k.var.shape(),
+                "query and key batch sizes differ",
+            ));
+        }
+        let mask = combined_mask::<T>(op, n, l, s, attn_mask, key_padding_mask)?;
+        let h = self.num_heads;
+        let keep = (self.training.get() && self.dropout > 0.0).then(|| {
+            // The same draws as the unfused path: one per weight, [N, h, L, S].
+            self.drop.with(|rng| {
+                Tensor::<T>::rand_bernoulli(&[n, h, l, s], 1.0 - self.dropout, rng)
+                    .mul_scalar(T::of(1.0 / (1.0 - self.dropout)))
+            })
+        });
+        let dims = AttnDims {
+            batch: n,
+            heads: h,
+            l,
+            s,
+            d: self.head_dim(),
+        };
+        let scale = T::of(1.0 / (self.head_dim() as f64).sqrt());
+        let (y, _) = fused_attention(q, k, v, dims, mask.as_ref(), scale, keep);
+        affine(&y, &mv.out_w, mv.out_b.as_ref())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -348,29 +426,84 @@ impl<T: Element> MultiHeadAttention<T> {
         need_weights: bool,
     ) -> Result<(Var<T>, Option<Var<T>>)> {
         self.check("query", query)?;
+        self.check("key", key)?;
+        self.check("value", value)?;
+        if key.shape()[..2] != value.shape()[..2] {
+            return Err(TensorError::shapes(
+                "MultiHeadAttention::forward",
+                key.shape(),
+                value.shape(),
+                "key and value need the same batch size and length",
+            ));
+        }
         let same = query.id() == key.id() && key.id() == value.id();
-        let (q, kv) = if same {
-            // Self-attention: one GEMM for q, k and v together.
-            self.check("key", key)?;
+        if need_weights {
+            // The weights are returned as a differentiable var, which the
+            // fused kernel does not provide: compose the generic ops.
+            let (q, kv) = if same {
+                // Self-attention: one GEMM for q, k and v together.
+                let qkv = affine(query, &mv.in_w, mv.in_b.as_ref())?;
+                let e = self.embed_dim;
+                let parts = qkv.split(2, &[e, e, e]);
+                (
+                    self.split_heads(&parts[0]),
+                    ProjectedKv {
+                        k: self.split_heads(&parts[1]),
+                        v: self.split_heads(&parts[2]),
+                    },
+                )
+            } else {
+                (
+                    self.split_heads(&self.project(mv, query, 0)?),
+                    self.project_kv_with(mv, key, value)?,
+                )
+            };
+            return self.heads_to_output(mv, &q, &kv, attn_mask, key_padding_mask, true);
+        }
+        let (e, d) = (self.embed_dim, self.head_dim());
+        let (n, l, s) = (query.shape()[0], query.shape()[1], key.shape()[1]);
+        let sizes = (n, key.shape()[0], l, s);
+        let out = if same {
+            // Self-attention: one GEMM for q, k and v together, whose heads
+            // the kernel reads in place.
             let qkv = affine(query, &mv.in_w, mv.in_b.as_ref())?;
-            let e = self.embed_dim;
-            let parts = qkv.split(2, &[e, e, e]);
-            (
-                self.split_heads(&parts[0]),
-                ProjectedKv {
-                    k: self.split_heads(&parts[1]),
-                    v: self.split_heads(&parts[2]),
-                },
-            )
+            let at = |col| Heads {
+                var: &qkv,
+                layout: HeadLayout::packed(l, 3 * e, col, d),
+            };
+            self.fused(
+                mv,
+                [at(0), at(e), at(2 * e)],
+                sizes,
+                attn_mask,
+                key_padding_mask,
+            )?
         } else {
-            self.check("key", key)?;
-            self.check("value", value)?;
-            (
-                self.split_heads(&self.project(mv, query, 0)?),
-                self.project_kv_with(mv, key, value)?,
-            )
+            let q = self.project(mv, query, 0)?;
+            let qh = Heads {
+                var: &q,
+                layout: HeadLayout::packed(l, e, 0, d),
+            };
+            if key.id() == value.id() {
+                // Keys and values of one memory: one GEMM for both.
+                let w = mv.in_w.narrow(0, e, 2 * e);
+                let b = mv.in_b.as_ref().map(|b| b.narrow(0, e, 2 * e));
+                let kv = affine(key, &w, b.as_ref())?;
+                let at = |col| Heads {
+                    var: &kv,
+                    layout: HeadLayout::packed(s, 2 * e, col, d),
+                };
+                self.fused(mv, [qh, at(0), at(e)], sizes, attn_mask, key_padding_mask)?
+            } else {
+                let (k, v) = (self.project(mv, key, 1)?, self.project(mv, value, 2)?);
+                let at = |var| Heads {
+                    var,
+                    layout: HeadLayout::packed(s, e, 0, d),
+                };
+                self.fused(mv, [qh, at(&k), at(&v)], sizes, attn_mask, key_padding_mask)?
+            }
         };
-        self.heads_to_output(mv, &q, &kv, attn_mask, key_padding_mask, need_weights)
+        Ok((out, None))
     }
 
     /// Panicking [`MultiHeadAttention::try_forward`].

@@ -1,9 +1,11 @@
-//! The small building blocks the attention layers are made of: an affine
-//! map, layer normalisation, dropout. (`nn-layers` provides the full
-//! modules; these keep this crate independent of it.)
+//! What the attention layers share: weights looked up by name, nn-layers'
+//! `Linear` and `LayerNorm` run on such weights, argument checks, the train
+//! flag and dropout.
 
 use nn_autograd::{Parameter, Var};
-use nn_layers::{LayerRng, TrainFlag};
+use nn_layers::{
+    functional, LayerNorm, LayerNormConfig, LayerRng, Linear, LinearConfig, Module, TrainFlag,
+};
 use nn_tensor::{Element, Result, Rng, Tensor};
 
 /// Panics unless every size is at least 1, naming the constructor, the
@@ -24,7 +26,8 @@ pub(crate) fn check_dropout(what: &str, name: &str, p: f64) {
     );
 }
 
-/// Panics unless `eps` is finite and not negative.
+/// Panics unless `eps` is finite and not negative. (An `eps` of 0 then
+/// panics in nn-layers' `LayerNormConfig`, which needs it positive.)
 #[track_caller]
 pub(crate) fn check_eps(what: &str, name: &str, eps: f64) {
     assert!(
@@ -70,129 +73,82 @@ impl<'a, T: Element> Weights<'a, T> {
     }
 }
 
-/// `x·wᵀ + b` for `x: [.., in]`, `w: [out, in]`, `b: [out]`.
-pub fn affine<T: Element>(x: &Var<T>, w: &Var<T>, b: Option<&Var<T>>) -> Result<Var<T>> {
-    let y = x.try_matmul_t(w, false, true)?;
-    match b {
-        Some(b) => y.try_add(b),
-        None => Ok(y),
-    }
+// The affine maps and layer norms are nn-layers' `Linear` and `LayerNorm`
+// (same `state_dict` names, same initialisation, one fused node for the
+// norm). The helpers below only add what attention needs on top: running
+// them on weights looked up by name (a `Weights`), so a layer can be
+// evaluated on weights that are not its own parameters.
+
+/// `Linear(input → output)` with PyTorch's initialisation.
+#[track_caller]
+pub(crate) fn new_linear<T: Element>(
+    input: usize,
+    output: usize,
+    bias: bool,
+    rng: &mut Rng,
+) -> Linear<T> {
+    check_sizes(
+        "Linear::new",
+        &[("in_features", input), ("out_features", output)],
+    );
+    LinearConfig::new(input, output)
+        .with_bias(bias)
+        .init(rng)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Layer normalisation over the last dim: `(x − mean)/√(var + eps)·w + b`
-/// (biased variance, as PyTorch).
-pub fn layer_norm<T: Element>(x: &Var<T>, w: &Var<T>, b: &Var<T>, eps: f64) -> Result<Var<T>> {
-    let d = x.ndim() - 1;
-    let centred = x.sub(&x.mean_dims(&[d], true));
-    let var = centred.square().mean_dims(&[d], true);
-    let xhat = centred.div(&var.add_scalar(T::of(eps)).sqrt());
-    xhat.try_mul(w)?.try_add(b)
+/// `LayerNorm(dim)` with weight 1, bias 0.
+#[track_caller]
+pub(crate) fn new_layer_norm<T: Element>(dim: usize, eps: f64) -> LayerNorm<T> {
+    check_sizes("LayerNorm::new", &[("normalized_shape", dim)]);
+    check_eps("LayerNorm::new", "eps", eps);
+    LayerNormConfig::new(&[dim])
+        .with_eps(eps)
+        .init()
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// `y = x·Wᵀ + b` with PyTorch's `Linear` layout and default initialisation.
-#[derive(Clone, Debug)]
-pub struct Affine<T: Element> {
-    /// `[out, in]`.
-    pub weight: Parameter<T>,
-    /// `[out]`.
-    pub bias: Option<Parameter<T>>,
+/// `layer`'s map, `[.., in]` → `[.., out]`, on weights looked up under
+/// `{prefix}weight`, `{prefix}bias`.
+pub(crate) fn linear_with<T: Element>(
+    layer: &Linear<T>,
+    x: &Var<T>,
+    w: &Weights<'_, T>,
+    prefix: &str,
+) -> Result<Var<T>> {
+    let b = w.get_if(layer.bias.is_some(), &format!("{prefix}bias"))?;
+    functional::linear(x, &w.get(&format!("{prefix}weight"))?, b.as_ref())
 }
 
-impl<T: Element> Affine<T> {
-    /// Weight and bias uniform in `[−1/√in, 1/√in]` (PyTorch's `Linear`).
-    ///
-    /// # Panics
-    /// If `input` or `output` is 0.
-    #[track_caller]
-    pub fn new(input: usize, output: usize, bias: bool, rng: &mut Rng) -> Self {
-        check_sizes(
-            "Affine::new",
-            &[("in_features", input), ("out_features", output)],
-        );
-        let k = 1.0 / (input.max(1) as f64).sqrt();
-        Affine {
-            weight: Parameter::new(Tensor::rand_uniform(&[output, input], -k, k, rng)),
-            bias: bias.then(|| Parameter::new(Tensor::rand_uniform(&[output], -k, k, rng))),
-        }
-    }
-
-    /// `x: [.., in]` → `[.., out]`.
-    pub fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
-        affine(
-            x,
-            &self.weight.var(),
-            self.bias.as_ref().map(Parameter::var).as_ref(),
-        )
-    }
-
-    /// The same map, `[.., in]` → `[.., out]`, on weights looked up under
-    /// `{prefix}weight`, `{prefix}bias`.
-    pub fn forward_with(&self, x: &Var<T>, w: &Weights<'_, T>, prefix: &str) -> Result<Var<T>> {
-        let b = w.get_if(self.bias.is_some(), &format!("{prefix}bias"))?;
-        affine(x, &w.get(&format!("{prefix}weight"))?, b.as_ref())
-    }
-
-    /// Names `{prefix}weight`, `{prefix}bias`.
-    pub fn named(&self, prefix: &str) -> Vec<(String, Parameter<T>)> {
-        let mut v = vec![(format!("{prefix}weight"), self.weight.clone())];
-        if let Some(b) = &self.bias {
-            v.push((format!("{prefix}bias"), b.clone()));
-        }
-        v
-    }
+/// `layer`'s normalisation, `[.., E]` → `[.., E]`, on weights looked up
+/// under `{prefix}weight`, `{prefix}bias`.
+pub(crate) fn layer_norm_with<T: Element>(
+    layer: &LayerNorm<T>,
+    x: &Var<T>,
+    w: &Weights<'_, T>,
+    prefix: &str,
+) -> Result<Var<T>> {
+    let g = w.get_if(layer.weight.is_some(), &format!("{prefix}weight"))?;
+    let b = w.get_if(layer.bias.is_some(), &format!("{prefix}bias"))?;
+    functional::layer_norm(
+        x,
+        layer.normalized_shape(),
+        g.as_ref(),
+        b.as_ref(),
+        layer.eps(),
+    )
 }
 
-/// Layer normalisation over the last dim (PyTorch's `LayerNorm(E)`).
-#[derive(Clone, Debug)]
-pub struct Norm<T: Element> {
-    /// `[E]`, starts at 1.
-    pub weight: Parameter<T>,
-    /// `[E]`, starts at 0.
-    pub bias: Parameter<T>,
-    /// Added to the variance.
-    pub eps: f64,
-}
-
-impl<T: Element> Norm<T> {
-    /// Weight 1, bias 0.
-    ///
-    /// # Panics
-    /// If `dim` is 0 or `eps` is negative or not finite.
-    #[track_caller]
-    pub fn new(dim: usize, eps: f64) -> Self {
-        check_sizes("LayerNorm::new", &[("normalized_shape", dim)]);
-        check_eps("LayerNorm::new", "eps", eps);
-        Norm {
-            weight: Parameter::new(Tensor::ones(&[dim])),
-            bias: Parameter::new(Tensor::zeros(&[dim])),
-            eps,
-        }
-    }
-
-    /// `(x − mean)/√(var + eps)·weight + bias` over the last dim (biased
-    /// variance): `x: [.., E]` → `[.., E]`.
-    pub fn forward(&self, x: &Var<T>) -> Var<T> {
-        layer_norm(x, &self.weight.var(), &self.bias.var(), self.eps)
-            .unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// The same, `[.., E]` → `[.., E]`, on weights looked up under
-    /// `{prefix}weight`, `{prefix}bias`.
-    pub fn forward_with(&self, x: &Var<T>, w: &Weights<'_, T>, prefix: &str) -> Result<Var<T>> {
-        let (g, b) = (
-            w.get(&format!("{prefix}weight"))?,
-            w.get(&format!("{prefix}bias"))?,
-        );
-        layer_norm(x, &g, &b, self.eps)
-    }
-
-    /// Names `{prefix}weight`, `{prefix}bias`.
-    pub fn named(&self, prefix: &str) -> Vec<(String, Parameter<T>)> {
-        vec![
-            (format!("{prefix}weight"), self.weight.clone()),
-            (format!("{prefix}bias"), self.bias.clone()),
-        ]
-    }
+/// `module`'s parameters named under `prefix` (`{prefix}weight`, ...).
+pub(crate) fn named_under<T: Element>(
+    module: &dyn Module<T>,
+    prefix: &str,
+) -> Vec<(String, Parameter<T>)> {
+    module
+        .named_parameters()
+        .into_iter()
+        .map(|(n, p)| (format!("{prefix}{n}"), p))
+        .collect()
 }
 
 /// A layer's [`TrainFlag`] that clones into an independent flag with the same

@@ -6,7 +6,9 @@ use nn_autograd::{no_grad, Parameter, Var};
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::mask::Mask;
-use crate::parts::{check_sizes, Affine, Norm};
+use nn_layers::{Forward, LayerNorm, Linear};
+
+use crate::parts::{check_sizes, named_under, new_layer_norm, new_linear};
 use crate::position::PositionalEncoding;
 use crate::transformer::{
     DecoderLayerCache, DecoderMasks, TransformerDecoderLayer, TransformerEncoderLayer,
@@ -20,7 +22,7 @@ pub struct TransformerEncoder<T: Element> {
     /// The layers, applied in order.
     pub layers: Vec<TransformerEncoderLayer<T>>,
     /// The final LayerNorm, if any.
-    pub norm: Option<Norm<T>>,
+    pub norm: Option<LayerNorm<T>>,
 }
 
 impl<T: Element> TransformerEncoder<T> {
@@ -41,7 +43,7 @@ impl<T: Element> TransformerEncoder<T> {
             layers: (0..num_layers)
                 .map(|_| TransformerEncoderLayer::new(config, rng))
                 .collect(),
-            norm: final_norm.then(|| Norm::new(config.d_model, config.layer_norm_eps)),
+            norm: final_norm.then(|| new_layer_norm(config.d_model, config.layer_norm_eps)),
         }
     }
 
@@ -54,7 +56,7 @@ impl<T: Element> TransformerEncoder<T> {
             .flat_map(|(i, l)| l.named(&format!("{prefix}layers.{i}.")))
             .collect();
         if let Some(n) = &self.norm {
-            v.extend(n.named(&format!("{prefix}norm.")));
+            v.extend(named_under(n, &format!("{prefix}norm.")));
         }
         v
     }
@@ -84,7 +86,7 @@ pub struct TransformerDecoder<T: Element> {
     /// The layers, applied in order.
     pub layers: Vec<TransformerDecoderLayer<T>>,
     /// The final LayerNorm, if any.
-    pub norm: Option<Norm<T>>,
+    pub norm: Option<LayerNorm<T>>,
 }
 
 impl<T: Element> TransformerDecoder<T> {
@@ -105,7 +107,7 @@ impl<T: Element> TransformerDecoder<T> {
             layers: (0..num_layers)
                 .map(|_| TransformerDecoderLayer::new(config, rng))
                 .collect(),
-            norm: final_norm.then(|| Norm::new(config.d_model, config.layer_norm_eps)),
+            norm: final_norm.then(|| new_layer_norm(config.d_model, config.layer_norm_eps)),
         }
     }
 
@@ -118,7 +120,7 @@ impl<T: Element> TransformerDecoder<T> {
             .flat_map(|(i, l)| l.named(&format!("{prefix}layers.{i}.")))
             .collect();
         if let Some(n) = &self.norm {
-            v.extend(n.named(&format!("{prefix}norm.")));
+            v.extend(named_under(n, &format!("{prefix}norm.")));
         }
         v
     }
@@ -229,7 +231,7 @@ pub struct Seq2SeqTransformer<T: Element> {
     /// The encoder-decoder.
     pub transformer: Transformer<T>,
     /// `E → target vocabulary`.
-    pub generator: Affine<T>,
+    pub generator: Linear<T>,
 }
 
 impl<T: Element> Seq2SeqTransformer<T> {
@@ -263,7 +265,7 @@ impl<T: Element> Seq2SeqTransformer<T> {
             tgt_embed: Parameter::new(Tensor::rand_normal(&[tgt_vocab, e], 0.0, 1.0, rng)),
             positions: PositionalEncoding::new(max_len, e),
             transformer: Transformer::new(config, num_encoder_layers, num_decoder_layers, rng),
-            generator: Affine::new(e, tgt_vocab, true, rng),
+            generator: new_linear(e, tgt_vocab, true, rng),
         }
     }
 

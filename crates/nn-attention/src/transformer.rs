@@ -6,8 +6,11 @@ use nn_tensor::{Element, Result, Rng};
 
 use crate::mask::Mask;
 use crate::multihead::{MultiHeadAttention, ProjectedKv};
+use nn_layers::{LayerNorm, Linear};
+
 use crate::parts::{
-    check_dropout, check_eps, check_sizes, Affine, DropoutRng, ModeFlag, Norm, Weights,
+    check_dropout, check_eps, check_sizes, layer_norm_with, linear_with, named_under,
+    new_layer_norm, new_linear, DropoutRng, ModeFlag, Weights,
 };
 
 /// The feed-forward activation.
@@ -108,15 +111,15 @@ impl TransformerLayerConfig {
 /// The feed-forward block `linear2(dropout(act(linear1(x))))`.
 #[derive(Clone, Debug)]
 pub(crate) struct FeedForward<T: Element> {
-    pub(crate) linear1: Affine<T>,
-    pub(crate) linear2: Affine<T>,
+    pub(crate) linear1: Linear<T>,
+    pub(crate) linear2: Linear<T>,
 }
 
 impl<T: Element> FeedForward<T> {
     fn new(c: &TransformerLayerConfig, rng: &mut Rng) -> Self {
         FeedForward {
-            linear1: Affine::new(c.d_model, c.dim_feedforward, c.bias, rng),
-            linear2: Affine::new(c.dim_feedforward, c.d_model, c.bias, rng),
+            linear1: new_linear(c.d_model, c.dim_feedforward, c.bias, rng),
+            linear2: new_linear(c.dim_feedforward, c.d_model, c.bias, rng),
         }
     }
     fn forward(
@@ -127,13 +130,17 @@ impl<T: Element> FeedForward<T> {
         drop: &DropoutRng,
         training: bool,
     ) -> Result<Var<T>> {
-        let h = self.linear1.forward_with(x, w, "linear1.")?;
+        let h = linear_with(&self.linear1, x, w, "linear1.")?;
         let h = match c.activation {
             Activation::Relu => h.relu(),
             Activation::Gelu => h.gelu(),
         };
-        self.linear2
-            .forward_with(&drop.apply(&h, c.dropout, training), w, "linear2.")
+        linear_with(
+            &self.linear2,
+            &drop.apply(&h, c.dropout, training),
+            w,
+            "linear2.",
+        )
     }
 }
 
@@ -157,9 +164,9 @@ pub struct TransformerEncoderLayer<T: Element> {
     pub self_attn: MultiHeadAttention<T>,
     pub(crate) ff: FeedForward<T>,
     /// LayerNorm around the attention block.
-    pub norm1: Norm<T>,
+    pub norm1: LayerNorm<T>,
     /// LayerNorm around the feed-forward block.
-    pub norm2: Norm<T>,
+    pub norm2: LayerNorm<T>,
     pub(crate) training: ModeFlag,
     pub(crate) drop: DropoutRng,
 }
@@ -169,7 +176,7 @@ impl<T: Element> TransformerEncoderLayer<T> {
     ///
     /// # Panics
     /// If a size in `config` is 0, `nhead` does not divide `d_model`,
-    /// `dropout` is outside `[0, 1)` or `layer_norm_eps` is negative.
+    /// `dropout` is outside `[0, 1)` or `layer_norm_eps` is negative or 0.
     #[track_caller]
     pub fn new(config: TransformerLayerConfig, rng: &mut Rng) -> Self {
         config.validate("TransformerEncoderLayer");
@@ -183,8 +190,8 @@ impl<T: Element> TransformerEncoderLayer<T> {
                 rng,
             ),
             ff: FeedForward::new(&config, rng),
-            norm1: Norm::new(config.d_model, config.layer_norm_eps),
-            norm2: Norm::new(config.d_model, config.layer_norm_eps),
+            norm1: new_layer_norm(config.d_model, config.layer_norm_eps),
+            norm2: new_layer_norm(config.d_model, config.layer_norm_eps),
             training: ModeFlag::default(),
             drop: DropoutRng::new(rng),
         }
@@ -198,10 +205,10 @@ impl<T: Element> TransformerEncoderLayer<T> {
     /// PyTorch `state_dict` names under `prefix`.
     pub fn named(&self, prefix: &str) -> Vec<(String, Parameter<T>)> {
         let mut v = self.self_attn.named(&format!("{prefix}self_attn."));
-        v.extend(self.ff.linear1.named(&format!("{prefix}linear1.")));
-        v.extend(self.ff.linear2.named(&format!("{prefix}linear2.")));
-        v.extend(self.norm1.named(&format!("{prefix}norm1.")));
-        v.extend(self.norm2.named(&format!("{prefix}norm2.")));
+        v.extend(named_under(&self.ff.linear1, &format!("{prefix}linear1.")));
+        v.extend(named_under(&self.ff.linear2, &format!("{prefix}linear2.")));
+        v.extend(named_under(&self.norm1, &format!("{prefix}norm1.")));
+        v.extend(named_under(&self.norm2, &format!("{prefix}norm2.")));
         v
     }
 
@@ -238,8 +245,8 @@ impl<T: Element> TransformerEncoderLayer<T> {
             let y = self.ff.forward(w, z, c, &self.drop, tr)?;
             Ok(self.drop.apply(&y, c.dropout, tr))
         };
-        let n1 = |z: &Var<T>| self.norm1.forward_with(z, w, "norm1.");
-        let n2 = |z: &Var<T>| self.norm2.forward_with(z, w, "norm2.");
+        let n1 = |z: &Var<T>| layer_norm_with(&self.norm1, z, w, "norm1.");
+        let n2 = |z: &Var<T>| layer_norm_with(&self.norm2, z, w, "norm2.");
         let x = src.clone();
         Ok(if c.norm_first {
             let x = x.add(&sa(&n1(&x)?)?);
@@ -284,11 +291,11 @@ pub struct TransformerDecoderLayer<T: Element> {
     pub multihead_attn: MultiHeadAttention<T>,
     pub(crate) ff: FeedForward<T>,
     /// LayerNorm around self-attention.
-    pub norm1: Norm<T>,
+    pub norm1: LayerNorm<T>,
     /// LayerNorm around cross-attention.
-    pub norm2: Norm<T>,
+    pub norm2: LayerNorm<T>,
     /// LayerNorm around the feed-forward block.
-    pub norm3: Norm<T>,
+    pub norm3: LayerNorm<T>,
     pub(crate) training: ModeFlag,
     pub(crate) drop: DropoutRng,
 }
@@ -328,9 +335,9 @@ impl<T: Element> TransformerDecoderLayer<T> {
             self_attn: mha(rng),
             multihead_attn: mha(rng),
             ff: FeedForward::new(&config, rng),
-            norm1: Norm::new(config.d_model, config.layer_norm_eps),
-            norm2: Norm::new(config.d_model, config.layer_norm_eps),
-            norm3: Norm::new(config.d_model, config.layer_norm_eps),
+            norm1: new_layer_norm(config.d_model, config.layer_norm_eps),
+            norm2: new_layer_norm(config.d_model, config.layer_norm_eps),
+            norm3: new_layer_norm(config.d_model, config.layer_norm_eps),
             training: ModeFlag::default(),
             drop: DropoutRng::new(rng),
         }
@@ -348,11 +355,11 @@ impl<T: Element> TransformerDecoderLayer<T> {
             self.multihead_attn
                 .named(&format!("{prefix}multihead_attn.")),
         );
-        v.extend(self.ff.linear1.named(&format!("{prefix}linear1.")));
-        v.extend(self.ff.linear2.named(&format!("{prefix}linear2.")));
-        v.extend(self.norm1.named(&format!("{prefix}norm1.")));
-        v.extend(self.norm2.named(&format!("{prefix}norm2.")));
-        v.extend(self.norm3.named(&format!("{prefix}norm3.")));
+        v.extend(named_under(&self.ff.linear1, &format!("{prefix}linear1.")));
+        v.extend(named_under(&self.ff.linear2, &format!("{prefix}linear2.")));
+        v.extend(named_under(&self.norm1, &format!("{prefix}norm1.")));
+        v.extend(named_under(&self.norm2, &format!("{prefix}norm2.")));
+        v.extend(named_under(&self.norm3, &format!("{prefix}norm3.")));
         v
     }
 
@@ -366,9 +373,9 @@ impl<T: Element> TransformerDecoderLayer<T> {
         let (c, tr) = (&self.config, self.training.get());
         let d = |y: Var<T>| self.drop.apply(&y, c.dropout, tr);
         let ff = |z: &Var<T>| self.ff.forward(w, z, c, &self.drop, tr);
-        let n1 = |z: &Var<T>| self.norm1.forward_with(z, w, "norm1.");
-        let n2 = |z: &Var<T>| self.norm2.forward_with(z, w, "norm2.");
-        let n3 = |z: &Var<T>| self.norm3.forward_with(z, w, "norm3.");
+        let n1 = |z: &Var<T>| layer_norm_with(&self.norm1, z, w, "norm1.");
+        let n2 = |z: &Var<T>| layer_norm_with(&self.norm2, z, w, "norm2.");
+        let n3 = |z: &Var<T>| layer_norm_with(&self.norm3, z, w, "norm3.");
         let x = tgt.clone();
         Ok(if c.norm_first {
             let x = x.add(&d(sa(&n1(&x)?)?));

@@ -89,7 +89,7 @@ impl LinearConfig {
 /// assert_eq!(y.shape(), &[5, 2]);
 /// assert!(fc.try_forward(&Var::constant(Tensor::ones(&[5, 4]))).is_err());
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Linear<T: Element> {
     /// `[out_features, in_features]`.
     pub weight: Parameter<T>,
