@@ -13,34 +13,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use nn_autograd::Reduction;
+use nn_bench::phase_clock::{median, thread_cpu_seconds, PhaseClock};
 use nn_bench::w2_mlp::{sgd_step, MlpTraining, BATCH, LR, SIZES};
 use nn_tensor::{Rng, Tensor};
-
-/// CPU time of this thread in seconds (0 where schedstat is missing).
-fn cpu_seconds() -> f64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(0.0, |ns| ns * 1e-9)
-}
-
-#[derive(Default, Clone, Copy)]
-struct Clock {
-    cpu: f64,
-    wall: f64,
-}
-
-fn timed(acc: &mut Clock, f: impl FnOnce()) {
-    let (c, w) = (cpu_seconds(), Instant::now());
-    f();
-    acc.cpu += cpu_seconds() - c;
-    acc.wall += w.elapsed().as_secs_f64();
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn main() {
     nn_tensor::set_num_threads(1);
@@ -76,30 +51,28 @@ fn main() {
         "step total",
         "8 GEMMs alone",
     ];
-    let mut runs: Vec<[Clock; 6]> = Vec::new();
+    let mut runs: Vec<[PhaseClock; 6]> = Vec::new();
     for _ in 0..5 {
-        let mut c = [Clock::default(); 6];
+        let mut c = [PhaseClock::default(); 6];
         for _ in 0..steps {
-            let w0 = (cpu_seconds(), Instant::now());
+            let w0 = (thread_cpu_seconds(), Instant::now());
             let mut loss = None;
-            timed(&mut c[0], || {
-                loss = Some(t.model.forward(&x).cross_entropy(&y, Reduction::Mean, 0.0))
-            });
+            c[0].time(|| loss = Some(t.model.forward(&x).cross_entropy(&y, Reduction::Mean, 0.0)));
             let loss = loss.unwrap();
             let mut g = None;
-            timed(&mut c[1], || g = Some(loss.backward()));
-            timed(&mut c[2], || drop(loss));
+            c[1].time(|| g = Some(loss.backward()));
+            c[2].time(|| drop(loss));
             let g = g.unwrap();
-            timed(&mut c[3], || sgd_step(&t.model.parameters(), &g, LR));
-            c[4].cpu += cpu_seconds() - w0.0;
+            c[3].time(|| sgd_step(&t.model.parameters(), &g, LR));
+            c[4].cpu += thread_cpu_seconds() - w0.0;
             c[4].wall += w0.1.elapsed().as_secs_f64();
-            timed(&mut c[5], gemms);
+            c[5].time(gemms);
         }
         runs.push(c);
     }
     println!("W2 step phases, 1 thread, per step (median of 5 runs of {steps} steps):");
     println!("{:16} {:>10} {:>10}", "phase", "cpu ms", "wall ms");
-    let per = |i: usize, f: fn(&Clock) -> f64| {
+    let per = |i: usize, f: fn(&PhaseClock) -> f64| {
         median(runs.iter().map(|c| f(&c[i]) / steps as f64 * 1e3).collect())
     };
     for (i, n) in names.iter().enumerate() {

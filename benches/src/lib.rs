@@ -23,6 +23,7 @@
 
 #![warn(missing_docs)]
 
+pub mod phase_clock;
 pub mod report;
 pub mod timing;
 pub mod w1_gemm;
