@@ -173,7 +173,7 @@ impl Clone for ModeFlag {
 
 /// Inverted dropout with its own random stream (so `forward` takes `&self`).
 /// The stream is a [`LayerRng`], listed by the owning layer's
-/// [`Module::visit_local_rngs`](nn_layers::Module::visit_local_rngs) so
+/// [`Module::visit_local_rngs`] so
 /// training checkpoints save its position.
 #[derive(Clone, Debug)]
 pub struct DropoutRng {

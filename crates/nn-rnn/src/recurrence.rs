@@ -10,9 +10,9 @@
 //! single GEMM for `dW_hh` over all steps.
 //!
 //! `W_hh` is packed once per call for the per-step products
-//! ([`crate::packed`]); all buffers are allocated once per call; with several
+//! (`packed` module); all buffers are allocated once per call; with several
 //! threads, blocks of batch rows run through the sequence in parallel
-//! ([`crate::bptt`]).
+//! (`bptt` module).
 
 use std::ops::Range;
 
