@@ -6,49 +6,19 @@
 //! relative to the workspace root; the test prints a note and passes when
 //! the files are absent (a checkout without the shared data).
 
-use std::path::PathBuf;
+#[path = "../../nn-layers/tests/pretrained_files/mod.rs"]
+mod pretrained_files;
 
 use nn_conv::layers::{LeNet5, LeNet5Config};
 use nn_layers::prelude::*;
 use nn_layers::serialize::{load, LoadMode};
-
-fn pretrained_dir() -> PathBuf {
-    match std::env::var_os("NN_PRETRAINED") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/pretrained"),
-    }
-}
-
-fn tensor_of(v: &serde_json::Value) -> Tensor<f32> {
-    let shape: Vec<usize> = v["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_u64().unwrap() as usize)
-        .collect();
-    let data: Vec<f32> = v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect();
-    Tensor::from_vec(data, &shape)
-}
+use pretrained_files::{model_files, tensor_of};
 
 #[test]
 fn lenet_bn_mnist_reproduces_pytorch_logits() {
-    let dir = pretrained_dir();
-    let (weights, expected) = (
-        dir.join("lenet_bn_mnist.safetensors"),
-        dir.join("lenet_bn_mnist.expected.json"),
-    );
-    if !weights.exists() || !expected.exists() {
-        println!(
-            "note: {} not found; skipping the pretrained test",
-            weights.display()
-        );
+    let Some((weights, expected)) = model_files("lenet_bn_mnist") else {
         return;
-    }
+    };
     let model: LeNet5<f32> = LeNet5Config::new(1, 10)
         .with_batch_norm(true)
         .init(&mut Rng::seed_from(0))
