@@ -41,26 +41,6 @@ fn weights_sha256(model: &LeNet5<f32>) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Accuracy of `model` (in eval mode) on `set`, in batches of 1000.
-fn accuracy_on(model: &LeNet5<f32>, set: &TensorDataset<f32>) -> f64 {
-    model.eval();
-    let loader = DataLoader::new(set, 1000).expect("batch size");
-    let mut correct = 0usize;
-    for batch in loader.epoch(0) {
-        let batch = batch.unwrap_or_else(|e| panic!("in-memory batch: {e}"));
-        let logits = no_grad(|| model.forward(&Var::constant(batch.features.clone())));
-        correct += logits
-            .value()
-            .argmax(1)
-            .iter()
-            .zip(batch.classes())
-            .filter(|(p, y)| p == y)
-            .count();
-    }
-    model.train();
-    correct as f64 / set.len() as f64
-}
-
 fn main() {
     let args = common::Args::parse(
         "lenet_mnist",
@@ -145,7 +125,7 @@ fn main() {
         let seconds = start.elapsed().as_secs_f64();
         epoch_seconds.push(seconds);
         schedule.step(&mut opt);
-        let test_acc = accuracy_on(&model, &test_set);
+        let test_acc = common::accuracy_on(&model, &test_set, 1000);
         progress.finish(&format!(
             "epoch {}/{epochs}: train loss {:.4}, test accuracy {:.2} %, {seconds:.1} s",
             epoch + 1,
@@ -154,7 +134,7 @@ fn main() {
         ));
     }
     let seconds_per_epoch = epoch_seconds.iter().sum::<f64>() / epochs.max(1) as f64;
-    let acc = accuracy_on(&model, &test_set);
+    let acc = common::accuracy_on(&model, &test_set, 1000);
     eprintln!(
         "test accuracy {:.2} % after {epochs} epochs ({seconds_per_epoch:.1} s per epoch)",
         100.0 * acc

@@ -126,25 +126,6 @@ fn print_summary(net: &ResNet<f32>, image: &[usize]) {
     net.train();
 }
 
-fn accuracy_on(net: &ResNet<f32>, set: &TensorDataset<f32>) -> f64 {
-    net.eval();
-    let loader = DataLoader::new(set, 500).expect("batch size");
-    let mut correct = 0usize;
-    for batch in loader.epoch(0) {
-        let batch = batch.unwrap_or_else(|e| panic!("in-memory batch: {e}"));
-        let logits = no_grad(|| net.forward(&Var::constant(batch.features.clone())));
-        correct += logits
-            .value()
-            .argmax(1)
-            .iter()
-            .zip(batch.classes())
-            .filter(|(p, y)| p == y)
-            .count();
-    }
-    net.train();
-    correct as f64 / set.len() as f64
-}
-
 fn main() {
     let args = common::Args::parse(
         "resnet_mnist",
@@ -216,7 +197,7 @@ fn main() {
         }
         seconds += start.elapsed().as_secs_f64();
         schedule.step(&mut opt);
-        let acc = accuracy_on(&net, &test_set);
+        let acc = common::accuracy_on(&net, &test_set, 500);
         progress.finish(&format!(
             "epoch {}/{epochs}: train loss {:.4}, test accuracy {:.2} %",
             epoch + 1,
@@ -224,7 +205,7 @@ fn main() {
             100.0 * acc
         ));
     }
-    let acc = accuracy_on(&net, &test_set);
+    let acc = common::accuracy_on(&net, &test_set, 500);
     eprintln!("test accuracy {:.2} % after {epochs} epochs", 100.0 * acc);
     common::print_result(serde_json::json!({
         "example": "resnet_mnist",

@@ -167,3 +167,29 @@ pub fn standardised_splits(
         test: scale(&s.test),
     }
 }
+
+/// Classification accuracy of `model` on `set`, in eval mode (dropout off,
+/// batch norm on its running statistics), in batches of `batch_size`; the
+/// model is back in training mode afterwards.
+pub fn accuracy_on<M>(model: &M, set: &nn::data::TensorDataset<f32>, batch_size: usize) -> f64
+where
+    M: nn::layers::Module<f32> + nn::layers::Forward<f32>,
+{
+    use nn::prelude::{no_grad, Var};
+    model.eval();
+    let loader = nn::data::DataLoader::new(set, batch_size).expect("batch size");
+    let mut correct = 0usize;
+    for batch in loader.epoch(0) {
+        let batch = batch.unwrap_or_else(|e| panic!("in-memory batch: {e}"));
+        let logits = no_grad(|| model.forward(&Var::constant(batch.features.clone())));
+        correct += logits
+            .value()
+            .argmax(1)
+            .iter()
+            .zip(batch.classes())
+            .filter(|(p, y)| p == y)
+            .count();
+    }
+    model.train();
+    correct as f64 / set.len() as f64
+}
