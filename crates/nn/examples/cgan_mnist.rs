@@ -26,28 +26,13 @@ use nn::generative::{
     train_two_player_epoch, ConditionalGan, ConditionalGanTrainer, Conditioned, GanConfig,
     LabelEncoding, TwoPlayerSchedule,
 };
-use nn::layers::{Forward, LeakyRelu, LinearConfig, Module, Sequential, Tanh};
+use nn::layers::{Forward, Module, Sequential, Tanh};
 use nn::optim::AdamConfig;
 use nn::prelude::{Rng, Tensor};
 
 const NAME: &str = "cgan_mnist";
 const LATENT: usize = 64;
 const EMBED: usize = 10;
-
-fn mlp(sizes: &[usize], rng: &mut Rng) -> Sequential<f32> {
-    let mut s = Sequential::new();
-    for (i, w) in sizes.windows(2).enumerate() {
-        s = s.append(
-            LinearConfig::new(w[0], w[1])
-                .init(rng)
-                .unwrap_or_else(|e| cli::fail(NAME, e)),
-        );
-        if i + 2 < sizes.len() {
-            s = s.append(LeakyRelu::new(0.2).unwrap_or_else(|e| cli::fail(NAME, e)));
-        }
-    }
-    s
-}
 
 fn main() {
     let args = cli::parse(NAME, 15);
@@ -70,14 +55,14 @@ fn main() {
     let mut rng = Rng::seed_from(args.seed);
     let embedded = LabelEncoding::Embedding { dim: EMBED };
     let generator = Conditioned::new(
-        mlp(&[LATENT + EMBED, 256, 512, 784], &mut rng).append(Tanh),
+        cli::leaky_mlp(NAME, &[LATENT + EMBED, 256, 512, 784], &mut rng).append(Tanh),
         10,
         embedded,
         &mut rng,
     )
     .unwrap_or_else(|e| cli::fail(NAME, e));
     let discriminator = Conditioned::new(
-        mlp(&[784 + EMBED, 512, 256, 1], &mut rng),
+        cli::leaky_mlp(NAME, &[784 + EMBED, 512, 256, 1], &mut rng),
         10,
         embedded,
         &mut rng,

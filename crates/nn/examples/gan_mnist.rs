@@ -27,27 +27,12 @@ use generative_cli as cli;
 use mnist_judge as judge;
 use nn::data::{DataLoader, MnistSplit};
 use nn::generative::{train_two_player_epoch, Gan, GanConfig, GanTrainer, TwoPlayerSchedule};
-use nn::layers::{Forward, LeakyRelu, LinearConfig, Module, Sequential, Tanh};
+use nn::layers::{Forward, Module, Sequential, Tanh};
 use nn::optim::AdamConfig;
 use nn::prelude::Rng;
 
 const NAME: &str = "gan_mnist";
 const LATENT: usize = 64;
-
-fn mlp(sizes: &[usize], rng: &mut Rng) -> Sequential<f32> {
-    let mut s = Sequential::new();
-    for (i, w) in sizes.windows(2).enumerate() {
-        s = s.append(
-            LinearConfig::new(w[0], w[1])
-                .init(rng)
-                .unwrap_or_else(|e| cli::fail(NAME, e)),
-        );
-        if i + 2 < sizes.len() {
-            s = s.append(LeakyRelu::new(0.2).unwrap_or_else(|e| cli::fail(NAME, e)));
-        }
-    }
-    s
-}
 
 fn main() {
     let args = cli::parse(NAME, 10);
@@ -67,8 +52,8 @@ fn main() {
     );
 
     let mut rng = Rng::seed_from(args.seed);
-    let generator = mlp(&[LATENT, 256, 512, 784], &mut rng).append(Tanh);
-    let discriminator = mlp(&[784, 512, 256, 1], &mut rng);
+    let generator = cli::leaky_mlp(NAME, &[LATENT, 256, 512, 784], &mut rng).append(Tanh);
+    let discriminator = cli::leaky_mlp(NAME, &[784, 512, 256, 1], &mut rng);
     let gan = GanConfig::new(LATENT)
         .with_label_smoothing(0.9)
         .init(generator, discriminator)

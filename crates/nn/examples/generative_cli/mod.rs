@@ -124,3 +124,26 @@ pub fn fail(name: &str, e: impl std::fmt::Display) -> ! {
     eprintln!("{name}: {e}");
     exit(1)
 }
+
+/// The GANs' MLP: `Linear` layers through `sizes` with LeakyReLU(0.2) between
+/// them (none after the last); a bad size stops the example `name`.
+#[allow(dead_code)] // only the GAN examples build MLPs this way
+pub fn leaky_mlp(
+    name: &str,
+    sizes: &[usize],
+    rng: &mut nn::prelude::Rng,
+) -> nn::layers::Sequential<f32> {
+    use nn::layers::{LeakyRelu, LinearConfig, Sequential};
+    let mut s = Sequential::new();
+    for (i, w) in sizes.windows(2).enumerate() {
+        s = s.append(
+            LinearConfig::new(w[0], w[1])
+                .init(rng)
+                .unwrap_or_else(|e| fail(name, e)),
+        );
+        if i + 2 < sizes.len() {
+            s = s.append(LeakyRelu::new(0.2).unwrap_or_else(|e| fail(name, e)));
+        }
+    }
+    s
+}
