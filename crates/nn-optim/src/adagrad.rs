@@ -1,13 +1,12 @@
 //! Adagrad, with learning-rate decay and an initial accumulator.
 
-use nn_autograd::Parameter;
 use nn_tensor::{Element, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{check, Result};
-use crate::group::{GroupHyper, ParamGroup};
+use crate::group::GroupHyper;
 use crate::optimizer::Optimizer;
-use crate::rule::{required, UpdateRule};
+use crate::rule::{config_methods, required, rule_basics, UpdateRule};
 
 /// An Adagrad optimiser: [`Optimizer`] running the [`AdagradConfig`] rule.
 pub type Adagrad<T> = Optimizer<T, AdagradConfig>;
@@ -49,15 +48,9 @@ impl Default for AdagradConfig {
     }
 }
 
-impl AdagradConfig {
-    /// PyTorch's defaults with the given learning rate.
-    pub fn new(lr: f64) -> Self {
-        AdagradConfig {
-            lr,
-            ..Self::default()
-        }
-    }
+config_methods!(AdagradConfig, Adagrad);
 
+impl AdagradConfig {
     /// Sets the learning-rate decay.
     pub fn with_lr_decay(mut self, lr_decay: f64) -> Self {
         self.lr_decay = lr_decay;
@@ -81,21 +74,6 @@ impl AdagradConfig {
         self.eps = eps;
         self
     }
-
-    /// Checks every hyper-parameter; the error names the first bad one and its value.
-    pub fn validate(&self) -> Result<()> {
-        <Self as UpdateRule<f64>>::validate(self)
-    }
-
-    /// An optimiser over one group of named parameters.
-    pub fn init<T: Element>(&self, params: Vec<(String, Parameter<T>)>) -> Result<Adagrad<T>> {
-        Optimizer::new(self.clone(), params)
-    }
-
-    /// An optimiser over several parameter groups.
-    pub fn init_groups<T: Element>(&self, groups: Vec<ParamGroup<T>>) -> Result<Adagrad<T>> {
-        Optimizer::with_groups(self.clone(), groups)
-    }
 }
 
 /// The per-parameter state of Adagrad.
@@ -106,17 +84,7 @@ pub struct AdagradState<T: Element> {
 }
 
 impl<T: Element> UpdateRule<T> for AdagradConfig {
-    const NAME: &'static str = "adagrad";
-    const DISPLAY: &'static str = "Adagrad";
-    type State = AdagradState<T>;
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn weight_decay(&self) -> f64 {
-        self.weight_decay
-    }
+    rule_basics!("adagrad", "Adagrad", AdagradState<T>);
 
     fn validate(&self) -> Result<()> {
         let op = <Self as UpdateRule<T>>::DISPLAY;

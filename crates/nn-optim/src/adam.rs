@@ -1,15 +1,14 @@
 //! Adam (with amsgrad and L2 weight decay) and AdamW (decoupled weight decay).
 
-use nn_autograd::Parameter;
 use nn_tensor::parallel::{num_threads, CHUNK, PARALLEL_THRESHOLD};
 use nn_tensor::{Element, Tensor};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{check, Result};
-use crate::group::{GroupHyper, ParamGroup};
+use crate::group::GroupHyper;
 use crate::optimizer::Optimizer;
-use crate::rule::{required, UpdateRule};
+use crate::rule::{config_methods, required, rule_basics, UpdateRule};
 
 /// An Adam optimiser: [`Optimizer`] running the [`AdamConfig`] rule.
 pub type Adam<T> = Optimizer<T, AdamConfig>;
@@ -89,17 +88,14 @@ impl Default for AdamWConfig {
     }
 }
 
-macro_rules! adam_builders {
-    ($config:ident, $alias:ident) => {
-        impl $config {
-            /// PyTorch's defaults with the given learning rate.
-            pub fn new(lr: f64) -> Self {
-                $config {
-                    lr,
-                    ..Self::default()
-                }
-            }
+/// Adam and AdamW differ only in their defaults, their names and where the
+/// weight decay goes, so one macro writes both: the builders, and the
+/// [`UpdateRule`] impl with `decoupled` choosing the weight decay.
+macro_rules! adam_variant {
+    ($config:ident, $alias:ident, $name:literal, $display:literal, decoupled: $decoupled:literal) => {
+        config_methods!($config, $alias);
 
+        impl $config {
             /// Sets the moment decay rates `(β1, β2)`.
             pub fn with_betas(mut self, beta1: f64, beta2: f64) -> Self {
                 self.betas = (beta1, beta2);
@@ -123,38 +119,58 @@ macro_rules! adam_builders {
                 self.amsgrad = amsgrad;
                 self
             }
+        }
 
-            /// Checks every hyper-parameter; the error names the first bad one and its value.
-            pub fn validate(&self) -> Result<()> {
-                <Self as UpdateRule<f64>>::validate(self)
-            }
+        impl<T: Element> UpdateRule<T> for $config {
+            rule_basics!($name, $display, AdamState<T>);
 
-            /// An optimiser over one group of named parameters.
-            pub fn init<T: Element>(
-                &self,
-                params: Vec<(String, Parameter<T>)>,
-            ) -> Result<$alias<T>> {
-                Optimizer::new(self.clone(), params)
-            }
-
-            /// An optimiser over several parameter groups.
-            pub fn init_groups<T: Element>(&self, groups: Vec<ParamGroup<T>>) -> Result<$alias<T>> {
-                Optimizer::with_groups(self.clone(), groups)
-            }
-
-            fn check(&self, op: &'static str) -> Result<()> {
+            fn validate(&self) -> Result<()> {
+                let op = <Self as UpdateRule<T>>::DISPLAY;
                 check::lr(op, self.lr)?;
                 check::unit_interval_open(op, "betas[0]", self.betas.0)?;
                 check::unit_interval_open(op, "betas[1]", self.betas.1)?;
                 check::non_negative(op, "eps", self.eps)?;
                 check::non_negative(op, "weight_decay", self.weight_decay)
             }
+
+            fn init_state(&self, param: &Tensor<T>) -> AdamState<T> {
+                adam_init(param, self.amsgrad)
+            }
+
+            fn update(
+                &self,
+                param: &mut Tensor<T>,
+                grad: &Tensor<T>,
+                state: &mut AdamState<T>,
+                h: GroupHyper,
+                t: u64,
+            ) {
+                let l2 = if $decoupled {
+                    decay_decoupled(param, h);
+                    0.0
+                } else {
+                    h.weight_decay
+                };
+                adam_step(param, grad, state, h.lr, self.betas, self.eps, l2, t);
+            }
+
+            fn state_tensors(&self, state: &AdamState<T>) -> Vec<(&'static str, Tensor<T>)> {
+                adam_tensors(state)
+            }
+
+            fn state_from_tensors(
+                &self,
+                _param: &Tensor<T>,
+                take: &mut dyn FnMut(&'static str) -> Option<Tensor<T>>,
+            ) -> Result<AdamState<T>> {
+                adam_from_tensors(<Self as UpdateRule<T>>::DISPLAY, self.amsgrad, take)
+            }
         }
     };
 }
 
-adam_builders!(AdamConfig, Adam);
-adam_builders!(AdamWConfig, AdamW);
+adam_variant!(AdamConfig, Adam, "adam", "Adam", decoupled: false);
+adam_variant!(AdamWConfig, AdamW, "adamw", "AdamW", decoupled: true);
 
 /// The per-parameter state of Adam and AdamW.
 #[derive(Clone, Debug)]
@@ -334,106 +350,12 @@ fn adam_from_tensors<T: Element>(
     })
 }
 
-impl<T: Element> UpdateRule<T> for AdamConfig {
-    const NAME: &'static str = "adam";
-    const DISPLAY: &'static str = "Adam";
-    type State = AdamState<T>;
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn weight_decay(&self) -> f64 {
-        self.weight_decay
-    }
-
-    fn validate(&self) -> Result<()> {
-        self.check(<Self as UpdateRule<T>>::DISPLAY)
-    }
-
-    fn init_state(&self, param: &Tensor<T>) -> AdamState<T> {
-        adam_init(param, self.amsgrad)
-    }
-
-    fn update(
-        &self,
-        param: &mut Tensor<T>,
-        grad: &Tensor<T>,
-        state: &mut AdamState<T>,
-        h: GroupHyper,
-        t: u64,
-    ) {
-        adam_step(
-            param,
-            grad,
-            state,
-            h.lr,
-            self.betas,
-            self.eps,
-            h.weight_decay,
-            t,
-        );
-    }
-
-    fn state_tensors(&self, state: &AdamState<T>) -> Vec<(&'static str, Tensor<T>)> {
-        adam_tensors(state)
-    }
-
-    fn state_from_tensors(
-        &self,
-        _param: &Tensor<T>,
-        take: &mut dyn FnMut(&'static str) -> Option<Tensor<T>>,
-    ) -> Result<AdamState<T>> {
-        adam_from_tensors(<Self as UpdateRule<T>>::DISPLAY, self.amsgrad, take)
-    }
-}
-
-impl<T: Element> UpdateRule<T> for AdamWConfig {
-    const NAME: &'static str = "adamw";
-    const DISPLAY: &'static str = "AdamW";
-    type State = AdamState<T>;
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn weight_decay(&self) -> f64 {
-        self.weight_decay
-    }
-
-    fn validate(&self) -> Result<()> {
-        self.check(<Self as UpdateRule<T>>::DISPLAY)
-    }
-
-    fn init_state(&self, param: &Tensor<T>) -> AdamState<T> {
-        adam_init(param, self.amsgrad)
-    }
-
-    fn update(
-        &self,
-        param: &mut Tensor<T>,
-        grad: &Tensor<T>,
-        state: &mut AdamState<T>,
-        h: GroupHyper,
-        t: u64,
-    ) {
-        if h.weight_decay != 0.0 {
-            let shrink = T::of(1.0 - h.lr * h.weight_decay);
-            param.as_mut_slice().iter_mut().for_each(|p| *p *= shrink);
-        }
-        adam_step(param, grad, state, h.lr, self.betas, self.eps, 0.0, t);
-    }
-
-    fn state_tensors(&self, state: &AdamState<T>) -> Vec<(&'static str, Tensor<T>)> {
-        adam_tensors(state)
-    }
-
-    fn state_from_tensors(
-        &self,
-        _param: &Tensor<T>,
-        take: &mut dyn FnMut(&'static str) -> Option<Tensor<T>>,
-    ) -> Result<AdamState<T>> {
-        adam_from_tensors(<Self as UpdateRule<T>>::DISPLAY, self.amsgrad, take)
+/// AdamW's decoupled weight decay, applied before the Adam step:
+/// `p ← p·(1 − lr·weight_decay)`.
+fn decay_decoupled<T: Element>(param: &mut Tensor<T>, h: GroupHyper) {
+    if h.weight_decay != 0.0 {
+        let shrink = T::of(1.0 - h.lr * h.weight_decay);
+        param.as_mut_slice().iter_mut().for_each(|p| *p *= shrink);
     }
 }
 

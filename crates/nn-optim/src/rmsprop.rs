@@ -1,13 +1,12 @@
 //! RMSprop, plain or centred, with optional momentum.
 
-use nn_autograd::Parameter;
 use nn_tensor::{Element, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{check, Result};
-use crate::group::{GroupHyper, ParamGroup};
+use crate::group::GroupHyper;
 use crate::optimizer::Optimizer;
-use crate::rule::{required, UpdateRule};
+use crate::rule::{config_methods, required, rule_basics, UpdateRule};
 
 /// An RMSprop optimiser: [`Optimizer`] running the [`RmsPropConfig`] rule.
 pub type RmsProp<T> = Optimizer<T, RmsPropConfig>;
@@ -53,15 +52,9 @@ impl Default for RmsPropConfig {
     }
 }
 
-impl RmsPropConfig {
-    /// PyTorch's defaults with the given learning rate.
-    pub fn new(lr: f64) -> Self {
-        RmsPropConfig {
-            lr,
-            ..Self::default()
-        }
-    }
+config_methods!(RmsPropConfig, RmsProp);
 
+impl RmsPropConfig {
     /// Sets the smoothing constant α.
     pub fn with_alpha(mut self, alpha: f64) -> Self {
         self.alpha = alpha;
@@ -91,21 +84,6 @@ impl RmsPropConfig {
         self.centered = centered;
         self
     }
-
-    /// Checks every hyper-parameter; the error names the first bad one and its value.
-    pub fn validate(&self) -> Result<()> {
-        <Self as UpdateRule<f64>>::validate(self)
-    }
-
-    /// An optimiser over one group of named parameters.
-    pub fn init<T: Element>(&self, params: Vec<(String, Parameter<T>)>) -> Result<RmsProp<T>> {
-        Optimizer::new(self.clone(), params)
-    }
-
-    /// An optimiser over several parameter groups.
-    pub fn init_groups<T: Element>(&self, groups: Vec<ParamGroup<T>>) -> Result<RmsProp<T>> {
-        Optimizer::with_groups(self.clone(), groups)
-    }
 }
 
 /// The per-parameter state of RMSprop.
@@ -120,17 +98,7 @@ pub struct RmsPropState<T: Element> {
 }
 
 impl<T: Element> UpdateRule<T> for RmsPropConfig {
-    const NAME: &'static str = "rmsprop";
-    const DISPLAY: &'static str = "RMSprop";
-    type State = RmsPropState<T>;
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn weight_decay(&self) -> f64 {
-        self.weight_decay
-    }
+    rule_basics!("rmsprop", "RMSprop", RmsPropState<T>);
 
     fn validate(&self) -> Result<()> {
         let op = <Self as UpdateRule<T>>::DISPLAY;

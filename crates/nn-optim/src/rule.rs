@@ -78,3 +78,64 @@ pub(crate) fn required<T: Element>(
         ))
     })
 }
+
+/// The inherent methods that every optimiser config has and that read the
+/// same in all of them: `new(lr)` (PyTorch's defaults with that learning
+/// rate), `validate` (the rule's own checks, callable without naming an
+/// element type), `init` and `init_groups`. `$optimizer` is the config's
+/// [`Optimizer`](crate::Optimizer) alias (`Sgd`, `Adam`, ...).
+macro_rules! config_methods {
+    ($config:ident, $optimizer:ident) => {
+        impl $config {
+            /// PyTorch's defaults with the given learning rate.
+            pub fn new(lr: f64) -> Self {
+                $config {
+                    lr,
+                    ..Self::default()
+                }
+            }
+
+            /// Checks every hyper-parameter; the error names the first bad one and its value.
+            pub fn validate(&self) -> $crate::error::Result<()> {
+                <Self as $crate::rule::UpdateRule<f64>>::validate(self)
+            }
+
+            /// An optimiser over one group of named parameters.
+            pub fn init<T: ::nn_tensor::Element>(
+                &self,
+                params: Vec<(String, ::nn_autograd::Parameter<T>)>,
+            ) -> $crate::error::Result<$optimizer<T>> {
+                $crate::optimizer::Optimizer::new(self.clone(), params)
+            }
+
+            /// An optimiser over several parameter groups.
+            pub fn init_groups<T: ::nn_tensor::Element>(
+                &self,
+                groups: Vec<$crate::group::ParamGroup<T>>,
+            ) -> $crate::error::Result<$optimizer<T>> {
+                $crate::optimizer::Optimizer::with_groups(self.clone(), groups)
+            }
+        }
+    };
+}
+pub(crate) use config_methods;
+
+/// The items of an [`UpdateRule`] impl that only restate the config: the
+/// names, the state type, and the config's `lr` and `weight_decay` fields
+/// as the defaults of groups that set neither. Used inside the impl block.
+macro_rules! rule_basics {
+    ($name:literal, $display:literal, $state:ty) => {
+        const NAME: &'static str = $name;
+        const DISPLAY: &'static str = $display;
+        type State = $state;
+
+        fn lr(&self) -> f64 {
+            self.lr
+        }
+
+        fn weight_decay(&self) -> f64 {
+            self.weight_decay
+        }
+    };
+}
+pub(crate) use rule_basics;

@@ -1,13 +1,12 @@
 //! Stochastic gradient descent with momentum, dampening, Nesterov and weight decay.
 
-use nn_autograd::Parameter;
 use nn_tensor::{Element, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{check, OptimError, Result};
-use crate::group::{GroupHyper, ParamGroup};
+use crate::group::GroupHyper;
 use crate::optimizer::Optimizer;
-use crate::rule::{required, UpdateRule};
+use crate::rule::{config_methods, required, rule_basics, UpdateRule};
 
 /// An SGD optimiser: [`Optimizer`] running the [`SgdConfig`] rule.
 pub type Sgd<T> = Optimizer<T, SgdConfig>;
@@ -55,15 +54,9 @@ impl Default for SgdConfig {
     }
 }
 
-impl SgdConfig {
-    /// PyTorch's defaults with the given learning rate.
-    pub fn new(lr: f64) -> Self {
-        SgdConfig {
-            lr,
-            ..Self::default()
-        }
-    }
+config_methods!(SgdConfig, Sgd);
 
+impl SgdConfig {
     /// Sets the momentum factor.
     pub fn with_momentum(mut self, momentum: f64) -> Self {
         self.momentum = momentum;
@@ -87,21 +80,6 @@ impl SgdConfig {
         self.nesterov = nesterov;
         self
     }
-
-    /// Checks every hyper-parameter; the error names the first bad one and its value.
-    pub fn validate(&self) -> Result<()> {
-        <Self as UpdateRule<f64>>::validate(self)
-    }
-
-    /// An optimiser over one group of named parameters.
-    pub fn init<T: Element>(&self, params: Vec<(String, Parameter<T>)>) -> Result<Sgd<T>> {
-        Optimizer::new(self.clone(), params)
-    }
-
-    /// An optimiser over several parameter groups.
-    pub fn init_groups<T: Element>(&self, groups: Vec<ParamGroup<T>>) -> Result<Sgd<T>> {
-        Optimizer::with_groups(self.clone(), groups)
-    }
 }
 
 /// The per-parameter state of SGD: the momentum buffer, created on the
@@ -113,17 +91,7 @@ pub struct SgdState<T: Element> {
 }
 
 impl<T: Element> UpdateRule<T> for SgdConfig {
-    const NAME: &'static str = "sgd";
-    const DISPLAY: &'static str = "SGD";
-    type State = SgdState<T>;
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn weight_decay(&self) -> f64 {
-        self.weight_decay
-    }
+    rule_basics!("sgd", "SGD", SgdState<T>);
 
     fn validate(&self) -> Result<()> {
         let op = <Self as UpdateRule<T>>::DISPLAY;
