@@ -16,83 +16,44 @@ pub type Adam<T> = Optimizer<T, AdamConfig>;
 /// An AdamW optimiser: [`Optimizer`] running the [`AdamWConfig`] rule.
 pub type AdamW<T> = Optimizer<T, AdamWConfig>;
 
-/// The hyper-parameters of Adam, with PyTorch's defaults (`torch.optim.Adam`).
-///
-/// Per step: `g ← g + weight_decay·p` (L2, coupled to the gradient);
-/// `m ← β1·m + (1−β1)·g`; `v ← β2·v + (1−β2)·g²`; with amsgrad
-/// `v̂ ← max(v̂, v)` replaces `v`; then
-/// `p ← p − lr·(m/(1−β1ᵗ)) / (sqrt(v/(1−β2ᵗ)) + eps)`.
-///
-/// ```
-/// use nn_autograd::Parameter;
-/// use nn_optim::AdamConfig;
-/// use nn_tensor::Tensor;
-/// let w = Parameter::new(Tensor::<f64>::from_vec(vec![1.0], &[1]));
-/// let mut opt = AdamConfig::new(0.1).init(vec![("w".into(), w.clone())]).unwrap();
-/// opt.step(&w.var().square().sum().backward());
-/// // Adam's first step moves every coordinate by about lr.
-/// assert!((w.value().item() - 0.9).abs() < 1e-6);
-/// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AdamConfig {
-    /// Learning rate (default 1e-3).
-    pub lr: f64,
-    /// Decay rates of the first and second moment estimates (default (0.9, 0.999)).
-    pub betas: (f64, f64),
-    /// Added to the denominator for stability, after the square root (default 1e-8).
-    pub eps: f64,
-    /// L2 penalty added to the gradient (default 0).
-    pub weight_decay: f64,
-    /// Use the maximum of past second moments (default false).
-    pub amsgrad: bool,
-}
-
-impl Default for AdamConfig {
-    fn default() -> Self {
-        AdamConfig {
-            lr: 1e-3,
-            betas: (0.9, 0.999),
-            eps: 1e-8,
-            weight_decay: 0.0,
-            amsgrad: false,
-        }
-    }
-}
-
-/// The hyper-parameters of AdamW, with PyTorch's defaults (`torch.optim.AdamW`):
-/// Adam with weight decay decoupled from the gradient, applied first as
-/// `p ← p·(1 − lr·weight_decay)`. Its default weight decay is 1e-2.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AdamWConfig {
-    /// Learning rate (default 1e-3).
-    pub lr: f64,
-    /// Decay rates of the first and second moment estimates (default (0.9, 0.999)).
-    pub betas: (f64, f64),
-    /// Added to the denominator for stability, after the square root (default 1e-8).
-    pub eps: f64,
-    /// Decoupled weight decay (default 1e-2).
-    pub weight_decay: f64,
-    /// Use the maximum of past second moments (default false).
-    pub amsgrad: bool,
-}
-
-impl Default for AdamWConfig {
-    fn default() -> Self {
-        AdamWConfig {
-            lr: 1e-3,
-            betas: (0.9, 0.999),
-            eps: 1e-8,
-            weight_decay: 1e-2,
-            amsgrad: false,
-        }
-    }
-}
-
 /// Adam and AdamW differ only in their defaults, their names and where the
-/// weight decay goes, so one macro writes both: the builders, and the
-/// [`UpdateRule`] impl with `decoupled` choosing the weight decay.
+/// weight decay goes, so one macro writes both: the config struct and its
+/// defaults, the builders, and the [`UpdateRule`] impl, with `decoupled`
+/// choosing the weight decay.
 macro_rules! adam_variant {
-    ($config:ident, $alias:ident, $name:literal, $display:literal, decoupled: $decoupled:literal) => {
+    (
+        $(#[$doc:meta])*
+        $config:ident as $alias:ident, $name:literal, $display:literal,
+        weight_decay: $weight_decay:literal ($weight_decay_doc:literal),
+        decoupled: $decoupled:literal
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        pub struct $config {
+            /// Learning rate (default 1e-3).
+            pub lr: f64,
+            /// Decay rates of the first and second moment estimates (default (0.9, 0.999)).
+            pub betas: (f64, f64),
+            /// Added to the denominator for stability, after the square root (default 1e-8).
+            pub eps: f64,
+            #[doc = $weight_decay_doc]
+            pub weight_decay: f64,
+            /// Use the maximum of past second moments (default false).
+            pub amsgrad: bool,
+        }
+
+        impl Default for $config {
+            fn default() -> Self {
+                $config {
+                    lr: 1e-3,
+                    betas: (0.9, 0.999),
+                    eps: 1e-8,
+                    weight_decay: $weight_decay,
+                    amsgrad: false,
+                }
+            }
+        }
+
         config_methods!($config, $alias);
 
         impl $config {
@@ -169,8 +130,37 @@ macro_rules! adam_variant {
     };
 }
 
-adam_variant!(AdamConfig, Adam, "adam", "Adam", decoupled: false);
-adam_variant!(AdamWConfig, AdamW, "adamw", "AdamW", decoupled: true);
+adam_variant! {
+    /// The hyper-parameters of Adam, with PyTorch's defaults (`torch.optim.Adam`).
+    ///
+    /// Per step: `g ← g + weight_decay·p` (L2, coupled to the gradient);
+    /// `m ← β1·m + (1−β1)·g`; `v ← β2·v + (1−β2)·g²`; with amsgrad
+    /// `v̂ ← max(v̂, v)` replaces `v`; then
+    /// `p ← p − lr·(m/(1−β1ᵗ)) / (sqrt(v/(1−β2ᵗ)) + eps)`.
+    ///
+    /// ```
+    /// use nn_autograd::Parameter;
+    /// use nn_optim::AdamConfig;
+    /// use nn_tensor::Tensor;
+    /// let w = Parameter::new(Tensor::<f64>::from_vec(vec![1.0], &[1]));
+    /// let mut opt = AdamConfig::new(0.1).init(vec![("w".into(), w.clone())]).unwrap();
+    /// opt.step(&w.var().square().sum().backward());
+    /// // Adam's first step moves every coordinate by about lr.
+    /// assert!((w.value().item() - 0.9).abs() < 1e-6);
+    /// ```
+    AdamConfig as Adam, "adam", "Adam",
+    weight_decay: 0.0 ("L2 penalty added to the gradient (default 0)."),
+    decoupled: false
+}
+
+adam_variant! {
+    /// The hyper-parameters of AdamW, with PyTorch's defaults (`torch.optim.AdamW`):
+    /// Adam with weight decay decoupled from the gradient, applied first as
+    /// `p ← p·(1 − lr·weight_decay)`. Its default weight decay is 1e-2.
+    AdamWConfig as AdamW, "adamw", "AdamW",
+    weight_decay: 1e-2 ("Decoupled weight decay (default 1e-2)."),
+    decoupled: true
+}
 
 /// The per-parameter state of Adam and AdamW.
 #[derive(Clone, Debug)]
