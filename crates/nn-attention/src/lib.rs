@@ -9,8 +9,9 @@
 //! * [`TransformerEncoderLayer`], [`TransformerDecoderLayer`] (post/pre-norm,
 //!   relu/gelu, dropout) with PyTorch `state_dict` names, and incremental
 //!   decoding with a KV cache;
-//! * [`TransformerEncoder`], [`TransformerDecoder`], [`Transformer`] stacks and
-//!   [`Seq2SeqTransformer`] with greedy decoding.
+//! * [`TransformerEncoder`] and [`TransformerDecoder`] stacks (one generic
+//!   [`TransformerStack`]), [`Transformer`] and [`Seq2SeqTransformer`] with
+//!   greedy decoding.
 //!
 //! Masks are [`Mask`]s where **`true` means masked out**. Tensors are
 //! batch-first: `[N, L, E]`.
@@ -55,7 +56,10 @@ pub use score::{
     additive_scores, attention_weights, context, dot_scores, key_value_attention,
     scaled_dot_scores, soft_attention, AdditiveAttention, BilinearScore,
 };
-pub use stack::{Seq2SeqTransformer, Transformer, TransformerDecoder, TransformerEncoder};
+pub use stack::{
+    Seq2SeqTransformer, StackedLayer, Transformer, TransformerDecoder, TransformerEncoder,
+    TransformerStack,
+};
 pub use transformer::{
     Activation, DecoderLayerCache, DecoderMasks, TransformerDecoderLayer, TransformerEncoderLayer,
     TransformerLayerConfig,

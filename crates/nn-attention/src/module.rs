@@ -9,9 +9,22 @@ use nn_tensor::Element;
 
 use crate::{
     AdditiveAttention, BilinearScore, LearnedPositionEmbedding, MultiHeadAttention,
-    PositionalEncoding, Seq2SeqTransformer, Transformer, TransformerDecoder,
-    TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
+    PositionalEncoding, Seq2SeqTransformer, StackedLayer, Transformer, TransformerDecoderLayer,
+    TransformerEncoderLayer, TransformerStack,
 };
+
+/// The train flag and the dropout stream (saved as `dropout_rng`) of a
+/// layer that keeps them in `training: ModeFlag` and `drop: DropoutRng`.
+macro_rules! dropout_mode {
+    () => {
+        fn train_flag(&self) -> Option<&TrainFlag> {
+            Some(&self.training.0)
+        }
+        fn visit_local_rngs(&self, f: &mut dyn FnMut(&str, &LayerRng)) {
+            f("dropout_rng", self.drop.layer_rng())
+        }
+    };
+}
 
 /// `in_proj_weight`, `in_proj_bias`, `out_proj.{weight,bias}`; the flag
 /// switches the dropout on the attention weights.
@@ -23,12 +36,7 @@ impl<T: Element> Module<T> for MultiHeadAttention<T> {
         }
     }
     module_children!(T; out_proj);
-    fn train_flag(&self) -> Option<&TrainFlag> {
-        Some(&self.training.0)
-    }
-    fn visit_local_rngs(&self, f: &mut dyn FnMut(&str, &LayerRng)) {
-        f("dropout_rng", self.drop.layer_rng())
-    }
+    dropout_mode!();
 }
 
 /// `self_attn`, `linear1`, `linear2`, `norm1`, `norm2` (PyTorch's order).
@@ -40,12 +48,7 @@ impl<T: Element> Module<T> for TransformerEncoderLayer<T> {
         f("norm1", &self.norm1);
         f("norm2", &self.norm2);
     }
-    fn train_flag(&self) -> Option<&TrainFlag> {
-        Some(&self.training.0)
-    }
-    fn visit_local_rngs(&self, f: &mut dyn FnMut(&str, &LayerRng)) {
-        f("dropout_rng", self.drop.layer_rng())
-    }
+    dropout_mode!();
 }
 
 /// `self_attn`, `multihead_attn`, `linear1`, `linear2`, `norm1`..`norm3`.
@@ -59,21 +62,15 @@ impl<T: Element> Module<T> for TransformerDecoderLayer<T> {
         f("norm2", &self.norm2);
         f("norm3", &self.norm3);
     }
-    fn train_flag(&self) -> Option<&TrainFlag> {
-        Some(&self.training.0)
-    }
-    fn visit_local_rngs(&self, f: &mut dyn FnMut(&str, &LayerRng)) {
-        f("dropout_rng", self.drop.layer_rng())
-    }
+    dropout_mode!();
 }
 
-/// `layers.{i}.…`, then `norm.…` when there is a final LayerNorm.
-impl<T: Element> Module<T> for TransformerEncoder<T> {
-    module_children!(T; layers, norm);
-}
-
-/// `layers.{i}.…`, then `norm.…` when there is a final LayerNorm.
-impl<T: Element> Module<T> for TransformerDecoder<T> {
+/// `layers.{i}.…`, then `norm.…` when there is a final LayerNorm; shown
+/// as `TransformerEncoder` or `TransformerDecoder`.
+impl<T: Element, L: StackedLayer<T>> Module<T> for TransformerStack<T, L> {
+    fn type_name(&self) -> &'static str {
+        L::STACK
+    }
     module_children!(T; layers, norm);
 }
 

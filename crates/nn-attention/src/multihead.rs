@@ -44,6 +44,10 @@ impl<T: Element> ProjectedKv<T> {
     }
 }
 
+/// `(attn_mask [L, S], key_padding_mask [N, S])`, as the private steps of
+/// the forward pass hand them on.
+type Masks<'a> = (Option<&'a Mask>, Option<&'a Mask>);
+
 /// The four tensors of a [`MultiHeadAttention`] as vars of one graph.
 struct MhaVars<T: Element> {
     in_w: Var<T>,
@@ -141,15 +145,7 @@ impl<T: Element> MultiHeadAttention<T> {
 
     /// PyTorch `state_dict` names under `prefix` (e.g. `"self_attn."`).
     pub fn named(&self, prefix: &str) -> Vec<(String, Parameter<T>)> {
-        let mut v = vec![(
-            format!("{prefix}in_proj_weight"),
-            self.in_proj_weight.clone(),
-        )];
-        if let Some(b) = &self.in_proj_bias {
-            v.push((format!("{prefix}in_proj_bias"), b.clone()));
-        }
-        v.extend(named_under(&self.out_proj, &format!("{prefix}out_proj.")));
-        v
+        named_under(self, prefix)
     }
 
     /// The own parameters as vars of the graph being built.
@@ -243,7 +239,7 @@ impl<T: Element> MultiHeadAttention<T> {
         let q = self.project(&mv, query, 0)?;
         if need_weights {
             let q = self.split_heads(&q);
-            return self.heads_to_output(&mv, &q, kv, attn_mask, key_padding_mask, true);
+            return self.heads_to_output(&mv, &q, kv, (attn_mask, key_padding_mask));
         }
         let (h, d, l, s) = (self.num_heads, self.head_dim(), q.shape()[1], kv.len());
         let split = HeadLayout::split(h, s, d);
@@ -264,8 +260,7 @@ impl<T: Element> MultiHeadAttention<T> {
                 },
             ],
             (q.shape()[0], kv.k.shape()[0], l, s),
-            attn_mask,
-            key_padding_mask,
+            (attn_mask, key_padding_mask),
         )?;
         Ok((out, None))
     }
@@ -283,8 +278,7 @@ impl<T: Element> MultiHeadAttention<T> {
         mv: &MhaVars<T>,
         [q, k, v]: [Heads<'_, T>; 3],
         (n, nk, l, s): (usize, usize, usize, usize),
-        attn_mask: Option<&Mask>,
-        key_padding_mask: Option<&Mask>,
+        (attn_mask, key_padding_mask): Masks<'_>,
     ) -> Result<Var<T>> {
         let op = "MultiHeadAttention::forward";
         if nk != n {
@@ -316,15 +310,13 @@ impl<T: Element> MultiHeadAttention<T> {
         affine(&y, &mv.out_w, mv.out_b.as_ref())
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The unfused path, which also returns the weights averaged over heads.
     fn heads_to_output(
         &self,
         mv: &MhaVars<T>,
         q: &Var<T>,
         kv: &ProjectedKv<T>,
-        attn_mask: Option<&Mask>,
-        key_padding_mask: Option<&Mask>,
-        need_weights: bool,
+        (attn_mask, key_padding_mask): Masks<'_>,
     ) -> Result<(Var<T>, Option<Var<T>>)> {
         let (n, l, s) = (q.shape()[0], q.shape()[2], kv.len());
         if kv.k.shape()[0] != n {
@@ -360,7 +352,7 @@ impl<T: Element> MultiHeadAttention<T> {
         };
         let merged = y.permute(&[0, 2, 1, 3]).reshape(&[n, l, self.embed_dim]);
         let out = affine(&merged, &mv.out_w, mv.out_b.as_ref())?;
-        Ok((out, need_weights.then(|| p.mean_dims(&[1], false))))
+        Ok((out, Some(p.mean_dims(&[1], false))))
     }
 
     /// Attention of `query [N, L, E]` over `key [N, S, E]` and `value
@@ -376,15 +368,8 @@ impl<T: Element> MultiHeadAttention<T> {
         key_padding_mask: Option<&Mask>,
         need_weights: bool,
     ) -> Result<(Var<T>, Option<Var<T>>)> {
-        self.forward_vars(
-            &self.own_vars(),
-            query,
-            key,
-            value,
-            attn_mask,
-            key_padding_mask,
-            need_weights,
-        )
+        let masks = (attn_mask, key_padding_mask);
+        self.forward_vars(&self.own_vars(), [query, key, value], masks, need_weights)
     }
 
     /// [`MultiHeadAttention::try_forward`] on weights looked up in `w` under
@@ -403,26 +388,16 @@ impl<T: Element> MultiHeadAttention<T> {
         need_weights: bool,
     ) -> Result<(Var<T>, Option<Var<T>>)> {
         let mv = self.vars_from(w, prefix)?;
-        self.forward_vars(
-            &mv,
-            query,
-            key,
-            value,
-            attn_mask,
-            key_padding_mask,
-            need_weights,
-        )
+        let masks = (attn_mask, key_padding_mask);
+        self.forward_vars(&mv, [query, key, value], masks, need_weights)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// [`MultiHeadAttention::try_forward`] on the weights `mv`.
     fn forward_vars(
         &self,
         mv: &MhaVars<T>,
-        query: &Var<T>,
-        key: &Var<T>,
-        value: &Var<T>,
-        attn_mask: Option<&Mask>,
-        key_padding_mask: Option<&Mask>,
+        [query, key, value]: [&Var<T>; 3],
+        masks: Masks<'_>,
         need_weights: bool,
     ) -> Result<(Var<T>, Option<Var<T>>)> {
         self.check("query", query)?;
@@ -458,7 +433,7 @@ impl<T: Element> MultiHeadAttention<T> {
                     self.project_kv_with(mv, key, value)?,
                 )
             };
-            return self.heads_to_output(mv, &q, &kv, attn_mask, key_padding_mask, true);
+            return self.heads_to_output(mv, &q, &kv, masks);
         }
         let (e, d) = (self.embed_dim, self.head_dim());
         let (n, l, s) = (query.shape()[0], query.shape()[1], key.shape()[1]);
@@ -471,13 +446,7 @@ impl<T: Element> MultiHeadAttention<T> {
                 var: &qkv,
                 layout: HeadLayout::packed(l, 3 * e, col, d),
             };
-            self.fused(
-                mv,
-                [at(0), at(e), at(2 * e)],
-                sizes,
-                attn_mask,
-                key_padding_mask,
-            )?
+            self.fused(mv, [at(0), at(e), at(2 * e)], sizes, masks)?
         } else {
             let q = self.project(mv, query, 0)?;
             let qh = Heads {
@@ -493,14 +462,14 @@ impl<T: Element> MultiHeadAttention<T> {
                     var: &kv,
                     layout: HeadLayout::packed(s, 2 * e, col, d),
                 };
-                self.fused(mv, [qh, at(0), at(e)], sizes, attn_mask, key_padding_mask)?
+                self.fused(mv, [qh, at(0), at(e)], sizes, masks)?
             } else {
                 let (k, v) = (self.project(mv, key, 1)?, self.project(mv, value, 2)?);
                 let at = |var| Heads {
                     var,
                     layout: HeadLayout::packed(s, e, 0, d),
                 };
-                self.fused(mv, [qh, at(&k), at(&v)], sizes, attn_mask, key_padding_mask)?
+                self.fused(mv, [qh, at(&k), at(&v)], sizes, masks)?
             }
         };
         Ok((out, None))

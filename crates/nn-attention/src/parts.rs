@@ -60,6 +60,17 @@ impl<'a, T: Element> Weights<'a, T> {
         Weights::from_fn(move |n| map.get(n).map(Parameter::var))
     }
 
+    /// A module's own parameters under their `state_dict` names: what
+    /// [`Weights::of_params`] makes of `named_parameters()`, without the
+    /// intermediate list.
+    pub(crate) fn of_module(module: &dyn Module<T>) -> Weights<'static, T> {
+        let mut map = std::collections::HashMap::new();
+        module.visit_parameters("", &mut |n, p| {
+            map.insert(n.to_string(), p.clone());
+        });
+        Weights::from_fn(move |n| map.get(n).map(Parameter::var))
+    }
+
     /// The weight called `name`; an error naming it when absent.
     pub fn get(&self, name: &str) -> Result<Var<T>> {
         (self.lookup)(name).ok_or_else(|| {
@@ -144,11 +155,11 @@ pub(crate) fn named_under<T: Element>(
     module: &dyn Module<T>,
     prefix: &str,
 ) -> Vec<(String, Parameter<T>)> {
-    module
-        .named_parameters()
-        .into_iter()
-        .map(|(n, p)| (format!("{prefix}{n}"), p))
-        .collect()
+    let mut named = Vec::new();
+    module.visit_parameters("", &mut |n, p| {
+        named.push((format!("{prefix}{n}"), p.clone()))
+    });
+    named
 }
 
 /// A layer's [`TrainFlag`] that clones into an independent flag with the same

@@ -2,30 +2,80 @@
 //! [`Transformer`] (PyTorch's `nn.TransformerEncoder`, `nn.TransformerDecoder`,
 //! `nn.Transformer`), with greedy decoding on a KV cache in [`Seq2SeqTransformer`].
 
+use std::fmt;
+
 use nn_autograd::{no_grad, Parameter, Var};
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::mask::Mask;
-use nn_layers::{Forward, LayerNorm, Linear};
+use nn_layers::{Forward, LayerNorm, Linear, Module};
 
-use crate::parts::{check_sizes, named_under, new_layer_norm, new_linear};
+use crate::parts::{check_sizes, named_under, new_linear};
 use crate::position::PositionalEncoding;
 use crate::transformer::{
     DecoderLayerCache, DecoderMasks, TransformerDecoderLayer, TransformerEncoderLayer,
     TransformerLayerConfig,
 };
 
-/// `num_layers` encoder layers, then an optional final LayerNorm (`norm`,
-/// needed after pre-norm layers). Names: `layers.{i}.*`, `norm.*`.
-#[derive(Clone, Debug)]
-pub struct TransformerEncoder<T: Element> {
+/// A layer that [`TransformerStack`] repeats: [`TransformerEncoderLayer`] or
+/// [`TransformerDecoderLayer`]. Its [`Module`] names give the stack's
+/// `state_dict` names (`layers.{i}.…`).
+pub trait StackedLayer<T: Element>: Module<T> + Sized {
+    /// The stack's name in messages and summaries (`"TransformerEncoder"`).
+    const STACK: &'static str;
+
+    /// A freshly initialised layer, as the layer's own `new` makes it.
+    fn init(config: TransformerLayerConfig, rng: &mut Rng) -> Self;
+}
+
+impl<T: Element> StackedLayer<T> for TransformerEncoderLayer<T> {
+    const STACK: &'static str = "TransformerEncoder";
+
+    #[track_caller]
+    fn init(config: TransformerLayerConfig, rng: &mut Rng) -> Self {
+        Self::new(config, rng)
+    }
+}
+
+impl<T: Element> StackedLayer<T> for TransformerDecoderLayer<T> {
+    const STACK: &'static str = "TransformerDecoder";
+
+    #[track_caller]
+    fn init(config: TransformerLayerConfig, rng: &mut Rng) -> Self {
+        Self::new(config, rng)
+    }
+}
+
+/// `num_layers` layers of one kind, then an optional final LayerNorm
+/// (`norm`, needed after pre-norm layers). Names: `layers.{i}.*`, `norm.*`.
+/// Used as [`TransformerEncoder`] and [`TransformerDecoder`].
+#[derive(Clone)]
+pub struct TransformerStack<T: Element, L> {
     /// The layers, applied in order.
-    pub layers: Vec<TransformerEncoderLayer<T>>,
+    pub layers: Vec<L>,
     /// The final LayerNorm, if any.
     pub norm: Option<LayerNorm<T>>,
 }
 
-impl<T: Element> TransformerEncoder<T> {
+/// `num_layers` encoder layers, then an optional final LayerNorm (`norm`,
+/// needed after pre-norm layers). Names: `layers.{i}.*`, `norm.*`.
+pub type TransformerEncoder<T> = TransformerStack<T, TransformerEncoderLayer<T>>;
+
+/// `num_layers` decoder layers, then an optional final LayerNorm.
+/// Names: `layers.{i}.*`, `norm.*`.
+pub type TransformerDecoder<T> = TransformerStack<T, TransformerDecoderLayer<T>>;
+
+/// Printed under the stack's own name (`TransformerEncoder { .. }`).
+impl<T: Element, L: StackedLayer<T> + fmt::Debug> fmt::Debug for TransformerStack<T, L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(L::STACK)
+            .field("layers", &self.layers)
+            .field("norm", &self.norm)
+            .finish()
+    }
+}
+
+impl<T: Element, L: StackedLayer<T>> TransformerStack<T, L> {
     /// Independently initialised layers sharing one configuration.
     ///
     /// # Panics
@@ -38,29 +88,37 @@ impl<T: Element> TransformerEncoder<T> {
         final_norm: bool,
         rng: &mut Rng,
     ) -> Self {
-        check_sizes("TransformerEncoder", &[("num_layers", num_layers)]);
-        TransformerEncoder {
-            layers: (0..num_layers)
-                .map(|_| TransformerEncoderLayer::new(config, rng))
-                .collect(),
-            norm: final_norm.then(|| new_layer_norm(config.d_model, config.layer_norm_eps)),
+        check_sizes(L::STACK, &[("num_layers", num_layers)]);
+        TransformerStack {
+            layers: (0..num_layers).map(|_| L::init(config, rng)).collect(),
+            norm: final_norm.then(|| config.layer_norm()),
         }
     }
 
     /// PyTorch `state_dict` names under `prefix`.
     pub fn named(&self, prefix: &str) -> Vec<(String, Parameter<T>)> {
-        let mut v: Vec<_> = self
-            .layers
-            .iter()
-            .enumerate()
-            .flat_map(|(i, l)| l.named(&format!("{prefix}layers.{i}.")))
-            .collect();
-        if let Some(n) = &self.norm {
-            v.extend(named_under(n, &format!("{prefix}norm.")));
-        }
-        v
+        named_under(self, prefix)
     }
 
+    /// `input` through `layer` applied to each layer in order, then the
+    /// final norm.
+    fn run(
+        &self,
+        input: &Var<T>,
+        mut layer: impl FnMut(&L, &Var<T>) -> Result<Var<T>>,
+    ) -> Result<Var<T>> {
+        let mut x = input.clone();
+        for l in &self.layers {
+            x = layer(l, &x)?;
+        }
+        Ok(match &self.norm {
+            Some(n) => n.forward(&x),
+            None => x,
+        })
+    }
+}
+
+impl<T: Element> TransformerEncoder<T> {
     /// `src [N, S, E]` → `[N, S, E]`.
     pub fn try_forward(
         &self,
@@ -68,63 +126,11 @@ impl<T: Element> TransformerEncoder<T> {
         mask: Option<&Mask>,
         key_padding_mask: Option<&Mask>,
     ) -> Result<Var<T>> {
-        let mut x = src.clone();
-        for l in &self.layers {
-            x = l.try_forward(&x, mask, key_padding_mask)?;
-        }
-        Ok(match &self.norm {
-            Some(n) => n.forward(&x),
-            None => x,
-        })
+        self.run(src, |l, x| l.try_forward(x, mask, key_padding_mask))
     }
-}
-
-/// `num_layers` decoder layers, then an optional final LayerNorm.
-/// Names: `layers.{i}.*`, `norm.*`.
-#[derive(Clone, Debug)]
-pub struct TransformerDecoder<T: Element> {
-    /// The layers, applied in order.
-    pub layers: Vec<TransformerDecoderLayer<T>>,
-    /// The final LayerNorm, if any.
-    pub norm: Option<LayerNorm<T>>,
 }
 
 impl<T: Element> TransformerDecoder<T> {
-    /// Independently initialised layers sharing one configuration.
-    ///
-    /// # Panics
-    /// If `num_layers` is 0, or `config` is invalid (see
-    /// [`TransformerEncoderLayer::new`](crate::TransformerEncoderLayer::new)).
-    #[track_caller]
-    pub fn new(
-        config: TransformerLayerConfig,
-        num_layers: usize,
-        final_norm: bool,
-        rng: &mut Rng,
-    ) -> Self {
-        check_sizes("TransformerDecoder", &[("num_layers", num_layers)]);
-        TransformerDecoder {
-            layers: (0..num_layers)
-                .map(|_| TransformerDecoderLayer::new(config, rng))
-                .collect(),
-            norm: final_norm.then(|| new_layer_norm(config.d_model, config.layer_norm_eps)),
-        }
-    }
-
-    /// PyTorch `state_dict` names under `prefix`.
-    pub fn named(&self, prefix: &str) -> Vec<(String, Parameter<T>)> {
-        let mut v: Vec<_> = self
-            .layers
-            .iter()
-            .enumerate()
-            .flat_map(|(i, l)| l.named(&format!("{prefix}layers.{i}.")))
-            .collect();
-        if let Some(n) = &self.norm {
-            v.extend(named_under(n, &format!("{prefix}norm.")));
-        }
-        v
-    }
-
     /// `tgt [N, T, E]`, `memory [N, S, E]` → `[N, T, E]`.
     pub fn try_forward(
         &self,
@@ -132,14 +138,7 @@ impl<T: Element> TransformerDecoder<T> {
         memory: &Var<T>,
         masks: DecoderMasks<'_>,
     ) -> Result<Var<T>> {
-        let mut x = tgt.clone();
-        for l in &self.layers {
-            x = l.try_forward(&x, memory, masks)?;
-        }
-        Ok(match &self.norm {
-            Some(n) => n.forward(&x),
-            None => x,
-        })
+        self.run(tgt, |l, x| l.try_forward(x, memory, masks))
     }
 
     /// One position of incremental decoding (see
@@ -153,13 +152,10 @@ impl<T: Element> TransformerDecoder<T> {
         cache: &mut Vec<DecoderLayerCache<T>>,
     ) -> Result<Var<T>> {
         cache.resize_with(self.layers.len(), DecoderLayerCache::default);
-        let mut x = new.clone();
-        for (l, c) in self.layers.iter().zip(cache.iter_mut()) {
-            x = l.try_forward_step(&x, memory, memory_key_padding_mask, c)?;
-        }
-        Ok(match &self.norm {
-            Some(n) => n.forward(&x),
-            None => x,
+        let mut caches = cache.iter_mut();
+        self.run(new, |l, x| {
+            let c = caches.next().expect("one cache entry per layer");
+            l.try_forward_step(x, memory, memory_key_padding_mask, c)
         })
     }
 }

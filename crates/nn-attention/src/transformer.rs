@@ -68,6 +68,19 @@ impl TransformerLayerConfig {
         check_eps(what, "layer_norm_eps", self.layer_norm_eps);
     }
 
+    /// A [`MultiHeadAttention`] over `d_model` with `nhead` heads, `dropout`
+    /// on its weights and `bias`.
+    #[track_caller]
+    fn attention<T: Element>(&self, rng: &mut Rng) -> MultiHeadAttention<T> {
+        MultiHeadAttention::new(self.d_model, self.nhead, self.dropout, self.bias, rng)
+    }
+
+    /// A LayerNorm over `d_model` with `layer_norm_eps`.
+    #[track_caller]
+    pub(crate) fn layer_norm<T: Element>(&self) -> LayerNorm<T> {
+        new_layer_norm(self.d_model, self.layer_norm_eps)
+    }
+
     /// PyTorch's defaults for the given width and heads.
     pub fn new(d_model: usize, nhead: usize) -> Self {
         TransformerLayerConfig {
@@ -182,16 +195,10 @@ impl<T: Element> TransformerEncoderLayer<T> {
         config.validate("TransformerEncoderLayer");
         TransformerEncoderLayer {
             config,
-            self_attn: MultiHeadAttention::new(
-                config.d_model,
-                config.nhead,
-                config.dropout,
-                config.bias,
-                rng,
-            ),
+            self_attn: config.attention(rng),
             ff: FeedForward::new(&config, rng),
-            norm1: new_layer_norm(config.d_model, config.layer_norm_eps),
-            norm2: new_layer_norm(config.d_model, config.layer_norm_eps),
+            norm1: config.layer_norm(),
+            norm2: config.layer_norm(),
             training: ModeFlag::default(),
             drop: DropoutRng::new(rng),
         }
@@ -204,12 +211,7 @@ impl<T: Element> TransformerEncoderLayer<T> {
 
     /// PyTorch `state_dict` names under `prefix`.
     pub fn named(&self, prefix: &str) -> Vec<(String, Parameter<T>)> {
-        let mut v = self.self_attn.named(&format!("{prefix}self_attn."));
-        v.extend(named_under(&self.ff.linear1, &format!("{prefix}linear1.")));
-        v.extend(named_under(&self.ff.linear2, &format!("{prefix}linear2.")));
-        v.extend(named_under(&self.norm1, &format!("{prefix}norm1.")));
-        v.extend(named_under(&self.norm2, &format!("{prefix}norm2.")));
-        v
+        named_under(self, prefix)
     }
 
     /// `src [N, S, E]` → `[N, S, E]`; `src_mask [S, S]`,
@@ -220,7 +222,7 @@ impl<T: Element> TransformerEncoderLayer<T> {
         src_mask: Option<&Mask>,
         src_key_padding_mask: Option<&Mask>,
     ) -> Result<Var<T>> {
-        let w = Weights::of_params(self.named(""));
+        let w = Weights::of_module(self);
         self.try_forward_with(&w, src, src_mask, src_key_padding_mask)
     }
 
@@ -321,23 +323,14 @@ impl<T: Element> TransformerDecoderLayer<T> {
     #[track_caller]
     pub fn new(config: TransformerLayerConfig, rng: &mut Rng) -> Self {
         config.validate("TransformerDecoderLayer");
-        let mha = |rng: &mut Rng| {
-            MultiHeadAttention::new(
-                config.d_model,
-                config.nhead,
-                config.dropout,
-                config.bias,
-                rng,
-            )
-        };
         TransformerDecoderLayer {
             config,
-            self_attn: mha(rng),
-            multihead_attn: mha(rng),
+            self_attn: config.attention(rng),
+            multihead_attn: config.attention(rng),
             ff: FeedForward::new(&config, rng),
-            norm1: new_layer_norm(config.d_model, config.layer_norm_eps),
-            norm2: new_layer_norm(config.d_model, config.layer_norm_eps),
-            norm3: new_layer_norm(config.d_model, config.layer_norm_eps),
+            norm1: config.layer_norm(),
+            norm2: config.layer_norm(),
+            norm3: config.layer_norm(),
             training: ModeFlag::default(),
             drop: DropoutRng::new(rng),
         }
@@ -350,17 +343,7 @@ impl<T: Element> TransformerDecoderLayer<T> {
 
     /// PyTorch `state_dict` names under `prefix`.
     pub fn named(&self, prefix: &str) -> Vec<(String, Parameter<T>)> {
-        let mut v = self.self_attn.named(&format!("{prefix}self_attn."));
-        v.extend(
-            self.multihead_attn
-                .named(&format!("{prefix}multihead_attn.")),
-        );
-        v.extend(named_under(&self.ff.linear1, &format!("{prefix}linear1.")));
-        v.extend(named_under(&self.ff.linear2, &format!("{prefix}linear2.")));
-        v.extend(named_under(&self.norm1, &format!("{prefix}norm1.")));
-        v.extend(named_under(&self.norm2, &format!("{prefix}norm2.")));
-        v.extend(named_under(&self.norm3, &format!("{prefix}norm3.")));
-        v
+        named_under(self, prefix)
     }
 
     fn blocks(
@@ -395,7 +378,7 @@ impl<T: Element> TransformerDecoderLayer<T> {
         memory: &Var<T>,
         masks: DecoderMasks<'_>,
     ) -> Result<Var<T>> {
-        let w = Weights::of_params(self.named(""));
+        let w = Weights::of_module(self);
         self.try_forward_with(&w, tgt, memory, masks)
     }
 
@@ -453,7 +436,7 @@ impl<T: Element> TransformerDecoderLayer<T> {
         }
         let mem_kv = cache.memory_kv.clone().expect("set above");
         let self_kv = std::cell::RefCell::new(cache.self_kv.take());
-        let own = Weights::of_params(self.named(""));
+        let own = Weights::of_module(self);
         let out = self.blocks(
             &own,
             new,

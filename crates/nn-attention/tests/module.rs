@@ -67,6 +67,25 @@ fn transformer_names_follow_pytorch_state_dict() {
     assert_eq!(names.last().unwrap(), "generator.bias");
 }
 
+/// The two stacks are one generic type underneath, but summaries and debug
+/// output still call them by their PyTorch names.
+#[test]
+fn stacks_keep_their_own_names() {
+    let cfg = TransformerLayerConfig::new(8, 2).dim_feedforward(16);
+    let model = Transformer::<f32>::new(cfg, 1, 1, &mut Rng::seed_from(3));
+    let mut children = Vec::new();
+    model.visit_children(&mut |n, m| children.push((n.to_string(), m.type_name())));
+    assert_eq!(
+        children,
+        [
+            ("encoder".to_string(), "TransformerEncoder"),
+            ("decoder".to_string(), "TransformerDecoder")
+        ]
+    );
+    assert!(format!("{:?}", model.encoder).starts_with("TransformerEncoder { layers: ["));
+    assert!(format!("{:?}", model.decoder).starts_with("TransformerDecoder { layers: ["));
+}
+
 #[test]
 fn eval_turns_off_every_dropout_inside() {
     let cfg = TransformerLayerConfig::new(8, 2).dim_feedforward(16);
