@@ -121,6 +121,23 @@ impl TransformerLayerConfig {
     }
 }
 
+/// The accessors both layers have, alike: `config()` and `named()`.
+macro_rules! layer_accessors {
+    ($layer:ident) => {
+        impl<T: Element> $layer<T> {
+            /// The hyper-parameters.
+            pub fn config(&self) -> &TransformerLayerConfig {
+                &self.config
+            }
+
+            /// PyTorch `state_dict` names under `prefix`.
+            pub fn named(&self, prefix: &str) -> Vec<(String, Parameter<T>)> {
+                named_under(self, prefix)
+            }
+        }
+    };
+}
+
 /// The feed-forward block `linear2(dropout(act(linear1(x))))`.
 #[derive(Clone, Debug)]
 pub(crate) struct FeedForward<T: Element> {
@@ -184,6 +201,8 @@ pub struct TransformerEncoderLayer<T: Element> {
     pub(crate) drop: DropoutRng,
 }
 
+layer_accessors!(TransformerEncoderLayer);
+
 impl<T: Element> TransformerEncoderLayer<T> {
     /// A layer with PyTorch's initialisation.
     ///
@@ -202,16 +221,6 @@ impl<T: Element> TransformerEncoderLayer<T> {
             training: ModeFlag::default(),
             drop: DropoutRng::new(rng),
         }
-    }
-
-    /// The hyper-parameters.
-    pub fn config(&self) -> &TransformerLayerConfig {
-        &self.config
-    }
-
-    /// PyTorch `state_dict` names under `prefix`.
-    pub fn named(&self, prefix: &str) -> Vec<(String, Parameter<T>)> {
-        named_under(self, prefix)
     }
 
     /// `src [N, S, E]` → `[N, S, E]`; `src_mask [S, S]`,
@@ -315,6 +324,8 @@ pub struct DecoderMasks<'a> {
     pub memory_key_padding_mask: Option<&'a Mask>,
 }
 
+layer_accessors!(TransformerDecoderLayer);
+
 impl<T: Element> TransformerDecoderLayer<T> {
     /// A layer with PyTorch's initialisation.
     ///
@@ -334,16 +345,6 @@ impl<T: Element> TransformerDecoderLayer<T> {
             training: ModeFlag::default(),
             drop: DropoutRng::new(rng),
         }
-    }
-
-    /// The hyper-parameters.
-    pub fn config(&self) -> &TransformerLayerConfig {
-        &self.config
-    }
-
-    /// PyTorch `state_dict` names under `prefix`.
-    pub fn named(&self, prefix: &str) -> Vec<(String, Parameter<T>)> {
-        named_under(self, prefix)
     }
 
     fn blocks(
