@@ -27,13 +27,13 @@ pub(crate) struct Shared<'a, T> {
     pub h0: &'a [T],
 }
 
-/// A pass over one block of rows: forward or backward. `run` is always
-/// inlined, so [`run_block`] compiles every pass twice, generically and for
-/// AVX-512.
+/// A pass over one block of rows: forward or backward.
 pub(crate) trait BlockPass {
     /// What the pass returns.
     type Output;
-    /// The loop itself.
+    /// The loop itself. Implementations mark it `#[inline(always)]`: inlined
+    /// into both callers in [`run_block`], it is compiled twice, generically
+    /// and for AVX-512 (a plain call would run the generic build only).
     fn run(self) -> Self::Output;
 }
 
@@ -54,7 +54,8 @@ unsafe fn run_block_avx512<P: BlockPass>(pass: P) -> P::Output {
 }
 
 /// The forward pass of one block of rows. Per-step slices hold this block's
-/// rows only; `xg` and the cache layout are those of [`recurrence`](mod@crate::recurrence).
+/// rows only; `xg` and the cache layout are those of
+/// [`recurrence`](mod@crate::recurrence).
 pub(crate) struct ForwardBlock<'a, T> {
     pub shared: &'a Shared<'a, T>,
     /// The whole batch's input projections, `[seq_len, batch, G·hidden]`.
