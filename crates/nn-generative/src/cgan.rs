@@ -10,7 +10,7 @@ use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 use crate::gan::GanConfig;
 use crate::or_panic;
 use crate::two_player::{
-    adversarial_discriminator_loss, adversarial_generator_loss, apply_update, generate_constant,
+    adversarial_discriminator_loss, adversaries_common, apply_update, generate_constant,
     Adversaries, DiscriminatorStep, GeneratorStep, TwoPlayer,
 };
 
@@ -189,10 +189,7 @@ impl<T: Element, G: Forward<T>, D: Forward<T>> ConditionalGan<T, G, D> {
         })
     }
 
-    /// The settings.
-    pub fn config(&self) -> &GanConfig {
-        &self.config
-    }
+    adversaries_common!(ConditionalGan, "`n` fakes of random classes");
 
     /// The number of classes.
     pub fn num_classes(&self) -> usize {
@@ -226,12 +223,6 @@ impl<T: Element, G: Forward<T>, D: Forward<T>> ConditionalGan<T, G, D> {
         adversarial_discriminator_loss(self, real, &labels.to_vec(), rng)
     }
 
-    /// The generator's loss on `n` fakes of random classes, the
-    /// discriminator frozen (its parameters get no gradient).
-    pub fn try_generator_loss(&self, n: usize, rng: &mut Rng) -> Result<(Var<T>, GeneratorStep)> {
-        adversarial_generator_loss(self, n, rng)
-    }
-
     /// One discriminator update on a labelled real batch.
     pub fn try_discriminator_step<R: UpdateRule<T>>(
         &self,
@@ -242,17 +233,6 @@ impl<T: Element, G: Forward<T>, D: Forward<T>> ConditionalGan<T, G, D> {
     ) -> Result<DiscriminatorStep> {
         let loss = self.try_discriminator_loss(real, labels, rng)?;
         apply_update("ConditionalGan::discriminator_step", loss, optimizer)
-    }
-
-    /// One generator update on `n` fakes of random classes.
-    pub fn try_generator_step<R: UpdateRule<T>>(
-        &self,
-        n: usize,
-        optimizer: &mut Optimizer<T, R>,
-        rng: &mut Rng,
-    ) -> Result<GeneratorStep> {
-        let loss = self.try_generator_loss(n, rng)?;
-        apply_update("ConditionalGan::generator_step", loss, optimizer)
     }
 }
 

@@ -9,7 +9,7 @@ use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 use crate::adversarial::GeneratorLoss;
 use crate::or_panic;
 use crate::two_player::{
-    adversarial_discriminator_loss, adversarial_generator_loss, apply_update, generate_constant,
+    adversarial_discriminator_loss, adversaries_common, apply_update, generate_constant,
     Adversaries, DiscriminatorStep, GeneratorStep, TwoPlayer,
 };
 
@@ -127,10 +127,7 @@ impl<T: Element, G: Forward<T>, D: Forward<T>> Module<T> for Gan<T, G, D> {
 }
 
 impl<T: Element, G: Forward<T>, D: Forward<T>> Gan<T, G, D> {
-    /// The settings.
-    pub fn config(&self) -> &GanConfig {
-        &self.config
-    }
+    adversaries_common!(Gan, "`n` fresh fakes");
 
     /// `n` noise vectors `z ~ N(0, I)`, `[n, latent_dim]`.
     pub fn sample_noise(&self, n: usize, rng: &mut Rng) -> Tensor<T> {
@@ -170,13 +167,6 @@ impl<T: Element, G: Forward<T>, D: Forward<T>> Gan<T, G, D> {
         adversarial_discriminator_loss(self, real, &(), rng)
     }
 
-    /// The generator's loss on `n` fresh fakes. The discriminator's
-    /// parameters enter as constants (it is frozen for the forward pass),
-    /// so the gradients reach only the generator.
-    pub fn try_generator_loss(&self, n: usize, rng: &mut Rng) -> Result<(Var<T>, GeneratorStep)> {
-        adversarial_generator_loss(self, n, rng)
-    }
-
     /// One discriminator update on a real batch with its optimiser.
     pub fn try_discriminator_step<R: UpdateRule<T>>(
         &self,
@@ -186,17 +176,6 @@ impl<T: Element, G: Forward<T>, D: Forward<T>> Gan<T, G, D> {
     ) -> Result<DiscriminatorStep> {
         let loss = self.try_discriminator_loss(real, rng)?;
         apply_update("Gan::discriminator_step", loss, optimizer)
-    }
-
-    /// One generator update on `n` fresh fakes with its optimiser.
-    pub fn try_generator_step<R: UpdateRule<T>>(
-        &self,
-        n: usize,
-        optimizer: &mut Optimizer<T, R>,
-        rng: &mut Rng,
-    ) -> Result<GeneratorStep> {
-        let loss = self.try_generator_loss(n, rng)?;
-        apply_update("Gan::generator_step", loss, optimizer)
     }
 }
 

@@ -196,6 +196,47 @@ pub(crate) trait Adversaries<T: Element> {
     fn run_discriminator(&self, x: &Var<T>, condition: &Self::Condition) -> Result<Var<T>>;
 }
 
+/// The inherent methods that a [`Gan`](crate::Gan) and a
+/// [`ConditionalGan`](crate::ConditionalGan) share word for word, written
+/// once over their [`Adversaries`] impl: `config`, `try_generator_loss` and
+/// `try_generator_step`. `$model` names the optimiser's errors; `$fakes`
+/// says in the docs which fakes the generator is scored on.
+macro_rules! adversaries_common {
+    ($model:ident, $fakes:literal) => {
+        /// The settings.
+        pub fn config(&self) -> &GanConfig {
+            &self.config
+        }
+
+        #[doc = concat!("The generator's loss on ", $fakes, ". The discriminator's")]
+        /// parameters enter as constants (it is frozen for the forward pass),
+        /// so the gradients reach only the generator.
+        pub fn try_generator_loss(
+            &self,
+            n: usize,
+            rng: &mut Rng,
+        ) -> Result<(Var<T>, GeneratorStep)> {
+            $crate::two_player::adversarial_generator_loss(self, n, rng)
+        }
+
+        #[doc = concat!("One generator update on ", $fakes, " with its optimiser.")]
+        pub fn try_generator_step<R: UpdateRule<T>>(
+            &self,
+            n: usize,
+            optimizer: &mut Optimizer<T, R>,
+            rng: &mut Rng,
+        ) -> Result<GeneratorStep> {
+            let loss = self.try_generator_loss(n, rng)?;
+            $crate::two_player::apply_update(
+                concat!(stringify!($model), "::generator_step"),
+                loss,
+                optimizer,
+            )
+        }
+    };
+}
+pub(crate) use adversaries_common;
+
 /// `n` fakes for the drawn `condition`, with no graph recorded.
 pub(crate) fn generate_constant<T: Element, P: Adversaries<T> + ?Sized>(
     players: &P,

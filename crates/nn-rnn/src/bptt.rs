@@ -27,9 +27,42 @@ pub(crate) struct Shared<'a, T> {
     pub h0: &'a [T],
 }
 
+/// A pass over one block of rows: forward or backward.
+pub(crate) trait BlockPass {
+    /// What the pass returns.
+    type Output;
+    /// The loop itself. Implementations mark it `#[inline(always)]`: inlined
+    /// into both callers in [`run_block`], it is compiled twice, generically
+    /// and for AVX-512 (a plain call would run the generic build only).
+    fn run(self) -> Self::Output;
+}
+
+/// Runs a block's pass, in its AVX-512 build when the CPU has it.
+pub(crate) fn run_block<P: BlockPass>(pass: P) -> P::Output {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has the features the clone was compiled for.
+        return unsafe { run_block_avx512(pass) };
+    }
+    pass.run()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
+unsafe fn run_block_avx512<P: BlockPass>(pass: P) -> P::Output {
+    pass.run()
+}
+
 /// The forward pass of one block of rows. Per-step slices hold this block's
-/// rows only; `xg` and the cache layout are those of [`crate::recurrence`].
+/// rows only; `xg` and the cache layout are those of
+/// [`recurrence`](mod@crate::recurrence).
 pub(crate) struct ForwardBlock<'a, T> {
+    pub shared: &'a Shared<'a, T>,
+    /// The whole batch's input projections, `[seq_len, batch, G·hidden]`.
+    pub xg: &'a [T],
+    /// `W_hhᵀ` packed.
+    pub wt: &'a PackedMatrix<T>,
+    pub b_hh: Option<&'a [T]>,
     pub rows: Range<usize>,
     /// Per step `h_t` of the block, `[rows, hidden]`; left zero at padded steps.
     pub out: Vec<&'a mut [T]>,
@@ -50,6 +83,10 @@ pub(crate) struct BlockCache<T> {
 
 /// The backward pass of one block of rows.
 pub(crate) struct BackwardBlock<'a, T> {
+    pub shared: &'a Shared<'a, T>,
+    pub saved: &'a Saved<'a, T>,
+    /// `W_hh` packed.
+    pub w: &'a PackedMatrix<T>,
     pub rows: Range<usize>,
     /// Index of the block in [`Saved::blocks`].
     pub index: usize,
@@ -72,104 +109,82 @@ pub(crate) struct Saved<'a, T> {
     pub g: &'a [T],
 }
 
-/// Runs the forward recurrence of one block; `wt` is `W_hhᵀ` packed.
-pub(crate) fn forward_block<T: Element>(
-    s: &Shared<'_, T>,
-    xg: &[T],
-    wt: &PackedMatrix<T>,
-    b_hh: Option<&[T]>,
-    blk: ForwardBlock<'_, T>,
-) -> BlockCache<T> {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has the features the clone was compiled for.
-        return unsafe { forward_block_avx512(s, xg, wt, b_hh, blk) };
-    }
-    forward_block_impl(s, xg, wt, b_hh, blk)
-}
+/// The forward recurrence of one block.
+impl<T: Element> BlockPass for ForwardBlock<'_, T> {
+    type Output = BlockCache<T>;
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
-unsafe fn forward_block_avx512<T: Element>(
-    s: &Shared<'_, T>,
-    xg: &[T],
-    wt: &PackedMatrix<T>,
-    b_hh: Option<&[T]>,
-    blk: ForwardBlock<'_, T>,
-) -> BlockCache<T> {
-    forward_block_impl(s, xg, wt, b_hh, blk)
-}
-
-#[inline(always)]
-fn forward_block_impl<T: Element>(
-    s: &Shared<'_, T>,
-    xg: &[T],
-    wt: &PackedMatrix<T>,
-    b_hh: Option<&[T]>,
-    mut blk: ForwardBlock<'_, T>,
-) -> BlockCache<T> {
-    let (steps, n, h) = s.dims;
-    let kind = s.kind;
-    let gh = kind.gates() * h;
-    let cw = gh + h;
-    let rows = blk.rows.clone();
-    let nc = rows.len();
-    let mut ah = vec![T::zero(); nc * gh];
-    let mut cs = std::mem::take(&mut blk.cs);
-    let mut cache = Vec::with_capacity(steps * nc * cw);
-    for t in 0..steps {
-        // ah = h_{t−1}·W_hhᵀ + b_hh
-        match b_hh {
-            Some(b) => ah.chunks_exact_mut(gh).for_each(|r| r.copy_from_slice(b)),
-            None => ah.fill(T::zero()),
-        }
-        let (done, todo) = blk.out.split_at_mut(t);
-        let hprev: &[T] = match done.last() {
-            Some(p) => p,
-            None => &s.h0[rows.start * h..rows.end * h],
-        };
-        wt.mul_acc(nc, hprev, h, &mut ah, gh);
-        let hnext = &mut *todo[0];
-        // Grown here, just before being written, while the lines are hot.
-        cache.resize((t + 1) * nc * cw, T::zero());
-        let cache = &mut cache[t * nc * cw..];
-        let (cprev, cnext) = if kind.has_cell() {
-            cs.resize((t + 2) * nc * h, T::zero());
-            let (lo, hi) = cs.split_at_mut((t + 1) * nc * h);
-            (&lo[t * nc * h..], hi)
-        } else {
-            (&[][..], <&mut [T]>::default())
-        };
-        for (bi, b) in rows.clone().enumerate() {
-            if t >= s.active[b] {
-                continue; // output stays zero; the state is read back at the end
+    #[inline(always)]
+    fn run(self) -> BlockCache<T> {
+        let ForwardBlock {
+            shared: s,
+            xg,
+            wt,
+            b_hh,
+            rows,
+            mut out,
+            mut cs,
+        } = self;
+        let (steps, n, h) = s.dims;
+        let kind = s.kind;
+        let gh = kind.gates() * h;
+        let cw = gh + h;
+        let nc = rows.len();
+        let mut ah = vec![T::zero(); nc * gh];
+        let mut cache = Vec::with_capacity(steps * nc * cw);
+        for t in 0..steps {
+            // ah = h_{t−1}·W_hhᵀ + b_hh
+            match b_hh {
+                Some(b) => ah.chunks_exact_mut(gh).for_each(|r| r.copy_from_slice(b)),
+                None => ah.fill(T::zero()),
             }
-            let x = &xg[(t * n + b) * gh..][..gh];
-            let a = &ah[bi * gh..][..gh];
-            let cache = &mut cache[bi * cw..][..cw];
-            let hp = &hprev[bi * h..][..h];
-            let hn = &mut hnext[bi * h..][..h];
-            match kind {
-                CellKind::RnnTanh => {
-                    for ((o, &xv), &av) in hn.iter_mut().zip(x).zip(a) {
-                        *o = tanh(xv + av);
+            let (done, todo) = out.split_at_mut(t);
+            let hprev: &[T] = match done.last() {
+                Some(p) => p,
+                None => &s.h0[rows.start * h..rows.end * h],
+            };
+            wt.mul_acc(nc, hprev, h, &mut ah, gh);
+            let hnext = &mut *todo[0];
+            // Grown here, just before being written, while the lines are hot.
+            cache.resize((t + 1) * nc * cw, T::zero());
+            let cache = &mut cache[t * nc * cw..];
+            let (cprev, cnext) = if kind.has_cell() {
+                cs.resize((t + 2) * nc * h, T::zero());
+                let (lo, hi) = cs.split_at_mut((t + 1) * nc * h);
+                (&lo[t * nc * h..], hi)
+            } else {
+                (&[][..], <&mut [T]>::default())
+            };
+            for (bi, b) in rows.clone().enumerate() {
+                if t >= s.active[b] {
+                    continue; // output stays zero; the state is read back at the end
+                }
+                let x = &xg[(t * n + b) * gh..][..gh];
+                let a = &ah[bi * gh..][..gh];
+                let cache = &mut cache[bi * cw..][..cw];
+                let hp = &hprev[bi * h..][..h];
+                let hn = &mut hnext[bi * h..][..h];
+                match kind {
+                    CellKind::RnnTanh => {
+                        for ((o, &xv), &av) in hn.iter_mut().zip(x).zip(a) {
+                            *o = tanh(xv + av);
+                        }
                     }
-                }
-                CellKind::RnnRelu => {
-                    for ((o, &xv), &av) in hn.iter_mut().zip(x).zip(a) {
-                        *o = (xv + av).max(T::zero());
+                    CellKind::RnnRelu => {
+                        for ((o, &xv), &av) in hn.iter_mut().zip(x).zip(a) {
+                            *o = (xv + av).max(T::zero());
+                        }
                     }
+                    CellKind::Lstm => {
+                        let cp = &cprev[bi * h..][..h];
+                        let cn = &mut cnext[bi * h..][..h];
+                        lstm_cell(x, a, cp, cn, cache, hn);
+                    }
+                    CellKind::Gru => gru_cell(x, a, hp, cache, hn),
                 }
-                CellKind::Lstm => {
-                    let cp = &cprev[bi * h..][..h];
-                    let cn = &mut cnext[bi * h..][..h];
-                    lstm_cell(x, a, cp, cn, cache, hn);
-                }
-                CellKind::Gru => gru_cell(x, a, hp, cache, hn),
             }
         }
+        BlockCache { cs, cache }
     }
-    BlockCache { cs, cache }
 }
 
 /// One LSTM step of one row: gates i, f, g, o; simple passes over whole
@@ -198,28 +213,33 @@ fn lstm_cell<T: Element>(x: &[T], a: &[T], cp: &[T], cn: &mut [T], cache: &mut [
     }
 }
 
+/// The first `K` slices of exactly `h` values of `s`, one per gate. Every
+/// slice the cell loops read has length exactly `h`, so the loops have no
+/// bounds checks and vectorise.
+#[inline(always)]
+fn gates<const K: usize, T>(s: &[T], h: usize) -> [&[T]; K] {
+    std::array::from_fn(|k| &s[k * h..][..h])
+}
+
+/// [`gates`] for writing.
+#[inline(always)]
+fn gates_mut<const K: usize, T>(s: &mut [T], h: usize) -> [&mut [T]; K] {
+    let mut rest = s;
+    std::array::from_fn(|_| {
+        let (gate, tail) = std::mem::take(&mut rest).split_at_mut(h);
+        rest = tail;
+        gate
+    })
+}
+
 /// One GRU step of one row: gates r, z, n; r scales `W_hn h + b_hn`.
 #[inline(always)]
 fn gru_cell<T: Element>(x: &[T], a: &[T], hp: &[T], cache: &mut [T], hn: &mut [T]) {
     let h = hn.len();
-    let (xr, rest) = x.split_at(h);
-    let (xz, xn) = rest.split_at(h);
-    let (ar, rest) = a.split_at(h);
-    let (az, an) = rest.split_at(h);
-    let (cr, rest) = cache.split_at_mut(h);
-    let (cz, rest) = rest.split_at_mut(h);
-    let (cn, can) = rest.split_at_mut(h);
-    // Every slice re-cut to exactly h, so the loop has no bounds checks and vectorises.
-    let (xr, xz, xn, ar, az, an, hp) = (
-        &xr[..h],
-        &xz[..h],
-        &xn[..h],
-        &ar[..h],
-        &az[..h],
-        &an[..h],
-        &hp[..h],
-    );
-    let (cr, cz, cn, can) = (&mut cr[..h], &mut cz[..h], &mut cn[..h], &mut can[..h]);
+    let [xr, xz, xn] = gates(x, h);
+    let [ar, az, an] = gates(a, h);
+    let [cr, cz, cn, can] = gates_mut(cache, h);
+    let hp = &hp[..h];
     for j in 0..h {
         cr[j] = sigmoid(xr[j] + ar[j]);
         cz[j] = sigmoid(xz[j] + az[j]);
@@ -229,118 +249,102 @@ fn gru_cell<T: Element>(x: &[T], a: &[T], hp: &[T], cache: &mut [T], hn: &mut [T
     }
 }
 
-/// Back-propagation through time for one block; `w` is `W_hh` packed.
-pub(crate) fn backward_block<T: Element>(
-    s: &Shared<'_, T>,
-    saved: &Saved<'_, T>,
-    w: &PackedMatrix<T>,
-    blk: BackwardBlock<'_, T>,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has the features the clone was compiled for.
-        return unsafe { backward_block_avx512(s, saved, w, blk) };
-    }
-    backward_block_impl(s, saved, w, blk)
-}
+/// Back-propagation through time for one block.
+impl<T: Element> BlockPass for BackwardBlock<'_, T> {
+    type Output = ();
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
-unsafe fn backward_block_avx512<T: Element>(
-    s: &Shared<'_, T>,
-    saved: &Saved<'_, T>,
-    w: &PackedMatrix<T>,
-    blk: BackwardBlock<'_, T>,
-) {
-    backward_block_impl(s, saved, w, blk)
-}
-
-#[inline(always)]
-fn backward_block_impl<T: Element>(
-    s: &Shared<'_, T>,
-    saved: &Saved<'_, T>,
-    w: &PackedMatrix<T>,
-    mut blk: BackwardBlock<'_, T>,
-) {
-    let (steps, n, h) = s.dims;
-    let kind = s.kind;
-    let gh = kind.gates() * h;
-    let cw = gh + h;
-    let nh = n * h;
-    let rows = blk.rows.clone();
-    let nc = rows.len();
-    let (r0, r1) = (rows.start * h, rows.end * h);
-    let g = saved.g;
-    let BlockCache { cs, cache } = &saved.blocks[blk.index];
-    let mut dh = g[steps * nh + r0..steps * nh + r1].to_vec();
-    let mut dc = if kind.has_cell() {
-        g[(steps + 1) * nh + r0..(steps + 1) * nh + r1].to_vec()
-    } else {
-        Vec::new()
-    };
-    let mut dhp = vec![T::zero(); nc * h];
-    for t in (0..steps).rev() {
-        let base = t * nh;
-        let dx_t = &mut *blk.dxg[t];
-        for (bi, b) in rows.clone().enumerate() {
-            let r = bi * h;
-            if t >= s.active[b] {
-                // A padded step copied the state: pass the gradient through.
-                dhp[r..r + h].copy_from_slice(&dh[r..r + h]);
-                continue;
-            }
-            let dhr = &mut dh[r..r + h];
-            for (d, &go) in dhr.iter_mut().zip(&g[base + b * h..][..h]) {
-                *d += go;
-            }
-            let cache = &cache[(t * nc + bi) * cw..][..cw];
-            let dx = &mut dx_t[bi * gh..][..gh];
-            let dp = &mut dhp[r..r + h];
-            match kind {
-                CellKind::RnnTanh | CellKind::RnnRelu => {
-                    let hn = &saved.out[base + b * h..][..h];
-                    let relu = kind == CellKind::RnnRelu;
-                    for (((d, &dv), &hv), p) in dx.iter_mut().zip(&*dhr).zip(hn).zip(dp) {
-                        *d = if relu {
-                            if hv > T::zero() {
-                                dv
+    #[inline(always)]
+    fn run(self) {
+        let BackwardBlock {
+            shared: s,
+            saved,
+            w,
+            rows,
+            index,
+            mut dxg,
+            mut dah,
+            dh0,
+            dc0,
+        } = self;
+        let (steps, n, h) = s.dims;
+        let kind = s.kind;
+        let gh = kind.gates() * h;
+        let cw = gh + h;
+        let nh = n * h;
+        let nc = rows.len();
+        let (r0, r1) = (rows.start * h, rows.end * h);
+        let g = saved.g;
+        let BlockCache { cs, cache } = &saved.blocks[index];
+        let mut dh = g[steps * nh + r0..steps * nh + r1].to_vec();
+        let mut dc = if kind.has_cell() {
+            g[(steps + 1) * nh + r0..(steps + 1) * nh + r1].to_vec()
+        } else {
+            Vec::new()
+        };
+        let mut dhp = vec![T::zero(); nc * h];
+        for t in (0..steps).rev() {
+            let base = t * nh;
+            let dx_t = &mut *dxg[t];
+            for (bi, b) in rows.clone().enumerate() {
+                let r = bi * h;
+                if t >= s.active[b] {
+                    // A padded step copied the state: pass the gradient through.
+                    dhp[r..r + h].copy_from_slice(&dh[r..r + h]);
+                    continue;
+                }
+                let dhr = &mut dh[r..r + h];
+                for (d, &go) in dhr.iter_mut().zip(&g[base + b * h..][..h]) {
+                    *d += go;
+                }
+                let cache = &cache[(t * nc + bi) * cw..][..cw];
+                let dx = &mut dx_t[bi * gh..][..gh];
+                let dp = &mut dhp[r..r + h];
+                match kind {
+                    CellKind::RnnTanh | CellKind::RnnRelu => {
+                        let hn = &saved.out[base + b * h..][..h];
+                        let relu = kind == CellKind::RnnRelu;
+                        for (((d, &dv), &hv), p) in dx.iter_mut().zip(&*dhr).zip(hn).zip(dp) {
+                            *d = if relu {
+                                if hv > T::zero() {
+                                    dv
+                                } else {
+                                    T::zero()
+                                }
                             } else {
-                                T::zero()
-                            }
+                                dv * (T::one() - hv * hv)
+                            };
+                            *p = T::zero();
+                        }
+                    }
+                    CellKind::Lstm => {
+                        let cp = &cs[(t * nc + bi) * h..][..h];
+                        let dcr = &mut dc[r..r + h];
+                        lstm_cell_backward(cache, cp, dhr, dcr, dx, dp);
+                    }
+                    CellKind::Gru => {
+                        let hp = if t == 0 {
+                            &s.h0[b * h..][..h]
                         } else {
-                            dv * (T::one() - hv * hv)
+                            &saved.out[base - nh + b * h..][..h]
                         };
-                        *p = T::zero();
+                        let da = &mut dah[t][bi * gh..][..gh];
+                        gru_cell_backward(cache, hp, dhr, dx, da, dp);
                     }
                 }
-                CellKind::Lstm => {
-                    let cp = &cs[(t * nc + bi) * h..][..h];
-                    let dcr = &mut dc[r..r + h];
-                    lstm_cell_backward(cache, cp, dhr, dcr, dx, dp);
-                }
-                CellKind::Gru => {
-                    let hp = if t == 0 {
-                        &s.h0[b * h..][..h]
-                    } else {
-                        &saved.out[base - nh + b * h..][..h]
-                    };
-                    let da = &mut blk.dah[t][bi * gh..][..gh];
-                    gru_cell_backward(cache, hp, dhr, dx, da, dp);
-                }
             }
+            // dh_{t−1} += dah_t · W_hh
+            let da_t: &[T] = if kind == CellKind::Gru {
+                &*dah[t]
+            } else {
+                &*dxg[t]
+            };
+            w.mul_acc(nc, da_t, gh, &mut dhp, h);
+            std::mem::swap(&mut dh, &mut dhp);
         }
-        // dh_{t−1} += dah_t · W_hh
-        let da_t: &[T] = if kind == CellKind::Gru {
-            &*blk.dah[t]
-        } else {
-            &*blk.dxg[t]
-        };
-        w.mul_acc(nc, da_t, gh, &mut dhp, h);
-        std::mem::swap(&mut dh, &mut dhp);
-    }
-    blk.dh0.copy_from_slice(&dh);
-    if kind.has_cell() {
-        blk.dc0.copy_from_slice(&dc);
+        dh0.copy_from_slice(&dh);
+        if kind.has_cell() {
+            dc0.copy_from_slice(&dc);
+        }
     }
 }
 
@@ -356,17 +360,9 @@ fn lstm_cell_backward<T: Element>(
 ) {
     let h = dh.len();
     let one = T::one();
-    let (ci, rest) = cache.split_at(h);
-    let (cf, rest) = rest.split_at(h);
-    let (cg, rest) = rest.split_at(h);
-    let (co, ctc) = rest.split_at(h);
-    let (di, rest) = dx.split_at_mut(h);
-    let (df, rest) = rest.split_at_mut(h);
-    let (dg, dout) = rest.split_at_mut(h);
-    // Every slice re-cut to exactly h, so the loop has no bounds checks and vectorises.
-    let (ci, cf, cg, co, ctc, cp) = (&ci[..h], &cf[..h], &cg[..h], &co[..h], &ctc[..h], &cp[..h]);
-    let (di, df, dg, dout) = (&mut di[..h], &mut df[..h], &mut dg[..h], &mut dout[..h]);
-    let (dh, dp, dc) = (&dh[..h], &mut dp[..h], &mut dc[..h]);
+    let [ci, cf, cg, co, ctc] = gates(cache, h);
+    let [di, df, dg, dout] = gates_mut(dx, h);
+    let (cp, dh, dp, dc) = (&cp[..h], &dh[..h], &mut dp[..h], &mut dc[..h]);
     for j in 0..h {
         let (i, f, gg, o, tc) = (ci[j], cf[j], cg[j], co[j], ctc[j]);
         let dct = dc[j] + dh[j] * o * (one - tc * tc);
@@ -391,17 +387,10 @@ fn gru_cell_backward<T: Element>(
 ) {
     let h = dh.len();
     let one = T::one();
-    let (cr, rest) = cache.split_at(h);
-    let (cz, rest) = rest.split_at(h);
-    let (cn, can) = rest.split_at(h);
-    let (dxr, rest) = dx.split_at_mut(h);
-    let (dxz, dxn) = rest.split_at_mut(h);
-    let (dar, rest) = da.split_at_mut(h);
-    let (daz, dan) = rest.split_at_mut(h);
-    // Every slice re-cut to exactly h, so the loop has no bounds checks and vectorises.
-    let (cr, cz, cn, can, hp, dh) = (&cr[..h], &cz[..h], &cn[..h], &can[..h], &hp[..h], &dh[..h]);
-    let (dxr, dxz, dxn, dp) = (&mut dxr[..h], &mut dxz[..h], &mut dxn[..h], &mut dp[..h]);
-    let (dar, daz, dan) = (&mut dar[..h], &mut daz[..h], &mut dan[..h]);
+    let [cr, cz, cn, can] = gates(cache, h);
+    let [dxr, dxz, dxn] = gates_mut(dx, h);
+    let [dar, daz, dan] = gates_mut(da, h);
+    let (hp, dh, dp) = (&hp[..h], &dh[..h], &mut dp[..h]);
     for j in 0..h {
         let (rg, z, ng, ahn) = (cr[j], cz[j], cn[j], can[j]);
         let dz = dh[j] * (hp[j] - ng) * z * (one - z);

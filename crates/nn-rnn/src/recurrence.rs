@@ -20,9 +20,7 @@ use nn_autograd::Var;
 use nn_tensor::{gemm, num_threads, Element, MatRef, Result, Tensor, TensorError};
 use rayon::prelude::*;
 
-use crate::bptt::{
-    backward_block, forward_block, BackwardBlock, BlockCache, ForwardBlock, Saved, Shared,
-};
+use crate::bptt::{run_block, BackwardBlock, BlockCache, ForwardBlock, Saved, Shared};
 use crate::packed::PackedMatrix;
 
 /// The recurrence a layer runs (PyTorch's `mode`).
@@ -90,7 +88,30 @@ pub fn recurrence<T: Element>(
     b_hh: Option<&Var<T>>,
     lengths: Option<&[usize]>,
 ) -> Result<RecurrenceOutput<T>> {
-    recurrence_with_input_bias(kind, xproj, None, h0, c0, w_hh, b_hh, lengths)
+    recurrence_with_input_bias(RecurrenceInputs {
+        kind,
+        xproj,
+        b_ih: None,
+        h0,
+        c0,
+        w_hh,
+        b_hh,
+        lengths,
+    })
+}
+
+/// The arguments of [`recurrence`], plus the input bias `b_ih`.
+#[derive(Clone, Copy)]
+pub(crate) struct RecurrenceInputs<'a, T: Element> {
+    pub kind: CellKind,
+    pub xproj: &'a Var<T>,
+    /// `[G·hidden]` or `None`.
+    pub b_ih: Option<&'a Var<T>>,
+    pub h0: &'a Var<T>,
+    pub c0: Option<&'a Var<T>>,
+    pub w_hh: &'a Var<T>,
+    pub b_hh: Option<&'a Var<T>>,
+    pub lengths: Option<&'a [usize]>,
 }
 
 /// [`recurrence`] with the input bias `b_ih` (`[G·hidden]`) added inside the
@@ -99,20 +120,26 @@ pub fn recurrence<T: Element>(
 /// a broadcast add over the whole sequence and its reduction in the backward.
 /// Not for the GRU, whose reset gate scales `b_hn` but not `b_in`: there
 /// `b_ih` is added to `xproj` first.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn recurrence_with_input_bias<T: Element>(
-    kind: CellKind,
-    xproj: &Var<T>,
-    b_ih: Option<&Var<T>>,
-    h0: &Var<T>,
-    c0: Option<&Var<T>>,
-    w_hh: &Var<T>,
-    b_hh: Option<&Var<T>>,
-    lengths: Option<&[usize]>,
+    inputs: RecurrenceInputs<'_, T>,
 ) -> Result<RecurrenceOutput<T>> {
+    let RecurrenceInputs {
+        kind,
+        xproj,
+        b_ih,
+        h0,
+        c0,
+        w_hh,
+        b_hh,
+        lengths,
+    } = inputs;
     if let (CellKind::Gru, Some(b)) = (kind, b_ih) {
         let xproj = xproj.try_add(b)?;
-        return recurrence_with_input_bias(kind, &xproj, None, h0, c0, w_hh, b_hh, lengths);
+        return recurrence_with_input_bias(RecurrenceInputs {
+            xproj: &xproj,
+            b_ih: None,
+            ..inputs
+        });
     }
     let op = kind.name();
     let g_count = kind.gates();
@@ -366,13 +393,17 @@ fn forward<T: Element>(
                 cs.extend_from_slice(&c[rows.start * h..rows.end * h]);
             }
             ForwardBlock {
+                shared: &shared,
+                xg,
+                wt: &wt,
+                b_hh,
                 rows: rows.clone(),
                 out,
                 cs,
             }
         })
         .collect();
-    let caches = run_blocks(work, |blk| forward_block(&shared, xg, &wt, b_hh, blk));
+    let caches = run_blocks(work, run_block);
     // h_n and c_n: each row's state after its last valid step.
     for (b, &len) in active.iter().enumerate() {
         packed.extend_from_within((len - 1) * nh + b * h..(len - 1) * nh + (b + 1) * h);
@@ -432,6 +463,9 @@ fn backward<T: Element>(
             .zip(blocks)
             .enumerate()
             .map(|(index, (dxg, rows))| BackwardBlock {
+                shared: s,
+                saved,
+                w: &wp,
                 rows: rows.clone(),
                 index,
                 dxg,
@@ -440,7 +474,7 @@ fn backward<T: Element>(
                 dc0: dc0s.next().and_then(|mut v| v.pop()).unwrap_or_default(),
             })
             .collect();
-        run_blocks(work, |blk| backward_block(s, saved, &wp, blk));
+        run_blocks(work, run_block);
     }
     let da = if kind == CellKind::Gru { &dah } else { &dxg };
     // dW_hh = Σ_t dah_tᵀ · h_{t−1}, with h_{t−1} = h_0 then the outputs (a

@@ -7,7 +7,7 @@ use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::cell::{check_sizes, Nonlinearity};
 use crate::init::{DirectionVars, DirectionWeights, RecurrentInit};
-use crate::recurrence::{recurrence_with_input_bias, CellKind};
+use crate::recurrence::{recurrence_with_input_bias, CellKind, RecurrenceInputs};
 
 /// The hyper-parameters of a sequence layer, with PyTorch's defaults.
 ///
@@ -386,16 +386,16 @@ pub fn recurrent_forward<T: Element>(
             let idx = k * dirs + d;
             let cs = kind.has_cell().then(|| state(c0, idx));
 
-            let r = recurrence_with_input_bias(
+            let r = recurrence_with_input_bias(RecurrenceInputs {
                 kind,
-                &xproj,
-                w.bias_ih.as_ref(),
-                &state(h0, idx),
-                cs.as_ref(),
-                &w.weight_hh,
-                w.bias_hh.as_ref(),
+                xproj: &xproj,
+                b_ih: w.bias_ih.as_ref(),
+                h0: &state(h0, idx),
+                c0: cs.as_ref(),
+                w_hh: &w.weight_hh,
+                b_hh: w.bias_hh.as_ref(),
                 lengths,
-            )?;
+            })?;
             let mut out = r.output;
             if d == 1 && rev {
                 out = out
@@ -438,6 +438,31 @@ macro_rules! layer_common {
         /// The hyper-parameters.
         pub fn config(&self) -> &RecurrentConfig {
             &self.stack.config
+        }
+    };
+}
+
+/// `try_forward` (documented by the given lines) and its panicking twin
+/// `forward` for a layer without a cell state: [`Rnn`] and [`Gru`] return
+/// `(output, h_n)` alike.
+macro_rules! forward_without_cell {
+    ($(#[$doc:meta])* $layer:ident) => {
+        $(#[$doc])*
+        pub fn try_forward(
+            &self,
+            x: &Var<T>,
+            h0: Option<&Var<T>>,
+            lengths: Option<&[usize]>,
+        ) -> Result<(Var<T>, Var<T>)> {
+            let o = self.stack.forward(x, h0, None, lengths)?;
+            Ok((o.output, o.h_n))
+        }
+
+        #[doc = concat!("Panicking [`", stringify!($layer), "::try_forward`] without lengths.")]
+        #[track_caller]
+        pub fn forward(&self, x: &Var<T>, h0: Option<&Var<T>>) -> (Var<T>, Var<T>) {
+            self.try_forward(x, h0, None)
+                .unwrap_or_else(|e| panic!("{e}"))
         }
     };
 }
@@ -501,29 +526,16 @@ impl<T: Element> Rnn<T> {
         }
     }
 
-    /// Runs the whole sequence; `h0` defaults to zeros. With `lengths`, each
-    /// batch element only uses its first `lengths[b]` steps: later outputs are
-    /// zero and `h_n` is the state after its last valid step.
-    ///
-    /// Shapes (`D` = 2 if bidirectional else 1, `layers` = `num_layers`):
-    /// `x: [L, N, H_in]` (`[N, L, H_in]` with `batch_first`), `h0:
-    /// [layers·D, N, H]` → `(output [L, N, D·H]` (`[N, L, D·H]` with
-    /// `batch_first`), `h_n [layers·D, N, H])`; `lengths: [N]`.
-    pub fn try_forward(
-        &self,
-        x: &Var<T>,
-        h0: Option<&Var<T>>,
-        lengths: Option<&[usize]>,
-    ) -> Result<(Var<T>, Var<T>)> {
-        let o = self.stack.forward(x, h0, None, lengths)?;
-        Ok((o.output, o.h_n))
-    }
-
-    /// Panicking [`Rnn::try_forward`] without lengths.
-    #[track_caller]
-    pub fn forward(&self, x: &Var<T>, h0: Option<&Var<T>>) -> (Var<T>, Var<T>) {
-        self.try_forward(x, h0, None)
-            .unwrap_or_else(|e| panic!("{e}"))
+    forward_without_cell! {
+        /// Runs the whole sequence; `h0` defaults to zeros. With `lengths`, each
+        /// batch element only uses its first `lengths[b]` steps: later outputs are
+        /// zero and `h_n` is the state after its last valid step.
+        ///
+        /// Shapes (`D` = 2 if bidirectional else 1, `layers` = `num_layers`):
+        /// `x: [L, N, H_in]` (`[N, L, H_in]` with `batch_first`), `h0:
+        /// [layers·D, N, H]` → `(output [L, N, D·H]` (`[N, L, D·H]` with
+        /// `batch_first`), `h_n [layers·D, N, H])`; `lengths: [N]`.
+        Rnn
     }
 
     layer_common!();
@@ -547,24 +559,11 @@ impl<T: Element> Gru<T> {
         }
     }
 
-    /// Runs the whole sequence: `x: [L, N, H_in]` (`[N, L, H_in]` with
-    /// `batch_first`), `h0: [layers·D, N, H]` → `(output [L, N, D·H],
-    /// h_n [layers·D, N, H])`; see [`Rnn::try_forward`] for `lengths`.
-    pub fn try_forward(
-        &self,
-        x: &Var<T>,
-        h0: Option<&Var<T>>,
-        lengths: Option<&[usize]>,
-    ) -> Result<(Var<T>, Var<T>)> {
-        let o = self.stack.forward(x, h0, None, lengths)?;
-        Ok((o.output, o.h_n))
-    }
-
-    /// Panicking [`Gru::try_forward`] without lengths.
-    #[track_caller]
-    pub fn forward(&self, x: &Var<T>, h0: Option<&Var<T>>) -> (Var<T>, Var<T>) {
-        self.try_forward(x, h0, None)
-            .unwrap_or_else(|e| panic!("{e}"))
+    forward_without_cell! {
+        /// Runs the whole sequence: `x: [L, N, H_in]` (`[N, L, H_in]` with
+        /// `batch_first`), `h0: [layers·D, N, H]` → `(output [L, N, D·H],
+        /// h_n [layers·D, N, H])`; see [`Rnn::try_forward`] for `lengths`.
+        Gru
     }
 
     layer_common!();
