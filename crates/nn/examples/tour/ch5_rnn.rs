@@ -3,7 +3,7 @@
 //! sequence.
 
 use nn::layers::LinearConfig;
-use nn::optim::AdamConfig;
+use nn::optim::{AdamConfig, Optimizer, UpdateRule};
 use nn::prelude::*;
 use nn::rnn::{Gru, Lstm, Nonlinearity, RecurrentConfig, Rnn};
 
@@ -68,6 +68,33 @@ impl SequenceRegressor {
         let last = h_n.reshape(&[b, h_n.shape()[2]]); // [1, B, H] → [B, H]
         Ok(self.head.try_forward(&last)?)
     }
+
+    /// Trains on `train` (batches of 64, mean squared error) for `epochs`
+    /// epochs with `opt`, showing progress as `label`. Returns the mean
+    /// training loss per epoch, or the error that stopped the run (a
+    /// diverged loss among them).
+    pub fn train<R: UpdateRule<f32>>(
+        &self,
+        ctx: &Ctx,
+        label: &str,
+        opt: &mut Optimizer<f32, R>,
+        train: &TensorDataset<f32>,
+        epochs: usize,
+    ) -> Res<Vec<f64>> {
+        let mse = |o: &Var<f32>, b: &nn::data::Batch<f32>| {
+            o.mse_loss(&Var::constant(b.values().clone()), Reduction::Mean)
+        };
+        let forward = |x: &Var<f32>| self.forward(x);
+        common::train_with(ctx, label, forward, opt, train, 64, epochs, mse, |_, _| {
+            Ok(true)
+        })
+    }
+
+    /// Mean squared error on `test`, without building a graph.
+    pub fn test_mse(&self, test: &TensorDataset<f32>) -> Res<f64> {
+        let pred = no_grad(|| self.forward(&Var::constant(test.features().clone())))?;
+        common::mse(pred.value(), test)
+    }
 }
 
 /// Trains RNN, LSTM and GRU (same width, same budget) and reports each one's test MSE.
@@ -87,24 +114,8 @@ pub fn run(ctx: &Ctx) -> Res<Vec<StepResult>> {
         let step = Step::start(5, format!("{kind} on the adding problem (T = {len})"));
         let model = SequenceRegressor::new(kind, 32, Nonlinearity::Tanh, &mut ctx.rng(52))?;
         let mut opt = AdamConfig::new(3e-3).init(model.named_parameters())?;
-        let mse = |o: &Var<f32>, b: &nn::data::Batch<f32>| {
-            o.mse_loss(&Var::constant(b.values().clone()), Reduction::Mean)
-        };
-        let forward = |x: &Var<f32>| model.forward(x);
-        let losses = common::train_with(
-            ctx,
-            step.name(),
-            forward,
-            &mut opt,
-            &train,
-            64,
-            epochs,
-            mse,
-            |_, _| Ok(true),
-        )?;
-        curves.push(losses);
-        let pred = no_grad(|| model.forward(&Var::constant(test.features().clone())))?;
-        let test_mse = common::mse(pred.value(), &test)?;
+        curves.push(model.train(ctx, step.name(), &mut opt, &train, epochs)?);
+        let test_mse = model.test_mse(&test)?;
         out.push(
             step.at_most("test MSE", test_mse, ceiling)
                 .with_note("predicting the mean scores 0.1667"),

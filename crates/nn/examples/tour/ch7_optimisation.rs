@@ -184,9 +184,6 @@ fn clipping(ctx: &Ctx) -> Res<Vec<StepResult>> {
         }
         Ok(m)
     };
-    let mse = |o: &Var<f32>, b: &nn::data::Batch<f32>| {
-        o.mse_loss(&Var::constant(b.values().clone()), Reduction::Mean)
-    };
 
     let step = Step::start(7, "exploding RNN (T = 40): gradient norm at init");
     let model = exploding()?;
@@ -209,18 +206,7 @@ fn clipping(ctx: &Ctx) -> Res<Vec<StepResult>> {
 
     let step = Step::start(7, "exploding RNN without clipping");
     let mut opt = SgdConfig::new(0.01).init(model.named_parameters())?;
-    let forward = |x: &Var<f32>| model.forward(x);
-    let outcome = common::train_with(
-        ctx,
-        step.name(),
-        forward,
-        &mut opt,
-        &train,
-        64,
-        epochs,
-        mse,
-        |_, _| Ok(true),
-    );
+    let outcome = model.train(ctx, step.name(), &mut opt, &train, epochs);
     let (diverged, note) = match outcome {
         Err(e) => (1.0, format!("{e}")),
         Ok(l) => (
@@ -245,20 +231,8 @@ fn clipping(ctx: &Ctx) -> Res<Vec<StepResult>> {
     let mut opt = SgdConfig::new(0.01)
         .init(model.named_parameters())?
         .with_grad_clipping(clip)?;
-    let forward = |x: &Var<f32>| model.forward(x);
-    let losses = common::train_with(
-        ctx,
-        step.name(),
-        forward,
-        &mut opt,
-        &train,
-        64,
-        epochs,
-        mse,
-        |_, _| Ok(true),
-    )?;
-    let pred = no_grad(|| model.forward(&Var::constant(test.features().clone())))?;
-    let test_mse = common::mse(pred.value(), &test)?;
+    let losses = model.train(ctx, step.name(), &mut opt, &train, epochs)?;
+    let test_mse = model.test_mse(&test)?;
     // The lesson is stability: the same run that overflowed now stays finite
     // and near the predict-the-mean level (learning the task itself takes
     // gated cells, chapter 5).
