@@ -117,6 +117,9 @@ pub(crate) trait ConvKind {
     ) -> Result<(ConvGeom, Vec<usize>)>;
 }
 
+/// One of the two adjoint maps of a [`ConvGeom`]: `(operand, weight) -> result`.
+type ConvMap<T> = fn(&[T], &[T], &ConvGeom) -> Vec<T>;
+
 /// The graph node of a convolution or a transposed convolution.
 pub(crate) fn conv_nd<T: Element, O: ConvKind>(
     op: &'static str,
@@ -128,12 +131,13 @@ pub(crate) fn conv_nd<T: Element, O: ConvKind>(
     let (geom, out_shape) =
         options.geometry(op, x.shape(), weight.shape(), bias.map(|b| b.shape()))?;
     let conv = O::PASS == Pass::Conv;
-    let (xs, ws) = (x.value().as_slice(), weight.value().as_slice());
-    let mut y = if conv {
-        conv_forward(xs, ws, &geom)
+    // This node's forward map and its adjoint, the input gradient.
+    let (forward, adjoint): (ConvMap<T>, ConvMap<T>) = if conv {
+        (conv_forward, conv_backward_input)
     } else {
-        conv_backward_input(xs, ws, &geom)
+        (conv_backward_input, conv_forward)
     };
+    let mut y = forward(x.value().as_slice(), weight.value().as_slice(), &geom);
     // Channels and pixels per channel of `y`.
     let (yc, yp) = if conv {
         (geom.c_out, geom.p())
@@ -150,23 +154,17 @@ pub(crate) fn conv_nd<T: Element, O: ConvKind>(
     let (rx, rw) = (x.requires_grad(), weight.requires_grad());
     let rb = bias.map(|b| b.requires_grad());
     Ok(Var::from_op(op, y, parents, move |gy| {
-        let (gys, xs, ws) = (gy.as_slice(), xv.as_slice(), wv.as_slice());
-        let dx = rx.then(|| {
-            let dx = if conv {
-                conv_backward_input(gys, ws, &geom)
-            } else {
-                conv_forward(gys, ws, &geom)
-            };
-            Tensor::from_vec(dx, xv.shape())
-        });
+        let gys = gy.as_slice();
+        let dx = rx.then(|| Tensor::from_vec(adjoint(gys, wv.as_slice(), &geom), xv.shape()));
+        // The weight gradient pairs the convolution's input with its output
+        // gradient, whichever of them is `x` here.
+        let (input, out_grad) = if conv {
+            (xv.as_slice(), gys)
+        } else {
+            (gys, xv.as_slice())
+        };
         let dw = rw.then(|| {
-            // The weight gradient pairs the convolution's input with its
-            // output gradient, whichever of them is `x` here.
-            let dw = if conv {
-                conv_backward_weight(xs, gys, &geom)
-            } else {
-                conv_backward_weight(gys, xs, &geom)
-            };
+            let dw = conv_backward_weight(input, out_grad, &geom);
             Tensor::from_vec(dw, wv.shape())
         });
         let mut grads = vec![dx, dw];

@@ -77,9 +77,7 @@ impl<const D: usize> ConvConfig<D> {
             op,
             channels,
             o.groups,
-            &self.kernel_size,
-            &o.stride,
-            &o.dilation,
+            [&self.kernel_size, &o.stride, &o.dilation],
         )?;
         o.padding
             .resolve(self.kernel_size, o.stride, o.dilation)
@@ -103,14 +101,12 @@ impl<const D: usize> ConvConfig<D> {
 
 /// What both configs check first: channel counts that are positive and
 /// divisible by the groups, then positive kernel sizes, strides and
-/// dilations.
+/// dilations (`[k, s, d]`).
 fn check_sizes<const D: usize>(
     op: &'static str,
     [cin, cout]: [usize; 2],
     groups: usize,
-    k: &[usize; D],
-    s: &[usize; D],
-    d: &[usize; D],
+    [k, s, d]: [&[usize; D]; 3],
 ) -> Result<()> {
     if cin == 0
         || cout == 0
@@ -312,9 +308,7 @@ impl<const D: usize> ConvTransposeConfig<D> {
             op,
             channels,
             o.groups,
-            &self.kernel_size,
-            &o.stride,
-            &o.dilation,
+            [&self.kernel_size, &o.stride, &o.dilation],
         )?;
         for d in 0..D {
             if o.output_padding[d] >= o.stride[d] && o.output_padding[d] >= o.dilation[d] {
