@@ -122,6 +122,43 @@ fn check_positive(op: &'static str, values: &[(&str, usize)]) -> Result<()> {
     Ok(())
 }
 
+/// The positions a window spans, `d·(k − 1) + 1`, once its kernel size,
+/// stride and dilation are known to be positive.
+fn kernel_span(op: &'static str, kernel: usize, stride: usize, dilation: usize) -> Result<usize> {
+    check_positive(
+        op,
+        &[
+            ("kernel_size", kernel),
+            ("stride", stride),
+            ("dilation", dilation),
+        ],
+    )?;
+    Ok(dilation * (kernel - 1) + 1)
+}
+
+/// The room `padded − span` a window leaves in the padded input, or an
+/// error when it does not fit (`padding` shown as the caller takes it).
+fn room_in(
+    op: &'static str,
+    span: usize,
+    input: usize,
+    padded: usize,
+    kernel: usize,
+    dilation: usize,
+    padding: impl std::fmt::Debug,
+) -> Result<usize> {
+    if span > padded {
+        return Err(TensorError::invalid(
+            op,
+            format!(
+                "kernel {kernel} with dilation {dilation} spans {span} positions, more than \
+                 the padded input {padded} (input {input}, padding {padding:?})"
+            ),
+        ));
+    }
+    Ok(padded - span)
+}
+
 /// Output length of a convolution along one dim:
 /// `floor((n + 2p − d·(k − 1) − 1)/s) + 1`.
 ///
@@ -147,26 +184,10 @@ pub fn conv_output_size_asym(
     dilation: usize,
 ) -> Result<usize> {
     let op = "conv_output_size";
-    check_positive(
-        op,
-        &[
-            ("kernel_size", kernel),
-            ("stride", stride),
-            ("dilation", dilation),
-        ],
-    )?;
-    let span = dilation * (kernel - 1) + 1;
+    let span = kernel_span(op, kernel, stride, dilation)?;
     let padded = input + padding.0 + padding.1;
-    if span > padded {
-        return Err(TensorError::invalid(
-            op,
-            format!(
-                "kernel {kernel} with dilation {dilation} spans {span} positions, more than \
-                 the padded input {padded} (input {input}, padding {padding:?})"
-            ),
-        ));
-    }
-    Ok((padded - span) / stride + 1)
+    let room = room_in(op, span, input, padded, kernel, dilation, padding)?;
+    Ok(room / stride + 1)
 }
 
 /// Output length of a transposed convolution along one dim:
@@ -232,15 +253,7 @@ pub fn pool_output_size(
     ceil_mode: bool,
 ) -> Result<usize> {
     let op = "pool_output_size";
-    check_positive(
-        op,
-        &[
-            ("kernel_size", kernel),
-            ("stride", stride),
-            ("dilation", dilation),
-        ],
-    )?;
-    let span = dilation * (kernel - 1) + 1;
+    let span = kernel_span(op, kernel, stride, dilation)?;
     if padding > span / 2 {
         return Err(TensorError::invalid(
             op,
@@ -250,17 +263,15 @@ pub fn pool_output_size(
             ),
         ));
     }
-    let padded = input + 2 * padding;
-    if span > padded {
-        return Err(TensorError::invalid(
-            op,
-            format!(
-                "kernel {kernel} with dilation {dilation} spans {span} positions, more than \
-                 the padded input {padded} (input {input}, padding {padding})"
-            ),
-        ));
-    }
-    let room = padded - span;
+    let room = room_in(
+        op,
+        span,
+        input,
+        input + 2 * padding,
+        kernel,
+        dilation,
+        padding,
+    )?;
     let mut out = if ceil_mode {
         room.div_ceil(stride) + 1
     } else {

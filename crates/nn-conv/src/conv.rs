@@ -8,7 +8,7 @@ use nn_autograd::Var;
 use nn_tensor::{Element, Result, Tensor, TensorError};
 
 use crate::arithmetic::conv_output_size_asym;
-use crate::im2col::ConvGeom;
+use crate::im2col::{ConvDims, ConvGeom};
 use crate::kernels::{
     add_bias, bias_grad, conv_backward_input, conv_backward_weight, conv_forward,
 };
@@ -54,7 +54,7 @@ pub fn try_conv2d<T: Element>(
     bias: Option<&Var<T>>,
     options: &ConvOptions<2>,
 ) -> Result<Var<T>> {
-    conv_nd::<T, 2>("conv2d", x, weight, bias, options)
+    conv_nd("conv2d", x, weight, bias, options)
 }
 
 /// 1-d convolution. `x: [N, C_in, L]`, `weight: [C_out, C_in/G, k]`,
@@ -86,120 +86,66 @@ pub fn try_conv1d<T: Element>(
     bias: Option<&Var<T>>,
     options: &ConvOptions<1>,
 ) -> Result<Var<T>> {
-    conv_nd::<T, 1>("conv1d", x, weight, bias, options)
+    conv_nd("conv1d", x, weight, bias, options)
 }
 
-/// Checks the operands of a convolution and returns its geometry and the
-/// output shape. Shared with the layer modules (for error messages that
-/// name the layer's shapes).
-pub(crate) fn conv_geometry<const D: usize>(
-    op: &'static str,
-    x: &[usize],
-    w: &[usize],
-    bias: Option<&[usize]>,
-    options: &ConvOptions<D>,
-) -> Result<(ConvGeom, Vec<usize>)> {
-    let rank = D + 2;
-    if x.len() != rank || w.len() != rank {
-        return Err(TensorError::shapes(
-            op,
-            x,
-            w,
-            format!("input and weight must both have {rank} dims (input [N, C_in, spatial…], weight [C_out, C_in/groups, kernel…])"),
-        ));
-    }
-    let groups = options.groups;
-    let (n, c_in, c_out) = (x[0], x[1], w[0]);
-    if groups == 0 || c_in % groups != 0 || c_out % groups != 0 {
-        return Err(TensorError::shapes(
-            op,
-            x,
-            w,
-            format!(
-                "groups {groups} must be positive and divide both C_in {c_in} and C_out {c_out}"
-            ),
-        ));
-    }
-    if w[1] * groups != c_in {
-        return Err(TensorError::shapes(
-            op,
-            x,
-            w,
-            format!(
-                "weight dim 1 is {} but the input has {c_in} channels in {groups} group(s)",
-                w[1]
-            ),
-        ));
-    }
-    if let Some(b) = bias {
-        if b != [c_out] {
-            return Err(TensorError::shapes(
-                op,
-                w,
-                b,
-                format!("bias must be [{c_out}] (one per output channel)"),
-            ));
-        }
-    }
-    let kernel: [usize; D] = std::array::from_fn(|d| w[2 + d]);
-    let pads = options
-        .padding
-        .resolve(kernel, options.stride, options.dilation)
-        .map_err(|e| TensorError::invalid(op, e.to_string()))?;
-    let mut out_shape = vec![n, c_out];
-    for d in 0..D {
-        let o = conv_output_size_asym(
-            x[2 + d],
-            kernel[d],
-            options.stride[d],
-            pads[d],
-            options.dilation[d],
-        )
-        .map_err(|e| TensorError::invalid(op, format!("input {x:?}, weight {w:?}: {e}")))?;
-        out_shape.push(o);
-    }
-    // 1-d: a height of 1 with a 1-tap kernel.
-    let s = |v: &[usize], d2: usize, d1: usize| if D == 2 { v[d2] } else { d1 };
-    let spatial_in = &x[2..];
-    let spatial_out = &out_shape[2..];
-    let geom = ConvGeom {
-        n,
-        c_in,
-        h: if D == 2 { spatial_in[0] } else { 1 },
-        w: spatial_in[D - 1],
-        c_out,
-        kh: if D == 2 { kernel[0] } else { 1 },
-        kw: kernel[D - 1],
-        sh: s(&options.stride, 0, 1),
-        sw: options.stride[D - 1],
-        ph: if D == 2 { pads[0].0 } else { 0 },
-        pw: pads[D - 1].0,
-        dh: s(&options.dilation, 0, 1),
-        dw: options.dilation[D - 1],
-        groups,
-        ho: if D == 2 { spatial_out[0] } else { 1 },
-        wo: spatial_out[D - 1],
-    };
-    Ok((geom, out_shape))
+/// Which of the two adjoint linear maps of a [`ConvGeom`] a graph node's
+/// forward pass runs; the backward pass runs the other one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pass {
+    /// The convolution: `x` is its input, `y` its output.
+    Conv,
+    /// The transposed convolution: `x` is in the place of the
+    /// convolution's output, `y` of its input.
+    Transposed,
 }
 
-fn conv_nd<T: Element, const D: usize>(
+/// What a convolution and a transposed convolution differ in, told apart
+/// by the type of their options: how the operands are checked, and which
+/// of the two adjoint maps the forward pass runs.
+pub(crate) trait ConvKind {
+    /// The map the forward pass runs.
+    const PASS: Pass;
+    /// Checks the operands' shapes; returns the geometry the kernels run on
+    /// and the output shape.
+    fn geometry(
+        &self,
+        op: &'static str,
+        x: &[usize],
+        w: &[usize],
+        bias: Option<&[usize]>,
+    ) -> Result<(ConvGeom, Vec<usize>)>;
+}
+
+/// One of the two adjoint maps of a [`ConvGeom`]: `(operand, weight) -> result`.
+type ConvMap<T> = fn(&[T], &[T], &ConvGeom) -> Vec<T>;
+
+/// The graph node of a convolution or a transposed convolution.
+pub(crate) fn conv_nd<T: Element, O: ConvKind>(
     op: &'static str,
     x: &Var<T>,
     weight: &Var<T>,
     bias: Option<&Var<T>>,
-    options: &ConvOptions<D>,
+    options: &O,
 ) -> Result<Var<T>> {
-    let (geom, out_shape) = conv_geometry(
-        op,
-        x.shape(),
-        weight.shape(),
-        bias.map(|b| b.shape()),
-        options,
-    )?;
-    let mut y = conv_forward(x.value().as_slice(), weight.value().as_slice(), &geom);
+    let (geom, out_shape) =
+        options.geometry(op, x.shape(), weight.shape(), bias.map(|b| b.shape()))?;
+    let conv = O::PASS == Pass::Conv;
+    // This node's forward map and its adjoint, the input gradient.
+    let (forward, adjoint): (ConvMap<T>, ConvMap<T>) = if conv {
+        (conv_forward, conv_backward_input)
+    } else {
+        (conv_backward_input, conv_forward)
+    };
+    let mut y = forward(x.value().as_slice(), weight.value().as_slice(), &geom);
+    // Channels and pixels per channel of `y`.
+    let (yc, yp) = if conv {
+        (geom.c_out, geom.p())
+    } else {
+        (geom.c_in, geom.hw())
+    };
     if let Some(b) = bias {
-        add_bias(&mut y, b.value().as_slice(), geom.p());
+        add_bias(&mut y, b.value().as_slice(), yp);
     }
     let y = Tensor::from_vec(y, &out_shape);
     let mut parents = vec![x.clone(), weight.clone()];
@@ -209,18 +155,146 @@ fn conv_nd<T: Element, const D: usize>(
     let rb = bias.map(|b| b.requires_grad());
     Ok(Var::from_op(op, y, parents, move |gy| {
         let gys = gy.as_slice();
-        let dx = rx
-            .then(|| Tensor::from_vec(conv_backward_input(gys, wv.as_slice(), &geom), xv.shape()));
-        let dw = rw
-            .then(|| Tensor::from_vec(conv_backward_weight(xv.as_slice(), gys, &geom), wv.shape()));
+        let dx = rx.then(|| Tensor::from_vec(adjoint(gys, wv.as_slice(), &geom), xv.shape()));
+        // The weight gradient pairs the convolution's input with its output
+        // gradient, whichever of them is `x` here.
+        let (input, out_grad) = if conv {
+            (xv.as_slice(), gys)
+        } else {
+            (gys, xv.as_slice())
+        };
+        let dw = rw.then(|| {
+            let dw = conv_backward_weight(input, out_grad, &geom);
+            Tensor::from_vec(dw, wv.shape())
+        });
         let mut grads = vec![dx, dw];
         if let Some(rb) = rb {
-            grads.push(
-                rb.then(|| Tensor::from_vec(bias_grad(gys, geom.c_out, geom.p()), &[geom.c_out])),
-            );
+            grads.push(rb.then(|| Tensor::from_vec(bias_grad(gys, yc, yp), &[yc])));
         }
         grads
     }))
+}
+
+/// A convolution checks `[C_out, C_in/groups, k…]` weights and resolves
+/// `"same"`/`"valid"` padding.
+impl<const D: usize> ConvKind for ConvOptions<D> {
+    const PASS: Pass = Pass::Conv;
+
+    fn geometry(
+        &self,
+        op: &'static str,
+        x: &[usize],
+        w: &[usize],
+        bias: Option<&[usize]>,
+    ) -> Result<(ConvGeom, Vec<usize>)> {
+        check_ranks::<D>(op, x, w, "C_out, C_in/groups")?;
+        let groups = self.groups;
+        let (n, c_in, c_out) = (x[0], x[1], w[0]);
+        if groups == 0 || c_in % groups != 0 || c_out % groups != 0 {
+            return Err(TensorError::shapes(
+                op,
+                x,
+                w,
+                format!(
+                    "groups {groups} must be positive and divide both C_in {c_in} and C_out {c_out}"
+                ),
+            ));
+        }
+        if w[1] * groups != c_in {
+            return Err(TensorError::shapes(
+                op,
+                x,
+                w,
+                format!(
+                    "weight dim 1 is {} but the input has {c_in} channels in {groups} group(s)",
+                    w[1]
+                ),
+            ));
+        }
+        check_bias(op, w, bias, c_out)?;
+        let kernel: [usize; D] = std::array::from_fn(|d| w[2 + d]);
+        let pads = self
+            .padding
+            .resolve(kernel, self.stride, self.dilation)
+            .map_err(|e| TensorError::invalid(op, e.to_string()))?;
+        let output = output_sizes(op, x, w, |d| {
+            conv_output_size_asym(
+                x[2 + d],
+                kernel[d],
+                self.stride[d],
+                pads[d],
+                self.dilation[d],
+            )
+        })?;
+        let geom = ConvDims {
+            n,
+            c_in,
+            c_out,
+            groups,
+            input: std::array::from_fn(|d| x[2 + d]),
+            kernel,
+            stride: self.stride,
+            pad: pads.map(|p| p.0),
+            dilation: self.dilation,
+            output,
+        }
+        .geom();
+        Ok((geom, [&[n, c_out][..], &output].concat()))
+    }
+}
+
+/// Errors unless the input and the weight (laid out `[weight_lead,
+/// kernel…]`) both have `D + 2` dims.
+pub(crate) fn check_ranks<const D: usize>(
+    op: &'static str,
+    x: &[usize],
+    w: &[usize],
+    weight_lead: &str,
+) -> Result<()> {
+    let rank = D + 2;
+    if x.len() != rank || w.len() != rank {
+        return Err(TensorError::shapes(
+            op,
+            x,
+            w,
+            format!("input and weight must both have {rank} dims (input [N, C_in, spatial…], weight [{weight_lead}, kernel…])"),
+        ));
+    }
+    Ok(())
+}
+
+/// Errors unless the bias, if any, holds one value per output channel.
+pub(crate) fn check_bias(
+    op: &'static str,
+    w: &[usize],
+    bias: Option<&[usize]>,
+    c_out: usize,
+) -> Result<()> {
+    match bias {
+        Some(b) if b != [c_out] => Err(TensorError::shapes(
+            op,
+            w,
+            b,
+            format!("bias must be [{c_out}] (one per output channel)"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The output size along each spatial dim, `size(d)`, with the operands'
+/// shapes put in front of an error.
+pub(crate) fn output_sizes<const D: usize>(
+    op: &'static str,
+    x: &[usize],
+    w: &[usize],
+    size: impl Fn(usize) -> Result<usize>,
+) -> Result<[usize; D]> {
+    let mut out = [0; D];
+    for (d, o) in out.iter_mut().enumerate() {
+        *o = size(d)
+            .map_err(|e| TensorError::invalid(op, format!("input {x:?}, weight {w:?}: {e}")))?;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

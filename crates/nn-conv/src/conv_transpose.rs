@@ -9,14 +9,11 @@
 //! `[C_in, C_out/G, kH, kW]`: input channels first, as in PyTorch.
 
 use nn_autograd::Var;
-use nn_tensor::{Element, Result, Tensor, TensorError};
+use nn_tensor::{Element, Result, TensorError};
 
 use crate::arithmetic::conv_transpose_output_size;
-use crate::conv::or_panic;
-use crate::im2col::ConvGeom;
-use crate::kernels::{
-    add_bias, bias_grad, conv_backward_input, conv_backward_weight, conv_forward,
-};
+use crate::conv::{check_bias, check_ranks, conv_nd, or_panic, output_sizes, ConvKind, Pass};
+use crate::im2col::{ConvDims, ConvGeom};
 use crate::options::ConvTransposeOptions;
 
 /// 2-d transposed convolution. `x: [N, C_in, H, W]`,
@@ -49,7 +46,7 @@ pub fn try_conv_transpose2d<T: Element>(
     bias: Option<&Var<T>>,
     options: &ConvTransposeOptions<2>,
 ) -> Result<Var<T>> {
-    conv_transpose_nd::<T, 2>("conv_transpose2d", x, weight, bias, options)
+    conv_nd("conv_transpose2d", x, weight, bias, options)
 }
 
 /// 1-d transposed convolution. `x: [N, C_in, L]`, `weight: [C_in, C_out/G, k]`,
@@ -71,134 +68,74 @@ pub fn try_conv_transpose1d<T: Element>(
     bias: Option<&Var<T>>,
     options: &ConvTransposeOptions<1>,
 ) -> Result<Var<T>> {
-    conv_transpose_nd::<T, 1>("conv_transpose1d", x, weight, bias, options)
+    conv_nd("conv_transpose1d", x, weight, bias, options)
 }
 
-/// Checks the operands and returns the geometry of the convolution this
-/// transposed convolution is the adjoint of, and the output shape.
-pub(crate) fn conv_transpose_geometry<const D: usize>(
-    op: &'static str,
-    x: &[usize],
-    w: &[usize],
-    bias: Option<&[usize]>,
-    o: &ConvTransposeOptions<D>,
-) -> Result<(ConvGeom, Vec<usize>)> {
-    let rank = D + 2;
-    if x.len() != rank || w.len() != rank {
-        return Err(TensorError::shapes(
-            op,
-            x,
-            w,
-            format!("input and weight must both have {rank} dims (input [N, C_in, spatial…], weight [C_in, C_out/groups, kernel…])"),
-        ));
-    }
-    let g = o.groups;
-    let (n, c_in) = (x[0], x[1]);
-    if g == 0 || c_in % g != 0 {
-        return Err(TensorError::shapes(
-            op,
-            x,
-            w,
-            format!("groups {g} must be positive and divide C_in {c_in}"),
-        ));
-    }
-    if w[0] != c_in {
-        return Err(TensorError::shapes(
-            op,
-            x,
-            w,
-            format!("weight dim 0 is {} but the input has {c_in} channels", w[0]),
-        ));
-    }
-    let c_out = w[1] * g;
-    if let Some(b) = bias {
-        if b != [c_out] {
+/// The geometry is that of the convolution this transposed convolution is
+/// the adjoint of.
+impl<const D: usize> ConvKind for ConvTransposeOptions<D> {
+    const PASS: Pass = Pass::Transposed;
+
+    fn geometry(
+        &self,
+        op: &'static str,
+        x: &[usize],
+        w: &[usize],
+        bias: Option<&[usize]>,
+    ) -> Result<(ConvGeom, Vec<usize>)> {
+        check_ranks::<D>(op, x, w, "C_in, C_out/groups")?;
+        let g = self.groups;
+        let (n, c_in) = (x[0], x[1]);
+        if g == 0 || c_in % g != 0 {
             return Err(TensorError::shapes(
                 op,
+                x,
                 w,
-                b,
-                format!("bias must be [{c_out}] (one per output channel)"),
+                format!("groups {g} must be positive and divide C_in {c_in}"),
             ));
         }
-    }
-    let mut out_shape = vec![n, c_out];
-    for d in 0..D {
-        let size = conv_transpose_output_size(
-            x[2 + d],
-            w[2 + d],
-            o.stride[d],
-            o.padding[d],
-            o.output_padding[d],
-            o.dilation[d],
-        )
-        .map_err(|e| TensorError::invalid(op, format!("input {x:?}, weight {w:?}: {e}")))?;
-        out_shape.push(size);
-    }
-    let two = D == 2;
-    let geom = ConvGeom {
-        n,
-        c_in: c_out,
-        h: if two { out_shape[2] } else { 1 },
-        w: out_shape[D + 1],
-        c_out: c_in,
-        kh: if two { w[2] } else { 1 },
-        kw: w[D + 1],
-        sh: if two { o.stride[0] } else { 1 },
-        sw: o.stride[D - 1],
-        ph: if two { o.padding[0] } else { 0 },
-        pw: o.padding[D - 1],
-        dh: if two { o.dilation[0] } else { 1 },
-        dw: o.dilation[D - 1],
-        groups: g,
-        ho: if two { x[2] } else { 1 },
-        wo: x[D + 1],
-    };
-    Ok((geom, out_shape))
-}
-
-fn conv_transpose_nd<T: Element, const D: usize>(
-    op: &'static str,
-    x: &Var<T>,
-    weight: &Var<T>,
-    bias: Option<&Var<T>>,
-    options: &ConvTransposeOptions<D>,
-) -> Result<Var<T>> {
-    let (geom, out_shape) = conv_transpose_geometry(
-        op,
-        x.shape(),
-        weight.shape(),
-        bias.map(|b| b.shape()),
-        options,
-    )?;
-    // In the adjoint convolution's terms: x is its output gradient.
-    let mut y = conv_backward_input(x.value().as_slice(), weight.value().as_slice(), &geom);
-    if let Some(b) = bias {
-        add_bias(&mut y, b.value().as_slice(), geom.hw());
-    }
-    let y = Tensor::from_vec(y, &out_shape);
-    let mut parents = vec![x.clone(), weight.clone()];
-    parents.extend(bias.cloned());
-    let (xv, wv) = (x.value().clone(), weight.value().clone());
-    let (rx, rw) = (x.requires_grad(), weight.requires_grad());
-    let rb = bias.map(|b| b.requires_grad());
-    Ok(Var::from_op(op, y, parents, move |gy| {
-        let gys = gy.as_slice();
-        let dx = rx.then(|| Tensor::from_vec(conv_forward(gys, wv.as_slice(), &geom), xv.shape()));
-        let dw = rw
-            .then(|| Tensor::from_vec(conv_backward_weight(gys, xv.as_slice(), &geom), wv.shape()));
-        let mut grads = vec![dx, dw];
-        if let Some(rb) = rb {
-            grads.push(
-                rb.then(|| Tensor::from_vec(bias_grad(gys, geom.c_in, geom.hw()), &[geom.c_in])),
-            );
+        if w[0] != c_in {
+            return Err(TensorError::shapes(
+                op,
+                x,
+                w,
+                format!("weight dim 0 is {} but the input has {c_in} channels", w[0]),
+            ));
         }
-        grads
-    }))
+        let c_out = w[1] * g;
+        check_bias(op, w, bias, c_out)?;
+        let output = output_sizes(op, x, w, |d| {
+            conv_transpose_output_size(
+                x[2 + d],
+                w[2 + d],
+                self.stride[d],
+                self.padding[d],
+                self.output_padding[d],
+                self.dilation[d],
+            )
+        })?;
+        // The adjoint convolution maps this one's output back to its input.
+        let geom = ConvDims {
+            n,
+            c_in: c_out,
+            c_out: c_in,
+            groups: g,
+            input: output,
+            kernel: std::array::from_fn(|d| w[2 + d]),
+            stride: self.stride,
+            pad: self.padding,
+            dilation: self.dilation,
+            output: std::array::from_fn(|d| x[2 + d]),
+        }
+        .geom();
+        Ok((geom, [&[n, c_out][..], &output].concat()))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nn_tensor::Tensor;
 
     #[test]
     fn errors_name_the_op() {

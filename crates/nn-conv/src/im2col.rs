@@ -70,6 +70,50 @@ impl ConvGeom {
     }
 }
 
+/// A convolution's sizes per spatial dim (`D` = 1 or 2), as the functional
+/// ops see them; [`ConvDims::geom`] lifts them to the 2-d [`ConvGeom`] the
+/// kernels run on.
+pub(crate) struct ConvDims<const D: usize> {
+    pub n: usize,
+    pub c_in: usize,
+    pub c_out: usize,
+    pub groups: usize,
+    pub input: [usize; D],
+    pub kernel: [usize; D],
+    pub stride: [usize; D],
+    /// Zeros before each dim (after-padding only shows in `output`).
+    pub pad: [usize; D],
+    pub dilation: [usize; D],
+    pub output: [usize; D],
+}
+
+impl<const D: usize> ConvDims<D> {
+    /// The 2-d geometry: a 1-d convolution is a 2-d one of height 1, with a
+    /// one-row kernel, stride and dilation 1 and no padding along it.
+    pub fn geom(&self) -> ConvGeom {
+        // The value along the height (`D` = 2's first dim), or `one` in 1-d.
+        let high = |v: &[usize; D], one: usize| if D == 2 { v[0] } else { one };
+        ConvGeom {
+            n: self.n,
+            c_in: self.c_in,
+            h: high(&self.input, 1),
+            w: self.input[D - 1],
+            c_out: self.c_out,
+            kh: high(&self.kernel, 1),
+            kw: self.kernel[D - 1],
+            sh: high(&self.stride, 1),
+            sw: self.stride[D - 1],
+            ph: high(&self.pad, 0),
+            pw: self.pad[D - 1],
+            dh: high(&self.dilation, 1),
+            dw: self.dilation[D - 1],
+            groups: self.groups,
+            ho: high(&self.output, 1),
+            wo: self.output[D - 1],
+        }
+    }
+}
+
 /// The output columns `lo..hi` of kernel column `b` whose input column
 /// `ow·sw + off` lies inside the input, and that offset `off`. The same for
 /// every output row, so computed once per kernel tap.

@@ -117,52 +117,77 @@ fn cols_of<T>(data: &[T], p: usize, p0: usize) -> MatRef<'_, T> {
     }
 }
 
+/// Runs `f(src_g, w_g, dst_g, scratch)` for each sample and channel group
+/// (samples in parallel above a size threshold) and returns `dst`: `src_g`
+/// and `dst_g` are the group's blocks of `src_group` and `dst_group`
+/// elements within the sample, `w_g` its `C_out/G · K` weights.
+fn per_group<T: Element>(
+    g: &ConvGeom,
+    src: &[T],
+    src_group: usize,
+    w: &[T],
+    dst_group: usize,
+    f: impl Fn(&[T], &[T], &mut [T], &mut Scratch<T>) + Sync + Send,
+) -> Vec<T> {
+    let (src_len, dst_len, w_group) = (
+        g.groups * src_group,
+        g.groups * dst_group,
+        g.cout_g() * g.k(),
+    );
+    let mut dst = vec![T::zero(); g.n * dst_len];
+    per_sample(g.n, parallel(g), &mut dst, dst_len, |n, dn, s| {
+        let sn = &src[n * src_len..(n + 1) * src_len];
+        for grp in 0..g.groups {
+            f(
+                &sn[grp * src_group..(grp + 1) * src_group],
+                &w[grp * w_group..(grp + 1) * w_group],
+                &mut dn[grp * dst_group..(grp + 1) * dst_group],
+                s,
+            );
+        }
+    });
+    dst
+}
+
 /// `y = conv(x, w)` without bias: `x` is `[N, C_in, H, W]`, `w` is
 /// `[C_out, C_in/G, kH, kW]`; returns `[N, C_out, Ho, Wo]`.
 pub(crate) fn conv_forward<T: Element>(x: &[T], w: &[T], g: &ConvGeom) -> Vec<T> {
     let (k, p, hw) = (g.k(), g.p(), g.hw());
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
-    let mut y = vec![T::zero(); g.n * g.c_out * p];
     let tile = tile_len(g);
-    per_sample(g.n, parallel(g), &mut y, g.c_out * p, |n, yn, s| {
-        let xn = &x[n * g.c_in * hw..(n + 1) * g.c_in * hw];
-        for grp in 0..g.groups {
-            let xg = &xn[grp * cin_g * hw..(grp + 1) * cin_g * hw];
-            let wg = MatRef::row_major(&w[grp * cout_g * k..(grp + 1) * cout_g * k], k);
-            let yg = &mut yn[grp * cout_g * p..(grp + 1) * cout_g * p];
-            if g.is_pointwise() {
-                gemm(cout_g, p, cin_g, wg, MatRef::row_major(xg, p), yg, false);
-                continue;
-            }
-            if shifted::applies(g) {
-                shifted::forward_group(xg, wg.data, g, yg, &mut s.cols, &mut s.tmp);
-                continue;
-            }
-            if pitched::applies(g) {
-                pitched::forward_group(xg, wg.data, g, yg, &mut s.pitched);
-                continue;
-            }
-            let mut p0 = 0;
-            while p0 < p {
-                let len = tile.min(p - p0);
-                let cols = sized(&mut s.cols, k * len);
-                im2col(xg, g, p0, len, cols);
-                let colm = MatRef::row_major(&*cols, len);
-                if len == p {
-                    gemm(cout_g, p, k, wg, colm, yg, false);
-                } else {
-                    let tmp = sized(&mut s.tmp, cout_g * len);
-                    gemm(cout_g, len, k, wg, colm, tmp, false);
-                    for co in 0..cout_g {
-                        yg[co * p + p0..co * p + p0 + len]
-                            .copy_from_slice(&tmp[co * len..(co + 1) * len]);
-                    }
-                }
-                p0 += len;
-            }
+    per_group(g, x, cin_g * hw, w, cout_g * p, |xg, w_raw, yg, s| {
+        let wg = MatRef::row_major(w_raw, k);
+        if g.is_pointwise() {
+            gemm(cout_g, p, cin_g, wg, MatRef::row_major(xg, p), yg, false);
+            return;
         }
-    });
-    y
+        if shifted::applies(g) {
+            shifted::forward_group(xg, w_raw, g, yg, &mut s.cols, &mut s.tmp);
+            return;
+        }
+        if pitched::applies(g) {
+            pitched::forward_group(xg, w_raw, g, yg, &mut s.pitched);
+            return;
+        }
+        let mut p0 = 0;
+        while p0 < p {
+            let len = tile.min(p - p0);
+            let cols = sized(&mut s.cols, k * len);
+            im2col(xg, g, p0, len, cols);
+            let colm = MatRef::row_major(&*cols, len);
+            if len == p {
+                gemm(cout_g, p, k, wg, colm, yg, false);
+            } else {
+                let tmp = sized(&mut s.tmp, cout_g * len);
+                gemm(cout_g, len, k, wg, colm, tmp, false);
+                for co in 0..cout_g {
+                    yg[co * p + p0..co * p + p0 + len]
+                        .copy_from_slice(&tmp[co * len..(co + 1) * len]);
+                }
+            }
+            p0 += len;
+        }
+    })
 }
 
 /// The gradient of [`conv_forward`] with respect to `x`, given `dy`
@@ -173,35 +198,27 @@ pub(crate) fn conv_backward_input<T: Element>(dy: &[T], w: &[T], g: &ConvGeom) -
     }
     let (k, p, hw) = (g.k(), g.p(), g.hw());
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
-    let mut dx = vec![T::zero(); g.n * g.c_in * hw];
     let tile = tile_len(g);
-    per_sample(g.n, parallel(g), &mut dx, g.c_in * hw, |n, dxn, s| {
-        let dyn_ = &dy[n * g.c_out * p..(n + 1) * g.c_out * p];
-        for grp in 0..g.groups {
-            let dyg = &dyn_[grp * cout_g * p..(grp + 1) * cout_g * p];
-            // Wᵀ without a copy: the weight block read column-wise.
-            let wt = MatRef::transposed(&w[grp * cout_g * k..(grp + 1) * cout_g * k], k);
-            let dxg = &mut dxn[grp * cin_g * hw..(grp + 1) * cin_g * hw];
-            if g.is_pointwise() {
-                gemm(cin_g, p, cout_g, wt, MatRef::row_major(dyg, p), dxg, false);
-                continue;
-            }
-            if pitched::applies(g) {
-                let wraw = &w[grp * cout_g * k..(grp + 1) * cout_g * k];
-                pitched::input_grad_group(dyg, wraw, g, dxg, &mut s.pitched);
-                continue;
-            }
-            let mut p0 = 0;
-            while p0 < p {
-                let len = tile.min(p - p0);
-                let cols = sized(&mut s.cols, k * len);
-                gemm(k, len, cout_g, wt, cols_of(dyg, p, p0), cols, false);
-                col2im(cols, g, p0, len, dxg);
-                p0 += len;
-            }
+    per_group(g, dy, cout_g * p, w, cin_g * hw, |dyg, w_raw, dxg, s| {
+        // Wᵀ without a copy: the weight block read column-wise.
+        let wt = MatRef::transposed(w_raw, k);
+        if g.is_pointwise() {
+            gemm(cin_g, p, cout_g, wt, MatRef::row_major(dyg, p), dxg, false);
+            return;
         }
-    });
-    dx
+        if pitched::applies(g) {
+            pitched::input_grad_group(dyg, w_raw, g, dxg, &mut s.pitched);
+            return;
+        }
+        let mut p0 = 0;
+        while p0 < p {
+            let len = tile.min(p - p0);
+            let cols = sized(&mut s.cols, k * len);
+            gemm(k, len, cout_g, wt, cols_of(dyg, p, p0), cols, false);
+            col2im(cols, g, p0, len, dxg);
+            p0 += len;
+        }
+    })
 }
 
 /// The gradient of [`conv_forward`] with respect to `w`, given the input `x`

@@ -31,6 +31,22 @@ impl<const D: usize> IntoSpatial<D> for [usize; D] {
     }
 }
 
+/// Builder setters: each `name(arg: Type) => place = value;` line becomes
+/// `pub fn name(mut self, arg: Type) -> Self`, which sets `self.place` to
+/// `value` and returns `self`; doc comments above a line go to its method.
+macro_rules! setters {
+    ($($(#[doc = $doc:literal])* $name:ident($arg:ident: $ty:ty) => $($place:ident).+ = $value:expr;)*) => {
+        $(
+            $(#[doc = $doc])*
+            pub fn $name(mut self, $arg: $ty) -> Self {
+                self.$($place).+ = $value;
+                self
+            }
+        )*
+    };
+}
+pub(crate) use setters;
+
 /// Options of `conv1d`/`conv2d` (PyTorch defaults: stride 1, padding 0,
 /// dilation 1, groups 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,25 +73,15 @@ impl<const D: usize> Default for ConvOptions<D> {
 }
 
 impl<const D: usize> ConvOptions<D> {
-    /// Sets the stride.
-    pub fn stride(mut self, s: impl IntoSpatial<D>) -> Self {
-        self.stride = s.into_spatial();
-        self
-    }
-    /// Sets the padding: a number, an array, or a [`Padding`].
-    pub fn padding(mut self, p: impl Into<Padding<D>>) -> Self {
-        self.padding = p.into();
-        self
-    }
-    /// Sets the dilation.
-    pub fn dilation(mut self, d: impl IntoSpatial<D>) -> Self {
-        self.dilation = d.into_spatial();
-        self
-    }
-    /// Sets the number of groups.
-    pub fn groups(mut self, g: usize) -> Self {
-        self.groups = g;
-        self
+    setters! {
+        /// Sets the stride.
+        stride(s: impl IntoSpatial<D>) => stride = s.into_spatial();
+        /// Sets the padding: a number, an array, or a [`Padding`].
+        padding(p: impl Into<Padding<D>>) => padding = p.into();
+        /// Sets the dilation.
+        dilation(d: impl IntoSpatial<D>) => dilation = d.into_spatial();
+        /// Sets the number of groups.
+        groups(g: usize) => groups = g;
     }
 }
 
@@ -109,30 +115,17 @@ impl<const D: usize> Default for ConvTransposeOptions<D> {
 }
 
 impl<const D: usize> ConvTransposeOptions<D> {
-    /// Sets the stride.
-    pub fn stride(mut self, s: impl IntoSpatial<D>) -> Self {
-        self.stride = s.into_spatial();
-        self
-    }
-    /// Sets the padding.
-    pub fn padding(mut self, p: impl IntoSpatial<D>) -> Self {
-        self.padding = p.into_spatial();
-        self
-    }
-    /// Sets the output padding.
-    pub fn output_padding(mut self, p: impl IntoSpatial<D>) -> Self {
-        self.output_padding = p.into_spatial();
-        self
-    }
-    /// Sets the dilation.
-    pub fn dilation(mut self, d: impl IntoSpatial<D>) -> Self {
-        self.dilation = d.into_spatial();
-        self
-    }
-    /// Sets the number of groups.
-    pub fn groups(mut self, g: usize) -> Self {
-        self.groups = g;
-        self
+    setters! {
+        /// Sets the stride.
+        stride(s: impl IntoSpatial<D>) => stride = s.into_spatial();
+        /// Sets the padding.
+        padding(p: impl IntoSpatial<D>) => padding = p.into_spatial();
+        /// Sets the output padding.
+        output_padding(p: impl IntoSpatial<D>) => output_padding = p.into_spatial();
+        /// Sets the dilation.
+        dilation(d: impl IntoSpatial<D>) => dilation = d.into_spatial();
+        /// Sets the number of groups.
+        groups(g: usize) => groups = g;
     }
 }
 
@@ -164,25 +157,15 @@ impl<const D: usize> MaxPoolOptions<D> {
             ceil_mode: false,
         }
     }
-    /// Sets the stride.
-    pub fn stride(mut self, s: impl IntoSpatial<D>) -> Self {
-        self.stride = s.into_spatial();
-        self
-    }
-    /// Sets the padding.
-    pub fn padding(mut self, p: impl IntoSpatial<D>) -> Self {
-        self.padding = p.into_spatial();
-        self
-    }
-    /// Sets the dilation.
-    pub fn dilation(mut self, d: impl IntoSpatial<D>) -> Self {
-        self.dilation = d.into_spatial();
-        self
-    }
-    /// Sets ceil mode.
-    pub fn ceil_mode(mut self, c: bool) -> Self {
-        self.ceil_mode = c;
-        self
+    setters! {
+        /// Sets the stride.
+        stride(s: impl IntoSpatial<D>) => stride = s.into_spatial();
+        /// Sets the padding.
+        padding(p: impl IntoSpatial<D>) => padding = p.into_spatial();
+        /// Sets the dilation.
+        dilation(d: impl IntoSpatial<D>) => dilation = d.into_spatial();
+        /// Sets ceil mode.
+        ceil_mode(c: bool) => ceil_mode = c;
     }
 }
 
@@ -215,24 +198,14 @@ impl<const D: usize> AvgPoolOptions<D> {
             count_include_pad: true,
         }
     }
-    /// Sets the stride.
-    pub fn stride(mut self, s: impl IntoSpatial<D>) -> Self {
-        self.stride = s.into_spatial();
-        self
-    }
-    /// Sets the padding.
-    pub fn padding(mut self, p: impl IntoSpatial<D>) -> Self {
-        self.padding = p.into_spatial();
-        self
-    }
-    /// Sets ceil mode.
-    pub fn ceil_mode(mut self, c: bool) -> Self {
-        self.ceil_mode = c;
-        self
-    }
-    /// Sets whether padded zeros count in the divisor.
-    pub fn count_include_pad(mut self, c: bool) -> Self {
-        self.count_include_pad = c;
-        self
+    setters! {
+        /// Sets the stride.
+        stride(s: impl IntoSpatial<D>) => stride = s.into_spatial();
+        /// Sets the padding.
+        padding(p: impl IntoSpatial<D>) => padding = p.into_spatial();
+        /// Sets ceil mode.
+        ceil_mode(c: bool) => ceil_mode = c;
+        /// Sets whether padded zeros count in the divisor.
+        count_include_pad(c: bool) => count_include_pad = c;
     }
 }

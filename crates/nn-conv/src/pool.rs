@@ -288,16 +288,7 @@ pub fn try_max_pool2d_with_indices<T: Element>(
     x: &Var<T>,
     o: &MaxPoolOptions<2>,
 ) -> Result<(Var<T>, Vec<usize>)> {
-    let (g, shape) = pool_geometry(
-        "max_pool2d",
-        x.shape(),
-        o.kernel_size,
-        o.stride,
-        o.padding,
-        o.dilation,
-        o.ceil_mode,
-    )?;
-    Ok(max_pool_var("max_pool2d", x, g, shape))
+    max_pool_nd("max_pool2d", x, o)
 }
 
 /// 1-d max pooling. `x: [N, C, L]` → `[N, C, L_out]`.
@@ -311,8 +302,16 @@ pub fn try_max_pool1d_with_indices<T: Element>(
     x: &Var<T>,
     o: &MaxPoolOptions<1>,
 ) -> Result<(Var<T>, Vec<usize>)> {
+    max_pool_nd("max_pool1d", x, o)
+}
+
+fn max_pool_nd<T: Element, const D: usize>(
+    op: &'static str,
+    x: &Var<T>,
+    o: &MaxPoolOptions<D>,
+) -> Result<(Var<T>, Vec<usize>)> {
     let (g, shape) = pool_geometry(
-        "max_pool1d",
+        op,
         x.shape(),
         o.kernel_size,
         o.stride,
@@ -320,15 +319,6 @@ pub fn try_max_pool1d_with_indices<T: Element>(
         o.dilation,
         o.ceil_mode,
     )?;
-    Ok(max_pool_var("max_pool1d", x, g, shape))
-}
-
-fn max_pool_var<T: Element>(
-    op: &'static str,
-    x: &Var<T>,
-    g: PoolGeom,
-    shape: Vec<usize>,
-) -> (Var<T>, Vec<usize>) {
     let (y, idx) = max_pool_forward(x.value().as_slice(), &g);
     let y = Tensor::from_vec(y, &shape);
     let xs = x.shape().to_vec();
@@ -339,7 +329,7 @@ fn max_pool_var<T: Element>(
             &xs,
         ))]
     });
-    (v, idx)
+    Ok((v, idx))
 }
 
 /// The rows `[start, end)` an average-pool window covers, and the divisor
@@ -410,24 +400,33 @@ fn avg_pool_backward<T: Element>(gy: &[T], g: &PoolGeom, include_pad: bool) -> V
     dx
 }
 
-fn avg_pool_var<T: Element>(
+fn avg_pool_nd<T: Element, const D: usize>(
     op: &'static str,
     x: &Var<T>,
-    g: PoolGeom,
-    shape: Vec<usize>,
-    include_pad: bool,
-) -> Var<T> {
+    o: &AvgPoolOptions<D>,
+) -> Result<Var<T>> {
+    // Average pooling has no dilation.
+    let (g, shape) = pool_geometry(
+        op,
+        x.shape(),
+        o.kernel_size,
+        o.stride,
+        o.padding,
+        [1; D],
+        o.ceil_mode,
+    )?;
+    let include_pad = o.count_include_pad;
     let y = Tensor::from_vec(
         avg_pool_forward(x.value().as_slice(), &g, include_pad),
         &shape,
     );
     let xs = x.shape().to_vec();
-    Var::from_op(op, y, vec![x.clone()], move |gy| {
+    Ok(Var::from_op(op, y, vec![x.clone()], move |gy| {
         vec![Some(Tensor::from_vec(
             avg_pool_backward(gy.as_slice(), &g, include_pad),
             &xs,
         ))]
-    })
+    }))
 }
 
 /// 2-d average pooling. `x: [N, C, H, W]` → `[N, C, Ho, Wo]`.
@@ -447,16 +446,7 @@ pub fn avg_pool2d<T: Element>(x: &Var<T>, options: &AvgPoolOptions<2>) -> Var<T>
 
 /// Fallible [`avg_pool2d`].
 pub fn try_avg_pool2d<T: Element>(x: &Var<T>, o: &AvgPoolOptions<2>) -> Result<Var<T>> {
-    let (g, shape) = pool_geometry(
-        "avg_pool2d",
-        x.shape(),
-        o.kernel_size,
-        o.stride,
-        o.padding,
-        [1, 1],
-        o.ceil_mode,
-    )?;
-    Ok(avg_pool_var("avg_pool2d", x, g, shape, o.count_include_pad))
+    avg_pool_nd("avg_pool2d", x, o)
 }
 
 /// 1-d average pooling. `x: [N, C, L]` → `[N, C, L_out]`.
@@ -467,16 +457,7 @@ pub fn avg_pool1d<T: Element>(x: &Var<T>, options: &AvgPoolOptions<1>) -> Var<T>
 
 /// Fallible [`avg_pool1d`].
 pub fn try_avg_pool1d<T: Element>(x: &Var<T>, o: &AvgPoolOptions<1>) -> Result<Var<T>> {
-    let (g, shape) = pool_geometry(
-        "avg_pool1d",
-        x.shape(),
-        o.kernel_size,
-        o.stride,
-        o.padding,
-        [1],
-        o.ceil_mode,
-    )?;
-    Ok(avg_pool_var("avg_pool1d", x, g, shape, o.count_include_pad))
+    avg_pool_nd("avg_pool1d", x, o)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use nn_layers::{Forward, Initializer, Module};
 use nn_tensor::{Element, Result, Rng, TensorError};
 
 use crate::arithmetic::Padding;
-use crate::options::{ConvOptions, ConvTransposeOptions, IntoSpatial};
+use crate::options::{setters, ConvOptions, ConvTransposeOptions, IntoSpatial};
 use crate::{try_conv1d, try_conv2d, try_conv_transpose1d, try_conv_transpose2d};
 
 /// How to build a [`Conv`] layer (`D` = 1 or 2 spatial dims). Defaults are
@@ -47,35 +47,19 @@ impl<const D: usize> ConvConfig<D> {
             initializer: Initializer::PYTORCH_DEFAULT,
         }
     }
-    /// With a stride.
-    pub fn with_stride(mut self, s: impl IntoSpatial<D>) -> Self {
-        self.options = self.options.stride(s);
-        self
-    }
-    /// With a padding: numbers, [`Padding::Same`] or [`Padding::Valid`].
-    pub fn with_padding(mut self, p: impl Into<Padding<D>>) -> Self {
-        self.options = self.options.padding(p);
-        self
-    }
-    /// With a dilation.
-    pub fn with_dilation(mut self, d: impl IntoSpatial<D>) -> Self {
-        self.options = self.options.dilation(d);
-        self
-    }
-    /// With channel groups.
-    pub fn with_groups(mut self, g: usize) -> Self {
-        self.options = self.options.groups(g);
-        self
-    }
-    /// With or without a bias.
-    pub fn with_bias(mut self, bias: bool) -> Self {
-        self.bias = bias;
-        self
-    }
-    /// With another weight initialiser.
-    pub fn with_initializer(mut self, init: Initializer) -> Self {
-        self.initializer = init;
-        self
+    setters! {
+        /// With a stride.
+        with_stride(s: impl IntoSpatial<D>) => options.stride = s.into_spatial();
+        /// With a padding: numbers, [`Padding::Same`] or [`Padding::Valid`].
+        with_padding(p: impl Into<Padding<D>>) => options.padding = p.into();
+        /// With a dilation.
+        with_dilation(d: impl IntoSpatial<D>) => options.dilation = d.into_spatial();
+        /// With channel groups.
+        with_groups(g: usize) => options.groups = g;
+        /// With or without a bias.
+        with_bias(bias: bool) => bias = bias;
+        /// With another weight initialiser.
+        with_initializer(init: Initializer) => initializer = init;
     }
 
     /// Builds the layer, drawing its weights from `rng`. Errors on zero
@@ -88,15 +72,25 @@ impl<const D: usize> ConvConfig<D> {
             "Conv2dConfig"
         };
         let o = &self.options;
-        check_channels(op, self.in_channels, self.out_channels, o.groups)?;
-        check_positive(op, &self.kernel_size, &o.stride, &o.dilation)?;
+        let channels = [self.in_channels, self.out_channels];
+        check_sizes(
+            op,
+            channels,
+            o.groups,
+            [&self.kernel_size, &o.stride, &o.dilation],
+        )?;
         o.padding
             .resolve(self.kernel_size, o.stride, o.dilation)
             .map_err(|e| TensorError::invalid(op, e.to_string()))?;
-        let mut shape = vec![self.out_channels, self.in_channels / o.groups];
-        shape.extend(self.kernel_size);
-        let (weight, bias) =
-            init_weight_bias(&self.initializer, &shape, self.out_channels, self.bias, rng)?;
+        let lead = [self.out_channels, self.in_channels / o.groups];
+        let (weight, bias) = init_weight_bias(
+            &self.initializer,
+            lead,
+            self.kernel_size,
+            self.out_channels,
+            self.bias,
+            rng,
+        )?;
         Ok(Conv {
             weight,
             bias,
@@ -105,7 +99,15 @@ impl<const D: usize> ConvConfig<D> {
     }
 }
 
-fn check_channels(op: &'static str, cin: usize, cout: usize, groups: usize) -> Result<()> {
+/// What both configs check first: channel counts that are positive and
+/// divisible by the groups, then positive kernel sizes, strides and
+/// dilations (`[k, s, d]`).
+fn check_sizes<const D: usize>(
+    op: &'static str,
+    [cin, cout]: [usize; 2],
+    groups: usize,
+    [k, s, d]: [&[usize; D]; 3],
+) -> Result<()> {
     if cin == 0
         || cout == 0
         || groups == 0
@@ -117,15 +119,6 @@ fn check_channels(op: &'static str, cin: usize, cout: usize, groups: usize) -> R
             format!("in_channels = {cin} and out_channels = {cout} must be > 0 and divisible by groups = {groups}"),
         ));
     }
-    Ok(())
-}
-
-fn check_positive<const D: usize>(
-    op: &'static str,
-    k: &[usize; D],
-    s: &[usize; D],
-    d: &[usize; D],
-) -> Result<()> {
     if k.contains(&0) || s.contains(&0) || d.contains(&0) {
         return Err(TensorError::invalid(
             op,
@@ -137,23 +130,46 @@ fn check_positive<const D: usize>(
 
 type WeightBias<T> = (Parameter<T>, Option<Parameter<T>>);
 
-/// PyTorch's `reset_parameters` for convolutions: the weight from the
-/// initialiser, the bias `U(±1/√fan_in)` with the weight's fan in.
-fn init_weight_bias<T: Element>(
+/// PyTorch's `reset_parameters` for convolutions: the weight
+/// `[lead…, kernel…]` from the initialiser, the bias (`[bias_len]`, one per
+/// output channel) `U(±1/√fan_in)` with the weight's fan in.
+fn init_weight_bias<T: Element, const D: usize>(
     init: &Initializer,
-    shape: &[usize],
+    lead: [usize; 2],
+    kernel: [usize; D],
     bias_len: usize,
     bias: bool,
     rng: &mut Rng,
 ) -> Result<WeightBias<T>> {
-    let weight = Parameter::new(init.init(shape, rng)?);
+    let shape = [&lead[..], &kernel].concat();
+    let weight = Parameter::new(init.init(&shape, rng)?);
     let bias = if bias {
-        let bound = 1.0 / (fans(shape)?.0 as f64).sqrt();
+        let bound = 1.0 / (fans(&shape)?.0 as f64).sqrt();
         Some(Parameter::new(uniform(&[bias_len], -bound, bound, rng)?))
     } else {
         None
     };
     Ok((weight, bias))
+}
+
+/// Multiply-adds when each element of `shape` meets every weight of one
+/// slice `weight[i]` (an output element of a convolution, an input element
+/// of a transposed one).
+fn macs_through<T: Element>(weight: &Parameter<T>, shape: &[usize]) -> u64 {
+    let per_element: usize = weight.shape()[1..].iter().product();
+    shape.iter().product::<usize>() as u64 * per_element as u64
+}
+
+/// Both layers' `state_dict` entries: `weight`, then `bias` if any.
+fn visit_weight_bias<T: Element>(
+    weight: &Parameter<T>,
+    bias: Option<&Parameter<T>>,
+    f: &mut dyn FnMut(&str, &Parameter<T>),
+) {
+    f("weight", weight);
+    if let Some(b) = bias {
+        f("bias", b);
+    }
 }
 
 /// A convolution layer (`torch.nn.Conv1d` / `Conv2d`).
@@ -200,8 +216,7 @@ impl<T: Element, const D: usize> Module<T> for Conv<T, D> {
     /// For the model summary: every output element is a dot product over
     /// `C_in/groups × kernel area` weights (the course's `M²·K²·C_in·C_out`).
     fn macs(&self, _input_shape: &[usize], output_shape: &[usize]) -> Option<u64> {
-        let per_output: usize = self.weight.shape()[1..].iter().product();
-        Some(output_shape.iter().product::<usize>() as u64 * per_output as u64)
+        Some(macs_through(&self.weight, output_shape))
     }
     fn type_name(&self) -> &'static str {
         if D == 1 {
@@ -211,10 +226,7 @@ impl<T: Element, const D: usize> Module<T> for Conv<T, D> {
         }
     }
     fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
-        f("weight", &self.weight);
-        if let Some(b) = &self.bias {
-            f("bias", b);
-        }
+        visit_weight_bias(&self.weight, self.bias.as_ref(), f);
     }
 }
 
@@ -267,35 +279,19 @@ impl<const D: usize> ConvTransposeConfig<D> {
             initializer: Initializer::PYTORCH_DEFAULT,
         }
     }
-    /// With a stride.
-    pub fn with_stride(mut self, s: impl IntoSpatial<D>) -> Self {
-        self.options = self.options.stride(s);
-        self
-    }
-    /// With a padding.
-    pub fn with_padding(mut self, p: impl IntoSpatial<D>) -> Self {
-        self.options = self.options.padding(p);
-        self
-    }
-    /// With an output padding (smaller than the stride or the dilation).
-    pub fn with_output_padding(mut self, p: impl IntoSpatial<D>) -> Self {
-        self.options = self.options.output_padding(p);
-        self
-    }
-    /// With a dilation.
-    pub fn with_dilation(mut self, d: impl IntoSpatial<D>) -> Self {
-        self.options = self.options.dilation(d);
-        self
-    }
-    /// With channel groups.
-    pub fn with_groups(mut self, g: usize) -> Self {
-        self.options = self.options.groups(g);
-        self
-    }
-    /// With or without a bias.
-    pub fn with_bias(mut self, bias: bool) -> Self {
-        self.bias = bias;
-        self
+    setters! {
+        /// With a stride.
+        with_stride(s: impl IntoSpatial<D>) => options.stride = s.into_spatial();
+        /// With a padding.
+        with_padding(p: impl IntoSpatial<D>) => options.padding = p.into_spatial();
+        /// With an output padding (smaller than the stride or the dilation).
+        with_output_padding(p: impl IntoSpatial<D>) => options.output_padding = p.into_spatial();
+        /// With a dilation.
+        with_dilation(d: impl IntoSpatial<D>) => options.dilation = d.into_spatial();
+        /// With channel groups.
+        with_groups(g: usize) => options.groups = g;
+        /// With or without a bias.
+        with_bias(bias: bool) => bias = bias;
     }
 
     /// Builds the layer; errors on zero sizes, groups that do not divide
@@ -307,8 +303,13 @@ impl<const D: usize> ConvTransposeConfig<D> {
             "ConvTranspose2dConfig"
         };
         let o = &self.options;
-        check_channels(op, self.in_channels, self.out_channels, o.groups)?;
-        check_positive(op, &self.kernel_size, &o.stride, &o.dilation)?;
+        let channels = [self.in_channels, self.out_channels];
+        check_sizes(
+            op,
+            channels,
+            o.groups,
+            [&self.kernel_size, &o.stride, &o.dilation],
+        )?;
         for d in 0..D {
             if o.output_padding[d] >= o.stride[d] && o.output_padding[d] >= o.dilation[d] {
                 return Err(TensorError::invalid(
@@ -320,10 +321,15 @@ impl<const D: usize> ConvTransposeConfig<D> {
                 ));
             }
         }
-        let mut shape = vec![self.in_channels, self.out_channels / o.groups];
-        shape.extend(self.kernel_size);
-        let (weight, bias) =
-            init_weight_bias(&self.initializer, &shape, self.out_channels, self.bias, rng)?;
+        let lead = [self.in_channels, self.out_channels / o.groups];
+        let (weight, bias) = init_weight_bias(
+            &self.initializer,
+            lead,
+            self.kernel_size,
+            self.out_channels,
+            self.bias,
+            rng,
+        )?;
         Ok(ConvTranspose {
             weight,
             bias,
@@ -363,8 +369,7 @@ impl<T: Element, const D: usize> Module<T> for ConvTranspose<T, D> {
     /// For the model summary: every input element is scattered through
     /// `C_out/groups × kernel area` weights.
     fn macs(&self, input_shape: &[usize], _output_shape: &[usize]) -> Option<u64> {
-        let per_input: usize = self.weight.shape()[1..].iter().product();
-        Some(input_shape.iter().product::<usize>() as u64 * per_input as u64)
+        Some(macs_through(&self.weight, input_shape))
     }
     fn type_name(&self) -> &'static str {
         if D == 1 {
@@ -374,10 +379,7 @@ impl<T: Element, const D: usize> Module<T> for ConvTranspose<T, D> {
         }
     }
     fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
-        f("weight", &self.weight);
-        if let Some(b) = &self.bias {
-            f("bias", b);
-        }
+        visit_weight_bias(&self.weight, self.bias.as_ref(), f);
     }
 }
 
