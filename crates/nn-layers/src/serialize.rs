@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::Path;
 
-use nn_tensor::{Element, Tensor};
+use nn_tensor::{Element, LeDtype, Tensor};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 
@@ -158,24 +158,6 @@ fn slots<T: Element, M: Module<T> + ?Sized>(module: &M) -> Vec<(String, Slot<T>)
     out
 }
 
-fn float_bytes<T: Element>(t: &Tensor<T>) -> (Dtype, Vec<u8>) {
-    if T::DTYPE == "float64" {
-        let b = t
-            .as_slice()
-            .iter()
-            .flat_map(|v| v.to_f64_lossless().to_le_bytes())
-            .collect();
-        (Dtype::F64, b)
-    } else {
-        let b = t
-            .as_slice()
-            .iter()
-            .flat_map(|v| (v.to_f64_lossless() as f32).to_le_bytes())
-            .collect();
-        (Dtype::F32, b)
-    }
-}
-
 /// The module's `state_dict` as safetensors bytes.
 pub fn to_bytes<T: Element, M: Module<T> + ?Sized>(module: &M) -> Result<Vec<u8>, SerializeError> {
     let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
@@ -184,17 +166,14 @@ pub fn to_bytes<T: Element, M: Module<T> + ?Sized>(module: &M) -> Result<Vec<u8>
             Slot::Param(p) => (p.value(), false),
             Slot::Buf(b) => (b.value(), b.kind() == BufferKind::Count),
         };
-        let (dtype, bytes) = if count {
-            let b = value
-                .as_slice()
-                .iter()
-                .flat_map(|v| (v.to_f64_lossless() as i64).to_le_bytes())
-                .collect();
-            (Dtype::I64, b)
+        // Counts as I64, as PyTorch stores them; floats in the model's precision.
+        let dtype = if count {
+            LeDtype::I64
         } else {
-            float_bytes(&value)
+            LeDtype::of::<T>()
         };
-        owned.push((name, dtype, value.shape().to_vec(), bytes));
+        let bytes = value.to_le_bytes(dtype);
+        owned.push((name, dtype.into(), value.shape().to_vec(), bytes));
     }
     let mut views = Vec::with_capacity(owned.len());
     for (name, dtype, shape, bytes) in &owned {
@@ -232,33 +211,19 @@ fn decode<T: Element>(
     view: &TensorView<'_>,
     count: bool,
 ) -> Result<Tensor<T>, SerializeError> {
-    let data = view.data();
-    let vals: Vec<T> = match view.dtype() {
-        Dtype::F32 => data
-            .chunks_exact(4)
-            .map(|c| T::of(f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64))
-            .collect(),
-        Dtype::F64 => data
-            .chunks_exact(8)
-            .map(|c| T::of(f64::from_le_bytes(c.try_into().expect("chunk of 8"))))
-            .collect(),
-        Dtype::I64 if count => data
-            .chunks_exact(8)
-            .map(|c| T::of(i64::from_le_bytes(c.try_into().expect("chunk of 8")) as f64))
-            .collect(),
-        other => {
-            return Err(SerializeError::Dtype {
-                name: name.to_string(),
-                dtype: format!("{other:?}"),
-                expected: if count {
-                    "I64, F32 or F64"
-                } else {
-                    "F32 or F64"
-                },
-            })
-        }
-    };
-    Tensor::try_from_vec(vals, view.shape())
+    let dtype = LeDtype::try_from(view.dtype())
+        .ok()
+        .filter(|d| count || d.is_float())
+        .ok_or_else(|| SerializeError::Dtype {
+            name: name.to_string(),
+            dtype: format!("{:?}", view.dtype()),
+            expected: if count {
+                "I64, F32 or F64"
+            } else {
+                "F32 or F64"
+            },
+        })?;
+    Tensor::try_from_le_bytes(dtype, view.data(), view.shape())
         .map_err(|e| SerializeError::Format(format!("{name}: {e}")))
 }
 

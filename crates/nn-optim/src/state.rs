@@ -10,8 +10,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use nn_tensor::{Element, Tensor};
-use safetensors::tensor::{Dtype, TensorView};
+use nn_tensor::{Element, LeDtype, Tensor};
+use safetensors::tensor::TensorView;
 use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 
@@ -62,25 +62,15 @@ fn from_json<V: for<'de> Deserialize<'de>>(what: &str, s: &str) -> Result<V> {
 impl<T: Element> OptimizerState<T> {
     /// The state as a safetensors file in memory.
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
-        let dtype = match T::DTYPE {
-            "float32" => Dtype::F32,
-            _ => Dtype::F64,
-        };
+        let dtype = LeDtype::of::<T>();
         let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = self
             .tensors
             .iter()
-            .map(|(k, t)| {
-                let b = t
-                    .as_slice()
-                    .iter()
-                    .flat_map(|x| le_bytes(*x))
-                    .collect::<Vec<u8>>();
-                (k.clone(), t.shape().to_vec(), b)
-            })
+            .map(|(k, t)| (k.clone(), t.shape().to_vec(), t.to_le_bytes(dtype)))
             .collect();
         let mut views = Vec::with_capacity(bytes.len());
         for (k, shape, b) in &bytes {
-            let view = TensorView::new(dtype, shape.clone(), b)
+            let view = TensorView::new(dtype.into(), shape.clone(), b)
                 .map_err(|e| OptimError::state(format!("tensor `{k}`: {e:?}")))?;
             views.push((k.as_str(), view));
         }
@@ -119,27 +109,16 @@ impl<T: Element> OptimizerState<T> {
         }
         let mut tensors = BTreeMap::new();
         for (name, view) in st.tensors() {
-            let data = view.data();
-            let values: Vec<T> = match view.dtype() {
-                Dtype::F32 => data
-                    .chunks_exact(4)
-                    .map(|c| T::of(f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64))
-                    .collect(),
-                Dtype::F64 => data
-                    .chunks_exact(8)
-                    .map(|c| {
-                        let mut a = [0u8; 8];
-                        a.copy_from_slice(c);
-                        T::of(f64::from_le_bytes(a))
-                    })
-                    .collect(),
-                other => {
-                    return Err(OptimError::state(format!(
-                        "tensor `{name}` has dtype {other:?}; only F32 and F64 are supported"
-                    )))
-                }
-            };
-            let t = Tensor::try_from_vec(values, view.shape())
+            let dtype = LeDtype::try_from(view.dtype())
+                .ok()
+                .filter(|d| d.is_float())
+                .ok_or_else(|| {
+                    OptimError::state(format!(
+                        "tensor `{name}` has dtype {:?}; only F32 and F64 are supported",
+                        view.dtype()
+                    ))
+                })?;
+            let t = Tensor::try_from_le_bytes(dtype, view.data(), view.shape())
                 .map_err(|e| OptimError::state(format!("tensor `{name}`: {e}")))?;
             tensors.insert(name, t);
         }
@@ -171,13 +150,6 @@ fn io_error(path: &Path, e: std::io::Error) -> OptimError {
     OptimError::Io {
         path: path.display().to_string(),
         message: e.to_string(),
-    }
-}
-
-fn le_bytes<T: Element>(x: T) -> Vec<u8> {
-    match T::DTYPE {
-        "float32" => (x.to_f64_lossless() as f32).to_le_bytes().to_vec(),
-        _ => x.to_f64_lossless().to_le_bytes().to_vec(),
     }
 }
 

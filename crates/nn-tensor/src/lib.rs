@@ -10,6 +10,7 @@
 //! * [`shape_ops`]: reshape, permute, broadcast, slicing, gather/scatter, concat, pad;
 //! * [`matmul`]: matrix products on a fast, run-time dispatched GEMM;
 //! * [`random`]: a portable seedable [`Rng`] and random tensors;
+//! * [`le_bytes`]: tensors to and from the little-endian bytes of weights files;
 //! * [`parallel`]: thread count and when work is split.
 //!
 //! Every op that can fail on user data has a `try_*` form returning
@@ -31,6 +32,7 @@ pub mod dims;
 pub mod element;
 pub mod elementwise;
 pub mod error;
+pub mod le_bytes;
 pub mod matmul;
 pub mod parallel;
 pub mod random;
@@ -42,6 +44,7 @@ pub use dims::{broadcast_shapes, AsDim};
 pub use element::Element;
 pub use elementwise::sigmoid_scalar;
 pub use error::{Result, TensorError};
+pub use le_bytes::LeDtype;
 pub use matmul::{gemm, MatRef};
 pub use parallel::{num_threads, set_num_threads};
 pub use random::{Rng, RngState};

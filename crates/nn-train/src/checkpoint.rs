@@ -6,8 +6,8 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use nn_tensor::{Element, Tensor};
-use safetensors::tensor::{Dtype, TensorView};
+use nn_tensor::{Element, LeDtype, Tensor};
+use safetensors::tensor::TensorView;
 use safetensors::SafeTensors;
 
 /// Re-exported from `nn-layers`, where weights files use it too.
@@ -49,14 +49,6 @@ pub struct Checkpoint<T: Element> {
     pub metadata: BTreeMap<String, String>,
 }
 
-fn dtype_of<T: Element>() -> Dtype {
-    if T::DTYPE == "float64" {
-        Dtype::F64
-    } else {
-        Dtype::F32
-    }
-}
-
 impl<T: Element> Checkpoint<T> {
     /// An empty checkpoint.
     pub fn new() -> Self {
@@ -72,20 +64,16 @@ impl<T: Element> Checkpoint<T> {
             .tensors
             .iter()
             .map(|(k, t)| {
-                let mut bytes = Vec::with_capacity(t.numel() * std::mem::size_of::<T>());
-                for &x in t.as_slice() {
-                    if T::DTYPE == "float64" {
-                        bytes.extend_from_slice(&x.to_f64_lossless().to_le_bytes());
-                    } else {
-                        bytes.extend_from_slice(&(x.to_f64_lossless() as f32).to_le_bytes());
-                    }
-                }
-                (k.clone(), bytes, t.shape().to_vec())
+                (
+                    k.clone(),
+                    t.to_le_bytes(LeDtype::of::<T>()),
+                    t.shape().to_vec(),
+                )
             })
             .collect();
         let mut views = Vec::with_capacity(raw.len());
         for (k, b, s) in &raw {
-            let v = TensorView::new(dtype_of::<T>(), s.clone(), b)
+            let v = TensorView::new(LeDtype::of::<T>().into(), s.clone(), b)
                 .map_err(|e| CheckpointError::Format(format!("tensor {k}: {e}")))?;
             views.push((k.clone(), v));
         }
@@ -108,23 +96,16 @@ impl<T: Element> Checkpoint<T> {
             SafeTensors::deserialize(bytes).map_err(|e| CheckpointError::Format(e.to_string()))?;
         let mut tensors = BTreeMap::new();
         for (name, view) in st.tensors() {
-            let data = view.data();
-            let values: Vec<T> = match view.dtype() {
-                Dtype::F32 => data
-                    .chunks_exact(4)
-                    .map(|c| T::of(f32::from_le_bytes(c.try_into().unwrap()) as f64))
-                    .collect(),
-                Dtype::F64 => data
-                    .chunks_exact(8)
-                    .map(|c| T::of(f64::from_le_bytes(c.try_into().unwrap())))
-                    .collect(),
-                other => {
-                    return Err(CheckpointError::Format(format!(
-                        "tensor {name} has unsupported dtype {other:?}"
-                    )))
-                }
-            };
-            let t = Tensor::try_from_vec(values, view.shape())
+            let dtype = LeDtype::try_from(view.dtype())
+                .ok()
+                .filter(|d| d.is_float())
+                .ok_or_else(|| {
+                    CheckpointError::Format(format!(
+                        "tensor {name} has unsupported dtype {:?}",
+                        view.dtype()
+                    ))
+                })?;
+            let t = Tensor::try_from_le_bytes(dtype, view.data(), view.shape())
                 .map_err(|e| CheckpointError::Format(format!("tensor {name}: {e}")))?;
             tensors.insert(name, t);
         }
