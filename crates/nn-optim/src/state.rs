@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use nn_tensor::safetensors_io::{read_float_tensors, ReadTensorError};
 use nn_tensor::{Element, LeDtype, Tensor};
 use safetensors::tensor::TensorView;
 use safetensors::SafeTensors;
@@ -107,21 +108,14 @@ impl<T: Element> OptimizerState<T> {
                 "unknown format `{format}` (expected `{FORMAT}`)"
             )));
         }
-        let mut tensors = BTreeMap::new();
-        for (name, view) in st.tensors() {
-            let dtype = LeDtype::try_from(view.dtype())
-                .ok()
-                .filter(|d| d.is_float())
-                .ok_or_else(|| {
-                    OptimError::state(format!(
-                        "tensor `{name}` has dtype {:?}; only F32 and F64 are supported",
-                        view.dtype()
-                    ))
-                })?;
-            let t = Tensor::try_from_le_bytes(dtype, view.data(), view.shape())
-                .map_err(|e| OptimError::state(format!("tensor `{name}`: {e}")))?;
-            tensors.insert(name, t);
-        }
+        let tensors = read_float_tensors(&st).map_err(|e| {
+            OptimError::state(match e {
+                ReadTensorError::Dtype { name, dtype } => {
+                    format!("tensor `{name}` has dtype {dtype:?}; only F32 and F64 are supported")
+                }
+                ReadTensorError::Bytes { name, source } => format!("tensor `{name}`: {source}"),
+            })
+        })?;
         Ok(OptimizerState {
             optimizer: get("optimizer")?.clone(),
             config: get("config")?.clone(),

@@ -6,8 +6,8 @@
 //! against the shape *before* allocating, so a corrupt file never makes it
 //! allocate more than the input holds, and never panics.
 //!
-//! With the `safetensors` feature, [`LeDtype`] converts to and from
-//! `safetensors::Dtype`.
+//! With the `safetensors` feature, `crate::safetensors_io` reads whole
+//! safetensors files with it.
 //!
 //! ```
 //! use nn_tensor::{LeDtype, Tensor};
@@ -129,36 +129,6 @@ fn eight(c: &[u8]) -> [u8; 8] {
     let mut a = [0u8; 8];
     a.copy_from_slice(c);
     a
-}
-
-#[cfg(feature = "safetensors")]
-mod safetensors_dtype {
-    use super::LeDtype;
-    use safetensors::Dtype;
-
-    impl From<LeDtype> for Dtype {
-        fn from(d: LeDtype) -> Dtype {
-            match d {
-                LeDtype::F32 => Dtype::F32,
-                LeDtype::F64 => Dtype::F64,
-                LeDtype::I64 => Dtype::I64,
-            }
-        }
-    }
-
-    /// The safetensors dtypes this library reads; any other comes back as
-    /// the error, for the caller to name in its message.
-    impl TryFrom<Dtype> for LeDtype {
-        type Error = Dtype;
-        fn try_from(d: Dtype) -> Result<LeDtype, Dtype> {
-            match d {
-                Dtype::F32 => Ok(LeDtype::F32),
-                Dtype::F64 => Ok(LeDtype::F64),
-                Dtype::I64 => Ok(LeDtype::I64),
-                other => Err(other),
-            }
-        }
-    }
 }
 
 #[cfg(test)]

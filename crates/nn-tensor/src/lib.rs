@@ -11,6 +11,7 @@
 //! * [`matmul`]: matrix products on a fast, run-time dispatched GEMM;
 //! * [`random`]: a portable seedable [`Rng`] and random tensors;
 //! * [`le_bytes`]: tensors to and from the little-endian bytes of weights files;
+//! * `safetensors_io` (feature `safetensors`): that codec over safetensors files;
 //! * [`parallel`]: thread count and when work is split.
 //!
 //! Every op that can fail on user data has a `try_*` form returning
@@ -37,6 +38,8 @@ pub mod matmul;
 pub mod parallel;
 pub mod random;
 pub mod reduce;
+#[cfg(feature = "safetensors")]
+pub mod safetensors_io;
 pub mod shape_ops;
 pub mod tensor;
 

@@ -6,6 +6,7 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
+use nn_tensor::safetensors_io::{read_float_tensors, ReadTensorError};
 use nn_tensor::{Element, LeDtype, Tensor};
 use safetensors::tensor::TensorView;
 use safetensors::SafeTensors;
@@ -94,21 +95,14 @@ impl<T: Element> Checkpoint<T> {
             .map_err(|e| CheckpointError::Format(e.to_string()))?;
         let st =
             SafeTensors::deserialize(bytes).map_err(|e| CheckpointError::Format(e.to_string()))?;
-        let mut tensors = BTreeMap::new();
-        for (name, view) in st.tensors() {
-            let dtype = LeDtype::try_from(view.dtype())
-                .ok()
-                .filter(|d| d.is_float())
-                .ok_or_else(|| {
-                    CheckpointError::Format(format!(
-                        "tensor {name} has unsupported dtype {:?}",
-                        view.dtype()
-                    ))
-                })?;
-            let t = Tensor::try_from_le_bytes(dtype, view.data(), view.shape())
-                .map_err(|e| CheckpointError::Format(format!("tensor {name}: {e}")))?;
-            tensors.insert(name, t);
-        }
+        let tensors = read_float_tensors(&st).map_err(|e| {
+            CheckpointError::Format(match e {
+                ReadTensorError::Dtype { name, dtype } => {
+                    format!("tensor {name} has unsupported dtype {dtype:?}")
+                }
+                ReadTensorError::Bytes { name, source } => format!("tensor {name}: {source}"),
+            })
+        })?;
         let metadata = meta
             .metadata()
             .clone()
