@@ -106,3 +106,44 @@ pub fn read_float_tensors<T: Element>(
     }
     Ok(tensors)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use safetensors::tensor::TensorView;
+    use std::collections::HashMap;
+
+    fn file_of(dtype: Dtype, shape: Vec<usize>, data: &[u8]) -> Vec<u8> {
+        let view = TensorView::new(dtype, shape, data).unwrap();
+        safetensors::serialize([("x.count", view)], &None::<HashMap<String, String>>).unwrap()
+    }
+
+    #[test]
+    fn a_non_float_tensor_is_an_error_naming_it_and_its_dtype() {
+        for dtype in [Dtype::I64, Dtype::U8] {
+            let bytes = file_of(dtype, vec![], &vec![0; dtype.size()]);
+            let file = SafeTensors::deserialize(&bytes).unwrap();
+            let e = read_float_tensors::<f32>(&file).unwrap_err();
+            assert_eq!(
+                e,
+                ReadTensorError::Dtype {
+                    name: "x.count".into(),
+                    dtype
+                }
+            );
+            assert_eq!(
+                e.to_string(),
+                format!("tensor `x.count` has dtype {dtype:?}, expected F32 or F64")
+            );
+        }
+    }
+
+    #[test]
+    fn dtype_conversions_roundtrip() {
+        for d in [LeDtype::F32, LeDtype::F64, LeDtype::I64] {
+            assert_eq!(LeDtype::try_from(Dtype::from(d)), Ok(d));
+            assert_eq!(Dtype::from(d).size(), d.size());
+        }
+        assert_eq!(LeDtype::try_from(Dtype::BF16), Err(Dtype::BF16));
+    }
+}
