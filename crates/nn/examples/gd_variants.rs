@@ -74,18 +74,7 @@ fn descend(
 }
 
 fn big_mlp(seed: u64) -> Sequential<f32> {
-    let mut rng = Rng::seed_from(seed);
-    let mut linear = |i, o| {
-        LinearConfig::new(i, o)
-            .init::<f32>(&mut rng)
-            .expect("linear layer")
-    };
-    Sequential::new()
-        .append(linear(64, 512))
-        .append(Relu)
-        .append(linear(512, 512))
-        .append(Relu)
-        .append(linear(512, 10))
+    common::mlp(&[64, 512, 512, 10], Relu, &mut Rng::seed_from(seed)).expect("linear layers")
 }
 
 /// Trains the big MLP (same initial weights every time) and returns the

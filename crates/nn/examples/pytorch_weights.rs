@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use nn::conv::layers::LeNet5Config;
 use nn::data::{load_mnist, ImageLayout, MnistSplit};
 use nn::layers::serialize;
-use nn::layers::{Forward, LinearConfig, LoadMode, Module, Relu, Sequential};
+use nn::layers::{Forward, LoadMode, Module, Relu, Sequential};
 use nn::prelude::*;
 
 fn fail(msg: impl std::fmt::Display) -> ! {
@@ -29,18 +29,7 @@ fn fail(msg: impl std::fmt::Display) -> ! {
 /// `nn.Sequential(Linear(784,256), ReLU, Linear(256,128), ReLU, Linear(128,10))`:
 /// the same layer indices, hence the same `state_dict` names (`0.weight`, …).
 fn mlp_mnist(seed: u64) -> Sequential<f32> {
-    let mut rng = Rng::seed_from(seed);
-    let mut linear = |i, o| {
-        LinearConfig::new(i, o)
-            .init::<f32>(&mut rng)
-            .expect("linear layer")
-    };
-    Sequential::new()
-        .append(linear(784, 256))
-        .append(Relu)
-        .append(linear(256, 128))
-        .append(Relu)
-        .append(linear(128, 10))
+    common::mlp(&[784, 256, 128, 10], Relu, &mut Rng::seed_from(seed)).expect("linear layers")
 }
 
 /// PyTorch's LeNet-5 with `BatchNorm2d` after each convolution: children

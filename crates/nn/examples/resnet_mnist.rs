@@ -9,14 +9,10 @@
 
 mod common;
 
-use std::time::Instant;
-
 use nn::conv::layers::{BlockKind, ResNet, ResNetConfig};
-use nn::data::{load_mnist, DataLoader, ImageLayout, MnistSplit, SplitFractions, TensorDataset};
-use nn::layers::{CrossEntropyLoss, Forward, Module};
-use nn::optim::{AdamConfig, CosineAnnealingLr, Scheduler};
+use nn::data::{ImageLayout, SplitFractions, TensorDataset};
+use nn::layers::{Forward, Module};
 use nn::prelude::*;
-use nn::train::Progress;
 
 /// Training and test sets as `[N, 1, H, W]` images, roughly zero mean and unit variance.
 fn load_data(
@@ -25,19 +21,7 @@ fn load_data(
     seed: u64,
 ) -> (TensorDataset<f32>, TensorDataset<f32>) {
     match dataset {
-        "mnist" => {
-            let dir = common::mnist_dir(args);
-            eprintln!("MNIST from {}", dir.display());
-            let load = |split| {
-                let m = load_mnist(Some(&dir), split, ImageLayout::Nchw).unwrap_or_else(|e| {
-                    eprintln!("{e}");
-                    std::process::exit(1)
-                });
-                let x = m.images.add_scalar(-0.1307).mul_scalar(1.0 / 0.3081);
-                TensorDataset::classification(x, m.labels).expect("one label per image")
-            };
-            (load(MnistSplit::Train), load(MnistSplit::Test))
-        }
+        "mnist" => common::mnist_normalised(args, ImageLayout::Nchw),
         "digits" => {
             // 1797 images of 8×8 pixels with values 0–16; 80 % / 20 %, stratified.
             let d = nn::data::digits().cast::<f32>();
@@ -148,16 +132,13 @@ fn main() {
     let batch_size: usize = args.get("batch-size", if dataset == "digits" { 32 } else { 64 });
     let base: usize = args.get("base-channels", 8);
     let blocks: usize = args.get("blocks", 1);
-    if args.text("threads").is_some() {
-        nn::tensor::set_num_threads(args.get("threads", 1));
-    }
+    let threads = common::threads(&args);
     let (train_set, test_set) = load_data(&args, &dataset, seed);
     eprintln!(
-        "{dataset}: {} training and {} test images of {:?}; {} threads",
+        "{dataset}: {} training and {} test images of {:?}; {threads} threads",
         train_set.len(),
         test_set.len(),
         train_set.sample_shape(),
-        nn::tensor::num_threads()
     );
 
     let mut rng = Rng::seed_from(seed);
@@ -167,54 +148,24 @@ fn main() {
         .expect("ResNet");
     print_summary(&net, train_set.sample_shape());
 
-    let mut opt = AdamConfig::new(lr)
-        .init(net.named_parameters())
-        .expect("Adam");
-    let mut schedule = Scheduler::new(
-        CosineAnnealingLr::new(epochs as u64, 0.0).expect("schedule"),
-        &mut opt,
-    );
-    let ce = CrossEntropyLoss::default();
-    let train = DataLoader::new(&train_set, batch_size)
-        .expect("batch size")
-        .shuffle(seed);
-    let mut seconds = 0.0;
-    for epoch in 0..epochs {
-        let start = Instant::now();
-        let mut progress = Progress::new(
-            &format!("epoch {}/{epochs}", epoch + 1),
-            train.num_batches() as u64,
-        );
-        let (mut loss_sum, mut seen) = (0.0, 0usize);
-        for batch in train.epoch(epoch as u64) {
-            let batch = batch.unwrap_or_else(|e| panic!("in-memory batch: {e}"));
-            let logits = net.forward(&Var::constant(batch.features.clone()));
-            let loss = ce.forward(&logits, batch.classes());
-            opt.step(&loss.backward());
-            loss_sum += loss.value().item() as f64 * batch.len() as f64;
-            seen += batch.len();
-            progress.advance(1, &format!("loss {:.4}", loss_sum / seen as f64));
-        }
-        seconds += start.elapsed().as_secs_f64();
-        schedule.step(&mut opt);
-        let acc = common::accuracy_on(&net, &test_set, 500);
-        progress.finish(&format!(
-            "epoch {}/{epochs}: train loss {:.4}, test accuracy {:.2} %",
-            epoch + 1,
-            loss_sum / seen.max(1) as f64,
-            100.0 * acc
-        ));
-    }
-    let acc = common::accuracy_on(&net, &test_set, 500);
+    let how = common::ClassifierTraining {
+        epochs,
+        lr,
+        batch_size,
+        test_batch_size: 500,
+        seed,
+    };
+    let fit = common::fit_classifier(&net, &train_set, &test_set, &how);
+    let acc = fit.test_accuracy;
     eprintln!("test accuracy {:.2} % after {epochs} epochs", 100.0 * acc);
     common::print_result(serde_json::json!({
         "example": "resnet_mnist",
         "dataset": dataset,
         "seed": seed,
-        "threads": nn::tensor::num_threads(),
+        "threads": threads,
         "parameters": net.num_parameters(),
         "test_accuracy": acc,
         "epochs": epochs,
-        "seconds_per_epoch": common::round(seconds / epochs.max(1) as f64, 2),
+        "seconds_per_epoch": common::round(fit.seconds_per_epoch, 2),
     }));
 }
