@@ -7,14 +7,14 @@
 //! cargo run --release -p nn --example autoencoder_mnist -- [--seed N] [--data DIR] [--epochs N] [--out DIR]
 //! ```
 
+mod common;
 mod generative_cli;
 
 use std::time::Instant;
 
 use generative_cli as cli;
-use nn::data::{DataLoader, MnistSplit};
 use nn::generative::{AutoencoderConfig, ReconstructionLoss};
-use nn::layers::{LinearConfig, Module, Relu, Sequential};
+use nn::layers::{Module, Relu};
 use nn::optim::AdamConfig;
 use nn::prelude::{Rng, Tensor};
 
@@ -22,30 +22,11 @@ const NAME: &str = "autoencoder_mnist";
 const CODE: usize = 32;
 
 fn main() {
-    let args = cli::parse(NAME, 5);
-    let train = cli::mnist(NAME, &args, MnistSplit::Train);
-    let test = cli::mnist(NAME, &args, MnistSplit::Test);
-    println!(
-        "{NAME}: {} training and {} test images from {}",
-        train.len(),
-        test.len(),
-        args.data.display()
-    );
+    let (args, train, test) = cli::setup(NAME, 5);
 
     let mut rng = Rng::seed_from(args.seed);
-    let linear = |i, o, rng: &mut Rng| {
-        LinearConfig::new(i, o)
-            .init::<f32>(rng)
-            .unwrap_or_else(|e| cli::fail(NAME, e))
-    };
-    let encoder = Sequential::new()
-        .append(linear(784, 256, &mut rng))
-        .append(Relu)
-        .append(linear(256, CODE, &mut rng));
-    let decoder = Sequential::new()
-        .append(linear(CODE, 256, &mut rng))
-        .append(Relu)
-        .append(linear(256, 784, &mut rng));
+    let encoder = cli::mlp(NAME, &[784, 256, CODE], Relu, &mut rng);
+    let decoder = cli::mlp(NAME, &[CODE, 256, 784], Relu, &mut rng);
     let ae = AutoencoderConfig::new()
         .with_loss(ReconstructionLoss::BceWithLogits)
         .init(encoder, decoder)
@@ -59,9 +40,7 @@ fn main() {
     );
 
     let test_images = test.images.clone();
-    let loader = DataLoader::new(train.into_dataset(), 128)
-        .unwrap_or_else(|e| cli::fail(NAME, e))
-        .shuffle(args.seed);
+    let loader = cli::shuffled(NAME, train.into_dataset(), 128, args.seed);
     let start = Instant::now();
     let mut test_mse = ae
         .try_reconstruction_mse(&test_images)
@@ -104,16 +83,14 @@ fn main() {
         &Tensor::concat(&[&inputs, &recon], 0),
         16,
     );
-    println!(
-        "{}",
+    cli::report(
+        NAME,
+        &args,
         serde_json::json!({
-            "example": NAME,
-            "seed": args.seed,
-            "epochs": args.epochs,
             "code_size": CODE,
             "test_mse": (test_mse * 1e6).round() / 1e6,
             "train_bce": (train_loss * 1e5).round() / 1e5,
             "train_seconds": (seconds * 10.0).round() / 10.0,
-        })
+        }),
     );
 }

@@ -14,6 +14,7 @@
 //! cargo run --release -p nn --example cgan_mnist -- [--seed N] [--data DIR] [--epochs N] [--out DIR]
 //! ```
 
+mod common;
 mod generative_cli;
 mod mnist_judge;
 
@@ -21,13 +22,11 @@ use std::time::Instant;
 
 use generative_cli as cli;
 use mnist_judge as judge;
-use nn::data::{DataLoader, MnistSplit};
 use nn::generative::{
     train_two_player_epoch, ConditionalGan, ConditionalGanTrainer, Conditioned, GanConfig,
     LabelEncoding, TwoPlayerSchedule,
 };
-use nn::layers::{Forward, Module, Sequential, Tanh};
-use nn::optim::AdamConfig;
+use nn::layers::{Forward, LeakyRelu, Sequential, Tanh};
 use nn::prelude::{Rng, Tensor};
 
 const NAME: &str = "cgan_mnist";
@@ -35,66 +34,38 @@ const LATENT: usize = 64;
 const EMBED: usize = 10;
 
 fn main() {
-    let args = cli::parse(NAME, 15);
-    let train = cli::mnist(NAME, &args, MnistSplit::Train);
-    let test = cli::mnist(NAME, &args, MnistSplit::Test);
-    println!(
-        "{NAME}: {} training images from {}",
-        train.len(),
-        args.data.display()
-    );
-
+    let (args, train, test) = cli::setup(NAME, 15);
+    // The clock starts before the judge: `train_seconds` includes its training.
     let start = Instant::now();
     let (classifier, classifier_accuracy) = judge::train(NAME, &train, &test, args.seed);
-    println!(
-        "{NAME}: judge classifier (CNN) test accuracy {:.4}  {:.0} s",
-        classifier_accuracy,
-        start.elapsed().as_secs_f64()
-    );
 
     let mut rng = Rng::seed_from(args.seed);
-    let embedded = LabelEncoding::Embedding { dim: EMBED };
-    let generator = Conditioned::new(
-        cli::leaky_mlp(NAME, &[LATENT + EMBED, 256, 512, 784], &mut rng).append(Tanh),
-        10,
-        embedded,
-        &mut rng,
-    )
-    .unwrap_or_else(|e| cli::fail(NAME, e));
-    let discriminator = Conditioned::new(
-        cli::leaky_mlp(NAME, &[784 + EMBED, 512, 256, 1], &mut rng),
-        10,
-        embedded,
-        &mut rng,
-    )
-    .unwrap_or_else(|e| cli::fail(NAME, e));
+    let leaky = LeakyRelu::new(0.2).unwrap_or_else(|e| cli::fail(NAME, e));
+    // Each player reads the digit's learned embedding next to its input.
+    let conditioned = |net: Sequential<f32>, rng: &mut Rng| {
+        Conditioned::new(net, 10, LabelEncoding::Embedding { dim: EMBED }, rng)
+            .unwrap_or_else(|e| cli::fail(NAME, e))
+    };
+    let net = cli::mlp(NAME, &[LATENT + EMBED, 256, 512, 784], leaky, &mut rng).append(Tanh);
+    let generator = conditioned(net, &mut rng);
+    let net = cli::mlp(NAME, &[784 + EMBED, 512, 256, 1], leaky, &mut rng);
+    let discriminator = conditioned(net, &mut rng);
     let cgan = ConditionalGan::new(
         GanConfig::new(LATENT).with_label_smoothing(0.9),
         generator,
         discriminator,
     )
     .unwrap_or_else(|e| cli::fail(NAME, e));
-    let adam = AdamConfig::new(2e-4).with_betas(0.5, 0.999);
+    let (generator_optimizer, discriminator_optimizer) =
+        cli::gan_optimizers(NAME, &cgan.generator, &cgan.discriminator);
     let mut trainer = ConditionalGanTrainer {
         gan: &cgan,
-        generator_optimizer: adam
-            .init(cgan.generator.named_parameters())
-            .unwrap_or_else(|e| cli::fail(NAME, e)),
-        discriminator_optimizer: adam
-            .init(cgan.discriminator.named_parameters())
-            .unwrap_or_else(|e| cli::fail(NAME, e)),
+        generator_optimizer,
+        discriminator_optimizer,
         rng: rng.fork(),
     };
 
-    let images = train.images.mul_scalar(2.0).add_scalar(-1.0);
-    let data = train
-        .into_dataset()
-        .with_features(images)
-        .unwrap_or_else(|e| cli::fail(NAME, e));
-    let loader = DataLoader::new(data, 64)
-        .unwrap_or_else(|e| cli::fail(NAME, e))
-        .shuffle(args.seed)
-        .drop_last(true);
+    let loader = cli::gan_batches(NAME, train, args.seed);
     // One row per digit, 10 samples each, from fixed noise.
     let grid_labels: Vec<usize> = (0..10).flat_map(|d| [d; 10]).collect();
     let grid_seed = rng.next_u64();
@@ -129,12 +100,10 @@ fn main() {
         );
     }
     let r = |x: f64| (x * 1e4).round() / 1e4;
-    println!(
-        "{}",
+    cli::report(
+        NAME,
+        &args,
         serde_json::json!({
-            "example": NAME,
-            "seed": args.seed,
-            "epochs": args.epochs,
             "classifier_agreement": r(agreement),
             "classifier": judge::DESCRIPTION,
             "classifier_test_accuracy": r(classifier_accuracy),
@@ -143,7 +112,7 @@ fn main() {
             "d_real": r(last.d_real),
             "d_fake": r(last.d_fake),
             "train_seconds": (start.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-        })
+        }),
     );
 }
 

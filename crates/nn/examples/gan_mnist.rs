@@ -18,6 +18,7 @@
 //! cargo run --release -p nn --example gan_mnist -- [--seed N] [--data DIR] [--epochs N] [--out DIR]
 //! ```
 
+mod common;
 mod generative_cli;
 mod mnist_judge;
 
@@ -25,48 +26,31 @@ use std::time::Instant;
 
 use generative_cli as cli;
 use mnist_judge as judge;
-use nn::data::{DataLoader, MnistSplit};
 use nn::generative::{train_two_player_epoch, Gan, GanConfig, GanTrainer, TwoPlayerSchedule};
-use nn::layers::{Forward, Module, Sequential, Tanh};
-use nn::optim::AdamConfig;
+use nn::layers::{Forward, LeakyRelu, Module, Sequential, Tanh};
 use nn::prelude::Rng;
 
 const NAME: &str = "gan_mnist";
 const LATENT: usize = 64;
 
 fn main() {
-    let args = cli::parse(NAME, 10);
-    let train = cli::mnist(NAME, &args, MnistSplit::Train);
-    let test = cli::mnist(NAME, &args, MnistSplit::Test);
-    println!(
-        "{NAME}: {} training images from {}",
-        train.len(),
-        args.data.display()
-    );
-    let judge_start = Instant::now();
+    let (args, train, test) = cli::setup(NAME, 10);
     let (classifier, classifier_accuracy) = judge::train(NAME, &train, &test, args.seed);
-    println!(
-        "{NAME}: judge classifier (CNN) test accuracy {:.4}  {:.0} s",
-        classifier_accuracy,
-        judge_start.elapsed().as_secs_f64()
-    );
 
     let mut rng = Rng::seed_from(args.seed);
-    let generator = cli::leaky_mlp(NAME, &[LATENT, 256, 512, 784], &mut rng).append(Tanh);
-    let discriminator = cli::leaky_mlp(NAME, &[784, 512, 256, 1], &mut rng);
+    let leaky = LeakyRelu::new(0.2).unwrap_or_else(|e| cli::fail(NAME, e));
+    let generator = cli::mlp(NAME, &[LATENT, 256, 512, 784], leaky, &mut rng).append(Tanh);
+    let discriminator = cli::mlp(NAME, &[784, 512, 256, 1], leaky, &mut rng);
     let gan = GanConfig::new(LATENT)
         .with_label_smoothing(0.9)
         .init(generator, discriminator)
         .unwrap_or_else(|e| cli::fail(NAME, e));
-    let adam = AdamConfig::new(2e-4).with_betas(0.5, 0.999);
+    let (generator_optimizer, discriminator_optimizer) =
+        cli::gan_optimizers(NAME, &gan.generator, &gan.discriminator);
     let mut trainer = GanTrainer {
         gan: &gan,
-        generator_optimizer: adam
-            .init(gan.generator.named_parameters())
-            .unwrap_or_else(|e| cli::fail(NAME, e)),
-        discriminator_optimizer: adam
-            .init(gan.discriminator.named_parameters())
-            .unwrap_or_else(|e| cli::fail(NAME, e)),
+        generator_optimizer,
+        discriminator_optimizer,
         rng: rng.fork(),
     };
     println!(
@@ -75,16 +59,7 @@ fn main() {
         gan.discriminator.num_parameters()
     );
 
-    // Pixels to [-1, 1], the generator's Tanh range.
-    let images = train.images.mul_scalar(2.0).add_scalar(-1.0);
-    let data = train
-        .into_dataset()
-        .with_features(images)
-        .unwrap_or_else(|e| cli::fail(NAME, e));
-    let loader = DataLoader::new(data, 64)
-        .unwrap_or_else(|e| cli::fail(NAME, e))
-        .shuffle(args.seed)
-        .drop_last(true);
+    let loader = cli::gan_batches(NAME, train, args.seed);
     let fixed_noise = gan.sample_noise(64, &mut rng);
     let start = Instant::now();
     let mut history = Vec::new();
@@ -123,12 +98,10 @@ fn main() {
     let r = |x: f64| (x * 1e4).round() / 1e4;
     let last = history.last().copied().unwrap_or_default();
     let q = quality.last().copied().unwrap_or_default();
-    println!(
-        "{}",
+    cli::report(
+        NAME,
+        &args,
         serde_json::json!({
-            "example": NAME,
-            "seed": args.seed,
-            "epochs": args.epochs,
             "latent_dim": LATENT,
             "classifier_confidence": r(q.confidence),
             "class_entropy": r(q.class_entropy),
@@ -146,7 +119,7 @@ fn main() {
             "d_real_per_epoch": history.iter().map(|e| r(e.d_real)).collect::<Vec<_>>(),
             "d_fake_per_epoch": history.iter().map(|e| r(e.d_fake)).collect::<Vec<_>>(),
             "train_seconds": (start.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-        })
+        }),
     );
 }
 

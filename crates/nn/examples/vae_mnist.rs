@@ -9,14 +9,14 @@
 //! cargo run --release -p nn --example vae_mnist -- [--seed N] [--data DIR] [--epochs N] [--out DIR]
 //! ```
 
+mod common;
 mod generative_cli;
 
 use std::time::Instant;
 
 use generative_cli as cli;
-use nn::data::{DataLoader, MnistSplit};
 use nn::generative::VaeConfig;
-use nn::layers::{LinearConfig, Module, Relu, Sequential};
+use nn::layers::{Module, Relu};
 use nn::optim::AdamConfig;
 use nn::prelude::{no_grad, Rng, Tensor};
 
@@ -24,31 +24,13 @@ const NAME: &str = "vae_mnist";
 const LATENT: usize = 20;
 
 fn main() {
-    let args = cli::parse(NAME, 10);
-    let train = cli::mnist(NAME, &args, MnistSplit::Train);
-    let test = cli::mnist(NAME, &args, MnistSplit::Test);
-    println!(
-        "{NAME}: {} training and {} test images from {}",
-        train.len(),
-        test.len(),
-        args.data.display()
-    );
+    let (args, train, test) = cli::setup(NAME, 10);
 
     let mut rng = Rng::seed_from(args.seed);
-    let linear = |i, o, rng: &mut Rng| {
-        LinearConfig::new(i, o)
-            .init::<f32>(rng)
-            .unwrap_or_else(|e| cli::fail(NAME, e))
-    };
-    let encoder = Sequential::new()
-        .append(linear(784, 400, &mut rng))
-        .append(Relu)
-        // fc21 and fc22 of PyTorch's example, side by side: means then log-variances.
-        .append(linear(400, 2 * LATENT, &mut rng));
-    let decoder = Sequential::new()
-        .append(linear(LATENT, 400, &mut rng))
-        .append(Relu)
-        .append(linear(400, 784, &mut rng));
+    // The last layer is fc21 and fc22 of PyTorch's example side by side:
+    // means then log-variances.
+    let encoder = cli::mlp(NAME, &[784, 400, 2 * LATENT], Relu, &mut rng);
+    let decoder = cli::mlp(NAME, &[LATENT, 400, 784], Relu, &mut rng);
     let vae = VaeConfig::new(LATENT)
         .init(encoder, decoder)
         .unwrap_or_else(|e| cli::fail(NAME, e));
@@ -58,9 +40,7 @@ fn main() {
     println!("{NAME}: {} parameters", vae.num_parameters());
 
     let test_images = test.images.clone();
-    let loader = DataLoader::new(train.into_dataset(), 128)
-        .unwrap_or_else(|e| cli::fail(NAME, e))
-        .shuffle(args.seed);
+    let loader = cli::shuffled(NAME, train.into_dataset(), 128, args.seed);
     let start = Instant::now();
     let (mut train_elbo, mut test_elbo) = (f64::NAN, f64::NAN);
     let (mut test_recon, mut test_kl) = (f64::NAN, f64::NAN);
@@ -114,19 +94,17 @@ fn main() {
     let pair = Tensor::concat(&[&test_images.narrow(0, 0, 16), &recon], 0);
     cli::save_grid(NAME, &args.out.join("vae_reconstructions.png"), &pair, 16);
 
-    println!(
-        "{}",
+    cli::report(
+        NAME,
+        &args,
         serde_json::json!({
-            "example": NAME,
-            "seed": args.seed,
-            "epochs": args.epochs,
             "latent_dim": LATENT,
             "test_neg_elbo": round(test_elbo),
             "test_reconstruction": round(test_recon),
             "test_kl": round(test_kl),
             "train_neg_elbo": round(train_elbo),
             "train_seconds": round(seconds),
-        })
+        }),
     );
 }
 

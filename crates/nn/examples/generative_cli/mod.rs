@@ -2,10 +2,14 @@
 //! generative examples (`autoencoder_mnist`, `vae_mnist`, `gan_mnist`,
 //! `cgan_mnist`).
 
+#![allow(dead_code)] // each example uses a different part
+
 use std::path::{Path, PathBuf};
 use std::process::exit;
 
-use nn::data::{load_mnist, ImageLayout, Mnist, MnistSplit};
+use nn::data::{load_mnist, DataLoader, ImageLayout, Mnist, MnistSplit, TensorDataset};
+use nn::layers::Module;
+use nn::optim::{Adam, AdamConfig};
 
 /// The flags every generative example takes.
 pub struct Args {
@@ -92,6 +96,62 @@ pub fn parse(name: &str, default_epochs: usize) -> Args {
     args
 }
 
+/// How every generative example starts: the flags (see [`parse`]) and the
+/// MNIST training and test splits (see [`mnist`]), with a line saying how
+/// many images there are.
+pub fn setup(name: &str, default_epochs: usize) -> (Args, Mnist, Mnist) {
+    let args = parse(name, default_epochs);
+    let train = mnist(name, &args, MnistSplit::Train);
+    let test = mnist(name, &args, MnistSplit::Test);
+    println!(
+        "{name}: {} training and {} test images from {}",
+        train.len(),
+        test.len(),
+        args.data.display()
+    );
+    (args, train, test)
+}
+
+/// `data` in shuffled mini-batches of `batch_size` (the order a function
+/// of `seed` and the epoch).
+pub fn shuffled(
+    name: &str,
+    data: TensorDataset<f32>,
+    batch_size: usize,
+    seed: u64,
+) -> DataLoader<TensorDataset<f32>> {
+    DataLoader::new(data, batch_size)
+        .unwrap_or_else(|e| fail(name, e))
+        .shuffle(seed)
+}
+
+/// The GANs' training data: the images scaled to `[-1, 1]` (the range of
+/// the generator's Tanh) with their labels, in shuffled batches of 64; the
+/// last, smaller batch is dropped so that both players always see full ones.
+pub fn gan_batches(name: &str, train: Mnist, seed: u64) -> DataLoader<TensorDataset<f32>> {
+    let images = train.images.mul_scalar(2.0).add_scalar(-1.0);
+    let data = train
+        .into_dataset()
+        .with_features(images)
+        .unwrap_or_else(|e| fail(name, e));
+    shuffled(name, data, 64, seed).drop_last(true)
+}
+
+/// The GAN recipe's optimisers, one per player: Adam with lr 2e-4 and
+/// betas (0.5, 0.999).
+pub fn gan_optimizers(
+    name: &str,
+    generator: &impl Module<f32>,
+    discriminator: &impl Module<f32>,
+) -> (Adam<f32>, Adam<f32>) {
+    let adam = AdamConfig::new(2e-4).with_betas(0.5, 0.999);
+    let init = |m: &dyn Module<f32>| {
+        adam.init(m.named_parameters())
+            .unwrap_or_else(|e| fail(name, e))
+    };
+    (init(generator), init(discriminator))
+}
+
 /// Loads one MNIST split as `[N, 784]` pixels in `[0, 1]`; when the files
 /// are missing, prints the loader's error (which says how to get them) and
 /// exits with status 1.
@@ -119,31 +179,33 @@ pub fn save_grid(name: &str, path: &Path, images: &nn::tensor::Tensor<f32>, cols
     }
 }
 
+/// [`crate::common::mlp`] with `activation` between the layers; a bad size
+/// stops the example `name`.
+pub fn mlp(
+    name: &str,
+    sizes: &[usize],
+    activation: impl nn::layers::Forward<f32> + Copy + 'static,
+    rng: &mut nn::prelude::Rng,
+) -> nn::layers::Sequential<f32> {
+    crate::common::mlp(sizes, activation, rng).unwrap_or_else(|e| fail(name, e))
+}
+
+/// Prints the JSON line that ends every generative example: the example's
+/// name, seed and epochs, then its own `results` (an object).
+pub fn report(name: &str, args: &Args, results: serde_json::Value) {
+    let mut line = serde_json::json!({
+        "example": name,
+        "seed": args.seed,
+        "epochs": args.epochs,
+    });
+    if let (Some(line), serde_json::Value::Object(results)) = (line.as_object_mut(), results) {
+        line.extend(results);
+    }
+    println!("{line}");
+}
+
 /// Exits with status 1 after printing an error from the library.
 pub fn fail(name: &str, e: impl std::fmt::Display) -> ! {
     eprintln!("{name}: {e}");
     exit(1)
-}
-
-/// The GANs' MLP: `Linear` layers through `sizes` with LeakyReLU(0.2) between
-/// them (none after the last); a bad size stops the example `name`.
-#[allow(dead_code)] // only the GAN examples build MLPs this way
-pub fn leaky_mlp(
-    name: &str,
-    sizes: &[usize],
-    rng: &mut nn::prelude::Rng,
-) -> nn::layers::Sequential<f32> {
-    use nn::layers::{LeakyRelu, LinearConfig, Sequential};
-    let mut s = Sequential::new();
-    for (i, w) in sizes.windows(2).enumerate() {
-        s = s.append(
-            LinearConfig::new(w[0], w[1])
-                .init(rng)
-                .unwrap_or_else(|e| fail(name, e)),
-        );
-        if i + 2 < sizes.len() {
-            s = s.append(LeakyRelu::new(0.2).unwrap_or_else(|e| fail(name, e)));
-        }
-    }
-    s
 }

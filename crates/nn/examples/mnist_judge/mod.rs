@@ -29,8 +29,10 @@ pub const COVERAGE_SHARE: f64 = 0.01;
 
 /// The judge: a small CNN (conv 3×3 ×16, pool, conv 3×3 ×32, pool, linear
 /// 1568 → 10; ReLU) trained for 2 epochs on the real training images
-/// (pixels in [0, 1]); returns it with its test accuracy.
+/// (pixels in [0, 1]); says how it did, and returns it with its test
+/// accuracy.
 pub fn train(name: &str, train: &Mnist, test: &Mnist, seed: u64) -> (Sequential<f32>, f64) {
+    let start = std::time::Instant::now();
     let mut rng = Rng::seed_from(seed ^ 0xC1A5);
     let conv = |i, o, rng: &mut Rng| {
         Conv2dConfig::new(i, o, 3)
@@ -71,7 +73,12 @@ pub fn train(name: &str, train: &Mnist, test: &Mnist, seed: u64) -> (Sequential<
         .zip(&test.labels)
         .filter(|((digit, _), label)| digit == *label)
         .count();
-    (model, hits as f64 / test.labels.len().max(1) as f64)
+    let accuracy = hits as f64 / test.labels.len().max(1) as f64;
+    println!(
+        "{name}: judge classifier (CNN) test accuracy {accuracy:.4}  {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
+    (model, accuracy)
 }
 
 /// `[N, 784]` → `[N, 1, 28, 28]`.
