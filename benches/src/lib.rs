@@ -25,6 +25,7 @@
 
 pub mod phase_clock;
 pub mod report;
+pub mod step_profile;
 pub mod timing;
 pub mod w1_gemm;
 pub mod w2_mlp;

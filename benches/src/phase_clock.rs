@@ -1,4 +1,5 @@
-//! Per-phase clocks for the profiling examples (`w2_profile`, `w7_profile`):
+//! Per-phase clocks for the profiling examples (`w2_profile`, `w7_profile`,
+//! through [`crate::step_profile`]):
 //! the calling thread's CPU time, which other jobs on a shared machine do not
 //! inflate, next to wall time.
 
@@ -23,18 +24,24 @@ pub struct PhaseClock {
 }
 
 impl PhaseClock {
-    /// Runs `f` and adds its CPU and wall time to this clock.
+    /// Runs `f`, adds its CPU and wall time to this clock, and returns what
+    /// `f` returned.
     ///
     /// ```
     /// let mut clock = nn_bench::phase_clock::PhaseClock::default();
-    /// clock.time(|| std::thread::sleep(std::time::Duration::from_millis(5)));
+    /// let x = clock.time(|| {
+    ///     std::thread::sleep(std::time::Duration::from_millis(5));
+    ///     7
+    /// });
+    /// assert_eq!(x, 7);
     /// assert!(clock.wall >= 0.005);
     /// ```
-    pub fn time(&mut self, f: impl FnOnce()) {
+    pub fn time<R>(&mut self, f: impl FnOnce() -> R) -> R {
         let (c, w) = (thread_cpu_seconds(), Instant::now());
-        f();
+        let out = f();
         self.cpu += thread_cpu_seconds() - c;
         self.wall += w.elapsed().as_secs_f64();
+        out
     }
 }
 
