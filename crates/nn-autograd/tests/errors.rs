@@ -5,28 +5,10 @@
 use nn_autograd::ops::loss::{gaussian_kl, try_gaussian_kl};
 use nn_autograd::{Parameter, Reduction, Var};
 use nn_tensor::{Tensor, TensorError};
+use nn_testkit::errors::same_message;
 
 fn leaf(shape: &[usize]) -> Var<f64> {
     Var::leaf(Tensor::zeros(shape))
-}
-
-/// Asserts the error's text, and that the panicking twin says the same.
-fn same_message<T>(fallible: nn_tensor::Result<T>, panicking: impl FnOnce() -> T, expected: &str) {
-    let err = match fallible {
-        Ok(_) => panic!("the op should fail with {expected:?}"),
-        Err(e) => e,
-    };
-    assert_eq!(err.to_string(), expected);
-    let payload = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(panicking)) {
-        Ok(_) => panic!("the twin should panic with {expected:?}"),
-        Err(p) => p,
-    };
-    let text = payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .expect("a text panic");
-    assert_eq!(text, expected);
 }
 
 #[test]

@@ -8,74 +8,17 @@
 //! conformance suite (`crates/nn/tests/conformance/conv.rs`).
 //!
 //! The fixture directory comes from `NN_FIXTURES`, else `shared/fixtures`
-//! next to the workspace root; when it does not exist the tests say so and
-//! check nothing, like the conformance suite. Every hyper-parameter is read
-//! from the case.
+//! next to the workspace root; when that default does not exist the tests
+//! say so and check nothing, like the conformance suite. Every
+//! hyper-parameter is read from the case.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use nn_autograd::Var;
 use nn_conv::layers;
 use nn_tensor::{Element, Tensor};
+use nn_testkit::fixtures::{cases, tensor};
 use serde_json::Value;
-
-fn fixture_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("NN_FIXTURES") {
-        Some(d) => PathBuf::from(d),
-        // crates/nn-conv → crates → workspace root → its parent, which holds `shared/`.
-        None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .ancestors()
-            .nth(3)?
-            .join("shared/fixtures"),
-    };
-    if !dir.is_dir() {
-        println!(
-            "fixtures folder {} not found (set NN_FIXTURES); nothing checked",
-            dir.display()
-        );
-        return None;
-    }
-    Some(dir)
-}
-
-/// Every case of one op family (at least one when the folder exists, or the test fails).
-fn cases(op: &str) -> Vec<Value> {
-    let Some(dir) = fixture_dir() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    paths.sort();
-    for p in paths {
-        let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-        if v["op"] == op {
-            out.push(v);
-        }
-    }
-    assert!(!out.is_empty(), "no fixture cases for {op}");
-    out
-}
-
-fn tensor<T: Element>(v: &Value) -> Tensor<T> {
-    let shape: Vec<usize> = v["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_u64().unwrap() as usize)
-        .collect();
-    let data: Vec<f64> = v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_f64().unwrap())
-        .collect();
-    Tensor::from_f64s(&data, &shape)
-}
 
 fn usizes(v: &Value) -> Vec<usize> {
     v.as_array()

@@ -6,13 +6,10 @@
 //! relative to the workspace root; the test prints a note and passes when
 //! the files are absent (a checkout without the shared data).
 
-#[path = "../../nn-layers/tests/pretrained_files/mod.rs"]
-mod pretrained_files;
-
 use nn_conv::layers::{LeNet5, LeNet5Config};
 use nn_layers::prelude::*;
 use nn_layers::serialize::{load, LoadMode};
-use pretrained_files::{model_files, tensor_of};
+use nn_testkit::pretrained::{model_files, Expected};
 
 #[test]
 fn lenet_bn_mnist_reproduces_pytorch_logits() {
@@ -45,29 +42,19 @@ fn lenet_bn_mnist_reproduces_pytorch_logits() {
         .iter()
         .any(|&v| v != 1.0));
 
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&expected).unwrap()).unwrap();
     // The stored inputs are already preprocessed: (pixel/255 − 0.1307)/0.3081.
-    let x = tensor_of(&json["inputs_first_32"]);
-    let want = tensor_of(&json["logits_first_32"]);
-    assert_eq!(x.shape(), &[32, 1, 28, 28]);
-    assert_eq!(want.shape(), &[32, 10]);
+    let expected = Expected::read(&expected);
+    assert_eq!(expected.inputs.shape(), &[32, 1, 28, 28]);
+    assert_eq!(expected.logits.shape(), &[32, 10]);
     model.eval();
-    let got = no_grad(|| model.forward(&Var::constant(x.clone())));
-    let err = got.value().max_abs_diff(&want);
-    println!("lenet_bn_mnist: max |logit error| = {err:e}");
-    assert!(err <= 1e-4, "max logit error {err}");
-    let preds = got.value().argmax(1);
-    let stored: Vec<usize> = json["predictions_first_1000"].as_array().unwrap()[..32]
-        .iter()
-        .map(|p| p.as_u64().unwrap() as usize)
-        .collect();
-    assert_eq!(preds, stored);
+    let x = Var::constant(expected.inputs.clone());
+    let got = no_grad(|| model.forward(&x));
+    expected.assert_logits("lenet_bn_mnist", got.value());
 
     // In training mode the same batch is normalised by its own statistics:
     // the logits move, which shows eval mode above really used the file's
     // running statistics.
     model.train();
-    let batch_stats = no_grad(|| model.forward(&Var::constant(x)));
-    assert!(batch_stats.value().max_abs_diff(&want) > 1e-3);
+    let batch_stats = no_grad(|| model.forward(&x));
+    assert!(batch_stats.value().max_abs_diff(&expected.logits) > 1e-3);
 }

@@ -4,11 +4,9 @@
 //! relative to the workspace root; the test prints a note and passes when
 //! the files are absent (a checkout without the shared data).
 
-mod pretrained_files;
-
 use nn_layers::prelude::*;
 use nn_layers::serialize::{load, LoadMode};
-use pretrained_files::{model_files, tensor_of};
+use nn_testkit::pretrained::{model_files, Expected};
 
 #[test]
 fn mlp_mnist_reproduces_pytorch_logits() {
@@ -26,21 +24,9 @@ fn mlp_mnist_reproduces_pytorch_logits() {
     let report = load(&model, &weights, LoadMode::Strict).unwrap();
     assert_eq!(report.loaded.len(), 6);
 
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&expected).unwrap()).unwrap();
-    // The stored inputs are already preprocessed: (pixel/255 − 0.1307)/0.3081, flattened.
-    let x = tensor_of(&json["inputs_first_32"]);
-    let want = tensor_of(&json["logits_first_32"]);
-    assert_eq!(x.shape(), &[32, 784]);
+    let expected = Expected::read(&expected);
+    assert_eq!(expected.inputs.shape(), &[32, 784]);
     model.eval();
-    let got = no_grad(|| model.forward(&Var::constant(x)));
-    let err = got.value().max_abs_diff(&want);
-    println!("mlp_mnist: max |logit error| = {err:e}");
-    assert!(err <= 1e-4, "max logit error {err}");
-    let preds = got.value().argmax(1);
-    let stored: Vec<usize> = json["predictions_first_1000"].as_array().unwrap()[..32]
-        .iter()
-        .map(|p| p.as_u64().unwrap() as usize)
-        .collect();
-    assert_eq!(preds, stored);
+    let got = no_grad(|| model.forward(&Var::constant(expected.inputs.clone())));
+    expected.assert_logits("mlp_mnist", got.value());
 }

@@ -7,14 +7,13 @@
 //! same families). Every case of the families below is run, so new cases
 //! with other hyper-parameters are picked up without code changes.
 
-use std::path::{Path, PathBuf};
-
 use nn_autograd::{Gradients, Parameter};
 use nn_optim::{
     clip_grad_norm, clip_grad_value, AdagradConfig, AdamConfig, AdamWConfig, Optimizer,
     RmsPropConfig, SgdConfig, UpdateRule,
 };
 use nn_tensor::{Element, Tensor};
+use nn_testkit::fixtures::{cases, tensor};
 use serde_json::Value;
 
 const FAMILIES: [&str; 7] = [
@@ -26,67 +25,6 @@ const FAMILIES: [&str; 7] = [
     "clip_grad_norm",
     "clip_grad_value",
 ];
-
-/// The fixtures folder, or `None` when the default one does not exist (a
-/// clone without `shared/` beside it: the tests say so and pass, like the
-/// conformance suite). A folder named by `NN_FIXTURES` must exist.
-fn fixtures_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("NN_FIXTURES") {
-        return Some(PathBuf::from(d));
-    }
-    // crates/nn-optim → crates → workspace root → its parent, which holds `shared/`.
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = manifest.ancestors().nth(3)?.join("shared/fixtures");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!(
-            "fixtures folder {} not found (set NN_FIXTURES); nothing checked",
-            dir.display()
-        );
-        None
-    }
-}
-
-fn cases(op: &str) -> Vec<Value> {
-    let Some(dir) = fixtures_dir() else {
-        return Vec::new();
-    };
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("fixtures directory {}: {e}", dir.display()));
-    let mut out: Vec<Value> = entries
-        .filter_map(|e| {
-            let p = e.ok()?.path();
-            (p.extension()? == "json").then_some(p)
-        })
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(op))
-        })
-        .map(|p| serde_json::from_str::<Value>(&std::fs::read_to_string(&p).unwrap()).unwrap())
-        .filter(|c| c["op"] == op)
-        .collect();
-    out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    assert!(!out.is_empty(), "no `{op}` fixture in {}", dir.display());
-    out
-}
-
-fn tensor<T: Element>(v: &Value) -> Tensor<T> {
-    let shape: Vec<usize> = v["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_u64().unwrap() as usize)
-        .collect();
-    let data: Vec<f64> = v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect();
-    Tensor::from_f64s(&data, &shape)
-}
 
 /// `max|got − ref| / max(1, max|ref|)`, the README's measure.
 fn err<T: Element>(got: &Tensor<T>, want: &Value) -> f64 {

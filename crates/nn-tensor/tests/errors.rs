@@ -3,27 +3,10 @@
 //! panicking twin panics with exactly the same text.
 
 use nn_tensor::{Rng, Tensor, TensorError};
+use nn_testkit::errors::same_message;
 
 fn z(shape: &[usize]) -> Tensor<f64> {
     Tensor::zeros(shape)
-}
-
-/// Asserts the error's text, and that the panicking twin says the same.
-fn same_message<T: std::fmt::Debug>(
-    fallible: nn_tensor::Result<T>,
-    panicking: impl FnOnce() -> T,
-    expected: &str,
-) {
-    let err = fallible.expect_err("the op should fail");
-    assert_eq!(err.to_string(), expected);
-    let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(panicking))
-        .expect_err("the twin should panic");
-    let text = payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .expect("a text panic");
-    assert_eq!(text, expected);
 }
 
 #[test]
