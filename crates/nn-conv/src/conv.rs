@@ -380,6 +380,18 @@ mod tests {
             );
             assert!(y.value().max_abs_diff(&naive2d(&x, &w, 1, p, d, g)) < 1e-10);
         }
+        // A map tall enough for several output tiles (92-column pitch, 44
+        // rows a tile, 100 rows), so the tile boundaries are checked too.
+        let x = Tensor::<f64>::rand_normal(&[1, 16, 100, 90], 0.0, 1.0, &mut rng);
+        let w = Tensor::<f64>::rand_normal(&[16, 16, 3, 3], 0.0, 1.0, &mut rng);
+        let o = ConvOptions::default().padding(1);
+        let y = conv2d(
+            &Var::constant(x.clone()),
+            &Var::constant(w.clone()),
+            None,
+            &o,
+        );
+        assert!(y.value().max_abs_diff(&naive2d(&x, &w, 1, 1, 1, 1)) < 1e-10);
     }
 
     #[test]
