@@ -8,7 +8,6 @@
 use nn_autograd::{Gradients, Parameter, Reduction, Var};
 use nn_tensor::{Rng, Tensor};
 
-use crate::timing::{TimingPlan, TARGET_SECONDS};
 use crate::workload::Workload;
 
 /// Layer widths, input first.
@@ -159,22 +158,14 @@ impl Default for MlpTraining {
 
 /// `W2_mlp`.
 pub fn workloads() -> Vec<Workload> {
-    vec![Workload {
-        name: "W2_mlp".to_string(),
-        metric: "samples/s",
-        units_per_call: BATCH as f64,
-        plan: TimingPlan {
-            warmup: 5,
-            target_seconds: TARGET_SECONDS,
-            samples: 5,
-        },
-        setup: Box::new(|| {
-            let t = MlpTraining::new();
-            Box::new(move || {
-                std::hint::black_box(t.step());
-            })
-        }),
-    }]
+    vec![Workload::repeated(
+        "W2_mlp",
+        "samples/s",
+        BATCH as f64,
+        5,
+        MlpTraining::new,
+        |t| t.step(),
+    )]
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use nn_layers::{CrossEntropyLoss, Forward, Module};
 use nn_optim::{Sgd, SgdConfig};
 use nn_tensor::{Rng, Tensor};
 
-use crate::timing::{TimingPlan, TARGET_SECONDS};
 use crate::workload::Workload;
 
 /// Samples per step.
@@ -73,22 +72,14 @@ impl Default for LeNetTraining {
 
 /// `W3_lenet`.
 pub fn workloads() -> Vec<Workload> {
-    vec![Workload {
-        name: "W3_lenet".to_string(),
-        metric: "samples/s",
-        units_per_call: BATCH as f64,
-        plan: TimingPlan {
-            warmup: 3,
-            target_seconds: TARGET_SECONDS,
-            samples: 5,
-        },
-        setup: Box::new(|| {
-            let mut t = LeNetTraining::new();
-            Box::new(move || {
-                std::hint::black_box(t.step());
-            })
-        }),
-    }]
+    vec![Workload::repeated(
+        "W3_lenet",
+        "samples/s",
+        BATCH as f64,
+        3,
+        LeNetTraining::new,
+        |t| t.step(),
+    )]
 }
 
 #[cfg(test)]

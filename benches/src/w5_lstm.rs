@@ -8,7 +8,6 @@ use nn_layers::Module;
 use nn_rnn::{Lstm, RecurrentConfig};
 use nn_tensor::{Rng, Tensor};
 
-use crate::timing::{TimingPlan, TARGET_SECONDS};
 use crate::workload::Workload;
 
 /// Features per input step.
@@ -65,22 +64,14 @@ impl Default for LstmStep {
 
 /// `W5_lstm`.
 pub fn workloads() -> Vec<Workload> {
-    vec![Workload {
-        name: "W5_lstm".to_string(),
-        metric: "steps/s",
-        units_per_call: 1.0,
-        plan: TimingPlan {
-            warmup: 3,
-            target_seconds: TARGET_SECONDS,
-            samples: 5,
-        },
-        setup: Box::new(|| {
-            let t = LstmStep::new();
-            Box::new(move || {
-                std::hint::black_box(t.step());
-            })
-        }),
-    }]
+    vec![Workload::repeated(
+        "W5_lstm",
+        "steps/s",
+        1.0,
+        3,
+        LstmStep::new,
+        |t| t.step(),
+    )]
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@ use nn_layers::Module;
 use nn_optim::{Adam, AdamConfig};
 use nn_tensor::{Rng, Tensor};
 
-use crate::timing::{TimingPlan, TARGET_SECONDS};
 use crate::workload::Workload;
 
 /// Model width.
@@ -83,22 +82,14 @@ impl Default for TransformerTraining {
 
 /// `W6_transformer`.
 pub fn workloads() -> Vec<Workload> {
-    vec![Workload {
-        name: "W6_transformer".to_string(),
-        metric: "steps/s",
-        units_per_call: 1.0,
-        plan: TimingPlan {
-            warmup: 3,
-            target_seconds: TARGET_SECONDS,
-            samples: 5,
-        },
-        setup: Box::new(|| {
-            let mut t = TransformerTraining::new();
-            Box::new(move || {
-                std::hint::black_box(t.step());
-            })
-        }),
-    }]
+    vec![Workload::repeated(
+        "W6_transformer",
+        "steps/s",
+        1.0,
+        3,
+        TransformerTraining::new,
+        |t| t.step(),
+    )]
 }
 
 #[cfg(test)]

@@ -14,7 +14,6 @@ use nn_layers::{Linear, LinearConfig, Module, Relu, Sequential};
 use nn_optim::{Adam, AdamConfig};
 use nn_tensor::{Rng, Tensor};
 
-use crate::timing::{TimingPlan, TARGET_SECONDS};
 use crate::workload::Workload;
 
 /// Pixels per image.
@@ -103,22 +102,14 @@ impl Default for VaeTraining {
 
 /// `W7_vae`.
 pub fn workloads() -> Vec<Workload> {
-    vec![Workload {
-        name: "W7_vae".to_string(),
-        metric: "samples/s",
-        units_per_call: BATCH as f64,
-        plan: TimingPlan {
-            warmup: 5,
-            target_seconds: TARGET_SECONDS,
-            samples: 5,
-        },
-        setup: Box::new(|| {
-            let mut t = VaeTraining::new();
-            Box::new(move || {
-                std::hint::black_box(t.step());
-            })
-        }),
-    }]
+    vec![Workload::repeated(
+        "W7_vae",
+        "samples/s",
+        BATCH as f64,
+        5,
+        VaeTraining::new,
+        |t| t.step(),
+    )]
 }
 
 #[cfg(test)]

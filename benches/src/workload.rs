@@ -23,6 +23,35 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// A workload that builds its state with `new` and times `step` on it
+    /// (a training step), with the usual sample length and count and
+    /// `warmup` untimed calls first.
+    pub fn repeated<S: 'static, R: 'static>(
+        name: &str,
+        metric: &'static str,
+        units_per_call: f64,
+        warmup: usize,
+        new: fn() -> S,
+        step: fn(&mut S) -> R,
+    ) -> Self {
+        Workload {
+            name: name.to_string(),
+            metric,
+            units_per_call,
+            plan: TimingPlan {
+                warmup,
+                target_seconds: crate::timing::TARGET_SECONDS,
+                samples: 5,
+            },
+            setup: Box::new(move || {
+                let mut state = new();
+                Box::new(move || {
+                    std::hint::black_box(step(&mut state));
+                })
+            }),
+        }
+    }
+
     /// The family, the part of the name before the first `_` (`W1`).
     pub fn family(&self) -> &str {
         self.name.split('_').next().unwrap_or(&self.name)
