@@ -9,6 +9,9 @@
 //! are strided views: nothing is copied but the padded input, which is
 //! `kH·kW` times smaller than a column matrix. Worth it when `C_in/G` is
 //! large enough for a GEMM with that reduction length to run at speed.
+//!
+//! The weight gradient pairs the same shifted views with `dY`, reducing
+//! over the pixels instead ([`weight_grad_group`]).
 
 use nn_tensor::{gemm, Element, MatRef};
 
@@ -149,4 +152,115 @@ pub(crate) fn flip_weights<T: Element>(w: &[T], g: &ConvGeom) -> Vec<T> {
         }
     }
     out
+}
+
+/// Output channels per GEMM call of [`weight_grad_group`]. The `gemm` crate
+/// computes a row-major product as its transpose, which makes the shifted
+/// channel-last input its left operand, read in place with unit stride along
+/// the channels; it copies ("packs") that operand first when the product
+/// has more than 48 columns, here output channels. Blocks of 48 keep the
+/// kernel on the input as it lies.
+const WGRAD_COUT_BLOCK: usize = 48;
+
+/// Buffers of [`weight_grad_group`], reused across the samples of a task.
+pub(crate) struct WeightGradBuffers<T> {
+    /// The group's input, zero-padded and channel-last: pixel `s` of the
+    /// padded plane holds its `C_in/G` channels at `s·C_in/G`.
+    channels_last: Vec<T>,
+    /// The output gradient on the padded row pitch, junk columns zero.
+    dy: Vec<T>,
+    /// Tap by tap, the `C_out/G × C_in/G` gradient of that tap's weights.
+    taps: Vec<T>,
+}
+
+impl<T> Default for WeightGradBuffers<T> {
+    fn default() -> Self {
+        WeightGradBuffers {
+            channels_last: Vec::new(),
+            dy: Vec::new(),
+            taps: Vec::new(),
+        }
+    }
+}
+
+/// `dW_g (+)= dY_g ⋆ X_g` for one sample and group of a stride-1
+/// convolution where [`applies`] holds, without a column matrix: for each
+/// tap `(a, b)`, `dW[:, :, a, b] = dY · X_shiftedᵀ`, one GEMM whose
+/// reduction runs over every output pixel (on the padded pitch, the junk
+/// columns of `dY` being zero). With the input stored channel-last, tap
+/// `(a, b)`'s view is the contiguous matrix starting at pixel
+/// `a·dH·Wp + b·dW`, rows of `C_in/G` channels: nothing is copied per tap.
+/// `x` holds the group's input planes, `dy` its output-gradient planes;
+/// `dw` (`[C_out/G, C_in/G, kH, kW]`) is overwritten, or added to when
+/// `accumulate` is set.
+pub(crate) fn weight_grad_group<T: Element>(
+    x: &[T],
+    dy: &[T],
+    g: &ConvGeom,
+    dw: &mut [T],
+    accumulate: bool,
+    buf: &mut WeightGradBuffers<T>,
+) {
+    let (cin, cout, p, taps) = (g.cin_g(), g.cout_g(), g.p(), g.kh * g.kw);
+    let (hp, wp) = pitched::padded(g);
+    let ncols = g.ho * wp;
+    // The last tap's junk columns read `dW·(kW − 1)` pixels past the plane.
+    let pixels = hp * wp + g.dw * (g.kw - 1);
+    let cl = &mut buf.channels_last;
+    cl.clear();
+    cl.resize(pixels * cin, T::zero());
+    // Input rows or columns beyond the padded plane are read by no window.
+    let (rows, cols) = (g.h.min(hp - g.ph.min(hp)), g.w.min(wp - g.pw.min(wp)));
+    for r in 0..rows {
+        for c in 0..cols {
+            let s = ((r + g.ph) * wp + c + g.pw) * cin;
+            let src = r * g.w + c;
+            for (ci, d) in cl[s..s + cin].iter_mut().enumerate() {
+                *d = x[ci * g.hw() + src];
+            }
+        }
+    }
+    let dyp = &mut buf.dy;
+    dyp.clear();
+    dyp.resize(cout * ncols, T::zero());
+    for co in 0..cout {
+        for r in 0..g.ho {
+            let (d, s) = (co * ncols + r * wp, co * p + r * g.wo);
+            dyp[d..d + g.wo].copy_from_slice(&dy[s..s + g.wo]);
+        }
+    }
+    let grads = &mut buf.taps;
+    grads.resize(taps * cout * cin, T::zero());
+    for a in 0..g.kh {
+        for b in 0..g.kw {
+            let tap = a * g.kw + b;
+            let off = a * g.dh * wp + b * g.dw;
+            let xs = MatRef {
+                data: &cl[off * cin..],
+                row_stride: cin,
+                col_stride: 1,
+            };
+            let mut c0 = 0;
+            while c0 < cout {
+                let block = WGRAD_COUT_BLOCK.min(cout - c0);
+                let dyb = MatRef {
+                    data: &dyp[c0 * ncols..],
+                    row_stride: ncols,
+                    col_stride: 1,
+                };
+                let out = &mut grads[(tap * cout + c0) * cin..(tap * cout + c0 + block) * cin];
+                gemm(block, cin, ncols, dyb, xs, out, false);
+                c0 += block;
+            }
+        }
+    }
+    for co in 0..cout {
+        for ci in 0..cin {
+            let d = &mut dw[(co * cin + ci) * taps..(co * cin + ci + 1) * taps];
+            for (t, d) in d.iter_mut().enumerate() {
+                let v = grads[(t * cout + co) * cin + ci];
+                *d = if accumulate { *d + v } else { v };
+            }
+        }
+    }
 }
