@@ -47,6 +47,7 @@ pub mod options;
 mod pitched;
 pub mod pool;
 mod shifted;
+mod transpose;
 
 pub use adaptive::{
     adaptive_avg_pool2d, global_avg_pool2d, try_adaptive_avg_pool2d, try_global_avg_pool2d,

@@ -17,6 +17,7 @@ use nn_tensor::{gemm, Element, MatRef};
 
 use crate::im2col::ConvGeom;
 use crate::pitched;
+use crate::transpose::transpose;
 
 /// Fewest input and output channels per group for the shifted path: each
 /// tap's GEMM reduces over `C_in/G` only and has `C_out/G` rows. With fewer
@@ -44,22 +45,46 @@ pub(crate) fn applies(g: &ConvGeom) -> bool {
         && !g.is_pointwise()
 }
 
+/// The group's `C_in/G` input planes `x`, zero-padded to `Hp × Wp` (plus the
+/// `dW·(kW − 1)` pixels the last tap's junk columns read) and stored
+/// channel-last into `cl`: padded pixel `s` holds its channels at
+/// `s·C_in/G`. Tap `(a, b)`'s view of the input is then the contiguous
+/// `pixels × C_in/G` matrix starting at pixel `a·dH·Wp + b·dW`.
+fn channel_last<T: Element>(x: &[T], g: &ConvGeom, cl: &mut Vec<T>) {
+    let cin = g.cin_g();
+    let (hp, wp) = pitched::padded(g);
+    cl.clear();
+    cl.resize((hp * wp + g.dw * (g.kw - 1)) * cin, T::zero());
+    // Input rows or columns beyond the padded plane are read by no window
+    // (a transposed convolution's output padding leaves such rows).
+    let rows = g.h.min(hp.saturating_sub(g.ph));
+    let cols = g.w.min(wp.saturating_sub(g.pw));
+    for r in 0..rows {
+        let d = ((r + g.ph) * wp + g.pw) * cin;
+        transpose(&x[r * g.w..], g.hw(), cin, cols, &mut cl[d..], cin);
+    }
+}
+
 /// `Y_g = conv(X_g, W_g)` for one sample and group: `x` holds the group's
 /// `C_in/G` input planes, `w` its `C_out/G` kernels, `y` its output planes.
+///
+/// Each tap's GEMM writes a channel-last output tile (`pixels × C_out/G`),
+/// so the `gemm` crate computes it as `W_tap · X_tapᵀ`: the small weight
+/// slice is its packed left operand and the channel-last input its right
+/// operand, read in place. On planar (NCHW) data it had to repack each
+/// tap's input view, as large as an im2col tap. The cost is two transposes
+/// per sample, the input into channel-last order and each output tile back.
 pub(crate) fn forward_group<T: Element>(
     x: &[T],
     w: &[T],
     g: &ConvGeom,
     y: &mut [T],
-    pad: &mut Vec<T>,
+    cl: &mut Vec<T>,
     tmp: &mut Vec<T>,
 ) {
     let (cin, cout, k, p) = (g.cin_g(), g.cout_g(), g.k(), g.p());
-    let (hp, wp) = pitched::padded(g);
-    let plane = hp * wp;
-    // The shifted GEMMs read the same zero-padded planes as the pitched
-    // columns, tail included.
-    pitched::pad_planes(x, g, pad);
+    let (_, wp) = pitched::padded(g);
+    channel_last(x, g, cl);
     let rows_per_tile = (TILE_COLS / wp).max(1);
     let taps = g.kh * g.kw;
     let mut r0 = 0;
@@ -74,25 +99,23 @@ pub(crate) fn forward_group<T: Element>(
             for b in 0..g.kw {
                 let tap = a * g.kw + b;
                 let off = (r0 + a * g.dh) * wp + b * g.dw;
-                let wa = MatRef {
-                    data: &w[tap..],
-                    row_stride: k,
-                    col_stride: taps,
-                };
-                let xb = MatRef {
-                    data: &pad[off..],
-                    row_stride: plane,
+                // `acc (pixels × C_out) = X_tap (pixels × C_in) · W_tapᵀ`.
+                let xs = MatRef {
+                    data: &cl[off * cin..],
+                    row_stride: cin,
                     col_stride: 1,
                 };
-                gemm(cout, ncols, cin, wa, xb, acc, tap > 0);
+                let wt = MatRef {
+                    data: &w[tap..],
+                    row_stride: taps,
+                    col_stride: k,
+                };
+                gemm(ncols, cout, cin, xs, wt, acc, tap > 0);
             }
         }
-        for co in 0..cout {
-            for rr in 0..rows {
-                let dst = co * p + (r0 + rr) * g.wo;
-                let src = co * ncols + rr * wp;
-                y[dst..dst + g.wo].copy_from_slice(&acc[src..src + g.wo]);
-            }
+        for rr in 0..rows {
+            let src = &acc[rr * wp * cout..];
+            transpose(src, cout, g.wo, cout, &mut y[(r0 + rr) * g.wo..], p);
         }
         r0 += rows;
     }
@@ -202,24 +225,10 @@ pub(crate) fn weight_grad_group<T: Element>(
     buf: &mut WeightGradBuffers<T>,
 ) {
     let (cin, cout, p, taps) = (g.cin_g(), g.cout_g(), g.p(), g.kh * g.kw);
-    let (hp, wp) = pitched::padded(g);
+    let (_, wp) = pitched::padded(g);
     let ncols = g.ho * wp;
-    // The last tap's junk columns read `dW·(kW − 1)` pixels past the plane.
-    let pixels = hp * wp + g.dw * (g.kw - 1);
-    let cl = &mut buf.channels_last;
-    cl.clear();
-    cl.resize(pixels * cin, T::zero());
-    // Input rows or columns beyond the padded plane are read by no window.
-    let (rows, cols) = (g.h.min(hp - g.ph.min(hp)), g.w.min(wp - g.pw.min(wp)));
-    for r in 0..rows {
-        for c in 0..cols {
-            let s = ((r + g.ph) * wp + c + g.pw) * cin;
-            let src = r * g.w + c;
-            for (ci, d) in cl[s..s + cin].iter_mut().enumerate() {
-                *d = x[ci * g.hw() + src];
-            }
-        }
-    }
+    channel_last(x, g, &mut buf.channels_last);
+    let cl = &buf.channels_last;
     let dyp = &mut buf.dy;
     dyp.clear();
     dyp.resize(cout * ncols, T::zero());

@@ -365,7 +365,15 @@ mod tests {
     fn lane_sum_adds_every_element_once() {
         // Integers are exact in f64, so any order gives the same sum; lengths
         // around the lane count check the remainder.
-        for n in [0, 1, SUM_LANES - 1, SUM_LANES, SUM_LANES + 1, 3 * SUM_LANES + 7, 1000] {
+        for n in [
+            0,
+            1,
+            SUM_LANES - 1,
+            SUM_LANES,
+            SUM_LANES + 1,
+            3 * SUM_LANES + 7,
+            1000,
+        ] {
             let v: Vec<f64> = (0..n).map(|i| (i * i % 97) as f64).collect();
             let want: f64 = v.iter().sum();
             assert_eq!(lane_sum(&v), want, "length {n}");
