@@ -1,17 +1,21 @@
 //! Stride-1 convolution without im2col: `kH·kW` GEMMs on shifted views of
-//! a zero-padded copy of the input.
+//! a zero-padded, channel-last copy of the input.
 //!
 //! With the input padded to `Hp × Wp` (`Wp = Wo + dW·(kW − 1)`) and the output
 //! computed on the same row pitch `Wp` (the last `Wp − Wo` columns of each
-//! row are discarded), the column-matrix row of tap `(c, a, b)` is the
-//! contiguous slice of channel `c` starting at `(a·dH)·Wp + b·dW`. So for
-//! each tap, `Y += W[:, :, a, b] · Xpad_shifted` is one GEMM whose operands
-//! are strided views: nothing is copied but the padded input, which is
-//! `kH·kW` times smaller than a column matrix. Worth it when `C_in/G` is
-//! large enough for a GEMM with that reduction length to run at speed.
+//! row are discarded), output pixel `q` of tap `(a, b)` reads padded pixel
+//! `q + a·dH·Wp + b·dW`. Stored channel-last (pixel `s` holds its `C_in/G`
+//! channels at `s·C_in/G`), tap `(a, b)`'s view of the input is therefore
+//! one contiguous `pixels × C_in/G` matrix, and
 //!
-//! The weight gradient pairs the same shifted views with `dY`, reducing
-//! over the pixels instead ([`weight_grad_group`]).
+//! * forward:         `Y_tile += X_tap · W[:, :, a, b]ᵀ` ([`forward_group`]),
+//! * weight gradient: `dW[:, :, a, b] = dY · X_tap` ([`weight_grad_group`]),
+//!
+//! are GEMMs on strided views: nothing is copied but the padded input,
+//! which is `kH·kW` times smaller than a column matrix. The input gradient
+//! is the forward pass of the adjoint convolution ([`adjoint`]). Worth it
+//! when `C_in/G` and `C_out/G` are large enough for GEMMs of those sizes to
+//! run at speed.
 
 use nn_tensor::{gemm, Element, MatRef};
 
