@@ -367,6 +367,8 @@ mod tests {
 
     #[test]
     fn shifted_gemm_path_matches_the_definition() {
+        // 32 output channels on 20×23 maps run channel-last, the grouped
+        // case (16 per group) on planar data.
         let mut rng = nn_tensor::Rng::seed_from(4);
         let x = Tensor::<f64>::rand_normal(&[2, 32, 20, 23], 0.0, 1.0, &mut rng);
         for &(p, d, g) in &[(1, 1, 1), (0, 2, 2), (3, 2, 1)] {
@@ -380,18 +382,21 @@ mod tests {
             );
             assert!(y.value().max_abs_diff(&naive2d(&x, &w, 1, p, d, g)) < 1e-10);
         }
-        // A map tall enough for several output tiles (92-column pitch, 44
-        // rows a tile, 100 rows), so the tile boundaries are checked too.
-        let x = Tensor::<f64>::rand_normal(&[1, 16, 100, 90], 0.0, 1.0, &mut rng);
-        let w = Tensor::<f64>::rand_normal(&[16, 16, 3, 3], 0.0, 1.0, &mut rng);
-        let o = ConvOptions::default().padding(1);
-        let y = conv2d(
-            &Var::constant(x.clone()),
-            &Var::constant(w.clone()),
-            None,
-            &o,
-        );
-        assert!(y.value().max_abs_diff(&naive2d(&x, &w, 1, 1, 1, 1)) < 1e-10);
+        // Maps tall enough for several output tiles (92-column pitch, 44
+        // rows a tile, 100 rows), so the tile boundaries are checked too: on
+        // planar data (16 output channels) and channel-last (32).
+        for c in [16, 32] {
+            let x = Tensor::<f64>::rand_normal(&[1, c, 100, 90], 0.0, 1.0, &mut rng);
+            let w = Tensor::<f64>::rand_normal(&[c, c, 3, 3], 0.0, 1.0, &mut rng);
+            let o = ConvOptions::default().padding(1);
+            let y = conv2d(
+                &Var::constant(x.clone()),
+                &Var::constant(w.clone()),
+                None,
+                &o,
+            );
+            assert!(y.value().max_abs_diff(&naive2d(&x, &w, 1, 1, 1, 1)) < 1e-10);
+        }
     }
 
     #[test]

@@ -252,7 +252,7 @@ pub(crate) fn conv_backward_weight<T: Element>(x: &[T], dy: &[T], g: &ConvGeom) 
                     gemm(cout_g, cin_g, p, MatRef::row_major(dyg, p), xt, dwg, !first);
                     continue;
                 }
-                if shifted::applies(g) {
+                if shifted::weight_grad_applies(g) {
                     shifted::weight_grad_group(xg, dyg, g, dwg, !first, &mut s.shifted_wgrad);
                     continue;
                 }

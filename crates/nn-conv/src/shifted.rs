@@ -69,8 +69,92 @@ fn channel_last<T: Element>(x: &[T], g: &ConvGeom, cl: &mut Vec<T>) {
     }
 }
 
+/// Output channels per group (at least) and output columns per sample (on
+/// the padded pitch, at least) for which [`forward_group`] runs
+/// channel-last. Measured on one core against the planar path, 3×3 kernels:
+/// +4 to +11 % for 32 to 128 channels on maps of 20×20 to 56×56, but −24 to
+/// −38 % with 16 output channels (each GEMM then fills one 16-lane vector of
+/// the kernel's four), and −9 to −15 % on maps of 8×8 (64 channels) and
+/// 14×14 (256 channels), whose GEMMs are too small to repay the transposes.
+const CHANNEL_LAST_MIN_COUT: usize = 32;
+const CHANNEL_LAST_MIN_COLS: usize = 256;
+
 /// `Y_g = conv(X_g, W_g)` for one sample and group: `x` holds the group's
-/// `C_in/G` input planes, `w` its `C_out/G` kernels, `y` its output planes.
+/// `C_in/G` input planes, `w` its `C_out/G` kernels, `y` its output planes;
+/// `cl` and `tmp` are scratch buffers.
+pub(crate) fn forward_group<T: Element>(
+    x: &[T],
+    w: &[T],
+    g: &ConvGeom,
+    y: &mut [T],
+    cl: &mut Vec<T>,
+    tmp: &mut Vec<T>,
+) {
+    let (_, wp) = pitched::padded(g);
+    if g.cout_g() >= CHANNEL_LAST_MIN_COUT && g.ho * wp >= CHANNEL_LAST_MIN_COLS {
+        forward_channel_last(x, w, g, y, cl, tmp);
+    } else {
+        forward_planar(x, w, g, y, cl, tmp);
+    }
+}
+
+/// [`forward_group`] on planar data: `Y_tile += W_tap · X_tap`, the input
+/// zero-padded plane by plane (NCHW). The `gemm` crate then packs each tap's
+/// view of the input, but for narrow or small layers that costs less than
+/// the transposes of the channel-last path.
+fn forward_planar<T: Element>(
+    x: &[T],
+    w: &[T],
+    g: &ConvGeom,
+    y: &mut [T],
+    pad: &mut Vec<T>,
+    tmp: &mut Vec<T>,
+) {
+    let (cin, cout, k, p) = (g.cin_g(), g.cout_g(), g.k(), g.p());
+    let (hp, wp) = pitched::padded(g);
+    let plane = hp * wp;
+    // The shifted GEMMs read the same zero-padded planes as the pitched
+    // columns, tail included.
+    pitched::pad_planes(x, g, pad);
+    let rows_per_tile = (TILE_COLS / wp).max(1);
+    let taps = g.kh * g.kw;
+    let mut r0 = 0;
+    while r0 < g.ho {
+        let rows = rows_per_tile.min(g.ho - r0);
+        let ncols = rows * wp;
+        if tmp.len() < cout * ncols {
+            tmp.resize(cout * ncols, T::zero());
+        }
+        let acc = &mut tmp[..cout * ncols];
+        for a in 0..g.kh {
+            for b in 0..g.kw {
+                let tap = a * g.kw + b;
+                let off = (r0 + a * g.dh) * wp + b * g.dw;
+                let wa = MatRef {
+                    data: &w[tap..],
+                    row_stride: k,
+                    col_stride: taps,
+                };
+                let xb = MatRef {
+                    data: &pad[off..],
+                    row_stride: plane,
+                    col_stride: 1,
+                };
+                gemm(cout, ncols, cin, wa, xb, acc, tap > 0);
+            }
+        }
+        for co in 0..cout {
+            for rr in 0..rows {
+                let dst = co * p + (r0 + rr) * g.wo;
+                let src = co * ncols + rr * wp;
+                y[dst..dst + g.wo].copy_from_slice(&acc[src..src + g.wo]);
+            }
+        }
+        r0 += rows;
+    }
+}
+
+/// [`forward_group`] on a channel-last input.
 ///
 /// Each tap's GEMM writes a channel-last output tile (`pixels × C_out/G`),
 /// so the `gemm` crate computes it as `W_tap · X_tapᵀ`: the small weight
@@ -78,7 +162,7 @@ fn channel_last<T: Element>(x: &[T], g: &ConvGeom, cl: &mut Vec<T>) {
 /// operand, read in place. On planar (NCHW) data it had to repack each
 /// tap's input view, as large as an im2col tap. The cost is two transposes
 /// per sample, the input into channel-last order and each output tile back.
-pub(crate) fn forward_group<T: Element>(
+fn forward_channel_last<T: Element>(
     x: &[T],
     w: &[T],
     g: &ConvGeom,
@@ -189,6 +273,26 @@ pub(crate) fn flip_weights<T: Element>(w: &[T], g: &ConvGeom) -> Vec<T> {
 /// kernel on the input as it lies.
 const WGRAD_COUT_BLOCK: usize = 48;
 
+/// Output columns per sample (on the padded pitch) from which
+/// [`weight_grad_group`] pays, each tap's GEMM reducing over them: from
+/// `WGRAD_MIN_COLS` for up to `WGRAD_WIDE_COUT` output channels per group,
+/// from `WGRAD_WIDE_COLS` for more. Measured on one core against the im2col
+/// path, 3×3 kernels: +16 to +63 % on 14×14 to 56×56 maps (+190 % with 16
+/// output channels, +10 % with 256 on 28×28), but −19 % on 8×8 maps (64
+/// channels, 80 columns), even on 7×7, and −5 / −9 % with 128 / 256
+/// channels on 14×14 (224 columns).
+const WGRAD_MIN_COLS: usize = 128;
+const WGRAD_WIDE_COLS: usize = 512;
+const WGRAD_WIDE_COUT: usize = 64;
+
+/// True when [`weight_grad_group`] applies and pays.
+pub(crate) fn weight_grad_applies(g: &ConvGeom) -> bool {
+    let cols = g.ho * pitched::padded(g).1;
+    applies(g)
+        && cols >= WGRAD_MIN_COLS
+        && (cols >= WGRAD_WIDE_COLS || g.cout_g() <= WGRAD_WIDE_COUT)
+}
+
 /// Buffers of [`weight_grad_group`], reused across the samples of a task.
 pub(crate) struct WeightGradBuffers<T> {
     /// The group's input, zero-padded and channel-last: pixel `s` of the
@@ -211,7 +315,7 @@ impl<T> Default for WeightGradBuffers<T> {
 }
 
 /// `dW_g (+)= dY_g ⋆ X_g` for one sample and group of a stride-1
-/// convolution where [`applies`] holds, without a column matrix: for each
+/// convolution where [`weight_grad_applies`] holds, without a column matrix: for each
 /// tap `(a, b)`, `dW[:, :, a, b] = dY · X_shiftedᵀ`, one GEMM whose
 /// reduction runs over every output pixel (on the padded pitch, the junk
 /// columns of `dY` being zero). With the input stored channel-last, tap

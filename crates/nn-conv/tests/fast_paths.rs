@@ -1,7 +1,8 @@
 //! Gradients on shapes that take the fast stride-1 paths (at least 16
-//! channels per group: shifted GEMMs for the forward pass and the input
-//! gradient, channel-last shifted GEMMs for the weight gradient), which the
-//! finite-difference checks, on a few channels, never reach.
+//! channels per group: shifted GEMMs, planar or channel-last, for the
+//! forward pass and the input gradient, and shifted GEMMs on a channel-last
+//! input for the weight gradient), which the finite-difference checks, on a
+//! few channels, never reach.
 //!
 //! A convolution is linear in its input and in its weight, so for any
 //! directions `U` and `V` the gradients of `L = Σ conv(X, W) ⊙ G` satisfy
@@ -65,17 +66,24 @@ struct Case([usize; 4], [usize; 4], [usize; 2], [usize; 2], usize);
 
 #[test]
 fn conv2d_gradients_on_the_shifted_paths() {
-    // (x shape, w shape, padding, dilation, groups): 64 output channels
-    // (GEMM blocks of 48 and 16), 40 (not a multiple of 16), a non-square
-    // kernel with uneven padding and dilation, two groups, and a map wider
-    // than one output tile.
+    // (x shape, w shape, padding, dilation, groups). Maps of at least 256
+    // output columns with at least 32 output channels take the channel-last
+    // forward pass, smaller ones the planar one; the weight gradient takes
+    // the shifted GEMMs from 128 columns, im2col below. Covered: 64 output
+    // channels (weight-gradient GEMM blocks of 48 and 16), 40 (not a
+    // multiple of 16), non-square kernels with uneven padding and dilation,
+    // two groups, and maps spanning several output tiles.
     let cases = [
-        Case([2, 32, 12, 13], [64, 32, 3, 3], [1, 1], [1, 1], 1),
+        Case([2, 32, 18, 17], [64, 32, 3, 3], [1, 1], [1, 1], 1),
         Case([3, 16, 9, 11], [40, 16, 3, 3], [1, 1], [1, 1], 1),
+        Case([2, 24, 20, 22], [32, 24, 3, 2], [2, 0], [2, 1], 1),
         Case([2, 24, 10, 12], [32, 24, 3, 2], [2, 0], [2, 1], 1),
+        Case([2, 64, 18, 19], [64, 32, 3, 3], [0, 0], [1, 1], 2),
         Case([2, 32, 8, 9], [32, 16, 3, 3], [0, 0], [1, 1], 2),
+        Case([1, 32, 17, 18], [32, 32, 5, 5], [3, 1], [1, 2], 1),
         Case([1, 16, 7, 8], [16, 16, 5, 5], [3, 1], [1, 2], 1),
         Case([1, 16, 50, 90], [16, 16, 3, 3], [1, 1], [1, 1], 1),
+        Case([1, 32, 100, 90], [32, 32, 3, 3], [1, 1], [1, 1], 1),
     ];
     for (i, Case(xs, ws, p, d, g)) in cases.into_iter().enumerate() {
         let o = ConvOptions::default().padding(p).dilation(d).groups(g);
@@ -89,6 +97,7 @@ fn conv_transpose2d_gradients_on_the_shifted_paths() {
     // an input row and column that no window of the adjoint reads.
     let cases = [
         Case([2, 32, 9, 10], [32, 48, 3, 3], [1, 1], [1, 1], 0),
+        Case([2, 32, 17, 18], [32, 48, 3, 3], [1, 1], [1, 1], 0),
         Case([2, 16, 8, 8], [16, 32, 3, 3], [1, 1], [2, 2], 1),
         Case([1, 32, 6, 7], [32, 16, 3, 3], [0, 0], [1, 1], 0),
     ];
