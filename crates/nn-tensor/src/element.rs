@@ -6,6 +6,8 @@ use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
 
 use num_traits::{Float, FromPrimitive, ToPrimitive};
 
+use crate::le_bytes::LeDtype;
+
 /// A floating-point element type: implemented for `f32` (training) and `f64`
 /// (gradient checks and reference computations).
 ///
@@ -38,6 +40,9 @@ pub trait Element:
     /// The name PyTorch and safetensors use for this type (`"float32"` / `"float64"`).
     const DTYPE: &'static str;
 
+    /// How this type is stored as little-endian bytes in weight files.
+    const LE_DTYPE: LeDtype;
+
     /// Converts from `f64`, rounding to the nearest representable value.
     fn of(x: f64) -> Self;
 
@@ -52,6 +57,7 @@ pub trait Element:
 
 impl Element for f32 {
     const DTYPE: &'static str = "float32";
+    const LE_DTYPE: LeDtype = LeDtype::F32;
     #[inline]
     fn of(x: f64) -> Self {
         x as f32
@@ -64,6 +70,7 @@ impl Element for f32 {
 
 impl Element for f64 {
     const DTYPE: &'static str = "float64";
+    const LE_DTYPE: LeDtype = LeDtype::F64;
     #[inline]
     fn of(x: f64) -> Self {
         x

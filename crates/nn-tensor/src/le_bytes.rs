@@ -39,11 +39,7 @@ impl LeDtype {
     /// The float dtype that stores `T` without loss: `F32` for `f32`, `F64`
     /// for `f64`.
     pub fn of<T: Element>() -> Self {
-        if T::DTYPE == "float64" {
-            LeDtype::F64
-        } else {
-            LeDtype::F32
-        }
+        T::LE_DTYPE
     }
 
     /// Bytes per element.
