@@ -69,14 +69,18 @@ fn channel_last<T: Element>(x: &[T], g: &ConvGeom, cl: &mut Vec<T>) {
     }
 }
 
-/// Output channels per group (at least) and output columns per sample (on
-/// the padded pitch, at least) for which [`forward_group`] runs
-/// channel-last. Measured on one core against the planar path, 3×3 kernels:
-/// +4 to +11 % for 32 to 128 channels on maps of 20×20 to 56×56, but −24 to
-/// −38 % with 16 output channels (each GEMM then fills one 16-lane vector of
-/// the kernel's four), and −9 to −15 % on maps of 8×8 (64 channels) and
-/// 14×14 (256 channels), whose GEMMs are too small to repay the transposes.
+/// Fewest output channels per group for which [`forward_group`] runs
+/// channel-last (with at least [`CHANNEL_LAST_MIN_COLS`] output columns).
+/// Measured on one core against the planar path, 3×3 kernels: +4 to +11 %
+/// for 32 to 128 channels on maps of 20×20 to 56×56, but −24 to −38 % with
+/// 16 output channels (each GEMM then fills one 16-lane vector of the
+/// kernel's four).
 const CHANNEL_LAST_MIN_COUT: usize = 32;
+
+/// Fewest output columns per sample (on the padded pitch) for the
+/// channel-last forward pass: on maps of 8×8 (64 channels, 80 columns) and
+/// 14×14 (256 channels, 224 columns) it lost 9 to 15 %, its GEMMs being too
+/// small to repay the transposes.
 const CHANNEL_LAST_MIN_COLS: usize = 256;
 
 /// `Y_g = conv(X_g, W_g)` for one sample and group: `x` holds the group's
@@ -282,7 +286,9 @@ const WGRAD_COUT_BLOCK: usize = 48;
 /// channels, 80 columns), even on 7×7, and −5 / −9 % with 128 / 256
 /// channels on 14×14 (224 columns).
 const WGRAD_MIN_COLS: usize = 128;
+/// Output columns from which [`weight_grad_group`] pays at any channel count.
 const WGRAD_WIDE_COLS: usize = 512;
+/// Most output channels per group for which `WGRAD_MIN_COLS` columns suffice.
 const WGRAD_WIDE_COUT: usize = 64;
 
 /// True when [`weight_grad_group`] applies and pays.
