@@ -7,35 +7,19 @@
 //! `cargo run --release -p nn-bench --example conv_shapes -- THREADS`
 
 use nn_autograd::{no_grad, Var};
+use nn_bench::timing::{median_seconds, TimingPlan};
 use nn_conv::{conv2d, ConvOptions};
 use nn_tensor::{Rng, Tensor};
-use std::time::Instant;
-/// The median of `v`.
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-/// Median seconds per call of `f`, over 5 rounds of about 0.2 s.
+/// Median seconds per call of `f` over 5 samples of at least 0.2 s.
 fn time(mut f: impl FnMut()) -> f64 {
-    for _ in 0..2 {
-        f();
-    }
-    let t = Instant::now();
-    f();
-    let per = t.elapsed().as_secs_f64();
-    let calls = ((0.2 / per) as usize).max(1);
-    median(
-        (0..5)
-            .map(|_| {
-                let t = Instant::now();
-                for _ in 0..calls {
-                    f();
-                }
-                t.elapsed().as_secs_f64() / calls as f64
-            })
-            .collect(),
-    )
+    let plan = TimingPlan {
+        warmup: 2,
+        target_seconds: 0.2,
+        samples: 5,
+    };
+    median_seconds(&mut f, plan)
 }
+
 fn main() {
     let threads: usize = std::env::args()
         .nth(1)

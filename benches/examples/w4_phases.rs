@@ -5,38 +5,28 @@
 //! (forward time subtracted), median over rounds.
 //!
 //! `cargo run --release -p nn-bench --example w4_phases -- THREADS ROUNDS`
+//!
+//! Between the phases glibc may hand the freed output and gradient buffers
+//! back to the kernel and fault them in again on the next call, which here
+//! cost the input-gradient phase up to a third of its speed (the
+//! `workloads` binary is not affected). For kernel comparisons, run with
+//! `MALLOC_TRIM_THRESHOLD_=1000000000 MALLOC_MMAP_THRESHOLD_=1000000000`.
 
 use std::time::Instant;
 
 use nn_autograd::{no_grad, Var};
+use nn_bench::timing::{median_seconds, TimingPlan, TARGET_SECONDS};
 use nn_bench::w4_conv::{forward_gflop, setup};
 use nn_conv::{conv2d, ConvOptions};
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-/// Median seconds per call of `f` over `rounds` rounds of about 0.3 s.
+/// Median seconds per call of `f` over `rounds` samples of at least 0.3 s.
 fn time(rounds: usize, mut f: impl FnMut()) -> f64 {
-    for _ in 0..2 {
-        f();
-    }
-    let t = Instant::now();
-    f();
-    let per = t.elapsed().as_secs_f64();
-    let calls = ((0.3 / per) as usize).max(1);
-    median(
-        (0..rounds)
-            .map(|_| {
-                let t = Instant::now();
-                for _ in 0..calls {
-                    f();
-                }
-                t.elapsed().as_secs_f64() / calls as f64
-            })
-            .collect(),
-    )
+    let plan = TimingPlan {
+        warmup: 2,
+        target_seconds: TARGET_SECONDS,
+        samples: rounds,
+    };
+    median_seconds(&mut f, plan)
 }
 
 fn main() {

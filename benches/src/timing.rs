@@ -49,6 +49,13 @@ pub fn measure(step: &mut dyn FnMut(), plan: TimingPlan) -> Vec<f64> {
     per_call
 }
 
+/// The median seconds per call of `step` timed by `plan`, for examples that
+/// compare or subtract phases rather than report a rate.
+pub fn median_seconds(step: &mut dyn FnMut(), plan: TimingPlan) -> f64 {
+    let per_call = measure(step, plan);
+    per_call[per_call.len() / 2]
+}
+
 /// The next number of calls per sample after `calls` took `elapsed`
 /// seconds: aim 10 % past the target, at least doubling, at most ×100
 /// (the same rule as the PyTorch side).

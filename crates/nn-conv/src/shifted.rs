@@ -85,98 +85,35 @@ const CHANNEL_LAST_MIN_COLS: usize = 256;
 
 /// `Y_g = conv(X_g, W_g)` for one sample and group: `x` holds the group's
 /// `C_in/G` input planes, `w` its `C_out/G` kernels, `y` its output planes;
-/// `cl` and `tmp` are scratch buffers.
+/// `input` and `tmp` are scratch buffers.
+///
+/// Layers with at least [`CHANNEL_LAST_MIN_COUT`] output channels and
+/// [`CHANNEL_LAST_MIN_COLS`] output columns run channel-last: each tap's GEMM
+/// writes a channel-last output tile (`pixels × C_out/G`), so the `gemm`
+/// crate computes it as `W_tap · X_tapᵀ`, with the small weight slice as
+/// its packed operand and the channel-last input read in place; the cost is
+/// two transposes per sample, the input into channel-last order and each
+/// output tile back. Other layers run on planar data (`Y_tile += W_tap ·
+/// X_tap`, the input zero-padded plane by plane), where the crate packs each
+/// tap's view of the input, as large as an im2col tap, but that costs less
+/// than the transposes on narrow or small layers.
 pub(crate) fn forward_group<T: Element>(
     x: &[T],
     w: &[T],
     g: &ConvGeom,
     y: &mut [T],
-    cl: &mut Vec<T>,
-    tmp: &mut Vec<T>,
-) {
-    let (_, wp) = pitched::padded(g);
-    if g.cout_g() >= CHANNEL_LAST_MIN_COUT && g.ho * wp >= CHANNEL_LAST_MIN_COLS {
-        forward_channel_last(x, w, g, y, cl, tmp);
-    } else {
-        forward_planar(x, w, g, y, cl, tmp);
-    }
-}
-
-/// [`forward_group`] on planar data: `Y_tile += W_tap · X_tap`, the input
-/// zero-padded plane by plane (NCHW). The `gemm` crate then packs each tap's
-/// view of the input, but for narrow or small layers that costs less than
-/// the transposes of the channel-last path.
-fn forward_planar<T: Element>(
-    x: &[T],
-    w: &[T],
-    g: &ConvGeom,
-    y: &mut [T],
-    pad: &mut Vec<T>,
+    input: &mut Vec<T>,
     tmp: &mut Vec<T>,
 ) {
     let (cin, cout, k, p) = (g.cin_g(), g.cout_g(), g.k(), g.p());
     let (hp, wp) = pitched::padded(g);
-    let plane = hp * wp;
-    // The shifted GEMMs read the same zero-padded planes as the pitched
-    // columns, tail included.
-    pitched::pad_planes(x, g, pad);
-    let rows_per_tile = (TILE_COLS / wp).max(1);
-    let taps = g.kh * g.kw;
-    let mut r0 = 0;
-    while r0 < g.ho {
-        let rows = rows_per_tile.min(g.ho - r0);
-        let ncols = rows * wp;
-        if tmp.len() < cout * ncols {
-            tmp.resize(cout * ncols, T::zero());
-        }
-        let acc = &mut tmp[..cout * ncols];
-        for a in 0..g.kh {
-            for b in 0..g.kw {
-                let tap = a * g.kw + b;
-                let off = (r0 + a * g.dh) * wp + b * g.dw;
-                let wa = MatRef {
-                    data: &w[tap..],
-                    row_stride: k,
-                    col_stride: taps,
-                };
-                let xb = MatRef {
-                    data: &pad[off..],
-                    row_stride: plane,
-                    col_stride: 1,
-                };
-                gemm(cout, ncols, cin, wa, xb, acc, tap > 0);
-            }
-        }
-        for co in 0..cout {
-            for rr in 0..rows {
-                let dst = co * p + (r0 + rr) * g.wo;
-                let src = co * ncols + rr * wp;
-                y[dst..dst + g.wo].copy_from_slice(&acc[src..src + g.wo]);
-            }
-        }
-        r0 += rows;
+    let channel_last_pays = cout >= CHANNEL_LAST_MIN_COUT && g.ho * wp >= CHANNEL_LAST_MIN_COLS;
+    if channel_last_pays {
+        channel_last(x, g, input);
+    } else {
+        // The same zero-padded planes as the pitched columns, tail included.
+        pitched::pad_planes(x, g, input);
     }
-}
-
-/// [`forward_group`] on a channel-last input.
-///
-/// Each tap's GEMM writes a channel-last output tile (`pixels × C_out/G`),
-/// so the `gemm` crate computes it as `W_tap · X_tapᵀ`: the small weight
-/// slice is its packed left operand and the channel-last input its right
-/// operand, read in place. On planar (NCHW) data it had to repack each
-/// tap's input view, as large as an im2col tap. The cost is two transposes
-/// per sample, the input into channel-last order and each output tile back.
-fn forward_channel_last<T: Element>(
-    x: &[T],
-    w: &[T],
-    g: &ConvGeom,
-    y: &mut [T],
-    cl: &mut Vec<T>,
-    tmp: &mut Vec<T>,
-) {
-    let (cin, cout, k, p) = (g.cin_g(), g.cout_g(), g.k(), g.p());
-    let (_, wp) = pitched::padded(g);
-    channel_last(x, g, cl);
     let rows_per_tile = (TILE_COLS / wp).max(1);
     let taps = g.kh * g.kw;
     let mut r0 = 0;
@@ -191,23 +128,46 @@ fn forward_channel_last<T: Element>(
             for b in 0..g.kw {
                 let tap = a * g.kw + b;
                 let off = (r0 + a * g.dh) * wp + b * g.dw;
-                // `acc (pixels × C_out) = X_tap (pixels × C_in) · W_tapᵀ`.
-                let xs = MatRef {
-                    data: &cl[off * cin..],
-                    row_stride: cin,
-                    col_stride: 1,
-                };
-                let wt = MatRef {
-                    data: &w[tap..],
-                    row_stride: taps,
-                    col_stride: k,
-                };
-                gemm(ncols, cout, cin, xs, wt, acc, tap > 0);
+                if channel_last_pays {
+                    // `acc (pixels × C_out) = X_tap (pixels × C_in) · W_tapᵀ`.
+                    let xs = MatRef {
+                        data: &input[off * cin..],
+                        row_stride: cin,
+                        col_stride: 1,
+                    };
+                    let wt = MatRef {
+                        data: &w[tap..],
+                        row_stride: taps,
+                        col_stride: k,
+                    };
+                    gemm(ncols, cout, cin, xs, wt, acc, tap > 0);
+                } else {
+                    // `acc (C_out × pixels) = W_tap (C_out × C_in) · X_tap`.
+                    let wa = MatRef {
+                        data: &w[tap..],
+                        row_stride: k,
+                        col_stride: taps,
+                    };
+                    let xs = MatRef {
+                        data: &input[off..],
+                        row_stride: hp * wp,
+                        col_stride: 1,
+                    };
+                    gemm(cout, ncols, cin, wa, xs, acc, tap > 0);
+                }
             }
         }
+        // Into `y`, dropping the junk columns of each row.
         for rr in 0..rows {
-            let src = &acc[rr * wp * cout..];
-            transpose(src, cout, g.wo, cout, &mut y[(r0 + rr) * g.wo..], p);
+            let dst = &mut y[(r0 + rr) * g.wo..];
+            if channel_last_pays {
+                transpose(&acc[rr * wp * cout..], cout, g.wo, cout, dst, p);
+            } else {
+                for co in 0..cout {
+                    let src = &acc[co * ncols + rr * wp..][..g.wo];
+                    dst[co * p..co * p + g.wo].copy_from_slice(src);
+                }
+            }
         }
         r0 += rows;
     }
