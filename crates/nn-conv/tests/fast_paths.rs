@@ -19,11 +19,7 @@ fn randn(shape: &[usize], rng: &mut Rng) -> Tensor<f64> {
 }
 
 fn dot(a: &Tensor<f64>, b: &Tensor<f64>) -> f64 {
-    a.as_slice()
-        .iter()
-        .zip(b.as_slice())
-        .map(|(x, y)| x * y)
-        .sum()
+    a.mul(b).sum_all().item()
 }
 
 /// Checks both identities for `f(x, w)`, a map linear in each argument.
