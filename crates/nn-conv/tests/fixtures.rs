@@ -5,7 +5,7 @@
 //! the input and of every parameter.
 //!
 //! The functional families (conv, pools, shapes) are in the shared
-//! conformance suite (`crates/nn/tests/conformance/conv.rs`).
+//! conformance suite (`crates/nnkit/tests/conformance/conv.rs`).
 //!
 //! The fixture directory comes from `NN_FIXTURES`, else `shared/fixtures`
 //! next to the workspace root; when that default does not exist the tests

@@ -3,7 +3,7 @@
 //!
 //! The directory comes from `NN_FIXTURES`, or `../shared/fixtures` relative
 //! to the workspace root (when that does not exist, the tests say so and
-//! pass, as the conformance suite in `crates/nn/tests` does, which runs the
+//! pass, as the conformance suite in `crates/nnkit/tests` does, which runs the
 //! same families). Every case of the families below is run, so new cases
 //! with other hyper-parameters are picked up without code changes.
 

@@ -1,0 +1,251 @@
+//! Two lessons on the digits data (8×8 images, 10 classes).
+//!
+//! 1. Full-batch, stochastic and mini-batch gradient descent are one loop
+//!    with three batch sizes (N, 1 and 32). On softmax regression we print
+//!    the loss on the whole training set after every epoch and the wall time:
+//!    full-batch makes one careful step per epoch, stochastic makes N noisy
+//!    ones, mini-batch sits in between and uses the hardware best.
+//! 2. Over-fitting: a far too large MLP (64-512-512-10) on a small training
+//!    split drives its training loss to zero while the validation loss turns
+//!    back up. Early stopping watches the validation loss, stops after
+//!    `patience` epochs without improvement and restores the weights of the
+//!    best epoch; we compare its test accuracy with training for all epochs.
+//!    A fraction of the training labels is replaced by random ones
+//!    (`--label-noise`, default 0.2): memorising them is exactly the
+//!    "fitting noise" that hurts on new data.
+//!
+//! `cargo run --release -p nnkit --example gd_variants -- [--seed N] [--epochs N] [--overfit-epochs N] [--patience N] [--label-noise P]`
+
+mod common;
+
+use nnkit::data::{digits, Batch, DataLoader, TensorDataset};
+use nnkit::layers::{CrossEntropyLoss, Forward, Linear, LinearConfig, Module, Relu, Sequential};
+use nnkit::optim::{AdamConfig, SgdConfig};
+use nnkit::prelude::*;
+use nnkit::train::{
+    evaluate, Accuracy, EarlyStopping, Evaluation, FitReport, Metric, Mode, Trainer,
+};
+
+fn logits<M: Forward<f32>>(m: &M, b: &Batch<f32>) -> Var<f32> {
+    m.forward(&Var::constant(b.features.clone()))
+}
+
+fn ce_step<M: Forward<f32>>(
+    m: &M,
+    b: &Batch<f32>,
+    _: &mut nnkit::train::StepContext<'_>,
+) -> Var<f32> {
+    CrossEntropyLoss::default().forward(&logits(m, b), b.classes())
+}
+
+fn ce_eval<M: Forward<f32>>(m: &M, b: &Batch<f32>) -> Evaluation<f32> {
+    let out = logits(m, b);
+    Evaluation::new(
+        &CrossEntropyLoss::default().forward(&out, b.classes()),
+        &out,
+    )
+}
+
+/// Softmax regression trained with plain SGD at the given batch size;
+/// returns the training-set loss after each epoch and the seconds taken.
+fn descend(
+    train: &TensorDataset<f32>,
+    batch: usize,
+    lr: f64,
+    epochs: usize,
+    seed: u64,
+) -> (Vec<f64>, f64) {
+    let mut rng = Rng::seed_from(seed);
+    let model: Linear<f32> = LinearConfig::new(64, 10)
+        .init(&mut rng)
+        .expect("linear layer");
+    let mut opt = SgdConfig::new(lr)
+        .init(model.named_parameters())
+        .expect("SGD");
+    let loader = DataLoader::new(train, batch)
+        .expect("batch size")
+        .shuffle(seed);
+    // The "validation" pass runs over the training set itself: what we
+    // compare here is how fast each variant minimises the training loss.
+    let whole = DataLoader::full_batch(train);
+    let report = Trainer::new(epochs)
+        .seed(seed)
+        .quiet()
+        .fit(&model, &mut opt, &loader, Some(&whole), ce_step, ce_eval)
+        .expect("training");
+    (
+        report.history.series("val_loss"),
+        report.history.series("seconds").iter().sum(),
+    )
+}
+
+fn big_mlp(seed: u64) -> Sequential<f32> {
+    common::mlp(&[64, 512, 512, 10], Relu, &mut Rng::seed_from(seed)).expect("linear layers")
+}
+
+/// Trains the big MLP (same initial weights every time) and returns the
+/// report and the test accuracy.
+fn overfit(
+    s: &common::StandardisedSplits,
+    epochs: usize,
+    early_stopping: Option<EarlyStopping>,
+    seed: u64,
+) -> (FitReport, f64) {
+    let model = big_mlp(seed);
+    let mut opt = AdamConfig::new(1e-3)
+        .init(model.named_parameters())
+        .expect("Adam");
+    let train = DataLoader::new(&s.train, 16)
+        .expect("batch size")
+        .shuffle(seed);
+    let val = DataLoader::full_batch(&s.validation);
+    let mut trainer = Trainer::new(epochs)
+        .seed(seed)
+        .metric(Accuracy::new())
+        .quiet();
+    if let Some(es) = early_stopping {
+        trainer = trainer.early_stopping(es, true);
+    }
+    let report = trainer
+        .fit(&model, &mut opt, &train, Some(&val), ce_step, ce_eval)
+        .expect("training");
+    let mut metrics: Vec<Box<dyn Metric<f32>>> = vec![Box::new(Accuracy::new())];
+    let test = evaluate(
+        &model,
+        &DataLoader::full_batch(&s.test),
+        ce_eval,
+        &mut metrics,
+    )
+    .expect("test evaluation");
+    (report, test["accuracy"])
+}
+
+fn main() {
+    let args = common::Args::parse(
+        "gd_variants",
+        &["epochs", "overfit-epochs", "patience", "label-noise"],
+    );
+    let label_noise: f64 = args.get("label-noise", 0.2);
+    let seed = args.seed();
+    let epochs: usize = args.get("epochs", 15);
+    let overfit_epochs: usize = args.get("overfit-epochs", 150);
+    let patience: usize = args.get("patience", 10);
+
+    // Part 1: three batch sizes on one problem.
+    let s = common::standardised_splits(&digits(), (0.8, 0.0, 0.2), seed);
+    let n = s.train.len();
+    eprintln!("Part 1: softmax regression on digits, {n} training samples, plain SGD");
+    let variants = [
+        ("full_batch", n, 0.5),
+        ("stochastic", 1, 0.01),
+        ("mini_batch", 32, 0.1),
+    ];
+    let runs: Vec<(Vec<f64>, f64)> = variants
+        .iter()
+        .map(|&(name, batch, lr)| {
+            eprintln!(
+                "  {name}: batch size {batch}, lr {lr}, {} updates per epoch",
+                n.div_ceil(batch)
+            );
+            descend(&s.train, batch, lr, epochs, seed)
+        })
+        .collect();
+    eprintln!("  training loss after each epoch:");
+    eprintln!(
+        "  {:>5} {:>12} {:>12} {:>12}",
+        "epoch", "full-batch", "stochastic", "mini-batch"
+    );
+    for e in 0..epochs {
+        eprintln!(
+            "  {:>5} {:>12.4} {:>12.4} {:>12.4}",
+            e + 1,
+            runs[0].0[e],
+            runs[1].0[e],
+            runs[2].0[e]
+        );
+    }
+    eprintln!(
+        "  wall time: full-batch {:.3} s, stochastic {:.3} s, mini-batch {:.3} s",
+        runs[0].1, runs[1].1, runs[2].1
+    );
+
+    // Part 2: over-fitting and early stopping.
+    let mut s = common::standardised_splits(&digits(), (0.1, 0.3, 0.6), seed);
+    let mut rng = Rng::seed_from(seed ^ 0x5eed);
+    let noisy: Vec<usize> = s
+        .train
+        .classes()
+        .expect("class targets")
+        .iter()
+        .map(|&c| {
+            if rng.uniform_f64() < label_noise {
+                rng.below(10)
+            } else {
+                c
+            }
+        })
+        .collect();
+    let flipped = noisy
+        .iter()
+        .zip(s.train.classes().expect("class targets"))
+        .filter(|(a, b)| a != b)
+        .count();
+    s.train = TensorDataset::classification(s.train.features().clone(), noisy).expect("same rows");
+    eprintln!(
+        "Part 2: MLP 64-512-512-10 ({} parameters) on {} training samples, {flipped} with a wrong label ({} validation, {} test)",
+        big_mlp(seed).num_parameters(),
+        s.train.len(),
+        s.validation.len(),
+        s.test.len()
+    );
+    let (all, acc_all) = overfit(&s, overfit_epochs, None, seed);
+    let val = all.history.series("val_loss");
+    let train = all.history.series("train_loss");
+    for e in (0..val.len()).filter(|e| e % 10 == 0 || *e + 1 == val.len()) {
+        eprintln!(
+            "  epoch {:>4}: train loss {:.4}, validation loss {:.4}",
+            e + 1,
+            train[e],
+            val[e]
+        );
+    }
+    let argmin = (0..val.len())
+        .min_by(|&a, &b| val[a].total_cmp(&val[b]))
+        .unwrap_or(0);
+    let es = EarlyStopping::new("val_loss", Mode::Min, patience, 0.0);
+    let (early, acc_early) = overfit(&s, overfit_epochs, Some(es), seed);
+    let best = early.best_epoch.unwrap_or(0);
+    let stopped = early.stopped_epoch.unwrap_or(early.epochs_run - 1);
+    eprintln!(
+        "  validation loss is lowest after epoch {} (index {argmin}); early stopping (patience {patience}) stopped at index {stopped} and restored index {best}",
+        argmin + 1
+    );
+    eprintln!(
+        "  test accuracy: {:.2} % with early stopping, {:.2} % after all {} epochs",
+        100.0 * acc_early,
+        100.0 * acc_all,
+        all.epochs_run
+    );
+    common::print_result(serde_json::json!({
+        "example": "gd_variants",
+        "seed": seed,
+        "epochs": epochs,
+        "final_train_loss": {
+            "full_batch": runs[0].0.last(),
+            "stochastic": runs[1].0.last(),
+            "mini_batch": runs[2].0.last(),
+        },
+        "seconds": {
+            "full_batch": runs[0].1,
+            "stochastic": runs[1].1,
+            "mini_batch": runs[2].1,
+        },
+        "stopped_epoch": stopped,
+        "best_epoch": best,
+        "best_validation_epoch_all_epochs_run": argmin,
+        "test_accuracy_early_stopping": acc_early,
+        "test_accuracy_all_epochs": acc_all,
+        "epochs_all": all.epochs_run,
+        "label_noise": label_noise,
+    }));
+}

@@ -1,0 +1,86 @@
+//! Logistic regression on the breast cancer data (30 standardised
+//! features, malignant or benign): one linear unit whose output is a logit,
+//! trained with binary cross-entropy, with early stopping on the validation loss.
+//!
+//! `cargo run --release -p nnkit --example logistic_regression -- [--seed N] [--epochs N] [--lr X]`
+
+mod common;
+
+use nnkit::data::{breast_cancer, Batch, DataLoader};
+use nnkit::layers::{BceWithLogitsLoss, Forward, Linear, LinearConfig, Module};
+use nnkit::optim::AdamConfig;
+use nnkit::prelude::*;
+use nnkit::train::{evaluate, Accuracy, EarlyStopping, Evaluation, Metric, Mode, Trainer};
+
+/// The classes as the `[B, 1]` float targets binary cross-entropy takes.
+fn targets(b: &Batch<f32>) -> Tensor<f32> {
+    Tensor::from_vec(
+        b.classes().iter().map(|&c| c as f32).collect(),
+        &[b.len(), 1],
+    )
+}
+
+fn main() {
+    let args = common::Args::parse("logistic_regression", &["epochs", "lr", "batch-size"]);
+    let seed = args.seed();
+    let epochs: usize = args.get("epochs", 200);
+    let lr: f64 = args.get("lr", 0.01);
+    let batch_size: usize = args.get("batch-size", 32);
+
+    let s = common::standardised_splits(&breast_cancer(), (0.7, 0.15, 0.15), seed);
+    eprintln!(
+        "breast cancer: {} train, {} validation, {} test samples, 30 features",
+        s.train.len(),
+        s.validation.len(),
+        s.test.len()
+    );
+
+    let mut rng = Rng::seed_from(seed);
+    let model: Linear<f32> = LinearConfig::new(30, 1)
+        .init(&mut rng)
+        .expect("linear layer");
+    let mut opt = AdamConfig::new(lr)
+        .init(model.named_parameters())
+        .expect("Adam");
+    let bce = BceWithLogitsLoss::new(None, Reduction::Mean);
+    let train = DataLoader::new(&s.train, batch_size)
+        .expect("batch size")
+        .shuffle(seed);
+    let val = DataLoader::full_batch(&s.validation);
+    let eval = |m: &Linear<f32>, b: &Batch<f32>| {
+        let logits = m.forward(&Var::constant(b.features.clone()));
+        Evaluation::new(&bce.forward(&logits, &targets(b)), &logits)
+    };
+    let report = Trainer::new(epochs)
+        .seed(seed)
+        .metric(Accuracy::new())
+        .early_stopping(EarlyStopping::new("val_loss", Mode::Min, 20, 1e-4), true)
+        .fit(
+            &model,
+            &mut opt,
+            &train,
+            Some(&val),
+            |m, b, _| bce.forward(&m.forward(&Var::constant(b.features.clone())), &targets(b)),
+            eval,
+        )
+        .expect("training");
+
+    let mut metrics: Vec<Box<dyn Metric<f32>>> = vec![Box::new(Accuracy::new())];
+    let test = evaluate(&model, &DataLoader::full_batch(&s.test), eval, &mut metrics)
+        .expect("test evaluation");
+    let acc = test["accuracy"];
+    eprintln!(
+        "best epoch {:?}; test loss {:.4}, test accuracy {:.2} %",
+        report.best_epoch,
+        test["loss"],
+        100.0 * acc
+    );
+    common::print_result(serde_json::json!({
+        "example": "logistic_regression",
+        "seed": seed,
+        "test_accuracy": acc,
+        "test_loss": test["loss"],
+        "epochs_run": report.epochs_run,
+        "best_epoch": report.best_epoch,
+    }));
+}

@@ -1,0 +1,135 @@
+//! # nn — deep learning in Rust, from linear regression to Transformers
+//!
+//! The facade crate: it re-exports every library crate under one name, and
+//! a [`prelude`] with what a training script needs.
+//!
+//! * [`tensor`] (`nn-tensor`): n-dimensional tensors, f32/f64, fast matmul;
+//! * [`autograd`] (`nn-autograd`): reverse-mode differentiation, activations,
+//!   losses and the gradient checker;
+//! * [`data`] (`nn-data`): data sets (MNIST, embedded UCI sets, CSV),
+//!   scaling, splits and mini-batch loading;
+//! * [`generative`] (`nn-generative`): autoencoders, VAEs, GANs and
+//!   conditional GANs, and the two-player training loop;
+//! * [`layers`] (`nn-layers`): modules, layers, initialisers, weights files;
+//! * [`optim`] (`nn-optim`): optimisers, gradient clipping, learning-rate
+//!   schedules and optimiser state files;
+//! * [`conv`] (`nn-conv`): convolution, transposed convolution, pooling and
+//!   their output-size arithmetic;
+//! * [`rnn`] (`nn-rnn`): RNN, LSTM and GRU cells and sequence layers;
+//! * [`attention`] (`nn-attention`): attention, multi-head attention,
+//!   positional encodings and Transformer layers;
+//! * [`train`] (`nn-train`): the training loop, metrics, early stopping,
+//!   checkpoints, history, progress and figures.
+//!
+//! ```
+//! use nnkit::prelude::*;
+//! let x = Var::leaf(Tensor::<f64>::from_vec(vec![1.0, -2.0], &[1, 2]));
+//! let loss = x.relu().sum();
+//! let grads = loss.backward();
+//! assert_eq!(grads.get(&x).unwrap().to_vec(), vec![1.0, 0.0]);
+//! ```
+
+#![deny(missing_docs)]
+
+pub use nn_attention as attention;
+pub use nn_autograd as autograd;
+pub use nn_conv as conv;
+pub use nn_data as data;
+pub use nn_generative as generative;
+pub use nn_layers as layers;
+pub use nn_optim as optim;
+pub use nn_rnn as rnn;
+pub use nn_tensor as tensor;
+pub use nn_train as train;
+
+/// The `docs/` chapter pages, compiled only for doc tests: every ```` ```rust ````
+/// block in them runs under `cargo test --doc -p nnkit` (and so in CI), so the
+/// pages cannot drift from the library.
+#[cfg(doctest)]
+pub mod doc_pages {
+    #[doc = include_str!("../../../docs/ch1-ml-basics.md")]
+    pub struct Ch1MlBasics;
+    #[doc = include_str!("../../../docs/ch2-neurons.md")]
+    pub struct Ch2Neurons;
+    #[doc = include_str!("../../../docs/ch3-feedforward.md")]
+    pub struct Ch3Feedforward;
+    #[doc = include_str!("../../../docs/ch4-cnn.md")]
+    pub struct Ch4Cnn;
+    #[doc = include_str!("../../../docs/ch5-rnn.md")]
+    pub struct Ch5Rnn;
+    #[doc = include_str!("../../../docs/ch6-attention.md")]
+    pub struct Ch6Attention;
+    #[doc = include_str!("../../../docs/ch7-optimisation.md")]
+    pub struct Ch7Optimisation;
+    #[doc = include_str!("../../../docs/ch8-generative.md")]
+    pub struct Ch8Generative;
+    #[doc = include_str!("../../../README.md")]
+    pub struct Readme;
+
+    /// Every name of the README's feature table, at the module it names:
+    ///
+    /// ```
+    /// use nnkit::attention::{
+    ///     hard_attention, scaled_dot_product_attention, AdditiveAttention, Mask,
+    ///     MultiHeadAttention, PositionalEncoding, Seq2SeqTransformer, Transformer,
+    ///     TransformerDecoderLayer, TransformerEncoderLayer,
+    /// };
+    /// use nnkit::autograd::{gradcheck::check_gradients, no_grad, Gradients, Parameter, Var};
+    /// use nnkit::conv::layers::{
+    ///     AdaptiveAvgPool2d, AvgPool2d, BasicBlock, BatchNorm2d, Bottleneck, Conv1d, Conv2d,
+    ///     ConvTranspose2d, LeNet5, MaxPool2d, ResNet,
+    /// };
+    /// use nnkit::conv::{conv2d, conv_output_size, conv_transpose_output_size, pool_output_size};
+    /// use nnkit::data::{
+    ///     breast_cancer, diabetes, digits, iris, load_mnist, one_hot, read_csv, DataLoader,
+    ///     MinMaxScaler, SplitFractions, StandardScaler, TensorDataset,
+    /// };
+    /// use nnkit::generative::{reparameterize, Autoencoder, ConditionalGan, Gan, Vae};
+    /// use nnkit::layers::serialize::{load, save, LoadMode};
+    /// use nnkit::layers::{
+    ///     init, summary, BatchNorm1d, BceWithLogitsLoss, CrossEntropyLoss, Dropout, Elu,
+    ///     Embedding, Flatten, Forward, Gelu, Initializer, LayerNorm, LeakyRelu, Linear,
+    ///     LogSoftmax, Module, MseLoss, Prelu, Relu, Sequential, Sigmoid, Softmax, Softplus, Tanh,
+    /// };
+    /// use nnkit::optim::{
+    ///     clip_grad_norm, clip_grad_value, AdagradConfig, AdamConfig, AdamWConfig,
+    ///     CosineAnnealingLr, ExponentialLr, GradClip, LinearWarmup, MultiStepLr, Optimizer,
+    ///     ReduceLrOnPlateau, RmsPropConfig, SgdConfig, StepLr,
+    /// };
+    /// use nnkit::rnn::{truncated_bptt, Gru, GruCell, Lstm, LstmCell, Rnn, RnnCell};
+    /// use nnkit::tensor::{Rng, Tensor, TensorError};
+    /// use nnkit::train::figures::{save_image_grid, save_line_chart};
+    /// use nnkit::train::{Accuracy, Checkpoint, EarlyStopping, History, MeanSquaredError, Trainer};
+    /// let _ = (Tensor::<f32>::matmul, Var::<f32>::backward, Var::<f32>::mse_loss);
+    /// let _ = (Var::<f32>::binary_cross_entropy_with_logits, Var::<f32>::cross_entropy);
+    /// let _ = SgdConfig::new(0.1).with_nesterov(true);
+    /// ```
+    pub struct FeatureTable;
+}
+
+/// The names a training script uses most.
+pub mod prelude {
+    pub use nn_autograd::ops::loss::{accuracy, gaussian_kl, zero_one_loss};
+    pub use nn_autograd::{no_grad, Gradients, Parameter, Reduction, Var, VarId};
+    pub use nn_data::{
+        load_mnist, one_hot, Batch, DataError, DataLoader, Dataset, ImageLayout, MinMaxScaler,
+        MnistSplit, SplitFractions, StandardScaler, TensorDataset,
+    };
+    pub use nn_layers::activation::{
+        Elu, Gelu, GeluApproximation, LeakyRelu, LogSoftmax, Prelu, PreluConfig, Relu, Sigmoid,
+        Softmax, Softplus, Tanh,
+    };
+    pub use nn_layers::{
+        init, module_children, BatchNorm1d, BatchNormConfig, BceWithLogitsLoss, Buffer,
+        CrossEntropyLoss, Dropout, DropoutConfig, Embedding, EmbeddingConfig, Flatten, Forward,
+        GaussianKl, HuberLoss, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
+        LoadMode, Module, MseLoss, NllLoss, Sequential, SmoothL1Loss,
+    };
+    pub use nn_optim::{
+        clip_grad_norm, clip_grad_value, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW,
+        AdamWConfig, CosineAnnealingLr, ExponentialLr, GradClip, LearningRates, LinearWarmup,
+        LrSchedule, MultiStepLr, OptimError, Optimizer, ParamGroup, PlateauConfig, PlateauMode,
+        ReduceLrOnPlateau, RmsProp, RmsPropConfig, Scheduler, Sgd, SgdConfig, StepLr, UpdateRule,
+    };
+    pub use nn_tensor::{Element, Rng, Tensor, TensorError};
+}

@@ -1,0 +1,469 @@
+//! Argument checks that had no test in their own crate (issue 10: every
+//! public constructor and function checks its arguments and names the
+//! argument and its value). The checks the crates already test are listed
+//! in the reliability report; these fill the gaps, one test per check
+//! (the recurrent stacks check sizes and dropout, but nn-rnn had no test).
+
+use nnkit::attention::{
+    AdditiveAttention, BilinearScore, LearnedPositionEmbedding, MultiHeadAttention,
+    PositionalEncoding, Seq2SeqTransformer, Transformer, TransformerDecoder,
+    TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer, TransformerLayerConfig,
+};
+use nnkit::conv::layers::{AdaptiveAvgPool2d, AvgPool2d, Conv2dConfig, MaxPool2d};
+use nnkit::conv::{AvgPoolOptions, MaxPoolOptions};
+use nnkit::generative::{
+    AutoencoderConfig, Conditioned, Corruption, GanConfig, LabelEncoding, VaeConfig,
+};
+use nnkit::prelude::*;
+use nnkit::rnn::{Gru, GruCell, Lstm, LstmCell, Nonlinearity, RecurrentConfig, Rnn, RnnCell};
+
+fn named() -> Vec<(String, Parameter<f64>)> {
+    vec![("w".into(), Parameter::new(Tensor::zeros(&[2])))]
+}
+
+#[test]
+fn adam_nan_lr() {
+    let e = AdamConfig::new(f64::NAN).init(named()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Adam: invalid lr = NaN, expected a finite value >= 0"
+    );
+}
+
+#[test]
+fn adamw_negative_lr() {
+    let e = AdamWConfig::new(-1e-3).init(named()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "AdamW: invalid lr = -0.001, expected a finite value >= 0"
+    );
+}
+
+#[test]
+fn rmsprop_nan_lr() {
+    let e = RmsPropConfig::new(f64::NAN).init(named()).unwrap_err();
+    let e = e.to_string();
+    assert!(e.contains("invalid lr = NaN"), "{e}");
+}
+
+#[test]
+fn adagrad_negative_lr() {
+    let e = AdagradConfig::new(-0.5).init(named()).unwrap_err();
+    let e = e.to_string();
+    assert!(e.contains("invalid lr = -0.5"), "{e}");
+}
+
+#[test]
+#[should_panic(expected = "MultiHeadAttention: embed_dim 10 must be divisible by num_heads 3")]
+fn multihead_attention_heads_must_divide_the_embedding() {
+    MultiHeadAttention::<f32>::new(10, 3, 0.0, true, &mut Rng::seed_from(0));
+}
+
+#[test]
+#[should_panic(expected = "MultiHeadAttention: num_heads = 0, expected at least 1")]
+fn multihead_attention_zero_heads() {
+    MultiHeadAttention::<f32>::new(8, 0, 0.0, true, &mut Rng::seed_from(0));
+}
+
+#[test]
+fn conv2d_layer_kernel_larger_than_padded_input() {
+    let conv = Conv2dConfig::new(1, 2, 5)
+        .with_padding(1)
+        .init::<f32>(&mut Rng::seed_from(0))
+        .unwrap();
+    let x = Var::constant(Tensor::zeros(&[1, 1, 2, 2]));
+    let e = conv.try_forward(&x).unwrap_err().to_string();
+    assert!(
+        e.starts_with("conv2d: input [1, 1, 2, 2], weight [2, 1, 5, 5]")
+            && e.contains("kernel 5")
+            && e.contains("more than the padded input 4"),
+        "{e}"
+    );
+}
+
+#[test]
+#[should_panic(expected = "Lstm::new: hidden_size = 0, expected at least 1")]
+fn lstm_zero_hidden_size() {
+    nnkit::rnn::Lstm::<f32>::new(
+        nnkit::rnn::RecurrentConfig::new(3, 0),
+        &mut Rng::seed_from(0),
+    );
+}
+
+#[test]
+#[should_panic(expected = "Gru::new: dropout = 1, expected a value in [0, 1)")]
+fn gru_dropout_of_one() {
+    let config = nnkit::rnn::RecurrentConfig::new(3, 4)
+        .num_layers(2)
+        .dropout(1.0);
+    nnkit::rnn::Gru::<f32>::new(config, &mut Rng::seed_from(0));
+}
+
+// ---------------------------------------------------------------------------
+// Attention: MultiHeadAttention, Transformer layers and stacks, positions, scores.
+
+#[test]
+#[should_panic(expected = "MultiHeadAttention: embed_dim = 0, expected at least 1")]
+fn multihead_attention_zero_embed_dim() {
+    MultiHeadAttention::<f32>::new(0, 2, 0.0, true, &mut Rng::seed_from(0));
+}
+
+#[test]
+#[should_panic(expected = "MultiHeadAttention: dropout = 1, expected a value in [0, 1)")]
+fn multihead_attention_dropout_of_one() {
+    MultiHeadAttention::<f32>::new(8, 2, 1.0, true, &mut Rng::seed_from(0));
+}
+
+#[test]
+#[should_panic(expected = "MultiHeadAttention: dropout = -0.1, expected a value in [0, 1)")]
+fn multihead_attention_negative_dropout() {
+    MultiHeadAttention::<f32>::new(8, 2, -0.1, true, &mut Rng::seed_from(0));
+}
+
+#[test]
+#[should_panic(expected = "MultiHeadAttention: dropout = NaN, expected a value in [0, 1)")]
+fn multihead_attention_nan_dropout() {
+    MultiHeadAttention::<f32>::new(8, 2, f64::NAN, true, &mut Rng::seed_from(0));
+}
+
+#[test]
+#[should_panic(expected = "TransformerEncoderLayer: d_model 10 must be divisible by nhead 4")]
+fn transformer_layer_heads_must_divide_d_model() {
+    TransformerEncoderLayer::<f32>::new(TransformerLayerConfig::new(10, 4), &mut Rng::seed_from(0));
+}
+
+#[test]
+#[should_panic(expected = "TransformerDecoderLayer: dim_feedforward = 0, expected at least 1")]
+fn transformer_layer_zero_feedforward() {
+    let config = TransformerLayerConfig::new(8, 2).dim_feedforward(0);
+    TransformerDecoderLayer::<f32>::new(config, &mut Rng::seed_from(0));
+}
+
+#[test]
+#[should_panic(expected = "TransformerEncoderLayer: dropout = 1.5, expected a value in [0, 1)")]
+fn transformer_layer_dropout_above_one() {
+    let config = TransformerLayerConfig::new(8, 2).dropout(1.5);
+    TransformerEncoderLayer::<f32>::new(config, &mut Rng::seed_from(0));
+}
+
+#[test]
+#[should_panic(
+    expected = "TransformerEncoderLayer: layer_norm_eps = -0.001, expected a finite value >= 0"
+)]
+fn transformer_layer_negative_eps() {
+    let mut config = TransformerLayerConfig::new(8, 2);
+    config.layer_norm_eps = -1e-3;
+    TransformerEncoderLayer::<f32>::new(config, &mut Rng::seed_from(0));
+}
+
+#[test]
+#[should_panic(expected = "TransformerEncoder: num_layers = 0, expected at least 1")]
+fn transformer_encoder_zero_layers() {
+    TransformerEncoder::<f32>::new(
+        TransformerLayerConfig::new(8, 2),
+        0,
+        true,
+        &mut Rng::seed_from(0),
+    );
+}
+
+#[test]
+#[should_panic(expected = "TransformerDecoder: num_layers = 0, expected at least 1")]
+fn transformer_decoder_zero_layers() {
+    TransformerDecoder::<f32>::new(
+        TransformerLayerConfig::new(8, 2),
+        0,
+        false,
+        &mut Rng::seed_from(0),
+    );
+}
+
+#[test]
+#[should_panic(expected = "Transformer: num_decoder_layers = 0, expected at least 1")]
+fn transformer_zero_decoder_layers() {
+    Transformer::<f32>::new(
+        TransformerLayerConfig::new(8, 2),
+        1,
+        0,
+        &mut Rng::seed_from(0),
+    );
+}
+
+#[test]
+#[should_panic(expected = "Seq2SeqTransformer: tgt_vocab = 0, expected at least 1")]
+fn seq2seq_transformer_empty_vocabulary() {
+    Seq2SeqTransformer::<f32>::new(
+        TransformerLayerConfig::new(8, 2),
+        1,
+        1,
+        5,
+        0,
+        16,
+        &mut Rng::seed_from(0),
+    );
+}
+
+#[test]
+#[should_panic(expected = "PositionalEncoding: max_len = 0, expected at least 1")]
+fn positional_encoding_zero_length() {
+    PositionalEncoding::<f32>::new(0, 8);
+}
+
+#[test]
+#[should_panic(expected = "LearnedPositionEmbedding: d_model = 0, expected at least 1")]
+fn learned_position_embedding_zero_width() {
+    LearnedPositionEmbedding::<f32>::new(16, 0, &mut Rng::seed_from(0));
+}
+
+#[test]
+#[should_panic(expected = "BilinearScore: dk = 0, expected at least 1")]
+fn bilinear_score_zero_key_size() {
+    BilinearScore::<f32>::new(4, 0, &mut Rng::seed_from(0));
+}
+
+#[test]
+#[should_panic(expected = "AdditiveAttention: attention_dim = 0, expected at least 1")]
+fn additive_attention_zero_width() {
+    AdditiveAttention::<f32>::new(4, 4, 0, &mut Rng::seed_from(0));
+}
+
+// ---------------------------------------------------------------------------
+// Recurrent cells and sequence layers.
+
+#[test]
+#[should_panic(expected = "RnnCell::new: input_size = 0, expected at least 1")]
+fn rnn_cell_zero_input() {
+    RnnCell::<f32>::new(0, 4, true, Nonlinearity::Tanh, &mut Rng::seed_from(0));
+}
+
+#[test]
+#[should_panic(expected = "RnnCell::new: hidden_size = 0, expected at least 1")]
+fn rnn_cell_zero_hidden() {
+    RnnCell::<f32>::new(3, 0, true, Nonlinearity::Tanh, &mut Rng::seed_from(0));
+}
+
+#[test]
+#[should_panic(expected = "LstmCell::new: input_size = 0, expected at least 1")]
+fn lstm_cell_zero_input() {
+    LstmCell::<f32>::new(0, 4, true, &mut Rng::seed_from(0));
+}
+
+#[test]
+#[should_panic(expected = "LstmCell::new: hidden_size = 0, expected at least 1")]
+fn lstm_cell_zero_hidden() {
+    LstmCell::<f32>::new(3, 0, true, &mut Rng::seed_from(0));
+}
+
+#[test]
+#[should_panic(expected = "GruCell::new: input_size = 0, expected at least 1")]
+fn gru_cell_zero_input() {
+    GruCell::<f32>::new(0, 4, true, &mut Rng::seed_from(0));
+}
+
+#[test]
+#[should_panic(expected = "GruCell::new: hidden_size = 0, expected at least 1")]
+fn gru_cell_zero_hidden() {
+    GruCell::<f32>::new(3, 0, true, &mut Rng::seed_from(0));
+}
+
+#[test]
+#[should_panic(expected = "DirectionWeights::new: hidden_size = 0, expected at least 1")]
+fn direction_weights_zero_hidden() {
+    nnkit::rnn::DirectionWeights::<f32>::new(
+        nnkit::rnn::CellKind::Lstm,
+        3,
+        0,
+        true,
+        nnkit::rnn::RecurrentInit::default(),
+        &mut Rng::seed_from(0),
+    );
+}
+
+#[test]
+#[should_panic(expected = "Rnn::new: input_size = 0, expected at least 1")]
+fn rnn_zero_input() {
+    Rnn::<f32>::new(
+        RecurrentConfig::new(0, 4),
+        Nonlinearity::Tanh,
+        &mut Rng::seed_from(0),
+    );
+}
+
+#[test]
+#[should_panic(expected = "Rnn::new: num_layers = 0, expected at least 1")]
+fn rnn_zero_layers() {
+    let config = RecurrentConfig::new(3, 4).num_layers(0);
+    Rnn::<f32>::new(config, Nonlinearity::Relu, &mut Rng::seed_from(0));
+}
+
+#[test]
+#[should_panic(expected = "Lstm::new: num_layers = 0, expected at least 1")]
+fn lstm_zero_layers() {
+    Lstm::<f32>::new(
+        RecurrentConfig::new(3, 4).num_layers(0),
+        &mut Rng::seed_from(0),
+    );
+}
+
+#[test]
+#[should_panic(expected = "Gru::new: hidden_size = 0, expected at least 1")]
+fn gru_zero_hidden() {
+    Gru::<f32>::new(RecurrentConfig::new(3, 0), &mut Rng::seed_from(0));
+}
+
+#[test]
+#[should_panic(expected = "Lstm::new: dropout = NaN, expected a value in [0, 1)")]
+fn lstm_nan_dropout() {
+    let config = RecurrentConfig::new(3, 4).num_layers(2).dropout(f64::NAN);
+    Lstm::<f32>::new(config, &mut Rng::seed_from(0));
+}
+
+// ---------------------------------------------------------------------------
+// Generative models (fallible constructors).
+
+fn linear(i: usize, o: usize) -> Linear<f32> {
+    LinearConfig::new(i, o)
+        .init(&mut Rng::seed_from(0))
+        .unwrap()
+}
+
+#[test]
+fn vae_zero_latent_dim() {
+    let e = VaeConfig::new(0)
+        .init(linear(4, 2), linear(1, 4))
+        .err()
+        .unwrap();
+    assert_eq!(
+        e.to_string(),
+        "VaeConfig::init: latent_dim = 0, expected at least 1"
+    );
+}
+
+#[test]
+fn vae_nan_beta() {
+    let e = VaeConfig::new(1)
+        .with_beta(f64::NAN)
+        .init(linear(4, 2), linear(1, 4))
+        .err()
+        .unwrap();
+    assert_eq!(
+        e.to_string(),
+        "VaeConfig::init: beta = NaN, expected a finite value >= 0"
+    );
+}
+
+#[test]
+fn gan_zero_latent_dim() {
+    let e = GanConfig::new(0)
+        .init(linear(1, 4), linear(4, 1))
+        .err()
+        .unwrap();
+    assert!(
+        e.to_string()
+            .ends_with("latent_dim = 0, expected at least 1"),
+        "{e}"
+    );
+}
+
+#[test]
+fn gan_real_label_above_one() {
+    let e = GanConfig::new(2)
+        .with_label_smoothing(1.5)
+        .init(linear(2, 4), linear(4, 1))
+        .err()
+        .unwrap();
+    assert!(
+        e.to_string()
+            .ends_with("real_label = 1.5, expected a value in (0, 1]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn conditioned_zero_classes() {
+    let e = Conditioned::new(
+        linear(4, 1),
+        0,
+        LabelEncoding::OneHot,
+        &mut Rng::seed_from(0),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(
+        e.to_string(),
+        "Conditioned::new: num_classes = 0, expected at least 1"
+    );
+}
+
+#[test]
+fn autoencoder_masking_probability_of_one() {
+    let e = AutoencoderConfig::new()
+        .with_corruption(Corruption::Masking { p: 1.0 })
+        .init(linear(4, 2), linear(2, 4))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("Masking { p: 1.0 }"), "{e}");
+}
+
+// ---------------------------------------------------------------------------
+// Convolution layers and pooling.
+
+#[test]
+fn conv2d_zero_in_channels() {
+    let e = Conv2dConfig::new(0, 4, 3)
+        .init::<f32>(&mut Rng::seed_from(0))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("in_channels = 0"), "{e}");
+}
+
+#[test]
+fn conv2d_groups_not_dividing_channels() {
+    let e = Conv2dConfig::new(4, 6, 3)
+        .with_groups(4)
+        .init::<f32>(&mut Rng::seed_from(0))
+        .err()
+        .unwrap();
+    assert!(
+        e.to_string().contains("out_channels = 6") && e.to_string().contains("groups = 4"),
+        "{e}"
+    );
+}
+
+#[test]
+fn conv2d_zero_kernel() {
+    let e = Conv2dConfig::new(1, 4, 0)
+        .init::<f32>(&mut Rng::seed_from(0))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("kernel_size [0, 0]"), "{e}");
+}
+
+#[test]
+fn max_pool2d_zero_stride() {
+    let pool = MaxPool2d::new(MaxPoolOptions::new(2).stride(0));
+    let x = Var::constant(Tensor::<f32>::zeros(&[1, 1, 4, 4]));
+    let e = pool.try_forward(&x).unwrap_err().to_string();
+    assert!(e.contains("stride must be positive, got 0"), "{e}");
+}
+
+#[test]
+fn avg_pool2d_padding_over_half_the_kernel() {
+    let pool = AvgPool2d::new(AvgPoolOptions::new(2).padding(2));
+    let x = Var::constant(Tensor::<f32>::zeros(&[1, 1, 4, 4]));
+    let e = pool.try_forward(&x).unwrap_err().to_string();
+    assert!(
+        e.contains("padding 2 must be at most half the kernel span 2"),
+        "{e}"
+    );
+}
+
+#[test]
+fn adaptive_avg_pool2d_zero_output() {
+    let pool = AdaptiveAvgPool2d::new([0, 1]);
+    let x = Var::constant(Tensor::<f32>::zeros(&[1, 1, 4, 4]));
+    let e = Forward::<f32>::try_forward(&pool, &x)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("output size [0, 1]"), "{e}");
+}

@@ -1,0 +1,84 @@
+//! Recurrent layers (fixtures README section 7): `rnn`, `lstm`, `gru`.
+//! The weights are the case's inputs (`weight_ih_l{k}`, ...), run through
+//! the functional form of the layers, [`recurrent_forward`].
+
+use nnkit::autograd::Var;
+use nnkit::rnn::{recurrent_forward, CellKind, DirectionVars, RecurrentConfig};
+use nnkit::tensor::Element;
+
+use super::common::{Ctx, Outputs, Runner};
+
+/// The families of this module.
+pub fn runners<T: Element>() -> Vec<(&'static str, Runner<T>)> {
+    vec![
+        ("rnn", rnn::<T> as Runner<T>),
+        ("lstm", lstm::<T>),
+        ("gru", gru::<T>),
+    ]
+}
+
+fn run<T: Element>(c: &Ctx<'_, T>, kind: CellKind) -> Result<Outputs<T>, String> {
+    let bias = c.param_bool("bias")?;
+    let cfg = RecurrentConfig::new(c.param_usize("input_size")?, c.param_usize("hidden_size")?)
+        .num_layers(c.param_usize("num_layers")?)
+        .batch_first(c.param_bool("batch_first")?)
+        .bias(bias);
+    let weights = (0..cfg.num_layers)
+        .map(|k| {
+            let opt = |name: String| -> Result<Option<Var<T>>, String> {
+                if bias {
+                    c.var(&name).map(Some)
+                } else {
+                    Ok(None)
+                }
+            };
+            Ok(vec![DirectionVars {
+                weight_ih: c.var(&format!("weight_ih_l{k}"))?,
+                weight_hh: c.var(&format!("weight_hh_l{k}"))?,
+                bias_ih: opt(format!("bias_ih_l{k}"))?,
+                bias_hh: opt(format!("bias_hh_l{k}"))?,
+            }])
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let h0 = c.var("h0")?;
+    let c0 = if kind.has_cell() {
+        Some(c.var("c0")?)
+    } else {
+        None
+    };
+    let out = recurrent_forward(
+        kind,
+        &cfg,
+        &weights,
+        &c.var("x")?,
+        Some(&h0),
+        c0.as_ref(),
+        None,
+        |v| v.clone(),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut outs = Outputs::new();
+    outs.insert("output".into(), out.output);
+    outs.insert("h_n".into(), out.h_n);
+    if let Some(cn) = out.c_n {
+        outs.insert("c_n".into(), cn);
+    }
+    Ok(outs)
+}
+
+fn rnn<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
+    let kind = match c.param_str("nonlinearity")? {
+        "tanh" => CellKind::RnnTanh,
+        "relu" => CellKind::RnnRelu,
+        other => return Err(format!("rnn: unknown nonlinearity {other:?}")),
+    };
+    run(c, kind)
+}
+
+fn lstm<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
+    run(c, CellKind::Lstm)
+}
+
+fn gru<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
+    run(c, CellKind::Gru)
+}
