@@ -37,6 +37,12 @@
 
 #![deny(missing_docs)]
 
+/// The crate's `README.md`, compiled only for doc tests so that its example
+/// cannot drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod csv;
 pub mod dataset;
 pub mod embedded;

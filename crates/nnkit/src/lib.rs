@@ -31,6 +31,12 @@
 
 #![deny(missing_docs)]
 
+/// The crate's `README.md`, compiled only for doc tests so that its example
+/// cannot drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use nn_attention as attention;
 pub use nn_autograd as autograd;
 pub use nn_conv as conv;
