@@ -1,7 +1,7 @@
 //! Boolean attention masks. **`true` means masked out** (the position is
 //! ignored), as in PyTorch's `key_padding_mask` and boolean `attn_mask`.
 
-use nn_tensor::{Element, Result, Tensor, TensorError};
+use nn_tensor::{or_panic, Element, Result, Tensor, TensorError};
 
 /// A boolean mask with a shape: `[L, S]` for an attention mask, `[N, S]`
 /// for a key-padding mask. `true` = masked out.
@@ -35,7 +35,7 @@ impl Mask {
     /// Panicking [`Mask::try_new`].
     #[track_caller]
     pub fn new(rows: usize, cols: usize, data: Vec<bool>) -> Self {
-        Self::try_new(rows, cols, data).unwrap_or_else(|e| panic!("{e}"))
+        or_panic(Self::try_new(rows, cols, data))
     }
 
     /// The causal mask `[len, len]`: query i may not attend to keys j > i.

@@ -2,7 +2,7 @@
 //! `batch_first=True`).
 
 use nn_autograd::{Parameter, Var};
-use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
+use nn_tensor::{or_panic, Element, Result, Rng, Tensor, TensorError};
 
 use crate::functional::attend;
 use crate::fused::{fused_attention, AttnDims, HeadLayout, Heads};
@@ -486,7 +486,6 @@ impl<T: Element> MultiHeadAttention<T> {
         key_padding_mask: Option<&Mask>,
         need_weights: bool,
     ) -> (Var<T>, Option<Var<T>>) {
-        self.try_forward(query, key, value, attn_mask, key_padding_mask, need_weights)
-            .unwrap_or_else(|e| panic!("{e}"))
+        or_panic(self.try_forward(query, key, value, attn_mask, key_padding_mask, need_weights))
     }
 }

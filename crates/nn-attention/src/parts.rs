@@ -6,7 +6,7 @@ use nn_autograd::{Parameter, Var};
 use nn_layers::{
     functional, LayerNorm, LayerNormConfig, LayerRng, Linear, LinearConfig, Module, TrainFlag,
 };
-use nn_tensor::{Element, Result, Rng, Tensor};
+use nn_tensor::{or_panic, Element, Result, Rng, Tensor};
 
 /// Panics unless every size is at least 1, naming the constructor, the
 /// argument and its value.
@@ -102,10 +102,7 @@ pub(crate) fn new_linear<T: Element>(
         "Linear::new",
         &[("in_features", input), ("out_features", output)],
     );
-    LinearConfig::new(input, output)
-        .with_bias(bias)
-        .init(rng)
-        .unwrap_or_else(|e| panic!("{e}"))
+    or_panic(LinearConfig::new(input, output).with_bias(bias).init(rng))
 }
 
 /// `LayerNorm(dim)` with weight 1, bias 0.
@@ -113,10 +110,7 @@ pub(crate) fn new_linear<T: Element>(
 pub(crate) fn new_layer_norm<T: Element>(dim: usize, eps: f64) -> LayerNorm<T> {
     check_sizes("LayerNorm::new", &[("normalized_shape", dim)]);
     check_eps("LayerNorm::new", "eps", eps);
-    LayerNormConfig::new(&[dim])
-        .with_eps(eps)
-        .init()
-        .unwrap_or_else(|e| panic!("{e}"))
+    or_panic(LayerNormConfig::new(&[dim]).with_eps(eps).init())
 }
 
 /// `layer`'s map, `[.., in]` → `[.., out]`, on weights looked up under

@@ -2,7 +2,7 @@
 //! batch-first), post-norm or pre-norm, relu or gelu, with dropout.
 
 use nn_autograd::{Parameter, Var};
-use nn_tensor::{Element, Result, Rng};
+use nn_tensor::{or_panic, Element, Result, Rng};
 
 use crate::mask::Mask;
 use crate::multihead::{MultiHeadAttention, ProjectedKv};
@@ -276,8 +276,7 @@ impl<T: Element> TransformerEncoderLayer<T> {
         src_mask: Option<&Mask>,
         src_key_padding_mask: Option<&Mask>,
     ) -> Var<T> {
-        self.try_forward(src, src_mask, src_key_padding_mask)
-            .unwrap_or_else(|e| panic!("{e}"))
+        or_panic(self.try_forward(src, src_mask, src_key_padding_mask))
     }
 }
 
@@ -415,8 +414,7 @@ impl<T: Element> TransformerDecoderLayer<T> {
     /// Panicking [`TransformerDecoderLayer::try_forward`].
     #[track_caller]
     pub fn forward(&self, tgt: &Var<T>, memory: &Var<T>, masks: DecoderMasks<'_>) -> Var<T> {
-        self.try_forward(tgt, memory, masks)
-            .unwrap_or_else(|e| panic!("{e}"))
+        or_panic(self.try_forward(tgt, memory, masks))
     }
 
     /// Incremental decoding: `new [N, 1, E]` is the next target position.

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use nn_tensor::{Element, Result, Tensor, TensorError};
+use nn_tensor::{or_panic, Element, Result, Tensor, TensorError};
 
 use crate::var::{is_grad_disabled, Var, VarId};
 
@@ -116,9 +116,7 @@ impl<T: Element> Parameter<T> {
     /// Panicking [`Parameter::try_set_value`].
     #[track_caller]
     pub fn set_value(&self, value: Tensor<T>) {
-        if let Err(e) = self.try_set_value(value) {
-            panic!("{e}")
-        }
+        or_panic(self.try_set_value(value));
     }
 
     /// Changes the value in place (optimisers use this). The closure must

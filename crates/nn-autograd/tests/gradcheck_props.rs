@@ -215,6 +215,17 @@ proptest! {
         check(|v| v[0].neg(), &ins)?;
         check(|v| v[0].square(), &ins)?;
         check(|v| v[0].exp(), &ins)?;
+        check(move |v| &v[0] - a, &ins)?;
+        check(move |v| a - &v[0], &ins)?;
+        check(move |v| &v[0] * m + 1.0, &ins)?;
+        check(|v| &v[0] / 2.5, &ins)?;
+    }
+
+    #[test]
+    fn scalar_over_var(s in shape(3, 3), p in nonzero_pool(), a in -2.0f64..2.0) {
+        let ins = [tensor(&s, &p)];
+        check(move |v| a / &v[0], &ins)?;
+        check(|v| v[0].recip(), &ins)?;
     }
 
     #[test]

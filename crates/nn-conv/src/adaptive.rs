@@ -5,7 +5,7 @@ use nn_autograd::Var;
 use nn_tensor::{Element, Result, Tensor, TensorError};
 use rayon::prelude::*;
 
-use crate::conv::or_panic;
+use nn_tensor::or_panic;
 
 /// Below this many input elements pooling stays on the calling thread.
 const PARALLEL_ELEMS: usize = 1 << 15;

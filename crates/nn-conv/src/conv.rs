@@ -5,7 +5,7 @@
 //! one with a height of 1, so both share every kernel.
 
 use nn_autograd::Var;
-use nn_tensor::{Element, Result, Tensor, TensorError};
+use nn_tensor::{or_panic, Element, Result, Tensor, TensorError};
 
 use crate::arithmetic::conv_output_size_asym;
 use crate::im2col::{ConvDims, ConvGeom};
@@ -13,13 +13,6 @@ use crate::kernels::{
     add_bias, bias_grad, conv_backward_input, conv_backward_weight, conv_forward,
 };
 use crate::options::ConvOptions;
-
-pub(crate) fn or_panic<V>(r: Result<V>) -> V {
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("{e}"),
-    }
-}
 
 /// 2-d convolution. `x: [N, C_in, H, W]`, `weight: [C_out, C_in/G, kH, kW]`,
 /// `bias: [C_out]`; returns `[N, C_out, Ho, Wo]` with

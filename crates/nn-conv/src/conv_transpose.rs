@@ -9,10 +9,10 @@
 //! `[C_in, C_out/G, kH, kW]`: input channels first, as in PyTorch.
 
 use nn_autograd::Var;
-use nn_tensor::{Element, Result, TensorError};
+use nn_tensor::{or_panic, Element, Result, TensorError};
 
 use crate::arithmetic::conv_transpose_output_size;
-use crate::conv::{check_bias, check_ranks, conv_nd, or_panic, output_sizes, ConvKind, Pass};
+use crate::conv::{check_bias, check_ranks, conv_nd, output_sizes, ConvKind, Pass};
 use crate::im2col::{ConvDims, ConvGeom};
 use crate::options::ConvTransposeOptions;
 

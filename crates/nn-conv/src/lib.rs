@@ -63,8 +63,16 @@ pub use arithmetic::{
     same_padding, valid_padding, Padding,
 };
 pub use conv::{conv1d, conv2d, try_conv1d, try_conv2d};
+// The layers at the crate's root (`nn_conv::Conv2d`), beside the functions.
 pub use conv_transpose::{
     conv_transpose1d, conv_transpose2d, try_conv_transpose1d, try_conv_transpose2d,
+};
+pub use layers::{
+    AdaptiveAvgPool2d, AvgPool, AvgPool1d, AvgPool2d, BasicBlock, BatchNorm2d, BlockConfig,
+    BlockKind, Bottleneck, Conv, Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, ConvConfig,
+    ConvTranspose, ConvTranspose1d, ConvTranspose1dConfig, ConvTranspose2d, ConvTranspose2dConfig,
+    ConvTransposeConfig, LeNet5, LeNet5Config, MaxPool, MaxPool1d, MaxPool2d, Projection, ResNet,
+    ResNetConfig, ResidualBlock, Stem,
 };
 pub use options::{AvgPoolOptions, ConvOptions, ConvTransposeOptions, IntoSpatial, MaxPoolOptions};
 pub use pool::{

@@ -10,8 +10,8 @@ use nn_tensor::{Element, Result, Tensor, TensorError};
 use rayon::prelude::*;
 
 use crate::arithmetic::pool_output_size;
-use crate::conv::or_panic;
 use crate::options::{AvgPoolOptions, MaxPoolOptions};
+use nn_tensor::or_panic;
 
 /// Below this many input elements pooling stays on the calling thread.
 const PARALLEL_ELEMS: usize = 1 << 15;

@@ -5,7 +5,7 @@ use nn_autograd::{no_grad, Reduction, Var};
 use nn_layers::{Forward, Module};
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
-use crate::or_panic;
+use nn_tensor::or_panic;
 
 /// How a reconstruction is scored against the clean input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -8,11 +8,11 @@ use nn_optim::{Optimizer, UpdateRule};
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::gan::GanConfig;
-use crate::or_panic;
 use crate::two_player::{
     adversarial_discriminator_loss, adversaries_common, apply_update, generate_constant,
     Adversaries, DiscriminatorStep, GeneratorStep, TwoPlayer,
 };
+use nn_tensor::or_panic;
 
 /// How a class label becomes input features.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

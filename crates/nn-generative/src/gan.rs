@@ -7,11 +7,11 @@ use nn_optim::{Optimizer, UpdateRule};
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::adversarial::GeneratorLoss;
-use crate::or_panic;
 use crate::two_player::{
     adversarial_discriminator_loss, adversaries_common, apply_update, generate_constant,
     Adversaries, DiscriminatorStep, GeneratorStep, TwoPlayer,
 };
+use nn_tensor::or_panic;
 
 /// The settings of a [`Gan`] (and of a [`ConditionalGan`](crate::ConditionalGan)).
 #[derive(Clone, Copy, Debug, PartialEq)]

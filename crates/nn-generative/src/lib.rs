@@ -61,13 +61,3 @@ pub use two_player::{
     TwoPlayerSchedule,
 };
 pub use vae::{Vae, VaeConfig, VaeLoss};
-
-/// Unwraps a `try_*` result, panicking with the error's message: the
-/// panicking twins all go through here so both forms say the same.
-#[track_caller]
-pub(crate) fn or_panic<R>(r: nn_tensor::Result<R>) -> R {
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("{e}"),
-    }
-}

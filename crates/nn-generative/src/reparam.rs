@@ -10,7 +10,7 @@
 use nn_autograd::Var;
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
-use crate::or_panic;
+use nn_tensor::or_panic;
 
 /// `z = mu + exp(½·logvar) ⊙ eps` for a given noise sample `eps`, all three
 /// of the same shape (usually `[batch, latent]`).

@@ -6,8 +6,8 @@ use nn_layers::{Forward, Module};
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::likelihood::Likelihood;
-use crate::or_panic;
 use crate::reparam::try_reparameterize;
+use nn_tensor::or_panic;
 
 /// The settings of a [`Vae`].
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,7 +1,7 @@
 //! [`Embedding`]: a lookup table of learnable vectors.
 
 use nn_autograd::{Parameter, Var};
-use nn_tensor::{Element, Result, Rng, TensorError};
+use nn_tensor::{or_panic, Element, Result, Rng, TensorError};
 
 use crate::functional;
 use crate::init::Initializer;
@@ -95,10 +95,7 @@ impl<T: Element> Embedding<T> {
     /// Panicking [`Embedding::try_lookup`].
     #[track_caller]
     pub fn lookup(&self, indices: &[usize], shape: &[usize]) -> Var<T> {
-        match self.try_lookup(indices, shape) {
-            Ok(v) => v,
-            Err(e) => panic!("{e}"),
-        }
+        or_panic(self.try_lookup(indices, shape))
     }
 }
 

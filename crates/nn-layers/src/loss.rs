@@ -5,17 +5,9 @@
 
 use nn_autograd::ops::loss::try_gaussian_kl;
 use nn_autograd::{Reduction, Var};
-use nn_tensor::{Element, Result, Tensor, TensorError};
+use nn_tensor::{or_panic, Element, Result, Tensor, TensorError};
 
 use crate::module::Module;
-
-#[track_caller]
-fn or_panic<T>(r: Result<T>) -> T {
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("{e}"),
-    }
-}
 
 fn positive(op: &'static str, name: &str, v: f64) -> Result<()> {
     if v > 0.0 && v.is_finite() {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use nn_autograd::{Parameter, Var};
-use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
+use nn_tensor::{or_panic, Element, Result, Rng, Tensor, TensorError};
 
 use crate::layer_rng::LayerRng;
 use crate::summary::Recorder;
@@ -100,9 +100,7 @@ impl<T: Element> Buffer<T> {
     /// Panicking [`Buffer::try_set_value`].
     #[track_caller]
     pub fn set_value(&self, value: Tensor<T>) {
-        if let Err(e) = self.try_set_value(value) {
-            panic!("{e}")
-        }
+        or_panic(self.try_set_value(value));
     }
 }
 
@@ -362,10 +360,7 @@ pub trait Forward<T: Element>: Module<T> + AsModule<T> {
     /// Panicking [`Forward::try_forward`].
     #[track_caller]
     fn forward(&self, x: &Var<T>) -> Var<T> {
-        match self.try_forward(x) {
-            Ok(y) => y,
-            Err(e) => panic!("{e}"),
-        }
+        or_panic(self.try_forward(x))
     }
 
     /// [`Forward::try_forward`] that also records this layer in a

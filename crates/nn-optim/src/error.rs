@@ -106,16 +106,6 @@ impl std::error::Error for OptimError {}
 /// The result type of this crate.
 pub type Result<T> = std::result::Result<T, OptimError>;
 
-/// Unwraps, panicking with the error's message: the panicking twins of the
-/// `try_*` methods go through here so both forms say the same.
-#[track_caller]
-pub(crate) fn or_panic<T>(r: Result<T>) -> T {
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("{e}"),
-    }
-}
-
 /// Range checks shared by every config. Each names the argument and value.
 pub(crate) mod check {
     use super::{OptimError, Result};

@@ -6,9 +6,10 @@ use nn_autograd::{Gradients, Parameter};
 use nn_tensor::{Element, Tensor};
 
 use crate::clip::GradClip;
-use crate::error::{check, or_panic, OptimError, Result};
+use crate::error::{check, OptimError, Result};
 use crate::group::{GroupHyper, ParamGroup};
 use crate::rule::UpdateRule;
+use nn_tensor::or_panic;
 
 /// One parameter under optimisation, with its step count and state.
 #[derive(Clone, Debug)]

@@ -3,7 +3,7 @@
 
 use nn_autograd::{Parameter, Var};
 use nn_layers::Module;
-use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
+use nn_tensor::{or_panic, Element, Result, Rng, Tensor, TensorError};
 
 use crate::init::{DirectionVars, DirectionWeights, RecurrentInit};
 use crate::recurrence::{recurrence, CellKind};
@@ -172,7 +172,7 @@ impl<T: Element> RnnCell<T> {
     /// Panicking [`RnnCell::try_forward`].
     #[track_caller]
     pub fn forward(&self, x: &Var<T>, h: Option<&Var<T>>) -> Var<T> {
-        self.try_forward(x, h).unwrap_or_else(|e| panic!("{e}"))
+        or_panic(self.try_forward(x, h))
     }
 
     cell_common!();
@@ -246,7 +246,7 @@ impl<T: Element> LstmCell<T> {
     /// Panicking [`LstmCell::try_forward`].
     #[track_caller]
     pub fn forward(&self, x: &Var<T>, state: Option<(&Var<T>, &Var<T>)>) -> (Var<T>, Var<T>) {
-        self.try_forward(x, state).unwrap_or_else(|e| panic!("{e}"))
+        or_panic(self.try_forward(x, state))
     }
 
     cell_common!();
@@ -289,7 +289,7 @@ impl<T: Element> GruCell<T> {
     /// Panicking [`GruCell::try_forward`].
     #[track_caller]
     pub fn forward(&self, x: &Var<T>, h: Option<&Var<T>>) -> Var<T> {
-        self.try_forward(x, h).unwrap_or_else(|e| panic!("{e}"))
+        or_panic(self.try_forward(x, h))
     }
 
     cell_common!();

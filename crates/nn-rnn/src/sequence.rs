@@ -3,7 +3,7 @@
 
 use nn_autograd::{Parameter, Var};
 use nn_layers::{LayerRng, Module, TrainFlag};
-use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
+use nn_tensor::{or_panic, Element, Result, Rng, Tensor, TensorError};
 
 use crate::cell::{check_sizes, Nonlinearity};
 use crate::init::{DirectionVars, DirectionWeights, RecurrentInit};
@@ -461,8 +461,7 @@ macro_rules! forward_without_cell {
         #[doc = concat!("Panicking [`", stringify!($layer), "::try_forward`] without lengths.")]
         #[track_caller]
         pub fn forward(&self, x: &Var<T>, h0: Option<&Var<T>>) -> (Var<T>, Var<T>) {
-            self.try_forward(x, h0, None)
-                .unwrap_or_else(|e| panic!("{e}"))
+            or_panic(self.try_forward(x, h0, None))
         }
     };
 }
@@ -620,8 +619,7 @@ impl<T: Element> Lstm<T> {
     /// Panicking [`Lstm::try_forward`] without lengths.
     #[track_caller]
     pub fn forward(&self, x: &Var<T>, state: Option<(&Var<T>, &Var<T>)>) -> LstmOutput<T> {
-        self.try_forward(x, state, None)
-            .unwrap_or_else(|e| panic!("{e}"))
+        or_panic(self.try_forward(x, state, None))
     }
 
     layer_common!();

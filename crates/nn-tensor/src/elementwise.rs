@@ -269,6 +269,7 @@ impl<T: Element> Tensor<T> {
         Ok(self.map(|x| x.max(min).min(max)))
     }
 
+    #[track_caller]
     fn compare(
         &self,
         op: &'static str,
@@ -361,33 +362,92 @@ pub fn sigmoid_scalar<T: Element>(x: T) -> T {
     }
 }
 
+// The arithmetic operators, in every by-value / by-reference combination and
+// with a scalar on either side, as `add`, `sub`, `mul` and `div` (broadcasting,
+// and panicking at the caller's line with the op and both shapes when the
+// shapes do not broadcast). A scalar on the left needs one impl per element
+// type: the orphan rule forbids `impl<T> Add<Tensor<T>> for T`.
 macro_rules! binary_operator {
-    ($trait:ident, $method:ident, $fn:ident) => {
+    ($trait:ident, $method:ident, $scalar:expr) => {
         impl<T: Element> std::ops::$trait<&Tensor<T>> for &Tensor<T> {
             type Output = Tensor<T>;
             #[track_caller]
             fn $method(self, rhs: &Tensor<T>) -> Tensor<T> {
-                Tensor::$fn(self, rhs)
+                Tensor::$method(self, rhs)
             }
         }
         impl<T: Element> std::ops::$trait<Tensor<T>> for Tensor<T> {
             type Output = Tensor<T>;
             #[track_caller]
             fn $method(self, rhs: Tensor<T>) -> Tensor<T> {
-                Tensor::$fn(&self, &rhs)
+                Tensor::$method(&self, &rhs)
+            }
+        }
+        impl<T: Element> std::ops::$trait<&Tensor<T>> for Tensor<T> {
+            type Output = Tensor<T>;
+            #[track_caller]
+            fn $method(self, rhs: &Tensor<T>) -> Tensor<T> {
+                Tensor::$method(&self, rhs)
+            }
+        }
+        impl<T: Element> std::ops::$trait<Tensor<T>> for &Tensor<T> {
+            type Output = Tensor<T>;
+            #[track_caller]
+            fn $method(self, rhs: Tensor<T>) -> Tensor<T> {
+                Tensor::$method(self, &rhs)
+            }
+        }
+        impl<T: Element> std::ops::$trait<T> for &Tensor<T> {
+            type Output = Tensor<T>;
+            fn $method(self, rhs: T) -> Tensor<T> {
+                let f: fn(T, T) -> T = $scalar;
+                self.map(move |x| f(x, rhs))
+            }
+        }
+        impl<T: Element> std::ops::$trait<T> for Tensor<T> {
+            type Output = Tensor<T>;
+            fn $method(self, rhs: T) -> Tensor<T> {
+                std::ops::$trait::$method(&self, rhs)
+            }
+        }
+        scalar_on_the_left!($trait, $method, $scalar, f32);
+        scalar_on_the_left!($trait, $method, $scalar, f64);
+    };
+}
+
+macro_rules! scalar_on_the_left {
+    ($trait:ident, $method:ident, $scalar:expr, $t:ty) => {
+        impl std::ops::$trait<&Tensor<$t>> for $t {
+            type Output = Tensor<$t>;
+            fn $method(self, rhs: &Tensor<$t>) -> Tensor<$t> {
+                let f: fn($t, $t) -> $t = $scalar;
+                rhs.map(move |x| f(self, x))
+            }
+        }
+        impl std::ops::$trait<Tensor<$t>> for $t {
+            type Output = Tensor<$t>;
+            fn $method(self, rhs: Tensor<$t>) -> Tensor<$t> {
+                std::ops::$trait::$method(self, &rhs)
             }
         }
     };
 }
-binary_operator!(Add, add, add);
-binary_operator!(Sub, sub, sub);
-binary_operator!(Mul, mul, mul);
-binary_operator!(Div, div, div);
+
+binary_operator!(Add, add, |a, b| a + b);
+binary_operator!(Sub, sub, |a, b| a - b);
+binary_operator!(Mul, mul, |a, b| a * b);
+binary_operator!(Div, div, |a, b| a / b);
 
 impl<T: Element> std::ops::Neg for &Tensor<T> {
     type Output = Tensor<T>;
     fn neg(self) -> Tensor<T> {
         Tensor::neg(self)
+    }
+}
+impl<T: Element> std::ops::Neg for Tensor<T> {
+    type Output = Tensor<T>;
+    fn neg(self) -> Tensor<T> {
+        Tensor::neg(&self)
     }
 }
 
@@ -397,6 +457,27 @@ mod tests {
 
     fn t(v: &[f64], s: &[usize]) -> Tensor<f64> {
         Tensor::from_f64s(v, s)
+    }
+
+    #[test]
+    fn operators_take_every_operand_form() {
+        let a = t(&[1., 2., 4.], &[3]);
+        let b = t(&[2., 2., 2.], &[3]);
+        let want = vec![3., 4., 6.];
+        assert_eq!((&a + &b).to_vec(), want);
+        assert_eq!((a.clone() + &b).to_vec(), want);
+        assert_eq!((&a + b.clone()).to_vec(), want);
+        assert_eq!((a.clone() + b.clone()).to_vec(), want);
+        assert_eq!((&a - 1.0).to_vec(), vec![0., 1., 3.]);
+        assert_eq!((1.0 - &a).to_vec(), vec![0., -1., -3.]);
+        assert_eq!((&a * 2.0).to_vec(), vec![2., 4., 8.]);
+        assert_eq!((2.0 * a.clone()).to_vec(), vec![2., 4., 8.]);
+        assert_eq!((a.clone() / 2.0).to_vec(), vec![0.5, 1., 2.]);
+        assert_eq!((4.0 / &a).to_vec(), vec![4., 2., 1.]);
+        assert_eq!((-a.clone()).to_vec(), vec![-1., -2., -4.]);
+        assert_eq!((-&a).to_vec(), vec![-1., -2., -4.]);
+        let a32 = Tensor::<f32>::from_vec(vec![1., 2.], &[2]);
+        assert_eq!((1.0f32 - &a32 * 2.0).to_vec(), vec![-1., -3.]);
     }
 
     #[test]

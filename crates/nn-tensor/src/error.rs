@@ -83,10 +83,23 @@ impl std::error::Error for TensorError {}
 /// The result type of fallible tensor operations.
 pub type Result<T> = std::result::Result<T, TensorError>;
 
-/// Unwraps a `Result` from a `try_*` op, panicking with the error's message.
-/// The panicking variants of every op go through here so both forms say the same.
+/// Unwraps the `Result` of a `try_*` op, panicking with the error's message
+/// at the caller's line.
+///
+/// Every panicking twin of a fallible op, in every crate of the workspace,
+/// goes through this one function, so the two forms say the same thing and
+/// the panic points at user code: it is `#[track_caller]`, and so must be
+/// each public twin that calls it (a closure such as
+/// `unwrap_or_else(|e| panic!("{e}"))` would lose the location).
+///
+/// ```
+/// use nn_tensor::{or_panic, Tensor};
+/// let a = Tensor::<f32>::ones(&[2, 3]);
+/// let b = or_panic(a.try_reshape(&[3, 2]));
+/// assert_eq!(b.shape(), &[3, 2]);
+/// ```
 #[track_caller]
-pub(crate) fn or_panic<T>(r: Result<T>) -> T {
+pub fn or_panic<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> T {
     match r {
         Ok(v) => v,
         Err(e) => panic!("{e}"),

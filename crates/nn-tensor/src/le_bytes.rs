@@ -20,6 +20,7 @@
 //! ```
 
 use crate::element::Element;
+use crate::error::or_panic;
 use crate::error::{Result, TensorError};
 use crate::tensor::Tensor;
 
@@ -99,8 +100,9 @@ impl<T: Element> Tensor<T> {
     ///
     /// # Panics
     /// When `data` does not hold exactly the shape's elements.
+    #[track_caller]
     pub fn from_le_bytes(dtype: LeDtype, data: &[u8], shape: &[usize]) -> Self {
-        Self::try_from_le_bytes(dtype, data, shape).unwrap_or_else(|e| panic!("{e}"))
+        or_panic(Self::try_from_le_bytes(dtype, data, shape))
     }
 
     /// The elements, row-major, as little-endian bytes of `dtype` (`I64`

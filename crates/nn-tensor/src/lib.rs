@@ -52,7 +52,7 @@ pub mod tensor;
 pub use dims::{broadcast_shapes, AsDim};
 pub use element::Element;
 pub use elementwise::sigmoid_scalar;
-pub use error::{Result, TensorError};
+pub use error::{or_panic, Result, TensorError};
 pub use le_bytes::LeDtype;
 pub use matmul::{gemm, MatRef};
 pub use parallel::{num_threads, set_num_threads};

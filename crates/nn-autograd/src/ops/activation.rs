@@ -2,8 +2,8 @@
 
 use nn_tensor::{sigmoid_scalar, AsDim, Element, Tensor};
 
-use crate::ops::arith::panic_on_err;
 use crate::Var;
+use nn_tensor::or_panic;
 
 /// `(outer, len, inner)` for walking dimension `d` of a row-major shape.
 fn lanes(shape: &[usize], d: usize) -> (usize, usize, usize) {
@@ -219,7 +219,7 @@ impl<T: Element> Var<T> {
     /// ```
     #[track_caller]
     pub fn softmax(&self, dim: impl AsDim) -> Var<T> {
-        let d = panic_on_err(dim.resolve("softmax", self.ndim()));
+        let d = or_panic(dim.resolve("softmax", self.ndim()));
         let y = softmax_tensor(self.value(), d, false);
         let yc = y.clone();
         Var::from_op("softmax", y, vec![self.clone()], move |g| {
@@ -232,7 +232,7 @@ impl<T: Element> Var<T> {
     /// Log-softmax along `dim`, stable for logits of ±1e4.
     #[track_caller]
     pub fn log_softmax(&self, dim: impl AsDim) -> Var<T> {
-        let d = panic_on_err(dim.resolve("log_softmax", self.ndim()));
+        let d = or_panic(dim.resolve("log_softmax", self.ndim()));
         let y = softmax_tensor(self.value(), d, true);
         let yc = y.clone();
         Var::from_op("log_softmax", y, vec![self.clone()], move |g| {

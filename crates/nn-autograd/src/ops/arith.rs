@@ -1,6 +1,6 @@
 //! Element-wise arithmetic with broadcasting, and unary math functions.
 
-use nn_tensor::{Element, Result, Tensor};
+use nn_tensor::{or_panic, Element, Result, Tensor};
 
 use crate::Var;
 
@@ -89,22 +89,22 @@ impl<T: Element> Var<T> {
     /// `self + other` with broadcasting; panics on incompatible shapes.
     #[track_caller]
     pub fn add(&self, other: &Var<T>) -> Var<T> {
-        panic_on_err(self.try_add(other))
+        or_panic(self.try_add(other))
     }
     /// `self - other` with broadcasting.
     #[track_caller]
     pub fn sub(&self, other: &Var<T>) -> Var<T> {
-        panic_on_err(self.try_sub(other))
+        or_panic(self.try_sub(other))
     }
     /// `self * other` with broadcasting.
     #[track_caller]
     pub fn mul(&self, other: &Var<T>) -> Var<T> {
-        panic_on_err(self.try_mul(other))
+        or_panic(self.try_mul(other))
     }
     /// `self / other` with broadcasting.
     #[track_caller]
     pub fn div(&self, other: &Var<T>) -> Var<T> {
-        panic_on_err(self.try_div(other))
+        or_panic(self.try_div(other))
     }
 
     /// Adds a constant tensor (broadcasting), e.g. a fixed offset.
@@ -156,6 +156,29 @@ impl<T: Element> Var<T> {
         Var::from_op("mul_scalar", y, vec![self.clone()], move |g| {
             vec![Some(g.mul_scalar(s))]
         })
+    }
+
+    /// Divides by a scalar (`self / s`; also the `/` operator with a scalar).
+    pub fn div_scalar(&self, s: T) -> Var<T> {
+        let y = self.value().map(|x| x / s);
+        Var::from_op("div_scalar", y, vec![self.clone()], move |g| {
+            vec![Some(g.map(|g| g / s))]
+        })
+    }
+
+    /// `s - self` (the `-` operator with a scalar on the left).
+    pub fn rsub_scalar(&self, s: T) -> Var<T> {
+        self.map_with_grad("rsub_scalar", move |x| s - x, |_, _| -T::one())
+    }
+
+    /// `s / self` (the `/` operator with a scalar on the left).
+    pub fn rdiv_scalar(&self, s: T) -> Var<T> {
+        self.map_with_grad("rdiv_scalar", move |x| s / x, |x, y| -y / x)
+    }
+
+    /// `1 / self`.
+    pub fn recip(&self) -> Var<T> {
+        self.rdiv_scalar(T::one())
     }
 
     /// Negation.
@@ -258,16 +281,13 @@ impl<T: Element> Var<T> {
     }
 }
 
-#[track_caller]
-pub(crate) fn panic_on_err<X>(r: Result<X>) -> X {
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("{e}"),
-    }
-}
-
+// The arithmetic operators, in every by-value / by-reference combination and
+// with a scalar on either side, as the methods above (broadcasting, and
+// panicking at the caller's line with the op and both shapes when the shapes
+// do not broadcast). A scalar on the left needs one impl per element type:
+// the orphan rule forbids `impl<T> Add<Var<T>> for T`.
 macro_rules! var_operator {
-    ($trait:ident, $method:ident) => {
+    ($trait:ident, $method:ident, $right:ident, $left:ident) => {
         impl<T: Element> std::ops::$trait<&Var<T>> for &Var<T> {
             type Output = Var<T>;
             #[track_caller]
@@ -296,12 +316,64 @@ macro_rules! var_operator {
                 Var::$method(self, &rhs)
             }
         }
+        impl<T: Element> std::ops::$trait<T> for &Var<T> {
+            type Output = Var<T>;
+            fn $method(self, rhs: T) -> Var<T> {
+                $right(self, rhs)
+            }
+        }
+        impl<T: Element> std::ops::$trait<T> for Var<T> {
+            type Output = Var<T>;
+            fn $method(self, rhs: T) -> Var<T> {
+                $right(&self, rhs)
+            }
+        }
+        var_scalar_on_the_left!($trait, $method, $left, f32);
+        var_scalar_on_the_left!($trait, $method, $left, f64);
     };
 }
-var_operator!(Add, add);
-var_operator!(Sub, sub);
-var_operator!(Mul, mul);
-var_operator!(Div, div);
+
+macro_rules! var_scalar_on_the_left {
+    ($trait:ident, $method:ident, $left:ident, $t:ty) => {
+        impl std::ops::$trait<&Var<$t>> for $t {
+            type Output = Var<$t>;
+            fn $method(self, rhs: &Var<$t>) -> Var<$t> {
+                $left(rhs, self)
+            }
+        }
+        impl std::ops::$trait<Var<$t>> for $t {
+            type Output = Var<$t>;
+            fn $method(self, rhs: Var<$t>) -> Var<$t> {
+                $left(&rhs, self)
+            }
+        }
+    };
+}
+
+// `v op s` and `s op v` for each operator, as plain functions the macro names.
+fn plus<T: Element>(v: &Var<T>, s: T) -> Var<T> {
+    v.add_scalar(s)
+}
+fn minus<T: Element>(v: &Var<T>, s: T) -> Var<T> {
+    v.add_scalar(-s)
+}
+fn times<T: Element>(v: &Var<T>, s: T) -> Var<T> {
+    v.mul_scalar(s)
+}
+fn over<T: Element>(v: &Var<T>, s: T) -> Var<T> {
+    v.div_scalar(s)
+}
+fn from_scalar<T: Element>(v: &Var<T>, s: T) -> Var<T> {
+    v.rsub_scalar(s)
+}
+fn into_scalar<T: Element>(v: &Var<T>, s: T) -> Var<T> {
+    v.rdiv_scalar(s)
+}
+
+var_operator!(Add, add, plus, plus);
+var_operator!(Sub, sub, minus, from_scalar);
+var_operator!(Mul, mul, times, times);
+var_operator!(Div, div, over, into_scalar);
 
 impl<T: Element> std::ops::Neg for &Var<T> {
     type Output = Var<T>;

@@ -3,8 +3,8 @@
 use nn_tensor::{Element, Result, Tensor, TensorError};
 
 use crate::ops::activation::softmax_tensor;
-use crate::ops::arith::panic_on_err;
 use crate::Var;
+use nn_tensor::or_panic;
 
 /// How a per-element loss becomes the returned value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -108,7 +108,7 @@ impl<T: Element> Var<T> {
     /// Panicking [`Var::try_mse_loss`].
     #[track_caller]
     pub fn mse_loss(&self, target: &Var<T>, reduction: Reduction) -> Var<T> {
-        panic_on_err(self.try_mse_loss(target, reduction))
+        or_panic(self.try_mse_loss(target, reduction))
     }
 
     /// Huber loss: `½d²` for `|d| ≤ delta`, else `delta·(|d| − ½delta)`.
@@ -150,7 +150,7 @@ impl<T: Element> Var<T> {
     /// Panicking [`Var::try_huber_loss`].
     #[track_caller]
     pub fn huber_loss(&self, target: &Var<T>, delta: T, reduction: Reduction) -> Var<T> {
-        panic_on_err(self.try_huber_loss(target, delta, reduction))
+        or_panic(self.try_huber_loss(target, delta, reduction))
     }
 
     /// Smooth L1: `½d²/beta` for `|d| < beta`, else `|d| − ½beta`.
@@ -186,7 +186,7 @@ impl<T: Element> Var<T> {
     /// Panicking [`Var::try_smooth_l1_loss`].
     #[track_caller]
     pub fn smooth_l1_loss(&self, target: &Var<T>, beta: T, reduction: Reduction) -> Var<T> {
-        panic_on_err(self.try_smooth_l1_loss(target, beta, reduction))
+        or_panic(self.try_smooth_l1_loss(target, beta, reduction))
     }
 
     /// Cross-entropy of logits `[N, C]` or `[N, C, d1, …]` (classes on dim 1)
@@ -269,7 +269,7 @@ impl<T: Element> Var<T> {
         reduction: Reduction,
         label_smoothing: T,
     ) -> Var<T> {
-        panic_on_err(self.try_cross_entropy(target, reduction, label_smoothing))
+        or_panic(self.try_cross_entropy(target, reduction, label_smoothing))
     }
 
     /// Negative log-likelihood of log-probabilities `[N, C]` (or
@@ -332,7 +332,7 @@ impl<T: Element> Var<T> {
         weight: Option<&Tensor<T>>,
         reduction: Reduction,
     ) -> Var<T> {
-        panic_on_err(self.try_nll_loss(target, weight, reduction))
+        or_panic(self.try_nll_loss(target, weight, reduction))
     }
 
     /// Binary cross-entropy of logits against targets in `[0, 1]`, with an
@@ -402,7 +402,7 @@ impl<T: Element> Var<T> {
         pos_weight: Option<&Tensor<T>>,
         reduction: Reduction,
     ) -> Var<T> {
-        panic_on_err(self.try_binary_cross_entropy_with_logits(target, pos_weight, reduction))
+        or_panic(self.try_binary_cross_entropy_with_logits(target, pos_weight, reduction))
     }
 }
 
@@ -436,7 +436,7 @@ pub fn try_gaussian_kl<T: Element>(
 /// Panicking [`try_gaussian_kl`].
 #[track_caller]
 pub fn gaussian_kl<T: Element>(mu: &Var<T>, logvar: &Var<T>, reduction: Reduction) -> Var<T> {
-    panic_on_err(try_gaussian_kl(mu, logvar, reduction))
+    or_panic(try_gaussian_kl(mu, logvar, reduction))
 }
 
 /// The fraction of rows of `logits` (`[N, C]`) whose arg-max is the target.

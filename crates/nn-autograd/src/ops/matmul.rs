@@ -2,21 +2,21 @@
 
 use nn_tensor::{Element, Result, Tensor};
 
-use crate::ops::arith::panic_on_err;
 use crate::Var;
+use nn_tensor::or_panic;
 
 impl<T: Element> Var<T> {
     /// Matrix product with broadcast batch dims (see [`Tensor::matmul`]).
     #[track_caller]
     pub fn matmul(&self, other: &Var<T>) -> Var<T> {
-        panic_on_err(self.try_matmul_t(other, false, false))
+        or_panic(self.try_matmul_t(other, false, false))
     }
 
     /// `op(self)·op(other)`, `op` transposing the last two dims when its flag
     /// is set (no copy is made). `x.matmul_t(&w, false, true)` is `x·wᵀ`.
     #[track_caller]
     pub fn matmul_t(&self, other: &Var<T>, ta: bool, tb: bool) -> Var<T> {
-        panic_on_err(self.try_matmul_t(other, ta, tb))
+        or_panic(self.try_matmul_t(other, ta, tb))
     }
 
     /// Fallible [`Var::matmul_t`].

@@ -1,6 +1,6 @@
 //! Differentiable reductions.
 
-use nn_tensor::{AsDim, Element, Tensor};
+use nn_tensor::{or_panic, AsDim, Element, Tensor};
 
 use crate::Var;
 
@@ -13,11 +13,9 @@ fn kept_shape(shape: &[usize], dims: &[usize]) -> Vec<usize> {
         .collect()
 }
 
+#[track_caller]
 fn resolve<D: AsDim>(op: &'static str, dims: &[D], rank: usize) -> Vec<usize> {
-    match nn_tensor::dims::resolve_dims(op, dims, rank) {
-        Ok(d) => d,
-        Err(e) => panic!("{e}"),
-    }
+    or_panic(nn_tensor::dims::resolve_dims(op, dims, rank))
 }
 
 impl<T: Element> Var<T> {

@@ -3,8 +3,8 @@
 
 use nn_tensor::{AsDim, Element, Result, Tensor};
 
-use crate::ops::arith::panic_on_err;
 use crate::Var;
+use nn_tensor::or_panic;
 
 impl<T: Element> Var<T> {
     /// Fallible reshape to a shape with the same element count.
@@ -19,7 +19,7 @@ impl<T: Element> Var<T> {
     /// Reshape to a shape with the same element count.
     #[track_caller]
     pub fn reshape(&self, shape: &[usize]) -> Var<T> {
-        panic_on_err(self.try_reshape(shape))
+        or_panic(self.try_reshape(shape))
     }
 
     /// Flattens dims `start..` into one.
@@ -33,7 +33,7 @@ impl<T: Element> Var<T> {
     /// Reorders dims: output dim `i` is input dim `perm[i]`.
     #[track_caller]
     pub fn permute(&self, perm: &[usize]) -> Var<T> {
-        let y = panic_on_err(self.value().try_permute(perm));
+        let y = or_panic(self.value().try_permute(perm));
         let mut inv = vec![0; perm.len()];
         for (i, &p) in perm.iter().enumerate() {
             inv[p] = i;
@@ -47,8 +47,8 @@ impl<T: Element> Var<T> {
     #[track_caller]
     pub fn transpose(&self, d0: impl AsDim, d1: impl AsDim) -> Var<T> {
         let r = self.ndim();
-        let a = panic_on_err(d0.resolve("transpose", r));
-        let b = panic_on_err(d1.resolve("transpose", r));
+        let a = or_panic(d0.resolve("transpose", r));
+        let b = or_panic(d1.resolve("transpose", r));
         let mut perm: Vec<usize> = (0..r).collect();
         perm.swap(a, b);
         self.permute(&perm)
@@ -57,7 +57,7 @@ impl<T: Element> Var<T> {
     /// Broadcasts to `shape`; the gradient is summed back.
     #[track_caller]
     pub fn broadcast_to(&self, shape: &[usize]) -> Var<T> {
-        let y = panic_on_err(self.value().try_broadcast_to(shape));
+        let y = or_panic(self.value().try_broadcast_to(shape));
         let s = self.shape().to_vec();
         Var::from_op("broadcast_to", y, vec![self.clone()], move |g| {
             vec![Some(g.sum_to_shape(&s))]
@@ -81,8 +81,8 @@ impl<T: Element> Var<T> {
     /// Elements `start..start+len` along `dim`.
     #[track_caller]
     pub fn narrow(&self, dim: impl AsDim, start: usize, len: usize) -> Var<T> {
-        let d = panic_on_err(dim.resolve("narrow", self.ndim()));
-        let y = panic_on_err(self.value().try_narrow(d, start, len));
+        let d = or_panic(dim.resolve("narrow", self.ndim()));
+        let y = or_panic(self.value().try_narrow(d, start, len));
         let full = self.shape()[d];
         Var::from_op("narrow", y, vec![self.clone()], move |g| {
             let mut pads = vec![(0, 0); d + 1];
@@ -94,8 +94,8 @@ impl<T: Element> Var<T> {
     /// Picks `indices` along `dim` (repeats allowed; their gradients add up).
     #[track_caller]
     pub fn index_select(&self, dim: impl AsDim, indices: &[usize]) -> Var<T> {
-        let d = panic_on_err(dim.resolve("index_select", self.ndim()));
-        let y = panic_on_err(self.value().try_index_select(d, indices));
+        let d = or_panic(dim.resolve("index_select", self.ndim()));
+        let y = or_panic(self.value().try_index_select(d, indices));
         let shape = self.shape().to_vec();
         let idx = indices.to_vec();
         Var::from_op("index_select", y, vec![self.clone()], move |g| {
@@ -115,8 +115,8 @@ impl<T: Element> Var<T> {
     /// PyTorch's `gather` along `dim` with an index of `index_shape`.
     #[track_caller]
     pub fn gather(&self, dim: impl AsDim, index: &[usize], index_shape: &[usize]) -> Var<T> {
-        let d = panic_on_err(dim.resolve("gather", self.ndim()));
-        let y = panic_on_err(self.value().try_gather(d, index, index_shape));
+        let d = or_panic(dim.resolve("gather", self.ndim()));
+        let y = or_panic(self.value().try_gather(d, index, index_shape));
         let shape = self.shape().to_vec();
         let idx = index.to_vec();
         Var::from_op("gather", y, vec![self.clone()], move |g| {
@@ -128,8 +128,8 @@ impl<T: Element> Var<T> {
     #[track_caller]
     pub fn concat(vars: &[&Var<T>], dim: impl AsDim) -> Var<T> {
         let values: Vec<&Tensor<T>> = vars.iter().map(|v| v.value()).collect();
-        let y = panic_on_err(Tensor::try_concat(&values, dim));
-        let d = panic_on_err(dim.resolve("concat", y.ndim()));
+        let y = or_panic(Tensor::try_concat(&values, dim));
+        let d = or_panic(dim.resolve("concat", y.ndim()));
         let sizes: Vec<usize> = vars.iter().map(|v| v.shape()[d]).collect();
         let parents: Vec<Var<T>> = vars.iter().map(|v| (*v).clone()).collect();
         Var::from_op("concat", y, parents, move |g| {
@@ -141,11 +141,11 @@ impl<T: Element> Var<T> {
     #[track_caller]
     pub fn stack(vars: &[&Var<T>], dim: impl AsDim) -> Var<T> {
         let first = vars.first().expect("stack: needs at least one var");
-        let d = panic_on_err(dim.resolve("stack", first.ndim() + 1));
+        let d = or_panic(dim.resolve("stack", first.ndim() + 1));
         // Checked here so the message names stack and the caller's shapes,
         // not the concat of unsqueezed copies below.
         if let Some(v) = vars.iter().find(|v| v.shape() != first.shape()) {
-            panic_on_err::<()>(Err(nn_tensor::TensorError::shapes(
+            or_panic::<(), _>(Err(nn_tensor::TensorError::shapes(
                 "stack",
                 first.shape(),
                 v.shape(),
@@ -160,7 +160,7 @@ impl<T: Element> Var<T> {
     /// Splits along `dim` into pieces of the given sizes.
     #[track_caller]
     pub fn split(&self, dim: impl AsDim, sizes: &[usize]) -> Vec<Var<T>> {
-        let d = panic_on_err(dim.resolve("split", self.ndim()));
+        let d = or_panic(dim.resolve("split", self.ndim()));
         // The same words as `Tensor::try_split`, so both layers read alike.
         assert!(
             sizes.iter().sum::<usize>() == self.shape()[d],
@@ -181,7 +181,7 @@ impl<T: Element> Var<T> {
     /// Splits along `dim` into `n` nearly equal pieces.
     #[track_caller]
     pub fn chunk(&self, n: usize, dim: impl AsDim) -> Vec<Var<T>> {
-        let d = panic_on_err(dim.resolve("chunk", self.ndim()));
+        let d = or_panic(dim.resolve("chunk", self.ndim()));
         let sizes: Vec<usize> = self
             .value()
             .chunk(n, d)
@@ -194,7 +194,7 @@ impl<T: Element> Var<T> {
     /// Pads with a constant; `pads[i] = (before, after)` for dim `i`.
     #[track_caller]
     pub fn pad(&self, pads: &[(usize, usize)], value: T) -> Var<T> {
-        let y = panic_on_err(self.value().try_pad(pads, value));
+        let y = or_panic(self.value().try_pad(pads, value));
         let (p, s) = (pads.to_vec(), self.shape().to_vec());
         Var::from_op("pad", y, vec![self.clone()], move |g| {
             let mut t = g.clone();
