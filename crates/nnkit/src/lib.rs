@@ -18,6 +18,7 @@
 //! * [`rnn`] (`nn-rnn`): RNN, LSTM and GRU cells and sequence layers;
 //! * [`attention`] (`nn-attention`): attention, multi-head attention,
 //!   positional encodings and Transformer layers;
+//! * [`onnx`] (`nn-onnx`): run ONNX models on the library's kernels;
 //! * [`train`] (`nn-train`): the training loop, metrics, early stopping,
 //!   checkpoints, history, progress and figures.
 //!
@@ -43,6 +44,7 @@ pub use nn_conv as conv;
 pub use nn_data as data;
 pub use nn_generative as generative;
 pub use nn_layers as layers;
+pub use nn_onnx as onnx;
 pub use nn_optim as optim;
 pub use nn_rnn as rnn;
 pub use nn_tensor as tensor;
