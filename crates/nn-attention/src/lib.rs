@@ -28,6 +28,7 @@
 //! assert_eq!(grads.get(&x).unwrap().shape(), &[2, 4, 8]);
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 /// The crate's `README.md`, compiled only for doc tests so that its example
 /// cannot drift from the code.

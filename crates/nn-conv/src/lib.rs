@@ -35,6 +35,7 @@
 //! ```
 
 #![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
 
 /// The crate's `README.md`, compiled only for doc tests so that its example
 /// cannot drift from the code.

@@ -3,9 +3,13 @@
 //!
 //! A scalar transpose costs one strided load and one store per element;
 //! on W4 (64 channels, 56×56) the two transposes per sample took a fifth
-//! of the forward pass that way. f32 on x86-64 with AVX moves 8×8 blocks
-//! through registers instead (eight row loads, 24 shuffles, eight stores).
+//! of the forward pass that way. f32 on x86-64 from the AVX2 level up moves
+//! 8×8 blocks through registers instead (eight row loads, 24 shuffles,
+//! eight stores; AVX alone would do, but the levels are AVX2 and AVX-512).
 
+use nn_tensor::simd::{self, SimdLevel};
+#[cfg(target_arch = "x86_64")]
+use nn_tensor::simd::{as_f32, as_f32_mut};
 use nn_tensor::Element;
 
 /// Square blocks of the portable path: 16 rows of 16 elements are 16 cache
@@ -17,6 +21,20 @@ const BLOCK: usize = 16;
 /// # Panics
 /// When `src` or `dst` is too short for the strided `rows × cols` block.
 pub(crate) fn transpose<T: Element>(
+    src: &[T],
+    src_stride: usize,
+    rows: usize,
+    cols: usize,
+    dst: &mut [T],
+    dst_stride: usize,
+) {
+    transpose_at(simd::level(), src, src_stride, rows, cols, dst, dst_stride);
+}
+
+/// [`transpose`] with the kernel of `level` (or the best below it the CPU
+/// has): 8×8 AVX tiles from [`SimdLevel::Avx2Fma`] up, else the portable loop.
+pub(crate) fn transpose_at<T: Element>(
+    level: SimdLevel,
     src: &[T],
     src_stride: usize,
     rows: usize,
@@ -37,9 +55,9 @@ pub(crate) fn transpose<T: Element>(
     );
     #[cfg(target_arch = "x86_64")]
     if let (Some(s), Some(d)) = (as_f32(src), as_f32_mut(dst)) {
-        if std::arch::is_x86_feature_detected!("avx") {
+        if level.min(simd::detected()) >= SimdLevel::Avx2Fma {
             let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
-            // SAFETY: the CPU has AVX (checked above) and the assert above
+            // SAFETY: the CPU has AVX (part of the detected level) and the assert above
             // bounds every element of the `r8 × c8` block the kernel reads
             // and writes.
             unsafe { avx::transpose(s, src_stride, r8, c8, d, dst_stride) };
@@ -55,6 +73,8 @@ pub(crate) fn transpose<T: Element>(
             return;
         }
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = level; // one kernel: the portable one
     portable(src, src_stride, rows, cols, dst, dst_stride);
 }
 
@@ -78,24 +98,6 @@ fn portable<T: Copy>(
             }
         }
     }
-}
-
-/// `s` as f32 values when `T` is f32.
-#[cfg(target_arch = "x86_64")]
-fn as_f32<T: Element>(s: &[T]) -> Option<&[f32]> {
-    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()).then(|| {
-        // SAFETY: T is f32 (same type id), so the cast is the identity.
-        unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) }
-    })
-}
-
-/// `s` as mutable f32 values when `T` is f32.
-#[cfg(target_arch = "x86_64")]
-fn as_f32_mut<T: Element>(s: &mut [T]) -> Option<&mut [f32]> {
-    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()).then(|| {
-        // SAFETY: T is f32 (same type id), so the cast is the identity.
-        unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) }
-    })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -159,7 +161,7 @@ mod avx {
 mod tests {
     use super::*;
 
-    fn check<T: Element>(rows: usize, cols: usize, ss: usize, ds: usize) {
+    fn check<T: Element>(level: SimdLevel, rows: usize, cols: usize, ss: usize, ds: usize) {
         // Exactly as long as the strided blocks need, so no slice of the
         // edges may start past the end.
         let src: Vec<T> = (0..(rows - 1) * ss + cols)
@@ -167,11 +169,15 @@ mod tests {
             .collect();
         let sentinel = T::of(-1.0);
         let mut dst = vec![sentinel; (cols - 1) * ds + rows];
-        transpose(&src, ss, rows, cols, &mut dst, ds);
+        transpose_at(level, &src, ss, rows, cols, &mut dst, ds);
         for j in 0..cols {
             for i in 0..ds.min(dst.len() - j * ds) {
                 let want = if i < rows { src[i * ss + j] } else { sentinel };
-                assert_eq!(dst[j * ds + i], want, "{rows}×{cols} at ({i}, {j})");
+                assert_eq!(
+                    dst[j * ds + i],
+                    want,
+                    "{level}: {rows}×{cols} at ({i}, {j})"
+                );
             }
         }
     }
@@ -190,9 +196,11 @@ mod tests {
             (3, 8),
             (40, 17),
         ] {
-            check::<f32>(r, c, c + 5, r + 3);
-            check::<f64>(r, c, c + 5, r + 3);
-            check::<f32>(r, c, c, r);
+            for level in simd::available_levels() {
+                check::<f32>(level, r, c, c + 5, r + 3);
+                check::<f64>(level, r, c, c + 5, r + 3);
+                check::<f32>(level, r, c, c, r);
+            }
         }
     }
 }

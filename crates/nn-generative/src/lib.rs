@@ -29,6 +29,7 @@
 //! ```
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 /// The crate's `README.md`, compiled only for doc tests so that its example
 /// cannot drift from the code.
@@ -39,7 +40,6 @@ pub struct ReadmeDoctests;
 pub mod adversarial;
 pub mod autoencoder;
 pub mod cgan;
-mod fastmath;
 pub mod gan;
 pub mod likelihood;
 pub mod reparam;

@@ -1,9 +1,8 @@
 //! [`Likelihood`]: how a decoder's output scores the data, in nats.
 
 use nn_autograd::Var;
+use nn_tensor::simd::{self, math, SimdLevel};
 use nn_tensor::{Element, Result, Tensor, TensorError};
-
-use crate::fastmath;
 
 /// The decoder's output distribution `p(x | z)`, which fixes the
 /// reconstruction term of a VAE (and, with [`Likelihood::Bernoulli`], of a
@@ -93,6 +92,7 @@ fn bernoulli_nll_rows<T: Element>(logits: &Var<T>, target: &Tensor<T>) -> Var<T>
         Vec::new()
     };
     let mut per_row = vec![T::zero(); n];
+    let level = simd::level();
     for (r, total) in per_row.iter_mut().enumerate() {
         let span = r * cols..(r + 1) * cols;
         let sig = if record {
@@ -100,7 +100,7 @@ fn bernoulli_nll_rows<T: Element>(logits: &Var<T>, target: &Tensor<T>) -> Var<T>
         } else {
             &mut [][..]
         };
-        *total = bernoulli_row_dispatch(&ls[span.clone()], &xs[span], sig);
+        *total = bernoulli_row_at(level, &ls[span.clone()], &xs[span], sig);
     }
     let value = Tensor::from_vec(per_row, &[n]);
     if !record {
@@ -124,24 +124,16 @@ fn bernoulli_nll_rows<T: Element>(logits: &Var<T>, target: &Tensor<T>) -> Var<T>
     })
 }
 
-/// [`bernoulli_row`] with the widest vector instructions the CPU has: the
-/// library is built for baseline x86-64 (4-wide SSE), so the row loop is
-/// compiled once more for AVX-512 and chosen at run time. The 16 partial
-/// sums and the absence of fused multiply-adds make both paths give the
-/// same bits.
-fn bernoulli_row_dispatch<T: Element>(ls: &[T], xs: &[T], sig: &mut [T]) -> T {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU supports AVX-512F, checked just above.
-        return unsafe { bernoulli_row_avx512(ls, xs, sig) };
-    }
-    bernoulli_row(ls, xs, sig)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn bernoulli_row_avx512<T: Element>(ls: &[T], xs: &[T], sig: &mut [T]) -> T {
-    bernoulli_row(ls, xs, sig)
+/// [`bernoulli_row`] in the build of `level`: the library is built for the
+/// target's baseline (4-wide SSE on x86-64), so the row loop is compiled
+/// once per [`SimdLevel`] and chosen at run time. The 16 partial sums and
+/// the absence of fused multiply-adds make every level give the same bits.
+fn bernoulli_row_at<T: Element>(level: SimdLevel, ls: &[T], xs: &[T], sig: &mut [T]) -> T {
+    simd::dispatch(
+        level,
+        #[inline(always)]
+        || bernoulli_row(ls, xs, sig),
+    )
 }
 
 /// One row of [`bernoulli_nll_rows`]: returns the row's loss and, when `sig`
@@ -152,8 +144,8 @@ unsafe fn bernoulli_row_avx512<T: Element>(ls: &[T], xs: &[T], sig: &mut [T]) ->
 fn bernoulli_row<T: Element>(ls: &[T], xs: &[T], sig: &mut [T]) -> T {
     const LANES: usize = 16;
     let term = |l: T, x: T| {
-        let u = fastmath::exp(-l.abs());
-        let loss = l.max(T::zero()) - l * x + fastmath::ln_1p_unit(u);
+        let u = math::exp(-l.abs());
+        let loss = l.max(T::zero()) - l * x + math::ln_1p_unit(u);
         let inv = T::one() / (T::one() + u);
         let s = if l >= T::zero() { inv } else { u * inv };
         (loss, s)
@@ -254,6 +246,28 @@ mod tests {
         }
         for (f, r) in d_fused.iter().zip(d_ref) {
             assert!(((*f as f64) - r).abs() < 1e-6, "{f} vs {r}");
+        }
+    }
+
+    #[test]
+    fn every_level_gives_the_portable_bits() {
+        let mut rng = nn_tensor::Rng::seed_from(8);
+        // 789: no multiple of the 16 partial sums, so the tail runs too.
+        let l = Tensor::<f32>::rand_uniform(&[789], -30.0, 30.0, &mut rng).to_vec();
+        let x = Tensor::<f32>::rand_uniform(&[789], 0.0, 1.0, &mut rng).to_vec();
+        let run = |level| {
+            let mut sig = vec![0.0f32; l.len()];
+            let total = bernoulli_row_at(level, &l, &x, &mut sig);
+            let no_sig = bernoulli_row_at(level, &l, &x, &mut []);
+            (
+                total.to_bits(),
+                no_sig.to_bits(),
+                sig.iter().map(|s| s.to_bits()).collect::<Vec<_>>(),
+            )
+        };
+        let want = run(SimdLevel::Portable);
+        for level in simd::available_levels() {
+            assert!(run(level) == want, "{level}");
         }
     }
 

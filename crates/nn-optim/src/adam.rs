@@ -1,6 +1,7 @@
 //! Adam (with amsgrad and L2 weight decay) and AdamW (decoupled weight decay).
 
 use nn_tensor::parallel::{num_threads, CHUNK, PARALLEL_THRESHOLD};
+use nn_tensor::simd::{self, SimdLevel};
 use nn_tensor::{Element, Tensor};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -209,8 +210,9 @@ fn adam_step<T: Element>(
     let m = state.exp_avg.as_mut_slice();
     let v = state.exp_avg_sq.as_mut_slice();
     let mut vmax = state.max_exp_avg_sq.as_mut().map(|t| t.as_mut_slice());
+    let level = simd::level();
     if p.len() < PARALLEL_THRESHOLD || num_threads() == 1 {
-        k.apply(p, g, m, v, vmax.as_deref_mut());
+        k.apply(level, p, g, m, v, vmax.as_deref_mut());
         return;
     }
     let vmax_chunks: Vec<Option<&mut [T]>> = match vmax {
@@ -222,7 +224,7 @@ fn adam_step<T: Element>(
         .zip(m.par_chunks_mut(CHUNK))
         .zip(v.par_chunks_mut(CHUNK))
         .zip(vmax_chunks)
-        .for_each(|((((p, g), m), v), vm)| k.apply(p, g, m, v, vm));
+        .for_each(|((((p, g), m), v), vm)| k.apply(level, p, g, m, v, vm));
 }
 
 /// The per-step constants of [`adam_step`].
@@ -239,33 +241,26 @@ struct AdamCoefficients<T> {
 }
 
 impl<T: Element> AdamCoefficients<T> {
-    /// Updates one run of elements, with the widest vector instructions the
-    /// CPU has. The library is built for baseline x86-64 (4-wide SSE, where
-    /// the square root and division of every element set the pace), so the
-    /// loop is compiled once more for AVX-512 and chosen at run time. No
-    /// fused multiply-add is formed on either path, and square root and
-    /// division are exactly rounded, so both give the same bits.
-    fn apply(&self, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], vmax: Option<&mut [T]>) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            unsafe { self.apply_avx512(p, g, m, v, vmax) };
-            return;
-        }
-        self.apply_portable(p, g, m, v, vmax)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn apply_avx512(
+    /// Updates one run of elements in the build of `level`. The library is
+    /// built for the target's baseline (4-wide SSE on x86-64, where the
+    /// square root and division of every element set the pace), so the loop
+    /// is compiled once per [`SimdLevel`] and chosen at run time. No fused
+    /// multiply-add is formed at any level, and square root and division are
+    /// exactly rounded, so every level gives the same bits.
+    fn apply(
         &self,
+        level: SimdLevel,
         p: &mut [T],
         g: &[T],
         m: &mut [T],
         v: &mut [T],
         vmax: Option<&mut [T]>,
     ) {
-        self.apply_portable(p, g, m, v, vmax)
+        simd::dispatch(
+            level,
+            #[inline(always)]
+            || self.apply_portable(p, g, m, v, vmax),
+        )
     }
 
     /// The update itself. The amsgrad test sits outside the loops so the
@@ -403,6 +398,39 @@ mod tests {
                 .all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "l2 = {l2}: the update differs from the formula");
             assert_eq!(state.exp_avg.to_vec(), m);
+        }
+    }
+
+    /// Every instruction-set level gives the portable loop's bits, with and
+    /// without amsgrad, on a length no vector width divides.
+    #[test]
+    fn every_level_updates_to_the_same_bits() {
+        let len = 1000 + 7;
+        let mut rng = Rng::seed_from(9);
+        let start = Tensor::<f32>::rand_uniform(&[len], -1.0, 1.0, &mut rng).to_vec();
+        let grad = Tensor::<f32>::rand_normal(&[len], 0.0, 1.0, &mut rng).to_vec();
+        let k = AdamCoefficients {
+            step_size: 1e-2f32,
+            bc2_sqrt: 0.03,
+            b1: 0.9,
+            b2: 0.999,
+            one_b1: 0.1,
+            one_b2: 0.001,
+            eps: 1e-8,
+            l2: 0.01,
+        };
+        let run = |level: SimdLevel, amsgrad: bool| {
+            let (mut p, mut m, mut v) = (start.clone(), vec![0.1f32; len], vec![0.2f32; len]);
+            let mut vmax = vec![0.3f32; len];
+            let vm = amsgrad.then_some(&mut vmax[..]);
+            k.apply(level, &mut p, &grad, &mut m, &mut v, vm);
+            [p, m, v, vmax].map(|x| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>())
+        };
+        for amsgrad in [false, true] {
+            let want = run(SimdLevel::Portable, amsgrad);
+            for level in simd::available_levels() {
+                assert!(run(level, amsgrad) == want, "{level}, amsgrad {amsgrad}");
+            }
         }
     }
 

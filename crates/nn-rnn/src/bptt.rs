@@ -5,13 +5,15 @@
 //! through the whole sequence on its own: with several threads each takes a
 //! block and they meet only at the end, instead of synchronising at every
 //! step over products too small to split. Every buffer is allocated once per
-//! call by the caller; a step allocates nothing. On x86-64 with AVX-512 the
-//! loops are compiled a second time for that instruction set (chosen at run
-//! time), which lets the point-wise gate code run sixteen f32 lanes wide.
+//! call by the caller; a step allocates nothing. The loops are compiled once
+//! per [`SimdLevel`] (through [`simd::dispatch`]), which lets the point-wise
+//! gate code run eight (AVX2) or sixteen (AVX-512) f32 lanes wide.
 
 use std::ops::Range;
 
-use nn_tensor::{sigmoid_scalar, Element};
+use nn_tensor::simd::math::{sigmoid, tanh};
+use nn_tensor::simd::{self, SimdLevel};
+use nn_tensor::Element;
 
 use crate::packed::PackedMatrix;
 use crate::recurrence::CellKind;
@@ -25,32 +27,29 @@ pub(crate) struct Shared<'a, T> {
     pub active: &'a [usize],
     /// `h_0`: `[batch, hidden]`.
     pub h0: &'a [T],
+    /// The instruction-set level every loop and product runs with.
+    pub level: SimdLevel,
 }
 
 /// A pass over one block of rows: forward or backward.
 pub(crate) trait BlockPass {
     /// What the pass returns.
     type Output;
+    /// The level it runs with.
+    fn level(&self) -> SimdLevel;
     /// The loop itself. Implementations mark it `#[inline(always)]`: inlined
-    /// into both callers in [`run_block`], it is compiled twice, generically
-    /// and for AVX-512 (a plain call would run the generic build only).
+    /// into the closure [`run_block`] dispatches, it is compiled once per
+    /// level (a plain call would run the baseline build only).
     fn run(self) -> Self::Output;
 }
 
-/// Runs a block's pass, in its AVX-512 build when the CPU has it.
+/// Runs a block's pass in the build of its level.
 pub(crate) fn run_block<P: BlockPass>(pass: P) -> P::Output {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has the features the clone was compiled for.
-        return unsafe { run_block_avx512(pass) };
-    }
-    pass.run()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
-unsafe fn run_block_avx512<P: BlockPass>(pass: P) -> P::Output {
-    pass.run()
+    simd::dispatch(
+        pass.level(),
+        #[inline(always)]
+        || pass.run(),
+    )
 }
 
 /// The forward pass of one block of rows. Per-step slices hold this block's
@@ -113,6 +112,10 @@ pub(crate) struct Saved<'a, T> {
 impl<T: Element> BlockPass for ForwardBlock<'_, T> {
     type Output = BlockCache<T>;
 
+    fn level(&self) -> SimdLevel {
+        self.shared.level
+    }
+
     #[inline(always)]
     fn run(self) -> BlockCache<T> {
         let ForwardBlock {
@@ -142,7 +145,7 @@ impl<T: Element> BlockPass for ForwardBlock<'_, T> {
                 Some(p) => p,
                 None => &s.h0[rows.start * h..rows.end * h],
             };
-            wt.mul_acc(nc, hprev, h, &mut ah, gh);
+            wt.mul_acc(s.level, nc, hprev, h, &mut ah, gh);
             let hnext = &mut *todo[0];
             // Grown here, just before being written, while the lines are hot.
             cache.resize((t + 1) * nc * cw, T::zero());
@@ -253,6 +256,10 @@ fn gru_cell<T: Element>(x: &[T], a: &[T], hp: &[T], cache: &mut [T], hn: &mut [T
 impl<T: Element> BlockPass for BackwardBlock<'_, T> {
     type Output = ();
 
+    fn level(&self) -> SimdLevel {
+        self.shared.level
+    }
+
     #[inline(always)]
     fn run(self) {
         let BackwardBlock {
@@ -338,7 +345,7 @@ impl<T: Element> BlockPass for BackwardBlock<'_, T> {
             } else {
                 &*dxg[t]
             };
-            w.mul_acc(nc, da_t, gh, &mut dhp, h);
+            w.mul_acc(s.level, nc, da_t, gh, &mut dhp, h);
             std::mem::swap(&mut dh, &mut dhp);
         }
         dh0.copy_from_slice(&dh);
@@ -403,88 +410,5 @@ fn gru_cell_backward<T: Element>(
         daz[j] = dz;
         dan[j] = dn * rg;
         dp[j] = dh[j] * z;
-    }
-}
-
-/// `e^x` to about 2 ulp in f32 with a branch-free polynomial (libm's `expf`
-/// is a call per element and dominated the LSTM step); f64 keeps the exact
-/// library function, so gradient checks and f64 parity are unaffected.
-#[inline(always)]
-fn exp_fast<T: Element>(x: T) -> T {
-    if std::mem::size_of::<T>() == 4 {
-        T::of(exp_f32(x.to_f32().unwrap_or(0.0)) as f64)
-    } else {
-        x.exp()
-    }
-}
-
-/// Branch-free, call-free and integer-cast-free, so loops over it vectorise.
-#[inline(always)]
-pub(crate) fn exp_f32(x: f32) -> f32 {
-    // Round to nearest by the 1.5·2²³ trick: the integer n then sits in the
-    // low mantissa bits of `shifted`, read without a float→int conversion.
-    const MAGIC: f32 = 12_582_912.0;
-    let x = x.clamp(-87.0, 88.0);
-    let shifted = x * std::f32::consts::LOG2_E + MAGIC;
-    let n = shifted - MAGIC;
-    let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
-    let r2 = r * r;
-    // e^r on |r| ≤ ln2/2, Taylor to degree 7 (error < 2e-8), evaluated in
-    // two halves to shorten the dependency chain.
-    let lo = 1.0 + r + r2 * (0.5 + r * (1.0 / 6.0));
-    let hi = 1.0 / 24.0 + r * (1.0 / 120.0) + r2 * (1.0 / 720.0 + r * (1.0 / 5040.0));
-    let p = lo + r2 * r2 * hi;
-    let k = shifted.to_bits().wrapping_sub(MAGIC.to_bits());
-    p * f32::from_bits(k.wrapping_add(127) << 23)
-}
-
-#[inline(always)]
-pub(crate) fn sigmoid<T: Element>(x: T) -> T {
-    if std::mem::size_of::<T>() == 4 {
-        T::one() / (T::one() + exp_fast(-x))
-    } else {
-        sigmoid_scalar(x)
-    }
-}
-
-#[inline(always)]
-pub(crate) fn tanh<T: Element>(x: T) -> T {
-    if std::mem::size_of::<T>() == 4 {
-        let two = T::one() + T::one();
-        two * sigmoid(two * x) - T::one()
-    } else {
-        x.tanh()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fast_f32_exp_sigmoid_and_tanh_are_accurate() {
-        let mut worst: f64 = 0.0;
-        for i in -20_000..=20_000 {
-            let x = i as f32 * 0.004; // −80 .. 80
-            let got = exp_f32(x) as f64;
-            let want = (x as f64).exp();
-            worst = worst.max((got - want).abs() / want);
-            let s = sigmoid(x) as f64;
-            assert!(
-                (s - 1.0 / (1.0 + (-(x as f64)).exp())).abs() < 3e-7,
-                "sigmoid({x})"
-            );
-            assert!(
-                (tanh(x) as f64 - (x as f64).tanh()).abs() < 5e-7,
-                "tanh({x})"
-            );
-        }
-        assert!(worst < 5e-7, "exp relative error {worst:e}");
-        let tiny = sigmoid(-200.0f32);
-        assert!(
-            tiny.is_finite() && (0.0..1e-37).contains(&tiny),
-            "sigmoid(-200) = {tiny}"
-        );
-        assert!(sigmoid(200.0f32) == 1.0 && tanh(-50.0f32) == -1.0);
     }
 }

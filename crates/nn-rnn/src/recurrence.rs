@@ -17,6 +17,7 @@
 use std::ops::Range;
 
 use nn_autograd::Var;
+use nn_tensor::simd::{self, SimdLevel};
 use nn_tensor::{gemm, num_threads, Element, MatRef, Result, Tensor, TensorError};
 use rayon::prelude::*;
 
@@ -221,6 +222,8 @@ pub(crate) fn recurrence_with_input_bias<T: Element>(
     };
 
     let blocks = row_blocks(n, steps * n * gh * h);
+    // Read once, so the forward and backward passes run the same kernels.
+    let level = simd::level();
     let h0v = h0.value().clone();
     // Both biases enter every step the same way: add them once.
     let bias: Option<Vec<T>> = match (b_hh, b_ih) {
@@ -245,6 +248,7 @@ pub(crate) fn recurrence_with_input_bias<T: Element>(
         &active,
         (steps, n, h),
         &blocks,
+        level,
     );
     let rows = steps + 1 + usize::from(kind.has_cell());
     let packed = Tensor::from_vec(fwd.packed, &[rows, n, h]);
@@ -272,6 +276,7 @@ pub(crate) fn recurrence_with_input_bias<T: Element>(
                 dims: (steps, n, h),
                 active: &active,
                 h0: h0v.as_slice(),
+                level,
             };
             let b = backward(&shared, &saved, w.as_slice(), &blocks);
             let mut grads = vec![
@@ -371,6 +376,7 @@ fn forward<T: Element>(
     active: &[usize],
     (steps, n, h): (usize, usize, usize),
     blocks: &[Range<usize>],
+    level: SimdLevel,
 ) -> Forward<T> {
     let gh = kind.gates() * h;
     let nh = n * h;
@@ -382,6 +388,7 @@ fn forward<T: Element>(
         dims: (steps, n, h),
         active,
         h0,
+        level,
     };
     let work: Vec<ForwardBlock<'_, T>> = split_rows(&mut packed, n, h, blocks)
         .into_iter()
@@ -519,7 +526,7 @@ mod tests {
     use nn_tensor::Rng;
 
     /// Runs forward and backward of one kind with the batch cut into `blocks`.
-    fn run(kind: CellKind, blocks: &[Range<usize>]) -> (Vec<f32>, Vec<Vec<f32>>) {
+    fn run(kind: CellKind, blocks: &[Range<usize>], level: SimdLevel) -> (Vec<f32>, Vec<Vec<f32>>) {
         let (steps, n, h) = (5, 19, 6);
         let gh = kind.gates() * h;
         let mut rng = Rng::seed_from(3);
@@ -544,6 +551,7 @@ mod tests {
             &active,
             (steps, n, h),
             blocks,
+            level,
         );
         let rows = steps + 1 + usize::from(kind.has_cell());
         let g = rand(rows * n * h);
@@ -557,6 +565,7 @@ mod tests {
             dims: (steps, n, h),
             active: &active,
             h0: &h0,
+            level,
         };
         let b = backward(&shared, &saved, &w, blocks);
         (fwd.packed, vec![b.dxg, b.dh0, b.dc0, b.dw, b.db])
@@ -570,9 +579,39 @@ mod tests {
             CellKind::Lstm,
             CellKind::Gru,
         ] {
-            let one = run(kind, std::slice::from_ref(&(0..19)));
-            let three = run(kind, &[0..8, 8..11, 11..19]);
-            assert_eq!(one, three, "{kind:?}");
+            for level in simd::available_levels() {
+                let one = run(kind, std::slice::from_ref(&(0..19)), level);
+                let three = run(kind, &[0..8, 8..11, 11..19], level);
+                assert_eq!(one, three, "{kind:?} at {level}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_level_agrees_with_the_portable_loops() {
+        for kind in [
+            CellKind::RnnTanh,
+            CellKind::RnnRelu,
+            CellKind::Lstm,
+            CellKind::Gru,
+        ] {
+            let blocks = [0..8, 8..19];
+            let (out0, grads0) = run(kind, &blocks, SimdLevel::Portable);
+            for level in simd::available_levels() {
+                let (out, grads) = run(kind, &blocks, level);
+                let pairs = out.iter().zip(&out0).chain(
+                    grads
+                        .iter()
+                        .zip(&grads0)
+                        .flat_map(|(g, g0)| g.iter().zip(g0)),
+                );
+                for (a, b) in pairs {
+                    assert!(
+                        (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                        "{kind:?} at {level}: {a} vs {b}"
+                    );
+                }
+            }
         }
     }
 }

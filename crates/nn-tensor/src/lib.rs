@@ -12,7 +12,9 @@
 //! * [`random`]: a portable seedable [`Rng`] and random tensors;
 //! * [`le_bytes`]: tensors to and from the little-endian bytes of weights files;
 //! * `safetensors_io` (feature `safetensors`): that codec over safetensors files;
-//! * [`parallel`]: thread count and when work is split.
+//! * [`parallel`]: thread count and when work is split;
+//! * [`simd`]: the instruction-set level of the hand-written kernels (`NN_SIMD`)
+//!   and the vectorisable f32 math they share.
 //!
 //! Every op that can fail on user data has a `try_*` form returning
 //! [`TensorError`], which names the op and the shapes; the plain form panics
@@ -28,6 +30,7 @@
 //! ```
 
 #![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
 
 /// The crate's `README.md`, compiled only for doc tests so that its example
 /// cannot drift from the code.
@@ -47,6 +50,7 @@ pub mod reduce;
 #[cfg(feature = "safetensors")]
 pub mod safetensors_io;
 pub mod shape_ops;
+pub mod simd;
 pub mod tensor;
 
 pub use dims::{broadcast_shapes, AsDim};

@@ -3,7 +3,9 @@
 //! `gemm` picks AVX-512, AVX2 or scalar micro-kernels at run time from the
 //! CPU's features, so one build runs everywhere and is fast where it can be
 //! (measured in `docs/performance.md`: it beats ndarray's matrixmultiply by
-//! about 2× at n = 1024 on AVX-512 machines).
+//! about 2× at n = 1024 on AVX-512 machines). Its AVX-512 kernels are built
+//! in with the `gemm-avx512` feature only; `NN_SIMD` does not cap `gemm`,
+//! which has no run-time switch (see [`simd`](crate::simd)).
 
 use std::mem::MaybeUninit;
 
@@ -154,7 +156,8 @@ unsafe fn gemm_raw<T: Element>(
     if k == 0 {
         if !accumulate {
             for i in 0..m * n {
-                c.add(i).write(T::zero());
+                // SAFETY: the caller guarantees `c` for m·n writes.
+                unsafe { c.add(i).write(T::zero()) };
             }
         }
         return;
@@ -175,27 +178,29 @@ unsafe fn gemm_raw<T: Element>(
     // SAFETY: the asserts above bound every index the kernel reads; the
     // caller guarantees `c` for m·n row-major outputs; `c` cannot alias the
     // operands because the caller holds it mutably.
-    gemm::gemm(
-        m,
-        n,
-        k,
-        c,
-        1,
-        n as isize,
-        accumulate,
-        a.data.as_ptr(),
-        a.col_stride as isize,
-        a.row_stride as isize,
-        b.data.as_ptr(),
-        b.col_stride as isize,
-        b.row_stride as isize,
-        T::one(),
-        T::one(),
-        false,
-        false,
-        false,
-        par,
-    );
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c,
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            par,
+        )
+    };
 }
 
 impl<T: Element> Tensor<T> {

@@ -17,6 +17,7 @@
 //! resolve them alike.
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 
