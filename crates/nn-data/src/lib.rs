@@ -5,6 +5,7 @@
 //!
 //! * [`dataset`]: the [`Dataset`] trait and the in-memory [`TensorDataset`];
 //! * [`loader`]: [`DataLoader`], seeded per-epoch shuffling and mini-batches;
+//! * [`shard`]: [`Shard`], each rank's part of every batch in data-parallel training;
 //! * [`split`]: train / validation / test splits, optionally stratified;
 //! * [`preprocess`]: [`StandardScaler`], [`MinMaxScaler`], [`one_hot`];
 //! * [`embedded`]: [`digits`], [`iris`], [`breast_cancer`], [`diabetes`],
@@ -52,6 +53,7 @@ pub mod idx;
 pub mod loader;
 pub mod mnist;
 pub mod preprocess;
+pub mod shard;
 pub mod split;
 
 pub use csv::{read_csv, CsvOptions, CsvTable};
@@ -61,4 +63,5 @@ pub use error::{DataError, Result};
 pub use loader::{Batches, DataLoader};
 pub use mnist::{load_mnist, ImageLayout, Mnist, MnistSplit};
 pub use preprocess::{one_hot, MinMaxScaler, StandardScaler};
+pub use shard::{Shard, ShardBatch, ShardedBatches};
 pub use split::{split_indices, stratified_split_indices, SplitFractions, SplitIndices, Splits};
