@@ -50,7 +50,7 @@ impl Shard {
                 format!("rank {rank} is not one of {ranks} ranks"),
             ));
         }
-        if micro_batches == 0 || micro_batches % ranks != 0 {
+        if micro_batches == 0 || !micro_batches.is_multiple_of(ranks) {
             return Err(DataError::invalid(
                 "Shard::new",
                 format!(
@@ -225,10 +225,7 @@ mod tests {
     fn the_ranks_together_read_exactly_the_global_batches() {
         let d = ds(23);
         let l = DataLoader::new(&d, 8).unwrap().shuffle(5);
-        let whole: Vec<Vec<usize>> = l
-            .epoch(2)
-            .map(|b| b.unwrap().classes().to_vec())
-            .collect();
+        let whole: Vec<Vec<usize>> = l.epoch(2).map(|b| b.unwrap().classes().to_vec()).collect();
         for ranks in [1, 2, 4] {
             let parts: Vec<Vec<Vec<usize>>> = (0..ranks).map(|r| rows(&l, r, ranks, 4)).collect();
             for (b, batch) in whole.iter().enumerate() {

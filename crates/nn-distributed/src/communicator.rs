@@ -9,7 +9,7 @@
 //!
 //! A transport failure never comes back as a value: MPI's default error
 //! handler (errors are fatal) ends the whole job with MPI's own message, and
-//! [`MpiCommunicator`](crate::MpiCommunicator) adds a watchdog for the one
+//! `MpiCommunicator` (feature `mpi`) adds a watchdog for the one
 //! failure MPI does not see, a peer that hangs.
 
 /// The collective operations of a group of ranks, each holding a replica of

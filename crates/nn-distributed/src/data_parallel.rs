@@ -11,7 +11,7 @@
 //!    batch (`rows / global rows`), so the shares add up to the gradient of
 //!    the global mean loss;
 //! 3. the rank adds its micro-batch gradients by the halving tree
-//!    ([`tree_sum`](crate::reduce::tree_sum)), then the ranks exchange a
+//!    ([`tree_sum`]), then the ranks exchange a
 //!    small status record (failure, loss, which parameters got a gradient)
 //!    and all-reduce the flat gradient vector in buckets
 //!    ([`AllReduce`]);
@@ -141,7 +141,7 @@ impl<T: WireElement, C: Communicator> DataParallel<T, C> {
         config: DataParallelConfig,
     ) -> Result<Self> {
         let ranks = comm.size();
-        if config.micro_batches == 0 || config.micro_batches % ranks != 0 {
+        if config.micro_batches == 0 || !config.micro_batches.is_multiple_of(ranks) {
             return Err(DistributedError::invalid(
                 "DataParallel::new",
                 format!(

@@ -50,6 +50,12 @@
 
 #![deny(missing_docs)]
 
+/// The crate's `README.md`, compiled only for doc tests so that its example
+/// cannot drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod communicator;
 pub mod data_parallel;
 pub mod error;

@@ -162,14 +162,28 @@ impl Communicator for MpiCommunicator {
     }
 
     fn all_to_all(&self, send: &[u8], recv: &mut [u8]) {
-        assert_eq!(send.len(), recv.len(), "all_to_all: send and receive sizes differ");
-        assert_eq!(send.len() % self.size, 0, "all_to_all: {} bytes in {} blocks", send.len(), self.size);
+        assert_eq!(
+            send.len(),
+            recv.len(),
+            "all_to_all: send and receive sizes differ"
+        );
+        assert_eq!(
+            send.len() % self.size,
+            0,
+            "all_to_all: {} bytes in {} blocks",
+            send.len(),
+            self.size
+        );
         let _watch = self.watchdog.guard("all_to_all");
         self.world.all_to_all_into(send, recv);
     }
 
     fn all_gather(&self, send: &[u8], recv: &mut [u8]) {
-        assert_eq!(recv.len(), send.len() * self.size, "all_gather: receive size");
+        assert_eq!(
+            recv.len(),
+            send.len() * self.size,
+            "all_gather: receive size"
+        );
         let _watch = self.watchdog.guard("all_gather");
         self.world.all_gather_into(send, recv);
     }

@@ -36,7 +36,8 @@ fn mpirun(ranks: usize, scenario: &str, out: &Path, timeout_s: &str) -> Output {
         // CI runs as root; Open MPI refuses that unless told it is meant.
         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
-    cmd.output().expect("running mpirun (is Open MPI installed?)")
+    cmd.output()
+        .expect("running mpirun (is Open MPI installed?)")
 }
 
 fn out_dir(name: &str) -> PathBuf {
@@ -78,11 +79,15 @@ fn a_failing_rank_stops_every_rank_with_its_message() {
     let all = text(&o);
     assert!(!o.status.success(), "{all}");
     assert!(
-        all.contains("rank 0 stops: DataParallel::gradients: rank 1 failed: injected failure at step 3"),
+        all.contains(
+            "rank 0 stops: DataParallel::gradients: rank 1 failed: injected failure at step 3"
+        ),
         "{all}"
     );
     assert!(
-        all.contains("rank 1 stops: DataParallel::gradients: rank 1 failed: injected failure at step 3"),
+        all.contains(
+            "rank 1 stops: DataParallel::gradients: rank 1 failed: injected failure at step 3"
+        ),
         "{all}"
     );
 }
@@ -91,7 +96,10 @@ fn a_failing_rank_stops_every_rank_with_its_message() {
 fn a_panicking_a_hanging_or_a_dying_rank_ends_the_job_promptly() {
     let dir = out_dir("faults");
     for (scenario, expect) in [
-        ("panic", "nn-distributed: rank 1 of 2 panicked; aborting the job"),
+        (
+            "panic",
+            "nn-distributed: rank 1 of 2 panicked; aborting the job",
+        ),
         ("hang", "nn-distributed: rank 0 of 2: all_gather has waited"),
         ("exit", ""),
     ] {
@@ -211,7 +219,10 @@ fn rank_program() {
     let mut all = vec![0u8; mine.len() * ranks];
     comm.all_gather(&mine, &mut all);
     for (r, theirs) in all.chunks(mine.len()).enumerate() {
-        assert!(theirs == mine.as_slice(), "rank {r}'s weights differ from rank {rank}'s");
+        assert!(
+            theirs == mine.as_slice(),
+            "rank {r}'s weights differ from rank {rank}'s"
+        );
     }
     if rank == 0 {
         std::fs::write(out.join(format!("weights-{ranks}.bin")), &mine).unwrap();

@@ -20,7 +20,9 @@
 //!   positional encodings and Transformer layers;
 //! * [`onnx`] (`nn-onnx`): run ONNX models on the library's kernels;
 //! * [`train`] (`nn-train`): the training loop, metrics, early stopping,
-//!   checkpoints, history, progress and figures.
+//!   checkpoints, history, progress and figures;
+//! * `distributed` (`nn-distributed`, cargo feature `distributed`, needs
+//!   Open MPI): data-parallel training across processes and machines.
 //!
 //! ```
 //! use nnkit::prelude::*;
@@ -43,6 +45,8 @@ pub use nn_attention as attention;
 pub use nn_autograd as autograd;
 pub use nn_conv as conv;
 pub use nn_data as data;
+#[cfg(feature = "distributed")]
+pub use nn_distributed as distributed;
 pub use nn_generative as generative;
 pub use nn_layers as layers;
 pub use nn_onnx as onnx;
