@@ -8,6 +8,8 @@
 //!   ([`Model::run`]), the convolutions, pooling, normalisations, matrix
 //!   products and recurrences on the kernels of `nn-conv`, `nn-rnn` and
 //!   `nn-tensor`;
+//! * [`to_sequential`]: a chain graph as the library's own layers (a
+//!   `Sequential` of `Conv2d`, `BatchNorm2d`, `Linear`, ...), to fine-tune;
 //! * [`Value`]: float and integer tensors (shape arithmetic such as `Shape →
 //!   Gather → Concat → Reshape` computes on integers);
 //! * [`supported_operators`]: the operators implemented, with the first
@@ -54,6 +56,7 @@
 pub struct ReadmeDoctests;
 
 pub mod error;
+mod import;
 mod model;
 mod node;
 mod ops;
@@ -61,6 +64,7 @@ pub mod proto;
 mod value;
 
 pub use error::{OnnxError, Result};
+pub use import::to_sequential;
 pub use model::{InputInfo, Model};
 pub use ops::supported_operators;
 pub use value::Value;

@@ -178,6 +178,16 @@ impl Model {
         self.nodes.iter().map(|n| n.op.as_str()).collect()
     }
 
+    /// The nodes in execution order.
+    pub(crate) fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// The initialiser `name`, if any.
+    pub(crate) fn initializer(&self, name: &str) -> Option<&Value> {
+        self.initializers.get(name)
+    }
+
     /// The weights (initialisers) by name, in the file's order.
     pub fn initializers(&self) -> Vec<(&str, &Value)> {
         self.initializer_order
