@@ -540,6 +540,18 @@ proptest! {
     }
 
     #[test]
+    fn squared_loss_is_half_mse(s in shape_rank(1, 3, 3), r in reduction(), pa in smooth_pool(), pb in smooth_pool()) {
+        let (a, b) = (tensor(&s, &pa), tensor(&s, &pb));
+        check(move |v| v[0].squared_loss(&v[1], r), &[a.clone(), b.clone()])?;
+        let (a, b) = (Var::constant(a), Var::constant(b));
+        let half = a.squared_loss(&b, r).value().to_vec();
+        let full = a.mse_loss(&b, r).value().to_vec();
+        for (h, f) in half.iter().zip(&full) {
+            prop_assert!((2.0 * h - f).abs() <= 1e-12 * f.abs().max(1.0));
+        }
+    }
+
+    #[test]
     fn cross_entropy_extra_dims_smoothing((s, target) in class_case(), r in reduction(), smoothing in prop_oneof![Just(0.0), 0.0f64..0.4], p in smooth_pool()) {
         check(|v| v[0].cross_entropy(&target, r, smoothing), &[tensor(&s, &p)])?;
     }

@@ -1,8 +1,11 @@
-//! Differentiable convolutions: `conv1d` and `conv2d`.
+//! Differentiable convolutions: `conv1d` and `conv2d`, and the true
+//! convolutions `convolve1d` and `convolve2d`.
 //!
-//! Cross-correlation as in PyTorch (the kernel is not flipped), NCHW / NCL
-//! layouts, weight `[C_out, C_in/G, kH, kW]`. A 1-d convolution is the 2-d
-//! one with a height of 1, so both share every kernel.
+//! `conv*` compute the cross-correlation as in PyTorch (the kernel is not
+//! flipped); `convolve*` turn the kernel by 180° first, as the course book
+//! does, and then run the same kernels. NCHW / NCL layouts, weight
+//! `[C_out, C_in/G, kH, kW]`. A 1-d convolution is the 2-d one with a height
+//! of 1, so both share every kernel.
 
 use nn_autograd::Var;
 use nn_tensor::{or_panic, Element, Result, Tensor, TensorError};
@@ -80,6 +83,103 @@ pub fn try_conv1d<T: Element>(
     options: &ConvOptions<1>,
 ) -> Result<Var<T>> {
     conv_nd("conv1d", x, weight, bias, options)
+}
+
+/// True 2-d convolution, as the course book computes it by hand: the
+/// kernel is turned by 180° (flipped along both spatial dims) and then slid
+/// over the input like [`conv2d`]. Same layouts, options and errors as
+/// [`conv2d`]; `convolve2d(x, w) == conv2d(x, flip(w))`.
+///
+/// Deep-learning libraries (PyTorch included) compute the cross-correlation
+/// of [`conv2d`]: the kernel is learned, so whether it is stored flipped
+/// makes no difference to what a network can represent, and skipping the
+/// flip keeps the weight layout equal to the receptive field it is compared
+/// with. The true convolution matters when a kernel is given rather than
+/// learned, as in the book's worked example:
+///
+/// ```
+/// use nn_autograd::Var;
+/// use nn_conv::{conv2d, convolve2d, ConvOptions};
+/// use nn_tensor::Tensor;
+/// let x = Var::constant(Tensor::<f64>::from_vec(
+///     vec![1., 1., 1., 1., 1., -1., 0., -3., 0., 1., 2., 1., 1., -1., 0.,
+///          0., -1., 1., 2., 1., 1., 2., 1., 1., 1.],
+///     &[1, 1, 5, 5],
+/// ));
+/// let k = Var::constant(Tensor::from_vec(
+///     vec![1., 0., 0., 0., 0., 0., 0., 0., -1.],
+///     &[1, 1, 3, 3],
+/// ));
+/// let o = ConvOptions::default();
+/// let book = convolve2d(&x, &k, None, &o);
+/// assert_eq!(book.value().to_vec(), vec![0., -2., -1., 2., 2., 4., -1., 0., 0.]);
+/// // This kernel turned by 180° is its own negation, so the correlation is −book.
+/// assert_eq!(conv2d(&x, &k, None, &o).value().to_vec(), book.neg().value().to_vec());
+/// ```
+#[track_caller]
+pub fn convolve2d<T: Element>(
+    x: &Var<T>,
+    weight: &Var<T>,
+    bias: Option<&Var<T>>,
+    options: &ConvOptions<2>,
+) -> Var<T> {
+    or_panic(try_convolve2d(x, weight, bias, options))
+}
+
+/// Fallible [`convolve2d`]: the errors of [`try_conv2d`], naming `convolve2d`.
+pub fn try_convolve2d<T: Element>(
+    x: &Var<T>,
+    weight: &Var<T>,
+    bias: Option<&Var<T>>,
+    options: &ConvOptions<2>,
+) -> Result<Var<T>> {
+    conv_nd("convolve2d", x, &flip_kernel(weight), bias, options)
+}
+
+/// True 1-d convolution: the kernel reversed, then [`conv1d`]. Same
+/// layouts, options and errors as [`conv1d`].
+///
+/// ```
+/// use nn_autograd::Var;
+/// use nn_conv::{convolve1d, ConvOptions};
+/// use nn_tensor::Tensor;
+/// let x = Var::leaf(Tensor::<f32>::from_vec(vec![1., 2., 3., 4.], &[1, 1, 4]));
+/// let w = Var::leaf(Tensor::<f32>::from_vec(vec![1., -1.], &[1, 1, 2]));
+/// // y[i] = x[i]·w[1] + x[i+1]·w[0]: a forward difference.
+/// let y = convolve1d(&x, &w, None, &ConvOptions::default());
+/// assert_eq!(y.value().to_vec(), vec![1., 1., 1.]);
+/// ```
+#[track_caller]
+pub fn convolve1d<T: Element>(
+    x: &Var<T>,
+    weight: &Var<T>,
+    bias: Option<&Var<T>>,
+    options: &ConvOptions<1>,
+) -> Var<T> {
+    or_panic(try_convolve1d(x, weight, bias, options))
+}
+
+/// Fallible [`convolve1d`]: the errors of [`try_conv1d`], naming `convolve1d`.
+pub fn try_convolve1d<T: Element>(
+    x: &Var<T>,
+    weight: &Var<T>,
+    bias: Option<&Var<T>>,
+    options: &ConvOptions<1>,
+) -> Result<Var<T>> {
+    conv_nd("convolve1d", x, &flip_kernel(weight), bias, options)
+}
+
+/// The weight `[C_out, C_in/G, k…]` with every kernel dim reversed, as a
+/// differentiable gather (its backward scatters the gradient back flipped),
+/// so the true convolution runs on the correlation's kernels. A weight of
+/// the wrong rank passes through unchanged for `conv_nd` to reject.
+fn flip_kernel<T: Element>(weight: &Var<T>) -> Var<T> {
+    let mut w = weight.clone();
+    for d in 2..weight.ndim() {
+        let reversed: Vec<usize> = (0..weight.shape()[d]).rev().collect();
+        w = w.index_select(d, &reversed);
+    }
+    w
 }
 
 /// Which of the two adjoint linear maps of a [`ConvGeom`] a graph node's

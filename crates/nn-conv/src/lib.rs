@@ -6,7 +6,8 @@
 //!   pooling (`conv_output_size`, ...), `"same"`/`"valid"` padding;
 //! * [`options`]: the hyper-parameters of every op, with PyTorch's defaults;
 //! * [`conv`]: `conv1d`, `conv2d` (stride, padding, dilation, groups, bias),
-//!   im2col + GEMM with a 1×1 fast path;
+//!   im2col + GEMM with a 1×1 fast path, and the true convolutions
+//!   `convolve1d`, `convolve2d` (kernel turned by 180°, as the course book);
 //! * [`conv_transpose`]: `conv_transpose1d`, `conv_transpose2d`, the adjoint
 //!   of the convolution, on the same kernels;
 //! * [`pool`]: max pooling (with indices) and average pooling, 1-d and 2-d;
@@ -63,7 +64,9 @@ pub use arithmetic::{
     conv_output_size, conv_output_size_asym, conv_transpose_output_size, pool_output_size,
     same_padding, valid_padding, Padding,
 };
-pub use conv::{conv1d, conv2d, try_conv1d, try_conv2d};
+pub use conv::{
+    conv1d, conv2d, convolve1d, convolve2d, try_conv1d, try_conv2d, try_convolve1d, try_convolve2d,
+};
 // The layers at the crate's root (`nn_conv::Conv2d`), beside the functions.
 pub use conv_transpose::{
     conv_transpose1d, conv_transpose2d, try_conv_transpose1d, try_conv_transpose2d,

@@ -74,6 +74,33 @@ proptest! {
     }
 
     #[test]
+    fn convolve2d_gradients(
+        seed in any::<u64>(), groups in 1usize..3, cog in 1usize..3, kh in 1usize..4, kw in 1usize..4,
+        s in 1usize..3, p in 0usize..2, d in 1usize..3, e in 0usize..3,
+    ) {
+        let mut rng = Rng::seed_from(seed);
+        let (h, w) = (fit(d * (kh - 1) + 1, p, e), fit(d * (kw - 1) + 1, p, e + 1));
+        let x = randn(&[1, groups, h, w], &mut rng);
+        let wt = randn(&[cog * groups, 1, kh, kw], &mut rng);
+        let b = randn(&[cog * groups], &mut rng);
+        let o = ConvOptions::default().stride(s).padding(p).dilation(d).groups(groups);
+        assert_passes(|v| convolve2d(&v[0], &v[1], Some(&v[2]), &o), &[x, wt, b]);
+    }
+
+    #[test]
+    fn convolve1d_gradients(
+        seed in any::<u64>(), n in 1usize..3, cig in 1usize..3, cog in 1usize..3,
+        k in 1usize..5, s in 1usize..3, p in 0usize..3, d in 1usize..3, e in 0usize..4,
+    ) {
+        let mut rng = Rng::seed_from(seed);
+        let l = fit(d * (k - 1) + 1, p, e);
+        let x = randn(&[n, cig, l], &mut rng);
+        let wt = randn(&[cog, cig, k], &mut rng);
+        let o = ConvOptions::default().stride(s).padding(p).dilation(d);
+        assert_passes(|v| convolve1d(&v[0], &v[1], None, &o), &[x, wt]);
+    }
+
+    #[test]
     fn conv_transpose2d_gradients(
         seed in any::<u64>(), n in 1usize..3, groups in 1usize..3, cig in 1usize..3, cog in 1usize..3,
         h in 1usize..4, w in 1usize..4, kh in 1usize..4, kw in 1usize..4, sh in 1usize..3, sw in 1usize..4,

@@ -73,6 +73,7 @@ pub use layer_rng::LayerRng;
 pub use linear::{Linear, LinearConfig};
 pub use loss::{
     BceWithLogitsLoss, CrossEntropyLoss, GaussianKl, HuberLoss, MseLoss, NllLoss, SmoothL1Loss,
+    SquaredLoss,
 };
 pub use module::{AsModule, Buffer, BufferKind, Forward, Module, TrainFlag};
 pub use sequential::Sequential;
@@ -86,7 +87,7 @@ pub mod prelude {
         BatchNorm1d, BatchNormConfig, BceWithLogitsLoss, CrossEntropyLoss, Dropout, DropoutConfig,
         Embedding, EmbeddingConfig, Flatten, Forward, GaussianKl, HuberLoss, Initializer,
         LayerNorm, LayerNormConfig, Linear, LinearConfig, LoadMode, Module, MseLoss, NllLoss,
-        Sequential, SmoothL1Loss,
+        Sequential, SmoothL1Loss, SquaredLoss,
     };
     pub use nn_autograd::{no_grad, Parameter, Reduction, Var};
     pub use nn_tensor::{Element, Rng, Tensor, TensorError};

@@ -44,6 +44,31 @@ impl MseLoss {
     }
 }
 
+/// The course book's squared loss `½ (target − input)²`: half of
+/// [`MseLoss`] with the same reduction, so its gradient has no factor 2.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SquaredLoss {
+    /// How per-element losses are combined (default mean).
+    pub reduction: Reduction,
+}
+
+impl SquaredLoss {
+    /// With the given reduction.
+    pub fn new(reduction: Reduction) -> Self {
+        SquaredLoss { reduction }
+    }
+    /// The loss of `input: [*]` against `target` of the same shape: a scalar
+    /// `[]` when reduced, `[*]` with [`Reduction::None`].
+    pub fn try_forward<T: Element>(&self, input: &Var<T>, target: &Var<T>) -> Result<Var<T>> {
+        input.try_squared_loss(target, self.reduction)
+    }
+    /// Panicking [`SquaredLoss::try_forward`].
+    #[track_caller]
+    pub fn forward<T: Element>(&self, input: &Var<T>, target: &Var<T>) -> Var<T> {
+        or_panic(self.try_forward(input, target))
+    }
+}
+
 /// Cross-entropy of logits `[N, C]` (or `[N, C, d…]`) against class indices.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct CrossEntropyLoss {
@@ -252,6 +277,7 @@ macro_rules! parameterless_module {
 
 parameterless_module!(
     MseLoss,
+    SquaredLoss,
     CrossEntropyLoss,
     NllLoss<T>,
     BceWithLogitsLoss<T>,
@@ -269,6 +295,10 @@ mod tests {
         let x = Var::constant(Tensor::<f64>::from_vec(vec![0.0, 3.0], &[1, 2]));
         let t = Var::constant(Tensor::<f64>::from_vec(vec![1.0, 0.0], &[1, 2]));
         assert_eq!(MseLoss::default().forward(&x, &t).value().item(), 5.0);
+        assert_eq!(SquaredLoss::default().forward(&x, &t).value().item(), 2.5);
+        assert!(SquaredLoss::new(Reduction::Sum)
+            .try_forward(&x, &Var::constant(Tensor::zeros(&[2])))
+            .is_err());
         let h = HuberLoss::new(1.0, Reduction::Sum).unwrap().forward(&x, &t);
         assert_eq!(h.value().item(), 0.5 + 2.5);
         let ce = CrossEntropyLoss::default().forward(&x, &[1]).value().item();

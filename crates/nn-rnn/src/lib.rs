@@ -6,7 +6,9 @@
 //!   [`RecurrentConfig`];
 //! * [`recurrence`](mod@recurrence): the fused op underneath (hand-written BPTT);
 //! * [`RecurrentInit`]: orthogonal recurrent weights, LSTM forget-gate bias;
-//! * [`truncated_bptt`]: carry the state across chunks without the graph.
+//! * [`truncated_bptt`]: carry the state across chunks without the graph;
+//! * [`tree`]: recursive (tree) networks, [`TreeRnn`] over a [`Forest`] of
+//!   binary [`Tree`]s, batched by height.
 //!
 //! Parameter names, shapes and gate order follow PyTorch (`weight_ih_l0`,
 //! LSTM gates i, f, g, o; GRU gates r, z, n), so PyTorch weights load directly.
@@ -38,6 +40,7 @@ mod packed;
 pub mod recurrence;
 pub mod sequence;
 pub mod tbptt;
+pub mod tree;
 
 pub use cell::{GruCell, LstmCell, Nonlinearity, RnnCell};
 pub use init::{orthogonal, DirectionVars, DirectionWeights, RecurrentInit};
@@ -48,3 +51,4 @@ pub use sequence::{
     recurrent_forward, Gru, Lstm, LstmOutput, RecurrentConfig, Rnn, SequenceOutput,
 };
 pub use tbptt::{time_chunks, truncated_bptt, Detach};
+pub use tree::{tree_rnn, Forest, Tree, TreeRnn, TreeRnnConfig, TreeRnnOutput};

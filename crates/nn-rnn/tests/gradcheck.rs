@@ -116,3 +116,49 @@ proptest! {
         prop_assert!(report.passed, "{report}");
     }
 }
+
+/// A random binary tree over `leaves` leaves: split the leaf range at a
+/// random point, recursively.
+fn random_tree(leaves: usize, rng: &mut Rng) -> nn_rnn::Tree {
+    if leaves == 1 {
+        return nn_rnn::Tree::leaf();
+    }
+    let left = 1 + rng.below(leaves - 1);
+    nn_rnn::Tree::join(&random_tree(left, rng), &random_tree(leaves - left, rng))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// The recursive network over a random forest: gradients of the leaves,
+    /// the weight and the bias, through every node's state (not only the
+    /// roots), so a dropped gradient of an inner node shows.
+    #[test]
+    fn tree_rnn_gradients_match_finite_differences(
+        sizes in prop::collection::vec(1usize..6, 1..4),
+        d in 1usize..4,
+        bias in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let mut rng = Rng::seed_from(seed);
+        let trees: Vec<nn_rnn::Tree> = sizes.iter().map(|&l| random_tree(l, &mut rng)).collect();
+        let forest = nn_rnn::Forest::new(&trees).unwrap();
+        let mut inputs = vec![
+            Tensor::<f64>::rand_normal(&[forest.num_leaves(), d], 0.0, 1.0, &mut rng),
+            Tensor::rand_normal(&[d, 2 * d], 0.0, 0.7, &mut rng),
+        ];
+        if bias {
+            inputs.push(Tensor::rand_normal(&[d], 0.0, 0.5, &mut rng));
+        }
+        let probe = Tensor::<f64>::rand_normal(&[forest.num_nodes(), d], 0.0, 1.0, &mut rng);
+        let r = check_gradients(
+            |v| {
+                let out = nn_rnn::tree_rnn(&forest, &v[0], &v[1], v.get(2)).unwrap();
+                out.states.mul(&Var::constant(probe.clone())).sum().add(&out.roots.sum())
+            },
+            &inputs,
+            cfg(),
+        );
+        prop_assert!(r.passed, "{}", r);
+    }
+}

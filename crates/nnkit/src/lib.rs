@@ -19,6 +19,8 @@
 //! * [`attention`] (`nn-attention`): attention, multi-head attention,
 //!   positional encodings and Transformer layers;
 //! * [`onnx`] (`nn-onnx`): run ONNX models on the library's kernels;
+//! * [`graph`] (`nn-graph`): graph neural networks: sparse adjacency,
+//!   `GcnConv`, `SageConv`, graph pooling;
 //! * [`train`] (`nn-train`): the training loop, metrics, early stopping,
 //!   checkpoints, history, progress and figures;
 //! * `distributed` (`nn-distributed`, cargo feature `distributed`, needs
@@ -48,6 +50,7 @@ pub use nn_data as data;
 #[cfg(feature = "distributed")]
 pub use nn_distributed as distributed;
 pub use nn_generative as generative;
+pub use nn_graph as graph;
 pub use nn_layers as layers;
 pub use nn_onnx as onnx;
 pub use nn_optim as optim;

@@ -64,6 +64,7 @@ mod conformance {
     pub mod conv;
     pub mod elementwise;
     pub mod generative;
+    pub mod graph;
     pub mod layers;
     pub mod losses;
     pub mod optim;
@@ -98,6 +99,7 @@ fn registry<T: Element>() -> BTreeMap<&'static str, Runner<T>> {
         conformance::conv::runners::<T>(),
         conformance::rnn::runners::<T>(),
         conformance::attention::runners::<T>(),
+        conformance::graph::runners::<T>(),
     ] {
         for (name, runner) in module {
             assert!(

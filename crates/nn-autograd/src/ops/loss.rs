@@ -111,6 +111,32 @@ impl<T: Element> Var<T> {
         or_panic(self.try_mse_loss(target, reduction))
     }
 
+    /// The course book's squared loss `½ (target − input)²` (section 1.2.2),
+    /// reduced like [`Var::try_mse_loss`]: it is exactly half of `mse_loss`
+    /// with the same reduction, so its gradient `input − target` has no
+    /// factor 2. Both sides get gradients.
+    ///
+    /// ```
+    /// use nn_autograd::{Reduction, Var};
+    /// use nn_tensor::Tensor;
+    /// let f = Var::leaf(Tensor::<f64>::from_vec(vec![3.0], &[1]));
+    /// let y = Var::constant(Tensor::from_vec(vec![1.0], &[1]));
+    /// let loss = f.squared_loss(&y, Reduction::Sum);
+    /// assert_eq!(loss.value().item(), 2.0); // ½·(1 − 3)²
+    /// assert_eq!(loss.backward().get(&f).unwrap().to_vec(), vec![2.0]); // f − y
+    /// ```
+    pub fn try_squared_loss(&self, target: &Var<T>, reduction: Reduction) -> Result<Var<T>> {
+        same_shape("squared_loss", self, target)?;
+        let half = T::one() / T::from_usize(2).unwrap();
+        Ok(reduction.apply(target.sub(self).square().mul_scalar(half)))
+    }
+
+    /// Panicking [`Var::try_squared_loss`].
+    #[track_caller]
+    pub fn squared_loss(&self, target: &Var<T>, reduction: Reduction) -> Var<T> {
+        or_panic(self.try_squared_loss(target, reduction))
+    }
+
     /// Huber loss: `½d²` for `|d| ≤ delta`, else `delta·(|d| − ½delta)`.
     pub fn try_huber_loss(
         &self,

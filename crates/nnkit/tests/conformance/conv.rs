@@ -8,8 +8,8 @@
 use nnkit::autograd::Var;
 use nnkit::conv::{
     conv_output_size, conv_transpose_output_size, pool_output_size, try_adaptive_avg_pool2d,
-    try_avg_pool2d, try_conv1d, try_conv2d, try_conv_transpose2d, try_max_pool2d_with_indices,
-    AvgPoolOptions, ConvOptions, ConvTransposeOptions, MaxPoolOptions,
+    try_avg_pool2d, try_conv1d, try_conv2d, try_conv_transpose2d, try_convolve1d, try_convolve2d,
+    try_max_pool2d_with_indices, AvgPoolOptions, ConvOptions, ConvTransposeOptions, MaxPoolOptions,
 };
 use nnkit::layers::functional::{batch_norm, RunningStats};
 use nnkit::tensor::{Element, Tensor};
@@ -22,6 +22,8 @@ pub fn runners<T: Element>() -> Vec<(&'static str, Runner<T>)> {
     vec![
         ("conv1d", conv1d::<T> as Runner<T>),
         ("conv2d", conv2d::<T>),
+        ("convolve1d", convolve1d::<T>),
+        ("convolve2d", convolve2d::<T>),
         ("conv_transpose2d", conv_transpose2d::<T>),
         ("max_pool2d", max_pool2d::<T>),
         ("avg_pool2d", avg_pool2d::<T>),
@@ -115,6 +117,32 @@ fn conv2d<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
     let w = c.var("weight")?;
     check_weight(c, &w, false)?;
     let y = try_conv2d(
+        &c.var("x")?,
+        &w,
+        bias(c)?.as_ref(),
+        &conv_options::<T, 2>(c)?,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(output("y", y))
+}
+
+fn convolve1d<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
+    let w = c.var("weight")?;
+    check_weight(c, &w, false)?;
+    let y = try_convolve1d(
+        &c.var("x")?,
+        &w,
+        bias(c)?.as_ref(),
+        &conv_options::<T, 1>(c)?,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(output("y", y))
+}
+
+fn convolve2d<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
+    let w = c.var("weight")?;
+    check_weight(c, &w, false)?;
+    let y = try_convolve2d(
         &c.var("x")?,
         &w,
         bias(c)?.as_ref(),

@@ -1,5 +1,6 @@
-//! Losses (fixtures README section 5): inputs `input` and `target`
-//! (`mu`/`logvar` for the KL term), output `loss` (`kl`).
+//! Losses (fixtures README section 5, and the book's `squared_loss` of
+//! section 10b): inputs `input` and `target` (`mu`/`logvar` for the KL
+//! term), output `loss` (`kl`).
 
 use nnkit::autograd::ops::loss::try_gaussian_kl;
 use nnkit::tensor::Element;
@@ -10,6 +11,7 @@ use super::common::{output, Ctx, Outputs, Runner};
 pub fn runners<T: Element>() -> Vec<(&'static str, Runner<T>)> {
     vec![
         ("mse_loss", mse_loss::<T> as Runner<T>),
+        ("squared_loss", squared_loss::<T>),
         ("cross_entropy", cross_entropy::<T>),
         ("nll_loss", nll_loss::<T>),
         (
@@ -26,6 +28,14 @@ fn mse_loss<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
     let loss = c
         .var("input")?
         .try_mse_loss(&c.var("target")?, c.reduction()?)
+        .map_err(|e| e.to_string())?;
+    Ok(output("loss", loss))
+}
+
+fn squared_loss<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
+    let loss = c
+        .var("input")?
+        .try_squared_loss(&c.var("target")?, c.reduction()?)
         .map_err(|e| e.to_string())?;
     Ok(output("loss", loss))
 }

@@ -1,9 +1,12 @@
-//! Recurrent layers (fixtures README section 7): `rnn`, `lstm`, `gru`.
+//! Recurrent layers (fixtures README section 7): `rnn`, `lstm`, `gru`, and
+//! the recursive network `tree_rnn` (section 10b).
 //! The weights are the case's inputs (`weight_ih_l{k}`, ...), run through
 //! the functional form of the layers, [`recurrent_forward`].
 
 use nnkit::autograd::Var;
-use nnkit::rnn::{recurrent_forward, CellKind, DirectionVars, RecurrentConfig};
+use nnkit::rnn::{
+    recurrent_forward, tree_rnn, CellKind, DirectionVars, Forest, RecurrentConfig, Tree,
+};
 use nnkit::tensor::Element;
 
 use super::common::{Ctx, Outputs, Runner};
@@ -14,6 +17,7 @@ pub fn runners<T: Element>() -> Vec<(&'static str, Runner<T>)> {
         ("rnn", rnn::<T> as Runner<T>),
         ("lstm", lstm::<T>),
         ("gru", gru::<T>),
+        ("tree_rnn", tree_rnn_case::<T>),
     ]
 }
 
@@ -81,4 +85,37 @@ fn lstm<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
 
 fn gru<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
     run(c, CellKind::Gru)
+}
+
+fn tree_rnn_case<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
+    match c.param_str("activation")? {
+        "tanh" => {}
+        other => return Err(format!("tree_rnn: unknown activation {other:?}")),
+    }
+    let leaves = c.var("leaves")?;
+    if leaves.ndim() != 2 || leaves.shape()[1] != c.param_usize("dim")? {
+        return Err(format!(
+            "leaves shape {:?} disagrees with params.dim",
+            leaves.shape()
+        ));
+    }
+    let children = c
+        .indices("children")?
+        .chunks(2)
+        .map(|p| <[usize; 2]>::try_from(p).map_err(|_| "children has an odd length".to_string()))
+        .collect::<Result<Vec<_>, String>>()?;
+    let tree = Tree::new(leaves.shape()[0], children).map_err(|e| e.to_string())?;
+    let forest = Forest::new(&[tree]).map_err(|e| e.to_string())?;
+    let bias = if c.has_input("bias") {
+        Some(c.var("bias")?)
+    } else {
+        None
+    };
+    let out =
+        tree_rnn(&forest, &leaves, &c.var("weight")?, bias.as_ref()).map_err(|e| e.to_string())?;
+    let mut outs = Outputs::new();
+    let d = leaves.shape()[1];
+    outs.insert("states".into(), out.states);
+    outs.insert("root".into(), out.roots.reshape(&[d]));
+    Ok(outs)
 }
