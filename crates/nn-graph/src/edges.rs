@@ -53,7 +53,7 @@ impl Edges {
     /// From PyTorch Geometric's `edge_index` of shape `[2, E]`, flattened
     /// row-major (the `E` sources, then the `E` targets).
     pub fn from_edge_index(num_nodes: usize, edge_index: &[usize]) -> Result<Edges> {
-        if edge_index.len() % 2 != 0 {
+        if !edge_index.len().is_multiple_of(2) {
             return Err(TensorError::invalid(
                 "Edges::from_edge_index",
                 format!("{} entries cannot be laid out as [2, E]", edge_index.len()),

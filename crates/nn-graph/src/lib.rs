@@ -33,6 +33,12 @@
 //! ```
 #![deny(missing_docs)]
 
+/// The crate's `README.md`, compiled only for doc tests so that its example
+/// cannot drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod edges;
 pub mod layers;
 pub mod sparse;
