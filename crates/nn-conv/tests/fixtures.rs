@@ -7,10 +7,9 @@
 //! The functional families (conv, pools, shapes) are in the shared
 //! conformance suite (`crates/nnkit/tests/conformance/conv.rs`).
 //!
-//! The fixture directory comes from `NN_FIXTURES`, else `shared/fixtures`
-//! next to the workspace root; when that default does not exist the tests
-//! say so and check nothing, like the conformance suite. Every
-//! hyper-parameter is read from the case.
+//! The fixture directory comes from `NN_FIXTURES`, else the checked-in
+//! `fixtures/pytorch` (see `nn_testkit::fixtures`); a missing or empty
+//! folder fails. Every hyper-parameter is read from the case.
 
 use std::collections::BTreeMap;
 

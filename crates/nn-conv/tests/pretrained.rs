@@ -2,9 +2,8 @@
 //! [`LeNet5`] and reproduces PyTorch's logits in eval mode (running
 //! statistics, and the int64 `num_batches_tracked` counters read too).
 //!
-//! The directory comes from `NN_PRETRAINED`, else `../shared/pretrained`
-//! relative to the workspace root; the test prints a note and passes when
-//! the files are absent (a checkout without the shared data).
+//! The directory comes from `NN_PRETRAINED`, else `fixtures/pretrained` in
+//! the workspace; the test fails when the files are absent.
 
 use nn_conv::layers::{LeNet5, LeNet5Config};
 use nn_layers::prelude::*;
@@ -13,9 +12,7 @@ use nn_testkit::pretrained::{model_files, Expected};
 
 #[test]
 fn lenet_bn_mnist_reproduces_pytorch_logits() {
-    let Some((weights, expected)) = model_files("lenet_bn_mnist") else {
-        return;
-    };
+    let (weights, expected) = model_files("lenet_bn_mnist");
     let model: LeNet5<f32> = LeNet5Config::new(1, 10)
         .with_batch_norm(true)
         .init(&mut Rng::seed_from(0))

@@ -1,8 +1,7 @@
 //! Loads a model trained and saved by PyTorch and reproduces its logits.
 //!
-//! The directory comes from `NN_PRETRAINED`, else `../shared/pretrained`
-//! relative to the workspace root; the test prints a note and passes when
-//! the files are absent (a checkout without the shared data).
+//! The directory comes from `NN_PRETRAINED`, else `fixtures/pretrained` in
+//! the workspace; the test fails when the files are absent.
 
 use nn_layers::prelude::*;
 use nn_layers::serialize::{load, LoadMode};
@@ -10,9 +9,7 @@ use nn_testkit::pretrained::{model_files, Expected};
 
 #[test]
 fn mlp_mnist_reproduces_pytorch_logits() {
-    let Some((weights, expected)) = model_files("mlp_mnist") else {
-        return;
-    };
+    let (weights, expected) = model_files("mlp_mnist");
     // nn.Sequential(Linear(784,256), ReLU, Linear(256,128), ReLU, Linear(128,10)).
     let mut rng = Rng::seed_from(0);
     let model = Sequential::<f32>::new()

@@ -1,10 +1,9 @@
-//! The optimiser and clipping fixtures of `shared/fixtures` (PyTorch golden
+//! The optimiser and clipping fixtures of `fixtures/pytorch` (PyTorch golden
 //! cases, README section 9), run through the public API in f64 and f32.
 //!
-//! The directory comes from `NN_FIXTURES`, or `../shared/fixtures` relative
-//! to the workspace root (when that does not exist, the tests say so and
-//! pass, as the conformance suite in `crates/nnkit/tests` does, which runs the
-//! same families). Every case of the families below is run, so new cases
+//! The directory comes from `NN_FIXTURES`, else the checked-in
+//! `fixtures/pytorch` (see `nn_testkit::fixtures`); a missing or empty
+//! folder fails. Every case of the families below is run, so new cases
 //! with other hyper-parameters are picked up without code changes.
 
 use nn_autograd::{Gradients, Parameter};

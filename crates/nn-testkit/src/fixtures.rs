@@ -1,54 +1,111 @@
-//! The PyTorch golden cases of `shared/fixtures` (formats in that folder's
-//! `README.md`): one JSON file per case, with an `op` family name and its
-//! tensors as `{"shape": [...], "data": [...]}`.
+//! The PyTorch golden cases (format in `fixtures/pytorch/README.md`): one
+//! JSON file per case, with an `op` family name and its tensors as
+//! `{"shape": [...], "data": [...]}`.
+//!
+//! By default they are the cases checked in at `fixtures/pytorch`, listed by
+//! family with their counts in its `manifest.txt`; `NN_FIXTURES=DIR` runs
+//! the cases of another folder of the same format instead (other shapes and
+//! seeds, no manifest).
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use nn_tensor::{Element, Tensor};
 use serde_json::Value;
 
-/// The fixtures folder: `$NN_FIXTURES`, which must exist, else
-/// `../shared/fixtures` next to the workspace root; `None`, with a note on
-/// stdout, when that default folder is absent (a clone without the shared
-/// data: the tests check nothing, like the conformance suite).
+/// The environment variable naming another fixtures folder.
+pub const ENV: &str = "NN_FIXTURES";
+
+/// The manifest's file name inside the repository's fixtures folder.
+pub const MANIFEST: &str = "manifest.txt";
+
+/// The fixtures folder: `$NN_FIXTURES`, else `fixtures/pytorch` in the
+/// workspace.
 ///
 /// # Panics
-/// If `NN_FIXTURES` names a folder that does not exist (a typo would
-/// otherwise pass every test unchecked).
-pub fn dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("NN_FIXTURES") {
-        let d = PathBuf::from(d);
-        assert!(d.is_dir(), "NN_FIXTURES={} is not a folder", d.display());
-        return Some(d);
-    }
-    let d = crate::shared_dir("fixtures");
-    if d.is_dir() {
-        Some(d)
-    } else {
-        println!(
-            "fixtures folder {} not found (set NN_FIXTURES); nothing checked",
-            d.display()
-        );
-        None
-    }
+/// If the folder is missing or holds no `.json` case.
+pub fn dir() -> PathBuf {
+    crate::folder(ENV, crate::repository_fixtures("pytorch"), "json")
 }
 
-/// Every case of the family `op`, in file-name order; empty when there is
-/// no fixtures folder (see [`dir`]).
+/// The manifest of the folder [`dir`] returns: family name → number of
+/// cases, or `None` when `NN_FIXTURES` names another folder (which has
+/// none: every case there runs).
 ///
 /// # Panics
-/// If the folder holds no case of `op`, or a file is not JSON.
+/// If the repository's manifest is missing or malformed.
+pub fn manifest() -> Option<BTreeMap<String, usize>> {
+    if std::env::var_os(ENV).is_some() {
+        return None;
+    }
+    let path = dir().join(MANIFEST);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("fixtures manifest {}: {e}", path.display()));
+    Some(parse_manifest(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+}
+
+/// Reads a manifest: one `family cases` line per family; blank lines and
+/// lines starting with `#` are comments.
+///
+/// ```
+/// let m = nn_testkit::fixtures::parse_manifest("# families\nrelu 3\nadd 2\n").unwrap();
+/// assert_eq!(m["relu"], 3);
+/// assert!(nn_testkit::fixtures::parse_manifest("relu three").is_err());
+/// assert!(nn_testkit::fixtures::parse_manifest("relu 1\nrelu 2").is_err());
+/// ```
+pub fn parse_manifest(text: &str) -> Result<BTreeMap<String, usize>, String> {
+    let mut families = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [family, count] = fields[..] else {
+            return Err(format!(
+                "line {}: expected `family cases`, got {line:?}",
+                i + 1
+            ));
+        };
+        let count: usize = count
+            .parse()
+            .map_err(|_| format!("line {}: `{count}` is not a case count", i + 1))?;
+        if families.insert(family.to_string(), count).is_some() {
+            return Err(format!("line {}: family {family} listed twice", i + 1));
+        }
+    }
+    Ok(families)
+}
+
+/// Every case of the family `op`, in file-name order.
+///
+/// # Panics
+/// If the folder is missing or empty (see [`dir`]), holds no case of `op`,
+/// holds a number of `op` cases other than its manifest says, or a file is
+/// not JSON.
 pub fn cases(op: &str) -> Vec<Value> {
-    let Some(dir) = dir() else {
-        return Vec::new();
-    };
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let dir = dir();
+    let out = cases_in(&dir, op);
+    assert!(!out.is_empty(), "no `{op}` fixture in {}", dir.display());
+    if let Some(manifest) = manifest() {
+        assert_eq!(
+            manifest.get(op).copied(),
+            Some(out.len()),
+            "{}: the manifest's count of `{op}` cases differs from the folder's",
+            dir.display()
+        );
+    }
+    out
+}
+
+fn cases_in(dir: &Path, op: &str) -> Vec<Value> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("fixtures folder {}: {e}", dir.display()))
         .map(|e| e.expect("a readable folder entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     paths.sort();
-    let out: Vec<Value> = paths
+    paths
         .iter()
         .map(|p| {
             let text = std::fs::read_to_string(p)
@@ -57,9 +114,7 @@ pub fn cases(op: &str) -> Vec<Value> {
                 .unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()))
         })
         .filter(|c| c["op"] == op)
-        .collect();
-    assert!(!out.is_empty(), "no `{op}` fixture in {}", dir.display());
-    out
+        .collect()
 }
 
 /// The tensor a case stores as `{"shape": [...], "data": [...]}`, rounded

@@ -1,4 +1,4 @@
-//! The models PyTorch trained on MNIST (`shared/pretrained`): for a model
+//! The models PyTorch trained on MNIST (`fixtures/pretrained`): for a model
 //! `m`, its weights `m.safetensors` (PyTorch `state_dict` names) and
 //! `m.expected.json`, which holds the first 32 preprocessed test inputs,
 //! PyTorch's logits for them and its first 1,000 predictions.
@@ -8,32 +8,36 @@ use std::path::PathBuf;
 use nn_tensor::Tensor;
 use serde_json::Value;
 
-/// The folder: `$NN_PRETRAINED`, else `../shared/pretrained` next to the
-/// workspace root.
+/// The environment variable naming another folder of pretrained models.
+pub const ENV: &str = "NN_PRETRAINED";
+
+/// The folder: `$NN_PRETRAINED`, else `fixtures/pretrained` in the
+/// workspace.
+///
+/// # Panics
+/// If the folder is missing or holds no `.safetensors` file.
 pub fn dir() -> PathBuf {
-    match std::env::var_os("NN_PRETRAINED") {
-        Some(d) => PathBuf::from(d),
-        None => crate::shared_dir("pretrained"),
-    }
+    crate::folder(ENV, crate::repository_fixtures("pretrained"), "safetensors")
 }
 
-/// `{model}.safetensors` and `{model}.expected.json`, or `None` (with a note
-/// on stdout) when either is absent: a checkout without the shared data.
-pub fn model_files(model: &str) -> Option<(PathBuf, PathBuf)> {
+/// `{model}.safetensors` and `{model}.expected.json` in [`dir`].
+///
+/// # Panics
+/// If either file is absent.
+pub fn model_files(model: &str) -> (PathBuf, PathBuf) {
     let dir = dir();
     let (weights, expected) = (
         dir.join(format!("{model}.safetensors")),
         dir.join(format!("{model}.expected.json")),
     );
-    if weights.exists() && expected.exists() {
-        Some((weights, expected))
-    } else {
-        println!(
-            "note: {} not found; skipping the pretrained test",
-            weights.display()
+    for f in [&weights, &expected] {
+        assert!(
+            f.is_file(),
+            "pretrained model file {} not found",
+            f.display()
         );
-        None
     }
+    (weights, expected)
 }
 
 /// What a model must reproduce, read from its `.expected.json`.

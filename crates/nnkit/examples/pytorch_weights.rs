@@ -1,5 +1,6 @@
 //! Weights trained by PyTorch, run by this library: loads
-//! `../shared/pretrained/<model>.safetensors` (PyTorch `state_dict` names)
+//! `fixtures/pretrained/<model>.safetensors` (PyTorch `state_dict` names;
+//! `--pretrained DIR` or `NN_PRETRAINED=DIR` for another folder)
 //! into the library's own model, evaluates the whole MNIST test set with the
 //! preprocessing PyTorch used, and compares with `<model>.expected.json`:
 //! the number of correct answers must be equal, and the first logits and
@@ -72,7 +73,8 @@ fn main() {
     let pretrained = args
         .text("pretrained")
         .map(PathBuf::from)
-        .unwrap_or_else(|| common::shared_dir().join("pretrained"));
+        .or_else(|| std::env::var_os("NN_PRETRAINED").map(PathBuf::from))
+        .unwrap_or_else(|| common::workspace_root().join("fixtures/pretrained"));
     let weights = pretrained.join(format!("{name}.safetensors"));
     let expected_path = pretrained.join(format!("{name}.expected.json"));
     let expected: serde_json::Value = std::fs::read_to_string(&expected_path)

@@ -1,6 +1,6 @@
 //! # The PyTorch conformance suite
 //!
-//! Runs every PyTorch-generated case of `shared/fixtures` (format, layouts
+//! Runs every PyTorch-generated case of `fixtures/pytorch` (format, layouts
 //! and formulas in that folder's `README.md`) through the library's public
 //! API, in f64 and in f32, and compares every output and every gradient:
 //!
@@ -9,9 +9,16 @@
 //! NN_FIXTURES=/path/to/fixtures cargo test --release -p nnkit --test conformance -- --nocapture
 //! ```
 //!
-//! The folder is `$NN_FIXTURES`, or `../shared/fixtures` next to the
-//! workspace root. If it does not exist the suite says so and passes (CI
-//! always has it; a clone elsewhere may not).
+//! ## Which cases, and when the suite fails
+//! By default the cases are the ones checked in at `fixtures/pytorch`, and
+//! its `manifest.txt` lists every family with its number of cases. The
+//! suite fails unless each listed family has a runner and exactly that many
+//! of its cases ran and passed, and unless every case file belongs to a
+//! listed family. `NN_FIXTURES=DIR` runs the cases of another folder of the
+//! same format instead (other shapes, seeds and hyper-parameters; no
+//! manifest): every case there runs, and a
+//! family without a runner fails. Either way a missing folder, or one with
+//! no case, fails: the suite never passes having checked nothing.
 //!
 //! ## What is checked
 //! For each case of a family that has a runner, once in f64 and once in f32
@@ -32,8 +39,8 @@
 //! The report is one line per family, `family NAME passed P of N` or
 //! `family NAME not implemented (N cases)` (failing cases listed under their
 //! family with the tensor and error), then last
-//! `conformance: families_implemented=K of T cases_passed=P cases_failed=F`.
-//! The test fails if any case of an implemented family fails.
+//! `conformance: families_implemented=K of T cases_passed=P cases_failed=F`,
+//! where T counts the families of the folder.
 //!
 //! ## Adding a family
 //! 1. Pick the module under `tests/conformance/` whose concept fits (or add
@@ -50,6 +57,11 @@
 //!    Return every output under its fixture name (`output("y", y)`, or build
 //!    an `Outputs` map for several).
 //! 3. Add `("conv2d", conv2d::<T>)` to the module's `runners()` list.
+//! 4. Check the family's cases in: copy its `*.json` files into
+//!    `fixtures/pytorch/` and add the line `conv2d 5` (family, number of
+//!    cases) to `fixtures/pytorch/manifest.txt`, in alphabetical order.
+//!    Without that line the suite fails on the unlisted cases; with it, it
+//!    fails until every case runs and passes.
 //!
 //! Nothing else changes: loading, casting, seeding the backward pass,
 //! comparing and reporting live in `tests/conformance/common.rs`. Outputs
@@ -72,7 +84,6 @@ mod conformance {
 }
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use conformance::common::{load_dir, run_case, Case, Mismatch, Precision, Runner};
 use nnkit::tensor::Element;
@@ -111,20 +122,6 @@ fn registry<T: Element>() -> BTreeMap<&'static str, Runner<T>> {
     families
 }
 
-fn fixtures_dir() -> PathBuf {
-    match std::env::var_os("NN_FIXTURES") {
-        Some(dir) => PathBuf::from(dir),
-        // crates/nnkit → crates → workspace root → its parent, which holds `shared/`.
-        None => {
-            let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-            match manifest.ancestors().nth(3) {
-                Some(outside) => outside.join("shared/fixtures"),
-                None => manifest.join("../../../shared/fixtures"),
-            }
-        }
-    }
-}
-
 fn print_mismatches(case: &str, mismatches: &[Mismatch]) {
     for m in mismatches {
         println!(
@@ -136,14 +133,9 @@ fn print_mismatches(case: &str, mismatches: &[Mismatch]) {
 
 #[test]
 fn pytorch_conformance() {
-    let dir = fixtures_dir();
-    if !dir.is_dir() {
-        println!(
-            "conformance: fixtures folder {} not found (set NN_FIXTURES to run the suite); nothing checked",
-            dir.display()
-        );
-        return;
-    }
+    // Panics on a missing folder or one without a case.
+    let dir = nn_testkit::fixtures::dir();
+    let manifest = nn_testkit::fixtures::manifest();
     let loaded =
         load_dir(&dir).unwrap_or_else(|e| panic!("conformance: cannot list fixtures: {e}"));
 
@@ -195,6 +187,39 @@ fn pytorch_conformance() {
     println!(
         "conformance: families_implemented={implemented} of {} cases_passed={passed} cases_failed={failed}",
         families.len()
+    );
+    // What should have run and did not: with the repository's manifest,
+    // every listed family with exactly its listed cases and nothing
+    // unlisted; with another folder, every family it holds.
+    let mut missing = Vec::new();
+    if let Some(listed) = &manifest {
+        for (family, &count) in listed {
+            let found = families.get(family).map_or(0, Vec::len);
+            if found != count {
+                missing.push(format!(
+                    "manifest lists {count} `{family}` case(s), the folder holds {found}"
+                ));
+            }
+        }
+        for (family, cases) in &families {
+            if !listed.contains_key(family) {
+                missing.push(format!(
+                    "{} `{family}` case(s) not in the manifest {}",
+                    cases.len(),
+                    dir.join(nn_testkit::fixtures::MANIFEST).display()
+                ));
+            }
+        }
+    }
+    for family in families.keys() {
+        if !runners64.contains_key(family.as_str()) {
+            missing.push(format!("family `{family}` has no runner"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "conformance: cases that did not run:\n  {}",
+        missing.join("\n  ")
     );
     assert!(
         failing.is_empty() && unreadable.is_empty(),

@@ -1,26 +1,14 @@
-//! Loading the PyTorch golden cases of `shared/fixtures` (see its README).
+//! The PyTorch golden cases of `fixtures/pytorch` (see its README) as typed
+//! tensors; the folder, its manifest and the JSON come from
+//! `nn_testkit::fixtures`.
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use nn_autograd::{Gradients, Var};
 use nn_tensor::{Element, Tensor};
 use serde_json::Value;
-
-/// The fixture directory: `$NN_FIXTURES`, else `shared/fixtures` in the
-/// workspace root's parent (as the conformance suite resolves it).
-pub fn fixture_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("NN_FIXTURES") {
-        return PathBuf::from(p);
-    }
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    match manifest.ancestors().nth(3) {
-        Some(outside) => outside.join("shared/fixtures"),
-        None => manifest.join("../../../shared/fixtures"),
-    }
-}
 
 /// One case, with its tensors kept as f64 and bool.
 pub struct Case {
@@ -55,45 +43,20 @@ fn tensors(v: &Value) -> BTreeMap<String, (Vec<usize>, Vec<f64>)> {
     m
 }
 
-/// Every case of family `op`, sorted by name. Like the conformance suite, an
-/// absent folder (a clone without `shared/`) is reported and checks nothing;
-/// a folder without cases of the family fails.
+/// Every case of family `op`, sorted by name (the folder, missing-folder
+/// and manifest checks are `nn_testkit::fixtures::cases`'s).
 pub fn cases(op: &str) -> Vec<Case> {
-    let dir = fixture_dir();
-    if std::env::var_os("NN_FIXTURES").is_none() && !dir.is_dir() {
-        eprintln!(
-            "fixtures folder {} not found (set NN_FIXTURES); `{op}` not checked",
-            dir.display()
-        );
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
-        panic!(
-            "fixture dir {} unreadable ({e}); set NN_FIXTURES",
-            dir.display()
-        )
-    });
-    for e in entries {
-        let path = e.expect("dir entry").path();
-        if path.extension().is_none_or(|x| x != "json") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).expect("read fixture");
-        let v: Value = serde_json::from_str(&text).expect("fixture json");
-        if v["op"] != op {
-            continue;
-        }
-        out.push(Case {
+    let mut out: Vec<Case> = nn_testkit::fixtures::cases(op)
+        .iter()
+        .map(|v| Case {
             name: v["name"].as_str().expect("name").to_string(),
             params: v["params"].clone(),
             inputs: tensors(&v["inputs"]),
             outputs: tensors(&v["outputs"]),
             grad_outputs: tensors(&v["grad_outputs"]),
             grads: tensors(&v["grads"]),
-        });
-    }
-    assert!(!out.is_empty(), "no `{op}` fixtures in {}", dir.display());
+        })
+        .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
