@@ -95,7 +95,7 @@ impl<T: Element> Forward<T> for LeakyRelu {
     }
 }
 
-/// `x` for positive x, `alpha·(eʸ − 1)` otherwise (default alpha 1).
+/// `x` for positive x, `alpha·(eˣ − 1)` otherwise (default alpha 1).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Elu {
     /// The saturation level for negative inputs.

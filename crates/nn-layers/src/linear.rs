@@ -17,8 +17,13 @@ pub struct LinearConfig {
     /// Whether to learn an additive bias (default `true`).
     pub bias: bool,
     /// How the weight starts (default PyTorch's `kaiming_uniform(a=√5)`,
-    /// i.e. `U(±1/√in_features)`). The bias is always `U(±1/√in_features)`, as in PyTorch.
+    /// i.e. `U(±1/√in_features)`). The bias is `U(±1/√in_features)`, as in PyTorch,
+    /// unless [`LinearConfig::bias_initializer`] says otherwise.
     pub initializer: Initializer,
+    /// How the bias starts: `None` (the default) is PyTorch's
+    /// `U(±1/√in_features)`; a constant such as 0, or 0.01 under ReLU (course
+    /// section 7.1), is `Some(Initializer::Constant(0.01))`.
+    pub bias_initializer: Option<Initializer>,
 }
 
 impl LinearConfig {
@@ -29,6 +34,7 @@ impl LinearConfig {
             out_features,
             bias: true,
             initializer: Initializer::PYTORCH_DEFAULT,
+            bias_initializer: None,
         }
     }
 
@@ -41,6 +47,23 @@ impl LinearConfig {
     /// With another weight initialiser.
     pub fn with_initializer(mut self, initializer: Initializer) -> Self {
         self.initializer = initializer;
+        self
+    }
+
+    /// With a bias initialiser instead of PyTorch's default, e.g. the
+    /// constant 0.01 the course suggests under ReLU:
+    ///
+    /// ```
+    /// use nn_layers::{Initializer, LinearConfig};
+    /// use nn_tensor::Rng;
+    /// let fc = LinearConfig::new(3, 2)
+    ///     .with_bias_initializer(Initializer::Constant(0.01))
+    ///     .init::<f64>(&mut Rng::seed_from(0))
+    ///     .unwrap();
+    /// assert_eq!(fc.bias.unwrap().value().to_vec(), vec![0.01, 0.01]);
+    /// ```
+    pub fn with_bias_initializer(mut self, initializer: Initializer) -> Self {
+        self.bias_initializer = Some(initializer);
         self
     }
 
@@ -59,15 +82,15 @@ impl LinearConfig {
             .initializer
             .init(&[self.out_features, self.in_features], rng)?;
         let bound = 1.0 / (self.in_features as f64).sqrt();
-        let bias = if self.bias {
-            Some(Parameter::new(init::uniform(
+        let bias = match (self.bias, &self.bias_initializer) {
+            (false, _) => None,
+            (true, Some(b)) => Some(Parameter::new(b.init(&[self.out_features], rng)?)),
+            (true, None) => Some(Parameter::new(init::uniform(
                 &[self.out_features],
                 -bound,
                 bound,
                 rng,
-            )?))
-        } else {
-            None
+            )?)),
         };
         Ok(Linear {
             weight: Parameter::new(weight),

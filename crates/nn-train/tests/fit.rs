@@ -144,6 +144,22 @@ fn resuming_from_a_checkpoint_continues_exactly() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The course stops on the validation *error rate* (1.2.3): early stopping
+/// watches any recorded metric, the 0-1 error included.
+#[test]
+fn early_stopping_can_watch_the_validation_error_rate() {
+    let es = EarlyStopping::new("val_zero_one_error", Mode::Min, 2, 0.0);
+    let m = model(6);
+    let report = run(&mut trainer(40).early_stopping(es, true), &m).unwrap();
+    let errors = report.history.series("val_zero_one_error");
+    let best = report.best_epoch.expect("some epoch improved");
+    assert!(errors[..best].iter().all(|&e| e > errors[best]));
+    if let Some(stopped) = report.stopped_epoch {
+        assert_eq!(stopped, best + 2);
+        assert!(errors[best + 1..].iter().all(|&e| e >= errors[best]));
+    }
+}
+
 #[test]
 fn early_stopping_restores_the_best_epoch_weights() {
     // The learning rate halves every 2 epochs, so improvements shrink below

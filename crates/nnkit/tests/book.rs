@@ -281,3 +281,112 @@ fn maximum_path_lengths_of_convolution_recurrence_attention() {
         println!("n = {n}: dilated conv {conv_layers} layers (log_{k} n = {log}), recurrence {rnn_steps} steps, self-attention {attn_layers}");
     }
 }
+
+// ------------------------------------------------------------ exam notes
+
+/// Chapter 4.2.3, sparse interaction: the gradient of one output of a 3×3
+/// convolution with respect to the input is non-zero only in that output's
+/// 3×3 receptive field.
+#[test]
+fn sparse_interaction_gradient_lives_in_the_receptive_field() {
+    let mut rng = Rng::seed_from(1);
+    let x = Var::leaf(Tensor::<f64>::rand_normal(
+        &[1, 1, 8, 8],
+        0.0,
+        1.0,
+        &mut rng,
+    ));
+    let w = Var::constant(Tensor::rand_uniform(&[1, 1, 3, 3], 0.5, 1.0, &mut rng));
+    let y = conv2d(&x, &w, None, &ConvOptions::default());
+    let (i, j) = (2, 4);
+    let g = y.narrow(2, i, 1).narrow(3, j, 1).sum().backward();
+    let g = g.get(&x).unwrap();
+    for r in 0..8 {
+        for c in 0..8 {
+            let inside = (i..i + 3).contains(&r) && (j..j + 3).contains(&c);
+            assert_eq!(g.get(&[0, 0, r, c]) != 0.0, inside, "({r}, {c})");
+        }
+    }
+}
+
+/// Chapter 4.2.3, parameter sharing: a 3×3 convolution from 3 to 8
+/// channels on 32×32 images has 3·3·3·8 + 8 = 224 parameters; the fully
+/// connected layer computing a map between the same input and output sizes
+/// has (3·32·32)·(8·30·30) + 8·30·30.
+#[test]
+fn parameter_sharing_against_the_fully_connected_layer() {
+    let mut rng = Rng::seed_from(0);
+    let conv = Conv2dConfig::new(3, 8, 3).init::<f32>(&mut rng).unwrap();
+    assert_eq!(conv.num_parameters(), 224);
+    let (inputs, outputs) = (3 * 32 * 32, 8 * 30 * 30);
+    let dense = inputs * outputs + outputs;
+    assert_eq!(dense, 22_125_600);
+    assert!(dense / conv.num_parameters() > 98_000);
+}
+
+/// Chapter 4.2.3, translation equivariance: shifting the input shifts the
+/// output by the same amount (away from the border).
+#[test]
+fn translation_equivariance() {
+    let mut rng = Rng::seed_from(2);
+    let x = Tensor::<f64>::rand_normal(&[1, 1, 10, 10], 0.0, 1.0, &mut rng);
+    let w = Var::constant(Tensor::rand_normal(&[2, 1, 3, 3], 0.0, 1.0, &mut rng));
+    let o = ConvOptions::default();
+    // Shift right by 2 columns (zeros enter on the left).
+    let shifted = x
+        .narrow(3, 0, 8)
+        .pad(&[(0, 0), (0, 0), (0, 0), (2, 0)], 0.0);
+    let y = conv2d(&Var::constant(x), &w, None, &o).value().clone();
+    let ys = conv2d(&Var::constant(shifted), &w, None, &o)
+        .value()
+        .clone();
+    // Output columns 2.. of the shifted input are columns ..6 of the original.
+    assert_eq!(ys.narrow(3, 2, 6), y.narrow(3, 0, 6));
+}
+
+/// Chapter 4.3.3: a 1×1 convolution is a `Linear` applied to every pixel's
+/// channel vector; from 16 to 4 channels it is a bottleneck that cuts the
+/// next 3×3 layer's cost by 4.
+#[test]
+fn one_by_one_convolution_is_a_per_pixel_linear() {
+    let mut rng = Rng::seed_from(3);
+    let conv = Conv2dConfig::new(16, 4, 1).init::<f64>(&mut rng).unwrap();
+    let x = Tensor::<f64>::rand_normal(&[2, 16, 5, 5], 0.0, 1.0, &mut rng);
+    let y = conv.forward(&Var::constant(x.clone())).value().clone();
+    // The same map as a Linear on [N·H·W, C_in]: move channels last.
+    let fc = nnkit::layers::Linear::from_parameters(
+        nnkit::autograd::Parameter::new(conv.weight.value().reshape(&[4, 16])),
+        conv.bias.clone(),
+    );
+    let pixels = x.permute(&[0, 2, 3, 1]).reshape(&[50, 16]);
+    let per_pixel = fc
+        .forward(&Var::constant(pixels))
+        .value()
+        .reshape(&[2, 5, 5, 4])
+        .permute(&[0, 3, 1, 2]);
+    for (a, b) in y.as_slice().iter().zip(per_pixel.as_slice()) {
+        assert!((a - b).abs() < 1e-12);
+    }
+    // Bottleneck: 3×3 conv 16 → 16 versus 1×1 16 → 4 then 3×3 4 → 16.
+    let direct = 3 * 3 * 16 * 16;
+    let reduced = 16 * 4 + 3 * 3 * 4 * 16;
+    assert_eq!((direct, reduced), (2304, 640));
+}
+
+/// Chapter 7.1: biases start at a constant (0, or 0.01 under ReLU) through
+/// `with_bias_initializer`, for `Linear` and the convolutions alike.
+#[test]
+fn constant_bias_initialisation() {
+    use nnkit::layers::{Initializer, LinearConfig};
+    let mut rng = Rng::seed_from(4);
+    let fc = LinearConfig::new(5, 3)
+        .with_bias_initializer(Initializer::Constant(0.01))
+        .init::<f64>(&mut rng)
+        .unwrap();
+    assert_eq!(fc.bias.unwrap().value().to_vec(), vec![0.01; 3]);
+    let conv = Conv2dConfig::new(2, 4, 3)
+        .with_bias_initializer(Initializer::Zeros)
+        .init::<f64>(&mut rng)
+        .unwrap();
+    assert_eq!(conv.bias.unwrap().value().to_vec(), vec![0.0; 4]);
+}

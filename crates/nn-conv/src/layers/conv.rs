@@ -28,6 +28,10 @@ pub struct ConvConfig<const D: usize> {
     pub bias: bool,
     /// How the weight starts.
     pub initializer: Initializer,
+    /// How the bias starts: `None` (the default) is PyTorch's
+    /// `U(±1/√fan_in)`; a constant such as 0, or 0.01 under ReLU (course
+    /// section 7.1), is `Some(Initializer::Constant(0.01))`.
+    pub bias_initializer: Option<Initializer>,
 }
 
 /// Config of [`Conv1d`].
@@ -45,6 +49,7 @@ impl<const D: usize> ConvConfig<D> {
             options: ConvOptions::default(),
             bias: true,
             initializer: Initializer::PYTORCH_DEFAULT,
+            bias_initializer: None,
         }
     }
     setters! {
@@ -60,6 +65,8 @@ impl<const D: usize> ConvConfig<D> {
         with_bias(bias: bool) => bias = bias;
         /// With another weight initialiser.
         with_initializer(init: Initializer) => initializer = init;
+        /// With a bias initialiser instead of PyTorch's default.
+        with_bias_initializer(init: Initializer) => bias_initializer = Some(init);
     }
 
     /// Builds the layer, drawing its weights from `rng`. Errors on zero
@@ -91,6 +98,9 @@ impl<const D: usize> ConvConfig<D> {
             self.bias,
             rng,
         )?;
+        if let (Some(init), Some(b)) = (&self.bias_initializer, &bias) {
+            b.set_value(init.init(&[self.out_channels], rng)?);
+        }
         Ok(Conv {
             weight,
             bias,
