@@ -58,27 +58,40 @@ pub use nn_rnn as rnn;
 pub use nn_tensor as tensor;
 pub use nn_train as train;
 
-/// The `docs/` chapter pages, compiled only for doc tests: every ```` ```rust ````
-/// block in them runs under `cargo test --doc -p nnkit` (and so in CI), so the
-/// pages cannot drift from the library.
+/// The course, chapter by chapter: the pages of the repository's `docs/`
+/// folder (the same markdown, packaged with the crate under `course/`).
+/// Every Rust snippet in them is compiled and run as a doc test, so the
+/// pages cannot drift from the library; the commands they quote run the
+/// examples and the tour of the repository.
+pub mod course {
+    #[doc = include_str!("../course/ch1-ml-basics.md")]
+    pub mod ch1_ml_basics {}
+    #[doc = include_str!("../course/ch2-neurons.md")]
+    pub mod ch2_neurons {}
+    #[doc = include_str!("../course/ch3-feedforward.md")]
+    pub mod ch3_feedforward {}
+    #[doc = include_str!("../course/ch4-cnn.md")]
+    pub mod ch4_cnn {}
+    #[doc = include_str!("../course/ch5-rnn.md")]
+    pub mod ch5_rnn {}
+    #[doc = include_str!("../course/ch6-attention.md")]
+    pub mod ch6_attention {}
+    #[doc = include_str!("../course/ch7-optimisation.md")]
+    pub mod ch7_optimisation {}
+    #[doc = include_str!("../course/ch8-generative.md")]
+    pub mod ch8_generative {}
+    #[doc = include_str!("../course/layers.md")]
+    pub mod layers {}
+    #[doc = include_str!("../course/training.md")]
+    pub mod training {}
+    #[doc = include_str!("../course/generative.md")]
+    pub mod generative {}
+}
+
+/// The repository's README, compiled only for doc tests: its snippets and
+/// feature table cannot name anything that does not exist.
 #[cfg(doctest)]
 pub mod doc_pages {
-    #[doc = include_str!("../../../docs/ch1-ml-basics.md")]
-    pub struct Ch1MlBasics;
-    #[doc = include_str!("../../../docs/ch2-neurons.md")]
-    pub struct Ch2Neurons;
-    #[doc = include_str!("../../../docs/ch3-feedforward.md")]
-    pub struct Ch3Feedforward;
-    #[doc = include_str!("../../../docs/ch4-cnn.md")]
-    pub struct Ch4Cnn;
-    #[doc = include_str!("../../../docs/ch5-rnn.md")]
-    pub struct Ch5Rnn;
-    #[doc = include_str!("../../../docs/ch6-attention.md")]
-    pub struct Ch6Attention;
-    #[doc = include_str!("../../../docs/ch7-optimisation.md")]
-    pub struct Ch7Optimisation;
-    #[doc = include_str!("../../../docs/ch8-generative.md")]
-    pub struct Ch8Generative;
     #[doc = include_str!("../../../README.md")]
     pub struct Readme;
 
