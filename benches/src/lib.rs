@@ -10,7 +10,8 @@
 //!   per sample, median / best / worst of a fixed number of samples);
 //! * [`report`]: one JSON line per result, in the README's format;
 //! * one module per workload family: [`w1_gemm`], [`w2_mlp`], [`w3_lenet`],
-//!   [`w4_conv`], [`w5_lstm`], [`w6_transformer`], [`w7_vae`].
+//!   [`w4_conv`], [`w5_lstm`], [`w6_transformer`], [`w7_vae`], and
+//!   [`w8_ddp`] (timed by the `w8_ddp` binary under mpirun, feature `distributed`).
 //!
 //! Adding a family (say W3) means one module with a `workloads()` function
 //! and one line in [`workload::registry`].
@@ -35,6 +36,7 @@ pub mod w4_conv;
 pub mod w5_lstm;
 pub mod w6_transformer;
 pub mod w7_vae;
+pub mod w8_ddp;
 pub mod workload;
 
 pub use workload::{registry, select, Workload};

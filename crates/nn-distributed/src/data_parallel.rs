@@ -11,10 +11,10 @@
 //!    batch (`rows / global rows`), so the shares add up to the gradient of
 //!    the global mean loss;
 //! 3. the rank adds its micro-batch gradients by the halving tree
-//!    ([`tree_sum`]), then the ranks exchange a
-//!    small status record (failure, loss, which parameters got a gradient)
-//!    and all-reduce the flat gradient vector in buckets
-//!    ([`AllReduce`]);
+//!    ([`tree_sum`]), then the ranks all-reduce the flat gradient vector in
+//!    buckets ([`AllReduce`]), with a small status record of each rank
+//!    (failure, loss, which parameters got a gradient) riding on the first
+//!    bucket's last message;
 //! 4. the caller hands the averaged [`Gradients`] to its optimiser, which
 //!    then takes the same step on every rank.
 //!
@@ -52,7 +52,10 @@ pub struct DataParallelConfig {
     pub micro_batches: usize,
     /// The largest all-reduce message, in elements. Default 4 Mi (16 MiB of f32).
     pub bucket_elems: usize,
-    /// How the all-reduce moves data. Default [`ReduceAlgorithm::ReduceScatter`].
+    /// How the all-reduce moves data. Default [`ReduceAlgorithm::GatherSum`]:
+    /// one collective per step (the status rides on it), which measured
+    /// faster than the reduce-scatter for the MNIST MLP on 2 ranks on
+    /// loopback (`docs/distributed.md`).
     pub algorithm: ReduceAlgorithm,
 }
 
@@ -61,7 +64,7 @@ impl Default for DataParallelConfig {
         DataParallelConfig {
             micro_batches: 1,
             bucket_elems: 4 << 20,
-            algorithm: ReduceAlgorithm::ReduceScatter,
+            algorithm: ReduceAlgorithm::GatherSum,
         }
     }
 }
@@ -257,12 +260,17 @@ impl<T: WireElement, C: Communicator> DataParallel<T, C> {
         let local = self.local_tree(batch, 0, expected, &mut loss, &mut present);
         let compute_seconds = started.elapsed().as_secs_f64();
         let exchanged = Instant::now();
-        let (mut flat, loss_sum) = match local {
+        let (mut flat, status) = match local {
             Ok((flat, loss_sum)) => (flat, Ok(loss_sum)),
-            Err(message) => (Vec::new(), Err(message)),
+            // A failed rank still takes part, with zeros, so that no rank
+            // waits for it; the status says the step is void.
+            Err(message) => (vec![T::zero(); self.total], Err(message)),
         };
-        let (loss, present) = self.exchange_status(loss_sum, &present)?;
-        self.all_reduce.sum(&self.comm, &mut flat);
+        let record = self.status_record(&status, &present);
+        let records = self
+            .all_reduce
+            .sum_with_headers(&self.comm, &mut flat, &record);
+        let (loss, present) = self.read_status_records(&records)?;
         let mut gradients = Gradients::new();
         for (((_, p), &off), &has) in self.params.iter().zip(&self.offsets).zip(&present) {
             if has {
@@ -333,35 +341,38 @@ impl<T: WireElement, C: Communicator> DataParallel<T, C> {
         Ok((flat, weighted_loss))
     }
 
-    /// All-gathers every rank's status record: failure and message, loss
-    /// partial sum, which parameters got a gradient. Returns the global loss
-    /// and the union of the gradients' presence, or the lowest failed
-    /// rank's error (the same on every rank).
-    fn exchange_status(
+    /// This rank's status record: failed flag, loss partial sum (f64),
+    /// one byte per parameter (got a gradient), and the failure message.
+    fn status_record(
         &self,
-        local: std::result::Result<f64, String>,
+        status: &std::result::Result<f64, String>,
         present: &[bool],
-    ) -> Result<(f64, Vec<bool>)> {
+    ) -> Vec<u8> {
         let n = self.params.len();
-        let record = 1 + 8 + n + MESSAGE_BYTES;
-        let mut mine = vec![0u8; record];
-        match &local {
-            Ok(loss) => mine[1..9].copy_from_slice(&loss.to_le_bytes()),
+        let mut record = vec![0u8; 1 + 8 + n + MESSAGE_BYTES];
+        match status {
+            Ok(loss) => record[1..9].copy_from_slice(&loss.to_le_bytes()),
             Err(message) => {
-                mine[0] = 1;
+                record[0] = 1;
                 let bytes = truncate_utf8(message, MESSAGE_BYTES);
-                mine[9 + n..9 + n + bytes.len()].copy_from_slice(bytes);
+                record[9 + n..9 + n + bytes.len()].copy_from_slice(bytes);
             }
         }
-        for (m, &p) in mine[9..9 + n].iter_mut().zip(present) {
+        for (m, &p) in record[9..9 + n].iter_mut().zip(present) {
             *m = u8::from(p);
         }
-        let ranks = self.comm.size();
-        let mut all = vec![0u8; record * ranks];
-        self.comm.all_gather(&mine, &mut all);
-        let mut losses = Vec::with_capacity(ranks);
+        record
+    }
+
+    /// Reads every rank's status record (in rank order): the global loss
+    /// and the union of the gradients' presence, or the lowest failed
+    /// rank's error (the same on every rank).
+    fn read_status_records(&self, records: &[u8]) -> Result<(f64, Vec<bool>)> {
+        let n = self.params.len();
+        let record = 1 + 8 + n + MESSAGE_BYTES;
+        let mut losses = Vec::with_capacity(self.comm.size());
         let mut union = vec![false; n];
-        for (rank, r) in all.chunks(record).enumerate() {
+        for (rank, r) in records.chunks(record).enumerate() {
             if r[0] != 0 {
                 let text = &r[9 + n..];
                 let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());

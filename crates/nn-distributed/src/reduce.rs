@@ -129,18 +129,50 @@ impl<T: WireElement> AllReduce<T> {
     /// rank) by the sum over all ranks, added in rank order by
     /// [`tree_sum`]. Every rank gets the same bits.
     pub fn sum(&mut self, comm: &impl Communicator, data: &mut [T]) {
-        if comm.size() == 1 {
-            return;
-        }
-        for bucket in data.chunks_mut(self.bucket_elems) {
-            match self.algorithm {
-                ReduceAlgorithm::ReduceScatter => self.reduce_scatter_bucket(comm, bucket),
-                ReduceAlgorithm::GatherSum => self.gather_sum_bucket(comm, bucket),
-            }
-        }
+        self.sum_with_headers(comm, data, &[]);
     }
 
-    fn reduce_scatter_bucket(&mut self, comm: &impl Communicator, bucket: &mut [T]) {
+    /// [`AllReduce::sum`], and every rank's `header` (the same length on
+    /// every rank) gathered on the way: returns the headers in rank order,
+    /// concatenated. The headers ride on the first bucket's last
+    /// collective, so a step's status costs no message of its own: with
+    /// [`ReduceAlgorithm::GatherSum`] a one-bucket step is one collective.
+    pub fn sum_with_headers(
+        &mut self,
+        comm: &impl Communicator,
+        data: &mut [T],
+        header: &[u8],
+    ) -> Vec<u8> {
+        if comm.size() == 1 {
+            return header.to_vec();
+        }
+        if data.is_empty() {
+            let mut all = vec![0u8; header.len() * comm.size()];
+            comm.all_gather(header, &mut all);
+            return all;
+        }
+        let mut headers = Vec::new();
+        for (i, bucket) in data.chunks_mut(self.bucket_elems).enumerate() {
+            let header = if i == 0 { header } else { &[] };
+            let got = match self.algorithm {
+                ReduceAlgorithm::ReduceScatter => self.reduce_scatter_bucket(comm, bucket, header),
+                ReduceAlgorithm::GatherSum => self.gather_sum_bucket(comm, bucket, header),
+            };
+            if i == 0 {
+                headers = got;
+            }
+        }
+        headers
+    }
+
+    /// The all-to-all, this rank's ordered sum of its slice, and an
+    /// all-gather of `[header | reduced slice]` from every rank.
+    fn reduce_scatter_bucket(
+        &mut self,
+        comm: &impl Communicator,
+        bucket: &mut [T],
+        header: &[u8],
+    ) -> Vec<u8> {
         let ranks = comm.size();
         let seg = bucket.len().div_ceil(ranks);
         let padded = seg * ranks;
@@ -153,26 +185,61 @@ impl<T: WireElement> AllReduce<T> {
             bytemuck::cast_slice(&self.send),
             bytemuck::cast_slice_mut(&mut self.recv),
         );
-        self.mine.resize(seg, T::zero());
+        let h = header_elems::<T>(header);
+        self.mine.clear();
+        self.mine.resize(h + seg, T::zero());
+        bytemuck::cast_slice_mut::<T, u8>(&mut self.mine)[..header.len()].copy_from_slice(header);
         let parts: Vec<&[T]> = self.recv.chunks(seg).collect();
-        tree_sum(&parts, &mut self.mine);
+        tree_sum(&parts, &mut self.mine[h..]);
+        self.recv.resize(ranks * (h + seg), T::zero());
         comm.all_gather(
             bytemuck::cast_slice(&self.mine),
-            bytemuck::cast_slice_mut(&mut self.send),
-        );
-        bucket.copy_from_slice(&self.send[..bucket.len()]);
-    }
-
-    fn gather_sum_bucket(&mut self, comm: &impl Communicator, bucket: &mut [T]) {
-        let n = bucket.len();
-        self.recv.resize(n * comm.size(), T::zero());
-        comm.all_gather(
-            bytemuck::cast_slice(bucket),
             bytemuck::cast_slice_mut(&mut self.recv),
         );
-        let parts: Vec<&[T]> = self.recv.chunks(n).collect();
-        tree_sum(&parts, bucket);
+        let mut headers = Vec::with_capacity(header.len() * ranks);
+        for (r, block) in self.recv.chunks(h + seg).enumerate() {
+            headers.extend_from_slice(&bytemuck::cast_slice::<T, u8>(&block[..h])[..header.len()]);
+            let len = bucket.len();
+            let dst = &mut bucket[(r * seg).min(len)..((r + 1) * seg).min(len)];
+            dst.copy_from_slice(&block[h..h + dst.len()]);
+        }
+        headers
     }
+
+    /// One all-gather of `[header | bucket]` from every rank, then the
+    /// ordered sum of the ranks' buckets.
+    fn gather_sum_bucket(
+        &mut self,
+        comm: &impl Communicator,
+        bucket: &mut [T],
+        header: &[u8],
+    ) -> Vec<u8> {
+        let ranks = comm.size();
+        let n = bucket.len();
+        let h = header_elems::<T>(header);
+        self.send.clear();
+        self.send.resize(h, T::zero());
+        bytemuck::cast_slice_mut::<T, u8>(&mut self.send)[..header.len()].copy_from_slice(header);
+        self.send.extend_from_slice(bucket);
+        self.recv.resize(ranks * (h + n), T::zero());
+        comm.all_gather(
+            bytemuck::cast_slice(&self.send),
+            bytemuck::cast_slice_mut(&mut self.recv),
+        );
+        let mut headers = Vec::with_capacity(header.len() * ranks);
+        let mut parts = Vec::with_capacity(ranks);
+        for block in self.recv.chunks(h + n) {
+            headers.extend_from_slice(&bytemuck::cast_slice::<T, u8>(&block[..h])[..header.len()]);
+            parts.push(&block[h..]);
+        }
+        tree_sum(&parts, bucket);
+        headers
+    }
+}
+
+/// The number of elements of type `T` that hold `header`'s bytes.
+fn header_elems<T>(header: &[u8]) -> usize {
+    header.len().div_ceil(std::mem::size_of::<T>())
 }
 
 #[cfg(test)]
