@@ -97,13 +97,13 @@ impl MpiCommunicator {
         let watchdog = Watchdog::start(
             limit,
             Box::new(move |op, waited| {
-                eprintln!(
+                say(&format!(
                     "nn-distributed: rank {rank} of {size}: {op} has waited {:.1} s for the other ranks \
                      (limit {:.1} s, {TIMEOUT_VAR}): a rank has died, hung, or called a different \
                      collective; aborting the job",
                     waited.as_secs_f64(),
                     limit.as_secs_f64()
-                );
+                ));
                 if can_abort_from_thread {
                     SimpleCommunicator::world().abort(ABORT_CODE);
                 }
@@ -133,12 +133,20 @@ impl MpiCommunicator {
 
     /// Ends every rank of the job at once with `code`, after printing `message`.
     pub fn abort(&self, message: &str, code: i32) -> ! {
-        eprintln!(
+        say(&format!(
             "nn-distributed: rank {} of {}: {message}; aborting the job",
             self.rank, self.size
-        );
+        ));
         self.world.abort(code)
     }
+}
+
+/// Writes `line` and a newline to stderr in one call: mpirun merges the
+/// ranks' output, and `eprintln!` may write a line in pieces that another
+/// rank's line then splits.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }
 
 /// After the default hook prints the panic, abort the whole job: unwinding
@@ -147,7 +155,9 @@ fn install_panic_hook(rank: usize, size: usize) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         previous(info);
-        eprintln!("nn-distributed: rank {rank} of {size} panicked; aborting the job");
+        say(&format!(
+            "nn-distributed: rank {rank} of {size} panicked; aborting the job"
+        ));
         SimpleCommunicator::world().abort(ABORT_CODE);
     }));
 }

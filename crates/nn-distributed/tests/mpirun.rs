@@ -231,7 +231,9 @@ fn rank_program() {
             let reduced = match reduced {
                 Ok(r) => r,
                 Err(e) => {
-                    eprintln!("rank {rank} stops: {e}");
+                    // One write, so the two ranks' lines do not interleave.
+                    let line = format!("rank {rank} stops: {e}\n");
+                    std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes()).unwrap();
                     drop(ddp);
                     drop(comm);
                     std::process::exit(1);
