@@ -3,7 +3,7 @@
 //! threads against 2 MPI ranks with 1 thread each, the same arithmetic.
 //!
 //! The portable part lives here (it runs on any [`Communicator`], and its
-//! tests on [`SingleProcess`]); the `w8_ddp` binary (feature
+//! tests on [`nn_distributed::SingleProcess`]); the `w8_ddp` binary (feature
 //! `distributed`, needs Open MPI) times it under `mpirun`.
 
 use nn_autograd::{Parameter, Reduction, Var};
