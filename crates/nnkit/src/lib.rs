@@ -86,6 +86,8 @@ pub mod course {
     pub mod training {}
     #[doc = include_str!("../course/generative.md")]
     pub mod generative {}
+    #[doc = include_str!("../course/exam.md")]
+    pub mod exam {}
 }
 
 /// The repository's README, compiled only for doc tests: its snippets and
