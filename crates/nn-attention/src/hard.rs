@@ -96,7 +96,7 @@ pub fn hard_attention<T: Element>(
     let onehot = Tensor::from_vec(onehot, &[n, s]);
     let weights = p.sub(&p.detach()).add_tensor(&onehot);
     // Gather first: masked entries have p = 0 and log 0 would poison the sum.
-    let log_prob = p.gather(1, &index, &[n, 1]).ln().reshape(&[n]);
+    let log_prob = p.gather(1, &index, &[n, 1]).ln().reshape([n]);
     Ok(HardAttention {
         context: context(&weights, values)?,
         index,

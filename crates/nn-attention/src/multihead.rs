@@ -186,7 +186,7 @@ impl<T: Element> MultiHeadAttention<T> {
     fn split_heads(&self, x: &Var<T>) -> Var<T> {
         let (n, s) = (x.shape()[0], x.shape()[1]);
         let h = self.num_heads;
-        x.reshape(&[n, s, h, self.embed_dim / h])
+        x.reshape([n, s, h, self.embed_dim / h])
             .permute(&[0, 2, 1, 3])
     }
 
@@ -350,7 +350,7 @@ impl<T: Element> MultiHeadAttention<T> {
         } else {
             attend(q, &kv.k, &kv.v, mask.as_ref(), scale, None)?
         };
-        let merged = y.permute(&[0, 2, 1, 3]).reshape(&[n, l, self.embed_dim]);
+        let merged = y.permute(&[0, 2, 1, 3]).reshape([n, l, self.embed_dim]);
         let out = affine(&merged, &mv.out_w, mv.out_b.as_ref())?;
         Ok((out, Some(p.mean_dims(&[1], false))))
     }

@@ -79,10 +79,10 @@ pub fn context<T: Element>(weights: &Var<T>, values: &Var<T>) -> Result<Var<T>> 
     if weights.ndim() == 2 {
         let (n, s) = (weights.shape()[0], weights.shape()[1]);
         let c = weights
-            .reshape(&[n, 1, s])
+            .reshape([n, 1, s])
             .try_matmul_t(values, false, false)?;
         let dv = c.shape()[2];
-        Ok(c.reshape(&[n, dv]))
+        Ok(c.reshape([n, dv]))
     } else {
         weights.try_matmul_t(values, false, false)
     }
@@ -204,8 +204,8 @@ pub fn additive_scores<T: Element>(
     let a = bias.shape()[0];
     let qp = query.try_matmul_t(w_query, false, true)?; // [N, A]
     let kp = keys.try_matmul_t(w_key, false, true)?; // [N, S, A]
-    let hidden = kp.try_add(&qp.reshape(&[n, 1, a]))?.try_add(bias)?.tanh();
+    let hidden = kp.try_add(&qp.reshape([n, 1, a]))?.try_add(bias)?.tanh();
     Ok(hidden
-        .try_matmul_t(&v_score.reshape(&[a, 1]), false, false)?
-        .reshape(&[n, s]))
+        .try_matmul_t(&v_score.reshape([a, 1]), false, false)?
+        .reshape([n, s]))
 }

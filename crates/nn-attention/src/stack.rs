@@ -284,7 +284,7 @@ impl<T: Element> Seq2SeqTransformer<T> {
         let x = table
             .var()
             .index_select(0, tokens)
-            .reshape(&[n, l, e])
+            .reshape([n, l, e])
             .mul_scalar(T::of((e as f64).sqrt()));
         self.positions.try_forward(&x, offset)
     }
@@ -347,7 +347,7 @@ impl<T: Element> Seq2SeqTransformer<T> {
                     .try_forward_step(&y, &memory, None, &mut cache)?;
                 let logits = self.generator.try_forward(&h)?;
                 let vocab = logits.shape()[2];
-                last = logits.value().reshape(&[n, vocab]).argmax(1);
+                last = logits.value().reshape([n, vocab]).argmax(1);
                 for (row, &tok) in out.iter_mut().zip(&last) {
                     row.push(tok);
                 }

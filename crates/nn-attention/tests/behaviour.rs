@@ -62,11 +62,7 @@ fn greedy_decoding_with_cache_matches_recomputing_the_prefix() {
         let flat: Vec<usize> = prefix.concat();
         let logits = model.try_forward(&src, &flat, n, None).unwrap();
         let (l, v) = (logits.shape()[1], logits.shape()[2]);
-        let last = logits
-            .value()
-            .narrow(1, l - 1, 1)
-            .reshape(&[n, v])
-            .argmax(1);
+        let last = logits.value().narrow(1, l - 1, 1).reshape([n, v]).argmax(1);
         for (p, tok) in prefix.iter_mut().zip(last) {
             p.push(tok);
         }
@@ -112,7 +108,7 @@ fn hard_attention_learns_with_the_straight_through_estimator() {
         let sc = score
             .scores(&Var::constant(q), &Var::constant(k))
             .unwrap()
-            .reshape(&[n, s]);
+            .reshape([n, s]);
         let h = hard_attention(&sc, &Var::constant(v), None, HardChoice::Argmax, rng).unwrap();
         h.index.iter().zip(&pick).filter(|(a, b)| a == b).count() as f64 / n as f64
     };
@@ -124,7 +120,7 @@ fn hard_attention_learns_with_the_straight_through_estimator() {
         let sc = score
             .scores(&Var::constant(q), &Var::constant(k))
             .unwrap()
-            .reshape(&[n, s]);
+            .reshape([n, s]);
         let h = hard_attention(&sc, &Var::constant(v), None, HardChoice::Sample, &mut rng).unwrap();
         let loss = h.context.sub(&Var::constant(target)).square().mean();
         let g = loss
@@ -198,7 +194,7 @@ fn learned_positions_train_only_the_rows_used() {
     let x = Var::constant(Tensor::zeros(&[2, 3, 4]));
     let y = pos.try_forward(&x, 5).unwrap();
     assert_eq!(
-        y.value().narrow(0, 0, 1).reshape(&[3, 4]),
+        y.value().narrow(0, 0, 1).reshape([3, 4]),
         pos.weight.value().narrow(0, 5, 3)
     );
     let g = y.sum().backward();

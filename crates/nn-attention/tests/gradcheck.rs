@@ -105,7 +105,7 @@ proptest! {
         let r = check_gradients(|v| add.try_forward(&v[0], &v[1], &v[2], Some(&mask)).unwrap().0, &inputs, cfg());
         prop_assert!(r.passed, "additive: {r}");
         let r = check_gradients(|v| {
-            let q = v[0].reshape(&[n, 1, 3]);
+            let q = v[0].reshape([n, 1, 3]);
             soft_attention(&bil.scores(&q, &v[1]).unwrap(), &v[2], Some(&mask)).unwrap().0
         }, &inputs, cfg());
         prop_assert!(r.passed, "bilinear: {r}");

@@ -82,6 +82,11 @@ impl<T: Element> Gradients<T> {
 impl<T: Element> Var<T> {
     /// Back-propagates from this value, which must hold exactly one element
     /// (a loss), seeding its gradient with 1.
+    ///
+    /// The gradients come back in a fresh store rather than accumulating on
+    /// the parameters, so there is nothing to reset between steps: no
+    /// `zero_grad`. Hand the store to the optimiser (`opt.step(&grads)`).
+    #[doc(alias = "zero_grad")]
     #[track_caller]
     pub fn backward(&self) -> Gradients<T> {
         assert_eq!(

@@ -79,6 +79,7 @@ impl<T: Element> Parameter<T> {
     }
 
     /// The shape of the value.
+    #[doc(alias = "size")]
     pub fn shape(&self) -> Vec<usize> {
         self.inner
             .value

@@ -173,6 +173,42 @@ impl<T: Element> Var<T> {
     /// gradient to one gradient per parent. The graph is recorded only when
     /// some parent needs a gradient and recording is on; otherwise the
     /// result is a constant and `backward` is dropped unused.
+    ///
+    /// This is how to write a custom differentiable op (PyTorch's
+    /// `torch.autograd.Function`): compute the value from the parents'
+    /// tensors, and give a closure that turns the output's gradient `g` into
+    /// one gradient per parent (`None` where none flows), each of its
+    /// parent's shape. Check it against finite differences with
+    /// [`check_gradients`](crate::gradcheck::check_gradients), which works
+    /// in `f64`; write the op generically over [`Element`] so the same code
+    /// runs in `f64` for the check and in `f32` for training. Constants are
+    /// written `T::of(3.0)` in generic code (a bare `3.0` is an `f64`).
+    ///
+    /// ```
+    /// use nn_autograd::gradcheck::{check_gradients, GradCheckConfig};
+    /// use nn_autograd::Var;
+    /// use nn_tensor::{Element, Tensor};
+    ///
+    /// /// `y = x³ + x`, element-wise, with `dy/dx = 3x² + 1`.
+    /// fn cube_plus<T: Element>(x: &Var<T>) -> Var<T> {
+    ///     let xv = x.value();
+    ///     let y = xv.map(|v| v * v * v + v);
+    ///     Var::from_op("cube_plus", y, vec![x.clone()], move |g| {
+    ///         let slope = xv.map(|v| T::of(3.0) * v * v + T::one());
+    ///         vec![Some(g * &slope)]
+    ///     })
+    /// }
+    ///
+    /// // Forward and backward in f32, as in training:
+    /// let x = Var::leaf(Tensor::<f32>::from_vec(vec![1.0, -2.0], &[2]));
+    /// let grads = cube_plus(&x).sum().backward();
+    /// assert_eq!(grads.get(&x).unwrap().to_vec(), vec![4.0, 13.0]);
+    ///
+    /// // The same op in f64, checked against finite differences:
+    /// let x = Tensor::<f64>::from_vec(vec![0.3, -0.7, 1.1], &[3]);
+    /// let report = check_gradients(|v| cube_plus(&v[0]), &[x], GradCheckConfig::default());
+    /// assert!(report.passed, "{report}");
+    /// ```
     pub fn from_op(
         op: &'static str,
         value: Tensor<T>,
@@ -200,8 +236,26 @@ impl<T: Element> Var<T> {
         !is_grad_disabled() && parents.iter().any(|p| p.requires_grad())
     }
 
-    /// The value.
-    pub fn value(&self) -> &Tensor<T> {
+    /// The value, as a tensor of its own (a cheap copy: the storage is
+    /// shared), so it can be taken from a temporary:
+    ///
+    /// ```
+    /// use nn_autograd::{no_grad, Var};
+    /// use nn_tensor::Tensor;
+    /// let w = Var::leaf(Tensor::<f32>::from_vec(vec![1.0, -2.0], &[2]));
+    /// let y = no_grad(|| &w * 3.0).value();
+    /// assert_eq!(y.to_vec(), vec![3.0, -6.0]);
+    /// ```
+    ///
+    /// [`Var::as_tensor`] borrows it instead.
+    #[doc(alias = "data")]
+    #[doc(alias = "detach")]
+    pub fn value(&self) -> Tensor<T> {
+        self.node.value.clone()
+    }
+
+    /// The value, borrowed (no copy at all; see [`Var::value`] for an owned one).
+    pub fn as_tensor(&self) -> &Tensor<T> {
         &self.node.value
     }
 
@@ -216,13 +270,48 @@ impl<T: Element> Var<T> {
     }
 
     /// The shape of the value.
+    #[doc(alias = "size")]
     pub fn shape(&self) -> &[usize] {
         self.node.value.shape()
     }
 
     /// The number of dimensions of the value.
+    #[doc(alias = "dim")]
     pub fn ndim(&self) -> usize {
         self.node.value.ndim()
+    }
+
+    /// The number of elements of the value.
+    pub fn numel(&self) -> usize {
+        self.node.value.numel()
+    }
+
+    /// The single element of a one-element var (a loss, a metric); panics
+    /// otherwise, as [`Tensor::item`] does.
+    ///
+    /// ```
+    /// use nn_autograd::Var;
+    /// use nn_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::<f32>::from_vec(vec![1.0, 2.0], &[2]));
+    /// assert_eq!((&x * &x).sum().item(), 5.0);
+    /// ```
+    #[track_caller]
+    pub fn item(&self) -> T {
+        self.node.value.item()
+    }
+
+    /// The elements in row-major order.
+    #[doc(alias = "tolist")]
+    pub fn to_vec(&self) -> Vec<T> {
+        self.node.value.to_vec()
+    }
+
+    /// The index of the largest element along `dim`, for every position of
+    /// the other dims (the predicted class of each row of logits:
+    /// `logits.argmax(1)`). Not differentiable, so it returns plain indices.
+    #[track_caller]
+    pub fn argmax(&self, dim: impl nn_tensor::AsDim) -> Vec<usize> {
+        self.node.value.argmax(dim)
     }
 
     /// The name of the op that produced this value (`None` for leaves and constants).
@@ -246,6 +335,13 @@ impl<T: Element> fmt::Debug for Var<T> {
             self.requires_grad(),
             self.value()
         )
+    }
+}
+
+/// Prints the value, as [`Tensor`]'s `Display` does (the graph is in `{:?}`).
+impl<T: Element> fmt::Display for Var<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.node.value, f)
     }
 }
 

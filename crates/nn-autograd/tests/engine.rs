@@ -63,3 +63,23 @@ fn backward_needs_a_scalar() {
     let x = Var::leaf(t(&[1.0, 2.0], &[2]));
     let _ = x.exp().backward();
 }
+
+/// The read-only tensor methods a PyTorch user reaches for work on a var,
+/// and `value()` can be taken from a temporary.
+#[test]
+fn var_reflexes() {
+    let w = Var::leaf(Tensor::<f32>::from_vec(
+        vec![1.0, 5.0, 2.0, 0.0, -1.0, 3.0],
+        &[2, 3],
+    ));
+    let logits = no_grad(|| &w * 2.0).value();
+    assert_eq!(logits.to_vec(), vec![2.0, 10.0, 4.0, 0.0, -2.0, 6.0]);
+    assert_eq!(w.argmax(1), vec![1, 2]);
+    assert_eq!(w.to_vec(), w.value().to_vec());
+    assert_eq!((w.numel(), w.ndim()), (6, 2));
+    assert_eq!(w.sum().item(), 10.0);
+    assert_eq!(w.reshape([-1]).shape(), &[6]);
+    assert_eq!(format!("{}", w.sum()), "10");
+    let g = w.reshape([3, -1]).sum().backward();
+    assert_eq!(g.get(&w).unwrap().to_vec(), vec![1.0; 6]);
+}

@@ -77,8 +77,8 @@ fn matmul_of_a_vector_panics() {
 fn reshape_mismatch() {
     let a = leaf(&[2, 3]);
     same_message(
-        a.try_reshape(&[4]),
-        || a.reshape(&[4]),
+        a.try_reshape([4]),
+        || a.reshape([4]),
         "reshape: shapes [2, 3] and [4] do not match: 6 elements cannot take a shape of 4",
     );
 }

@@ -303,7 +303,7 @@ proptest! {
         let ins = [tensor(&s, &p)];
         // A weighted output makes a scrambled backward visible.
         check(|v| v[0].reshape(&rev).mul(&v[0].reshape(&rev)), &ins)?;
-        check(|v| v[0].reshape(&[n]).exp(), &ins)?;
+        check(|v| v[0].reshape([n]).exp(), &ins)?;
         let start = s.len().min(1);
         check(move |v| v[0].flatten_from(start).exp(), &ins)?;
     }

@@ -60,7 +60,7 @@ pub fn try_adaptive_avg_pool2d<T: Element>(x: &Var<T>, output_size: [usize; 2]) 
         (h0, h1, w0, w1, T::of(((h1 - h0) * (w1 - w0)) as f64))
     };
     let par = planes * hw >= PARALLEL_ELEMS;
-    let xs = x.value().as_slice();
+    let xs = x.as_tensor().as_slice();
     let mut y = vec![T::zero(); planes * ohw];
     let fwd = |(p, yp): (usize, &mut [T])| {
         let plane = &xs[p * hw..(p + 1) * hw];
@@ -120,7 +120,7 @@ pub fn global_avg_pool2d<T: Element>(x: &Var<T>) -> Var<T> {
 pub fn try_global_avg_pool2d<T: Element>(x: &Var<T>) -> Result<Var<T>> {
     let y = try_adaptive_avg_pool2d(x, [1, 1])?;
     let (n, c) = (x.shape()[0], x.shape()[1]);
-    y.try_reshape(&[n, c])
+    y.try_reshape([n, c])
 }
 
 #[cfg(test)]
@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn global_pool_is_the_channel_mean() {
-        let x = Var::leaf(Tensor::<f64>::arange(0.0, 8.0, 1.0).reshape(&[1, 2, 2, 2]));
+        let x = Var::leaf(Tensor::<f64>::arange(0.0, 8.0, 1.0).reshape([1, 2, 2, 2]));
         let y = global_avg_pool2d(&x);
         assert_eq!(y.shape(), &[1, 2]);
         assert_eq!(y.value().to_vec(), vec![1.5, 5.5]);

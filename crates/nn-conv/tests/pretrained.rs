@@ -46,7 +46,7 @@ fn lenet_bn_mnist_reproduces_pytorch_logits() {
     model.eval();
     let x = Var::constant(expected.inputs.clone());
     let got = no_grad(|| model.forward(&x));
-    expected.assert_logits("lenet_bn_mnist", got.value());
+    expected.assert_logits("lenet_bn_mnist", got.as_tensor());
 
     // In training mode the same batch is normalised by its own statistics:
     // the logits move, which shows eval mode above really used the file's

@@ -181,7 +181,7 @@ pub fn diabetes() -> Regression {
     let n = y.rows();
     Regression {
         features: x.features,
-        targets: y.features.reshape(&[n, 1]),
+        targets: y.features.reshape([n, 1]),
         feature_names: [
             "age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6",
         ]

@@ -128,7 +128,7 @@ mod tests {
             .value()
             .item();
         assert!((m - ((1.0 - sig(0.3)).ln() + (1.0 - sig(-2.0)).ln()) / 2.0).abs() < 1e-12);
-        assert!((mean_probability(fake.value()) - (sig(0.3) + sig(-2.0)) / 2.0).abs() < 1e-12);
+        assert!((mean_probability(fake.as_tensor()) - (sig(0.3) + sig(-2.0)) / 2.0).abs() < 1e-12);
     }
 
     #[test]

@@ -59,7 +59,7 @@ impl Likelihood {
         };
         let n = output.shape()[0];
         Ok(per_element
-            .reshape(&[n, output.value().numel() / n.max(1)])
+            .reshape([n, output.value().numel() / n.max(1)])
             .sum_dims(&[1], false))
     }
 
@@ -84,7 +84,7 @@ impl Likelihood {
 fn bernoulli_nll_rows<T: Element>(logits: &Var<T>, target: &Tensor<T>) -> Var<T> {
     let n = logits.shape()[0];
     let cols = logits.value().numel() / n.max(1);
-    let (ls, xs) = (logits.value().as_slice(), target.as_slice());
+    let (ls, xs) = (logits.as_tensor().as_slice(), target.as_slice());
     let record = Var::records(&[logits]);
     let mut sigma = if record {
         vec![T::zero(); ls.len()]

@@ -270,8 +270,8 @@ pub(crate) fn adversarial_discriminator_loss<T: Element, P: Adversaries<T> + ?Si
     let loss = try_discriminator_loss(&real_logits, &fake_logits, players.gan_config().real_label)?;
     let step = DiscriminatorStep {
         loss: loss.value().item().to_f64_lossless(),
-        d_real: mean_probability(real_logits.value()),
-        d_fake: mean_probability(fake_logits.value()),
+        d_real: mean_probability(real_logits.as_tensor()),
+        d_fake: mean_probability(fake_logits.as_tensor()),
     };
     Ok((loss, step))
 }
@@ -294,7 +294,7 @@ pub(crate) fn adversarial_generator_loss<T: Element, P: Adversaries<T> + ?Sized>
     let loss = try_generator_loss(&logits, players.gan_config().generator_loss)?;
     let step = GeneratorStep {
         loss: loss.value().item().to_f64_lossless(),
-        d_fake: mean_probability(logits.value()),
+        d_fake: mean_probability(logits.as_tensor()),
     };
     Ok((loss, step))
 }

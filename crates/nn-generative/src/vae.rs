@@ -271,7 +271,7 @@ impl<T: Element, E: Forward<T>, D: Forward<T>> Vae<T, E, D> {
     pub fn try_decode_mean(&self, z: &Tensor<T>) -> Result<Tensor<T>> {
         no_grad(|| {
             let out = self.try_decode(&Var::constant(z.clone()))?;
-            Ok(self.config.likelihood.mean(out.value()))
+            Ok(self.config.likelihood.mean(out.as_tensor()))
         })
     }
 
@@ -279,7 +279,7 @@ impl<T: Element, E: Forward<T>, D: Forward<T>> Vae<T, E, D> {
     /// centre of the posterior (no sampling, so the picture is stable).
     pub fn try_reconstruct(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
         let mu = no_grad(|| self.try_encode(&Var::constant(x.clone())))?.0;
-        self.try_decode_mean(mu.value())
+        self.try_decode_mean(mu.as_tensor())
     }
 
     /// Panicking [`Vae::try_reconstruct`].

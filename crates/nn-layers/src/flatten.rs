@@ -59,7 +59,7 @@ impl<T: Element> Forward<T> for Flatten {
             ));
         }
         if x.ndim() == 0 {
-            return Ok(x.reshape(&[1]));
+            return Ok(x.reshape([1]));
         }
         let sh = x.shape();
         let mut out: Vec<usize> = sh[..s].to_vec();

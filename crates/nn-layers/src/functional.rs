@@ -49,7 +49,7 @@ pub fn linear<T: Element>(x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>) ->
     // per leading index summed afterwards (for a [16, 64, 128] input that
     // was a [16, out, in] temporary and a reduction).
     let rows = x.shape()[..x.ndim() - 1].iter().product();
-    let mut y = x.reshape(&[rows, in_f]).try_matmul_t(weight, false, true)?;
+    let mut y = x.reshape([rows, in_f]).try_matmul_t(weight, false, true)?;
     if let Some(b) = bias {
         y = if out_f == 0 {
             y.try_add(b)?
@@ -177,9 +177,9 @@ pub fn batch_norm<T: Element>(
         let updated = running.filter(|_| training).map(|r| {
             let mo = T::of(r.momentum);
             let keep = T::one() - mo;
-            let bm = mean.value().reshape(&per_channel);
+            let bm = mean.value().reshape(per_channel);
             let unbias = T::of(m as f64 / (m as f64 - 1.0));
-            let bv = var.value().reshape(&per_channel).mul_scalar(unbias);
+            let bv = var.value().reshape(per_channel).mul_scalar(unbias);
             (
                 r.mean.mul_scalar(keep).add(&bm.mul_scalar(mo)),
                 r.var.mul_scalar(keep).add(&bv.mul_scalar(mo)),

@@ -1,5 +1,6 @@
 //! Gradient clipping: by global norm and by value.
 
+use std::borrow::Borrow;
 use std::collections::HashSet;
 
 use nn_autograd::{Gradients, Parameter, VarId};
@@ -131,22 +132,22 @@ fn clip_value_tensors<T: Element>(grads: &mut [Tensor<T>], clip_value: f64) {
 }
 
 /// The gradients in `grads` that belong to `params`, each parameter once.
-fn selected_ids<'a, T: Element>(
+fn selected_ids<T: Element, P: Borrow<Parameter<T>>>(
     grads: &Gradients<T>,
-    params: impl IntoIterator<Item = &'a Parameter<T>>,
+    params: impl IntoIterator<Item = P>,
 ) -> Vec<VarId> {
     let mut seen = HashSet::new();
     params
         .into_iter()
-        .map(|p| p.id())
+        .map(|p| p.borrow().id())
         .filter(|id| grads.get_id(*id).is_some() && seen.insert(*id))
         .collect()
 }
 
 /// Runs `f` on the selected gradients taken out of the store, then puts them back.
-fn with_selected<'a, T: Element, R>(
+fn with_selected<T: Element, P: Borrow<Parameter<T>>, R>(
     grads: &mut Gradients<T>,
-    params: impl IntoIterator<Item = &'a Parameter<T>>,
+    params: impl IntoIterator<Item = P>,
     f: impl FnOnce(&mut [Tensor<T>]) -> R,
 ) -> R {
     let ids = selected_ids(grads, params);
@@ -158,14 +159,15 @@ fn with_selected<'a, T: Element, R>(
     out
 }
 
-/// Scales the gradients of `params` in `grads` so that their total norm is
-/// at most `max_norm`, like `torch.nn.utils.clip_grad_norm_`.
+/// Scales the gradients of `params` in `grads` so that their total 2-norm
+/// is at most `max_norm`, like `torch.nn.utils.clip_grad_norm_` with its
+/// default `norm_type=2` (see [`clip_grad_norm_with`] for another norm).
 ///
-/// The total norm treats every gradient as part of one long vector:
-/// `(Σ|g|^p)^(1/p)`, or `max|g|` when `norm_type` is `f64::INFINITY`. When
-/// `coef = max_norm / (total + 1e-6)` is below 1, every gradient is
-/// multiplied by it. Parameters without a gradient are ignored. Returns the
-/// total norm before clipping (NaN or infinite if a gradient is).
+/// `params` may be borrowed or owned (`model.parameters()`, `&params`,
+/// `[&p]`). The total norm treats every gradient as part of one long
+/// vector. When `coef = max_norm / (total + 1e-6)` is below 1, every
+/// gradient is multiplied by it. Parameters without a gradient are ignored.
+/// Returns the total norm before clipping (NaN or infinite if a gradient is).
 ///
 /// ```
 /// use nn_autograd::{Gradients, Parameter};
@@ -174,14 +176,36 @@ fn with_selected<'a, T: Element, R>(
 /// let p = Parameter::new(Tensor::<f64>::zeros(&[2]));
 /// let mut grads = Gradients::new();
 /// grads.insert(p.id(), Tensor::from_vec(vec![3.0, 4.0], &[2]));
-/// let norm = clip_grad_norm(&mut grads, [&p], 1.0, 2.0).unwrap();
+/// let norm = clip_grad_norm(&mut grads, vec![p.clone()], 1.0).unwrap();
 /// assert_eq!(norm, 5.0);
 /// let g = grads.get_id(p.id()).unwrap().to_vec();
 /// assert!((g[0] - 0.6).abs() < 1e-6 && (g[1] - 0.8).abs() < 1e-6);
 /// ```
-pub fn clip_grad_norm<'a, T: Element>(
+#[doc(alias = "clip_grad_norm_")]
+pub fn clip_grad_norm<T: Element, P: Borrow<Parameter<T>>>(
     grads: &mut Gradients<T>,
-    params: impl IntoIterator<Item = &'a Parameter<T>>,
+    params: impl IntoIterator<Item = P>,
+    max_norm: f64,
+) -> Result<T> {
+    clip_grad_norm_with(grads, params, max_norm, 2.0)
+}
+
+/// [`clip_grad_norm`] with the norm's order: `(Σ|g|^p)^(1/p)` for
+/// `norm_type = p > 0`, or `max|g|` when `norm_type` is `f64::INFINITY`.
+///
+/// ```
+/// use nn_autograd::{Gradients, Parameter};
+/// use nn_optim::clip_grad_norm_with;
+/// use nn_tensor::Tensor;
+/// let p = Parameter::new(Tensor::<f64>::zeros(&[2]));
+/// let mut grads = Gradients::new();
+/// grads.insert(p.id(), Tensor::from_vec(vec![3.0, -4.0], &[2]));
+/// let norm = clip_grad_norm_with(&mut grads, [&p], 2.0, f64::INFINITY).unwrap();
+/// assert_eq!(norm, 4.0);
+/// ```
+pub fn clip_grad_norm_with<T: Element, P: Borrow<Parameter<T>>>(
+    grads: &mut Gradients<T>,
+    params: impl IntoIterator<Item = P>,
     max_norm: f64,
     norm_type: f64,
 ) -> Result<T> {
@@ -203,9 +227,10 @@ pub fn clip_grad_norm<'a, T: Element>(
 /// clip_grad_value(&mut grads, [&p], 1.0).unwrap();
 /// assert_eq!(grads.get_id(p.id()).unwrap().to_vec(), vec![-1.0, 0.5, 1.0]);
 /// ```
-pub fn clip_grad_value<'a, T: Element>(
+#[doc(alias = "clip_grad_value_")]
+pub fn clip_grad_value<T: Element, P: Borrow<Parameter<T>>>(
     grads: &mut Gradients<T>,
-    params: impl IntoIterator<Item = &'a Parameter<T>>,
+    params: impl IntoIterator<Item = P>,
     clip_value: f64,
 ) -> Result<()> {
     check_value_arg(clip_value)?;
@@ -234,11 +259,14 @@ mod tests {
     fn p_norms_of_several_tensors() {
         let (ps, mut grads) = store(&[&[3.0, -4.0], &[12.0]]);
         // L1 = 19, L2 = 13, L3 = (27 + 64 + 1728)^(1/3), inf = 12.
-        assert_eq!(clip_grad_norm(&mut grads, &ps, 100.0, 1.0).unwrap(), 19.0);
-        assert_eq!(clip_grad_norm(&mut grads, &ps, 100.0, 2.0).unwrap(), 13.0);
-        let l3 = clip_grad_norm(&mut grads, &ps, 100.0, 3.0).unwrap();
+        assert_eq!(
+            clip_grad_norm_with(&mut grads, &ps, 100.0, 1.0).unwrap(),
+            19.0
+        );
+        assert_eq!(clip_grad_norm(&mut grads, &ps, 100.0).unwrap(), 13.0);
+        let l3 = clip_grad_norm_with(&mut grads, &ps, 100.0, 3.0).unwrap();
         assert!((l3 - 1819f64.powf(1.0 / 3.0)).abs() < 1e-12);
-        let inf = clip_grad_norm(&mut grads, &ps, 100.0, f64::INFINITY).unwrap();
+        let inf = clip_grad_norm_with(&mut grads, &ps, 100.0, f64::INFINITY).unwrap();
         assert_eq!(inf, 12.0);
         // Nothing was clipped: every norm was under 100.
         assert_eq!(grads.get_id(ps[1].id()).unwrap().to_vec(), vec![12.0]);
@@ -247,7 +275,7 @@ mod tests {
     #[test]
     fn clipping_scales_only_the_listed_parameters() {
         let (ps, mut grads) = store(&[&[3.0, 4.0], &[10.0]]);
-        let n = clip_grad_norm(&mut grads, &ps[..1], 0.5, 2.0).unwrap();
+        let n = clip_grad_norm(&mut grads, &ps[..1], 0.5).unwrap();
         assert_eq!(n, 5.0);
         let c = 0.5 / (5.0 + 1e-6);
         assert_eq!(
@@ -260,20 +288,20 @@ mod tests {
     #[test]
     fn a_parameter_listed_twice_counts_once() {
         let (ps, mut grads) = store(&[&[3.0, 4.0]]);
-        let n = clip_grad_norm(&mut grads, [&ps[0], &ps[0]], 10.0, 2.0).unwrap();
+        let n = clip_grad_norm(&mut grads, [&ps[0], &ps[0]], 10.0).unwrap();
         assert_eq!(n, 5.0);
     }
 
     #[test]
     fn bad_clipping_arguments_are_errors() {
         let (ps, mut grads) = store(&[&[1.0]]);
-        let e = clip_grad_norm(&mut grads, &ps, 1.0, 0.0).unwrap_err();
+        let e = clip_grad_norm_with(&mut grads, &ps, 1.0, 0.0).unwrap_err();
         assert_eq!(
             e.to_string(),
             "clip_grad_norm: invalid norm_type = 0, expected a value > 0, or f64::INFINITY"
         );
-        assert!(clip_grad_norm(&mut grads, &ps, 1.0, f64::NAN).is_err());
-        let e = clip_grad_norm(&mut grads, &ps, -1.0, 2.0).unwrap_err();
+        assert!(clip_grad_norm_with(&mut grads, &ps, 1.0, f64::NAN).is_err());
+        let e = clip_grad_norm(&mut grads, &ps, -1.0).unwrap_err();
         assert!(e.to_string().contains("max_norm = -1"), "{e}");
         let e = clip_grad_value(&mut grads, &ps, -0.5).unwrap_err();
         assert!(e.to_string().contains("clip_value = -0.5"), "{e}");

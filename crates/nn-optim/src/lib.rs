@@ -61,7 +61,7 @@ pub mod state;
 
 pub use adagrad::{Adagrad, AdagradConfig, AdagradState};
 pub use adam::{Adam, AdamConfig, AdamState, AdamW, AdamWConfig};
-pub use clip::{clip_grad_norm, clip_grad_value, total_norm, GradClip};
+pub use clip::{clip_grad_norm, clip_grad_norm_with, clip_grad_value, total_norm, GradClip};
 pub use error::{OptimError, Result};
 pub use group::{GroupHyper, ParamGroup};
 pub use optimizer::{LearningRates, Optimizer};

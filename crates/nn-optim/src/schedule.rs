@@ -8,10 +8,41 @@ use crate::optimizer::LearningRates;
 
 /// A learning rate as a function of the epoch (or step) number, given the
 /// group's base learning rate: PyTorch's closed forms.
+///
+/// A schedule is a pure function; a [`Scheduler`] drives one over an
+/// optimiser, as PyTorch's `scheduler.step()` does. Attach it with
+/// [`LrSchedule::scheduler`] (or [`Scheduler::new`]):
+///
+/// ```
+/// use nn_autograd::Parameter;
+/// use nn_optim::{LearningRates, LrSchedule, SgdConfig, StepLr};
+/// use nn_tensor::Tensor;
+/// # fn main() -> nn_optim::Result<()> {
+/// let w = Parameter::new(Tensor::<f64>::zeros(&[1]));
+/// let mut opt = SgdConfig::new(0.1).init(vec![("w".into(), w)])?;
+/// let mut sched = StepLr::new(1, 0.5)?.scheduler(&mut opt);
+/// for _epoch in 0..2 {
+///     // ... one epoch of opt.step(&loss.backward()) ...
+///     sched.step(&mut opt);
+/// }
+/// assert_eq!(opt.lr(), 0.025);
+/// # Ok(())
+/// # }
+/// ```
+#[doc(alias = "lr_scheduler")]
 pub trait LrSchedule: Debug + Send + Sync {
     /// The learning rate at `epoch` (counting from 0) for a group whose
     /// initial learning rate is `base_lr`.
     fn lr_at(&self, base_lr: f64, epoch: u64) -> f64;
+
+    /// A [`Scheduler`] driving this schedule over `opt`, which it sets to
+    /// the epoch-0 rates; call its `step(&mut opt)` once per epoch.
+    fn scheduler(self, opt: &mut impl LearningRates) -> Scheduler<Self>
+    where
+        Self: Sized,
+    {
+        Scheduler::new(self, opt)
+    }
 }
 
 fn positive_gamma(op: &'static str, gamma: f64) -> Result<()> {
@@ -30,6 +61,10 @@ fn positive_gamma(op: &'static str, gamma: f64) -> Result<()> {
 /// Multiplies the learning rate by `gamma` every `step_size` epochs
 /// (`torch.optim.lr_scheduler.StepLR`):
 /// `lr = base · gamma^⌊epoch / step_size⌋`.
+///
+/// Like every schedule, it runs over an optimiser through a [`Scheduler`]
+/// (`StepLr::new(2, 0.5)?.scheduler(&mut opt)`, then `sched.step(&mut opt)`
+/// each epoch; see [`LrSchedule`]); `lr_at` is its closed form.
 ///
 /// ```
 /// use nn_optim::{LrSchedule, StepLr};
@@ -276,7 +311,8 @@ impl<S: LrSchedule> Scheduler<S> {
         }
     }
 
-    /// Advances one epoch (or step) and sets the new learning rates.
+    /// Advances one epoch (or step) and sets the new learning rates
+    /// (PyTorch's `scheduler.step()`).
     pub fn step(&mut self, opt: &mut impl LearningRates) {
         self.epoch += 1;
         self.apply(opt);

@@ -9,7 +9,7 @@ use nn_tensor::Tensor;
 
 /// Trains for `steps` full-batch steps; returns the first and last losses.
 fn fit<R: UpdateRule<f64>>(rule: R, steps: usize) -> (f64, f64) {
-    let xs = Tensor::<f64>::linspace(-1.0, 1.0, 21).reshape(&[21, 1]);
+    let xs = Tensor::<f64>::linspace(-1.0, 1.0, 21).reshape([21, 1]);
     let ys = xs.map(|x| 3.0 * x - 1.0);
     let (x, y) = (Var::constant(xs), Var::constant(ys));
     let w = Parameter::new(Tensor::<f64>::zeros(&[1, 1]));

@@ -8,7 +8,7 @@
 
 use nn_autograd::{Gradients, Parameter};
 use nn_optim::{
-    clip_grad_norm, clip_grad_value, AdagradConfig, AdamConfig, AdamWConfig, Optimizer,
+    clip_grad_norm_with, clip_grad_value, AdagradConfig, AdamConfig, AdamWConfig, Optimizer,
     RmsPropConfig, SgdConfig, UpdateRule,
 };
 use nn_tensor::{Element, Tensor};
@@ -188,7 +188,8 @@ fn run_clip<T: Element>(case: &Value) -> f64 {
             Value::String(s) if s == "inf" => f64::INFINITY,
             v => v.as_f64().unwrap(),
         };
-        let total = clip_grad_norm(&mut grads, &params, f(p, "max_norm", 0.0), norm_type).unwrap();
+        let total =
+            clip_grad_norm_with(&mut grads, &params, f(p, "max_norm", 0.0), norm_type).unwrap();
         worst = worst.max(err(&Tensor::scalar(total), &outputs["total_norm"]));
     } else {
         clip_grad_value(&mut grads, &params, f(p, "clip_value", 0.0)).unwrap();

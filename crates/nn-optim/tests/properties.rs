@@ -2,7 +2,7 @@
 //! direction; a state survives the safetensors round trip exactly.
 
 use nn_autograd::{Gradients, Parameter};
-use nn_optim::{clip_grad_norm, total_norm, AdamConfig, OptimizerState};
+use nn_optim::{clip_grad_norm_with, total_norm, AdamConfig, OptimizerState};
 use nn_tensor::Tensor;
 use proptest::prelude::*;
 
@@ -31,7 +31,7 @@ proptest! {
         let mut grads = Gradients::new();
         grads.insert(pa.id(), Tensor::from_vec(a.clone(), &[a.len()]));
         grads.insert(pb.id(), Tensor::from_vec(b.clone(), &[b.len()]));
-        let before = clip_grad_norm(&mut grads, [&pa, &pb], max_norm, p).unwrap();
+        let before = clip_grad_norm_with(&mut grads, [&pa, &pb], max_norm, p).unwrap();
         let ga = grads.get_id(pa.id()).unwrap().clone();
         let gb = grads.get_id(pb.id()).unwrap().clone();
         let after = total_norm(&[ga.clone(), gb.clone()], p);

@@ -57,7 +57,7 @@ fn step<T: Element>(
     let h0 = h.cloned().unwrap_or_else(zeros);
     let c0 = kind.has_cell().then(|| c.cloned().unwrap_or_else(zeros));
     let w = w.vars();
-    let xproj = input_projection(x, &w)?.reshape(&[1, n, gh]);
+    let xproj = input_projection(x, &w)?.reshape([1, n, gh]);
     let out = recurrence(
         kind,
         &xproj,

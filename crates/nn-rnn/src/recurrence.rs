@@ -242,7 +242,7 @@ pub(crate) fn recurrence_with_input_bias<T: Element>(
         kind,
         xproj.value().as_slice(),
         h0v.as_slice(),
-        c0.map(|c| c.value().as_slice()),
+        c0.map(|c| c.as_tensor().as_slice()),
         w_hh.value().as_slice(),
         bias.as_deref(),
         &active,
@@ -297,10 +297,10 @@ pub(crate) fn recurrence_with_input_bias<T: Element>(
         Var::constant(packed)
     };
     let output = all.narrow(0, 0, steps);
-    let h_n = all.narrow(0, steps, 1).reshape(&[n, h]);
+    let h_n = all.narrow(0, steps, 1).reshape([n, h]);
     let c_n = kind
         .has_cell()
-        .then(|| all.narrow(0, steps + 1, 1).reshape(&[n, h]));
+        .then(|| all.narrow(0, steps + 1, 1).reshape([n, h]));
     Ok(RecurrenceOutput { output, h_n, c_n })
 }
 

@@ -148,7 +148,7 @@ fn swap_leading_axes<T: Element>(x: &Var<T>) -> Var<T> {
         dims.swap(0, 1);
         Tensor::from_vec(out, &dims)
     }
-    let y = swap(x.value());
+    let y = swap(x.as_tensor());
     if Var::records(&[x]) {
         Var::from_op("transpose", y, vec![x.clone()], |g| vec![Some(swap(g))])
     } else {
@@ -350,7 +350,7 @@ pub fn recurrent_forward<T: Element>(
     }
     let zeros = Var::constant(Tensor::zeros(&[n, hid]));
     let state = |s: Option<&Var<T>>, idx: usize| match s {
-        Some(s) => s.narrow(0, idx, 1).reshape(&[n, hid]),
+        Some(s) => s.narrow(0, idx, 1).reshape([n, hid]),
         None => zeros.clone(),
     };
     let rev = dirs == 2 && steps > 1;
@@ -374,14 +374,14 @@ pub fn recurrent_forward<T: Element>(
             // weight gradient a batch of T products summed afterwards.
             let feat = input.shape()[2];
             let mut xproj = input
-                .reshape(&[steps * n, feat])
+                .reshape([steps * n, feat])
                 .try_matmul_t(&w.weight_ih, false, true)?
-                .reshape(&[steps, n, gh]);
+                .reshape([steps, n, gh]);
             if d == 1 && rev {
                 xproj = xproj
-                    .reshape(&[steps * n, gh])
+                    .reshape([steps * n, gh])
                     .index_select(0, &rev_idx)
-                    .reshape(&[steps, n, gh]);
+                    .reshape([steps, n, gh]);
             }
             let idx = k * dirs + d;
             let cs = kind.has_cell().then(|| state(c0, idx));
@@ -399,9 +399,9 @@ pub fn recurrent_forward<T: Element>(
             let mut out = r.output;
             if d == 1 && rev {
                 out = out
-                    .reshape(&[steps * n, hid])
+                    .reshape([steps * n, hid])
                     .index_select(0, &rev_idx)
-                    .reshape(&[steps, n, hid]);
+                    .reshape([steps, n, hid]);
             }
             outs.push(out);
             h_n.push(r.h_n);

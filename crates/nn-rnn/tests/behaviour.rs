@@ -40,16 +40,16 @@ fn padding_never_changes_a_shorter_sequence() {
     };
     let (y1, (h1, c1)) = run(&x);
     let (y2, (h2, c2)) = run(&x2);
-    assert!(max_diff(y1.value(), y2.value()) < 1e-12);
-    assert!(max_diff(h1.value(), h2.value()) < 1e-12);
-    assert!(max_diff(c1.value(), c2.value()) < 1e-12);
+    assert!(max_diff(y1.as_tensor(), y2.as_tensor()) < 1e-12);
+    assert!(max_diff(h1.as_tensor(), h2.as_tensor()) < 1e-12);
+    assert!(max_diff(c1.as_tensor(), c2.as_tensor()) < 1e-12);
     // Each sequence alone (batch of one, exact length) gives the same results.
     for (b, &len) in lengths.iter().enumerate() {
         let xb = x.narrow(1, b, 1).narrow(0, 0, len);
         let (yb, (hb, cb)) = lstm.forward(&Var::constant(xb), None);
         let y_pad = y1.value().narrow(1, b, 1);
         assert!(
-            max_diff(yb.value(), &y_pad.narrow(0, 0, len)) < 1e-12,
+            max_diff(yb.as_tensor(), &y_pad.narrow(0, 0, len)) < 1e-12,
             "batch {b}"
         );
         assert!(y_pad
@@ -57,8 +57,8 @@ fn padding_never_changes_a_shorter_sequence() {
             .as_slice()
             .iter()
             .all(|&v| v == 0.0));
-        assert!(max_diff(hb.value(), &h1.value().narrow(1, b, 1)) < 1e-12);
-        assert!(max_diff(cb.value(), &c1.value().narrow(1, b, 1)) < 1e-12);
+        assert!(max_diff(hb.as_tensor(), &h1.value().narrow(1, b, 1)) < 1e-12);
+        assert!(max_diff(cb.as_tensor(), &c1.value().narrow(1, b, 1)) < 1e-12);
     }
 }
 
@@ -81,7 +81,7 @@ fn reverse_direction_reads_the_sequence_backwards() {
     let (y_r, h_r) = fwd.forward(&Var::constant(x.index_select(0, &rev)), None);
     let y_bi_rev = y_bi.value().narrow(2, 3, 3);
     assert!(max_diff(&y_bi_rev, &y_r.value().index_select(0, &rev)) < 1e-12);
-    assert!(max_diff(&h_bi.value().narrow(0, 1, 1), h_r.value()) < 1e-12);
+    assert!(max_diff(&h_bi.value().narrow(0, 1, 1), h_r.as_tensor()) < 1e-12);
 }
 
 #[test]
@@ -89,7 +89,7 @@ fn cells_match_one_layer_sequences_step_by_step() {
     let mut rng = Rng::seed_from(8);
     let x = Tensor::<f64>::rand_normal(&[4, 2, 3], 0.0, 1.0, &mut rng);
     let steps: Vec<Var<f64>> = (0..4)
-        .map(|t| Var::constant(x.narrow(0, t, 1).reshape(&[2, 3])))
+        .map(|t| Var::constant(x.narrow(0, t, 1).reshape([2, 3])))
         .collect();
     let copy = |from: Vec<(String, nn_autograd::Parameter<f64>)>,
                 to: Vec<(String, nn_autograd::Parameter<f64>)>| {
@@ -105,12 +105,12 @@ fn cells_match_one_layer_sequences_step_by_step() {
     let mut state: Option<(Var<f64>, Var<f64>)> = None;
     for (t, xt) in steps.iter().enumerate() {
         let s = cell.forward(xt, state.as_ref().map(|(h, c)| (h, c)));
-        assert!(max_diff(s.0.value(), &y.value().narrow(0, t, 1).reshape(&[2, 4])) < 1e-12);
+        assert!(max_diff(s.0.as_tensor(), &y.value().narrow(0, t, 1).reshape([2, 4])) < 1e-12);
         state = Some(s);
     }
     let (h, c) = state.unwrap();
-    assert!(max_diff(h.value(), &h_n.value().reshape(&[2, 4])) < 1e-12);
-    assert!(max_diff(c.value(), &c_n.value().reshape(&[2, 4])) < 1e-12);
+    assert!(max_diff(h.as_tensor(), &h_n.value().reshape([2, 4])) < 1e-12);
+    assert!(max_diff(c.as_tensor(), &c_n.value().reshape([2, 4])) < 1e-12);
 
     let gru = Gru::<f64>::new(RecurrentConfig::new(3, 4), &mut rng);
     let gcell = GruCell::<f64>::new(3, 4, true, &mut rng);
@@ -125,8 +125,8 @@ fn cells_match_one_layer_sequences_step_by_step() {
         g = Some(gcell.forward(xt, g.as_ref()));
         r = Some(rcell.forward(xt, r.as_ref()));
     }
-    assert!(max_diff(g.unwrap().value(), &hg.value().reshape(&[2, 4])) < 1e-12);
-    assert!(max_diff(r.unwrap().value(), &hr.value().reshape(&[2, 4])) < 1e-12);
+    assert!(max_diff(g.unwrap().as_tensor(), &hg.value().reshape([2, 4])) < 1e-12);
+    assert!(max_diff(r.unwrap().as_tensor(), &hr.value().reshape([2, 4])) < 1e-12);
 }
 
 #[test]
@@ -157,7 +157,7 @@ fn truncated_bptt_carries_values_but_not_the_graph() {
     assert_eq!(leaves.len(), 3);
     let (h, _) = state.unwrap();
     // Same values as the untruncated run.
-    assert!(max_diff(h.value(), h_full.value()) < 1e-12);
+    assert!(max_diff(h.as_tensor(), h_full.as_tensor()) < 1e-12);
 }
 
 #[test]

@@ -16,7 +16,7 @@ fn cfg() -> GradCheckConfig {
 }
 
 fn flat(vs: &[&Var<f64>]) -> Var<f64> {
-    let parts: Vec<Var<f64>> = vs.iter().map(|v| v.reshape(&[v.value().numel()])).collect();
+    let parts: Vec<Var<f64>> = vs.iter().map(|v| v.reshape([v.value().numel()])).collect();
     Var::concat(&parts.iter().collect::<Vec<_>>(), 0)
 }
 

@@ -125,3 +125,89 @@ mod tests {
         );
     }
 }
+
+/// A shape as `reshape` takes it: sizes, one of which may be `-1` to be
+/// inferred from the element count (PyTorch's `x.reshape(-1, 2)`).
+///
+/// Implemented for slices, arrays and vectors of `usize`, `isize`, `i32`
+/// and `i64` (and references to them), so `&[2, 3]`, `&[-1, 3]`,
+/// `&shape` (a `Vec<usize>`) and `x.shape()` all work.
+pub trait IntoShape {
+    /// The sizes as signed numbers (`-1` asks for inference).
+    fn sizes(&self) -> Vec<i64>;
+}
+
+impl<S: IntoShape + ?Sized> IntoShape for &S {
+    fn sizes(&self) -> Vec<i64> {
+        (**self).sizes()
+    }
+}
+
+macro_rules! into_shape {
+    ($($t:ty),*) => {$(
+        impl IntoShape for [$t] {
+            fn sizes(&self) -> Vec<i64> {
+                // Every size fits: shapes come from element counts (`usize`)
+                // or from user literals.
+                self.iter().map(|&d| d as i64).collect()
+            }
+        }
+        impl<const N: usize> IntoShape for [$t; N] {
+            fn sizes(&self) -> Vec<i64> {
+                self.as_slice().sizes()
+            }
+        }
+        impl IntoShape for Vec<$t> {
+            fn sizes(&self) -> Vec<i64> {
+                self.as_slice().sizes()
+            }
+        }
+    )*};
+}
+into_shape!(usize, isize, i32, i64);
+
+/// The sizes of `shape` for a tensor of `numel` elements, the `-1` (at most
+/// one) replaced by what the others leave. Errors name `op` and the shape.
+pub fn resolve_shape(op: &'static str, shape: &[i64], from: &[usize]) -> Result<Vec<usize>> {
+    let numel: usize = from.iter().product();
+    let mut inferred = None;
+    let mut known = 1usize;
+    for (i, &d) in shape.iter().enumerate() {
+        match d {
+            -1 if inferred.is_none() => inferred = Some(i),
+            -1 => {
+                return Err(TensorError::invalid(
+                    op,
+                    format!("only one dimension can be -1, got {shape:?}"),
+                ))
+            }
+            d if d < 0 => {
+                return Err(TensorError::invalid(
+                    op,
+                    format!("invalid size {d} in {shape:?} (sizes are >= 0, or -1 to infer one)"),
+                ))
+            }
+            d => known = known.saturating_mul(d as usize),
+        }
+    }
+    let mut sizes: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
+    if let Some(i) = inferred {
+        if known == 0 || !numel.is_multiple_of(known) {
+            return Err(TensorError::invalid(
+                op,
+                format!(
+                    "cannot infer the -1 of {shape:?} for a tensor of shape {from:?} ({numel} elements)"
+                ),
+            ));
+        }
+        sizes[i] = numel / known;
+    } else if known != numel {
+        return Err(TensorError::shapes(
+            op,
+            from,
+            &sizes,
+            format!("{numel} elements cannot take a shape of {known}"),
+        ));
+    }
+    Ok(sizes)
+}

@@ -208,6 +208,7 @@ impl<T: Element> Tensor<T> {
         self.map(|x| x * s)
     }
     /// Raises every element to the power `p`.
+    #[doc(alias = "pow")]
     pub fn powf(&self, p: T) -> Tensor<T> {
         self.map(|x| x.powf(p))
     }
@@ -303,10 +304,30 @@ impl<T: Element> Tensor<T> {
     pub fn le(&self, other: &Tensor<T>) -> Tensor<T> {
         self.compare("le", other, |a, b| a <= b)
     }
-    /// 1 where `self == other`, else 0 (broadcasting).
+    /// 1 where `self == other`, else 0 (broadcasting): the element-wise
+    /// comparison, PyTorch's `a.eq(b)` (and `a == b` on tensors there).
+    ///
+    /// In Rust `a == b` on two tensors is [`PartialEq`]: one `bool` saying
+    /// whether the whole tensors are equal (see [`Tensor::equal`]). Counting
+    /// correct predictions reads `pred.eq(&labels).mean_all()`.
+    ///
+    /// ```
+    /// use nn_tensor::Tensor;
+    /// let pred = Tensor::<f32>::from_vec(vec![1., 2., 3.], &[3]);
+    /// let labels = Tensor::<f32>::from_vec(vec![1., 0., 3.], &[3]);
+    /// assert_eq!(pred.eq(&labels).to_vec(), vec![1., 0., 1.]);
+    /// assert!((pred.eq(&labels).mean_all().item() - 2.0 / 3.0).abs() < 1e-6);
+    /// ```
     #[track_caller]
-    pub fn eq_elem(&self, other: &Tensor<T>) -> Tensor<T> {
+    #[allow(clippy::should_implement_trait)]
+    pub fn eq(&self, other: &Tensor<T>) -> Tensor<T> {
         self.compare("eq", other, |a, b| a == b)
+    }
+    /// 1 where `self != other`, else 0 (broadcasting; PyTorch's `a.ne(b)`).
+    #[track_caller]
+    #[allow(clippy::should_implement_trait)]
+    pub fn ne(&self, other: &Tensor<T>) -> Tensor<T> {
+        self.compare("ne", other, |a, b| a != b)
     }
 
     /// Picks `on_true` where `self` (the condition) is non-zero, else
@@ -318,6 +339,7 @@ impl<T: Element> Tensor<T> {
     /// let y = c.where_(&Tensor::full(&[2], 5.0), &Tensor::zeros(&[2]));
     /// assert_eq!(y.to_vec(), vec![5., 0.]);
     /// ```
+    #[doc(alias = "where")]
     #[track_caller]
     pub fn where_(&self, on_true: &Tensor<T>, on_false: &Tensor<T>) -> Tensor<T> {
         or_panic(self.try_where(on_true, on_false))

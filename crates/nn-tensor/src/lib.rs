@@ -53,7 +53,7 @@ pub mod shape_ops;
 pub mod simd;
 pub mod tensor;
 
-pub use dims::{broadcast_shapes, AsDim};
+pub use dims::{broadcast_shapes, AsDim, IntoShape};
 pub use element::Element;
 pub use elementwise::sigmoid_scalar;
 pub use error::{or_panic, Result, TensorError};

@@ -214,6 +214,8 @@ impl<T: Element> Tensor<T> {
     /// let b = Tensor::<f32>::ones(&[3, 5]);
     /// assert_eq!(a.matmul(&b).shape(), &[4, 2, 5]);
     /// ```
+    #[doc(alias = "mm")]
+    #[doc(alias = "bmm")]
     #[track_caller]
     pub fn matmul(&self, other: &Tensor<T>) -> Tensor<T> {
         or_panic(self.try_matmul(other))
@@ -379,8 +381,8 @@ mod tests {
 
     #[test]
     fn matches_naive_and_transposes() {
-        let a = Tensor::<f64>::arange(0.0, 12.0, 1.0).reshape(&[3, 4]);
-        let b = Tensor::<f64>::arange(0.0, 8.0, 0.5).reshape(&[4, 4]);
+        let a = Tensor::<f64>::arange(0.0, 12.0, 1.0).reshape([3, 4]);
+        let b = Tensor::<f64>::arange(0.0, 8.0, 0.5).reshape([4, 4]);
         assert_eq!(a.matmul(&b).to_vec(), naive(&a, &b));
         assert_eq!(a.t().matmul_t(&b, true, false).to_vec(), naive(&a, &b));
         assert_eq!(a.matmul_t(&b.t(), false, true).to_vec(), naive(&a, &b));
@@ -388,12 +390,12 @@ mod tests {
 
     #[test]
     fn broadcast_batches() {
-        let a = Tensor::<f64>::arange(0.0, 24.0, 1.0).reshape(&[2, 1, 3, 4]);
-        let b = Tensor::<f64>::arange(0.0, 60.0, 1.0).reshape(&[3, 4, 5]);
+        let a = Tensor::<f64>::arange(0.0, 24.0, 1.0).reshape([2, 1, 3, 4]);
+        let b = Tensor::<f64>::arange(0.0, 60.0, 1.0).reshape([3, 4, 5]);
         let c = a.matmul(&b);
         assert_eq!(c.shape(), &[2, 3, 3, 5]);
-        let a1 = a.narrow(0, 1, 1).reshape(&[3, 4]);
-        let b2 = b.narrow(0, 2, 1).reshape(&[4, 5]);
+        let a1 = a.narrow(0, 1, 1).reshape([3, 4]);
+        let b2 = b.narrow(0, 2, 1).reshape([4, 5]);
         assert_eq!(c.narrow(0, 1, 1).narrow(1, 2, 1).to_vec(), naive(&a1, &b2));
     }
 

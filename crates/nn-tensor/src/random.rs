@@ -42,6 +42,7 @@ pub struct RngState {
 
 impl Rng {
     /// A generator seeded from a number.
+    #[doc(alias = "manual_seed")]
     pub fn seed_from(seed: u64) -> Self {
         Rng {
             inner: ChaCha8Rng::seed_from_u64(seed),
@@ -121,6 +122,7 @@ impl Rng {
 
 impl<T: Element> Tensor<T> {
     /// Samples uniformly from `[low, high)`.
+    #[doc(alias = "rand")]
     #[track_caller]
     pub fn rand_uniform(shape: &[usize], low: f64, high: f64, rng: &mut Rng) -> Tensor<T> {
         or_panic(Self::try_rand_uniform(shape, low, high, rng))
@@ -147,6 +149,8 @@ impl<T: Element> Tensor<T> {
     }
 
     /// Samples from a normal distribution with the given mean and standard deviation.
+    #[doc(alias = "randn")]
+    #[doc(alias = "normal")]
     #[track_caller]
     pub fn rand_normal(shape: &[usize], mean: f64, std: f64, rng: &mut Rng) -> Tensor<T> {
         assert!(

@@ -249,7 +249,7 @@ impl<T: Element> Tensor<T> {
             s
         } else {
             let dims = or_panic(resolve_dims("logsumexp", dims, self.ndim()));
-            s.reshape(&reduced_shape(self.shape(), &dims, false))
+            s.reshape(reduced_shape(self.shape(), &dims, false))
         }
     }
 
@@ -323,7 +323,7 @@ mod tests {
 
     #[test]
     fn sums_over_any_dims() {
-        let a = Tensor::<f64>::arange(0.0, 24.0, 1.0).reshape(&[2, 3, 4]);
+        let a = Tensor::<f64>::arange(0.0, 24.0, 1.0).reshape([2, 3, 4]);
         assert_eq!(a.sum_dims(&[0, 2], false).to_vec(), vec![60., 92., 124.]);
         assert_eq!(a.sum_dims(&[1], true).shape(), &[2, 1, 4]);
         assert_eq!(a.sum_all().item(), 276.0);

@@ -3,32 +3,34 @@
 
 use ndarray::{ArrayD, Axis, IxDyn, Slice};
 
-use crate::dims::{broadcast_shapes, AsDim};
+use crate::dims::{broadcast_shapes, resolve_shape, AsDim, IntoShape};
 use crate::error::{or_panic, Result, TensorError};
 use crate::{Element, Tensor};
 
 impl<T: Element> Tensor<T> {
-    /// Reinterprets the elements with a new shape of the same element count.
+    /// Reinterprets the elements with a new shape of the same element count;
+    /// one size may be `-1`, inferred from the others (`&[-1, 4]`).
     /// Free: the storage is shared, not copied.
-    pub fn try_reshape(&self, shape: &[usize]) -> Result<Tensor<T>> {
-        let n: usize = shape.iter().product();
-        if n != self.numel() {
-            return Err(TensorError::shapes(
-                "reshape",
-                self.shape(),
-                shape,
-                format!("{} elements cannot take a shape of {n}", self.numel()),
-            ));
-        }
+    ///
+    /// ```
+    /// use nn_tensor::Tensor;
+    /// let x = Tensor::<f32>::zeros(&[2, 3, 4]);
+    /// assert_eq!(x.reshape(&[-1, 4]).shape(), &[6, 4]);
+    /// assert_eq!(x.reshape(&[4, 6]).shape(), &[4, 6]);
+    /// assert!(x.try_reshape(&[-1, 5]).is_err());
+    /// ```
+    pub fn try_reshape(&self, shape: impl IntoShape) -> Result<Tensor<T>> {
+        let shape = resolve_shape("reshape", &shape.sizes(), self.shape())?;
         if shape == self.shape() {
             return Ok(self.clone());
         }
-        Ok(self.with_shape(shape))
+        Ok(self.with_shape(&shape))
     }
 
     /// Panicking [`Tensor::try_reshape`].
+    #[doc(alias = "view")]
     #[track_caller]
-    pub fn reshape(&self, shape: &[usize]) -> Tensor<T> {
+    pub fn reshape(&self, shape: impl IntoShape) -> Tensor<T> {
         or_panic(self.try_reshape(shape))
     }
 
@@ -303,6 +305,7 @@ impl<T: Element> Tensor<T> {
     }
 
     /// Panicking [`Tensor::try_concat`].
+    #[doc(alias = "cat")]
     #[track_caller]
     pub fn concat(tensors: &[&Tensor<T>], dim: impl AsDim) -> Tensor<T> {
         or_panic(Self::try_concat(tensors, dim))
@@ -509,7 +512,7 @@ mod tests {
         assert_eq!(a.broadcast_to(&[2, 2]).to_vec(), vec![1., 1., 2., 2.]);
         assert!(a.try_broadcast_to(&[3, 2]).is_err());
         assert_eq!(
-            a.try_reshape(&[3]).unwrap_err().to_string(),
+            a.try_reshape([3]).unwrap_err().to_string(),
             "reshape: shapes [2, 1] and [3] do not match: 2 elements cannot take a shape of 3"
         );
     }

@@ -174,11 +174,13 @@ impl<T: Element> Tensor<T> {
     }
 
     /// The shape, one entry per dimension.
+    #[doc(alias = "size")]
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
 
     /// The number of dimensions (0 for a scalar).
+    #[doc(alias = "dim")]
     pub fn ndim(&self) -> usize {
         self.shape.len()
     }
@@ -207,6 +209,7 @@ impl<T: Element> Tensor<T> {
     }
 
     /// The elements as a new vector, row-major.
+    #[doc(alias = "tolist")]
     pub fn to_vec(&self) -> Vec<T> {
         self.as_slice().to_vec()
     }
@@ -294,6 +297,13 @@ impl<T: Element> Tensor<T> {
             .fold(T::zero(), |m, (a, b)| m.max((*a - *b).abs()))
     }
 
+    /// True when both tensors have the same shape and the same elements
+    /// (PyTorch's `torch.equal`; also `a == b` on tensors). For the
+    /// element-wise comparison, a tensor of 0s and 1s, see [`Tensor::eq`].
+    pub fn equal(&self, other: &Tensor<T>) -> bool {
+        self == other
+    }
+
     /// True when every element is finite (no NaN or infinity).
     pub fn all_finite(&self) -> bool {
         self.as_slice().iter().all(|x| x.is_finite())
@@ -317,6 +327,10 @@ impl<T: Element> fmt::Display for Tensor<T> {
     }
 }
 
+/// **Whole-tensor equality, a single `bool`** (PyTorch's `torch.equal`,
+/// also [`Tensor::equal`]): same shape and every element equal. It is *not*
+/// PyTorch's element-wise `a == b`, which returns a tensor: that is
+/// [`Tensor::eq`] here (`pred.eq(&labels)`).
 impl<T: Element> PartialEq for Tensor<T> {
     fn eq(&self, other: &Self) -> bool {
         self.shape() == other.shape() && self.as_slice() == other.as_slice()

@@ -127,11 +127,29 @@ fn concat_panics() {
 fn reshape_permute_broadcast_errors() {
     let a = z(&[2, 1]);
     same_message(
-        a.try_reshape(&[3]),
-        || a.reshape(&[3]),
+        a.try_reshape([3]),
+        || a.reshape([3]),
         "reshape: shapes [2, 1] and [3] do not match: 2 elements cannot take a shape of 3",
     );
     let b = z(&[2, 3]);
+    assert_eq!(b.reshape([-1, 2]).shape(), &[3, 2]);
+    assert_eq!(b.reshape([3, -1]).shape(), &[3, 2]);
+    assert_eq!(b.reshape([-1]).shape(), &[6]);
+    same_message(
+        b.try_reshape([-1, 4]),
+        || b.reshape([-1, 4]),
+        "reshape: cannot infer the -1 of [-1, 4] for a tensor of shape [2, 3] (6 elements)",
+    );
+    same_message(
+        b.try_reshape([-1, -1]),
+        || b.reshape([-1, -1]),
+        "reshape: only one dimension can be -1, got [-1, -1]",
+    );
+    same_message(
+        b.try_reshape([-2, 3]),
+        || b.reshape([-2, 3]),
+        "reshape: invalid size -2 in [-2, 3] (sizes are >= 0, or -1 to infer one)",
+    );
     same_message(
         b.try_permute(&[0, 0]),
         || b.permute(&[0, 0]),
@@ -164,7 +182,7 @@ fn reshape_permute_broadcast_errors() {
     expected = "reshape: shapes [2, 3] and [4, 2] do not match: 6 elements cannot take a shape of 8"
 )]
 fn reshape_panics() {
-    let _ = z(&[2, 3]).reshape(&[4, 2]);
+    let _ = z(&[2, 3]).reshape([4, 2]);
 }
 
 #[test]

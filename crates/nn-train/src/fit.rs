@@ -20,7 +20,7 @@ use std::time::Instant;
 use nn_autograd::{no_grad, Var};
 use nn_data::{Batch, BatchDataset, DataLoader};
 use nn_layers::Module;
-use nn_optim::{clip_grad_norm, clip_grad_value, GradClip, LearningRates, LrSchedule};
+use nn_optim::{clip_grad_norm_with, clip_grad_value, GradClip, LearningRates, LrSchedule};
 use nn_optim::{Optimizer, UpdateRule};
 use nn_tensor::{Element, Rng, Tensor};
 
@@ -297,7 +297,7 @@ impl<T: Element> Trainer<T> {
                         max_norm,
                         norm_type,
                     }) => {
-                        clip_grad_norm(&mut grads, &params, max_norm, norm_type)?;
+                        clip_grad_norm_with(&mut grads, &params, max_norm, norm_type)?;
                     }
                     Some(GradClip::Value(v)) => clip_grad_value(&mut grads, &params, v)?,
                     None => {}

@@ -123,7 +123,7 @@ impl Model {
             Recurrent::Gru(m) => m.forward(&x, None).1,
         };
         let n = x.shape()[1];
-        let last = h_n.reshape(&[n, h_n.shape()[2]]);
+        let last = h_n.reshape([n, h_n.shape()[2]]);
         self.head.forward(&last)
     }
 }

@@ -71,13 +71,13 @@ impl CharModel {
     fn logits(&self, tokens: &[usize], n: usize) -> Var<f32> {
         let l = tokens.len() / n;
         let d = self.embed.shape()[1];
-        let x = self.embed.var().index_select(0, tokens).reshape(&[n, l, d]);
+        let x = self.embed.var().index_select(0, tokens).reshape([n, l, d]);
         let x = self.positions.try_forward(&x, 0).expect("positions");
         let h = self
             .blocks
             .try_forward(&x, Some(&Mask::causal(l)), None)
             .expect("blocks");
-        h.reshape(&[n * l, d])
+        h.reshape([n * l, d])
             .matmul_t(&self.head_w.var(), false, true)
             .add(&self.head_b.var())
     }
@@ -203,7 +203,7 @@ fn main() {
         let l = f64::from(loss.value().item());
         let mut grads = loss.backward();
         drop(loss);
-        clip_grad_norm(&mut grads, params.iter().map(|(_, p)| p), 1.0, 2.0).expect("clip");
+        clip_grad_norm(&mut grads, params.iter().map(|(_, p)| p), 1.0).expect("clip");
         opt.step(&grads);
         running = if step == 0 {
             l

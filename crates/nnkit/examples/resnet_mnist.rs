@@ -31,7 +31,7 @@ fn load_data(
                 .mul_scalar(1.0 / 16.0)
                 .add_scalar(-0.3)
                 .mul_scalar(1.0 / 0.4);
-            let ds = TensorDataset::classification(x.reshape(&[n, 1, 8, 8]), d.targets)
+            let ds = TensorDataset::classification(x.reshape([n, 1, 8, 8]), d.targets)
                 .expect("one label per image");
             let s = ds
                 .split(SplitFractions::train_test(0.8, 0.2), seed, true)

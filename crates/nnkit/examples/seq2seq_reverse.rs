@@ -60,7 +60,7 @@ fn embed_target(model: &Seq2SeqTransformer<f32>, tokens: &[usize], n: usize) -> 
         .tgt_embed
         .var()
         .index_select(0, tokens)
-        .reshape(&[n, tokens.len() / n, e])
+        .reshape([n, tokens.len() / n, e])
         .mul_scalar((e as f32).sqrt());
     model.positions.try_forward(&x, 0).expect("positions")
 }
@@ -96,7 +96,7 @@ fn cross_attention(
             .forward(&x1, &memory, &memory, None, None, true);
         let w = w.expect("weights requested").value().clone();
         let (t, s) = (w.shape()[1], w.shape()[2]);
-        w.reshape(&[t, s])
+        w.reshape([t, s])
     })
 }
 
@@ -165,13 +165,13 @@ fn main() {
         let logits = model
             .try_forward(&src, &tgt_in, batch, None)
             .expect("forward");
-        let loss = logits.reshape(&[batch * (len + 1), VOCAB]).cross_entropy(
+        let loss = logits.reshape([batch * (len + 1), VOCAB]).cross_entropy(
             &tgt_out,
             Reduction::Mean,
             0.0,
         );
         let mut grads = loss.backward();
-        clip_grad_norm(&mut grads, params.iter().map(|(_, p)| p), 1.0, 2.0).expect("clip");
+        clip_grad_norm(&mut grads, params.iter().map(|(_, p)| p), 1.0).expect("clip");
         opt.step(&grads);
         let l = f64::from(loss.value().to_vec()[0]);
         running = if step == 0 {

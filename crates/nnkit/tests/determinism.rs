@@ -40,7 +40,7 @@ fn synthetic(n: usize, shape: &[usize], seed: u64) -> TensorDataset<f32> {
     let x = Tensor::<f32>::rand_uniform(&full, -1.0, 1.0, &mut rng);
     let per: usize = shape.iter().product();
     let w = Tensor::<f32>::rand_normal(&[per, 10], 0.0, 1.0, &mut rng);
-    let y = x.reshape(&[n, per]).matmul(&w).argmax(1);
+    let y = x.reshape([n, per]).matmul(&w).argmax(1);
     TensorDataset::classification(x, y).unwrap()
 }
 

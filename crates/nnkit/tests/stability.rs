@@ -47,7 +47,7 @@ fn softmax_case<T: Element>() {
     let y = x.softmax(1);
     let (e1, e0) = (1f64.exp(), 1.0);
     let p = [e1 / (e1 + e0), e0 / (e1 + e0), 0.0];
-    assert_close("softmax", y.value(), &p, tol::<T>());
+    assert_close("softmax", y.as_tensor(), &p, tol::<T>());
     // d/dx Σ w·softmax = p ⊙ (w − Σ p·w)
     let w = [1.0, -2.0, 3.0];
     let pw: f64 = p.iter().zip(&w).map(|(a, b)| a * b).sum();
@@ -57,7 +57,12 @@ fn softmax_case<T: Element>() {
 
     // All logits at −1e4: a uniform distribution, not 0/0.
     let y = Var::constant(t::<T>(&[-1e4, -1e4], &[2])).softmax(0);
-    assert_close("softmax of equal −1e4", y.value(), &[0.5, 0.5], tol::<T>());
+    assert_close(
+        "softmax of equal −1e4",
+        y.as_tensor(),
+        &[0.5, 0.5],
+        tol::<T>(),
+    );
 }
 
 #[test]
@@ -71,7 +76,7 @@ fn log_softmax_case<T: Element>() {
     let y = x.log_softmax(1);
     let lse1 = (1.0 + (-1f64).exp()).ln(); // log(e^0 + e^−1)
     let want = [0.0, -2e4, -lse1, -1.0 - lse1];
-    assert_close("log_softmax", y.value(), &want, tol::<T>());
+    assert_close("log_softmax", y.as_tensor(), &want, tol::<T>());
     // d/dx Σ w·log_softmax = w − softmax ⊙ Σ w (per row)
     let w = [1.0, 2.0, -1.0, 0.5];
     let p = [1.0, 0.0, (-lse1).exp(), (-1.0 - lse1).exp()];
@@ -95,7 +100,7 @@ fn cross_entropy_case<T: Element>() {
     let x = Var::leaf(t::<T>(&[1e4, -1e4, -1e4, 1e4], &[2, 2]));
     // Both rows confidently wrong: each costs 2e4.
     let l = x.cross_entropy(&[1, 0], Reduction::Mean, T::zero());
-    assert_close("cross_entropy wrong", l.value(), &[2e4], tol::<T>());
+    assert_close("cross_entropy wrong", l.as_tensor(), &[2e4], tol::<T>());
     let g = l.backward();
     // (softmax − onehot)/N
     assert_close(
@@ -106,7 +111,7 @@ fn cross_entropy_case<T: Element>() {
     );
     // Both rows confidently right: zero loss, zero gradient.
     let l = x.cross_entropy(&[0, 1], Reduction::Sum, T::zero());
-    assert_close("cross_entropy right", l.value(), &[0.0], tol::<T>());
+    assert_close("cross_entropy right", l.as_tensor(), &[0.0], tol::<T>());
     let g = l.backward();
     assert_close(
         "cross_entropy right grad",
@@ -117,7 +122,12 @@ fn cross_entropy_case<T: Element>() {
     // Label smoothing ε = 0.1 on a right row: −(ε/2)·(0 + (−2e4)) = 1000.
     let row = Var::leaf(t::<T>(&[1e4, -1e4], &[1, 2]));
     let l = row.cross_entropy(&[0], Reduction::Mean, T::of(0.1));
-    assert_close("cross_entropy smoothed", l.value(), &[1000.0], tol::<T>());
+    assert_close(
+        "cross_entropy smoothed",
+        l.as_tensor(),
+        &[1000.0],
+        tol::<T>(),
+    );
     let g = l.backward();
     assert_close(
         "cross_entropy smoothed grad",
@@ -137,7 +147,7 @@ fn bce_case<T: Element>() {
     let x = Var::leaf(t::<T>(&[1e4, 1e4, -1e4, -1e4], &[4]));
     let target = t::<T>(&[0.0, 1.0, 1.0, 0.0], &[4]);
     let l = x.binary_cross_entropy_with_logits(&target, None, Reduction::None);
-    assert_close("bce", l.value(), &[1e4, 0.0, 1e4, 0.0], tol::<T>());
+    assert_close("bce", l.as_tensor(), &[1e4, 0.0, 1e4, 0.0], tol::<T>());
     let g = weighted_sum(&l, &[1.0, 1.0, 1.0, 1.0]).backward();
     // σ(x) − t
     assert_close(
@@ -149,7 +159,7 @@ fn bce_case<T: Element>() {
     // pos_weight 3 scales the positive term: −3·t·log σ(x).
     let pw = t::<T>(&[3.0], &[1]);
     let l = x.binary_cross_entropy_with_logits(&target, Some(&pw), Reduction::Sum);
-    assert_close("bce pos_weight", l.value(), &[1e4 + 3e4], tol::<T>());
+    assert_close("bce pos_weight", l.as_tensor(), &[1e4 + 3e4], tol::<T>());
     let g = l.backward();
     assert_close(
         "bce pos_weight grad",
@@ -168,7 +178,7 @@ fn bce_with_logits_at_logits_of_1e4() {
 fn sigmoid_tanh_case<T: Element>() {
     let x = Var::leaf(t::<T>(&[-1000.0, 1000.0, 0.0], &[3]));
     let s = x.sigmoid();
-    assert_close("sigmoid", s.value(), &[0.0, 1.0, 0.5], tol::<T>());
+    assert_close("sigmoid", s.as_tensor(), &[0.0, 1.0, 0.5], tol::<T>());
     let g = s.sum().backward();
     assert_close(
         "sigmoid grad",
@@ -177,7 +187,7 @@ fn sigmoid_tanh_case<T: Element>() {
         tol::<T>(),
     );
     let th = x.tanh();
-    assert_close("tanh", th.value(), &[-1.0, 1.0, 0.0], tol::<T>());
+    assert_close("tanh", th.as_tensor(), &[-1.0, 1.0, 0.0], tol::<T>());
     let g = th.sum().backward();
     assert_close(
         "tanh grad",
@@ -205,7 +215,12 @@ fn softplus_case<T: Element>() {
     // PyTorch's default threshold 20: the linear branch above it.
     let y = x.softplus(T::one(), T::of(20.0));
     let tiny = (-50f64).exp();
-    assert_close("softplus", y.value(), &[1e4, 50.0, 0.0, tiny], tol::<T>());
+    assert_close(
+        "softplus",
+        y.as_tensor(),
+        &[1e4, 50.0, 0.0, tiny],
+        tol::<T>(),
+    );
     let g = y.sum().backward();
     assert_close(
         "softplus grad",
@@ -217,7 +232,7 @@ fn softplus_case<T: Element>() {
     let y = x.softplus(T::one(), T::of(1e30));
     assert_close(
         "softplus no threshold",
-        y.value(),
+        y.as_tensor(),
         &[1e4, 50.0, 0.0, tiny],
         tol::<T>(),
     );
@@ -232,7 +247,7 @@ fn softplus_case<T: Element>() {
     let y = x.softplus(T::of(100.0), T::of(1e30));
     assert_close(
         "softplus beta 100",
-        y.value(),
+        y.as_tensor(),
         &[1e4, 50.0, 0.0, 0.0],
         tol::<T>(),
     );
@@ -248,7 +263,7 @@ fn constant_variance_case<T: Element>(c: f64) {
     let x = Var::leaf(Tensor::full(&[3, 7], T::of(c)));
     for correction in [0, 1] {
         let v = x.var_dims(&[1], correction, false);
-        assert_close("var of a constant", v.value(), &[0.0; 3], tol::<T>());
+        assert_close("var of a constant", v.as_tensor(), &[0.0; 3], tol::<T>());
         let g = v.sum().backward();
         assert_close(
             "var of a constant grad",
@@ -290,7 +305,7 @@ fn kl_case<T: Element>(lvs: &[f64]) {
         .zip(lvs)
         .map(|(m, l)| -0.5 * (1.0 + l - m * m - l.exp()))
         .collect();
-    assert_close("gaussian_kl", kl.value(), &want, tol::<T>());
+    assert_close("gaussian_kl", kl.as_tensor(), &want, tol::<T>());
     let g = kl.sum().backward();
     assert_close("gaussian_kl d/dmu", g.get(&mu).unwrap(), &mus, tol::<T>());
     let want: Vec<f64> = lvs.iter().map(|l| -0.5 * (1.0 - l.exp())).collect();
@@ -326,7 +341,12 @@ fn constant_norm_case<T: Element>(c: f64) {
 
     let bn = BatchNormConfig::new(ch).init::<T>().unwrap();
     let y = bn.forward(&x);
-    assert_close("batch_norm of a constant", y.value(), &[0.0; 15], tol_out);
+    assert_close(
+        "batch_norm of a constant",
+        y.as_tensor(),
+        &[0.0; 15],
+        tol_out,
+    );
     let g = weighted_sum(&y, &w).backward();
     // Per channel (column): (w − mean over the batch)/√eps.
     let want: Vec<f64> = (0..n * ch)
@@ -347,7 +367,12 @@ fn constant_norm_case<T: Element>(c: f64) {
 
     let ln = LayerNormConfig::new(&[ch]).init::<T>().unwrap();
     let y = ln.forward(&x);
-    assert_close("layer_norm of a constant", y.value(), &[0.0; 15], tol_out);
+    assert_close(
+        "layer_norm of a constant",
+        y.as_tensor(),
+        &[0.0; 15],
+        tol_out,
+    );
     let g = weighted_sum(&y, &w).backward();
     // Per row: (w − mean over the row)/√eps.
     let want: Vec<f64> = (0..n * ch)

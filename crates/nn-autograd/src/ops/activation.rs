@@ -220,7 +220,7 @@ impl<T: Element> Var<T> {
     #[track_caller]
     pub fn softmax(&self, dim: impl AsDim) -> Var<T> {
         let d = or_panic(dim.resolve("softmax", self.ndim()));
-        let y = softmax_tensor(self.value(), d, false);
+        let y = softmax_tensor(self.as_tensor(), d, false);
         let yc = y.clone();
         Var::from_op("softmax", y, vec![self.clone()], move |g| {
             // dx = y ⊙ (g − Σ_d g⊙y)
@@ -233,7 +233,7 @@ impl<T: Element> Var<T> {
     #[track_caller]
     pub fn log_softmax(&self, dim: impl AsDim) -> Var<T> {
         let d = or_panic(dim.resolve("log_softmax", self.ndim()));
-        let y = softmax_tensor(self.value(), d, true);
+        let y = softmax_tensor(self.as_tensor(), d, true);
         let yc = y.clone();
         Var::from_op("log_softmax", y, vec![self.clone()], move |g| {
             // dx = g − softmax ⊙ Σ_d g

@@ -16,7 +16,7 @@ fn unbroadcast<T: Element>(g: Tensor<T>, shape: &[usize]) -> Tensor<T> {
 impl<T: Element> Var<T> {
     /// Fallible `self + other` with broadcasting.
     pub fn try_add(&self, other: &Var<T>) -> Result<Var<T>> {
-        let y = self.value().try_add(other.value())?;
+        let y = self.value().try_add(other.as_tensor())?;
         let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
         Ok(Var::from_op(
             "add",
@@ -33,7 +33,7 @@ impl<T: Element> Var<T> {
 
     /// Fallible `self - other` with broadcasting.
     pub fn try_sub(&self, other: &Var<T>) -> Result<Var<T>> {
-        let y = self.value().try_sub(other.value())?;
+        let y = self.value().try_sub(other.as_tensor())?;
         let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
         Ok(Var::from_op(
             "sub",
@@ -50,7 +50,7 @@ impl<T: Element> Var<T> {
 
     /// Fallible `self * other` with broadcasting.
     pub fn try_mul(&self, other: &Var<T>) -> Result<Var<T>> {
-        let y = self.value().try_mul(other.value())?;
+        let y = self.value().try_mul(other.as_tensor())?;
         let (a, b) = (self.value().clone(), other.value().clone());
         let (ra, rb) = (self.requires_grad(), other.requires_grad());
         Ok(Var::from_op(
@@ -68,7 +68,7 @@ impl<T: Element> Var<T> {
 
     /// Fallible `self / other` with broadcasting.
     pub fn try_div(&self, other: &Var<T>) -> Result<Var<T>> {
-        let y = self.value().try_div(other.value())?;
+        let y = self.value().try_div(other.as_tensor())?;
         let (a, b) = (self.value().clone(), other.value().clone());
         let (ra, rb) = (self.requires_grad(), other.requires_grad());
         let yc = y.clone();
@@ -187,6 +187,7 @@ impl<T: Element> Var<T> {
     }
 
     /// `self ^ p` for a constant exponent.
+    #[doc(alias = "pow")]
     pub fn powf(&self, p: T) -> Var<T> {
         self.map_with_grad(
             "powf",
@@ -253,7 +254,7 @@ impl<T: Element> Var<T> {
     /// ties send it to `self`).
     #[track_caller]
     pub fn maximum(&self, other: &Var<T>) -> Var<T> {
-        let y = self.value().maximum(other.value());
+        let y = self.value().maximum(other.as_tensor());
         let (a, b) = (self.value().clone(), other.value().clone());
         Var::from_op("maximum", y, vec![self.clone(), other.clone()], move |g| {
             let mask = a.ge(&b);
@@ -268,9 +269,10 @@ impl<T: Element> Var<T> {
 
     /// Picks `self` where `cond` is non-zero and `other` elsewhere; the
     /// gradient follows the pick. `cond` is a constant mask.
+    #[doc(alias = "where")]
     #[track_caller]
     pub fn where_else(&self, cond: &Tensor<T>, other: &Var<T>) -> Var<T> {
-        let y = cond.where_(self.value(), other.value());
+        let y = cond.where_(self.as_tensor(), other.as_tensor());
         let (c, sa, sb) = (cond.clone(), self.shape().to_vec(), other.shape().to_vec());
         Var::from_op("where", y, vec![self.clone(), other.clone()], move |g| {
             let zero = Tensor::zeros(&[]);

@@ -242,7 +242,7 @@ impl<T: Element> Var<T> {
             ));
         }
         let eps = label_smoothing;
-        let lp = softmax_tensor(self.value(), 1, true);
+        let lp = softmax_tensor(self.as_tensor(), 1, true);
         let shape = self.shape().to_vec();
         let inner: usize = shape[2..].iter().product();
         let n = shape[0];
@@ -339,7 +339,7 @@ impl<T: Element> Var<T> {
         gshape[1] = 1;
         let picked = self
             .gather(1, &idx, &gshape)
-            .reshape(&position_shape(&shape));
+            .reshape(position_shape(&shape));
         let per = picked.mul_tensor(&Tensor::from_vec(coef.clone(), &position_shape(&shape)));
         Ok(match reduction {
             Reduction::Mean => {

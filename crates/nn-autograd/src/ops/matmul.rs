@@ -7,6 +7,8 @@ use nn_tensor::or_panic;
 
 impl<T: Element> Var<T> {
     /// Matrix product with broadcast batch dims (see [`Tensor::matmul`]).
+    #[doc(alias = "mm")]
+    #[doc(alias = "bmm")]
     #[track_caller]
     pub fn matmul(&self, other: &Var<T>) -> Var<T> {
         or_panic(self.try_matmul_t(other, false, false))
@@ -21,7 +23,7 @@ impl<T: Element> Var<T> {
 
     /// Fallible [`Var::matmul_t`].
     pub fn try_matmul_t(&self, other: &Var<T>, ta: bool, tb: bool) -> Result<Var<T>> {
-        let y = self.value().try_matmul_t(other.value(), ta, tb)?;
+        let y = self.value().try_matmul_t(other.as_tensor(), ta, tb)?;
         let (a, b) = (self.value().clone(), other.value().clone());
         let (ra, rb) = (self.requires_grad(), other.requires_grad());
         Ok(Var::from_op(

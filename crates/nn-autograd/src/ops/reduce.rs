@@ -87,7 +87,7 @@ impl<T: Element> Var<T> {
         let yk = y.reshape(&kept);
         Var::from_op("max_dims", y, vec![self.clone()], move |g| {
             // Split the gradient evenly among ties so it sums to g.
-            let mask = x.eq_elem(&yk);
+            let mask = x.eq(&yk);
             let count = mask.sum_dims(&d, true);
             let share = g.reshape(&kept).div(&count);
             vec![Some(mask.mul(&share))]

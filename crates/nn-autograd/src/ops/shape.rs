@@ -1,15 +1,15 @@
 //! Differentiable shape operations. Each backward is the adjoint movement:
 //! reshape back, permute by the inverse, scatter what was gathered.
 
-use nn_tensor::{AsDim, Element, Result, Tensor};
+use nn_tensor::{or_panic, AsDim, Element, IntoShape, Result, Tensor};
 
 use crate::Var;
-use nn_tensor::or_panic;
 
 impl<T: Element> Var<T> {
-    /// Fallible reshape to a shape with the same element count.
-    pub fn try_reshape(&self, shape: &[usize]) -> Result<Var<T>> {
-        let y = self.value().try_reshape(shape)?;
+    /// Fallible reshape to a shape with the same element count; one size
+    /// may be `-1`, inferred from the others (see [`Tensor::try_reshape`]).
+    pub fn try_reshape(&self, shape: impl IntoShape) -> Result<Var<T>> {
+        let y = self.as_tensor().try_reshape(shape)?;
         let s = self.shape().to_vec();
         Ok(Var::from_op("reshape", y, vec![self.clone()], move |g| {
             vec![Some(g.reshape(&s))]
@@ -17,8 +17,9 @@ impl<T: Element> Var<T> {
     }
 
     /// Reshape to a shape with the same element count.
+    #[doc(alias = "view")]
     #[track_caller]
-    pub fn reshape(&self, shape: &[usize]) -> Var<T> {
+    pub fn reshape(&self, shape: impl IntoShape) -> Var<T> {
         or_panic(self.try_reshape(shape))
     }
 
@@ -125,9 +126,10 @@ impl<T: Element> Var<T> {
     }
 
     /// Joins vars along an existing dim.
+    #[doc(alias = "cat")]
     #[track_caller]
     pub fn concat(vars: &[&Var<T>], dim: impl AsDim) -> Var<T> {
-        let values: Vec<&Tensor<T>> = vars.iter().map(|v| v.value()).collect();
+        let values: Vec<&Tensor<T>> = vars.iter().map(|v| v.as_tensor()).collect();
         let y = or_panic(Tensor::try_concat(&values, dim));
         let d = or_panic(dim.resolve("concat", y.ndim()));
         let sizes: Vec<usize> = vars.iter().map(|v| v.shape()[d]).collect();

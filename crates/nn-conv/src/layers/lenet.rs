@@ -164,7 +164,7 @@ impl<T: Element> LeNet5<T> {
             h = try_max_pool2d_with_indices(&h.relu(), &pool)?.0;
         }
         let n = h.shape()[0];
-        let h = h.try_reshape(&[n, 16 * 5 * 5])?;
+        let h = h.try_reshape([n, 16 * 5 * 5])?;
         let h = layer("fc1", &self.fc1, &h)?.relu();
         let h = layer("fc2", &self.fc2, &h)?.relu();
         layer("fc3", &self.fc3, &h)

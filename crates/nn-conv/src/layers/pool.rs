@@ -147,7 +147,7 @@ mod tests {
 
     #[test]
     fn pools_forward_and_name_themselves() {
-        let x = Var::constant(Tensor::<f64>::arange(0.0, 8.0, 1.0).reshape(&[1, 1, 8]));
+        let x = Var::constant(Tensor::<f64>::arange(0.0, 8.0, 1.0).reshape([1, 1, 8]));
         let m = MaxPool1d::new(MaxPoolOptions::new(3).stride(2).ceil_mode(true));
         assert_eq!(m.forward(&x).value().to_vec(), vec![2.0, 4.0, 6.0, 7.0]);
         let a = AvgPool1d::new(AvgPoolOptions::new(4));

@@ -66,12 +66,12 @@ fn matmul(_: &Node, inputs: &Inputs<'_>) -> OpResult<Vec<Value>> {
         return fail("MatMul of a scalar");
     }
     let a2 = if va {
-        a.try_reshape(&[1, a.numel()])?
+        a.try_reshape([1, a.numel()])?
     } else {
         a.clone()
     };
     let b2 = if vb {
-        b.try_reshape(&[b.numel(), 1])?
+        b.try_reshape([b.numel(), 1])?
     } else {
         b.clone()
     };

@@ -173,7 +173,7 @@ fn window(node: &Node, input: &[usize], kernel: Vec<usize>) -> OpResult<Window> 
 fn as_2d(t: &Tensor<f32>) -> OpResult<Tensor<f32>> {
     let s = t.shape();
     Ok(match s.len() {
-        3 => t.try_reshape(&[s[0], s[1], 1, s[2]])?,
+        3 => t.try_reshape([s[0], s[1], 1, s[2]])?,
         4 => t.clone(),
         r => return unsupported(format!("{}-d input (1-d and 2-d are)", r.saturating_sub(2))),
     })
@@ -211,7 +211,7 @@ fn pad_spatial(x: &Tensor<f32>, pads: [(usize, usize); 2], value: f32) -> OpResu
 fn back_from_2d(y: Tensor<f32>, spatial: usize) -> OpResult<Value> {
     Ok(Value::Float(if spatial == 1 {
         let s = y.shape().to_vec();
-        y.try_reshape(&[s[0], s[1], s[3]])?
+        y.try_reshape([s[0], s[1], s[3]])?
     } else {
         y
     }))
@@ -353,7 +353,7 @@ fn conv_transpose(node: &Node, inputs: &Inputs<'_>) -> OpResult<Vec<Value>> {
         }
         if let Some(b) = bias {
             let c = b.numel();
-            y = y.try_add(&b.try_reshape(&[c, 1, 1])?)?;
+            y = y.try_add(&b.try_reshape([c, 1, 1])?)?;
         }
         y
     };

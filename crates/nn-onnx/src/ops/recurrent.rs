@@ -238,7 +238,7 @@ fn run(node: &Node, inputs: &Inputs<'_>, family: Family) -> OpResult<Vec<Value>>
             None => (None, None),
         };
         let mut xproj = x
-            .try_reshape(&[steps * n, feat])?
+            .try_reshape([steps * n, feat])?
             .try_matmul_t(&wd, false, true)?;
         if let Some(wb) = &wb {
             xproj = xproj.try_add(wb)?;
@@ -246,7 +246,7 @@ fn run(node: &Node, inputs: &Inputs<'_>, family: Family) -> OpResult<Vec<Value>>
         if reverse {
             xproj = xproj.try_index_select(0, &rev_idx)?;
         }
-        let xproj = xproj.try_reshape(&[steps, n, g * hidden])?;
+        let xproj = xproj.try_reshape([steps, n, g * hidden])?;
         let init = |s: &Option<Tensor<f32>>| -> OpResult<Var<f32>> {
             Ok(Var::constant(match s {
                 Some(s) => pick(s)?,
@@ -267,9 +267,9 @@ fn run(node: &Node, inputs: &Inputs<'_>, family: Family) -> OpResult<Vec<Value>>
         let mut y = out.output.value().clone();
         if reverse {
             y = y
-                .try_reshape(&[steps * n, hidden])?
+                .try_reshape([steps * n, hidden])?
                 .try_index_select(0, &rev_idx)?
-                .try_reshape(&[steps, n, hidden])?;
+                .try_reshape([steps, n, hidden])?;
         }
         ys.push(y);
         hs.push(out.h_n.value().clone());

@@ -120,7 +120,7 @@ fn softmax(node: &Node, inputs: &Inputs<'_>, log: bool) -> OpResult<Vec<Value>> 
         let s = x.shape();
         let rows: usize = s[..a].iter().product();
         let cols: usize = s[a..].iter().product();
-        let m = Var::constant(x.try_reshape(&[rows, cols])?);
+        let m = Var::constant(x.try_reshape([rows, cols])?);
         f(&m, 1).value().try_reshape(s)?
     } else {
         let a = axis(node.int("axis", -1)?, rank)?;

@@ -219,8 +219,8 @@ fn flatten(node: &Node, inputs: &Inputs<'_>) -> OpResult<Vec<Value>> {
     } else {
         axis(a, s.len())?
     };
-    let shape = [s[..a].iter().product(), s[a..].iter().product()];
-    Ok(vec![each_kind!(x, t => t.try_reshape(&shape)?)])
+    let shape: [usize; 2] = [s[..a].iter().product(), s[a..].iter().product()];
+    Ok(vec![each_kind!(x, t => t.try_reshape(shape)?)])
 }
 
 fn transpose(node: &Node, inputs: &Inputs<'_>) -> OpResult<Vec<Value>> {

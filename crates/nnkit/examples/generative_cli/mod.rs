@@ -172,7 +172,7 @@ pub fn mnist(name: &str, args: &Args, split: MnistSplit) -> Mnist {
 /// Saves a `[count, 784]` batch as a grid of 28×28 images, `cols` per row.
 pub fn save_grid(name: &str, path: &Path, images: &nnkit::tensor::Tensor<f32>, cols: usize) {
     let n = images.shape()[0];
-    let grid = images.reshape(&[n, 28, 28]);
+    let grid = images.reshape([n, 28, 28]);
     match nnkit::train::figures::save_image_grid(path, &grid, cols, 2) {
         Ok(()) => println!("{name}: wrote {}", path.display()),
         Err(e) => eprintln!("{name}: cannot write {}: {e}", path.display()),

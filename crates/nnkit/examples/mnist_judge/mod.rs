@@ -83,7 +83,7 @@ pub fn train(name: &str, train: &Mnist, test: &Mnist, seed: u64) -> (Sequential<
 
 /// `[N, 784]` → `[N, 1, 28, 28]`.
 fn as_images(flat: &Tensor<f32>) -> Tensor<f32> {
-    flat.reshape(&[flat.shape()[0], 1, 28, 28])
+    flat.reshape([flat.shape()[0], 1, 28, 28])
 }
 
 /// The judge's digit and its probability for each row of `[N, 784]` pixels

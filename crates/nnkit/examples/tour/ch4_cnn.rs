@@ -14,7 +14,7 @@ use crate::common::{self, Ctx, Res, Step, StepResult};
 /// `[N, 64]` rows as `[N, 1, 8, 8]` images (the layout a convolution reads).
 fn as_images(data: &TensorDataset<f32>) -> Res<TensorDataset<f32>> {
     let n = data.len();
-    Ok(data.with_features(data.features().reshape(&[n, 1, 8, 8]))?)
+    Ok(data.with_features(data.features().reshape([n, 1, 8, 8]))?)
 }
 
 /// The CNN: two 3×3 "same" convolutions (16 and 32 kernels) with ReLU and

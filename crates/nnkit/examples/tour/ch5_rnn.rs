@@ -65,7 +65,7 @@ impl SequenceRegressor {
             Recurrent::Gru(m) => m.try_forward(x, None, None)?.1,
         };
         let b = x.shape()[0];
-        let last = h_n.reshape(&[b, h_n.shape()[2]]); // [1, B, H] → [B, H]
+        let last = h_n.reshape([b, h_n.shape()[2]]); // [1, B, H] → [B, H]
         Ok(self.head.try_forward(&last)?)
     }
 
@@ -93,7 +93,7 @@ impl SequenceRegressor {
     /// Mean squared error on `test`, without building a graph.
     pub fn test_mse(&self, test: &TensorDataset<f32>) -> Res<f64> {
         let pred = no_grad(|| self.forward(&Var::constant(test.features().clone())))?;
-        common::mse(pred.value(), test)
+        common::mse(pred.as_tensor(), test)
     }
 }
 

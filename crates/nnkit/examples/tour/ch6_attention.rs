@@ -80,7 +80,7 @@ impl Reverser {
     fn forward(&self, x: &Var<f32>) -> Res<Var<f32>> {
         let h = self.encoder.try_forward(&self.embed(x)?, None, None)?;
         let logits = self.head.try_forward(&h)?;
-        Ok(logits.reshape(&[x.shape()[0] * LEN, VOCAB]))
+        Ok(logits.reshape([x.shape()[0] * LEN, VOCAB]))
     }
 
     /// The self-attention weights `[LEN, LEN]` (averaged over heads) for one sequence.
@@ -91,7 +91,7 @@ impl Reverser {
             .self_attn
             .try_forward(&h, &h, &h, None, None, true)?;
         let w = w.ok_or("attention weights were requested")?;
-        Ok(w.value().reshape(&[LEN, LEN]))
+        Ok(w.value().reshape([LEN, LEN]))
     }
 }
 
@@ -125,7 +125,7 @@ pub fn run(ctx: &Ctx) -> Res<Vec<StepResult>> {
     nnkit::train::figures::save_line_chart(ctx.figure("ch6_transformer_loss.png")?, &[&losses])?;
     let logits = no_grad(|| model.forward(&Var::constant(test.features().clone())))?;
     let target = classes(test.targets().values().ok_or("reversal targets")?);
-    let acc = accuracy(logits.value(), &target);
+    let acc = accuracy(logits.as_tensor(), &target);
     let one = Var::constant(test.features().narrow(0, 0, 1));
     let map = no_grad(|| model.attention_map(&one))?;
     nnkit::train::figures::save_heatmap(ctx.figure("ch6_attention_map.png")?, &map, 24)?;

@@ -120,7 +120,7 @@ fn autoencoder(
         originals.narrow(0, 8, 8),
         recon.narrow(0, 8, 8),
     ];
-    let grid = Tensor::concat(&rows.iter().collect::<Vec<_>>(), 0).reshape(&[32, 8, 8]);
+    let grid = Tensor::concat(&rows.iter().collect::<Vec<_>>(), 0).reshape([32, 8, 8]);
     nnkit::train::figures::save_image_grid(ctx.figure("ch8_ae_reconstructions.png")?, &grid, 8, 8)?;
     Ok(step
         .at_most("test MSE per pixel", mse, ctx.pick(0.025, 0.035))
@@ -173,7 +173,7 @@ fn vae(ctx: &Ctx, train: &TensorDataset<f32>, test: &TensorDataset<f32>) -> Res<
     let samples = vae.try_sample_prior(64, &mut eval_rng)?;
     nnkit::train::figures::save_image_grid(
         ctx.figure("ch8_vae_prior_samples.png")?,
-        &samples.reshape(&[64, 8, 8]),
+        &samples.reshape([64, 8, 8]),
         8,
         8,
     )?;

@@ -452,7 +452,7 @@ pub fn run_case<T: Element>(case: &Case, runner: Runner<T>, p: Precision) -> Vec
         let outs = runner(&ctx)?;
         let mut mismatches = Vec::new();
         for (name, reference) in &case.outputs {
-            let got = outs.get(name).map(|v| v.value());
+            let got = outs.get(name).map(|v| v.as_tensor());
             compare(p, format!("output {name}"), got, reference, &mut mismatches);
         }
         if let Some(j) = objective(case, &outs)? {

@@ -10,7 +10,7 @@
 
 use nnkit::autograd::{Gradients, Parameter, Var};
 use nnkit::optim::{
-    clip_grad_norm, clip_grad_value, AdagradConfig, AdamConfig, AdamWConfig, Optimizer,
+    clip_grad_norm_with, clip_grad_value, AdagradConfig, AdamConfig, AdamWConfig, Optimizer,
     RmsPropConfig, SgdConfig, UpdateRule,
 };
 use nnkit::tensor::{Element, Tensor};
@@ -198,7 +198,7 @@ fn clip_norm<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
         .as_f64()
         .ok_or("param max_norm is not a number")?;
     let (params, mut grads) = grad_store(c)?;
-    let total = clip_grad_norm(
+    let total = clip_grad_norm_with(
         &mut grads,
         params.iter().map(|(_, p)| p),
         max_norm,
