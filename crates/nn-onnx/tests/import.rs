@@ -36,7 +36,7 @@ fn check_chain(name: &str, first_names: &[&str]) {
     );
     // The same as running the graph itself.
     let direct = model.run(std::slice::from_ref(&x)).unwrap();
-    assert!(direct[0].max_abs_diff(y.value()) < 1e-4);
+    assert!(direct[0].max_abs_diff(y.as_tensor()) < 1e-4);
     // Fine-tuning: every parameter gets a gradient.
     net.train();
     let grads = net.forward(&Var::constant(x)).square().sum().backward();

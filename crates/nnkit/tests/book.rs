@@ -273,9 +273,9 @@ fn maximum_path_lengths_of_convolution_recurrence_attention() {
         assert_eq!(rnn_steps, n - 1);
         // Self-attention: every output mixes every position at once.
         let attn_layers = layers_to_connect(n, |h, _| {
-            let seq = h.reshape(&[n, 1]);
+            let seq = h.reshape([n, 1]);
             let scores = seq.matmul(&seq.transpose(0, 1)).softmax(1);
-            scores.matmul(&seq).reshape(&[1, 1, n])
+            scores.matmul(&seq).reshape([1, 1, n])
         });
         assert_eq!(attn_layers, 1);
         println!("n = {n}: dilated conv {conv_layers} layers (log_{k} n = {log}), recurrence {rnn_steps} steps, self-attention {attn_layers}");
@@ -355,14 +355,14 @@ fn one_by_one_convolution_is_a_per_pixel_linear() {
     let y = conv.forward(&Var::constant(x.clone())).value().clone();
     // The same map as a Linear on [N·H·W, C_in]: move channels last.
     let fc = nnkit::layers::Linear::from_parameters(
-        nnkit::autograd::Parameter::new(conv.weight.value().reshape(&[4, 16])),
+        nnkit::autograd::Parameter::new(conv.weight.value().reshape([4, 16])),
         conv.bias.clone(),
     );
-    let pixels = x.permute(&[0, 2, 3, 1]).reshape(&[50, 16]);
+    let pixels = x.permute(&[0, 2, 3, 1]).reshape([50, 16]);
     let per_pixel = fc
         .forward(&Var::constant(pixels))
         .value()
-        .reshape(&[2, 5, 5, 4])
+        .reshape([2, 5, 5, 4])
         .permute(&[0, 3, 1, 2]);
     for (a, b) in y.as_slice().iter().zip(per_pixel.as_slice()) {
         assert!((a - b).abs() < 1e-12);

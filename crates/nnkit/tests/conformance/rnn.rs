@@ -116,6 +116,6 @@ fn tree_rnn_case<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
     let mut outs = Outputs::new();
     let d = leaves.shape()[1];
     outs.insert("states".into(), out.states);
-    outs.insert("root".into(), out.roots.reshape(&[d]));
+    outs.insert("root".into(), out.roots.reshape([d]));
     Ok(outs)
 }
