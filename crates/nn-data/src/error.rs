@@ -71,6 +71,14 @@ pub enum DataError {
         /// What is wrong.
         message: String,
     },
+    /// A download that failed: the server, the connection or the checksum.
+    /// The destination file is never left behind half written.
+    Download {
+        /// The URL being fetched.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
     /// An argument the operation cannot accept (a fraction, a batch size, a shape, ...).
     InvalidArgument {
         /// The operation, e.g. `"split"` or `"DataLoader::new"`.
@@ -160,6 +168,7 @@ impl fmt::Display for DataError {
                 Some(c) => write!(f, "{source}: line {line}, column {c}: {message}"),
                 None => write!(f, "{source}: line {line}: {message}"),
             },
+            DataError::Download { url, message } => write!(f, "download {url}: {message}"),
             DataError::InvalidArgument { op, message } => write!(f, "{op}: {message}"),
         }
     }

@@ -10,7 +10,10 @@
 //! * [`preprocess`]: [`StandardScaler`], [`MinMaxScaler`], [`one_hot`];
 //! * [`embedded`]: [`digits`], [`iris`], [`breast_cancer`], [`diabetes`],
 //!   compiled into the crate;
-//! * [`mnist`] and [`idx`]: MNIST and Fashion-MNIST from IDX files;
+//! * [`mnist`] and [`idx`]: MNIST and Fashion-MNIST from IDX files, in the
+//!   one data folder [`data_root`] (`$NN_DATA_DIR`, else `data`);
+//! * `download` (cargo feature `download`): MNIST and tinyshakespeare over
+//!   HTTPS, checked against SHA-256 digests, resumable;
 //! * [`csv`]: numeric tables from CSV or whitespace-separated text.
 //!
 //! Loaders never panic on bad input: they return a [`DataError`] naming the
@@ -47,6 +50,8 @@ pub struct ReadmeDoctests;
 
 pub mod csv;
 pub mod dataset;
+#[cfg(feature = "download")]
+pub mod download;
 pub mod embedded;
 pub mod error;
 pub mod idx;
@@ -61,7 +66,7 @@ pub use dataset::{Batch, BatchDataset, Dataset, Sample, Target, Targets, TensorD
 pub use embedded::{breast_cancer, diabetes, digits, iris, Classification, Regression};
 pub use error::{DataError, Result};
 pub use loader::{Batches, DataLoader};
-pub use mnist::{load_mnist, ImageLayout, Mnist, MnistSplit};
+pub use mnist::{data_root, load_mnist, ImageLayout, Mnist, MnistSplit};
 pub use preprocess::{one_hot, MinMaxScaler, StandardScaler};
 pub use shard::{Shard, ShardBatch, ShardedBatches};
 pub use split::{split_indices, stratified_split_indices, SplitFractions, SplitIndices, Splits};

@@ -1,12 +1,14 @@
 //! MNIST and Fashion-MNIST from their IDX files.
 //!
-//! The data are not shipped with the library (about 11 MB compressed). The
-//! directory holding the four files is taken from, in order: the argument
-//! of [`load_mnist`], the environment variable `NN_DATA_DIR`, and the
-//! default [`DEFAULT_MNIST_DIR`] (`data/mnist`, relative to the working
-//! directory). A directory that holds a `mnist/` sub-directory with the files
-//! works too, so `NN_DATA_DIR` may name either the MNIST directory or a data
-//! root. Fashion-MNIST uses the same file names: point the directory at it.
+//! The data are not shipped with the library (about 11 MB compressed); with
+//! the cargo feature `download`, `download::download_mnist` fetches them.
+//! The directory holding the four files is taken from, in order: the
+//! argument of [`load_mnist`], else the data folder ([`data_root`]:
+//! `$NN_DATA_DIR`, else `data` in the working directory). A directory that
+//! holds a `mnist/` sub-directory with the files is read there, so the
+//! default is `data/mnist` and `NN_DATA_DIR` may name either the data
+//! folder or the MNIST directory itself. Fashion-MNIST uses the same file
+//! names: point the directory at it.
 
 use std::path::{Path, PathBuf};
 
@@ -16,18 +18,34 @@ use crate::dataset::TensorDataset;
 use crate::error::{DataError, Result};
 use crate::idx::{read_idx_images, read_idx_labels};
 
-/// The environment variable naming the data directory.
+/// The environment variable naming the data folder.
 pub const DATA_DIR_ENV: &str = "NN_DATA_DIR";
+
+/// The data folder when `NN_DATA_DIR` is not set, relative to the working
+/// directory: MNIST in its `mnist/`, tinyshakespeare in `text/`.
+pub const DEFAULT_DATA_DIR: &str = "data";
 
 /// Where MNIST is looked for when neither an argument nor `NN_DATA_DIR` names a directory.
 pub const DEFAULT_MNIST_DIR: &str = "data/mnist";
+
+/// The one data folder of the library and its examples: `$NN_DATA_DIR`
+/// when set (and not empty), else [`DEFAULT_DATA_DIR`]. It holds `mnist/`
+/// (the four IDX files) and `text/tinyshakespeare.txt`, the layout the
+/// download functions write.
+pub fn data_root() -> PathBuf {
+    match std::env::var_os(DATA_DIR_ENV) {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => PathBuf::from(DEFAULT_DATA_DIR),
+    }
+}
 
 /// How to get MNIST, for the error raised when it is missing.
 pub const MNIST_HELP: &str = "Download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, \
 t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (for example from \
 https://ossci-datasets.s3.amazonaws.com/mnist/, the mirror torchvision uses, or \
 http://yann.lecun.com/exdb/mnist/) into one directory, then pass that directory \
-or set NN_DATA_DIR to it. The files may stay gzip-compressed.";
+or set NN_DATA_DIR to it. The files may stay gzip-compressed. With the cargo feature \
+`download`, nn_data::download::download_mnist does this (the examples' --download flag).";
 
 /// Which half of MNIST to load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,8 +102,9 @@ impl Mnist {
     }
 }
 
-/// Loads one split of MNIST (or Fashion-MNIST) from `dir`, else from
-/// `NN_DATA_DIR`, else from [`DEFAULT_MNIST_DIR`].
+/// Loads one split of MNIST (or Fashion-MNIST) from `dir`, else from the
+/// data folder ([`data_root`]: `$NN_DATA_DIR`, else `data`, reading its
+/// `mnist/` sub-directory when there is one).
 ///
 /// Each file may be gzip-compressed (`*.gz`) or raw. Errors (never panics)
 /// when the directory or a file is missing (the message says how to get
@@ -124,17 +143,14 @@ pub fn load_mnist(dir: Option<&Path>, split: MnistSplit, layout: ImageLayout) ->
     })
 }
 
-/// The MNIST directory [`load_mnist`] would read: the argument, else
-/// `NN_DATA_DIR`, else [`DEFAULT_MNIST_DIR`]; a `mnist/` sub-directory is
-/// preferred when it exists. Errors with [`MNIST_HELP`] when the directory
+/// The MNIST directory [`load_mnist`] would read: the argument, else the
+/// data folder ([`data_root`]); a `mnist/` sub-directory is preferred when
+/// it exists. Errors with [`MNIST_HELP`] when the directory
 /// does not exist.
 pub fn mnist_dir(dir: Option<&Path>) -> Result<PathBuf> {
     let base = match dir {
         Some(d) => d.to_path_buf(),
-        None => match std::env::var_os(DATA_DIR_ENV) {
-            Some(d) if !d.is_empty() => PathBuf::from(d),
-            _ => PathBuf::from(DEFAULT_MNIST_DIR),
-        },
+        None => data_root(),
     };
     let sub = base.join("mnist");
     if sub.is_dir() {

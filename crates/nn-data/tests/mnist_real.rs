@@ -1,6 +1,8 @@
-//! Loads the real MNIST files from the shared data directory (or
-//! `NN_DATA_DIR`). When they are absent the tests print a note and pass:
-//! the synthetic tests in `src/idx.rs` and `src/mnist.rs` cover the logic.
+//! Loads the real MNIST files from the data folder: `NN_DATA_DIR`, else
+//! `data` at the workspace root (`.ci/run` points `NN_DATA_DIR` at the
+//! shared data when it is there). When they are absent the tests print a
+//! note and pass: the synthetic tests in `src/idx.rs` and `src/mnist.rs`
+//! cover the logic.
 
 use std::path::PathBuf;
 
@@ -9,13 +11,12 @@ use nn_data::{load_mnist, ImageLayout, MnistSplit};
 fn mnist_dir() -> Option<PathBuf> {
     let candidates = [
         std::env::var_os("NN_DATA_DIR").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/mnist")),
-        Some(PathBuf::from("/work/shared/data/mnist")),
+        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data")),
     ];
-    let found = candidates
-        .into_iter()
-        .flatten()
-        .find(|d| d.join("t10k-labels-idx1-ubyte.gz").is_file() || d.join("mnist").is_dir());
+    let found = candidates.into_iter().flatten().find(|d| {
+        d.join("t10k-labels-idx1-ubyte.gz").is_file()
+            || d.join("mnist/t10k-labels-idx1-ubyte.gz").is_file()
+    });
     if found.is_none() {
         eprintln!("note: MNIST not found (set NN_DATA_DIR); skipping the real-file test");
     }

@@ -17,7 +17,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use nnkit::layers::{Embedding, EmbeddingConfig, Forward, Linear, LinearConfig, Module};
@@ -221,15 +220,12 @@ fn main() {
         eprintln!("char_lstm: --hidden, --embed, --batch-size, --bptt and --temperature must be positive, --minutes non-negative");
         std::process::exit(2);
     }
-    let path = args
-        .text("data")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::shared_dir().join("data/text/tinyshakespeare.txt"));
+    let path = common::tinyshakespeare_path(&args);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         eprintln!("char_lstm: cannot read {}: {e}", path.display());
-        eprintln!("Download Tiny Shakespeare (about 1.1 MB) with");
-        eprintln!("  curl -o tinyshakespeare.txt https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt");
-        eprintln!("and pass --data tinyshakespeare.txt (the default is ../shared/data/text/tinyshakespeare.txt next to the workspace).");
+        eprintln!("Add --download (with --features download) to fetch Tiny Shakespeare (about 1.1 MB),");
+        eprintln!("or save https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt");
+        eprintln!("as text/tinyshakespeare.txt in the data folder ($NN_DATA_DIR, else data/) or pass --data FILE.");
         std::process::exit(1)
     });
     let vocab = Vocab::new(&text);

@@ -11,7 +11,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use nnkit::attention::{
@@ -147,19 +146,13 @@ fn main() {
     let args = common::Args::parse("char_transformer", &["data", "minutes"]);
     let seed = args.seed();
     let minutes: f64 = args.get("minutes", 5.0);
-    // Default: `../shared/data/text/tinyshakespeare.txt` from the current
-    // directory (the workspace root), else next to the workspace.
-    let path = args.text("data").map(PathBuf::from).unwrap_or_else(|| {
-        let rel = "data/text/tinyshakespeare.txt";
-        let here = PathBuf::from("../shared").join(rel);
-        if here.exists() {
-            here
-        } else {
-            common::shared_dir().join(rel)
-        }
-    });
+    // `--data FILE`, else `text/tinyshakespeare.txt` in the data folder.
+    let path = common::tinyshakespeare_path(&args);
     let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        eprintln!("cannot read {}: {e}; pass --data FILE", path.display());
+        eprintln!(
+            "cannot read {}: {e}; pass --data FILE, or --download (with --features download)",
+            path.display()
+        );
         std::process::exit(1)
     });
     let start = Instant::now();

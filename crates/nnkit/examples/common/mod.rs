@@ -19,10 +19,11 @@ pub struct Args {
 
 impl Args {
     /// Parses `std::env::args()`, accepting only the flags in `allowed`
-    /// (`seed` is always allowed). Exits with a usage message on anything else.
+    /// (`seed` and `download` are always allowed). Exits with a usage
+    /// message on anything else.
     pub fn parse(example: &'static str, allowed: &[&'static str]) -> Args {
         let mut allowed = allowed.to_vec();
-        allowed.push("seed");
+        allowed.extend(["seed", "download"]);
         let mut values = BTreeMap::new();
         let mut it = std::env::args().skip(1).peekable();
         while let Some(arg) = it.next() {
@@ -91,29 +92,86 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The shared folder next to the workspace (`../shared`), where the
-/// course's data and pretrained weights live.
-pub fn shared_dir() -> PathBuf {
-    workspace_root().join("../shared")
-}
-
-/// The MNIST directory: `--data DIR`, else `NN_DATA_DIR`, else
-/// `../shared/data/mnist` next to the workspace. Exits non-zero with
+/// The MNIST directory: `--data DIR`, else the library's data folder
+/// (`$NN_DATA_DIR`, else `data` in the working directory, its `mnist/`
+/// sub-directory when there is one). With `--download` the files are
+/// fetched there first (checked against their SHA-256). Exits non-zero with
 /// download instructions when it does not hold MNIST.
 pub fn mnist_dir(args: &Args) -> PathBuf {
-    let dir = match (args.text("data"), std::env::var_os("NN_DATA_DIR")) {
-        (Some(d), _) => PathBuf::from(d),
-        (None, Some(d)) if !d.is_empty() => PathBuf::from(d),
-        _ => shared_dir().join("data/mnist"),
-    };
+    let given = args.text("data").map(PathBuf::from);
+    if args.text("download").is_some() {
+        let target = given
+            .clone()
+            .unwrap_or_else(|| nnkit::data::data_root().join("mnist"));
+        download(|| nnkit_download::mnist(&target));
+    }
+    let dir = nnkit::data::mnist::mnist_dir(given.as_deref())
+        .unwrap_or_else(|_| given.unwrap_or_else(|| nnkit::data::data_root().join("mnist")));
     let has = |stem: &str| dir.join(stem).exists() || dir.join(format!("{stem}.gz")).exists();
     if !has("t10k-images-idx3-ubyte") {
         eprintln!("MNIST was not found in {}.", dir.display());
         eprintln!("{}", nnkit::data::mnist::MNIST_HELP);
-        eprintln!("Then run with --data DIR (or NN_DATA_DIR=DIR).");
+        eprintln!("Then run with --data DIR (or NN_DATA_DIR=DIR), or add --download.");
         std::process::exit(1);
     }
     dir
+}
+
+/// The tinyshakespeare text file: `--data FILE`, else
+/// `text/tinyshakespeare.txt` in the data folder; fetched first with
+/// `--download`.
+pub fn tinyshakespeare_path(args: &Args) -> PathBuf {
+    let path = args
+        .text("data")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| nnkit::data::data_root().join("text/tinyshakespeare.txt"));
+    if args.text("download").is_some() {
+        download(|| nnkit_download::tinyshakespeare(&path));
+    }
+    path
+}
+
+/// Runs a download, or explains how to enable it; exits non-zero on failure.
+fn download(fetch: impl FnOnce() -> Result<(), String>) {
+    if let Err(e) = fetch() {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+}
+
+/// The downloads, present only with the cargo feature `download`.
+mod nnkit_download {
+    use std::path::Path;
+
+    #[cfg(feature = "download")]
+    pub fn mnist(dir: &Path) -> Result<(), String> {
+        eprintln!("downloading MNIST into {} ...", dir.display());
+        nnkit::data::download::download_mnist(Some(dir))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    #[cfg(feature = "download")]
+    pub fn tinyshakespeare(path: &Path) -> Result<(), String> {
+        eprintln!("downloading tinyshakespeare to {} ...", path.display());
+        nnkit::data::download::download_tinyshakespeare(Some(path))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    #[cfg(not(feature = "download"))]
+    pub fn mnist(_: &Path) -> Result<(), String> {
+        Err(NEEDS_FEATURE.into())
+    }
+
+    #[cfg(not(feature = "download"))]
+    pub fn tinyshakespeare(_: &Path) -> Result<(), String> {
+        Err(NEEDS_FEATURE.into())
+    }
+
+    #[cfg(not(feature = "download"))]
+    const NEEDS_FEATURE: &str =
+        "--download needs the cargo feature `download`: add `--features download` to cargo run";
 }
 
 /// Prints the one JSON line that ends every example (on stdout; progress

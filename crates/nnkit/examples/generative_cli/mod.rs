@@ -15,8 +15,8 @@ use nnkit::optim::{Adam, AdamConfig};
 pub struct Args {
     /// `--seed N` (default 0).
     pub seed: u64,
-    /// `--data DIR`, else `NN_DATA_DIR`, else `../shared/data/mnist` next to
-    /// the workspace root.
+    /// `--data DIR`, else the data folder (`$NN_DATA_DIR`, else `data`;
+    /// its `mnist/` sub-directory when there is one).
     pub data: PathBuf,
     /// `--epochs N`.
     pub epochs: usize,
@@ -45,13 +45,7 @@ pub fn parse(name: &str, default_epochs: usize) -> Args {
     let root = workspace_root();
     let mut args = Args {
         seed: 0,
-        data: match std::env::var_os("NN_DATA_DIR") {
-            Some(d) if !d.is_empty() => PathBuf::from(d),
-            _ => root
-                .parent()
-                .map(|outside| outside.join("shared/data/mnist"))
-                .unwrap_or_else(|| root.join("../shared/data/mnist")),
-        },
+        data: nnkit::data::data_root(),
         epochs: default_epochs,
         out: root.join("target/figures").join(name),
     };
