@@ -138,8 +138,9 @@ impl<C: Communicator> DataParallelStep<C> {
         let r = self.ddp.comm().size();
         let bytes = self.ddp.gradient_elems() * std::mem::size_of::<f32>();
         match self.ddp.config().algorithm {
-            ReduceAlgorithm::ReduceScatter => 2 * (r - 1) * bytes / r,
             ReduceAlgorithm::GatherSum => (r - 1) * bytes,
+            ReduceAlgorithm::Auto if r <= 2 => (r - 1) * bytes,
+            _ => 2 * (r - 1) * bytes / r,
         }
     }
 }

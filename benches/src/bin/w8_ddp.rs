@@ -4,7 +4,7 @@
 //! cargo build --release -p nn-bench --features distributed --bin w8_ddp
 //! mpirun -np 1 target/release/w8_ddp --threads 2   # 1 rank × 2 threads
 //! mpirun -np 2 target/release/w8_ddp --threads 1   # 2 ranks × 1 thread
-//! mpirun -np 2 target/release/w8_ddp --threads 1 --gather-sum
+//! mpirun -np 2 target/release/w8_ddp --threads 1 --reduce-scatter
 //! mpirun -np 2 target/release/w8_ddp --allreduce   # latency and bandwidth
 //! ```
 //!
@@ -21,7 +21,7 @@ use nn_bench::w8_ddp::{DataParallelStep, SingleStep, GLOBAL_BATCH};
 use nn_distributed::{AllReduce, Communicator, MpiCommunicator, ReduceAlgorithm};
 
 const USAGE: &str =
-    "usage: mpirun -np R w8_ddp [--threads T] [--steps K] [--samples S] [--warmup W] [--gather-sum] [--allreduce]";
+    "usage: mpirun -np R w8_ddp [--threads T] [--steps K] [--samples S] [--warmup W] [--gather-sum | --reduce-scatter] [--allreduce]";
 
 #[derive(Clone, Copy)]
 struct Options {
@@ -40,7 +40,7 @@ fn parse() -> Result<Options, String> {
         samples: 7,
         warmup: 5,
         allreduce: false,
-        algorithm: ReduceAlgorithm::ReduceScatter,
+        algorithm: ReduceAlgorithm::Auto,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -58,6 +58,7 @@ fn parse() -> Result<Options, String> {
             "--warmup" => o.warmup = count("--warmup")?,
             "--allreduce" => o.allreduce = true,
             "--gather-sum" => o.algorithm = ReduceAlgorithm::GatherSum,
+            "--reduce-scatter" => o.algorithm = ReduceAlgorithm::ReduceScatter,
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }

@@ -52,10 +52,7 @@ pub struct DataParallelConfig {
     pub micro_batches: usize,
     /// The largest all-reduce message, in elements. Default 4 Mi (16 MiB of f32).
     pub bucket_elems: usize,
-    /// How the all-reduce moves data. Default [`ReduceAlgorithm::GatherSum`]:
-    /// one collective per step (the status rides on it), which measured
-    /// faster than the reduce-scatter for the MNIST MLP on 2 ranks on
-    /// loopback (`docs/distributed.md`).
+    /// How the all-reduce moves data. Default [`ReduceAlgorithm::Auto`].
     pub algorithm: ReduceAlgorithm,
 }
 
@@ -64,7 +61,7 @@ impl Default for DataParallelConfig {
         DataParallelConfig {
             micro_batches: 1,
             bucket_elems: 4 << 20,
-            algorithm: ReduceAlgorithm::GatherSum,
+            algorithm: ReduceAlgorithm::Auto,
         }
     }
 }

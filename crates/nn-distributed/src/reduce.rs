@@ -41,9 +41,15 @@ pub trait WireElement: Element + bytemuck::Pod {}
 
 impl<T: Element + bytemuck::Pod> WireElement for T {}
 
-/// How an [`AllReduce`] moves the partial sums (see the module docs).
+/// How an [`AllReduce`] moves the partial sums (see the module docs). The
+/// choice changes the speed only: every algorithm adds in the same order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReduceAlgorithm {
+    /// [`ReduceAlgorithm::GatherSum`] on 2 ranks (one collective instead
+    /// of two for the same bytes), [`ReduceAlgorithm::ReduceScatter`] on
+    /// more (it moves `2·(R−1)/R` vectors per rank instead of `R−1`). This
+    /// is also what measured faster on loopback (`docs/distributed.md`).
+    Auto,
     /// All-to-all of slices, ordered sum of each slice, all-gather.
     ReduceScatter,
     /// All-gather of whole partial sums, ordered sum on every rank.
@@ -151,12 +157,18 @@ impl<T: WireElement> AllReduce<T> {
             comm.all_gather(header, &mut all);
             return all;
         }
+        let gather = match self.algorithm {
+            ReduceAlgorithm::Auto => comm.size() <= 2,
+            ReduceAlgorithm::GatherSum => true,
+            ReduceAlgorithm::ReduceScatter => false,
+        };
         let mut headers = Vec::new();
         for (i, bucket) in data.chunks_mut(self.bucket_elems).enumerate() {
             let header = if i == 0 { header } else { &[] };
-            let got = match self.algorithm {
-                ReduceAlgorithm::ReduceScatter => self.reduce_scatter_bucket(comm, bucket, header),
-                ReduceAlgorithm::GatherSum => self.gather_sum_bucket(comm, bucket, header),
+            let got = if gather {
+                self.gather_sum_bucket(comm, bucket, header)
+            } else {
+                self.reduce_scatter_bucket(comm, bucket, header)
             };
             if i == 0 {
                 headers = got;
