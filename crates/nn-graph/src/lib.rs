@@ -11,7 +11,8 @@
 //! * [`Csr`]: sparse matrices in CSR form, with the differentiable sparse ×
 //!   dense product [`Csr::matmul`];
 //! * [`GcnConv`] (Kipf & Welling), [`SageConv`] (GraphSAGE, mean
-//!   aggregator), and the readout [`global_mean_pool`].
+//!   aggregator), and the readout [`global_mean_pool`];
+//! * [`datasets`]: Zachary's karate club, embedded.
 //!
 //! ```
 //! use nn_autograd::Var;
@@ -39,6 +40,7 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+pub mod datasets;
 pub mod edges;
 pub mod layers;
 pub mod sparse;

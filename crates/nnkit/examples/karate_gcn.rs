@@ -5,8 +5,8 @@
 //! between the instructor (member 0) and the administrator (member 33). Only
 //! those two members are labelled; a two-layer GCN (Kipf & Welling) with
 //! one-hot node features learns from them and the graph alone which side
-//! each of the 32 other members joined. Every member's label is the club
-//! attribute of the usual data set (networkx's `karate_club_graph`).
+//! each of the 32 other members joined (the graph and the sides:
+//! `nnkit::graph::datasets::karate_club`).
 //!
 //! **Graph classification.** Small random graphs of three shapes (rings,
 //! paths, stars: 5–12 nodes, with one random extra edge for rings and paths
@@ -20,30 +20,11 @@ mod common;
 
 use std::time::Instant;
 
+use nnkit::graph::datasets::karate_club;
 use nnkit::graph::{global_mean_pool, Csr, Edges, GcnConv, GcnConvConfig, SageConv};
 use nnkit::layers::{Forward, Linear, LinearConfig, Module};
 use nnkit::optim::AdamConfig;
 use nnkit::prelude::*;
-
-/// The 78 friendships of Zachary's karate club, members numbered 0–33.
-#[rustfmt::skip]
-const KARATE_EDGES: [(usize, usize); 78] = [
-    (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (0, 6), (0, 7), (0, 8), (0, 10), (0, 11),
-    (0, 12), (0, 13), (0, 17), (0, 19), (0, 21), (0, 31), (1, 2), (1, 3), (1, 7), (1, 13),
-    (1, 17), (1, 19), (1, 21), (1, 30), (2, 3), (2, 7), (2, 8), (2, 9), (2, 13), (2, 27),
-    (2, 28), (2, 32), (3, 7), (3, 12), (3, 13), (4, 6), (4, 10), (5, 6), (5, 10), (5, 16),
-    (6, 16), (8, 30), (8, 32), (8, 33), (9, 33), (13, 33), (14, 32), (14, 33), (15, 32),
-    (15, 33), (18, 32), (18, 33), (19, 33), (20, 32), (20, 33), (22, 32), (22, 33), (23, 25),
-    (23, 27), (23, 29), (23, 32), (23, 33), (24, 25), (24, 27), (24, 31), (25, 31), (26, 29),
-    (26, 33), (27, 33), (28, 31), (28, 33), (29, 32), (29, 33), (30, 32), (30, 33), (31, 32),
-    (31, 33), (32, 33),
-];
-
-/// The side each member joined: 0 the instructor's, 1 the administrator's.
-const KARATE_CLUB: [usize; 34] = [
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0, 1, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1,
-];
 
 /// The two labelled members: the instructor and the administrator.
 const LABELLED: [usize; 2] = [0, 33];
@@ -70,7 +51,7 @@ impl Module<f64> for Gcn {
 /// Trains on the two labelled members; returns the accuracy on the others
 /// and the final training loss.
 fn karate(epochs: usize, hidden: usize, lr: f64, rng: &mut Rng) -> (f64, f64) {
-    let edges = Edges::undirected(34, &KARATE_EDGES).expect("member ids are below 34");
+    let (edges, club) = karate_club();
     let a_hat = edges.gcn_normalized::<f64>(true);
     let model = Gcn {
         layer1: GcnConvConfig::new(34, hidden).init(rng).expect("sizes > 0"),
@@ -81,7 +62,7 @@ fn karate(epochs: usize, hidden: usize, lr: f64, rng: &mut Rng) -> (f64, f64) {
         .init(model.named_parameters())
         .expect("a valid configuration");
     let x = Var::constant(Tensor::eye(34));
-    let targets: Vec<usize> = LABELLED.iter().map(|&i| KARATE_CLUB[i]).collect();
+    let targets: Vec<usize> = LABELLED.iter().map(|&i| club[i]).collect();
     let mut loss_value = f64::NAN;
     for _ in 0..epochs {
         let logits = model.forward(&a_hat, &x).index_select(0, &LABELLED);
@@ -92,7 +73,7 @@ fn karate(epochs: usize, hidden: usize, lr: f64, rng: &mut Rng) -> (f64, f64) {
     let logits = no_grad(|| model.forward(&a_hat, &x)).value().clone();
     let others: Vec<usize> = (0..34).filter(|i| !LABELLED.contains(i)).collect();
     let predicted = logits.index_select(0, &others);
-    let truth: Vec<usize> = others.iter().map(|&i| KARATE_CLUB[i]).collect();
+    let truth: Vec<usize> = others.iter().map(|&i| club[i]).collect();
     (accuracy(&predicted, &truth), loss_value)
 }
 

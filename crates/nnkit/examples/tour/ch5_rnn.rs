@@ -1,6 +1,7 @@
 //! Chapter 5, recurrent networks: a plain RNN, an LSTM and a GRU on the
 //! adding problem, where the answer depends on two values far apart in the
-//! sequence.
+//! sequence; then the recurrence extended to graphs (5.3), a GCN on
+//! Zachary's karate club from one labelled member per side.
 
 use nnkit::layers::LinearConfig;
 use nnkit::optim::{AdamConfig, Optimizer, UpdateRule};
@@ -123,5 +124,44 @@ pub fn run(ctx: &Ctx) -> Res<Vec<StepResult>> {
     }
     let series: Vec<&[f64]> = curves.iter().map(|c| c.as_slice()).collect();
     nnkit::train::figures::save_line_chart(ctx.figure("ch5_rnn_lstm_gru.png")?, &series)?;
+    out.push(karate_gcn(ctx)?);
     Ok(out)
+}
+
+/// Semi-supervised node classification: a two-layer GCN with one-hot node
+/// features, trained on members 0 and 33 only, scored on the other 32.
+fn karate_gcn(ctx: &Ctx) -> Res<StepResult> {
+    use nnkit::graph::{datasets::karate_club, GcnConvConfig};
+    let step = Step::start(5, "GCN on the karate club (2 labelled members)");
+    let mut rng = ctx.rng(53);
+    let (edges, club) = karate_club();
+    let a_hat = edges.gcn_normalized::<f64>(true);
+    let layer1 = GcnConvConfig::new(34, 16).init(&mut rng)?;
+    let layer2 = GcnConvConfig::new(16, 2).init(&mut rng)?;
+    let forward = |x: &Var<f64>| layer2.forward(&a_hat, &layer1.forward(&a_hat, x).relu());
+    let params = [layer1.named_parameters(), layer2.named_parameters()]
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, ps)| {
+            ps.into_iter()
+                .map(move |(n, p)| (format!("layer{}.{n}", i + 1), p))
+        })
+        .collect();
+    let mut opt = AdamConfig::new(0.01).with_weight_decay(5e-4).init(params)?;
+    let x = Var::constant(Tensor::eye(34));
+    let labelled = [0, 33];
+    for _ in 0..200 {
+        let loss = forward(&x).index_select(0, &labelled).cross_entropy(
+            &[club[0], club[33]],
+            Reduction::Mean,
+            0.0,
+        );
+        opt.step(&loss.backward());
+    }
+    let others: Vec<usize> = (1..33).collect();
+    let logits = no_grad(|| forward(&x)).value().index_select(0, &others);
+    let truth: Vec<usize> = others.iter().map(|&i| club[i]).collect();
+    Ok(step
+        .at_least("test accuracy", accuracy(&logits, &truth), 0.9)
+        .with_note("32 unlabelled members"))
 }
