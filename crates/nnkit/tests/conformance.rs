@@ -15,8 +15,9 @@
 //! suite fails unless each listed family has a runner and exactly that many
 //! of its cases ran and passed, and unless every case file belongs to a
 //! listed family. `NN_FIXTURES=DIR` runs the cases of another folder of the
-//! same format instead (other shapes, seeds and hyper-parameters; no
-//! manifest): every case there runs, and a
+//! same format instead (other shapes, seeds and hyper-parameters, e.g.
+//! written by `tools/fixtures/generate.py`; no manifest): every case there
+//! runs, and a
 //! family without a runner fails. Either way a missing folder, or one with
 //! no case, fails: the suite never passes having checked nothing.
 //!
