@@ -2,6 +2,9 @@
 //!
 //! usage: `workloads [--threads T] NAME...` where NAME is a workload
 //! (`W1_gemm_512`) or a family (`W1`); `workloads --list` lists them.
+//!
+//! The process is run as a user's program would be: no allocator tuning,
+//! no environment of its own (the library reuses its large buffers itself).
 
 use std::process::ExitCode;
 
@@ -13,35 +16,7 @@ const USAGE: &str = "usage: workloads [--threads T] NAME... | workloads --list
   NAME is a workload (W1_gemm_512) or a family (W1); results go to stdout
   as one JSON line each, progress to stderr.";
 
-/// Keeps freed heap memory in the process instead of returning it to the
-/// kernel. A training step allocates and frees dozens of 0.1–1 MB buffers;
-/// with glibc's defaults those above the mmap threshold, and the top of the
-/// heap past the trim threshold, go back to the kernel on every free and are
-/// page-faulted in again on the next step. On W6 that was half of the step
-/// (kernel time in `exc_page_fault`, `unmap_page_range`). The same settings
-/// are available to any program without code through the environment:
-/// `MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967295`.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn keep_freed_memory() {
-    extern "C" {
-        fn mallopt(param: i32, value: i32) -> i32;
-    }
-    // glibc's <malloc.h>: M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3.
-    const M_TRIM_THRESHOLD: i32 = -1;
-    const M_MMAP_THRESHOLD: i32 = -3;
-    // SAFETY: mallopt only changes allocator tunables; it is called before
-    // any other thread exists. 32 MiB is glibc's largest mmap threshold.
-    unsafe {
-        mallopt(M_MMAP_THRESHOLD, 32 << 20);
-        mallopt(M_TRIM_THRESHOLD, i32::MAX);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn keep_freed_memory() {}
-
 fn main() -> ExitCode {
-    keep_freed_memory();
     let mut threads: Option<usize> = None;
     let mut names = Vec::new();
     let mut args = std::env::args().skip(1);

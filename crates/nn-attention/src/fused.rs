@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 
 use nn_autograd::Var;
-use nn_tensor::{gemm, num_threads, Element, MatRef, Tensor};
+use nn_tensor::{gemm, num_threads, pool, Element, MatRef, Tensor};
 use rayon::prelude::*;
 
 /// Below this many multiply-adds in total the (batch, head) tasks run on the
@@ -221,7 +221,7 @@ pub(crate) fn fused_attention<T: Element>(
     let mask_data = mask.map(|m| (m.as_slice(), if m.shape()[0] == 1 { 0 } else { ls }));
     let keep_data = keep.as_ref().map(|t| t.as_slice());
     let mut p = vec![T::zero(); dims.tasks() * ls];
-    let mut yh = vec![T::zero(); dims.tasks() * ld];
+    let mut yh = pool::zeroed(dims.tasks() * ld);
     for_each_task(dims.parallel(), (&mut p, &mut yh), (ls, ld), |t, pc, yc| {
         let (n, h) = (t / heads, t % heads);
         gemm(
@@ -255,6 +255,7 @@ pub(crate) fn fused_attention<T: Element>(
     for t in 0..dims.tasks() {
         merged.add_into(&mut y, t / heads, t % heads, &yh[t * ld..(t + 1) * ld], d);
     }
+    pool::give(yh);
     let p = Tensor::from_vec(p, &[batch, heads, l, s]);
     if !Var::records(&[q.var, k.var, v.var]) {
         return (Var::constant(Tensor::from_vec(y, &[batch, l, e])), p);
@@ -286,8 +287,8 @@ pub(crate) fn fused_attention<T: Element>(
         let gl = HeadLayout::packed(l, e, 0, d);
         let sd = s * d;
         // Per task: dq (L·d), then dk and dv (S·d each).
-        let mut dqs = vec![T::zero(); dims.tasks() * ld];
-        let mut dkvs = vec![T::zero(); dims.tasks() * 2 * sd];
+        let mut dqs = pool::zeroed(dims.tasks() * ld);
+        let mut dkvs = pool::zeroed(dims.tasks() * 2 * sd);
         for_each_task(
             dims.parallel(),
             (&mut dqs, &mut dkvs),
@@ -357,6 +358,8 @@ pub(crate) fn fused_attention<T: Element>(
             kl.add_into(&mut grads[which[1]], n, h, &dkv[..sd], d);
             vl.add_into(&mut grads[which[2]], n, h, &dkv[sd..], d);
         }
+        pool::give(dqs);
+        pool::give(dkvs);
         grads
             .into_iter()
             .zip(&parent_shapes)

@@ -20,9 +20,10 @@
 //! partials are summed in sample order, so results are bit-identical
 //! whatever the thread count.
 
-use nn_tensor::{gemm, num_threads, Element, MatRef};
+use nn_tensor::{gemm, num_threads, pool, Element, MatRef};
 use rayon::prelude::*;
 
+use crate::algorithm::{choose, ConvAlgorithm, Pass};
 use crate::im2col::{col2im, im2col, ConvGeom};
 use crate::{pitched, shifted};
 
@@ -87,14 +88,22 @@ fn per_sample<T: Element>(
 }
 
 /// Reusable buffers of one task.
-struct Scratch<T> {
+struct Scratch<T: Element> {
     cols: Vec<T>,
     tmp: Vec<T>,
     pitched: pitched::Buffers<T>,
     shifted_wgrad: shifted::WeightGradBuffers<T>,
 }
 
-impl<T> Default for Scratch<T> {
+/// The buffers go back to the thread's pool for the next call.
+impl<T: Element> Drop for Scratch<T> {
+    fn drop(&mut self) {
+        pool::give(std::mem::take(&mut self.cols));
+        pool::give(std::mem::take(&mut self.tmp));
+    }
+}
+
+impl<T: Element> Default for Scratch<T> {
     fn default() -> Self {
         Scratch {
             cols: Vec::new(),
@@ -107,7 +116,7 @@ impl<T> Default for Scratch<T> {
 
 fn sized<T: Element>(v: &mut Vec<T>, n: usize) -> &mut [T] {
     if v.len() < n {
-        v.resize(n, T::zero());
+        pool::resize(v, n);
     }
     &mut v[..n]
 }
@@ -159,19 +168,20 @@ pub(crate) fn conv_forward<T: Element>(x: &[T], w: &[T], g: &ConvGeom) -> Vec<T>
     let (k, p, hw) = (g.k(), g.p(), g.hw());
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let tile = tile_len(g);
+    let algorithm = choose(g, Pass::Forward);
     per_group(g, x, cin_g * hw, w, cout_g * p, |xg, w_raw, yg, s| {
         let wg = MatRef::row_major(w_raw, k);
-        if g.is_pointwise() {
-            gemm(cout_g, p, cin_g, wg, MatRef::row_major(xg, p), yg, false);
-            return;
-        }
-        if shifted::applies(g) {
-            shifted::forward_group(xg, w_raw, g, yg, &mut s.cols, &mut s.tmp);
-            return;
-        }
-        if pitched::applies(g) {
-            pitched::forward_group(xg, w_raw, g, yg, &mut s.pitched);
-            return;
+        match algorithm {
+            ConvAlgorithm::Pointwise => {
+                return gemm(cout_g, p, cin_g, wg, MatRef::row_major(xg, p), yg, false);
+            }
+            ConvAlgorithm::Shifted => {
+                return shifted::forward_group(xg, w_raw, g, yg, &mut s.cols, &mut s.tmp);
+            }
+            ConvAlgorithm::Pitched => {
+                return pitched::forward_group(xg, w_raw, g, yg, &mut s.pitched);
+            }
+            ConvAlgorithm::Im2col => {}
         }
         let mut p0 = 0;
         while p0 < p {
@@ -197,7 +207,9 @@ pub(crate) fn conv_forward<T: Element>(x: &[T], w: &[T], g: &ConvGeom) -> Vec<T>
 /// The gradient of [`conv_forward`] with respect to `x`, given `dy`
 /// (`[N, C_out, Ho, Wo]`); returns `[N, C_in, H, W]`.
 pub(crate) fn conv_backward_input<T: Element>(dy: &[T], w: &[T], g: &ConvGeom) -> Vec<T> {
-    if let Some(adj) = shifted::adjoint(g) {
+    let algorithm = choose(g, Pass::InputGrad);
+    if algorithm == ConvAlgorithm::Shifted {
+        let adj = shifted::adjoint(g).expect("chosen only when the adjoint exists");
         return conv_forward(dy, &shifted::flip_weights(w, g), &adj);
     }
     let (k, p, hw) = (g.k(), g.p(), g.hw());
@@ -206,13 +218,14 @@ pub(crate) fn conv_backward_input<T: Element>(dy: &[T], w: &[T], g: &ConvGeom) -
     per_group(g, dy, cout_g * p, w, cin_g * hw, |dyg, w_raw, dxg, s| {
         // Wᵀ without a copy: the weight block read column-wise.
         let wt = MatRef::transposed(w_raw, k);
-        if g.is_pointwise() {
-            gemm(cin_g, p, cout_g, wt, MatRef::row_major(dyg, p), dxg, false);
-            return;
-        }
-        if pitched::applies(g) {
-            pitched::input_grad_group(dyg, w_raw, g, dxg, &mut s.pitched);
-            return;
+        match algorithm {
+            ConvAlgorithm::Pointwise => {
+                return gemm(cin_g, p, cout_g, wt, MatRef::row_major(dyg, p), dxg, false);
+            }
+            ConvAlgorithm::Pitched => {
+                return pitched::input_grad_group(dyg, w_raw, g, dxg, &mut s.pitched);
+            }
+            ConvAlgorithm::Shifted | ConvAlgorithm::Im2col => {}
         }
         let mut p0 = 0;
         while p0 < p {
@@ -236,8 +249,9 @@ pub(crate) fn conv_backward_weight<T: Element>(x: &[T], dy: &[T], g: &ConvGeom) 
     // inside the run and then summed in run order.
     let run = g.n.div_ceil(WGRAD_RUNS).max(1);
     let runs = g.n.div_ceil(run);
-    let mut partial = vec![T::zero(); runs * wlen];
+    let mut partial = pool::zeroed(runs * wlen);
     let tile = tile_len(g);
+    let algorithm = choose(g, Pass::WeightGrad);
     per_sample(runs, parallel(g), &mut partial, wlen, |r, dwr, s| {
         for n in r * run..((r + 1) * run).min(g.n) {
             let first = n == r * run;
@@ -247,18 +261,22 @@ pub(crate) fn conv_backward_weight<T: Element>(x: &[T], dy: &[T], g: &ConvGeom) 
                 let xg = &xn[grp * cin_g * hw..(grp + 1) * cin_g * hw];
                 let dyg = &dyn_[grp * cout_g * p..(grp + 1) * cout_g * p];
                 let dwg = &mut dwr[grp * cout_g * k..(grp + 1) * cout_g * k];
-                if g.is_pointwise() {
-                    let xt = MatRef::transposed(xg, p);
-                    gemm(cout_g, cin_g, p, MatRef::row_major(dyg, p), xt, dwg, !first);
-                    continue;
-                }
-                if shifted::weight_grad_applies(g) {
-                    shifted::weight_grad_group(xg, dyg, g, dwg, !first, &mut s.shifted_wgrad);
-                    continue;
-                }
-                if pitched::applies(g) {
-                    pitched::weight_grad_group(xg, dyg, g, dwg, !first, &mut s.pitched);
-                    continue;
+                match algorithm {
+                    ConvAlgorithm::Pointwise => {
+                        let xt = MatRef::transposed(xg, p);
+                        gemm(cout_g, cin_g, p, MatRef::row_major(dyg, p), xt, dwg, !first);
+                        continue;
+                    }
+                    ConvAlgorithm::Shifted => {
+                        let b = &mut s.shifted_wgrad;
+                        shifted::weight_grad_group(xg, dyg, g, dwg, !first, b);
+                        continue;
+                    }
+                    ConvAlgorithm::Pitched => {
+                        pitched::weight_grad_group(xg, dyg, g, dwg, !first, &mut s.pitched);
+                        continue;
+                    }
+                    ConvAlgorithm::Im2col => {}
                 }
                 let mut p0 = 0;
                 while p0 < p {
@@ -279,6 +297,7 @@ pub(crate) fn conv_backward_weight<T: Element>(x: &[T], dy: &[T], g: &ConvGeom) 
             *d += v;
         }
     }
+    pool::give(partial);
     dw
 }
 

@@ -6,8 +6,10 @@
 //!   pooling (`conv_output_size`, ...), `"same"`/`"valid"` padding;
 //! * [`options`]: the hyper-parameters of every op, with PyTorch's defaults;
 //! * [`conv`]: `conv1d`, `conv2d` (stride, padding, dilation, groups, bias),
-//!   im2col + GEMM with a 1×1 fast path, and the true convolutions
+//!   on GEMMs (1×1, shifted, pitched or im2col), and the true convolutions
 //!   `convolve1d`, `convolve2d` (kernel turned by 180°, as the course book);
+//! * [`algorithm`]: which of those GEMM algorithms computes each pass, chosen
+//!   once per geometry and pass, and the override tests use to reach each one;
 //! * [`conv_transpose`]: `conv_transpose1d`, `conv_transpose2d`, the adjoint
 //!   of the convolution, on the same kernels;
 //! * [`pool`]: max pooling (with indices) and average pooling, 1-d and 2-d;
@@ -45,6 +47,7 @@
 pub struct ReadmeDoctests;
 
 pub mod adaptive;
+pub mod algorithm;
 pub mod arithmetic;
 pub mod conv;
 pub mod conv_transpose;
@@ -60,6 +63,7 @@ mod transpose;
 pub use adaptive::{
     adaptive_avg_pool2d, global_avg_pool2d, try_adaptive_avg_pool2d, try_global_avg_pool2d,
 };
+pub use algorithm::{with_conv_algorithm, ConvAlgorithm};
 pub use arithmetic::{
     conv_output_size, conv_output_size_asym, conv_transpose_output_size, pool_output_size,
     same_padding, valid_padding, Padding,

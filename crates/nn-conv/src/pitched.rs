@@ -14,7 +14,7 @@
 //! they add nothing. The GEMMs grow by `Wp/Wo` (LeNet: 1.14 and 1.4), which
 //! on these small maps costs less than the copies it saves.
 
-use nn_tensor::{gemm, Element, MatRef};
+use nn_tensor::{gemm, pool, Element, MatRef};
 
 use crate::im2col::ConvGeom;
 
@@ -28,15 +28,15 @@ const MAX_COLS: usize = 1 << 17;
 /// column matrix that fits [`MAX_COLS`], and at most 1.5× the columns of
 /// im2col.
 pub(crate) fn applies(g: &ConvGeom) -> bool {
+    let wp = padded(g).1;
+    supports(g) && g.k() * g.ho * wp <= MAX_COLS && 2 * wp <= 3 * g.wo
+}
+
+/// True when the pitched path can compute `g` (the first three conditions
+/// of [`applies`]).
+pub(crate) fn supports(g: &ConvGeom) -> bool {
     let (hp, wp) = padded(g);
-    g.sh == 1
-        && hp >= g.h + g.ph
-        && wp >= g.w + g.pw
-        && g.sw == 1
-        && !g.is_pointwise()
-        && g.wo > 0
-        && g.k() * g.ho * wp <= MAX_COLS
-        && 2 * wp <= 3 * g.wo
+    g.sh == 1 && g.sw == 1 && hp >= g.h + g.ph && wp >= g.w + g.pw && !g.is_pointwise() && g.wo > 0
 }
 
 /// `(Hp, Wp)`: the padded plane the pitched columns (and the shifted
@@ -52,7 +52,7 @@ pub(crate) fn pad_planes<T: Element>(x: &[T], g: &ConvGeom, pad: &mut Vec<T>) {
     let (hp, wp) = padded(g);
     let plane = hp * wp;
     pad.clear();
-    pad.resize(g.cin_g() * plane + g.dw * (g.kw - 1), T::zero());
+    pool::resize(pad, g.cin_g() * plane + g.dw * (g.kw - 1));
     for c in 0..g.cin_g() {
         let src = &x[c * g.hw()..(c + 1) * g.hw()];
         let dst = &mut pad[c * plane..(c + 1) * plane];
@@ -80,7 +80,7 @@ fn tap_offset(g: &ConvGeom, row: usize) -> usize {
 fn columns<T: Element>(pad: &[T], g: &ConvGeom, cols: &mut Vec<T>) {
     let n = g.ho * padded(g).1;
     cols.clear();
-    cols.resize(g.k() * n, T::zero());
+    pool::resize(cols, g.k() * n);
     for (row, dst) in cols.chunks_exact_mut(n).enumerate() {
         let at = tap_offset(g, row);
         dst.copy_from_slice(&pad[at..at + n]);
@@ -92,20 +92,29 @@ fn pitched_grad<T: Element>(dy: &[T], g: &ConvGeom, out: &mut Vec<T>) {
     let wp = padded(g).1;
     let rows = g.cout_g() * g.ho;
     out.clear();
-    out.resize(rows * wp, T::zero());
+    pool::resize(out, rows * wp);
     for (dst, src) in out.chunks_exact_mut(wp).zip(dy.chunks_exact(g.wo)) {
         dst[..g.wo].copy_from_slice(src);
     }
 }
 
 /// Reusable buffers of the pitched path.
-pub(crate) struct Buffers<T> {
+pub(crate) struct Buffers<T: Element> {
     pad: Vec<T>,
     cols: Vec<T>,
     out: Vec<T>,
 }
 
-impl<T> Default for Buffers<T> {
+/// The buffers go back to the thread's pool for the next call.
+impl<T: Element> Drop for Buffers<T> {
+    fn drop(&mut self) {
+        for v in [&mut self.pad, &mut self.cols, &mut self.out] {
+            pool::give(std::mem::take(v));
+        }
+    }
+}
+
+impl<T: Element> Default for Buffers<T> {
     fn default() -> Self {
         Buffers {
             pad: Vec::new(),
@@ -127,7 +136,7 @@ pub(crate) fn forward_group<T: Element>(
     let n = g.ho * wp;
     pad_planes(x, g, &mut b.pad);
     columns(&b.pad, g, &mut b.cols);
-    b.out.resize(g.cout_g() * n, T::zero());
+    pool::resize(&mut b.out, g.cout_g() * n);
     let cols = MatRef::row_major(&b.cols[..], n);
     gemm(
         g.cout_g(),
@@ -175,7 +184,7 @@ pub(crate) fn input_grad_group<T: Element>(
     let (k, (hp, wp)) = (g.k(), padded(g));
     let n = g.ho * wp;
     pitched_grad(dy, g, &mut b.out);
-    b.cols.resize(k * n, T::zero());
+    pool::resize(&mut b.cols, k * n);
     let wt = MatRef::transposed(w, k);
     gemm(
         k,
@@ -187,8 +196,7 @@ pub(crate) fn input_grad_group<T: Element>(
         false,
     );
     b.pad.clear();
-    b.pad
-        .resize(g.cin_g() * hp * wp + g.dw * (g.kw - 1), T::zero());
+    pool::resize(&mut b.pad, g.cin_g() * hp * wp + g.dw * (g.kw - 1));
     for (row, src) in b.cols[..k * n].chunks_exact(n).enumerate() {
         let at = tap_offset(g, row);
         for (d, &s) in b.pad[at..at + n].iter_mut().zip(src) {

@@ -17,7 +17,7 @@
 //! when `C_in/G` and `C_out/G` are large enough for GEMMs of those sizes to
 //! run at speed.
 
-use nn_tensor::{gemm, Element, MatRef};
+use nn_tensor::{gemm, pool, Element, MatRef};
 
 use crate::im2col::ConvGeom;
 use crate::pitched;
@@ -40,13 +40,15 @@ const MIN_CHANNELS: usize = 16;
 /// machine. The gemm crate blocks the product for the caches itself.
 const TILE_COLS: usize = 4096;
 
-/// True when [`forward_group`] applies.
+/// True when [`forward_group`] and [`weight_grad_group`] can compute `g`:
+/// stride 1, and not a plain 1×1.
+pub(crate) fn supports(g: &ConvGeom) -> bool {
+    g.sh == 1 && g.sw == 1 && !g.is_pointwise()
+}
+
+/// True when [`forward_group`] applies and pays.
 pub(crate) fn applies(g: &ConvGeom) -> bool {
-    g.sh == 1
-        && g.sw == 1
-        && g.cin_g() >= MIN_CHANNELS
-        && g.cout_g() >= MIN_CHANNELS
-        && !g.is_pointwise()
+    supports(g) && g.cin_g() >= MIN_CHANNELS && g.cout_g() >= MIN_CHANNELS
 }
 
 /// The group's `C_in/G` input planes `x`, zero-padded to `Hp × Wp` (plus the
@@ -58,7 +60,7 @@ fn channel_last<T: Element>(x: &[T], g: &ConvGeom, cl: &mut Vec<T>) {
     let cin = g.cin_g();
     let (hp, wp) = pitched::padded(g);
     cl.clear();
-    cl.resize((hp * wp + g.dw * (g.kw - 1)) * cin, T::zero());
+    pool::resize(cl, (hp * wp + g.dw * (g.kw - 1)) * cin);
     // Input rows or columns beyond the padded plane are read by no window
     // (a transposed convolution's output padding leaves such rows).
     let rows = g.h.min(hp.saturating_sub(g.ph));
@@ -121,7 +123,7 @@ pub(crate) fn forward_group<T: Element>(
         let rows = rows_per_tile.min(g.ho - r0);
         let ncols = rows * wp;
         if tmp.len() < cout * ncols {
-            tmp.resize(cout * ncols, T::zero());
+            pool::resize(tmp, cout * ncols);
         }
         let acc = &mut tmp[..cout * ncols];
         for a in 0..g.kh {
@@ -260,7 +262,7 @@ pub(crate) fn weight_grad_applies(g: &ConvGeom) -> bool {
 }
 
 /// Buffers of [`weight_grad_group`], reused across the samples of a task.
-pub(crate) struct WeightGradBuffers<T> {
+pub(crate) struct WeightGradBuffers<T: Element> {
     /// The group's input, zero-padded and channel-last: pixel `s` of the
     /// padded plane holds its `C_in/G` channels at `s·C_in/G`.
     channels_last: Vec<T>,
@@ -270,7 +272,16 @@ pub(crate) struct WeightGradBuffers<T> {
     taps: Vec<T>,
 }
 
-impl<T> Default for WeightGradBuffers<T> {
+/// The buffers go back to the thread's pool for the next call.
+impl<T: Element> Drop for WeightGradBuffers<T> {
+    fn drop(&mut self) {
+        for v in [&mut self.channels_last, &mut self.dy, &mut self.taps] {
+            pool::give(std::mem::take(v));
+        }
+    }
+}
+
+impl<T: Element> Default for WeightGradBuffers<T> {
     fn default() -> Self {
         WeightGradBuffers {
             channels_last: Vec::new(),
@@ -305,7 +316,7 @@ pub(crate) fn weight_grad_group<T: Element>(
     let cl = &buf.channels_last;
     let dyp = &mut buf.dy;
     dyp.clear();
-    dyp.resize(cout * ncols, T::zero());
+    pool::resize(dyp, cout * ncols);
     for co in 0..cout {
         for r in 0..g.ho {
             let (d, s) = (co * ncols + r * wp, co * p + r * g.wo);
@@ -313,7 +324,7 @@ pub(crate) fn weight_grad_group<T: Element>(
         }
     }
     let grads = &mut buf.taps;
-    grads.resize(taps * cout * cin, T::zero());
+    pool::resize(grads, taps * cout * cin);
     for a in 0..g.kh {
         for b in 0..g.kw {
             let tap = a * g.kw + b;

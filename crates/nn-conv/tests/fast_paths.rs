@@ -110,3 +110,47 @@ fn conv_transpose2d_gradients_on_the_shifted_paths() {
         );
     }
 }
+
+/// Every algorithm that can compute a pass, forced through
+/// `with_conv_algorithm`, gives the im2col forward values and gradients that
+/// satisfy both adjoint identities, whatever the tuned thresholds would pick
+/// for these shapes: few and many channels, uneven padding, dilation,
+/// groups, a 1×1 kernel, and stride 2 (im2col only).
+#[test]
+fn every_forced_algorithm_gives_the_same_convolution() {
+    let cases = [
+        Case([2, 4, 7, 9], [6, 4, 3, 3], [1, 1], [1, 1], 1),
+        Case([2, 24, 10, 12], [32, 24, 3, 2], [2, 0], [2, 1], 1),
+        Case([1, 8, 9, 8], [8, 4, 3, 3], [0, 1], [1, 1], 2),
+        Case([2, 6, 5, 7], [5, 6, 1, 1], [0, 0], [1, 1], 1),
+        Case([1, 16, 8, 8], [16, 16, 5, 5], [3, 1], [1, 2], 1),
+    ];
+    for (i, Case(xs, ws, p, d, g)) in cases.into_iter().enumerate() {
+        let mut rng = Rng::seed_from(40 + i as u64);
+        let (x, w) = (randn(&xs, &mut rng), randn(&ws, &mut rng));
+        for stride in [1, 2] {
+            let o = ConvOptions::default()
+                .stride([stride, stride])
+                .padding(p)
+                .dilation(d)
+                .groups(g);
+            let conv = |x: &Var<f64>, w: &Var<f64>| conv2d(x, w, None, &o);
+            let forward = |a| {
+                with_conv_algorithm(a, || {
+                    no_grad(|| conv(&Var::constant(x.clone()), &Var::constant(w.clone())))
+                        .value()
+                        .clone()
+                })
+            };
+            let want = forward(ConvAlgorithm::Im2col);
+            for a in ConvAlgorithm::ALL {
+                let diff = forward(a).max_abs_diff(&want);
+                assert!(
+                    diff < 1e-9,
+                    "case {i}, stride {stride}, {a:?}: forward off by {diff}"
+                );
+                with_conv_algorithm(a, || check_adjoints(conv, &xs, &ws, 60 + i as u64));
+            }
+        }
+    }
+}

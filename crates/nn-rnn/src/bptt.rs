@@ -13,7 +13,7 @@ use std::ops::Range;
 
 use nn_tensor::simd::math::{sigmoid, tanh};
 use nn_tensor::simd::{self, SimdLevel};
-use nn_tensor::Element;
+use nn_tensor::{pool, Element};
 
 use crate::packed::PackedMatrix;
 use crate::recurrence::CellKind;
@@ -71,8 +71,9 @@ pub(crate) struct ForwardBlock<'a, T> {
 }
 
 /// What the forward pass of one block keeps for its backward pass. Owned by
-/// the block and grown step by step, so no buffer is zeroed in advance.
-pub(crate) struct BlockCache<T> {
+/// the block and grown step by step, so no buffer is zeroed in advance; its
+/// buffers come from and go back to the thread's [`pool`].
+pub(crate) struct BlockCache<T: Element> {
     /// LSTM: `[seq_len + 1, rows, hidden]` cell states; else empty.
     pub cs: Vec<T>,
     /// `[seq_len, rows, G·hidden + hidden]`: activated gates, then tanh(c_t)
@@ -80,8 +81,15 @@ pub(crate) struct BlockCache<T> {
     pub cache: Vec<T>,
 }
 
+impl<T: Element> Drop for BlockCache<T> {
+    fn drop(&mut self) {
+        pool::give(std::mem::take(&mut self.cs));
+        pool::give(std::mem::take(&mut self.cache));
+    }
+}
+
 /// The backward pass of one block of rows.
-pub(crate) struct BackwardBlock<'a, T> {
+pub(crate) struct BackwardBlock<'a, T: Element> {
     pub shared: &'a Shared<'a, T>,
     pub saved: &'a Saved<'a, T>,
     /// `W_hh` packed.
@@ -99,7 +107,7 @@ pub(crate) struct BackwardBlock<'a, T> {
 }
 
 /// What the forward pass saved, for the backward pass.
-pub(crate) struct Saved<'a, T> {
+pub(crate) struct Saved<'a, T: Element> {
     /// `[seq_len, batch, hidden]` outputs (`h_t` at valid steps).
     pub out: &'a [T],
     /// Per block of rows, in order.
@@ -133,7 +141,7 @@ impl<T: Element> BlockPass for ForwardBlock<'_, T> {
         let cw = gh + h;
         let nc = rows.len();
         let mut ah = vec![T::zero(); nc * gh];
-        let mut cache = Vec::with_capacity(steps * nc * cw);
+        let mut cache = pool::take(steps * nc * cw);
         for t in 0..steps {
             // ah = h_{t−1}·W_hhᵀ + b_hh
             match b_hh {

@@ -18,7 +18,7 @@ use std::ops::Range;
 
 use nn_autograd::Var;
 use nn_tensor::simd::{self, SimdLevel};
-use nn_tensor::{gemm, num_threads, Element, MatRef, Result, Tensor, TensorError};
+use nn_tensor::{gemm, num_threads, pool, Element, MatRef, Result, Tensor, TensorError};
 use rayon::prelude::*;
 
 use crate::bptt::{run_block, BackwardBlock, BlockCache, ForwardBlock, Saved, Shared};
@@ -358,7 +358,7 @@ fn run_blocks<B: Send, R: Send>(blocks: Vec<B>, f: impl Fn(B) -> R + Sync + Send
 }
 
 /// Everything the forward pass keeps for the backward pass.
-struct Forward<T> {
+struct Forward<T: Element> {
     /// Outputs `[T, N, H]` (zero at padded steps), then `h_n` and (LSTM) `c_n`.
     packed: Vec<T>,
     /// Per block of rows: cell states and gates.
@@ -396,7 +396,7 @@ fn forward<T: Element>(
         .map(|(out, rows)| {
             let mut cs = Vec::new();
             if let Some(c) = c0 {
-                cs.reserve((steps + 1) * rows.len() * h);
+                cs = pool::take((steps + 1) * rows.len() * h);
                 cs.extend_from_slice(&c[rows.start * h..rows.end * h]);
             }
             ForwardBlock {
@@ -451,7 +451,7 @@ fn backward<T: Element>(
     // Gradient of the hidden-side pre-activation h·W_hhᵀ + b_hh: equal to
     // dxg except in the GRU's n block, where r scales it.
     let mut dah = if kind == CellKind::Gru {
-        vec![T::zero(); steps * n * gh]
+        pool::zeroed(steps * n * gh)
     } else {
         Vec::new()
     };
@@ -511,6 +511,7 @@ fn backward<T: Element>(
             *d += v;
         }
     }
+    pool::give(dah);
     Backward {
         dxg,
         dh0,

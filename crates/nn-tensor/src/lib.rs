@@ -13,6 +13,7 @@
 //! * [`le_bytes`]: tensors to and from the little-endian bytes of weights files;
 //! * `safetensors_io` (feature `safetensors`): that codec over safetensors files;
 //! * [`parallel`]: thread count and when work is split;
+//! * [`pool`]: the per-thread cache that lets a step reuse the last step's buffers;
 //! * [`simd`]: the instruction-set level of the hand-written kernels (`NN_SIMD`)
 //!   and the vectorisable f32 math they share.
 //!
@@ -45,6 +46,7 @@ pub mod error;
 pub mod le_bytes;
 pub mod matmul;
 pub mod parallel;
+pub mod pool;
 pub mod random;
 pub mod reduce;
 #[cfg(feature = "safetensors")]
