@@ -342,10 +342,19 @@ pub trait Module<T: Element>: Send + Sync {
 pub trait AsModule<T: Element> {
     /// `self` as a module trait object.
     fn as_module(&self) -> &dyn Module<T>;
+
+    /// `self` as [`Any`](std::any::Any), so that a tool walking a model
+    /// (the ONNX exporter of `nn-onnx`) can recognise the concrete layer
+    /// types behind `dyn Forward` and read their settings.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
-impl<T: Element, M: Module<T>> AsModule<T> for M {
+impl<T: Element, M: Module<T> + 'static> AsModule<T> for M {
     fn as_module(&self) -> &dyn Module<T> {
+        self
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
         self
     }
 }

@@ -10,6 +10,8 @@
 //!   `nn-tensor`;
 //! * [`to_sequential`]: a chain graph as the library's own layers (a
 //!   `Sequential` of `Conv2d`, `BatchNorm2d`, `Linear`, ...), to fine-tune;
+//! * [`export`]: a model built from the library's layers written as an
+//!   ONNX file (opset 17) for onnxruntime and every other runtime;
 //! * [`Value`]: float and integer tensors (shape arithmetic such as `Shape →
 //!   Gather → Concat → Reshape` computes on integers);
 //! * [`supported_operators`]: the operators implemented, with the first
@@ -56,6 +58,7 @@
 pub struct ReadmeDoctests;
 
 pub mod error;
+mod export;
 mod import;
 mod model;
 mod node;
@@ -64,6 +67,7 @@ pub mod proto;
 mod value;
 
 pub use error::{OnnxError, Result};
+pub use export::{export, export_proto, EXPORT_OPSET};
 pub use import::to_sequential;
 pub use model::{InputInfo, Model};
 pub use ops::supported_operators;

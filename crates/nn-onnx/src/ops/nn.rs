@@ -9,9 +9,10 @@
 
 use nn_autograd::Var;
 use nn_conv::{
-    try_avg_pool2d, try_conv2d, try_conv_transpose2d, try_max_pool2d_with_indices, AvgPoolOptions,
-    ConvOptions, ConvTransposeOptions, MaxPoolOptions,
+    try_avg_pool2d, try_conv2d, try_conv_transpose2d, try_global_avg_pool2d,
+    try_max_pool2d_with_indices, AvgPoolOptions, ConvOptions, ConvTransposeOptions, MaxPoolOptions,
 };
+use nn_layers::functional::{self, RunningStats};
 use nn_tensor::Tensor;
 
 use super::{axis, Inputs, OpSpec};
@@ -450,6 +451,11 @@ fn global_pool(inputs: &Inputs<'_>, max: bool) -> OpResult<Vec<Value>> {
             x.shape()
         ));
     }
+    if !max && x.ndim() == 4 {
+        // nn-conv's global pooling: the exported AdaptiveAvgPool2d's bits.
+        let y = try_global_avg_pool2d(&Var::constant(x.clone()))?;
+        return Ok(vec![Value::Float(y.value().clone())]);
+    }
     let dims: Vec<usize> = (2..x.ndim()).collect();
     Ok(vec![Value::Float(if max {
         x.max_dims(&dims, true)
@@ -484,12 +490,23 @@ fn batch_norm(node: &Node, inputs: &Inputs<'_>) -> OpResult<Vec<Value>> {
             x.shape()
         ));
     }
-    let k = scale.zip_map(var, |s, v| s / (v + eps).sqrt());
-    let shift = bias.sub(&mean.mul(&k));
-    let r = x.ndim();
-    let y = x
-        .try_mul(&per_channel(&k, r)?)?
-        .try_add(&per_channel(&shift, r)?)?;
+    // The library's own batch norm, so that an exported model imports back
+    // to the same bits.
+    let running = RunningStats {
+        mean,
+        var,
+        momentum: 0.1,
+    };
+    let v = |t: &Tensor<f32>| Var::constant(t.clone());
+    let (y, _) = functional::batch_norm(
+        &v(x),
+        Some(&v(scale)),
+        Some(&v(bias)),
+        Some(running),
+        false,
+        eps as f64,
+    )?;
+    let y = y.value().clone();
     Ok(vec![Value::Float(y)])
 }
 
@@ -523,12 +540,24 @@ fn layer_norm(node: &Node, inputs: &Inputs<'_>) -> OpResult<Vec<Value>> {
     }
     let x = inputs.float(0)?;
     let a = axis(node.int("axis", -1)?, x.ndim())?;
-    let dims: Vec<usize> = (a..x.ndim()).collect();
-    let mut y = normalize(x, &dims, node.float("epsilon", 1e-5)?);
-    y = y.try_mul(inputs.float(1)?)?;
-    if let Some(b) = inputs.opt_float(2)? {
-        y = y.try_add(b)?;
-    }
+    let eps = node.float("epsilon", 1e-5)?;
+    let (scale, bias) = (inputs.float(1)?, inputs.opt_float(2)?);
+    let trailing = &x.shape()[a..];
+    let y = if scale.shape() == trailing && bias.is_none_or(|b| b.shape() == trailing) {
+        // The library's layer norm (the same bits as the exported layer).
+        let v = |t: &Tensor<f32>| Var::constant(t.clone());
+        let b = bias.map(v);
+        functional::layer_norm(&v(x), trailing, Some(&v(scale)), b.as_ref(), eps as f64)?
+            .value()
+            .clone()
+    } else {
+        let dims: Vec<usize> = (a..x.ndim()).collect();
+        let mut y = normalize(x, &dims, eps).try_mul(scale)?;
+        if let Some(b) = bias {
+            y = y.try_add(b)?;
+        }
+        y
+    };
     if y.shape() != x.shape() {
         return fail(format!(
             "Scale and B do not broadcast to X of shape {:?}",

@@ -1,0 +1,250 @@
+//! Export of every supported layer family: each model is written with its
+//! example input and the library's output in the backend-test layout,
+//! imported back (bit-identical outputs), and checked by the ONNX checker
+//! and onnxruntime through `tests/onnxruntime_check.py`.
+//!
+//! The Python side needs a virtual environment with `onnx` and
+//! `onnxruntime` (`.ci/run` creates it in `target/onnx-venv`); its
+//! interpreter is `$NN_ONNX_PYTHON` or `target/onnx-venv/bin/python`.
+//! Without it the onnxruntime check is skipped with a message, except in
+//! CI (`CI=true`), where it must run.
+
+use std::path::{Path, PathBuf};
+
+use nn_autograd::Var;
+use nn_conv::layers::{
+    AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, BatchNorm2d, Conv1dConfig, Conv2dConfig,
+    ConvTranspose1dConfig, ConvTranspose2dConfig, MaxPool1d, MaxPool2d,
+};
+use nn_conv::{AvgPoolOptions, MaxPoolOptions, Padding};
+use nn_layers::activation::GeluApproximation;
+use nn_layers::{
+    BatchNormConfig, DropoutConfig, Elu, EmbeddingConfig, Flatten, Forward, Gelu, LayerNormConfig,
+    LeakyRelu, LinearConfig, LogSoftmax, Module, PreluConfig, Relu, Sequential, Sigmoid, Softmax,
+    Softplus, Tanh,
+};
+use nn_onnx::{export, Model, Value};
+use nn_tensor::{Rng, Tensor};
+
+fn families(rng: &mut Rng) -> Vec<(&'static str, Sequential<f32>, Tensor<f32>)> {
+    let normal = |shape: &[usize], rng: &mut Rng| Tensor::<f32>::rand_normal(shape, 0.0, 1.0, rng);
+    let mut v = Vec::new();
+    let mlp = Sequential::new()
+        .append(LinearConfig::new(6, 8).init::<f32>(rng).unwrap())
+        .append(Relu)
+        .append(LinearConfig::new(8, 8).init::<f32>(rng).unwrap())
+        .append(Sigmoid)
+        .append(Tanh)
+        .append(LeakyRelu::new(0.1).unwrap())
+        .append(Elu::new(0.7).unwrap())
+        .append(Gelu {
+            approximate: GeluApproximation::None,
+        })
+        .append(Gelu {
+            approximate: GeluApproximation::Tanh,
+        })
+        .append(Softplus::new(2.0, 20.0).unwrap())
+        .append(PreluConfig::new(8).init::<f32>().unwrap())
+        .append(Softmax::new(-1))
+        .append(
+            LinearConfig::new(8, 3)
+                .with_bias(false)
+                .init::<f32>(rng)
+                .unwrap(),
+        )
+        .append(LogSoftmax::new(1));
+    v.push(("linear_activations", mlp, normal(&[4, 6], rng)));
+    let conv2d = Sequential::new()
+        .append(
+            Conv2dConfig::new(4, 6, 3)
+                .with_stride(2)
+                .with_padding(1)
+                .with_groups(2)
+                .init::<f32>(rng)
+                .unwrap(),
+        )
+        .append(BatchNorm2d::<f32>::new(BatchNormConfig::new(6)).unwrap())
+        .append(Relu)
+        .append(
+            Conv2dConfig::new(6, 6, [3, 2])
+                .with_dilation(2)
+                .with_padding(Padding::Same)
+                .init::<f32>(rng)
+                .unwrap(),
+        )
+        .append(MaxPool2d::new(MaxPoolOptions::new(2).ceil_mode(true)))
+        .append(AvgPool2d::new(
+            AvgPoolOptions::new(2)
+                .stride(1)
+                .padding(1)
+                .count_include_pad(false),
+        ))
+        .append(AdaptiveAvgPool2d::new([1, 1]))
+        .append(Flatten::new(1, -1))
+        .append(DropoutConfig::new(0.3).init(rng).unwrap())
+        .append(LinearConfig::new(6, 5).init::<f32>(rng).unwrap());
+    v.push((
+        "conv2d_batchnorm_pools",
+        conv2d,
+        normal(&[2, 4, 9, 10], rng),
+    ));
+    let conv1d = Sequential::new()
+        .append(
+            Conv1dConfig::new(3, 4, 3)
+                .with_padding(1)
+                .init::<f32>(rng)
+                .unwrap(),
+        )
+        .append(nn_layers::BatchNormConfig::new(4).init::<f32>().unwrap())
+        .append(MaxPool1d::new(MaxPoolOptions::new(2)))
+        .append(AvgPool1d::new(AvgPoolOptions::new(2)))
+        .append(Flatten::new(1, -1))
+        .append(LinearConfig::new(16, 2).init::<f32>(rng).unwrap());
+    v.push(("conv1d_batchnorm1d_pools", conv1d, normal(&[3, 3, 16], rng)));
+    let deconv = Sequential::new()
+        .append(
+            ConvTranspose2dConfig::new(4, 3, 4)
+                .with_stride(2)
+                .with_padding(1)
+                .init::<f32>(rng)
+                .unwrap(),
+        )
+        .append(LeakyRelu::new(0.2).unwrap())
+        .append(
+            ConvTranspose2dConfig::new(3, 2, 3)
+                .with_stride(2)
+                .with_padding(1)
+                .with_output_padding(1)
+                .init::<f32>(rng)
+                .unwrap(),
+        )
+        .append(Sigmoid);
+    v.push(("conv_transpose2d", deconv, normal(&[2, 4, 3, 3], rng)));
+    let deconv1d = Sequential::new()
+        .append(
+            ConvTranspose1dConfig::new(2, 4, 3)
+                .with_stride(2)
+                .init::<f32>(rng)
+                .unwrap(),
+        )
+        .append(Tanh);
+    v.push(("conv_transpose1d", deconv1d, normal(&[2, 2, 5], rng)));
+    let norm = Sequential::new()
+        .append(LinearConfig::new(5, 8).init::<f32>(rng).unwrap())
+        .append(LayerNormConfig::new(&[8]).init::<f32>().unwrap())
+        .append(Gelu::default())
+        .append(Flatten::new(1, 2));
+    v.push(("linear3d_layernorm_flatten", norm, normal(&[2, 3, 5], rng)));
+    let emb = Sequential::new()
+        .append(EmbeddingConfig::new(10, 4).init::<f32>(rng).unwrap())
+        .append(Flatten::new(1, -1))
+        .append(LinearConfig::new(12, 2).init::<f32>(rng).unwrap());
+    let ids = Tensor::from_vec(vec![1.0, 4.0, 9.0, 0.0, 2.0, 2.0], &[2, 3]);
+    v.push(("embedding", emb, ids));
+    v
+}
+
+fn write_pb(path: PathBuf, v: &Value) {
+    use prost::Message;
+    std::fs::write(path, v.to_proto("").encode_to_vec()).unwrap();
+}
+
+fn out_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let dir = target.join("onnx-export-tests");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn python() -> Option<PathBuf> {
+    let p = std::env::var_os("NN_ONNX_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/onnx-venv/bin/python")
+        });
+    p.is_file().then_some(p)
+}
+
+#[test]
+fn every_family_exports_round_trips_and_runs_in_onnxruntime() {
+    let mut rng = Rng::seed_from(7);
+    let dir = out_dir();
+    for (name, net, x) in families(&mut rng) {
+        // Move batch-norm statistics away from 0 and 1 first.
+        net.train();
+        for _ in 0..3 {
+            if name != "embedding" {
+                let shifted = x.mul_scalar(1.5).add_scalar(0.7);
+                net.forward(&Var::constant(shifted));
+            }
+        }
+        net.eval();
+        let ours = net.forward(&Var::constant(x.clone())).value().clone();
+        let case = dir.join(name);
+        std::fs::create_dir_all(case.join("test_data_set_0")).unwrap();
+        export(&net, &x, case.join("model.onnx")).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Round trip through our own importer: the same bits.
+        let model = Model::load(case.join("model.onnx")).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let back = model
+            .run(std::slice::from_ref(&x))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(back[0].shape(), ours.shape(), "{name}");
+        assert_eq!(
+            back[0].to_vec(),
+            ours.to_vec(),
+            "{name}: export → import is not bit-identical"
+        );
+        // Parameters keep their PyTorch names.
+        let inits: Vec<&str> = model.initializers().iter().map(|(n, _)| *n).collect();
+        for (p, _) in net.named_parameters() {
+            assert!(inits.contains(&p.as_str()), "{name}: no initializer {p}");
+        }
+        let input = if name == "embedding" {
+            Value::ints(x.to_vec().iter().map(|&v| v as i64).collect(), x.shape()).unwrap()
+        } else {
+            Value::Float(x.clone())
+        };
+        write_pb(case.join("test_data_set_0/input_0.pb"), &input);
+        write_pb(
+            case.join("test_data_set_0/output_0.pb"),
+            &Value::Float(ours),
+        );
+    }
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let Some(py) = python() else {
+        assert!(!in_ci, "CI=true but no Python venv with onnx and onnxruntime (set NN_ONNX_PYTHON or run .ci/run)");
+        println!("skipped the onnxruntime check: no target/onnx-venv (run .ci/run, or set NN_ONNX_PYTHON)");
+        return;
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/onnxruntime_check.py");
+    let out = std::process::Command::new(&py)
+        .arg(&script)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "onnxruntime check failed:\n{text}");
+    assert!(text.contains("exports_failed=0"), "{text}");
+}
+
+#[test]
+fn an_unknown_layer_is_refused_by_name() {
+    struct Custom;
+    impl Module<f32> for Custom {}
+    impl Forward<f32> for Custom {
+        fn try_forward(&self, x: &Var<f32>) -> nn_tensor::Result<Var<f32>> {
+            Ok(x.clone())
+        }
+    }
+    let net = Sequential::new().append(Relu).append(Custom);
+    let e = nn_onnx::export_proto(&net, &Tensor::zeros(&[1, 2])).unwrap_err();
+    assert!(e.is_unsupported(), "{e}");
+    assert!(
+        e.to_string().contains("Custom") && e.to_string().contains("\"1.\""),
+        "{e}"
+    );
+}
