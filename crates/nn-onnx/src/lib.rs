@@ -57,6 +57,12 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+/// The repository's `docs/onnx.md`, compiled only for doc tests (in a
+/// checkout; the published package has no `docs/`).
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/onnx.md")]
+pub struct OnnxPageDoctests;
+
 pub mod error;
 mod export;
 mod import;
