@@ -345,6 +345,21 @@ impl<T: Element> fmt::Display for Var<T> {
     }
 }
 
+/// Wraps a borrowed tensor as a constant (a cheap copy), so a layer's
+/// `forward(&x)` takes a tensor as it is.
+impl<T: Element> From<&Tensor<T>> for Var<T> {
+    fn from(t: &Tensor<T>) -> Self {
+        Var::constant(t.clone())
+    }
+}
+
+/// The same var (a cheap copy of the handle), so `forward(&v)` keeps the graph.
+impl<T: Element> From<&Var<T>> for Var<T> {
+    fn from(v: &Var<T>) -> Self {
+        v.clone()
+    }
+}
+
 impl<T: Element> From<Tensor<T>> for Var<T> {
     /// Wraps a tensor as a constant.
     fn from(t: Tensor<T>) -> Self {

@@ -51,7 +51,7 @@ mod tests {
             assert!(a < b && seen.insert((a, b)), "({a}, {b})");
         }
         // Connected: a walk from member 0 reaches everyone.
-        let mut reached = vec![false; 34];
+        let mut reached = [false; 34];
         let mut stack = vec![0];
         while let Some(n) = stack.pop() {
             if !std::mem::replace(&mut reached[n], true) {

@@ -294,7 +294,7 @@ mod tests {
         let y = sage.forward(&m, &Var::constant(x)).value().clone();
         let lin = |l: &Linear<f64>, v: [f64; 2]| {
             use nn_layers::Forward;
-            l.forward(&Var::constant(Tensor::from_vec(v.to_vec(), &[1, 2])))
+            l.forward(Var::constant(Tensor::from_vec(v.to_vec(), &[1, 2])))
                 .value()
                 .to_vec()
         };

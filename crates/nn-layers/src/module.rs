@@ -366,10 +366,15 @@ pub trait Forward<T: Element>: Module<T> + AsModule<T> {
     /// The output for input `x`, or an error naming the layer and the shapes.
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>>;
 
-    /// Panicking [`Forward::try_forward`].
+    /// Panicking [`Forward::try_forward`], taking anything that turns into a
+    /// var: a `&Tensor` or `Tensor` (wrapped as a constant input), or a
+    /// `&Var` / `Var` (whose graph carries on).
     #[track_caller]
-    fn forward(&self, x: &Var<T>) -> Var<T> {
-        or_panic(self.try_forward(x))
+    fn forward(&self, x: impl Into<Var<T>>) -> Var<T>
+    where
+        Self: Sized,
+    {
+        or_panic(self.try_forward(&x.into()))
     }
 
     /// [`Forward::try_forward`] that also records this layer in a
@@ -380,6 +385,16 @@ pub trait Forward<T: Element>: Module<T> + AsModule<T> {
         let y = self.try_forward(x)?;
         recorder.leaf(self.as_module(), x.shape(), y.shape());
         Ok(y)
+    }
+}
+
+/// A boxed layer is a layer, so `Box<dyn Forward<T>>` has `forward` too.
+impl<T: Element> Forward<T> for Box<dyn Forward<T>> {
+    fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
+        self.as_ref().try_forward(x)
+    }
+    fn try_forward_traced(&self, x: &Var<T>, recorder: &mut Recorder) -> Result<Var<T>> {
+        self.as_ref().try_forward_traced(x, recorder)
     }
 }
 

@@ -17,7 +17,7 @@ const H: f64 = 1e-6;
 fn check_layer(layer: &dyn Forward<f64>, x: &Tensor<f64>, check_input: bool) -> Result<(), String> {
     if check_input {
         let r = check_gradients(
-            |v| layer.forward(&v[0]),
+            |v| layer.try_forward(&v[0]).unwrap(),
             std::slice::from_ref(x),
             GradCheckConfig::default(),
         );
@@ -25,18 +25,20 @@ fn check_layer(layer: &dyn Forward<f64>, x: &Tensor<f64>, check_input: bool) -> 
             return Err(format!("{} input: {r}", layer.type_name()));
         }
     }
-    let probe = layer.forward(&Var::constant(x.clone()));
+    let probe = layer.try_forward(&Var::constant(x.clone())).unwrap();
     let w = Tensor::<f64>::rand_uniform(probe.shape(), 0.5, 1.5, &mut Rng::seed_from(11));
     let objective = || {
         layer
-            .forward(&Var::constant(x.clone()))
+            .try_forward(&Var::constant(x.clone()))
+            .unwrap()
             .value()
             .mul(&w)
             .sum_all()
             .item()
     };
     let grads = layer
-        .forward(&Var::constant(x.clone()))
+        .try_forward(&Var::constant(x.clone()))
+        .unwrap()
         .backward_with(w.clone());
     for (name, p) in layer.named_parameters() {
         let analytic = grads
@@ -138,7 +140,7 @@ proptest! {
         // the padding row (when used) must get zero gradient, which the
         // finite difference of a padded lookup does not see: skip it then.
         if pad && x.as_slice().contains(&0.0) {
-            let g = emb.forward(&Var::constant(x.clone())).sum().backward();
+            let g = emb.forward(Var::constant(x.clone())).sum().backward();
             let gw = g.get_id(emb.weight.id()).unwrap();
             prop_assert!(gw.as_slice()[..dim].iter().all(|&v| v == 0.0));
         } else {

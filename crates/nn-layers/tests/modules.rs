@@ -132,7 +132,7 @@ fn batch_norm_running_stats_follow_pytorch_and_eval_uses_them() {
         .init::<f64>()
         .unwrap();
     for v in [2.0, 4.0] {
-        cma.forward(&Var::constant(Tensor::from_vec(
+        cma.forward(Var::constant(Tensor::from_vec(
             vec![v - 1.0, v + 1.0],
             &[2, 1],
         )));
@@ -215,7 +215,7 @@ fn layer_shapes_and_activation_modules() {
     let x = Var::constant(Tensor::<f64>::rand_normal(&[2, 3, 4], 0.0, 1.0, &mut rng));
     let fc = LinearConfig::new(4, 5).init::<f64>(&mut rng).unwrap();
     assert_eq!(fc.forward(&x).shape(), &[2, 3, 5]);
-    assert_eq!(fc.forward(&Var::constant(Tensor::ones(&[4]))).shape(), &[5]);
+    assert_eq!(fc.forward(Var::constant(Tensor::ones(&[4]))).shape(), &[5]);
     let ln = LayerNormConfig::new(&[3, 4]).init::<f64>().unwrap();
     let y = ln.forward(&x);
     for n in 0..2 {
@@ -276,7 +276,7 @@ fn layer_shapes_and_activation_modules() {
 fn train(m: &Mlp<f64>, x: &Var<f64>, y: &Var<f64>, steps: usize) {
     m.eval(); // no dropout: the symmetry argument is about the weights alone
     for _ in 0..steps {
-        let out = m.fc2.forward(&m.fc1.forward(x).sigmoid());
+        let out = m.fc2.forward(m.fc1.forward(x).sigmoid());
         let grads = out.mse_loss(y, Reduction::Mean).backward();
         for p in m.parameters() {
             let g = grads.get_id(p.id()).unwrap().clone();

@@ -24,6 +24,6 @@ fn mlp_mnist_reproduces_pytorch_logits() {
     let expected = Expected::read(&expected);
     assert_eq!(expected.inputs.shape(), &[32, 784]);
     model.eval();
-    let got = no_grad(|| model.forward(&Var::constant(expected.inputs.clone())));
+    let got = no_grad(|| model.forward(Var::constant(expected.inputs.clone())));
     expected.assert_logits("mlp_mnist", got.as_tensor());
 }

@@ -17,7 +17,7 @@ fn model<T: Element>(seed: u64, hidden: usize) -> Sequential<T> {
 fn round_trip_restores_parameters_and_buffers_in_both_precisions() {
     let a = model::<f64>(1, 4);
     let mut rng = Rng::seed_from(9);
-    a.forward(&Var::constant(Tensor::rand_normal(
+    a.forward(Var::constant(Tensor::rand_normal(
         &[5, 3],
         0.0,
         1.0,
@@ -48,7 +48,7 @@ fn round_trip_restores_parameters_and_buffers_in_both_precisions() {
 #[test]
 fn num_batches_tracked_is_written_as_int64() {
     let a = model::<f32>(1, 4);
-    a.forward(&Var::constant(Tensor::rand_normal(
+    a.forward(Var::constant(Tensor::rand_normal(
         &[5, 3],
         0.0,
         1.0,

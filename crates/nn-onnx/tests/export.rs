@@ -178,11 +178,11 @@ fn every_family_exports_round_trips_and_runs_in_onnxruntime() {
         for _ in 0..3 {
             if name != "embedding" {
                 let shifted = x.mul_scalar(1.5).add_scalar(0.7);
-                net.forward(&Var::constant(shifted));
+                net.forward(Var::constant(shifted));
             }
         }
         net.eval();
-        let ours = net.forward(&Var::constant(x.clone())).value().clone();
+        let ours = net.forward(Var::constant(x.clone())).value().clone();
         let case = dir.join(name);
         std::fs::create_dir_all(case.join("test_data_set_0")).unwrap();
         export(&net, &x, case.join("model.onnx")).unwrap_or_else(|e| panic!("{name}: {e}"));

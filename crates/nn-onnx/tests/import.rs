@@ -26,7 +26,7 @@ fn check_chain(name: &str, first_names: &[&str]) {
     net.eval();
     let x = pb(dir.join("test_data_set_0/input_0.pb")).to_float();
     let want = pb(dir.join("test_data_set_0/output_0.pb")).to_float();
-    let y = net.forward(&Var::constant(x.clone()));
+    let y = net.forward(Var::constant(x.clone()));
     assert_eq!(y.shape(), want.shape());
     let scale = want.as_slice().iter().fold(1.0f32, |m, v| m.max(v.abs()));
     assert!(
@@ -39,7 +39,7 @@ fn check_chain(name: &str, first_names: &[&str]) {
     assert!(direct[0].max_abs_diff(y.as_tensor()) < 1e-4);
     // Fine-tuning: every parameter gets a gradient.
     net.train();
-    let grads = net.forward(&Var::constant(x)).square().sum().backward();
+    let grads = net.forward(Var::constant(x)).square().sum().backward();
     for (n, p) in net.named_parameters() {
         assert!(
             grads.get_id(p.id()).is_some(),

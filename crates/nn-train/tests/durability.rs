@@ -231,7 +231,7 @@ mod training {
             CrossEntropyLoss::default().forward(&m.forward(&x), b.classes())
         };
         let eval = |m: &Sequential<f32>, b: &nn_data::Batch<f32>| {
-            let out = m.forward(&Var::constant(b.features.clone()));
+            let out = m.forward(Var::constant(b.features.clone()));
             Evaluation::new(
                 &CrossEntropyLoss::default().forward(&out, b.classes()),
                 &out,

@@ -62,7 +62,7 @@ fn step(m: &Sequential<f32>, b: &nn_data::Batch<f32>, ctx: &mut StepContext<'_>)
 }
 
 fn eval(m: &Sequential<f32>, b: &nn_data::Batch<f32>) -> Evaluation<f32> {
-    let out = m.forward(&Var::constant(b.features.clone()));
+    let out = m.forward(Var::constant(b.features.clone()));
     Evaluation::new(
         &CrossEntropyLoss::default().forward(&out, b.classes()),
         &out,

@@ -118,7 +118,7 @@ impl CharModel {
         let x = self.embed.lookup(ids, &[len, batch]);
         let (y, (h, c)) = self.lstm.forward(&x, state.as_ref().map(|(h, c)| (h, c)));
         let hidden = y.shape()[2];
-        let logits = self.head.forward(&y.reshape([len * batch, hidden]));
+        let logits = self.head.forward(y.reshape([len * batch, hidden]));
         (logits, Some((h, c)))
     }
 }

@@ -27,7 +27,7 @@ use nnkit::train::{
 };
 
 fn logits<M: Forward<f32>>(m: &M, b: &Batch<f32>) -> Var<f32> {
-    m.forward(&Var::constant(b.features.clone()))
+    m.forward(&b.features)
 }
 
 fn ce_step<M: Forward<f32>>(

@@ -48,7 +48,7 @@ fn main() {
         .shuffle(seed);
     let val = DataLoader::full_batch(&s.validation);
     let eval = |m: &Linear<f32>, b: &Batch<f32>| {
-        let logits = m.forward(&Var::constant(b.features.clone()));
+        let logits = m.forward(&b.features);
         Evaluation::new(&bce.forward(&logits, &targets(b)), &logits)
     };
     let report = Trainer::new(epochs)
@@ -60,7 +60,7 @@ fn main() {
             &mut opt,
             &train,
             Some(&val),
-            |m, b, _| bce.forward(&m.forward(&Var::constant(b.features.clone())), &targets(b)),
+            |m, b, _| bce.forward(&m.forward(&b.features), &targets(b)),
             eval,
         )
         .expect("training");

@@ -86,7 +86,7 @@ fn main() {
         .shuffle(seed);
     let test = DataLoader::new(&test_set, 1000).expect("batch size");
     let mut eval = |m: &nnkit::layers::Sequential<f32>, b: &Batch<f32>| {
-        let logits = m.forward(&Var::constant(b.features.clone()));
+        let logits = m.forward(&b.features);
         Evaluation::new(&ce.forward(&logits, b.classes()), &logits)
     };
 
@@ -102,10 +102,7 @@ fn main() {
             let batch = batch.expect("MNIST batch");
             let step = ddp
                 .gradients(&batch, |b| {
-                    Ok::<_, String>(ce.forward(
-                        &model.forward(&Var::constant(b.features.clone())),
-                        b.classes(),
-                    ))
+                    Ok::<_, String>(ce.forward(&model.forward(&b.features), b.classes()))
                 })
                 .unwrap_or_else(|e| comm.abort(&e.to_string(), 1));
             opt.step(&step.gradients);

@@ -112,7 +112,7 @@ fn main() {
         for start in (0..n).step_by(1000) {
             let len = 1000.min(n - start);
             let batch = x.narrow(0, start, len);
-            let logits = model.forward(&Var::constant(batch)).value().clone();
+            let logits = model.forward(batch).value().clone();
             if start == 0 {
                 first_logits = logits.narrow(0, 0, 32.min(len)).to_vec();
             }

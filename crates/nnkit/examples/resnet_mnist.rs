@@ -59,7 +59,7 @@ fn print_summary(net: &ResNet<f32>, image: &[usize]) {
             "layer", "output shape", "parameters"
         );
         eprintln!("{:<34} {:>15} {:>10}", "input", format!("{shape:?}"), 0);
-        let h = net.bn1.forward(&net.conv1.forward(&x)).relu();
+        let h = net.bn1.forward(net.conv1.forward(&x)).relu();
         let stem = net.conv1.num_parameters() + net.bn1.num_parameters();
         eprintln!(
             "{:<34} {:>15} {:>10}",

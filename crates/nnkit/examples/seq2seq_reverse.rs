@@ -90,7 +90,7 @@ fn cross_attention(
         let (sa, _) = last
             .self_attn
             .forward(&x, &x, &x, Some(&causal), None, false);
-        let x1 = last.norm1.forward(&x.add(&sa));
+        let x1 = last.norm1.forward(x.add(&sa));
         let (_, w) = last
             .multihead_attn
             .forward(&x1, &memory, &memory, None, None, true);

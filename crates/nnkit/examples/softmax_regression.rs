@@ -37,7 +37,7 @@ fn softmax_regression(name: &str, data: &Classification, seed: u64, epochs: usiz
         .expect("batch size")
         .shuffle(seed);
     let eval = |m: &Linear<f32>, b: &Batch<f32>| {
-        let logits = m.forward(&Var::constant(b.features.clone()));
+        let logits = m.forward(&b.features);
         Evaluation::new(&ce.forward(&logits, b.classes()), &logits)
     };
     let report = Trainer::new(epochs)
@@ -47,7 +47,7 @@ fn softmax_regression(name: &str, data: &Classification, seed: u64, epochs: usiz
             &mut opt,
             &train,
             None::<&DataLoader<&nnkit::data::TensorDataset<f32>>>,
-            |m, b, _| ce.forward(&m.forward(&Var::constant(b.features.clone())), b.classes()),
+            |m, b, _| ce.forward(&m.forward(&b.features), b.classes()),
             eval,
         )
         .expect("training");

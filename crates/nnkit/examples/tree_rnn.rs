@@ -186,7 +186,7 @@ impl Classifier for SequenceModel {
             .lstm
             .try_forward(&x, None, Some(&b.lengths))
             .expect("shapes agree");
-        self.head.forward(&h_n.squeeze(0))
+        self.head.forward(h_n.squeeze(0))
     }
 }
 

@@ -80,7 +80,7 @@ fn seven_by_seven_by_three_stride_two_example() {
         .as_ref()
         .unwrap()
         .set_value(Tensor::from_vec(vec![1.0, 0.0], &[2]));
-    let y = conv.forward(&Var::constant(x.clone())).value().clone();
+    let y = conv.forward(Var::constant(x.clone())).value().clone();
     assert_eq!(y.shape(), &[1, 2, 3, 3]);
     let w = conv.weight.value();
     for (o, i, j) in [(0, 0, 0), (1, 2, 1), (0, 1, 2)] {
@@ -213,14 +213,14 @@ fn residual_block_with_a_zero_branch_is_the_identity() {
         .set_value(Tensor::zeros(block.conv2.weight.value().shape()));
     block.eval();
     let x = Tensor::rand_uniform(&[2, 4, 5, 5], 0.0, 2.0, &mut rng);
-    let y = block.forward(&Var::constant(x.clone())).value().clone();
+    let y = block.forward(Var::constant(x.clone())).value().clone();
     assert_eq!(y, x);
     // The plain stack relu(bn2(conv2(relu(bn1(conv1 x))))): no shortcut.
     let h = block
         .bn1
-        .forward(&block.conv1.forward(&Var::constant(x.clone())))
+        .forward(block.conv1.forward(Var::constant(x.clone())))
         .relu();
-    let plain = block.bn2.forward(&block.conv2.forward(&h)).relu();
+    let plain = block.bn2.forward(block.conv2.forward(&h)).relu();
     assert!(plain.value().as_slice().iter().all(|&v| v == 0.0));
     assert!(x.as_slice().iter().any(|&v| v > 0.0));
 }
@@ -352,7 +352,7 @@ fn one_by_one_convolution_is_a_per_pixel_linear() {
     let mut rng = Rng::seed_from(3);
     let conv = Conv2dConfig::new(16, 4, 1).init::<f64>(&mut rng).unwrap();
     let x = Tensor::<f64>::rand_normal(&[2, 16, 5, 5], 0.0, 1.0, &mut rng);
-    let y = conv.forward(&Var::constant(x.clone())).value().clone();
+    let y = conv.forward(Var::constant(x.clone())).value().clone();
     // The same map as a Linear on [N·H·W, C_in]: move channels last.
     let fc = nnkit::layers::Linear::from_parameters(
         nnkit::autograd::Parameter::new(conv.weight.value().reshape([4, 16])),
@@ -360,7 +360,7 @@ fn one_by_one_convolution_is_a_per_pixel_linear() {
     );
     let pixels = x.permute(&[0, 2, 3, 1]).reshape([50, 16]);
     let per_pixel = fc
-        .forward(&Var::constant(pixels))
+        .forward(Var::constant(pixels))
         .value()
         .reshape([2, 5, 5, 4])
         .permute(&[0, 3, 1, 2]);

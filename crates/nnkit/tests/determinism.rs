@@ -59,7 +59,7 @@ fn train<M: Forward<f32>>(
     'outer: for epoch in 0.. {
         for b in loader.epoch(epoch) {
             let b = b.unwrap();
-            let logits = model.forward(&Var::constant(b.features.clone()));
+            let logits = model.forward(Var::constant(b.features.clone()));
             let loss = CrossEntropyLoss::default().forward(&logits, b.classes());
             opt.step(&loss.backward());
             done += 1;

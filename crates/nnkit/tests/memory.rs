@@ -92,7 +92,7 @@ fn live_bytes_per_epoch<M: Forward<f32>>(
         .map(|epoch| {
             for b in loader.epoch(epoch) {
                 let b = b.unwrap();
-                let logits = model.forward(&Var::constant(b.features.clone()));
+                let logits = model.forward(Var::constant(b.features.clone()));
                 let loss = CrossEntropyLoss::default().forward(&logits, b.classes());
                 opt.step(&loss.backward());
             }

@@ -158,7 +158,7 @@ mod tests {
             "AvgPool2d"
         );
         let g = AdaptiveAvgPool2d::new([1, 1]);
-        let y = g.forward(&Var::constant(Tensor::<f64>::ones(&[2, 3, 5, 4])));
+        let y = g.forward(Var::constant(Tensor::<f64>::ones(&[2, 3, 5, 4])));
         assert_eq!(y.shape(), &[2, 3, 1, 1]);
         assert!(Forward::<f64>::try_forward(&g, &x).is_err());
     }

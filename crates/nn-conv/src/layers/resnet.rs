@@ -540,7 +540,7 @@ mod tests {
             .named_buffers()
             .iter()
             .any(|(n, _)| n == "shortcut.bn.running_var"));
-        let y = p.forward(&Var::constant(Tensor::ones(&[2, 8, 5, 5])));
+        let y = p.forward(Var::constant(Tensor::ones(&[2, 8, 5, 5])));
         assert_eq!(y.shape(), &[2, 32, 5, 5]);
     }
 

@@ -343,7 +343,6 @@ where
     use nnkit::data::{Batch, DataLoader};
     use nnkit::layers::CrossEntropyLoss;
     use nnkit::optim::{AdamConfig, CosineAnnealingLr};
-    use nnkit::prelude::Var;
     use nnkit::train::{evaluate, Accuracy, Evaluation, Metric, Trainer};
     let mut opt = AdamConfig::new(how.lr)
         .init(model.named_parameters())
@@ -354,7 +353,7 @@ where
         .shuffle(how.seed);
     let test_loader = DataLoader::new(test, how.test_batch_size).expect("batch size");
     let mut eval = |m: &M, b: &Batch<f32>| {
-        let logits = m.forward(&Var::constant(b.features.clone()));
+        let logits = m.forward(&b.features);
         Evaluation::new(&ce.forward(&logits, b.classes()), &logits)
     };
     let report = Trainer::new(how.epochs)
@@ -366,7 +365,7 @@ where
             &mut opt,
             &train_loader,
             Some(&test_loader),
-            |m, b, _| ce.forward(&m.forward(&Var::constant(b.features.clone())), b.classes()),
+            |m, b, _| ce.forward(&m.forward(&b.features), b.classes()),
             &mut eval,
         )
         .unwrap_or_else(|e| {

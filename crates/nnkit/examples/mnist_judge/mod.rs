@@ -62,7 +62,7 @@ pub fn train(name: &str, train: &Mnist, test: &Mnist, seed: u64) -> (Sequential<
     for epoch in 0..2 {
         for batch in loader.epoch(epoch) {
             let batch = batch.unwrap_or_else(|e| cli::fail(name, e));
-            let logits = model.forward(&Var::constant(as_images(&batch.features)));
+            let logits = model.forward(Var::constant(as_images(&batch.features)));
             let loss = logits.cross_entropy(batch.classes(), Reduction::Mean, 0.0);
             opt.step(&loss.backward());
         }
@@ -95,7 +95,7 @@ pub fn predict(model: &Sequential<f32>, pixels: &Tensor<f32>) -> Vec<(usize, f64
     while start < n {
         let len = 1000.min(n - start);
         let x = as_images(&pixels.narrow(0, start, len));
-        let probs = no_grad(|| model.forward(&Var::constant(x)).softmax(1));
+        let probs = no_grad(|| model.forward(x).softmax(1));
         for row in probs.value().to_f64_vec().chunks(10) {
             let (digit, p) =
                 row.iter()
