@@ -3,7 +3,7 @@
 //!
 //! Four algorithms compute the same products (see [`ConvAlgorithm`]); which
 //! one is fastest depends on the geometry, and the thresholds that decide it
-//! live next to each algorithm (`shifted`, `pitched`). [`choose`] applies
+//! live next to each algorithm (`shifted`, `pitched`). `choose` applies
 //! them once per pass (forward, input gradient, weight gradient) before any
 //! sample is computed. [`with_conv_algorithm`] forces one algorithm wherever
 //! it can compute the pass, so tests reach every path whatever the
