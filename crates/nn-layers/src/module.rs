@@ -1,5 +1,90 @@
 //! The [`Module`] abstraction: named parameters and buffers, children,
 //! train/eval mode; and [`Forward`], the single-input layer interface.
+//!
+//! # Deriving `Module`
+//!
+//! `#[derive(Module)]` (re-exported from `nn-derive` beside the trait)
+//! writes the visitors from a struct's fields, named as PyTorch's
+//! `state_dict` names them:
+//!
+//! * `Parameter<T>` fields are parameters and `Buffer<T>` fields buffers,
+//!   under the field's name; `Option<Parameter<T>>` (an optional bias) when
+//!   present; `Vec<Parameter<T>>` as `name.0`, `name.1`, …;
+//! * every other field is a sub-module (its type must implement
+//!   [`Module`]): `Vec<M>` is PyTorch's `ModuleList` (`blocks.0.weight`),
+//!   `Option<M>` is skipped when absent;
+//! * a [`TrainFlag`] field is the module's own train/eval flag, a
+//!   [`LayerRng`] field a generator saved in training checkpoints;
+//! * `#[module(skip)]` leaves a field out (sizes, configs, a plain [`Rng`]);
+//!   `#[module(name = "...")]` renames one entry;
+//! * on the struct, `#[module(macs = path)]` reports multiply-accumulates to
+//!   [`summary`](crate::summary::summary) through
+//!   `fn(&Self, &[usize], &[usize]) -> Option<u64>`, and
+//!   `#[module(name = "...")]` sets [`Module::type_name`].
+//!
+//! The element type is the struct's parameter bounded by [`Element`] (or
+//! named `T`); a struct without one is a module of the float written in its
+//! fields (`Linear<f32>` → `Module<f32>`). Only the forward pass is left to
+//! write:
+//!
+//! ```
+//! use nn_layers::prelude::*;
+//!
+//! /// An encoder (`Sequential`), residual blocks (a list), an optional head.
+//! #[derive(Module)]
+//! struct Net<T: Element> {
+//!     encoder: Sequential<T>,
+//!     blocks: Vec<Linear<T>>,
+//!     head: Option<Linear<T>>,
+//!     scale: Parameter<T>,
+//!     #[module(skip)]
+//!     width: usize,
+//! }
+//!
+//! impl<T: Element> Forward<T> for Net<T> {
+//!     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>, TensorError> {
+//!         let mut h = self.encoder.try_forward(x)?;
+//!         for block in &self.blocks {
+//!             h = h.try_add(&block.try_forward(&h)?.relu())?;
+//!         }
+//!         h = h.try_mul(&self.scale.var())?;
+//!         match &self.head {
+//!             Some(head) => head.try_forward(&h),
+//!             None => Ok(h),
+//!         }
+//!     }
+//! }
+//!
+//! let mut rng = Rng::seed_from(0);
+//! let width = 4;
+//! let net = Net::<f32> {
+//!     encoder: Sequential::new()
+//!         .append(LinearConfig::new(3, width).init(&mut rng).unwrap())
+//!         .append(DropoutConfig::new(0.1).init(&mut rng).unwrap()),
+//!     blocks: (0..2)
+//!         .map(|_| LinearConfig::new(width, width).init(&mut rng).unwrap())
+//!         .collect(),
+//!     head: None,
+//!     scale: Parameter::new(Tensor::ones(&[width])),
+//!     width,
+//! };
+//! let names: Vec<String> = net.named_parameters().into_iter().map(|(n, _)| n).collect();
+//! assert_eq!(
+//!     names,
+//!     [
+//!         "scale",
+//!         "encoder.0.weight",
+//!         "encoder.0.bias",
+//!         "blocks.0.weight",
+//!         "blocks.0.bias",
+//!         "blocks.1.weight",
+//!         "blocks.1.bias",
+//!     ]
+//! );
+//! net.eval(); // reaches the dropout inside the encoder
+//! assert!(!net.is_training());
+//! assert_eq!(net.forward(&Tensor::zeros(&[2, 3])).shape(), &[2, width]);
+//! ```
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -174,6 +259,10 @@ pub fn short_type_name(full: &'static str) -> &'static str {
 /// model.eval();
 /// assert!(!model.is_training());
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `Module<{T}>`",
+    note = "in a `#[derive(Module)]` struct, a field that holds no parameters, buffers or modules needs `#[module(skip)]`"
+)]
 pub trait Module<T: Element>: Send + Sync {
     /// The name a summary shows (`"Linear"`); by default the Rust type's name
     /// without path or generics.

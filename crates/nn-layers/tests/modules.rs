@@ -1,18 +1,14 @@
 //! Behaviour of the Module abstraction and the layers through the public API.
 
 use nn_layers::init::rows_identical;
-use nn_layers::module_children;
 use nn_layers::prelude::*;
 
-/// A custom module composed with `module_children!`: fc2(relu(fc1(x))).
+/// A custom module with a derived `Module`: fc2(relu(fc1(x))).
+#[derive(Module)]
 struct Mlp<T: Element> {
     fc1: Linear<T>,
     drop: Dropout,
     fc2: Linear<T>,
-}
-
-impl<T: Element> Module<T> for Mlp<T> {
-    module_children!(T; fc1, drop, fc2);
 }
 
 impl<T: Element> Forward<T> for Mlp<T> {

@@ -51,7 +51,14 @@ pub use nn_data as data;
 pub use nn_distributed as distributed;
 pub use nn_generative as generative;
 pub use nn_graph as graph;
-pub use nn_layers as layers;
+/// `nn-layers`: modules, layers, initialisers, weights files; its
+/// `#[derive(Module)]` here names this facade, so a crate that depends on
+/// `nnkit` alone can use it.
+pub mod layers {
+    /// `#[derive(Module)]`: see [the module docs](nn_layers::module#deriving-module).
+    pub use nn_derive::FacadeModule as Module;
+    pub use nn_layers::*;
+}
 pub use nn_onnx as onnx;
 pub use nn_optim as optim;
 pub use nn_rnn as rnn;
@@ -146,15 +153,18 @@ pub mod prelude {
         load_mnist, one_hot, Batch, DataError, DataLoader, Dataset, ImageLayout, MinMaxScaler,
         MnistSplit, SplitFractions, StandardScaler, TensorDataset,
     };
+    /// `#[derive(Module)]`: see [the module docs](nn_layers::module#deriving-module).
+    pub use nn_derive::FacadeModule as Module;
     pub use nn_layers::activation::{
         Elu, Gelu, GeluApproximation, LeakyRelu, LogSoftmax, Prelu, PreluConfig, Relu, Sigmoid,
         Softmax, Softplus, Tanh,
     };
+    pub use nn_layers::module::Module;
     pub use nn_layers::{
         init, module_children, BatchNorm1d, BatchNormConfig, BceWithLogitsLoss, Buffer,
         CrossEntropyLoss, Dropout, DropoutConfig, Embedding, EmbeddingConfig, Flatten, Forward,
         GaussianKl, HuberLoss, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
-        LoadMode, Module, MseLoss, NllLoss, Sequential, SmoothL1Loss,
+        LoadMode, MseLoss, NllLoss, Sequential, SmoothL1Loss,
     };
     pub use nn_optim::{
         clip_grad_norm, clip_grad_value, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW,
