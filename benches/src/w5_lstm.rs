@@ -5,7 +5,7 @@
 
 use nn_autograd::Var;
 use nn_layers::Module;
-use nn_rnn::{Lstm, RecurrentConfig};
+use nn_rnn::{Lstm, LstmConfig};
 use nn_tensor::{Rng, Tensor};
 
 use crate::workload::Workload;
@@ -29,10 +29,10 @@ pub struct LstmStep {
 impl LstmStep {
     /// The README's set-up: layer from seed 0, input from seed 1.
     pub fn new() -> LstmStep {
-        let lstm = Lstm::new(
-            RecurrentConfig::new(INPUT, HIDDEN).batch_first(true),
-            &mut Rng::seed_from(0),
-        );
+        let lstm = LstmConfig::new(INPUT, HIDDEN)
+            .with_batch_first(true)
+            .init(&mut Rng::seed_from(0))
+            .expect("the workload's sizes are positive");
         let x = Tensor::rand_uniform(&[BATCH, SEQ, INPUT], -1.0, 1.0, &mut Rng::seed_from(1));
         LstmStep {
             lstm,

@@ -17,12 +17,134 @@ pub(crate) fn input_projection<T: Element>(x: &Var<T>, w: &DirectionVars<T>) -> 
     })
 }
 
-/// Panics unless every size is at least 1, naming the constructor, the
-/// argument and its value (`"LstmCell::new: hidden_size = 0, expected at least 1"`).
-#[track_caller]
-pub(crate) fn check_sizes(what: &str, sizes: &[(&str, usize)]) {
-    for &(name, value) in sizes {
-        assert!(value >= 1, "{what}: {name} = {value}, expected at least 1");
+/// An error unless every size is at least 1, naming the layer, the
+/// argument and its value (`"LstmCell: hidden_size = 0, expected at least 1"`).
+pub(crate) fn check_sizes(layer: &'static str, sizes: &[(&str, usize)]) -> Result<()> {
+    match sizes.iter().find(|&&(_, value)| value == 0) {
+        Some((name, value)) => Err(TensorError::invalid(
+            layer,
+            format!("{name} = {value}, expected at least 1"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The sizes of a cell and how its weights start; what every cell config holds.
+macro_rules! cell_config {
+    ($(#[$doc:meta])* $config:ident => $cell:ident $(, $field:ident : $ty:ty = $default:expr, $setter:ident, $setter_doc:literal)?) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        pub struct $config {
+            /// Features of the input (I).
+            pub input_size: usize,
+            /// Features of the hidden state (H).
+            pub hidden_size: usize,
+            /// Whether the cell has biases (default true).
+            pub bias: bool,
+            /// Initialisation options (default: PyTorch's uniform).
+            pub init: RecurrentInit,
+            $(#[doc = $setter_doc] pub $field: $ty,)?
+        }
+
+        impl $config {
+            /// A cell with bias and PyTorch's initialisation.
+            pub fn new(input_size: usize, hidden_size: usize) -> Self {
+                $config {
+                    input_size,
+                    hidden_size,
+                    bias: true,
+                    init: RecurrentInit::default(),
+                    $($field: $default,)?
+                }
+            }
+            /// Sets whether the cell has biases (default true).
+            pub fn with_bias(mut self, bias: bool) -> Self {
+                self.bias = bias;
+                self
+            }
+            /// Sets the initialisation options (orthogonal `W_hh`, forget-gate bias).
+            pub fn with_init(mut self, init: RecurrentInit) -> Self {
+                self.init = init;
+                self
+            }
+            $(
+                #[doc = $setter_doc]
+                pub fn $setter(mut self, $field: $ty) -> Self {
+                    self.$field = $field;
+                    self
+                }
+            )?
+            fn weights<T: Element>(&self, kind: CellKind, rng: &mut Rng) -> Result<DirectionWeights<T>> {
+                check_sizes(
+                    stringify!($cell),
+                    &[("input_size", self.input_size), ("hidden_size", self.hidden_size)],
+                )?;
+                Ok(DirectionWeights::new(
+                    kind,
+                    self.input_size,
+                    self.hidden_size,
+                    self.bias,
+                    self.init,
+                    rng,
+                ))
+            }
+        }
+    };
+}
+
+cell_config! {
+    /// The configuration of an [`RnnCell`] (`nn.RNNCell`).
+    RnnCellConfig => RnnCell,
+    nonlinearity: Nonlinearity = Nonlinearity::Tanh, with_nonlinearity,
+    "The non-linearity: `tanh` (default) or `relu`."
+}
+cell_config! {
+    /// The configuration of an [`LstmCell`] (`nn.LSTMCell`).
+    LstmCellConfig => LstmCell
+}
+cell_config! {
+    /// The configuration of a [`GruCell`] (`nn.GRUCell`).
+    GruCellConfig => GruCell
+}
+
+impl RnnCellConfig {
+    /// The cell.
+    ///
+    /// # Errors
+    /// If `input_size` or `hidden_size` is 0.
+    pub fn init<T: Element>(&self, rng: &mut Rng) -> Result<RnnCell<T>> {
+        let kind = self.nonlinearity.kind();
+        Ok(RnnCell {
+            weights: self.weights(kind, rng)?,
+            hidden: self.hidden_size,
+            kind,
+        })
+    }
+}
+
+impl LstmCellConfig {
+    /// The cell.
+    ///
+    /// # Errors
+    /// If `input_size` or `hidden_size` is 0.
+    pub fn init<T: Element>(&self, rng: &mut Rng) -> Result<LstmCell<T>> {
+        Ok(LstmCell {
+            weights: self.weights(CellKind::Lstm, rng)?,
+            hidden: self.hidden_size,
+        })
+    }
+}
+
+impl GruCellConfig {
+    /// The cell.
+    ///
+    /// # Errors
+    /// If `input_size` or `hidden_size` is 0.
+    pub fn init<T: Element>(&self, rng: &mut Rng) -> Result<GruCell<T>> {
+        Ok(GruCell {
+            weights: self.weights(CellKind::Gru, rng)?,
+            hidden: self.hidden_size,
+        })
     }
 }
 
@@ -122,13 +244,17 @@ impl Nonlinearity {
 /// An Elman RNN cell: `h' = act(W_ih x + b_ih + W_hh h + b_hh)`.
 ///
 /// ```
-/// use nn_rnn::{Nonlinearity, RnnCell};
-/// use nn_autograd::Var;
+/// use nn_rnn::{Nonlinearity, RnnCellConfig};
 /// use nn_tensor::{Rng, Tensor};
-/// let cell = RnnCell::<f64>::new(3, 4, true, Nonlinearity::Tanh, &mut Rng::seed_from(0));
-/// let x = Var::constant(Tensor::ones(&[2, 3]));
-/// let h = cell.forward(&x, None);
+/// let cell = RnnCellConfig::new(3, 4)
+///     .with_nonlinearity(Nonlinearity::Relu)
+///     .init::<f64>(&mut Rng::seed_from(0))?;
+/// let h = cell.forward(&Tensor::ones(&[2, 3]), None);
 /// assert_eq!(h.shape(), &[2, 4]);
+///
+/// let err = RnnCellConfig::new(3, 0).init::<f64>(&mut Rng::seed_from(0)).unwrap_err();
+/// assert!(err.to_string().contains("RnnCell: hidden_size = 0, expected at least 1"));
+/// # Ok::<(), nn_tensor::TensorError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct RnnCell<T: Element> {
@@ -138,41 +264,15 @@ pub struct RnnCell<T: Element> {
 }
 
 impl<T: Element> RnnCell<T> {
-    /// A cell with PyTorch's default initialisation.
-    ///
-    /// # Panics
-    /// If `input` or `hidden` is 0.
-    #[track_caller]
-    pub fn new(
-        input: usize,
-        hidden: usize,
-        bias: bool,
-        nonlinearity: Nonlinearity,
-        rng: &mut Rng,
-    ) -> Self {
-        check_sizes(
-            "RnnCell::new",
-            &[("input_size", input), ("hidden_size", hidden)],
-        );
-        let kind = nonlinearity.kind();
-        let weights =
-            DirectionWeights::new(kind, input, hidden, bias, RecurrentInit::default(), rng);
-        RnnCell {
-            weights,
-            hidden,
-            kind,
-        }
-    }
-
     /// One step. `x: [batch, input]`, `h: [batch, hidden]` (zeros when `None`).
     pub fn try_forward(&self, x: &Var<T>, h: Option<&Var<T>>) -> Result<Var<T>> {
         Ok(step(self.kind, &self.weights, x, h, None)?.0)
     }
 
-    /// Panicking [`RnnCell::try_forward`].
+    /// Panicking [`RnnCell::try_forward`]; `x` is anything that turns into a var.
     #[track_caller]
-    pub fn forward(&self, x: &Var<T>, h: Option<&Var<T>>) -> Var<T> {
-        or_panic(self.try_forward(x, h))
+    pub fn forward(&self, x: impl Into<Var<T>>, h: Option<&Var<T>>) -> Var<T> {
+        or_panic(self.try_forward(&x.into(), h))
     }
 
     cell_common!();
@@ -181,14 +281,14 @@ impl<T: Element> RnnCell<T> {
 /// An LSTM cell (gate order i, f, g, o); the state is `(h, c)`.
 ///
 /// ```
-/// use nn_rnn::LstmCell;
-/// use nn_autograd::Var;
+/// use nn_rnn::LstmCellConfig;
 /// use nn_tensor::{Rng, Tensor};
-/// let cell = LstmCell::<f32>::new(3, 4, true, &mut Rng::seed_from(0));
-/// let x = Var::constant(Tensor::ones(&[2, 3]));
+/// let cell = LstmCellConfig::new(3, 4).init::<f32>(&mut Rng::seed_from(0))?;
+/// let x = Tensor::ones(&[2, 3]);
 /// let (h, c) = cell.forward(&x, None);
 /// let (h, _c) = cell.forward(&x, Some((&h, &c)));
 /// assert_eq!(h.shape(), &[2, 4]);
+/// # Ok::<(), nn_tensor::TensorError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct LstmCell<T: Element> {
@@ -197,35 +297,6 @@ pub struct LstmCell<T: Element> {
 }
 
 impl<T: Element> LstmCell<T> {
-    /// A cell with PyTorch's default initialisation.
-    ///
-    /// # Panics
-    /// If `input` or `hidden` is 0.
-    #[track_caller]
-    pub fn new(input: usize, hidden: usize, bias: bool, rng: &mut Rng) -> Self {
-        Self::with_init(input, hidden, bias, RecurrentInit::default(), rng)
-    }
-
-    /// A cell with initialisation options (forget-gate bias, orthogonal `W_hh`).
-    ///
-    /// # Panics
-    /// If `input` or `hidden` is 0.
-    #[track_caller]
-    pub fn with_init(
-        input: usize,
-        hidden: usize,
-        bias: bool,
-        init: RecurrentInit,
-        rng: &mut Rng,
-    ) -> Self {
-        check_sizes(
-            "LstmCell::new",
-            &[("input_size", input), ("hidden_size", hidden)],
-        );
-        let weights = DirectionWeights::new(CellKind::Lstm, input, hidden, bias, init, rng);
-        LstmCell { weights, hidden }
-    }
-
     /// One step. `x: [batch, input]`; the state `(h, c)` is `[batch, hidden]`
     /// each (zeros when `None`). Returns the new `(h, c)`.
     pub fn try_forward(
@@ -243,10 +314,14 @@ impl<T: Element> LstmCell<T> {
         Ok((h, c.expect("the LSTM returns a cell state")))
     }
 
-    /// Panicking [`LstmCell::try_forward`].
+    /// Panicking [`LstmCell::try_forward`]; `x` is anything that turns into a var.
     #[track_caller]
-    pub fn forward(&self, x: &Var<T>, state: Option<(&Var<T>, &Var<T>)>) -> (Var<T>, Var<T>) {
-        or_panic(self.try_forward(x, state))
+    pub fn forward(
+        &self,
+        x: impl Into<Var<T>>,
+        state: Option<(&Var<T>, &Var<T>)>,
+    ) -> (Var<T>, Var<T>) {
+        or_panic(self.try_forward(&x.into(), state))
     }
 
     cell_common!();
@@ -260,36 +335,15 @@ pub struct GruCell<T: Element> {
 }
 
 impl<T: Element> GruCell<T> {
-    /// A cell with PyTorch's default initialisation.
-    ///
-    /// # Panics
-    /// If `input` or `hidden` is 0.
-    #[track_caller]
-    pub fn new(input: usize, hidden: usize, bias: bool, rng: &mut Rng) -> Self {
-        check_sizes(
-            "GruCell::new",
-            &[("input_size", input), ("hidden_size", hidden)],
-        );
-        let weights = DirectionWeights::new(
-            CellKind::Gru,
-            input,
-            hidden,
-            bias,
-            RecurrentInit::default(),
-            rng,
-        );
-        GruCell { weights, hidden }
-    }
-
     /// One step. `x: [batch, input]`, `h: [batch, hidden]` (zeros when `None`).
     pub fn try_forward(&self, x: &Var<T>, h: Option<&Var<T>>) -> Result<Var<T>> {
         Ok(step(CellKind::Gru, &self.weights, x, h, None)?.0)
     }
 
-    /// Panicking [`GruCell::try_forward`].
+    /// Panicking [`GruCell::try_forward`]; `x` is anything that turns into a var.
     #[track_caller]
-    pub fn forward(&self, x: &Var<T>, h: Option<&Var<T>>) -> Var<T> {
-        or_panic(self.try_forward(x, h))
+    pub fn forward(&self, x: impl Into<Var<T>>, h: Option<&Var<T>>) -> Var<T> {
+        or_panic(self.try_forward(&x.into(), h))
     }
 
     cell_common!();

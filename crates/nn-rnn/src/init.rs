@@ -93,10 +93,10 @@ impl<T: Element> DirectionWeights<T> {
         init: RecurrentInit,
         rng: &mut Rng,
     ) -> Self {
-        crate::cell::check_sizes(
+        nn_tensor::or_panic(crate::cell::check_sizes(
             "DirectionWeights::new",
             &[("input_size", input), ("hidden_size", hidden)],
-        );
+        ));
         let gh = kind.gates() * hidden;
         let k = 1.0 / (hidden as f64).sqrt();
         let weight_ih = Tensor::rand_uniform(&[gh, input], -k, k, rng);

@@ -9,14 +9,20 @@ use crate::cell::{check_sizes, Nonlinearity};
 use crate::init::{DirectionVars, DirectionWeights, RecurrentInit};
 use crate::recurrence::{recurrence_with_input_bias, CellKind, RecurrenceInputs};
 
-/// The hyper-parameters of a sequence layer, with PyTorch's defaults.
+/// The hyper-parameters every sequence layer shares, with PyTorch's
+/// defaults: what [`RnnConfig`], [`LstmConfig`] and [`GruConfig`] hold and
+/// what [`recurrent_forward`] reads.
 ///
 /// ```
-/// use nn_rnn::{Lstm, Module, RecurrentConfig};
+/// use nn_rnn::{LstmConfig, Module};
 /// use nn_tensor::Rng;
-/// let cfg = RecurrentConfig::new(8, 16).num_layers(2).bidirectional(true);
-/// let lstm = Lstm::<f32>::new(cfg, &mut Rng::seed_from(0));
+/// let lstm = LstmConfig::new(8, 16)
+///     .with_num_layers(2)
+///     .with_bidirectional(true)
+///     .init::<f32>(&mut Rng::seed_from(0))?;
+/// assert_eq!(lstm.config().num_layers, 2);
 /// assert_eq!(lstm.named_parameters()[4].0, "weight_ih_l0_reverse");
+/// # Ok::<(), nn_tensor::TensorError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RecurrentConfig {
@@ -55,40 +61,163 @@ impl RecurrentConfig {
             init: RecurrentInit::default(),
         }
     }
-    /// Sets `num_layers`.
-    pub fn num_layers(mut self, n: usize) -> Self {
-        self.num_layers = n;
-        self
-    }
-    /// Sets `bias`.
-    pub fn bias(mut self, b: bool) -> Self {
-        self.bias = b;
-        self
-    }
-    /// Sets `batch_first`.
-    pub fn batch_first(mut self, b: bool) -> Self {
-        self.batch_first = b;
-        self
-    }
-    /// Sets the dropout between layers.
-    pub fn dropout(mut self, p: f64) -> Self {
-        self.dropout = p;
-        self
-    }
-    /// Sets `bidirectional`.
-    pub fn bidirectional(mut self, b: bool) -> Self {
-        self.bidirectional = b;
-        self
-    }
-    /// Sets the initialisation options.
-    pub fn init(mut self, init: RecurrentInit) -> Self {
-        self.init = init;
-        self
-    }
+
     fn directions(&self) -> usize {
         1 + usize::from(self.bidirectional)
     }
+
+    /// Every size at least 1 and the dropout in `[0, 1)`, or an error naming
+    /// the layer and the value (`"Lstm: hidden_size = 0, expected at least 1"`).
+    fn check(&self, layer: &'static str) -> Result<()> {
+        check_sizes(
+            layer,
+            &[
+                ("input_size", self.input_size),
+                ("hidden_size", self.hidden_size),
+                ("num_layers", self.num_layers),
+            ],
+        )?;
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(TensorError::invalid(
+                layer,
+                format!("dropout = {}, expected a value in [0, 1)", self.dropout),
+            ));
+        }
+        Ok(())
+    }
 }
+
+/// The `with_*` setters of a sequence layer's config, on its `recurrent` field.
+macro_rules! recurrent_setters {
+    ($config:ident) => {
+        impl $config {
+            /// Sets the number of stacked layers (`num_layers`, default 1).
+            pub fn with_num_layers(mut self, n: usize) -> Self {
+                self.recurrent.num_layers = n;
+                self
+            }
+            /// Sets whether the layers have biases (default true).
+            pub fn with_bias(mut self, bias: bool) -> Self {
+                self.recurrent.bias = bias;
+                self
+            }
+            /// Sets `batch_first` (default false).
+            pub fn with_batch_first(mut self, batch_first: bool) -> Self {
+                self.recurrent.batch_first = batch_first;
+                self
+            }
+            /// Sets the dropout between layers (default 0).
+            pub fn with_dropout(mut self, p: f64) -> Self {
+                self.recurrent.dropout = p;
+                self
+            }
+            /// Sets `bidirectional` (default false).
+            pub fn with_bidirectional(mut self, bidirectional: bool) -> Self {
+                self.recurrent.bidirectional = bidirectional;
+                self
+            }
+            /// Sets the initialisation options (default: PyTorch's uniform).
+            pub fn with_init(mut self, init: RecurrentInit) -> Self {
+                self.recurrent.init = init;
+                self
+            }
+        }
+    };
+}
+
+/// The configuration of an [`Rnn`] (`nn.RNN`): the shared hyper-parameters
+/// and the non-linearity (default tanh).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RnnConfig {
+    /// The hyper-parameters every sequence layer shares.
+    pub recurrent: RecurrentConfig,
+    /// `tanh` (default) or `relu`.
+    pub nonlinearity: Nonlinearity,
+}
+
+impl RnnConfig {
+    /// One tanh layer, with bias, time-major, no dropout, one direction.
+    pub fn new(input_size: usize, hidden_size: usize) -> Self {
+        RnnConfig {
+            recurrent: RecurrentConfig::new(input_size, hidden_size),
+            nonlinearity: Nonlinearity::Tanh,
+        }
+    }
+
+    /// Sets the non-linearity.
+    pub fn with_nonlinearity(mut self, nonlinearity: Nonlinearity) -> Self {
+        self.nonlinearity = nonlinearity;
+        self
+    }
+
+    /// The layer, with PyTorch's default initialisation (plus `init`).
+    ///
+    /// # Errors
+    /// If `input_size`, `hidden_size` or `num_layers` is 0, or `dropout` is
+    /// outside `[0, 1)`.
+    pub fn init<T: Element>(&self, rng: &mut Rng) -> Result<Rnn<T>> {
+        Ok(Rnn {
+            stack: Stack::new(self.nonlinearity.kind(), self.recurrent, rng)?,
+        })
+    }
+}
+recurrent_setters!(RnnConfig);
+
+/// The configuration of an [`Lstm`] (`nn.LSTM`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LstmConfig {
+    /// The hyper-parameters every sequence layer shares.
+    pub recurrent: RecurrentConfig,
+}
+
+impl LstmConfig {
+    /// One layer, with bias, time-major, no dropout, one direction.
+    pub fn new(input_size: usize, hidden_size: usize) -> Self {
+        LstmConfig {
+            recurrent: RecurrentConfig::new(input_size, hidden_size),
+        }
+    }
+
+    /// The layer, with PyTorch's default initialisation (plus `init`).
+    ///
+    /// # Errors
+    /// If `input_size`, `hidden_size` or `num_layers` is 0, or `dropout` is
+    /// outside `[0, 1)`.
+    pub fn init<T: Element>(&self, rng: &mut Rng) -> Result<Lstm<T>> {
+        Ok(Lstm {
+            stack: Stack::new(CellKind::Lstm, self.recurrent, rng)?,
+        })
+    }
+}
+recurrent_setters!(LstmConfig);
+
+/// The configuration of a [`Gru`] (`nn.GRU`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GruConfig {
+    /// The hyper-parameters every sequence layer shares.
+    pub recurrent: RecurrentConfig,
+}
+
+impl GruConfig {
+    /// One layer, with bias, time-major, no dropout, one direction.
+    pub fn new(input_size: usize, hidden_size: usize) -> Self {
+        GruConfig {
+            recurrent: RecurrentConfig::new(input_size, hidden_size),
+        }
+    }
+
+    /// The layer, with PyTorch's default initialisation (plus `init`).
+    ///
+    /// # Errors
+    /// If `input_size`, `hidden_size` or `num_layers` is 0, or `dropout` is
+    /// outside `[0, 1)`.
+    pub fn init<T: Element>(&self, rng: &mut Rng) -> Result<Gru<T>> {
+        Ok(Gru {
+            stack: Stack::new(CellKind::Gru, self.recurrent, rng)?,
+        })
+    }
+}
+recurrent_setters!(GruConfig);
 
 /// The machinery shared by the three sequence layers.
 struct Stack<T: Element> {
@@ -171,26 +300,12 @@ fn reversal_index(steps: usize, lengths: &[usize]) -> Vec<usize> {
 }
 
 impl<T: Element> Stack<T> {
-    #[track_caller]
-    fn new(kind: CellKind, config: RecurrentConfig, rng: &mut Rng) -> Self {
-        let what = match kind {
-            CellKind::RnnTanh | CellKind::RnnRelu => "Rnn::new",
-            CellKind::Lstm => "Lstm::new",
-            CellKind::Gru => "Gru::new",
-        };
-        check_sizes(
-            what,
-            &[
-                ("input_size", config.input_size),
-                ("hidden_size", config.hidden_size),
-                ("num_layers", config.num_layers),
-            ],
-        );
-        assert!(
-            (0.0..1.0).contains(&config.dropout),
-            "{what}: dropout = {}, expected a value in [0, 1)",
-            config.dropout
-        );
+    fn new(kind: CellKind, config: RecurrentConfig, rng: &mut Rng) -> Result<Self> {
+        config.check(match kind {
+            CellKind::RnnTanh | CellKind::RnnRelu => "Rnn",
+            CellKind::Lstm => "Lstm",
+            CellKind::Gru => "Gru",
+        })?;
         let dirs = config.directions();
         let layers = (0..config.num_layers)
             .map(|k| {
@@ -213,13 +328,13 @@ impl<T: Element> Stack<T> {
                     .collect()
             })
             .collect();
-        Stack {
+        Ok(Stack {
             kind,
             config,
             layers,
             training: TrainFlag::default(),
             rng: LayerRng::new(rng.fork()),
-        }
+        })
     }
 
     /// Every weight with its PyTorch name, in PyTorch's order.
@@ -458,10 +573,11 @@ macro_rules! forward_without_cell {
             Ok((o.output, o.h_n))
         }
 
-        #[doc = concat!("Panicking [`", stringify!($layer), "::try_forward`] without lengths.")]
+        #[doc = concat!("Panicking [`", stringify!($layer), "::try_forward`] without lengths; `x` is")]
+        /// anything that turns into a var (a `&Tensor` is a constant input).
         #[track_caller]
-        pub fn forward(&self, x: &Var<T>, h0: Option<&Var<T>>) -> (Var<T>, Var<T>) {
-            or_panic(self.try_forward(x, h0, None))
+        pub fn forward(&self, x: impl Into<Var<T>>, h0: Option<&Var<T>>) -> (Var<T>, Var<T>) {
+            or_panic(self.try_forward(&x.into(), h0, None))
         }
     };
 }
@@ -514,17 +630,6 @@ pub struct Rnn<T: Element> {
 }
 
 impl<T: Element> Rnn<T> {
-    /// A new layer with PyTorch's default initialisation.
-    ///
-    /// # Panics
-    /// If `input_size`, `hidden_size` or `num_layers` is 0, or `dropout` is outside `[0, 1)`.
-    #[track_caller]
-    pub fn new(config: RecurrentConfig, nonlinearity: Nonlinearity, rng: &mut Rng) -> Self {
-        Rnn {
-            stack: Stack::new(nonlinearity.kind(), config, rng),
-        }
-    }
-
     forward_without_cell! {
         /// Runs the whole sequence; `h0` defaults to zeros. With `lengths`, each
         /// batch element only uses its first `lengths[b]` steps: later outputs are
@@ -547,17 +652,6 @@ pub struct Gru<T: Element> {
 }
 
 impl<T: Element> Gru<T> {
-    /// A new layer with PyTorch's default initialisation (plus `config.init`).
-    ///
-    /// # Panics
-    /// If `input_size`, `hidden_size` or `num_layers` is 0, or `dropout` is outside `[0, 1)`.
-    #[track_caller]
-    pub fn new(config: RecurrentConfig, rng: &mut Rng) -> Self {
-        Gru {
-            stack: Stack::new(CellKind::Gru, config, rng),
-        }
-    }
-
     forward_without_cell! {
         /// Runs the whole sequence: `x: [L, N, H_in]` (`[N, L, H_in]` with
         /// `batch_first`), `h0: [layers·D, N, H]` → `(output [L, N, D·H],
@@ -572,13 +666,14 @@ impl<T: Element> Gru<T> {
 /// `(output, (h_n, c_n))`; shapes as for [`Rnn`].
 ///
 /// ```
-/// use nn_rnn::{Lstm, RecurrentConfig};
-/// use nn_autograd::Var;
+/// use nn_rnn::LstmConfig;
 /// use nn_tensor::{Rng, Tensor};
-/// let lstm = Lstm::<f64>::new(RecurrentConfig::new(3, 5).batch_first(true), &mut Rng::seed_from(1));
-/// let x = Var::constant(Tensor::ones(&[2, 7, 3]));
-/// let (y, (h, c)) = lstm.forward(&x, None);
+/// let lstm = LstmConfig::new(3, 5)
+///     .with_batch_first(true)
+///     .init::<f64>(&mut Rng::seed_from(1))?;
+/// let (y, (h, c)) = lstm.forward(&Tensor::ones(&[2, 7, 3]), None);
 /// assert_eq!((y.shape(), h.shape(), c.shape()), (&[2, 7, 5][..], &[1, 2, 5][..], &[1, 2, 5][..]));
+/// # Ok::<(), nn_tensor::TensorError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct Lstm<T: Element> {
@@ -589,17 +684,6 @@ pub struct Lstm<T: Element> {
 pub type LstmOutput<T> = (Var<T>, (Var<T>, Var<T>));
 
 impl<T: Element> Lstm<T> {
-    /// A new layer with PyTorch's default initialisation (plus `config.init`).
-    ///
-    /// # Panics
-    /// If `input_size`, `hidden_size` or `num_layers` is 0, or `dropout` is outside `[0, 1)`.
-    #[track_caller]
-    pub fn new(config: RecurrentConfig, rng: &mut Rng) -> Self {
-        Lstm {
-            stack: Stack::new(CellKind::Lstm, config, rng),
-        }
-    }
-
     /// Runs the whole sequence; the state `(h0, c0)` defaults to zeros. See
     /// [`Rnn::try_forward`] for `lengths`. Shapes: `x: [L, N, H_in]`
     /// (`[N, L, H_in]` with `batch_first`), `h0`, `c0: [layers·D, N, H]` →
@@ -616,10 +700,15 @@ impl<T: Element> Lstm<T> {
         Ok((o.output, (o.h_n, o.c_n.expect("the LSTM has a cell state"))))
     }
 
-    /// Panicking [`Lstm::try_forward`] without lengths.
+    /// Panicking [`Lstm::try_forward`] without lengths; `x` is anything that
+    /// turns into a var (a `&Tensor` is a constant input).
     #[track_caller]
-    pub fn forward(&self, x: &Var<T>, state: Option<(&Var<T>, &Var<T>)>) -> LstmOutput<T> {
-        or_panic(self.try_forward(x, state, None))
+    pub fn forward(
+        &self,
+        x: impl Into<Var<T>>,
+        state: Option<(&Var<T>, &Var<T>)>,
+    ) -> LstmOutput<T> {
+        or_panic(self.try_forward(&x.into(), state, None))
     }
 
     layer_common!();

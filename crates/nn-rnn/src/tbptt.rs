@@ -58,14 +58,14 @@ pub fn time_chunks<T: Element>(
 /// parameters; it returns the new state and a value to collect (e.g. the loss).
 ///
 /// ```
-/// use nn_rnn::{truncated_bptt, Lstm, RecurrentConfig};
+/// use nn_rnn::{truncated_bptt, LstmConfig};
 /// use nn_autograd::Var;
 /// use nn_tensor::{Rng, Tensor};
-/// let lstm = Lstm::<f64>::new(RecurrentConfig::new(2, 3), &mut Rng::seed_from(0));
+/// let lstm = LstmConfig::new(2, 3).init::<f64>(&mut Rng::seed_from(0))?;
 /// let x = Tensor::ones(&[10, 4, 2]); // [seq, batch, input]
 /// let (state, losses) = truncated_bptt(&x, 0, 4, None, |chunk, state| {
 ///     let s = state.as_ref().map(|(h, c): &(Var<f64>, Var<f64>)| (h, c));
-///     let (y, (h, c)) = lstm.forward(&Var::constant(chunk), s);
+///     let (y, (h, c)) = lstm.forward(chunk, s);
 ///     let loss = y.square().mean();
 ///     let _grads = loss.backward(); // reaches back to the chunk start only
 ///     (Some((h, c)), loss.value().item())
@@ -73,6 +73,7 @@ pub fn time_chunks<T: Element>(
 /// .unwrap();
 /// assert_eq!(losses.len(), 3);
 /// assert!(!state.unwrap().0.requires_grad());
+/// # Ok::<(), nn_tensor::TensorError>(())
 /// ```
 pub fn truncated_bptt<T: Element, S: Detach, R>(
     x: &Tensor<T>,

@@ -3,8 +3,8 @@
 
 use nn_autograd::Var;
 use nn_rnn::{
-    truncated_bptt, Gru, GruCell, Lstm, LstmCell, Module, Nonlinearity, RecurrentConfig, Rnn,
-    RnnCell,
+    truncated_bptt, GruCellConfig, GruConfig, LstmCellConfig, LstmConfig, Module, Nonlinearity,
+    RnnCellConfig, RnnConfig,
 };
 use nn_tensor::{Rng, Tensor};
 
@@ -15,8 +15,10 @@ fn max_diff(a: &Tensor<f64>, b: &Tensor<f64>) -> f64 {
 #[test]
 fn padding_never_changes_a_shorter_sequence() {
     let mut rng = Rng::seed_from(11);
-    let cfg = RecurrentConfig::new(3, 4).num_layers(2).bidirectional(true);
-    let lstm = Lstm::<f64>::new(cfg, &mut rng);
+    let cfg = LstmConfig::new(3, 4)
+        .with_num_layers(2)
+        .with_bidirectional(true);
+    let lstm = cfg.init::<f64>(&mut rng).unwrap();
     let (steps, n) = (6, 3);
     let lengths = [6, 2, 4];
     let x = Tensor::<f64>::rand_normal(&[steps, n, 3], 0.0, 1.0, &mut rng);
@@ -65,8 +67,11 @@ fn padding_never_changes_a_shorter_sequence() {
 #[test]
 fn reverse_direction_reads_the_sequence_backwards() {
     let mut rng = Rng::seed_from(5);
-    let bi = Gru::<f64>::new(RecurrentConfig::new(2, 3).bidirectional(true), &mut rng);
-    let fwd = Gru::<f64>::new(RecurrentConfig::new(2, 3), &mut rng);
+    let bi = GruConfig::new(2, 3)
+        .with_bidirectional(true)
+        .init::<f64>(&mut rng)
+        .unwrap();
+    let fwd = GruConfig::new(2, 3).init::<f64>(&mut rng).unwrap();
     // Give the unidirectional GRU the reverse weights of the bidirectional one.
     for ((_, p), (_, q)) in fwd
         .named_parameters()
@@ -98,8 +103,8 @@ fn cells_match_one_layer_sequences_step_by_step() {
         }
     };
 
-    let lstm = Lstm::<f64>::new(RecurrentConfig::new(3, 4), &mut rng);
-    let cell = LstmCell::<f64>::new(3, 4, true, &mut rng);
+    let lstm = LstmConfig::new(3, 4).init::<f64>(&mut rng).unwrap();
+    let cell = LstmCellConfig::new(3, 4).init::<f64>(&mut rng).unwrap();
     copy(lstm.named_parameters(), cell.named_parameters());
     let (y, (h_n, c_n)) = lstm.forward(&Var::constant(x.clone()), None);
     let mut state: Option<(Var<f64>, Var<f64>)> = None;
@@ -112,11 +117,17 @@ fn cells_match_one_layer_sequences_step_by_step() {
     assert!(max_diff(h.as_tensor(), &h_n.value().reshape([2, 4])) < 1e-12);
     assert!(max_diff(c.as_tensor(), &c_n.value().reshape([2, 4])) < 1e-12);
 
-    let gru = Gru::<f64>::new(RecurrentConfig::new(3, 4), &mut rng);
-    let gcell = GruCell::<f64>::new(3, 4, true, &mut rng);
+    let gru = GruConfig::new(3, 4).init::<f64>(&mut rng).unwrap();
+    let gcell = GruCellConfig::new(3, 4).init::<f64>(&mut rng).unwrap();
     copy(gru.named_parameters(), gcell.named_parameters());
-    let rnn = Rnn::<f64>::new(RecurrentConfig::new(3, 4), Nonlinearity::Relu, &mut rng);
-    let rcell = RnnCell::<f64>::new(3, 4, true, Nonlinearity::Relu, &mut rng);
+    let rnn = RnnConfig::new(3, 4)
+        .with_nonlinearity(Nonlinearity::Relu)
+        .init::<f64>(&mut rng)
+        .unwrap();
+    let rcell = RnnCellConfig::new(3, 4)
+        .with_nonlinearity(Nonlinearity::Relu)
+        .init::<f64>(&mut rng)
+        .unwrap();
     copy(rnn.named_parameters(), rcell.named_parameters());
     let (_, hg) = gru.forward(&Var::constant(x.clone()), None);
     let (_, hr) = rnn.forward(&Var::constant(x), None);
@@ -132,7 +143,7 @@ fn cells_match_one_layer_sequences_step_by_step() {
 #[test]
 fn truncated_bptt_carries_values_but_not_the_graph() {
     let mut rng = Rng::seed_from(2);
-    let lstm = Lstm::<f64>::new(RecurrentConfig::new(2, 3), &mut rng);
+    let lstm = LstmConfig::new(2, 3).init::<f64>(&mut rng).unwrap();
     let x = Tensor::<f64>::rand_normal(&[9, 2, 2], 0.0, 1.0, &mut rng);
     let (_, (h_full, _)) = lstm.forward(&Var::constant(x.clone()), None);
     let mut leaves = Vec::new();
@@ -163,7 +174,10 @@ fn truncated_bptt_carries_values_but_not_the_graph() {
 #[test]
 fn bad_shapes_are_reported_with_the_operation() {
     let mut rng = Rng::seed_from(1);
-    let lstm = Lstm::<f32>::new(RecurrentConfig::new(3, 4).num_layers(2), &mut rng);
+    let lstm = LstmConfig::new(3, 4)
+        .with_num_layers(2)
+        .init::<f32>(&mut rng)
+        .unwrap();
     let x = Var::constant(Tensor::zeros(&[5, 2, 7]));
     let e = lstm.try_forward(&x, None, None).unwrap_err().to_string();
     assert!(
@@ -187,10 +201,11 @@ fn bad_shapes_are_reported_with_the_operation() {
 #[test]
 fn dropout_between_layers_only_in_training() {
     let mut rng = Rng::seed_from(3);
-    let gru = Gru::<f64>::new(
-        RecurrentConfig::new(2, 8).num_layers(2).dropout(0.5),
-        &mut rng,
-    );
+    let gru = GruConfig::new(2, 8)
+        .with_num_layers(2)
+        .with_dropout(0.5)
+        .init::<f64>(&mut rng)
+        .unwrap();
     let x = Var::constant(Tensor::<f64>::rand_normal(&[5, 2, 2], 0.0, 1.0, &mut rng));
     let a = gru.forward(&x, None).0.value().clone();
     let b = gru.forward(&x, None).0.value().clone();
@@ -202,4 +217,50 @@ fn dropout_between_layers_only_in_training() {
     let c = gru.forward(&x, None).0.value().clone();
     let d = gru.forward(&x, None).0.value().clone();
     assert_eq!(c, d);
+}
+
+#[test]
+fn zero_sizes_are_errors_naming_the_layer_and_the_value() {
+    let rng = &mut Rng::seed_from(0);
+    let msg = |e: nn_tensor::TensorError| e.to_string();
+    let cases = [
+        (
+            msg(LstmConfig::new(3, 0).init::<f32>(rng).unwrap_err()),
+            "Lstm: hidden_size = 0, expected at least 1",
+        ),
+        (
+            msg(GruConfig::new(0, 4).init::<f32>(rng).unwrap_err()),
+            "Gru: input_size = 0, expected at least 1",
+        ),
+        (
+            msg(RnnConfig::new(3, 4)
+                .with_num_layers(0)
+                .init::<f32>(rng)
+                .unwrap_err()),
+            "Rnn: num_layers = 0, expected at least 1",
+        ),
+        (
+            msg(LstmConfig::new(3, 4)
+                .with_num_layers(2)
+                .with_dropout(1.0)
+                .init::<f32>(rng)
+                .unwrap_err()),
+            "Lstm: dropout = 1, expected a value in [0, 1)",
+        ),
+        (
+            msg(RnnCellConfig::new(0, 4).init::<f32>(rng).unwrap_err()),
+            "RnnCell: input_size = 0, expected at least 1",
+        ),
+        (
+            msg(LstmCellConfig::new(3, 0).init::<f32>(rng).unwrap_err()),
+            "LstmCell: hidden_size = 0, expected at least 1",
+        ),
+        (
+            msg(GruCellConfig::new(3, 0).init::<f32>(rng).unwrap_err()),
+            "GruCell: hidden_size = 0, expected at least 1",
+        ),
+    ];
+    for (got, want) in cases {
+        assert!(got.contains(want), "{got:?} should contain {want:?}");
+    }
 }

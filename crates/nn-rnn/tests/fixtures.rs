@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use common::{cases, Case};
 use nn_autograd::Var;
-use nn_rnn::{Gru, Lstm, Module, Nonlinearity, RecurrentConfig, Rnn};
+use nn_rnn::{GruConfig, LstmConfig, Module, Nonlinearity, RecurrentConfig, RnnConfig};
 use nn_tensor::{Element, Rng};
 
 fn config(c: &Case) -> RecurrentConfig {
@@ -16,9 +16,11 @@ fn config(c: &Case) -> RecurrentConfig {
         "{}: bias=false cases are not expected",
         c.name
     );
-    RecurrentConfig::new(c.usize("input_size"), c.usize("hidden_size"))
-        .num_layers(c.usize("num_layers"))
-        .batch_first(c.bool("batch_first"))
+    RecurrentConfig {
+        num_layers: c.usize("num_layers"),
+        batch_first: c.bool("batch_first"),
+        ..RecurrentConfig::new(c.usize("input_size"), c.usize("hidden_size"))
+    }
 }
 
 fn run<T: Element>(c: &Case, tol: f64) {
@@ -42,7 +44,7 @@ fn run<T: Element>(c: &Case, tol: f64) {
     if c.has("c0") {
         let c0 = Var::leaf(c.tensor::<T>("c0"));
         leaves.insert("c0", c0.clone());
-        let m = Lstm::<T>::new(cfg, &mut rng);
+        let m = LstmConfig { recurrent: cfg }.init::<T>(&mut rng).unwrap();
         params(m.named_parameters(), &mut leaves);
         let (y, (h, cn)) = m.forward(&x, Some((&h0, &c0)));
         outs.insert("output", y);
@@ -54,13 +56,18 @@ fn run<T: Element>(c: &Case, tol: f64) {
             Some("relu") => Nonlinearity::Relu,
             other => panic!("{}: nonlinearity {other:?}", c.name),
         };
-        let m = Rnn::<T>::new(cfg, nl, &mut rng);
+        let m = RnnConfig {
+            recurrent: cfg,
+            nonlinearity: nl,
+        }
+        .init::<T>(&mut rng)
+        .unwrap();
         params(m.named_parameters(), &mut leaves);
         let (y, h) = m.forward(&x, Some(&h0));
         outs.insert("output", y);
         outs.insert("h_n", h);
     } else {
-        let m = Gru::<T>::new(cfg, &mut rng);
+        let m = GruConfig { recurrent: cfg }.init::<T>(&mut rng).unwrap();
         params(m.named_parameters(), &mut leaves);
         let (y, h) = m.forward(&x, Some(&h0));
         outs.insert("output", y);

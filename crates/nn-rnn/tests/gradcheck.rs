@@ -4,7 +4,9 @@
 
 use nn_autograd::gradcheck::{check_gradients, GradCheckConfig};
 use nn_autograd::Var;
-use nn_rnn::{recurrence, CellKind, Gru, Lstm, Nonlinearity, RecurrentConfig, Rnn};
+use nn_rnn::{
+    recurrence, CellKind, GruConfig, LstmConfig, Nonlinearity, RecurrentConfig, RnnConfig,
+};
 use nn_tensor::{Rng, Tensor};
 use proptest::prelude::*;
 
@@ -84,7 +86,12 @@ proptest! {
     ) {
         let mut rng = Rng::seed_from(seed);
         let (steps, n, i, h) = (4, 3, 2, 3);
-        let config = RecurrentConfig::new(i, h).num_layers(2).bidirectional(true).batch_first(batch_first);
+        let recurrent = RecurrentConfig {
+            num_layers: 2,
+            bidirectional: true,
+            batch_first,
+            ..RecurrentConfig::new(i, h)
+        };
         let lengths = vec![4, 2, 3];
         let xs = if batch_first { [n, steps, i] } else { [steps, n, i] };
         let inputs = vec![
@@ -92,9 +99,9 @@ proptest! {
             Tensor::rand_normal(&[4, n, h], 0.0, 1.0, &mut rng),
             Tensor::rand_normal(&[4, n, h], 0.0, 1.0, &mut rng),
         ];
-        let lstm = Lstm::<f64>::new(config, &mut rng);
-        let gru = Gru::<f64>::new(config, &mut rng);
-        let rnn = Rnn::<f64>::new(config, Nonlinearity::Tanh, &mut rng);
+        let lstm = LstmConfig { recurrent }.init::<f64>(&mut rng).unwrap();
+        let gru = GruConfig { recurrent }.init::<f64>(&mut rng).unwrap();
+        let rnn = RnnConfig { recurrent, nonlinearity: Nonlinearity::Tanh }.init::<f64>(&mut rng).unwrap();
         let report = check_gradients(
             |v| match which {
                 0 => {

@@ -3,31 +3,34 @@
 use nn_autograd::Var;
 use nn_layers::serialize::{load, save};
 use nn_layers::LoadMode;
-use nn_rnn::{GruCell, Lstm, LstmCell, Module, Nonlinearity, RecurrentConfig, Rnn, RnnCell};
+use nn_rnn::{
+    GruCellConfig, LstmCellConfig, LstmConfig, Module, Nonlinearity, RnnCellConfig, RnnConfig,
+};
 use nn_tensor::{Rng, Tensor};
 
 #[test]
 fn parameter_counts_match_pytorch() {
     let mut rng = Rng::seed_from(0);
     // nn.LSTM(10, 20): 4·20·10 + 4·20·20 + 2·4·20.
-    let lstm = Lstm::<f32>::new(RecurrentConfig::new(10, 20), &mut rng);
+    let lstm = LstmConfig::new(10, 20).init::<f32>(&mut rng).unwrap();
     assert_eq!(lstm.num_parameters(), 2560);
     // nn.RNN(4, 3, num_layers=2, bidirectional=True, bias=False).
-    let rnn = Rnn::<f32>::new(
-        RecurrentConfig::new(4, 3)
-            .num_layers(2)
-            .bidirectional(true)
-            .bias(false),
-        Nonlinearity::Tanh,
-        &mut rng,
-    );
+    let rnn = RnnConfig::new(4, 3)
+        .with_num_layers(2)
+        .with_bidirectional(true)
+        .with_bias(false)
+        .init::<f32>(&mut rng)
+        .unwrap();
     assert_eq!(
         rnn.num_parameters(),
         2 * (3 * 4 + 3 * 3) + 2 * (3 * 6 + 3 * 3)
     );
     // nn.GRUCell(5, 7): 3·7·5 + 3·7·7 + 2·3·7.
     assert_eq!(
-        GruCell::<f32>::new(5, 7, true, &mut rng).num_parameters(),
+        GruCellConfig::new(5, 7)
+            .init::<f32>(&mut rng)
+            .unwrap()
+            .num_parameters(),
         294
     );
 }
@@ -35,10 +38,11 @@ fn parameter_counts_match_pytorch() {
 #[test]
 fn visitor_names_are_pytorch_state_dict_names() {
     let mut rng = Rng::seed_from(1);
-    let lstm = Lstm::<f32>::new(
-        RecurrentConfig::new(3, 4).num_layers(2).bidirectional(true),
-        &mut rng,
-    );
+    let lstm = LstmConfig::new(3, 4)
+        .with_num_layers(2)
+        .with_bidirectional(true)
+        .init::<f32>(&mut rng)
+        .unwrap();
     let names: Vec<String> = lstm.state_dict().into_iter().map(|(n, _)| n).collect();
     let mut want = Vec::new();
     for k in 0..2 {
@@ -49,14 +53,18 @@ fn visitor_names_are_pytorch_state_dict_names() {
         }
     }
     assert_eq!(names, want);
-    let cell = LstmCell::<f32>::new(3, 4, true, &mut rng);
+    let cell = LstmCellConfig::new(3, 4).init::<f32>(&mut rng).unwrap();
     let names: Vec<String> = cell
         .named_parameters()
         .into_iter()
         .map(|(n, _)| n)
         .collect();
     assert_eq!(names, ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]);
-    let cell = RnnCell::<f32>::new(3, 4, false, Nonlinearity::Relu, &mut rng);
+    let cell = RnnCellConfig::new(3, 4)
+        .with_bias(false)
+        .with_nonlinearity(Nonlinearity::Relu)
+        .init::<f32>(&mut rng)
+        .unwrap();
     assert_eq!(cell.type_name(), "RnnCell");
     assert_eq!(cell.named_parameters().len(), 2);
 }
@@ -64,11 +72,15 @@ fn visitor_names_are_pytorch_state_dict_names() {
 #[test]
 fn eval_turns_off_inter_layer_dropout() {
     let mut rng = Rng::seed_from(2);
-    let lstm = Lstm::<f64>::new(
-        RecurrentConfig::new(3, 6).num_layers(3).dropout(0.5),
-        &mut rng,
-    );
-    let plain = Lstm::<f64>::new(RecurrentConfig::new(3, 6).num_layers(3), &mut rng);
+    let lstm = LstmConfig::new(3, 6)
+        .with_num_layers(3)
+        .with_dropout(0.5)
+        .init::<f64>(&mut rng)
+        .unwrap();
+    let plain = LstmConfig::new(3, 6)
+        .with_num_layers(3)
+        .init::<f64>(&mut rng)
+        .unwrap();
     for ((_, a), (_, b)) in plain.named_parameters().iter().zip(lstm.named_parameters()) {
         a.set_value(b.value());
     }
@@ -85,9 +97,11 @@ fn eval_turns_off_inter_layer_dropout() {
 
 #[test]
 fn saved_lstm_loads_strictly_into_a_fresh_model() {
-    let cfg = RecurrentConfig::new(5, 7).num_layers(2).bidirectional(true);
-    let original = Lstm::<f32>::new(cfg, &mut Rng::seed_from(3));
-    let fresh = Lstm::<f32>::new(cfg, &mut Rng::seed_from(4));
+    let cfg = LstmConfig::new(5, 7)
+        .with_num_layers(2)
+        .with_bidirectional(true);
+    let original = cfg.init::<f32>(&mut Rng::seed_from(3)).unwrap();
+    let fresh = cfg.init::<f32>(&mut Rng::seed_from(4)).unwrap();
     let x = Var::constant(Tensor::<f32>::rand_normal(
         &[6, 2, 5],
         0.0,

@@ -19,7 +19,7 @@ use std::time::Instant;
 use nnkit::layers::{Forward, Linear, LinearConfig, Module};
 use nnkit::optim::{Adam, AdamConfig, GradClip};
 use nnkit::prelude::*;
-use nnkit::rnn::{Gru, Lstm, Nonlinearity, RecurrentConfig, RecurrentInit, Rnn};
+use nnkit::rnn::{Gru, GruConfig, Lstm, LstmConfig, RecurrentInit, Rnn, RnnConfig};
 
 /// The variance of the sum of two independent U(0, 1) values: the test MSE
 /// of always predicting the mean.
@@ -70,19 +70,20 @@ struct Model {
 
 impl Model {
     fn new(name: &'static str, hidden: usize, rng: &mut Rng) -> Model {
-        let cfg = RecurrentConfig::new(2, hidden);
         let recurrent = match name {
-            "rnn" => Recurrent::Rnn(Rnn::new(cfg, Nonlinearity::Tanh, rng)),
+            "rnn" => Recurrent::Rnn(RnnConfig::new(2, hidden).init(rng).expect("rnn")),
             // Forget-gate bias 1 (Jozefowicz et al. 2015): the cell keeps its
             // content by default, the usual start for long dependencies.
-            "lstm" => Recurrent::Lstm(Lstm::new(
-                cfg.init(RecurrentInit {
-                    forget_bias: Some(1.0),
-                    ..RecurrentInit::default()
-                }),
-                rng,
-            )),
-            "gru" => Recurrent::Gru(Gru::new(cfg, rng)),
+            "lstm" => Recurrent::Lstm(
+                LstmConfig::new(2, hidden)
+                    .with_init(RecurrentInit {
+                        forget_bias: Some(1.0),
+                        ..RecurrentInit::default()
+                    })
+                    .init(rng)
+                    .expect("lstm"),
+            ),
+            "gru" => Recurrent::Gru(GruConfig::new(2, hidden).init(rng).expect("gru")),
             other => unreachable!("no model kind {other}"),
         };
         let head = LinearConfig::new(hidden, 1)

@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use nnkit::attention::MultiHeadAttention;
 use nnkit::prelude::*;
-use nnkit::rnn::{Lstm, RecurrentConfig};
+use nnkit::rnn::LstmConfig;
 use serde_json::json;
 
 /// CPU time used so far by the whole process, in nanoseconds
@@ -78,7 +78,10 @@ fn main() {
     nnkit::tensor::set_num_threads(1);
     let mut rng = Rng::seed_from(args.seed());
 
-    let lstm = Lstm::<f32>::new(RecurrentConfig::new(d, d).batch_first(true), &mut rng);
+    let lstm = LstmConfig::new(d, d)
+        .with_batch_first(true)
+        .init::<f32>(&mut rng)
+        .expect("positive sizes");
     let mha = MultiHeadAttention::<f32>::new(d, 4, 0.0, true, &mut rng);
 
     println!("| n | LSTM ms | ×prev | self-attention ms | ×prev | attention / LSTM |");

@@ -22,7 +22,7 @@ use std::time::Instant;
 use nnkit::layers::{Embedding, EmbeddingConfig, Forward, Linear, LinearConfig, Module};
 use nnkit::optim::{AdamConfig, GradClip};
 use nnkit::prelude::*;
-use nnkit::rnn::{truncated_bptt, Lstm, RecurrentConfig, RecurrentInit};
+use nnkit::rnn::{truncated_bptt, Lstm, LstmConfig, RecurrentInit};
 
 /// The vocabulary: the sorted distinct characters of the whole text.
 struct Vocab {
@@ -88,15 +88,14 @@ impl CharModel {
             embed: EmbeddingConfig::new(vocab, embed)
                 .init(rng)
                 .expect("embedding"),
-            lstm: Lstm::new(
-                RecurrentConfig::new(embed, hidden)
-                    .num_layers(2)
-                    .init(RecurrentInit {
-                        forget_bias: Some(1.0),
-                        ..RecurrentInit::default()
-                    }),
-                rng,
-            ),
+            lstm: LstmConfig::new(embed, hidden)
+                .with_num_layers(2)
+                .with_init(RecurrentInit {
+                    forget_bias: Some(1.0),
+                    ..RecurrentInit::default()
+                })
+                .init(rng)
+                .expect("lstm"),
             head: LinearConfig::new(hidden, vocab).init(rng).expect("head"),
         }
     }

@@ -20,7 +20,7 @@ use std::time::Instant;
 use nnkit::layers::{Embedding, EmbeddingConfig, Forward, Linear, LinearConfig, Module};
 use nnkit::optim::AdamConfig;
 use nnkit::prelude::*;
-use nnkit::rnn::{Forest, Lstm, RecurrentConfig, Tree, TreeRnn, TreeRnnConfig};
+use nnkit::rnn::{Forest, Lstm, LstmConfig, Tree, TreeRnn, TreeRnnConfig};
 
 /// Token ids: the two values, the three operators, the parentheses.
 const FALSE: usize = 0;
@@ -242,7 +242,7 @@ fn main() {
         embed: EmbeddingConfig::new(TOKENS, dim)
             .init(&mut rng)
             .expect("sizes > 0"),
-        lstm: Lstm::new(RecurrentConfig::new(dim, dim), &mut rng),
+        lstm: LstmConfig::new(dim, dim).init(&mut rng).expect("sizes > 0"),
         head: LinearConfig::new(dim, 2).init(&mut rng).expect("sizes > 0"),
     };
     train(&lstm, steps, depth, &mut rng);

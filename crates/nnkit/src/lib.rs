@@ -135,6 +135,7 @@ pub mod doc_pages {
     ///     ReduceLrOnPlateau, RmsPropConfig, SgdConfig, StepLr,
     /// };
     /// use nnkit::rnn::{truncated_bptt, Gru, GruCell, Lstm, LstmCell, Rnn, RnnCell};
+    /// use nnkit::rnn::{GruCellConfig, GruConfig, LstmCellConfig, LstmConfig, RnnCellConfig, RnnConfig};
     /// use nnkit::tensor::{Rng, Tensor, TensorError};
     /// use nnkit::train::figures::{save_image_grid, save_line_chart};
     /// use nnkit::train::{Accuracy, Checkpoint, EarlyStopping, History, MeanSquaredError, Trainer};

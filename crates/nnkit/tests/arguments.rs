@@ -15,7 +15,9 @@ use nnkit::generative::{
     AutoencoderConfig, Conditioned, Corruption, GanConfig, LabelEncoding, VaeConfig,
 };
 use nnkit::prelude::*;
-use nnkit::rnn::{Gru, GruCell, Lstm, LstmCell, Nonlinearity, RecurrentConfig, Rnn, RnnCell};
+use nnkit::rnn::{
+    GruCellConfig, GruConfig, LstmCellConfig, LstmConfig, Nonlinearity, RnnCellConfig, RnnConfig,
+};
 
 fn named() -> Vec<(String, Parameter<f64>)> {
     vec![("w".into(), Parameter::new(Tensor::zeros(&[2])))]
@@ -81,22 +83,28 @@ fn conv2d_layer_kernel_larger_than_padded_input() {
     );
 }
 
+/// The message of a constructor's error.
+fn error_of<T: std::fmt::Debug>(r: Result<T, TensorError>) -> String {
+    r.unwrap_err().to_string()
+}
+
 #[test]
-#[should_panic(expected = "Lstm::new: hidden_size = 0, expected at least 1")]
 fn lstm_zero_hidden_size() {
-    nnkit::rnn::Lstm::<f32>::new(
-        nnkit::rnn::RecurrentConfig::new(3, 0),
-        &mut Rng::seed_from(0),
+    let e = error_of(LstmConfig::new(3, 0).init::<f32>(&mut Rng::seed_from(0)));
+    assert!(
+        e.contains("Lstm: hidden_size = 0, expected at least 1"),
+        "{e}"
     );
 }
 
 #[test]
-#[should_panic(expected = "Gru::new: dropout = 1, expected a value in [0, 1)")]
 fn gru_dropout_of_one() {
-    let config = nnkit::rnn::RecurrentConfig::new(3, 4)
-        .num_layers(2)
-        .dropout(1.0);
-    nnkit::rnn::Gru::<f32>::new(config, &mut Rng::seed_from(0));
+    let config = GruConfig::new(3, 4).with_num_layers(2).with_dropout(1.0);
+    let e = error_of(config.init::<f32>(&mut Rng::seed_from(0)));
+    assert!(
+        e.contains("Gru: dropout = 1, expected a value in [0, 1)"),
+        "{e}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -231,39 +239,58 @@ fn additive_attention_zero_width() {
 // Recurrent cells and sequence layers.
 
 #[test]
-#[should_panic(expected = "RnnCell::new: input_size = 0, expected at least 1")]
 fn rnn_cell_zero_input() {
-    RnnCell::<f32>::new(0, 4, true, Nonlinearity::Tanh, &mut Rng::seed_from(0));
+    let e = error_of(RnnCellConfig::new(0, 4).init::<f32>(&mut Rng::seed_from(0)));
+    assert!(
+        e.contains("RnnCell: input_size = 0, expected at least 1"),
+        "{e}"
+    );
 }
 
 #[test]
-#[should_panic(expected = "RnnCell::new: hidden_size = 0, expected at least 1")]
 fn rnn_cell_zero_hidden() {
-    RnnCell::<f32>::new(3, 0, true, Nonlinearity::Tanh, &mut Rng::seed_from(0));
+    let config = RnnCellConfig::new(3, 0).with_nonlinearity(Nonlinearity::Relu);
+    let e = error_of(config.init::<f32>(&mut Rng::seed_from(0)));
+    assert!(
+        e.contains("RnnCell: hidden_size = 0, expected at least 1"),
+        "{e}"
+    );
 }
 
 #[test]
-#[should_panic(expected = "LstmCell::new: input_size = 0, expected at least 1")]
 fn lstm_cell_zero_input() {
-    LstmCell::<f32>::new(0, 4, true, &mut Rng::seed_from(0));
+    let e = error_of(LstmCellConfig::new(0, 4).init::<f32>(&mut Rng::seed_from(0)));
+    assert!(
+        e.contains("LstmCell: input_size = 0, expected at least 1"),
+        "{e}"
+    );
 }
 
 #[test]
-#[should_panic(expected = "LstmCell::new: hidden_size = 0, expected at least 1")]
 fn lstm_cell_zero_hidden() {
-    LstmCell::<f32>::new(3, 0, true, &mut Rng::seed_from(0));
+    let e = error_of(LstmCellConfig::new(3, 0).init::<f32>(&mut Rng::seed_from(0)));
+    assert!(
+        e.contains("LstmCell: hidden_size = 0, expected at least 1"),
+        "{e}"
+    );
 }
 
 #[test]
-#[should_panic(expected = "GruCell::new: input_size = 0, expected at least 1")]
 fn gru_cell_zero_input() {
-    GruCell::<f32>::new(0, 4, true, &mut Rng::seed_from(0));
+    let e = error_of(GruCellConfig::new(0, 4).init::<f32>(&mut Rng::seed_from(0)));
+    assert!(
+        e.contains("GruCell: input_size = 0, expected at least 1"),
+        "{e}"
+    );
 }
 
 #[test]
-#[should_panic(expected = "GruCell::new: hidden_size = 0, expected at least 1")]
 fn gru_cell_zero_hidden() {
-    GruCell::<f32>::new(3, 0, true, &mut Rng::seed_from(0));
+    let e = error_of(GruCellConfig::new(3, 0).init::<f32>(&mut Rng::seed_from(0)));
+    assert!(
+        e.contains("GruCell: hidden_size = 0, expected at least 1"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -280,42 +307,55 @@ fn direction_weights_zero_hidden() {
 }
 
 #[test]
-#[should_panic(expected = "Rnn::new: input_size = 0, expected at least 1")]
 fn rnn_zero_input() {
-    Rnn::<f32>::new(
-        RecurrentConfig::new(0, 4),
-        Nonlinearity::Tanh,
-        &mut Rng::seed_from(0),
+    let e = error_of(RnnConfig::new(0, 4).init::<f32>(&mut Rng::seed_from(0)));
+    assert!(
+        e.contains("Rnn: input_size = 0, expected at least 1"),
+        "{e}"
     );
 }
 
 #[test]
-#[should_panic(expected = "Rnn::new: num_layers = 0, expected at least 1")]
 fn rnn_zero_layers() {
-    let config = RecurrentConfig::new(3, 4).num_layers(0);
-    Rnn::<f32>::new(config, Nonlinearity::Relu, &mut Rng::seed_from(0));
-}
-
-#[test]
-#[should_panic(expected = "Lstm::new: num_layers = 0, expected at least 1")]
-fn lstm_zero_layers() {
-    Lstm::<f32>::new(
-        RecurrentConfig::new(3, 4).num_layers(0),
-        &mut Rng::seed_from(0),
+    let config = RnnConfig::new(3, 4)
+        .with_num_layers(0)
+        .with_nonlinearity(Nonlinearity::Relu);
+    let e = error_of(config.init::<f32>(&mut Rng::seed_from(0)));
+    assert!(
+        e.contains("Rnn: num_layers = 0, expected at least 1"),
+        "{e}"
     );
 }
 
 #[test]
-#[should_panic(expected = "Gru::new: hidden_size = 0, expected at least 1")]
-fn gru_zero_hidden() {
-    Gru::<f32>::new(RecurrentConfig::new(3, 0), &mut Rng::seed_from(0));
+fn lstm_zero_layers() {
+    let config = LstmConfig::new(3, 4).with_num_layers(0);
+    let e = error_of(config.init::<f32>(&mut Rng::seed_from(0)));
+    assert!(
+        e.contains("Lstm: num_layers = 0, expected at least 1"),
+        "{e}"
+    );
 }
 
 #[test]
-#[should_panic(expected = "Lstm::new: dropout = NaN, expected a value in [0, 1)")]
+fn gru_zero_hidden() {
+    let e = error_of(GruConfig::new(3, 0).init::<f32>(&mut Rng::seed_from(0)));
+    assert!(
+        e.contains("Gru: hidden_size = 0, expected at least 1"),
+        "{e}"
+    );
+}
+
+#[test]
 fn lstm_nan_dropout() {
-    let config = RecurrentConfig::new(3, 4).num_layers(2).dropout(f64::NAN);
-    Lstm::<f32>::new(config, &mut Rng::seed_from(0));
+    let config = LstmConfig::new(3, 4)
+        .with_num_layers(2)
+        .with_dropout(f64::NAN);
+    let e = error_of(config.init::<f32>(&mut Rng::seed_from(0)));
+    assert!(
+        e.contains("Lstm: dropout = NaN, expected a value in [0, 1)"),
+        "{e}"
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 use nnkit::layers::LinearConfig;
 use nnkit::optim::{AdamConfig, Optimizer, UpdateRule};
 use nnkit::prelude::*;
-use nnkit::rnn::{Gru, Lstm, Nonlinearity, RecurrentConfig, Rnn};
+use nnkit::rnn::{Gru, GruConfig, Lstm, LstmConfig, Nonlinearity, RecurrentConfig, Rnn, RnnConfig};
 
 use crate::common::{self, Ctx, Res, Step, StepResult};
 
@@ -32,11 +32,20 @@ impl SequenceRegressor {
     /// A regressor of `kind` (`"RNN"`, `"LSTM"` or `"GRU"`) with `hidden` units
     /// over 2-feature steps.
     pub fn new(kind: &str, hidden: usize, nonlinearity: Nonlinearity, rng: &mut Rng) -> Res<Self> {
-        let cfg = RecurrentConfig::new(2, hidden).batch_first(true);
+        let recurrent = RecurrentConfig {
+            batch_first: true,
+            ..RecurrentConfig::new(2, hidden)
+        };
         let cell = match kind {
-            "RNN" => Recurrent::Rnn(Rnn::new(cfg, nonlinearity, rng)),
-            "LSTM" => Recurrent::Lstm(Lstm::new(cfg, rng)),
-            _ => Recurrent::Gru(Gru::new(cfg, rng)),
+            "RNN" => Recurrent::Rnn(
+                RnnConfig {
+                    recurrent,
+                    nonlinearity,
+                }
+                .init(rng)?,
+            ),
+            "LSTM" => Recurrent::Lstm(LstmConfig { recurrent }.init(rng)?),
+            _ => Recurrent::Gru(GruConfig { recurrent }.init(rng)?),
         };
         Ok(SequenceRegressor {
             cell,

@@ -23,10 +23,12 @@ pub fn runners<T: Element>() -> Vec<(&'static str, Runner<T>)> {
 
 fn run<T: Element>(c: &Ctx<'_, T>, kind: CellKind) -> Result<Outputs<T>, String> {
     let bias = c.param_bool("bias")?;
-    let cfg = RecurrentConfig::new(c.param_usize("input_size")?, c.param_usize("hidden_size")?)
-        .num_layers(c.param_usize("num_layers")?)
-        .batch_first(c.param_bool("batch_first")?)
-        .bias(bias);
+    let cfg = RecurrentConfig {
+        num_layers: c.param_usize("num_layers")?,
+        batch_first: c.param_bool("batch_first")?,
+        bias,
+        ..RecurrentConfig::new(c.param_usize("input_size")?, c.param_usize("hidden_size")?)
+    };
     let weights = (0..cfg.num_layers)
         .map(|k| {
             let opt = |name: String| -> Result<Option<Var<T>>, String> {
