@@ -37,7 +37,7 @@ fn padding_never_changes_a_shorter_sequence() {
         Tensor::from_vec(v, &[steps, n, 3])
     };
     let run = |x: &Tensor<f64>| {
-        lstm.try_forward(&Var::constant(x.clone()), None, Some(&lengths))
+        lstm.try_forward(&Var::from(x), None, Some(&lengths))
             .unwrap()
     };
     let (y1, (h1, c1)) = run(&x);
@@ -48,7 +48,7 @@ fn padding_never_changes_a_shorter_sequence() {
     // Each sequence alone (batch of one, exact length) gives the same results.
     for (b, &len) in lengths.iter().enumerate() {
         let xb = x.narrow(1, b, 1).narrow(0, 0, len);
-        let (yb, (hb, cb)) = lstm.forward(&Var::constant(xb), None);
+        let (yb, (hb, cb)) = lstm.forward(xb, None);
         let y_pad = y1.value().narrow(1, b, 1);
         assert!(
             max_diff(yb.as_tensor(), &y_pad.narrow(0, 0, len)) < 1e-12,
@@ -82,8 +82,8 @@ fn reverse_direction_reads_the_sequence_backwards() {
     }
     let x = Tensor::<f64>::rand_normal(&[5, 2, 2], 0.0, 1.0, &mut rng);
     let rev: Vec<usize> = (0..5).rev().collect();
-    let (y_bi, h_bi) = bi.forward(&Var::constant(x.clone()), None);
-    let (y_r, h_r) = fwd.forward(&Var::constant(x.index_select(0, &rev)), None);
+    let (y_bi, h_bi) = bi.forward(&x, None);
+    let (y_r, h_r) = fwd.forward(x.index_select(0, &rev), None);
     let y_bi_rev = y_bi.value().narrow(2, 3, 3);
     assert!(max_diff(&y_bi_rev, &y_r.value().index_select(0, &rev)) < 1e-12);
     assert!(max_diff(&h_bi.value().narrow(0, 1, 1), h_r.as_tensor()) < 1e-12);
@@ -106,7 +106,7 @@ fn cells_match_one_layer_sequences_step_by_step() {
     let lstm = LstmConfig::new(3, 4).init::<f64>(&mut rng).unwrap();
     let cell = LstmCellConfig::new(3, 4).init::<f64>(&mut rng).unwrap();
     copy(lstm.named_parameters(), cell.named_parameters());
-    let (y, (h_n, c_n)) = lstm.forward(&Var::constant(x.clone()), None);
+    let (y, (h_n, c_n)) = lstm.forward(&x, None);
     let mut state: Option<(Var<f64>, Var<f64>)> = None;
     for (t, xt) in steps.iter().enumerate() {
         let s = cell.forward(xt, state.as_ref().map(|(h, c)| (h, c)));
@@ -129,8 +129,8 @@ fn cells_match_one_layer_sequences_step_by_step() {
         .init::<f64>(&mut rng)
         .unwrap();
     copy(rnn.named_parameters(), rcell.named_parameters());
-    let (_, hg) = gru.forward(&Var::constant(x.clone()), None);
-    let (_, hr) = rnn.forward(&Var::constant(x), None);
+    let (_, hg) = gru.forward(&x, None);
+    let (_, hr) = rnn.forward(x, None);
     let (mut g, mut r) = (None, None);
     for xt in &steps {
         g = Some(gcell.forward(xt, g.as_ref()));
@@ -145,7 +145,7 @@ fn truncated_bptt_carries_values_but_not_the_graph() {
     let mut rng = Rng::seed_from(2);
     let lstm = LstmConfig::new(2, 3).init::<f64>(&mut rng).unwrap();
     let x = Tensor::<f64>::rand_normal(&[9, 2, 2], 0.0, 1.0, &mut rng);
-    let (_, (h_full, _)) = lstm.forward(&Var::constant(x.clone()), None);
+    let (_, (h_full, _)) = lstm.forward(&x, None);
     let mut leaves = Vec::new();
     let (state, _) = truncated_bptt(
         &x,
