@@ -211,6 +211,21 @@ impl ReduceLrOnPlateau {
         self.bad_epochs
     }
 
+    /// Epochs still to wait after the last reduction before counting again.
+    pub fn cooldown_left(&self) -> u64 {
+        self.cooldown_left
+    }
+
+    /// Puts the scheduler back where [`best`](Self::best),
+    /// [`bad_epochs`](Self::bad_epochs) and
+    /// [`cooldown_left`](Self::cooldown_left) said it was (resuming a run
+    /// from a checkpoint).
+    pub fn restore(&mut self, best: f64, bad_epochs: u64, cooldown_left: u64) {
+        self.best = best;
+        self.bad_epochs = bad_epochs;
+        self.cooldown_left = cooldown_left;
+    }
+
     /// The settings.
     pub fn config(&self) -> &PlateauConfig {
         &self.config

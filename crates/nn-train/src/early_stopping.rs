@@ -5,6 +5,20 @@
 //! metric, remembers the best epoch, and stops after `patience` epochs
 //! without an improvement larger than `min_delta`; the trainer then restores
 //! the weights of the best epoch.
+//!
+//! [`EarlyStopping`] is the rule alone (usable in a loop of your own);
+//! [`EarlyStopper`] is the [`Callback`] that applies it inside
+//! [`Trainer`](crate::Trainer), keeps the best weights and saves both in
+//! checkpoints. Epochs are numbered from 1, as in the history.
+
+use std::collections::BTreeMap;
+
+use nn_tensor::{Element, Tensor};
+
+use crate::callback::{Callback, Control, FitContext};
+use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::state::{self, f64s_from_string, f64s_to_string};
+use crate::{FitReport, TrainError};
 
 /// Whether a smaller or a larger value of the monitored metric is better.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +57,7 @@ pub struct EarlyStopping {
     mode: Mode,
     patience: usize,
     min_delta: f64,
+    restore_best: bool,
     best: Option<(usize, f64)>,
     bad_epochs: usize,
 }
@@ -63,9 +78,22 @@ impl EarlyStopping {
             mode,
             patience,
             min_delta,
+            restore_best: false,
             best: None,
             bad_epochs: 0,
         }
+    }
+
+    /// Asks the trainer to end the run with the weights of the best epoch
+    /// rather than the last one (Keras's `restore_best_weights`).
+    pub fn restore_best_weights(mut self) -> Self {
+        self.restore_best = true;
+        self
+    }
+
+    /// True when the trainer puts the best epoch's weights back at the end.
+    pub fn restores_best_weights(&self) -> bool {
+        self.restore_best
     }
 
     /// The monitored metric's name.
@@ -121,6 +149,110 @@ impl EarlyStopping {
     pub fn restore(&mut self, best: Option<(usize, f64)>, bad_epochs: usize) {
         self.best = best;
         self.bad_epochs = bad_epochs;
+    }
+}
+
+/// The [`Callback`] that applies an [`EarlyStopping`] rule: after each
+/// epoch it reads the monitored metric, asks for a stop when patience runs
+/// out, keeps a copy of the best epoch's weights when the rule says
+/// [`EarlyStopping::restore_best_weights`], and puts them back at the end.
+/// [`Trainer::early_stopping`](crate::Trainer::early_stopping) adds one.
+#[derive(Clone, Debug)]
+pub struct EarlyStopper<T: Element> {
+    rule: EarlyStopping,
+    best_weights: Option<BTreeMap<String, Tensor<T>>>,
+}
+
+impl<T: Element> EarlyStopper<T> {
+    /// Applies `rule`.
+    pub fn new(rule: EarlyStopping) -> Self {
+        EarlyStopper {
+            rule,
+            best_weights: None,
+        }
+    }
+
+    /// The rule and its state.
+    pub fn rule(&self) -> &EarlyStopping {
+        &self.rule
+    }
+}
+
+impl<T: Element> Callback<T> for EarlyStopper<T> {
+    fn name(&self) -> &str {
+        "early_stopping"
+    }
+
+    fn on_epoch_end(
+        &mut self,
+        ctx: &mut FitContext<'_, T>,
+        control: &mut Control,
+    ) -> Result<(), TrainError> {
+        let value = ctx.monitored(&self.rule.monitor)?;
+        match self.rule.update(ctx.epoch, value) {
+            Decision::Improved if self.rule.restore_best => {
+                self.best_weights = Some(state::model_tensors(ctx.model, ""));
+            }
+            Decision::Stop => control.stop(),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn on_fit_end(
+        &mut self,
+        ctx: &mut FitContext<'_, T>,
+        report: &mut FitReport,
+    ) -> Result<(), TrainError> {
+        report.best_epoch = self.rule.best_epoch();
+        if let (true, Some(best)) = (self.rule.restore_best, &self.best_weights) {
+            state::load_model_tensors(ctx.model, best, "")?;
+            report.restored_best = true;
+        }
+        Ok(())
+    }
+
+    fn save_state(&self, ckpt: &mut Checkpoint<T>, prefix: &str) {
+        let best = match self.rule.best {
+            Some((e, v)) => format!("{e}:{}", f64s_to_string(&[v])),
+            None => "-".into(),
+        };
+        ckpt.metadata.insert(
+            format!("{prefix}state"),
+            format!("{best};{}", self.rule.bad_epochs),
+        );
+        if let Some(w) = &self.best_weights {
+            ckpt.tensors.extend(
+                w.iter()
+                    .map(|(k, t)| (format!("{prefix}best.{k}"), t.clone())),
+            );
+        }
+    }
+
+    fn load_state(&mut self, ckpt: &Checkpoint<T>, prefix: &str) -> Result<(), CheckpointError> {
+        let text = state::metadata(ckpt, &format!("{prefix}state"))?;
+        let parse = || -> Option<(Option<(usize, f64)>, usize)> {
+            let (best, bad_epochs) = text.split_once(';')?;
+            let best = match best {
+                "-" => None,
+                b => {
+                    let (e, v) = b.split_once(':')?;
+                    Some((e.parse().ok()?, *f64s_from_string(v).ok()?.first()?))
+                }
+            };
+            Some((best, bad_epochs.parse().ok()?))
+        };
+        let (best, bad) = parse()
+            .ok_or_else(|| CheckpointError::Format(format!("bad early-stopping state `{text}`")))?;
+        self.rule.restore(best, bad);
+        let key = format!("{prefix}best.");
+        let weights: BTreeMap<String, Tensor<T>> = ckpt
+            .tensors
+            .iter()
+            .filter_map(|(k, t)| k.strip_prefix(&key).map(|k| (k.to_string(), t.clone())))
+            .collect();
+        self.best_weights = (!weights.is_empty()).then_some(weights);
+        Ok(())
     }
 }
 

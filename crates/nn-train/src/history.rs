@@ -7,7 +7,8 @@ use std::path::Path;
 /// One epoch's numbers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EpochRecord {
-    /// The epoch index, from 0.
+    /// The epoch, numbered from 1 (as in the progress line and in
+    /// [`FitReport`](crate::FitReport)).
     pub epoch: usize,
     /// Metrics by name: `train_loss`, `val_loss`, `val_accuracy`, `lr`, `seconds`, …
     pub metrics: BTreeMap<String, f64>,
@@ -146,6 +147,41 @@ impl History {
     }
 }
 
+/// The [`Callback`](crate::Callback) that writes the history to a file
+/// after every epoch (JSON if the path ends in `.json`, else CSV; atomically).
+/// Only the root process of a distributed run writes.
+/// [`Trainer::save_history`](crate::Trainer::save_history) adds one.
+#[derive(Clone, Debug)]
+pub struct HistoryFile {
+    path: std::path::PathBuf,
+}
+
+impl HistoryFile {
+    /// Writes to `path`.
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        HistoryFile { path: path.into() }
+    }
+}
+
+impl<T: nn_tensor::Element> crate::Callback<T> for HistoryFile {
+    fn name(&self) -> &str {
+        "history_file"
+    }
+
+    fn on_epoch_end(
+        &mut self,
+        ctx: &mut crate::FitContext<'_, T>,
+        _control: &mut crate::Control,
+    ) -> Result<(), crate::TrainError> {
+        if ctx.is_root {
+            ctx.history
+                .save(&self.path)
+                .map_err(crate::CheckpointError::Io)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,15 +189,15 @@ mod tests {
     #[test]
     fn csv_and_json_hold_every_metric() {
         let mut h = History::new();
-        h.push(0, BTreeMap::from([("train_loss".to_string(), 1.5)]));
+        h.push(1, BTreeMap::from([("train_loss".to_string(), 1.5)]));
         h.push(
-            1,
+            2,
             BTreeMap::from([
                 ("train_loss".to_string(), 1.0),
                 ("val_loss".to_string(), 1.2),
             ]),
         );
-        assert_eq!(h.to_csv(), "epoch,train_loss,val_loss\n0,1.5,\n1,1,1.2\n");
+        assert_eq!(h.to_csv(), "epoch,train_loss,val_loss\n1,1.5,\n2,1,1.2\n");
         assert_eq!(h.series("train_loss"), vec![1.5, 1.0]);
         assert_eq!(h.last("val_loss"), Some(1.2));
         assert_eq!(h.to_json()[1]["val_loss"], 1.2);

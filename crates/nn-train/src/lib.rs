@@ -2,8 +2,14 @@
 //!
 //! What turns a model and data into a trained model:
 //!
-//! * [`fit`]: [`Trainer`], the training loop (validation, metrics, learning-rate
-//!   schedule, gradient clipping, early stopping, checkpoints and exact resume);
+//! * [`fit`]: [`Trainer`], the epoch loop (training, validation, metrics,
+//!   gradient clipping, exact resume), numbering epochs from 1 everywhere;
+//! * [`task`]: what a step computes — [`Classification`], [`Regression`],
+//!   [`Reconstruction`] without any code, or your own ([`CustomTask`], [`Task`]);
+//! * [`callback`]: the [`Callback`] hooks everything else plugs into:
+//!   [`ProgressBar`], [`EarlyStopper`], [`LrScheduler`], [`PlateauScheduler`]
+//!   (reduce on plateau), [`HistoryFile`], [`CheckpointEvery`] ([`resume`]);
+//! * [`optimizer`]: [`TrainOptimizer`], an optimiser as the loop sees it;
 //! * [`metrics`]: [`Accuracy`], [`ZeroOneError`], [`MeanSquaredError`], … and
 //!   the [`Metric`] trait for your own;
 //! * [`state`]: a model's, an optimiser's and a generator's state in a checkpoint;
@@ -27,34 +33,26 @@
 //! checkpoint files, progress, figures) stay usable on their own.
 //!
 //! Fitting `y = 2x + 1` with a one-weight linear model, a validation loader
-//! and early stopping (see [`Trainer`] for a classifier with metrics):
+//! and early stopping; regression needs no closure (see [`Trainer`] for a
+//! classifier, and [`Trainer::custom`] for a step of your own):
 //!
 //! ```
 //! use nn_data::{DataLoader, TensorDataset};
 //! use nn_layers::prelude::*;
 //! use nn_optim::SgdConfig;
-//! use nn_train::{EarlyStopping, Evaluation, MeanSquaredError, Mode, Trainer};
+//! use nn_train::{EarlyStopping, Mode, Trainer};
 //! let mut rng = Rng::seed_from(0);
 //! let x = Tensor::<f64>::rand_uniform(&[32, 1], -1.0, 1.0, &mut rng);
-//! let y = x.mul_scalar(2.0).add_scalar(1.0);
+//! let y = &x * 2.0 + 1.0;
 //! let data = TensorDataset::regression(x, y)?;
 //! let model = LinearConfig::new(1, 1).init::<f64>(&mut rng)?;
 //! let mut opt = SgdConfig::new(0.1).init(model.named_parameters())?;
 //! let loader = DataLoader::new(&data, 8)?.shuffle(1);
-//! let mse = MseLoss::default();
-//! let predict = |m: &Linear<f64>, b: &nn_data::Batch<f64>| m.forward(&Var::constant(b.features.clone()));
-//! let report = Trainer::new(100)
-//!     .metric(MeanSquaredError::new())
-//!     .early_stopping(EarlyStopping::new("val_loss", Mode::Min, 5, 1e-9), true)
+//! let report = Trainer::regression(&model, &mut opt)
+//!     .epochs(100)
+//!     .early_stopping(EarlyStopping::new("val_loss", Mode::Min, 5, 1e-9))
 //!     .quiet()
-//!     .fit(
-//!         &model, &mut opt, &loader, Some(&loader),
-//!         |m, b, _| mse.forward(&predict(m, b), &Var::constant(b.values().clone())),
-//!         |m, b| {
-//!             let out = predict(m, b);
-//!             Evaluation::new(&mse.forward(&out, &Var::constant(b.values().clone())), &out)
-//!         },
-//!     )?;
+//!     .fit(&loader, &loader)?;
 //! assert!(report.history.last("val_loss").unwrap() < 1e-4);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -68,30 +66,42 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+pub mod callback;
 pub mod checkpoint;
 pub mod early_stopping;
 pub mod figures;
 pub mod fit;
 pub mod history;
+pub mod lr;
 pub mod metrics;
+pub mod optimizer;
 pub mod progress;
+pub mod resume;
 pub mod state;
+pub mod task;
 
+pub use callback::{BatchProgress, Callback, Control, FitContext};
 pub use checkpoint::{atomic_write, Checkpoint, CheckpointError};
-pub use early_stopping::{Decision, EarlyStopping, Mode};
-pub use fit::{evaluate, Evaluation, FitReport, StepContext, Trainer};
-pub use history::{EpochRecord, History};
+pub use early_stopping::{Decision, EarlyStopper, EarlyStopping, Mode};
+pub use fit::{FitReport, Trainer};
+pub use history::{EpochRecord, History, HistoryFile};
+pub use lr::{LrScheduler, PlateauScheduler};
 pub use metrics::{Accuracy, MeanAbsoluteError, MeanSquaredError, Metric, ZeroOneError};
-pub use progress::Progress;
+pub use optimizer::TrainOptimizer;
+pub use progress::{Progress, ProgressBar};
+pub use resume::CheckpointEvery;
+pub use task::{
+    Classification, CustomTask, Evaluation, Reconstruction, Regression, StepContext, Task,
+};
 
 /// Why training stopped with an error.
 #[derive(Debug)]
 pub enum TrainError {
     /// The loss became NaN or infinite.
     Diverged {
-        /// The epoch (from 0).
+        /// The epoch (numbered from 1).
         epoch: usize,
-        /// The batch within the epoch (from 0).
+        /// The batch within the epoch (numbered from 1).
         batch: usize,
         /// The offending loss value.
         loss: f64,
@@ -100,6 +110,8 @@ pub enum TrainError {
     Checkpoint(CheckpointError),
     /// A batch could not be loaded.
     Data(nn_data::DataError),
+    /// The model or the loss rejected a batch (a shape that does not fit).
+    Model(nn_tensor::TensorError),
     /// The optimiser or the gradient clipping rejected a step.
     Optim(nn_optim::OptimError),
     /// The loop was set up wrongly (a monitored metric that is never
@@ -116,6 +128,7 @@ impl std::fmt::Display for TrainError {
             ),
             TrainError::Checkpoint(e) => write!(f, "{e}"),
             TrainError::Data(e) => write!(f, "{e}"),
+            TrainError::Model(e) => write!(f, "{e}"),
             TrainError::Optim(e) => write!(f, "{e}"),
             TrainError::Config(m) => write!(f, "{m}"),
         }
@@ -133,6 +146,12 @@ impl From<CheckpointError> for TrainError {
 impl From<nn_data::DataError> for TrainError {
     fn from(e: nn_data::DataError) -> Self {
         TrainError::Data(e)
+    }
+}
+
+impl From<nn_tensor::TensorError> for TrainError {
+    fn from(e: nn_tensor::TensorError) -> Self {
+        TrainError::Model(e)
     }
 }
 

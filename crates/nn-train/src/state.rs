@@ -72,6 +72,17 @@ pub fn load_model_tensors<T: Element, M: Module<T> + ?Sized>(
     Ok(())
 }
 
+/// The metadata entry `key` of `ckpt`, or an error naming it.
+pub fn metadata<'c, T: Element>(
+    ckpt: &'c Checkpoint<T>,
+    key: &str,
+) -> Result<&'c str, CheckpointError> {
+    ckpt.metadata
+        .get(key)
+        .map(String::as_str)
+        .ok_or_else(|| format_err(format!("the metadata lacks `{key}`")))
+}
+
 /// Writes the position of every layer generator of `model` (`Dropout`'s
 /// mask source, see [`Module::visit_rngs`]) into `ckpt`'s metadata as
 /// `{prefix}{name}` (e.g. `rng.model.2.rng`), so a resumed run draws the

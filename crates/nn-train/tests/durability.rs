@@ -215,7 +215,19 @@ mod training {
         let train = data(1, 256);
         let mut opt = AdamConfig::new(0.01).init(m.named_parameters()).unwrap();
         let tl = DataLoader::new(&train, 8).unwrap().shuffle(5);
-        let mut t = Trainer::<f32>::new(epochs)
+        let step = |m: &Sequential<f32>, b: &nn_data::Batch<f32>, ctx: &mut StepContext<'_>| {
+            let noise = Tensor::rand_normal(b.features.shape(), 0.0, 0.05, ctx.rng);
+            CrossEntropyLoss::default().forward(&m.forward(b.features.add(&noise)), b.classes())
+        };
+        let eval = |m: &Sequential<f32>, b: &nn_data::Batch<f32>| {
+            let out = m.forward(&b.features);
+            Evaluation::new(
+                &CrossEntropyLoss::default().forward(&out, b.classes()),
+                &out,
+            )
+        };
+        let mut t = Trainer::custom(m, &mut opt, step, eval)
+            .epochs(epochs)
             .seed(3)
             .schedule(StepLr::new(10, 0.5).unwrap())
             .quiet();
@@ -225,27 +237,7 @@ mod training {
                 t = t.resume_from(p);
             }
         }
-        let step = |m: &Sequential<f32>, b: &nn_data::Batch<f32>, ctx: &mut StepContext<'_>| {
-            let noise = Tensor::rand_normal(b.features.shape(), 0.0, 0.05, ctx.rng);
-            let x = Var::constant(b.features.add(&noise));
-            CrossEntropyLoss::default().forward(&m.forward(&x), b.classes())
-        };
-        let eval = |m: &Sequential<f32>, b: &nn_data::Batch<f32>| {
-            let out = m.forward(Var::constant(b.features.clone()));
-            Evaluation::new(
-                &CrossEntropyLoss::default().forward(&out, b.classes()),
-                &out,
-            )
-        };
-        t.fit(
-            m,
-            &mut opt,
-            &tl,
-            None::<&DataLoader<&TensorDataset<f32>>>,
-            step,
-            eval,
-        )
-        .unwrap();
+        t.fit_without_validation(&tl).unwrap();
     }
 }
 

@@ -18,33 +18,11 @@
 
 mod common;
 
-use nnkit::data::{digits, Batch, DataLoader, TensorDataset};
-use nnkit::layers::{CrossEntropyLoss, Forward, Linear, LinearConfig, Module, Relu, Sequential};
+use nnkit::data::{digits, DataLoader, TensorDataset};
+use nnkit::layers::{Linear, LinearConfig, Module, Relu, Sequential};
 use nnkit::optim::{AdamConfig, SgdConfig};
 use nnkit::prelude::*;
-use nnkit::train::{
-    evaluate, Accuracy, EarlyStopping, Evaluation, FitReport, Metric, Mode, Trainer,
-};
-
-fn logits<M: Forward<f32>>(m: &M, b: &Batch<f32>) -> Var<f32> {
-    m.forward(&b.features)
-}
-
-fn ce_step<M: Forward<f32>>(
-    m: &M,
-    b: &Batch<f32>,
-    _: &mut nnkit::train::StepContext<'_>,
-) -> Var<f32> {
-    CrossEntropyLoss::default().forward(&logits(m, b), b.classes())
-}
-
-fn ce_eval<M: Forward<f32>>(m: &M, b: &Batch<f32>) -> Evaluation<f32> {
-    let out = logits(m, b);
-    Evaluation::new(
-        &CrossEntropyLoss::default().forward(&out, b.classes()),
-        &out,
-    )
-}
+use nnkit::train::{EarlyStopping, FitReport, Mode, Trainer};
 
 /// Softmax regression trained with plain SGD at the given batch size;
 /// returns the training-set loss after each epoch and the seconds taken.
@@ -68,10 +46,11 @@ fn descend(
     // The "validation" pass runs over the training set itself: what we
     // compare here is how fast each variant minimises the training loss.
     let whole = DataLoader::full_batch(train);
-    let report = Trainer::new(epochs)
+    let report = Trainer::classification(&model, &mut opt)
+        .epochs(epochs)
         .seed(seed)
         .quiet()
-        .fit(&model, &mut opt, &loader, Some(&whole), ce_step, ce_eval)
+        .fit(&loader, &whole)
         .expect("training");
     (
         report.history.series("val_loss"),
@@ -99,24 +78,17 @@ fn overfit(
         .expect("batch size")
         .shuffle(seed);
     let val = DataLoader::full_batch(&s.validation);
-    let mut trainer = Trainer::new(epochs)
+    let mut trainer = Trainer::classification(&model, &mut opt)
+        .epochs(epochs)
         .seed(seed)
-        .metric(Accuracy::new())
         .quiet();
     if let Some(es) = early_stopping {
-        trainer = trainer.early_stopping(es, true);
+        trainer = trainer.early_stopping(es.restore_best_weights());
     }
-    let report = trainer
-        .fit(&model, &mut opt, &train, Some(&val), ce_step, ce_eval)
-        .expect("training");
-    let mut metrics: Vec<Box<dyn Metric<f32>>> = vec![Box::new(Accuracy::new())];
-    let test = evaluate(
-        &model,
-        &DataLoader::full_batch(&s.test),
-        ce_eval,
-        &mut metrics,
-    )
-    .expect("test evaluation");
+    let report = trainer.fit(&train, &val).expect("training");
+    let test = trainer
+        .evaluate(&DataLoader::full_batch(&s.test))
+        .expect("test evaluation");
     (report, test["accuracy"])
 }
 
@@ -215,10 +187,10 @@ fn main() {
     let es = EarlyStopping::new("val_loss", Mode::Min, patience, 0.0);
     let (early, acc_early) = overfit(&s, overfit_epochs, Some(es), seed);
     let best = early.best_epoch.unwrap_or(0);
-    let stopped = early.stopped_epoch.unwrap_or(early.epochs_run - 1);
+    let stopped = early.stopped_epoch.unwrap_or(early.epochs_run);
+    let lowest = argmin + 1; // epochs are numbered from 1, as in the report
     eprintln!(
-        "  validation loss is lowest after epoch {} (index {argmin}); early stopping (patience {patience}) stopped at index {stopped} and restored index {best}",
-        argmin + 1
+        "  validation loss is lowest after epoch {lowest}; early stopping (patience {patience}) stopped after epoch {stopped} and restored epoch {best}"
     );
     eprintln!(
         "  test accuracy: {:.2} % with early stopping, {:.2} % after all {} epochs",
@@ -242,7 +214,7 @@ fn main() {
         },
         "stopped_epoch": stopped,
         "best_epoch": best,
-        "best_validation_epoch_all_epochs_run": argmin,
+        "best_validation_epoch_all_epochs_run": lowest,
         "test_accuracy_early_stopping": acc_early,
         "test_accuracy_all_epochs": acc_all,
         "epochs_all": all.epochs_run,

@@ -10,7 +10,7 @@ use nnkit::data::{breast_cancer, Batch, DataLoader};
 use nnkit::layers::{BceWithLogitsLoss, Forward, Linear, LinearConfig, Module};
 use nnkit::optim::AdamConfig;
 use nnkit::prelude::*;
-use nnkit::train::{evaluate, Accuracy, EarlyStopping, Evaluation, Metric, Mode, Trainer};
+use nnkit::train::{Accuracy, EarlyStopping, Evaluation, Mode, StepContext, Trainer};
 
 /// The classes as the `[B, 1]` float targets binary cross-entropy takes.
 fn targets(b: &Batch<f32>) -> Tensor<f32> {
@@ -51,22 +51,18 @@ fn main() {
         let logits = m.forward(&b.features);
         Evaluation::new(&bce.forward(&logits, &targets(b)), &logits)
     };
-    let report = Trainer::new(epochs)
+    let step = |m: &Linear<f32>, b: &Batch<f32>, _: &mut StepContext<'_>| {
+        bce.forward(&m.forward(&b.features), &targets(b))
+    };
+    let mut trainer = Trainer::custom(&model, &mut opt, step, eval)
+        .epochs(epochs)
         .seed(seed)
         .metric(Accuracy::new())
-        .early_stopping(EarlyStopping::new("val_loss", Mode::Min, 20, 1e-4), true)
-        .fit(
-            &model,
-            &mut opt,
-            &train,
-            Some(&val),
-            |m, b, _| bce.forward(&m.forward(&b.features), &targets(b)),
-            eval,
-        )
-        .expect("training");
+        .early_stopping(EarlyStopping::new("val_loss", Mode::Min, 20, 1e-4).restore_best_weights());
+    let report = trainer.fit(&train, &val).expect("training");
 
-    let mut metrics: Vec<Box<dyn Metric<f32>>> = vec![Box::new(Accuracy::new())];
-    let test = evaluate(&model, &DataLoader::full_batch(&s.test), eval, &mut metrics)
+    let test = trainer
+        .evaluate(&DataLoader::full_batch(&s.test))
         .expect("test evaluation");
     let acc = test["accuracy"];
     eprintln!(

@@ -10,11 +10,11 @@
 
 mod common;
 
-use nnkit::data::{digits, iris, Batch, Classification, DataLoader};
-use nnkit::layers::{CrossEntropyLoss, Forward, Linear, LinearConfig, Module};
+use nnkit::data::{digits, iris, Classification, DataLoader};
+use nnkit::layers::{Linear, LinearConfig, Module};
 use nnkit::optim::AdamConfig;
 use nnkit::prelude::*;
-use nnkit::train::{evaluate, Accuracy, Evaluation, Metric, Trainer};
+use nnkit::train::Trainer;
 
 /// Trains softmax regression on `data` and returns the test accuracy.
 fn softmax_regression(name: &str, data: &Classification, seed: u64, epochs: usize, lr: f64) -> f64 {
@@ -32,27 +32,15 @@ fn softmax_regression(name: &str, data: &Classification, seed: u64, epochs: usiz
     let mut opt = AdamConfig::new(lr)
         .init(model.named_parameters())
         .expect("Adam");
-    let ce = CrossEntropyLoss::default();
     let train = DataLoader::new(&s.train, 32)
         .expect("batch size")
         .shuffle(seed);
-    let eval = |m: &Linear<f32>, b: &Batch<f32>| {
-        let logits = m.forward(&b.features);
-        Evaluation::new(&ce.forward(&logits, b.classes()), &logits)
-    };
-    let report = Trainer::new(epochs)
-        .seed(seed)
-        .fit(
-            &model,
-            &mut opt,
-            &train,
-            None::<&DataLoader<&nnkit::data::TensorDataset<f32>>>,
-            |m, b, _| ce.forward(&m.forward(&b.features), b.classes()),
-            eval,
-        )
-        .expect("training");
-    let mut metrics: Vec<Box<dyn Metric<f32>>> = vec![Box::new(Accuracy::new())];
-    let test = evaluate(&model, &DataLoader::full_batch(&s.test), eval, &mut metrics)
+    let mut trainer = Trainer::classification(&model, &mut opt)
+        .epochs(epochs)
+        .seed(seed);
+    let report = trainer.fit_without_validation(&train).expect("training");
+    let test = trainer
+        .evaluate(&DataLoader::full_batch(&s.test))
         .expect("test evaluation");
     eprintln!(
         "{name}: {} epochs, final train loss {:.4}; test accuracy {:.2} %",

@@ -340,34 +340,22 @@ pub fn fit_classifier<M>(
 where
     M: nnkit::layers::Module<f32> + nnkit::layers::Forward<f32>,
 {
-    use nnkit::data::{Batch, DataLoader};
-    use nnkit::layers::CrossEntropyLoss;
+    use nnkit::data::DataLoader;
     use nnkit::optim::{AdamConfig, CosineAnnealingLr};
-    use nnkit::train::{evaluate, Accuracy, Evaluation, Metric, Trainer};
+    use nnkit::train::Trainer;
     let mut opt = AdamConfig::new(how.lr)
         .init(model.named_parameters())
         .expect("Adam");
-    let ce = CrossEntropyLoss::default();
     let train_loader = DataLoader::new(train, how.batch_size)
         .expect("batch size")
         .shuffle(how.seed);
     let test_loader = DataLoader::new(test, how.test_batch_size).expect("batch size");
-    let mut eval = |m: &M, b: &Batch<f32>| {
-        let logits = m.forward(&b.features);
-        Evaluation::new(&ce.forward(&logits, b.classes()), &logits)
-    };
-    let report = Trainer::new(how.epochs)
+    let mut trainer = Trainer::classification(model, &mut opt)
+        .epochs(how.epochs)
         .seed(how.seed)
-        .schedule(CosineAnnealingLr::new(how.epochs as u64, 0.0).expect("schedule"))
-        .metric(Accuracy::new())
-        .fit(
-            model,
-            &mut opt,
-            &train_loader,
-            Some(&test_loader),
-            |m, b, _| ce.forward(&m.forward(&b.features), b.classes()),
-            &mut eval,
-        )
+        .schedule(CosineAnnealingLr::new(how.epochs as u64, 0.0).expect("schedule"));
+    let report = trainer
+        .fit(&train_loader, &test_loader)
         .unwrap_or_else(|e| {
             eprintln!("{e}");
             std::process::exit(1)
@@ -375,8 +363,7 @@ where
     let seconds = report.history.series("seconds");
     // Measured again rather than read from the history, so that 0 epochs
     // reports the untrained model.
-    let mut metrics: Vec<Box<dyn Metric<f32>>> = vec![Box::new(Accuracy::new())];
-    let test = evaluate(model, &test_loader, &mut eval, &mut metrics).expect("test evaluation");
+    let test = trainer.evaluate(&test_loader).expect("test evaluation");
     ClassifierFit {
         seconds_per_epoch: seconds.iter().sum::<f64>() / how.epochs.max(1) as f64,
         test_accuracy: test["accuracy"],
