@@ -245,6 +245,10 @@ pub fn short_type_name(full: &'static str) -> &'static str {
 /// The recursive visitors and everything else are provided.
 ///
 /// The trait is object-safe: `&dyn Module<T>` is how summaries walk a tree.
+/// Every module is `'static` ([`Any`](std::any::Any) is a supertrait), so a
+/// tool walking a model through [`Module::visit_children`] can recognise a
+/// child's concrete type by upcasting `&dyn Module<T>` to `&dyn Any` (the
+/// ONNX exporter of `nn-onnx` does, for models written with the derive).
 ///
 /// ```
 /// use nn_layers::prelude::*;
@@ -263,7 +267,7 @@ pub fn short_type_name(full: &'static str) -> &'static str {
     message = "`{Self}` is not a `Module<{T}>`",
     note = "in a `#[derive(Module)]` struct, a field that holds no parameters, buffers or modules needs `#[module(skip)]`"
 )]
-pub trait Module<T: Element>: Send + Sync {
+pub trait Module<T: Element>: Send + Sync + std::any::Any {
     /// The name a summary shows (`"Linear"`); by default the Rust type's name
     /// without path or generics.
     fn type_name(&self) -> &'static str {

@@ -16,6 +16,7 @@ use nn_conv::layers::{
     AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, BatchNorm2d, Conv1dConfig, Conv2dConfig,
     ConvTranspose1dConfig, ConvTranspose2dConfig, MaxPool1d, MaxPool2d,
 };
+use nn_conv::layers::{BlockConfig, BlockKind, ResNetConfig, Stem};
 use nn_conv::{AvgPoolOptions, MaxPoolOptions, Padding};
 use nn_layers::activation::GeluApproximation;
 use nn_layers::{
@@ -26,9 +27,38 @@ use nn_layers::{
 use nn_onnx::{export, Model, Value};
 use nn_tensor::{Rng, Tensor};
 
-fn families(rng: &mut Rng) -> Vec<(&'static str, Sequential<f32>, Tensor<f32>)> {
+/// A user's model: its forward is the chain of its fields.
+#[derive(Module)]
+struct UserNet {
+    features: Sequential<f32>,
+    head: nn_layers::Linear<f32>,
+}
+
+impl Forward<f32> for UserNet {
+    fn try_forward(&self, x: &Var<f32>) -> nn_tensor::Result<Var<f32>> {
+        self.head.try_forward(&self.features.try_forward(x)?)
+    }
+}
+
+/// A user's model whose forward is not the chain of its fields (a ReLU
+/// between them that no field holds).
+#[derive(Module)]
+struct NotAChain {
+    fc1: nn_layers::Linear<f32>,
+    fc2: nn_layers::Linear<f32>,
+}
+
+impl Forward<f32> for NotAChain {
+    fn try_forward(&self, x: &Var<f32>) -> nn_tensor::Result<Var<f32>> {
+        self.fc2.try_forward(&self.fc1.try_forward(x)?.relu())
+    }
+}
+
+type Family = (&'static str, Box<dyn Forward<f32>>, Tensor<f32>);
+
+fn families(rng: &mut Rng) -> Vec<Family> {
     let normal = |shape: &[usize], rng: &mut Rng| Tensor::<f32>::rand_normal(shape, 0.0, 1.0, rng);
-    let mut v = Vec::new();
+    let mut v: Vec<Family> = Vec::new();
     let mlp = Sequential::new()
         .append(LinearConfig::new(6, 8).init::<f32>(rng).unwrap())
         .append(Relu)
@@ -53,7 +83,7 @@ fn families(rng: &mut Rng) -> Vec<(&'static str, Sequential<f32>, Tensor<f32>)> 
                 .unwrap(),
         )
         .append(LogSoftmax::new(1));
-    v.push(("linear_activations", mlp, normal(&[4, 6], rng)));
+    v.push(("linear_activations", Box::new(mlp), normal(&[4, 6], rng)));
     let conv2d = Sequential::new()
         .append(
             Conv2dConfig::new(4, 6, 3)
@@ -85,7 +115,7 @@ fn families(rng: &mut Rng) -> Vec<(&'static str, Sequential<f32>, Tensor<f32>)> 
         .append(LinearConfig::new(6, 5).init::<f32>(rng).unwrap());
     v.push((
         "conv2d_batchnorm_pools",
-        conv2d,
+        Box::new(conv2d),
         normal(&[2, 4, 9, 10], rng),
     ));
     let conv1d = Sequential::new()
@@ -100,7 +130,11 @@ fn families(rng: &mut Rng) -> Vec<(&'static str, Sequential<f32>, Tensor<f32>)> 
         .append(AvgPool1d::new(AvgPoolOptions::new(2)))
         .append(Flatten::new(1, -1))
         .append(LinearConfig::new(16, 2).init::<f32>(rng).unwrap());
-    v.push(("conv1d_batchnorm1d_pools", conv1d, normal(&[3, 3, 16], rng)));
+    v.push((
+        "conv1d_batchnorm1d_pools",
+        Box::new(conv1d),
+        normal(&[3, 3, 16], rng),
+    ));
     let deconv = Sequential::new()
         .append(
             ConvTranspose2dConfig::new(4, 3, 4)
@@ -119,7 +153,11 @@ fn families(rng: &mut Rng) -> Vec<(&'static str, Sequential<f32>, Tensor<f32>)> 
                 .unwrap(),
         )
         .append(Sigmoid);
-    v.push(("conv_transpose2d", deconv, normal(&[2, 4, 3, 3], rng)));
+    v.push((
+        "conv_transpose2d",
+        Box::new(deconv),
+        normal(&[2, 4, 3, 3], rng),
+    ));
     let deconv1d = Sequential::new()
         .append(
             ConvTranspose1dConfig::new(2, 4, 3)
@@ -128,19 +166,53 @@ fn families(rng: &mut Rng) -> Vec<(&'static str, Sequential<f32>, Tensor<f32>)> 
                 .unwrap(),
         )
         .append(Tanh);
-    v.push(("conv_transpose1d", deconv1d, normal(&[2, 2, 5], rng)));
+    v.push((
+        "conv_transpose1d",
+        Box::new(deconv1d),
+        normal(&[2, 2, 5], rng),
+    ));
     let norm = Sequential::new()
         .append(LinearConfig::new(5, 8).init::<f32>(rng).unwrap())
         .append(LayerNormConfig::new(&[8]).init::<f32>().unwrap())
         .append(Gelu::default())
         .append(Flatten::new(1, 2));
-    v.push(("linear3d_layernorm_flatten", norm, normal(&[2, 3, 5], rng)));
+    v.push((
+        "linear3d_layernorm_flatten",
+        Box::new(norm),
+        normal(&[2, 3, 5], rng),
+    ));
     let emb = Sequential::new()
         .append(EmbeddingConfig::new(10, 4).init::<f32>(rng).unwrap())
         .append(Flatten::new(1, -1))
         .append(LinearConfig::new(12, 2).init::<f32>(rng).unwrap());
     let ids = Tensor::from_vec(vec![1.0, 4.0, 9.0, 0.0, 2.0, 2.0], &[2, 3]);
-    v.push(("embedding", emb, ids));
+    v.push(("embedding", Box::new(emb), ids));
+    let resnet = ResNetConfig::new(BlockKind::Basic, vec![1, 1], 3, 5)
+        .with_base_channels(4)
+        .with_stem(Stem::ImageNet)
+        .init::<f32>(rng)
+        .unwrap();
+    v.push((
+        "resnet_basic",
+        Box::new(resnet),
+        normal(&[2, 3, 16, 16], rng),
+    ));
+    let blocks = Sequential::new()
+        .append(BlockConfig::new(3, 2, 2).bottleneck::<f32>(rng).unwrap())
+        .append(BlockConfig::new(8, 2, 1).bottleneck::<f32>(rng).unwrap())
+        .append(BlockConfig::new(8, 4, 1).basic::<f32>(rng).unwrap());
+    v.push((
+        "resnet_blocks",
+        Box::new(blocks),
+        normal(&[2, 3, 8, 8], rng),
+    ));
+    let user = UserNet {
+        features: Sequential::new()
+            .append(LinearConfig::new(5, 6).init::<f32>(rng).unwrap())
+            .append(Tanh),
+        head: LinearConfig::new(6, 2).init::<f32>(rng).unwrap(),
+    };
+    v.push(("user_module", Box::new(user), normal(&[3, 5], rng)));
     v
 }
 
@@ -229,6 +301,22 @@ fn every_family_exports_round_trips_and_runs_in_onnxruntime() {
     println!("{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "onnxruntime check failed:\n{text}");
     assert!(text.contains("exports_failed=0"), "{text}");
+}
+
+#[test]
+fn a_user_module_that_is_not_the_chain_of_its_fields_is_refused() {
+    let mut rng = Rng::seed_from(3);
+    let net = NotAChain {
+        fc1: LinearConfig::new(4, 6).init::<f32>(&mut rng).unwrap(),
+        fc2: LinearConfig::new(6, 2).init::<f32>(&mut rng).unwrap(),
+    };
+    let x = Tensor::rand_normal(&[5, 4], 0.0, 1.0, &mut rng);
+    let e = nn_onnx::export_proto(&net, &x).unwrap_err();
+    assert!(e.is_unsupported(), "{e}");
+    assert!(
+        e.to_string().contains("NotAChain") && e.to_string().contains("chain of its children"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -1,276 +1,113 @@
-//! [`export`]: a model built from the library's layers written as an ONNX
-//! file (opset 17) that onnxruntime and every other ONNX runtime can run.
-//!
-//! The exporter walks the model (a `Sequential`, nested or not, or a single
-//! layer) and recognises each layer's concrete type through
-//! [`AsModule::as_any`](nn_layers::AsModule::as_any), reading its settings
-//! (stride, padding, eps, ...) and its parameters. Parameters keep their
-//! PyTorch names (`"0.weight"`, `"1.running_mean"`) as initialiser names.
-//! The example input fixes every dim but the first, which is left symbolic
-//! (`"batch"`). The model is exported in evaluation mode (dropout off,
-//! batch norm on running statistics) and its training flag restored after.
+//! The single layers: each recognised by its concrete type and written as
+//! the ONNX nodes that compute what its forward computes.
 
-use std::path::Path;
+use std::any::Any;
 
-use nn_autograd::{no_grad, Var};
-use nn_conv::layers::{AdaptiveAvgPool2d, AvgPool, BatchNorm2d, Conv, ConvTranspose, MaxPool};
+use nn_autograd::Var;
+use nn_conv::layers::{
+    AdaptiveAvgPool2d, AvgPool, BasicBlock, BatchNorm2d, Bottleneck, Conv, ConvTranspose, MaxPool,
+    Projection, ResNet, ResidualBlock,
+};
 use nn_layers::activation::GeluApproximation;
 use nn_layers::{
     BatchNorm1d, Dropout, Elu, Embedding, Flatten, Forward, Gelu, LayerNorm, LeakyRelu, Linear,
     LogSoftmax, Module, Prelu, Relu, Sequential, Sigmoid, Softmax, Softplus, Tanh,
 };
 use nn_tensor::Tensor;
-use prost::Message;
 
-use crate::error::{OnnxError, Result};
-use crate::proto::{
-    attribute_type, data_type, AttributeProto, Dimension, GraphProto, ModelProto, NodeProto,
-    OperatorSetIdProto, TensorShapeProto, TensorTypeProto, TypeProto, ValueInfoProto,
-};
+use super::{float, int, ints, unsupported, Builder, Traced};
+use crate::error::Result;
+use crate::proto::data_type;
 use crate::value::Value;
 
-/// The opset the exporter writes.
-pub const EXPORT_OPSET: i64 = 17;
-
-/// Writes `model` as an ONNX file at `path`, tracing it on `example_input`
-/// (its first dim becomes the symbolic batch size). For a model that starts
-/// with an `Embedding`, the input holds token ids (as floats here; the file
-/// declares `int64`).
-///
-/// Layers: `Sequential`, `Linear`, `Conv1d`/`Conv2d`,
-/// `ConvTranspose1d`/`ConvTranspose2d`, `MaxPool1d`/`2d`, `AvgPool1d`/`2d`,
-/// `AdaptiveAvgPool2d` (to 1×1, or an output size dividing the input),
-/// `BatchNorm1d`/`2d`, `LayerNorm`, `Dropout`, `Flatten`, `Embedding`, and
-/// the activations `Relu`, `Sigmoid`, `Tanh`, `LeakyRelu`, `Elu`, `Gelu`,
-/// `Softplus`, `Softmax`, `LogSoftmax`, `Prelu`. Another layer is an
-/// [`OnnxError::Unsupported`] naming it.
-///
-/// ```
-/// use nn_layers::{LinearConfig, Relu, Sequential};
-/// use nn_tensor::{Rng, Tensor};
-/// let mut rng = Rng::seed_from(0);
-/// let net = Sequential::new()
-///     .append(LinearConfig::new(4, 8).init::<f32>(&mut rng).unwrap())
-///     .append(Relu)
-///     .append(LinearConfig::new(8, 2).init::<f32>(&mut rng).unwrap());
-/// let path = std::env::temp_dir().join("nn_onnx_doc_mlp.onnx");
-/// let x = Tensor::<f32>::ones(&[3, 4]);
-/// nn_onnx::export(&net, &x, &path).unwrap();
-/// // Round trip: the file runs here too, bit for bit.
-/// let back = nn_onnx::Model::load(&path).unwrap().run(&[x.clone()]).unwrap();
-/// let ours = nn_layers::Forward::forward(&net, &nn_autograd::Var::constant(x));
-/// assert_eq!(back[0].to_vec(), ours.value().to_vec());
-/// ```
-pub fn export(
-    model: &dyn Forward<f32>,
-    example_input: &Tensor<f32>,
-    path: impl AsRef<Path>,
-) -> Result<()> {
-    let path = path.as_ref();
-    let bytes = export_proto(model, example_input)?.encode_to_vec();
-    std::fs::write(path, bytes).map_err(|source| OnnxError::Io {
-        path: path.display().to_string(),
-        source,
-    })
-}
-
-/// [`export`]'s model as a protobuf message, without writing it.
-pub fn export_proto(model: &dyn Forward<f32>, example_input: &Tensor<f32>) -> Result<ModelProto> {
-    let m = model.as_module();
-    let was_training = m.training_state();
-    m.eval();
-    let built = no_grad(|| {
-        let mut b = Builder::default();
-        let x = Var::constant(example_input.clone());
-        let (out, y) = b.layer(model, "", "input", &x)?;
-        Ok::<_, OnnxError>((b, out, y))
-    });
-    if let Some(t) = was_training {
-        m.set_training(t);
+/// `m` as a layer this module emits, with its forward (for the value on
+/// the example input).
+fn leaf_forward(m: &dyn Module<f32>) -> Option<&dyn Forward<f32>> {
+    let any: &dyn Any = m;
+    macro_rules! first_of {
+        ($($t:ty),* $(,)?) => {
+            $(if let Some(l) = any.downcast_ref::<$t>() {
+                return Some(l);
+            })*
+        };
     }
-    let (b, out, y) = built?;
-    let input_int = b.input_is_int;
-    let graph = GraphProto {
-        node: b.nodes,
-        name: "nn".into(),
-        initializer: b.initializers,
-        input: vec![value_info(
-            "input",
-            if input_int {
-                data_type::INT64
-            } else {
-                data_type::FLOAT
-            },
-            example_input.shape(),
-        )],
-        output: vec![value_info(&out, data_type::FLOAT, y.shape())],
-        ..Default::default()
-    };
-    Ok(ModelProto {
-        ir_version: 8,
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: EXPORT_OPSET,
-        }],
-        producer_name: "nn-onnx".into(),
-        producer_version: env!("CARGO_PKG_VERSION").into(),
-        graph: Some(graph),
-        ..Default::default()
-    })
-}
-
-/// A tensor type whose first dim is the symbolic `"batch"`.
-fn value_info(name: &str, elem_type: i32, shape: &[usize]) -> ValueInfoProto {
-    let dim = shape
-        .iter()
-        .enumerate()
-        .map(|(i, &d)| {
-            if i == 0 {
-                Dimension {
-                    dim_value: None,
-                    dim_param: Some("batch".into()),
-                }
-            } else {
-                Dimension {
-                    dim_value: Some(d as i64),
-                    dim_param: None,
-                }
-            }
-        })
-        .collect();
-    ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            tensor_type: Some(TensorTypeProto {
-                elem_type,
-                shape: Some(TensorShapeProto { dim }),
-            }),
-        }),
-        ..Default::default()
-    }
-}
-
-fn int(name: &str, i: i64) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: attribute_type::INT,
-        i,
-        ..Default::default()
-    }
-}
-
-fn ints(name: &str, v: impl IntoIterator<Item = usize>) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: attribute_type::INTS,
-        ints: v.into_iter().map(|x| x as i64).collect(),
-        ..Default::default()
-    }
-}
-
-fn float(name: &str, f: f64) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: attribute_type::FLOAT,
-        f: f as f32,
-        ..Default::default()
-    }
-}
-
-fn unsupported(layer: &str, what: String) -> OnnxError {
-    OnnxError::Unsupported {
-        node: layer.to_string(),
-        op: "export".into(),
-        opset: EXPORT_OPSET,
-        what,
-    }
-}
-
-#[derive(Default)]
-struct Builder {
-    nodes: Vec<NodeProto>,
-    initializers: Vec<crate::proto::TensorProto>,
-    counter: usize,
-    input_is_int: bool,
+    first_of!(
+        Dropout,
+        Linear<f32>,
+        Conv<f32, 2>,
+        Conv<f32, 1>,
+        ConvTranspose<f32, 2>,
+        ConvTranspose<f32, 1>,
+        MaxPool<2>,
+        MaxPool<1>,
+        AvgPool<2>,
+        AvgPool<1>,
+        AdaptiveAvgPool2d,
+        BatchNorm1d<f32>,
+        BatchNorm2d<f32>,
+        LayerNorm<f32>,
+        Flatten,
+        Embedding<f32>,
+        Relu,
+        Sigmoid,
+        Tanh,
+        LeakyRelu,
+        Elu,
+        Gelu,
+        Softplus,
+        Softmax,
+        LogSoftmax,
+        Prelu<f32>,
+    );
+    None
 }
 
 impl Builder {
-    fn fresh(&mut self, hint: &str) -> String {
-        self.counter += 1;
-        format!("/{hint}_{}", self.counter)
-    }
-
-    fn init(&mut self, name: &str, v: Value) -> String {
-        self.initializers.push(v.to_proto(name));
-        name.to_string()
-    }
-
-    fn constant(&mut self, hint: &str, v: Value) -> String {
-        let name = self.fresh(hint);
-        self.init(&name, v)
-    }
-
-    fn scalar(&mut self, v: f32) -> String {
-        self.constant("const", Value::Float(Tensor::scalar(v)))
-    }
-
-    /// Adds a node with one output and returns that output's name.
-    fn node(&mut self, op: &str, inputs: &[&str], attrs: Vec<AttributeProto>) -> String {
-        let out = self.fresh(op);
-        self.nodes.push(NodeProto {
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: vec![out.clone()],
-            name: format!("{out}_node"),
-            op_type: op.into(),
-            attribute: attrs,
-            ..Default::default()
-        });
-        out
-    }
-
-    /// A parameter or buffer of `layer` by local name, as an initialiser
-    /// named `prefix + name`.
-    fn param(&mut self, layer: &dyn Module<f32>, prefix: &str, name: &str) -> Option<String> {
-        let mut found = None;
-        layer.visit_local_parameters(&mut |n, p| {
-            if n == name {
-                found = Some(p.value().clone());
-            }
-        });
-        layer.visit_local_buffers(&mut |n, b| {
-            if n == name {
-                found = Some(b.value());
-            }
-        });
-        found.map(|t| self.init(&format!("{prefix}{name}"), Value::Float(t)))
-    }
-
-    fn required(&mut self, layer: &dyn Module<f32>, prefix: &str, name: &str) -> Result<String> {
-        self.param(layer, prefix, name)
-            .ok_or_else(|| unsupported(prefix, format!("{} without {name}", layer.type_name())))
-    }
-
-    /// Emits `layer` reading value `x_name` (whose value is `x`); returns
-    /// the output's name and value.
-    fn layer(
+    /// Emits the module `m` (at `state_dict` prefix `prefix`) reading value
+    /// `x_name` (whose value is `x`); returns the output's name and value.
+    pub(super) fn layer(
         &mut self,
-        layer: &dyn Forward<f32>,
+        m: &dyn Module<f32>,
         prefix: &str,
         x_name: &str,
         x: &Var<f32>,
-    ) -> Result<(String, Var<f32>)> {
-        let any = layer.as_any();
+    ) -> Result<Traced> {
+        let any: &dyn Any = m;
+        let traced = (x_name.to_string(), x.clone());
         if let Some(seq) = any.downcast_ref::<Sequential<f32>>() {
-            let (mut name, mut v) = (x_name.to_string(), x.clone());
+            let mut t = traced;
             for (i, child) in seq.iter().enumerate() {
-                (name, v) = self.layer(child, &format!("{prefix}{i}."), &name, &v)?;
+                t = self.child(child.as_module(), prefix, &i.to_string(), &t)?;
             }
-            return Ok((name, v));
+            return Ok(t);
         }
+        if let Some(boxed) = any.downcast_ref::<Box<dyn Forward<f32>>>() {
+            return self.layer(boxed.as_module(), prefix, x_name, x);
+        }
+        if let Some(b) = any.downcast_ref::<BasicBlock<f32>>() {
+            return self.basic_block(b, prefix, &traced);
+        }
+        if let Some(b) = any.downcast_ref::<Bottleneck<f32>>() {
+            return self.bottleneck(b, prefix, &traced);
+        }
+        if let Some(b) = any.downcast_ref::<ResidualBlock<f32>>() {
+            return match b {
+                ResidualBlock::Basic(b) => self.basic_block(b, prefix, &traced),
+                ResidualBlock::Bottleneck(b) => self.bottleneck(b, prefix, &traced),
+            };
+        }
+        if let Some(p) = any.downcast_ref::<Projection<f32>>() {
+            return self.projection(p, prefix, &traced);
+        }
+        if let Some(r) = any.downcast_ref::<ResNet<f32>>() {
+            return self.resnet(r, prefix, &traced);
+        }
+        let Some(layer) = leaf_forward(m) else {
+            return self.chain_of_children(m, prefix, &traced);
+        };
         let y = layer
             .try_forward(x)
             .map_err(|e| unsupported(prefix, format!("the example input: {e}")))?;
-        let m = layer.as_module();
         let out = if any.is::<Dropout>() {
             x_name.to_string()
         } else if let Some(l) = any.downcast_ref::<Linear<f32>>() {
@@ -289,16 +126,16 @@ impl Builder {
                 // into one GEMM, then restored from the input's shape.
                 let n = x.ndim();
                 let in_f = x.shape()[n - 1] as i64;
-                let flat = self.constant("shape", Value::ints(vec![-1, in_f], &[2])?);
+                let flat = self.int_list("shape", vec![-1, in_f])?;
                 let x2 = self.node("Reshape", &[x_name, &flat], vec![]);
                 let mut inputs = vec![x2.as_str(), w.as_str()];
                 inputs.extend(b.as_deref());
                 let y2 = self.node("Gemm", &inputs, vec![int("transB", 1)]);
                 let shape = self.node("Shape", &[x_name], vec![]);
-                let zero = self.constant("starts", Value::ints(vec![0], &[1])?);
-                let end = self.constant("ends", Value::ints(vec![n as i64 - 1], &[1])?);
+                let zero = self.int_list("starts", vec![0])?;
+                let end = self.int_list("ends", vec![n as i64 - 1])?;
                 let lead = self.node("Slice", &[&shape, &zero, &end], vec![]);
-                let out_f = self.constant("out", Value::ints(vec![y.shape()[n - 1] as i64], &[1])?);
+                let out_f = self.int_list("out", vec![y.shape()[n - 1] as i64])?;
                 let full = self.node("Concat", &[&lead, &out_f], vec![int("axis", 0)]);
                 self.node("Reshape", &[&y2, &full], vec![])
             }
@@ -457,8 +294,7 @@ impl Builder {
                 let mut shape: Vec<i64> = vec![0; a];
                 shape.push(-1);
                 shape.extend(s[b + 1..].iter().map(|&d| d as i64));
-                let n = shape.len();
-                let shape = self.constant("shape", Value::ints(shape, &[n])?);
+                let shape = self.int_list("shape", shape)?;
                 self.node("Reshape", &[x_name, &shape], vec![])
             }
         } else if let Some(e) = any.downcast_ref::<Embedding<f32>>() {
@@ -505,11 +341,11 @@ impl Builder {
             // The slopes run along dim 1: [C, 1, ..] broadcasts there.
             let mut shape = vec![p.weight.shape()[0] as i64];
             shape.extend(std::iter::repeat_n(1, x.ndim().saturating_sub(2)));
-            let n = shape.len();
-            let shape = self.constant("shape", Value::ints(shape, &[n])?);
+            let shape = self.int_list("shape", shape)?;
             let slope = self.node("Reshape", &[&w, &shape], vec![]);
             self.node("PRelu", &[x_name, &slope], vec![])
         } else {
+            // leaf_forward lists exactly the layers above.
             return Err(unsupported(prefix, format!("layer {}", m.type_name())));
         };
         Ok((out, y))

@@ -1,0 +1,321 @@
+//! [`export`]: a model built from the library's layers written as an ONNX
+//! file (opset 17) that onnxruntime and every other ONNX runtime can run.
+//!
+//! The exporter walks the model's module tree and recognises each module's
+//! concrete type (every [`Module`] is `Any`), reading its settings (stride,
+//! padding, eps, ...) and its parameters; it runs each part on the example
+//! input as it goes, so every node knows its input's shape. Parameters keep
+//! their PyTorch names (`"0.weight"`, `"layer1.0.bn1.running_mean"`) as
+//! initialiser names. The example input fixes every dim but the batch dim,
+//! which is left symbolic (`"batch"`). The model is exported in evaluation
+//! mode (dropout off, batch norm on running statistics) and its training
+//! flag restored after.
+//!
+//! One module per concern: [`layers`] emits the single layers, [`residual`]
+//! the ResNet blocks, [`tree`] a user's module (written with the derive)
+//! as the chain of its children.
+
+mod layers;
+mod residual;
+mod tree;
+
+use std::path::Path;
+
+use nn_autograd::{no_grad, Var};
+use nn_layers::{Forward, Module};
+use nn_tensor::Tensor;
+use prost::Message;
+
+use crate::error::{OnnxError, Result};
+use crate::proto::{
+    attribute_type, data_type, AttributeProto, Dimension, GraphProto, ModelProto, NodeProto,
+    OperatorSetIdProto, TensorShapeProto, TensorTypeProto, TypeProto, ValueInfoProto,
+};
+use crate::value::Value;
+
+/// The opset the exporter writes.
+pub const EXPORT_OPSET: i64 = 17;
+
+/// Writes `model` as an ONNX file at `path`, tracing it on `example_input`
+/// (its first dim becomes the symbolic batch size). For a model that starts
+/// with an `Embedding`, the input holds token ids (as floats here; the file
+/// declares `int64`).
+///
+/// Layers: `Sequential`, `Linear`, `Conv1d`/`Conv2d`,
+/// `ConvTranspose1d`/`ConvTranspose2d`, `MaxPool1d`/`2d`, `AvgPool1d`/`2d`,
+/// `AdaptiveAvgPool2d` (to 1×1, or an output size dividing the input),
+/// `BatchNorm1d`/`2d`, `LayerNorm`, `Dropout`, `Flatten`, `Embedding`, the
+/// activations `Relu`, `Sigmoid`, `Tanh`, `LeakyRelu`, `Elu`, `Gelu`,
+/// `Softplus`, `Softmax`, `LogSoftmax`, `Prelu`, and the ResNet parts
+/// (`BasicBlock`, `Bottleneck`, `ResidualBlock`, `Projection`, `ResNet`).
+///
+/// A module of another type (a user's model, written with
+/// `#[derive(Module)]`) is exported as the chain of its children in field
+/// order, provided it has no parameters of its own; the file is then
+/// checked on the example input: unless the chain gives exactly the
+/// model's own forward output, the export is refused (the forward does
+/// something else between its fields, such as a residual sum or a function
+/// call). Another layer is an [`OnnxError::Unsupported`] naming it.
+///
+/// ```
+/// use nn_layers::{LinearConfig, Relu, Sequential};
+/// use nn_tensor::{Rng, Tensor};
+/// let mut rng = Rng::seed_from(0);
+/// let net = Sequential::new()
+///     .append(LinearConfig::new(4, 8).init::<f32>(&mut rng).unwrap())
+///     .append(Relu)
+///     .append(LinearConfig::new(8, 2).init::<f32>(&mut rng).unwrap());
+/// let path = std::env::temp_dir().join("nn_onnx_doc_mlp.onnx");
+/// let x = Tensor::<f32>::ones(&[3, 4]);
+/// nn_onnx::export(&net, &x, &path).unwrap();
+/// // Round trip: the file runs here too, bit for bit.
+/// let back = nn_onnx::Model::load(&path).unwrap().run(&[x.clone()]).unwrap();
+/// let ours = nn_layers::Forward::forward(&net, &nn_autograd::Var::constant(x));
+/// assert_eq!(back[0].to_vec(), ours.value().to_vec());
+/// ```
+pub fn export(
+    model: &dyn Forward<f32>,
+    example_input: &Tensor<f32>,
+    path: impl AsRef<Path>,
+) -> Result<()> {
+    write(&export_proto(model, example_input)?, path.as_ref())
+}
+
+/// [`export`]'s model as a protobuf message, without writing it.
+pub fn export_proto(model: &dyn Forward<f32>, example_input: &Tensor<f32>) -> Result<ModelProto> {
+    let m = model.as_module();
+    let (b, out, y) = in_eval_mode(m, || {
+        let mut b = Builder::default();
+        let x = Var::constant(example_input.clone());
+        let (out, y) = b.layer(m, "", "input", &x)?;
+        if !b.assumed_chains.is_empty() {
+            // A module taken as the chain of its children: the file must
+            // compute what the model's own forward does.
+            let want = model
+                .try_forward(&x)
+                .map_err(|e| unsupported("", format!("the example input: {e}")))?;
+            if want.shape() != y.shape() || want.to_vec() != y.to_vec() {
+                return Err(unsupported(
+                    &b.assumed_chains.join(", "),
+                    "a module of a type the exporter does not know is exported as the chain of its children in field order, but the model's forward gives another output on the example input (it computes something else between its fields); export a Sequential, or the parts one by one".into(),
+                ));
+            }
+        }
+        Ok((b, out, y))
+    })?;
+    let input_type = if b.input_is_int {
+        data_type::INT64
+    } else {
+        data_type::FLOAT
+    };
+    let inputs = vec![value_info("input", input_type, example_input.shape(), &[0])];
+    let outputs = vec![value_info(&out, data_type::FLOAT, y.shape(), &[0])];
+    Ok(b.finish(inputs, outputs))
+}
+
+/// Runs `f` with `m` in evaluation mode and without recording gradients,
+/// then restores `m`'s training flag (whatever `f` returned).
+fn in_eval_mode<R>(m: &dyn Module<f32>, f: impl FnOnce() -> R) -> R {
+    let was_training = m.training_state();
+    m.eval();
+    let r = no_grad(f);
+    if let Some(t) = was_training {
+        m.set_training(t);
+    }
+    r
+}
+
+fn write(proto: &ModelProto, path: &Path) -> Result<()> {
+    std::fs::write(path, proto.encode_to_vec()).map_err(|source| OnnxError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// A tensor type whose dims at `symbolic` are the symbolic `"batch"`, the
+/// others fixed.
+fn value_info(name: &str, elem_type: i32, shape: &[usize], symbolic: &[usize]) -> ValueInfoProto {
+    let dim = shape
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| {
+            if symbolic.contains(&i) {
+                Dimension {
+                    dim_value: None,
+                    dim_param: Some("batch".into()),
+                }
+            } else {
+                Dimension {
+                    dim_value: Some(d as i64),
+                    dim_param: None,
+                }
+            }
+        })
+        .collect();
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TensorTypeProto {
+                elem_type,
+                shape: Some(TensorShapeProto { dim }),
+            }),
+        }),
+        ..Default::default()
+    }
+}
+
+fn int(name: &str, i: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: attribute_type::INT,
+        i,
+        ..Default::default()
+    }
+}
+
+fn ints(name: &str, v: impl IntoIterator<Item = usize>) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: attribute_type::INTS,
+        ints: v.into_iter().map(|x| x as i64).collect(),
+        ..Default::default()
+    }
+}
+
+fn float(name: &str, f: f64) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: attribute_type::FLOAT,
+        f: f as f32,
+        ..Default::default()
+    }
+}
+
+/// The error for a module the exporter cannot write, `layer` being its
+/// `state_dict` prefix.
+fn unsupported(layer: &str, what: String) -> OnnxError {
+    OnnxError::Unsupported {
+        node: layer.to_string(),
+        op: "export".into(),
+        opset: EXPORT_OPSET,
+        what,
+    }
+}
+
+/// A value of the graph being built: its name and its value on the example
+/// input.
+type Traced = (String, Var<f32>);
+
+/// The graph under construction.
+#[derive(Default)]
+struct Builder {
+    nodes: Vec<NodeProto>,
+    initializers: Vec<crate::proto::TensorProto>,
+    counter: usize,
+    input_is_int: bool,
+    /// The prefixes of modules exported as the chain of their children,
+    /// which the caller checks against the model's own forward.
+    assumed_chains: Vec<String>,
+}
+
+impl Builder {
+    /// The model around the graph, with its inputs and outputs.
+    fn finish(self, input: Vec<ValueInfoProto>, output: Vec<ValueInfoProto>) -> ModelProto {
+        let graph = GraphProto {
+            node: self.nodes,
+            name: "nn".into(),
+            initializer: self.initializers,
+            input,
+            output,
+            ..Default::default()
+        };
+        ModelProto {
+            ir_version: 8,
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: EXPORT_OPSET,
+            }],
+            producer_name: "nn-onnx".into(),
+            producer_version: env!("CARGO_PKG_VERSION").into(),
+            graph: Some(graph),
+            ..Default::default()
+        }
+    }
+
+    fn fresh(&mut self, hint: &str) -> String {
+        self.counter += 1;
+        format!("/{hint}_{}", self.counter)
+    }
+
+    fn init(&mut self, name: &str, v: Value) -> String {
+        self.initializers.push(v.to_proto(name));
+        name.to_string()
+    }
+
+    fn constant(&mut self, hint: &str, v: Value) -> String {
+        let name = self.fresh(hint);
+        self.init(&name, v)
+    }
+
+    fn scalar(&mut self, v: f32) -> String {
+        self.constant("const", Value::Float(Tensor::scalar(v)))
+    }
+
+    /// A constant 1-d `int64` tensor (shapes, axes, slice bounds).
+    fn int_list(&mut self, hint: &str, v: Vec<i64>) -> Result<String> {
+        let n = v.len();
+        Ok(self.constant(hint, Value::ints(v, &[n])?))
+    }
+
+    /// Adds a node with one output and returns that output's name.
+    fn node(&mut self, op: &str, inputs: &[&str], attrs: Vec<AttributeProto>) -> String {
+        let out = self.fresh(op);
+        self.nodes.push(NodeProto {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![out.clone()],
+            name: format!("{out}_node"),
+            op_type: op.into(),
+            attribute: attrs,
+            ..Default::default()
+        });
+        out
+    }
+
+    /// A parameter or buffer of `layer` by local name, as an initialiser
+    /// named `prefix + name`.
+    fn param(&mut self, layer: &dyn Module<f32>, prefix: &str, name: &str) -> Option<String> {
+        let mut found = None;
+        layer.visit_local_parameters(&mut |n, p| {
+            if n == name {
+                found = Some(p.value().clone());
+            }
+        });
+        layer.visit_local_buffers(&mut |n, b| {
+            if n == name {
+                found = Some(b.value());
+            }
+        });
+        found.map(|t| self.init(&format!("{prefix}{name}"), Value::Float(t)))
+    }
+
+    fn required(&mut self, layer: &dyn Module<f32>, prefix: &str, name: &str) -> Result<String> {
+        self.param(layer, prefix, name)
+            .ok_or_else(|| unsupported(prefix, format!("{} without {name}", layer.type_name())))
+    }
+
+    /// Emits the child `name` of the module at `prefix`.
+    fn child(
+        &mut self,
+        m: &dyn Module<f32>,
+        prefix: &str,
+        name: &str,
+        x: &Traced,
+    ) -> Result<Traced> {
+        self.layer(m, &format!("{prefix}{name}."), &x.0, &x.1)
+    }
+
+    /// A `Relu` node on `x`, with the library's value.
+    fn relu(&mut self, x: &Traced) -> Traced {
+        (self.node("Relu", &[&x.0], vec![]), x.1.relu())
+    }
+}
