@@ -298,6 +298,32 @@ impl<T: Element> TensorDataset<T> {
     }
 }
 
+impl<T: Element> Splits<T> {
+    /// The three splits with their features standardised by a
+    /// [`StandardScaler`](crate::StandardScaler) fitted on the training split
+    /// alone, so nothing about the validation or test samples leaks into
+    /// training. Errors on an empty training split.
+    ///
+    /// ```
+    /// use nn_data::{iris, SplitFractions};
+    /// let s = iris().to_dataset().split(SplitFractions::new(0.7, 0.15, 0.15), 0, true)?;
+    /// let z = s.standardised()?;
+    /// let column0: Vec<f64> = z.train.features().as_slice().chunks(4).map(|r| r[0]).collect();
+    /// let mean = column0.iter().sum::<f64>() / column0.len() as f64;
+    /// assert!(mean.abs() < 1e-12);
+    /// # Ok::<(), nn_data::DataError>(())
+    /// ```
+    pub fn standardised(&self) -> Result<Splits<T>> {
+        let scaler = crate::StandardScaler::fit(self.train.features())?;
+        let scale = |d: &TensorDataset<T>| d.with_features(scaler.transform(d.features())?);
+        Ok(Splits {
+            train: scale(&self.train)?,
+            validation: scale(&self.validation)?,
+            test: scale(&self.test)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -273,12 +273,15 @@ fn main() {
         verdict(finals[2], true),
         started.elapsed().as_secs_f64()
     );
-    common::print_result(serde_json::json!({
-        "seq_len": s.seq_len,
-        "rnn_test_mse": common::round(finals[0], 5),
-        "lstm_test_mse": common::round(finals[1], 5),
-        "gru_test_mse": common::round(finals[2], 5),
-        "steps": s.steps,
-        "seconds": common::round(started.elapsed().as_secs_f64(), 1),
-    }));
+    println!(
+        "{}",
+        serde_json::json!({
+            "seq_len": s.seq_len,
+            "rnn_test_mse": finals[0],
+            "lstm_test_mse": finals[1],
+            "gru_test_mse": finals[2],
+            "steps": s.steps,
+            "seconds": started.elapsed().as_secs_f64(),
+        })
+    );
 }

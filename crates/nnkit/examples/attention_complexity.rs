@@ -111,15 +111,18 @@ fn main() {
             attn_ms / prev_a,
             attn_ms / lstm_ms
         );
-        rows.push(json!({"n": n, "lstm_ms": common::round(lstm_ms, 3), "attention_ms": common::round(attn_ms, 3)}));
+        rows.push(json!({"n": n, "lstm_ms": lstm_ms, "attention_ms": attn_ms}));
         (prev_l, prev_a) = (lstm_ms, attn_ms);
         n *= 2;
     }
-    common::print_result(json!({
-        "example": "attention_complexity",
-        "d": d,
-        "batch": batch,
-        "threads": 1,
-        "rows": rows,
-    }));
+    println!(
+        "{}",
+        json!({
+            "example": "attention_complexity",
+            "d": d,
+            "batch": batch,
+            "threads": 1,
+            "rows": rows,
+        })
+    );
 }

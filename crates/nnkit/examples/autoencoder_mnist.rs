@@ -7,7 +7,6 @@
 //! cargo run --release -p nnkit --example autoencoder_mnist -- [--seed N] [--data DIR] [--epochs N] [--out DIR]
 //! ```
 
-mod common;
 mod generative_cli;
 
 use std::time::Instant;

@@ -14,7 +14,6 @@
 //! cargo run --release -p nnkit --example cgan_mnist -- [--seed N] [--data DIR] [--epochs N] [--out DIR]
 //! ```
 
-mod common;
 mod generative_cli;
 mod mnist_judge;
 

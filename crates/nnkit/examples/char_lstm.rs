@@ -329,12 +329,15 @@ fn main() {
     let seconds = started.elapsed().as_secs_f64();
     println!("validation: {val:.4} nats/char ({:.4} bits/char) after {step} steps, {train_seconds:.0} s of training", val / std::f64::consts::LN_2);
     println!("sample (temperature {temperature}):\n{text_sample}\n");
-    common::print_result(serde_json::json!({
-        "val_nats_per_char": common::round(val, 4),
-        "seconds": common::round(seconds, 1),
-        "train_seconds": common::round(train_seconds, 1),
-        "steps": step,
-        "best_epoch": best_epoch,
-        "threads": nnkit::tensor::num_threads(),
-    }));
+    println!(
+        "{}",
+        serde_json::json!({
+            "val_nats_per_char": val,
+            "seconds": seconds,
+            "train_seconds": train_seconds,
+            "steps": step,
+            "best_epoch": best_epoch,
+            "threads": nnkit::tensor::num_threads(),
+        })
+    );
 }

@@ -226,14 +226,17 @@ fn main() {
         .collect();
     eprintln!("validation {val_nats:.4} nats/char\n--- sample ---\nROMEO:\n{generated}\n---");
 
-    common::print_result(json!({
-        "example": "char_transformer",
-        "seed": seed,
-        "steps": step,
-        "train_nats_per_char": common::round(running, 4),
-        "val_nats_per_char": common::round(val_nats, 4),
-        "val_bits_per_char": common::round(val_nats / std::f64::consts::LN_2, 4),
-        "seconds": common::round(start.elapsed().as_secs_f64(), 1),
-        "sample": generated,
-    }));
+    println!(
+        "{}",
+        json!({
+            "example": "char_transformer",
+            "seed": seed,
+            "steps": step,
+            "train_nats_per_char": running,
+            "val_nats_per_char": val_nats,
+            "val_bits_per_char": val_nats / std::f64::consts::LN_2,
+            "seconds": start.elapsed().as_secs_f64(),
+            "sample": generated,
+        })
+    );
 }

@@ -18,7 +18,6 @@
 //! cargo run --release -p nnkit --example gan_mnist -- [--seed N] [--data DIR] [--epochs N] [--out DIR]
 //! ```
 
-mod common;
 mod generative_cli;
 mod mnist_judge;
 

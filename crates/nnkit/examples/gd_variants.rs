@@ -18,7 +18,7 @@
 
 mod common;
 
-use nnkit::data::{digits, DataLoader, TensorDataset};
+use nnkit::data::{digits, DataLoader, SplitFractions, Splits, TensorDataset};
 use nnkit::layers::{Linear, LinearConfig, Module, Relu, Sequential};
 use nnkit::optim::{AdamConfig, SgdConfig};
 use nnkit::prelude::*;
@@ -58,14 +58,36 @@ fn descend(
     )
 }
 
+/// Stratified `(train, validation, test)` splits of the digits with
+/// features standardised on the training split.
+fn digit_splits(fractions: (f64, f64, f64), seed: u64) -> Splits<f32> {
+    let (a, b, c) = fractions;
+    (digits().cast::<f32>().to_dataset())
+        .split(SplitFractions::new(a, b, c), seed, true)
+        .and_then(|s| s.standardised())
+        .expect("a valid split")
+}
+
+/// A far too large MLP for 180 samples: 64-512-512-10.
 fn big_mlp(seed: u64) -> Sequential<f32> {
-    common::mlp(&[64, 512, 512, 10], Relu, &mut Rng::seed_from(seed)).expect("linear layers")
+    let mut rng = Rng::seed_from(seed);
+    let mut linear = |i, o| {
+        LinearConfig::new(i, o)
+            .init(&mut rng)
+            .expect("linear layer")
+    };
+    Sequential::new()
+        .append(linear(64, 512))
+        .append(Relu)
+        .append(linear(512, 512))
+        .append(Relu)
+        .append(linear(512, 10))
 }
 
 /// Trains the big MLP (same initial weights every time) and returns the
 /// report and the test accuracy.
 fn overfit(
-    s: &common::StandardisedSplits,
+    s: &Splits<f32>,
     epochs: usize,
     early_stopping: Option<EarlyStopping>,
     seed: u64,
@@ -104,7 +126,7 @@ fn main() {
     let patience: usize = args.get("patience", 10);
 
     // Part 1: three batch sizes on one problem.
-    let s = common::standardised_splits(&digits(), (0.8, 0.0, 0.2), seed);
+    let s = digit_splits((0.8, 0.0, 0.2), seed);
     let n = s.train.len();
     eprintln!("Part 1: softmax regression on digits, {n} training samples, plain SGD");
     let variants = [
@@ -142,7 +164,7 @@ fn main() {
     );
 
     // Part 2: over-fitting and early stopping.
-    let mut s = common::standardised_splits(&digits(), (0.1, 0.3, 0.6), seed);
+    let mut s = digit_splits((0.1, 0.3, 0.6), seed);
     let mut rng = Rng::seed_from(seed ^ 0x5eed);
     let noisy: Vec<usize> = s
         .train
@@ -198,26 +220,29 @@ fn main() {
         100.0 * acc_all,
         all.epochs_run
     );
-    common::print_result(serde_json::json!({
-        "example": "gd_variants",
-        "seed": seed,
-        "epochs": epochs,
-        "final_train_loss": {
-            "full_batch": runs[0].0.last(),
-            "stochastic": runs[1].0.last(),
-            "mini_batch": runs[2].0.last(),
-        },
-        "seconds": {
-            "full_batch": runs[0].1,
-            "stochastic": runs[1].1,
-            "mini_batch": runs[2].1,
-        },
-        "stopped_epoch": stopped,
-        "best_epoch": best,
-        "best_validation_epoch_all_epochs_run": lowest,
-        "test_accuracy_early_stopping": acc_early,
-        "test_accuracy_all_epochs": acc_all,
-        "epochs_all": all.epochs_run,
-        "label_noise": label_noise,
-    }));
+    println!(
+        "{}",
+        serde_json::json!({
+            "example": "gd_variants",
+            "seed": seed,
+            "epochs": epochs,
+            "final_train_loss": {
+                "full_batch": runs[0].0.last(),
+                "stochastic": runs[1].0.last(),
+                "mini_batch": runs[2].0.last(),
+            },
+            "seconds": {
+                "full_batch": runs[0].1,
+                "stochastic": runs[1].1,
+                "mini_batch": runs[2].1,
+            },
+            "stopped_epoch": stopped,
+            "best_epoch": best,
+            "best_validation_epoch_all_epochs_run": lowest,
+            "test_accuracy_early_stopping": acc_early,
+            "test_accuracy_all_epochs": acc_all,
+            "epochs_all": all.epochs_run,
+            "label_noise": label_noise,
+        })
+    );
 }

@@ -15,12 +15,14 @@ mod common;
 use std::path::PathBuf;
 
 use nnkit::conv::layers::{LeNet5, LeNet5Config};
-use nnkit::data::ImageLayout;
-use nnkit::layers::Module;
+use nnkit::data::{load_mnist, ImageLayout, MnistSplit};
+use nnkit::optim::CosineAnnealingLr;
 use nnkit::prelude::*;
 use nnkit::train::figures::save_image_grid;
+use nnkit::train::Trainer;
+use sha2::{Digest, Sha256};
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = common::Args::parse(
         "lenet_mnist",
         &[
@@ -42,28 +44,43 @@ fn main() {
         .text("filters")
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("lenet_mnist_conv1_filters.png"));
-    let threads = common::threads(&args);
-    let (train_set, test_set) = common::mnist_normalised(&args, ImageLayout::Nchw);
+    if let Some(threads) = args.text("threads") {
+        nnkit::tensor::set_num_threads(threads.parse()?);
+    }
+    let threads = nnkit::tensor::num_threads();
+
+    // MNIST as [N, 1, 28, 28] images, normalised with the training set's
+    // mean and standard deviation.
+    let dir = common::mnist_dir(&args);
+    let load = |split| -> Result<TensorDataset<f32>, Box<dyn std::error::Error>> {
+        let mnist = load_mnist(Some(&dir), split, ImageLayout::Nchw)?;
+        let x = (mnist.images - 0.1307) * (1.0 / 0.3081);
+        Ok(TensorDataset::classification(x, mnist.labels)?)
+    };
+    let (train_set, test_set) = (load(MnistSplit::Train)?, load(MnistSplit::Test)?);
+    let train = DataLoader::new(&train_set, batch_size)?.shuffle(seed);
+    let test = DataLoader::new(&test_set, 1000)?;
 
     let mut rng = Rng::seed_from(seed);
     let model: LeNet5<f32> = LeNet5Config::new(1, 10)
         .with_batch_norm(batch_norm)
-        .init(&mut rng)
-        .expect("LeNet-5");
+        .init(&mut rng)?;
     eprintln!(
         "model: LeNet-5{}, {} parameters; {threads} threads",
         if batch_norm { " with batch norm" } else { "" },
         model.num_parameters()
     );
-    let how = common::ClassifierTraining {
-        epochs,
-        lr,
-        batch_size,
-        test_batch_size: 1000,
-        seed,
-    };
-    let fit = common::fit_classifier(&model, &train_set, &test_set, &how);
-    let (acc, seconds_per_epoch) = (fit.test_accuracy, fit.seconds_per_epoch);
+    // Adam with a cosine schedule; cross-entropy and accuracy on the test
+    // set after every epoch.
+    let mut opt = AdamConfig::new(lr).init(model.named_parameters())?;
+    let mut trainer = Trainer::classification(&model, &mut opt)
+        .epochs(epochs)
+        .seed(seed)
+        .schedule(CosineAnnealingLr::new(epochs as u64, 0.0)?);
+    let report = trainer.fit(&train, &test)?;
+    let acc = trainer.evaluate(&test)?["accuracy"];
+    let seconds_per_epoch =
+        report.history.series("seconds").iter().sum::<f64>() / epochs.max(1) as f64;
     eprintln!(
         "test accuracy {:.2} % after {epochs} epochs ({seconds_per_epoch:.1} s per epoch)",
         100.0 * acc
@@ -85,15 +102,25 @@ fn main() {
             false
         }
     };
-    common::print_result(serde_json::json!({
+    let mut hash = Sha256::new();
+    for (_, p) in model.named_parameters() {
+        p.value()
+            .as_slice()
+            .iter()
+            .for_each(|x| hash.update(x.to_le_bytes()));
+    }
+    let hash: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let json = serde_json::json!({
         "example": "lenet_mnist",
         "seed": seed,
         "threads": threads,
         "batch_norm": batch_norm,
         "test_accuracy": acc,
         "epochs": epochs,
-        "seconds_per_epoch": common::round(seconds_per_epoch, 2),
+        "seconds_per_epoch": seconds_per_epoch,
         "filters_png": if filters_saved { Some(filters_path.display().to_string()) } else { None },
-        "weights_sha256": common::weights_sha256(&model),
-    }));
+        "weights_sha256": hash,
+    });
+    println!("{json}");
+    Ok(())
 }

@@ -161,31 +161,24 @@ fn main() {
     let test_mse_gd = mse(&predict(&x_test, &w_gd), y_test.as_slice());
     let test_mse_cf = mse(&predict(&x_test, &w_cf), y_test.as_slice());
     eprintln!("gradient descent: {iters} iterations in {seconds:.2} s");
-    eprintln!(
-        "weights (GD)     : {:?}",
-        w_gd.iter()
-            .map(|v| common::round(*v, 3))
-            .collect::<Vec<_>>()
-    );
-    eprintln!(
-        "weights (closed) : {:?}",
-        w_cf.iter()
-            .map(|v| common::round(*v, 3))
-            .collect::<Vec<_>>()
-    );
+    eprintln!("weights (GD)     : {:.3?}", w_gd.to_vec());
+    eprintln!("weights (closed) : {:.3?}", w_cf.to_vec());
     eprintln!("relative difference {rel:.3e}; test MSE {test_mse_gd:.3} (GD) vs {test_mse_cf:.3} (closed form)");
     if rel > 1e-3 {
         eprintln!("FAIL: gradient descent did not reach the closed-form solution (rel diff {rel:.3e} > 1e-3)");
     }
-    common::print_result(serde_json::json!({
-        "example": "linear_regression",
-        "seed": seed,
-        "gd_vs_closed_form_rel_diff": rel,
-        "test_mse_gd": test_mse_gd,
-        "test_mse_closed_form": test_mse_cf,
-        "iterations": iters,
-        "seconds": seconds,
-    }));
+    println!(
+        "{}",
+        serde_json::json!({
+            "example": "linear_regression",
+            "seed": seed,
+            "gd_vs_closed_form_rel_diff": rel,
+            "test_mse_gd": test_mse_gd,
+            "test_mse_closed_form": test_mse_cf,
+            "iterations": iters,
+            "seconds": seconds,
+        })
+    );
     if rel > 1e-3 {
         std::process::exit(1);
     }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use nnkit::data::{breast_cancer, Batch, DataLoader};
+use nnkit::data::{breast_cancer, Batch, DataLoader, SplitFractions};
 use nnkit::layers::{BceWithLogitsLoss, Forward, Linear, LinearConfig, Module};
 use nnkit::optim::AdamConfig;
 use nnkit::prelude::*;
@@ -27,7 +27,11 @@ fn main() {
     let lr: f64 = args.get("lr", 0.01);
     let batch_size: usize = args.get("batch-size", 32);
 
-    let s = common::standardised_splits(&breast_cancer(), (0.7, 0.15, 0.15), seed);
+    // Stratified 70 / 15 / 15 split, standardised on the training split only.
+    let s = (breast_cancer().cast::<f32>().to_dataset())
+        .split(SplitFractions::new(0.7, 0.15, 0.15), seed, true)
+        .and_then(|s| s.standardised())
+        .expect("a valid split");
     eprintln!(
         "breast cancer: {} train, {} validation, {} test samples, 30 features",
         s.train.len(),
@@ -71,12 +75,15 @@ fn main() {
         test["loss"],
         100.0 * acc
     );
-    common::print_result(serde_json::json!({
-        "example": "logistic_regression",
-        "seed": seed,
-        "test_accuracy": acc,
-        "test_loss": test["loss"],
-        "epochs_run": report.epochs_run,
-        "best_epoch": report.best_epoch,
-    }));
+    println!(
+        "{}",
+        serde_json::json!({
+            "example": "logistic_regression",
+            "seed": seed,
+            "test_accuracy": acc,
+            "test_loss": test["loss"],
+            "epochs_run": report.epochs_run,
+            "best_epoch": report.best_epoch,
+        })
+    );
 }

@@ -22,12 +22,12 @@ mod common;
 
 use std::time::Instant;
 
-use nnkit::data::{DataLoader, ImageLayout};
+use nnkit::data::{load_mnist, DataLoader, ImageLayout, MnistSplit};
 use nnkit::distributed::{Communicator, DataParallel, DataParallelConfig, MpiCommunicator};
 use nnkit::layers::{CrossEntropyLoss, Module, Relu};
 use nnkit::optim::{AdamConfig, CosineAnnealingLr, LrSchedule};
 use nnkit::prelude::*;
-use nnkit::train::{evaluate, Accuracy, Evaluation, Metric};
+use sha2::Digest;
 
 fn main() {
     let comm = MpiCommunicator::init().unwrap_or_else(|e| {
@@ -57,10 +57,30 @@ fn main() {
             eprintln!("{s}");
         }
     };
-    let (train_set, test_set) = common::mnist_normalised(&args, ImageLayout::Flat);
+    // MNIST normalised with the training set's mean and standard deviation.
+    let dir = common::mnist_dir(&args);
+    let load = |split| {
+        let mnist = load_mnist(Some(&dir), split, ImageLayout::Flat).unwrap_or_else(|e| {
+            eprintln!("mnist_ddp: {e}");
+            std::process::exit(1)
+        });
+        let x = (mnist.images - 0.1307) * (1.0 / 0.3081);
+        TensorDataset::classification(x, mnist.labels).expect("one label per image")
+    };
+    let (train_set, test_set) = (load(MnistSplit::Train), load(MnistSplit::Test));
 
-    let model =
-        common::mlp(&[784, 256, 128, 10], Relu, &mut Rng::seed_from(seed)).expect("linear layers");
+    let mut rng = Rng::seed_from(seed);
+    let mut linear = |i, o| {
+        LinearConfig::new(i, o)
+            .init(&mut rng)
+            .expect("linear layer")
+    };
+    let model = Sequential::new()
+        .append(linear(784, 256))
+        .append(Relu)
+        .append(linear(256, 128))
+        .append(Relu)
+        .append(linear(128, 10));
     let mut ddp = DataParallel::new(
         &comm,
         model.named_parameters(),
@@ -84,11 +104,6 @@ fn main() {
     let train = DataLoader::new(&train_set, batch_size)
         .expect("batch size")
         .shuffle(seed);
-    let test = DataLoader::new(&test_set, 1000).expect("batch size");
-    let mut eval = |m: &nnkit::layers::Sequential<f32>, b: &Batch<f32>| {
-        let logits = m.forward(&b.features);
-        Evaluation::new(&ce.forward(&logits, b.classes()), &logits)
-    };
 
     let (mut compute, mut communicate) = (0.0, 0.0);
     let start = Instant::now();
@@ -113,9 +128,10 @@ fn main() {
         }
         let epoch_seconds = epoch_start.elapsed().as_secs_f64();
         if root {
-            let mut metrics: Vec<Box<dyn Metric<f32>>> = vec![Box::new(Accuracy::new())];
-            let r = evaluate(&model, &test, &mut eval, &mut metrics).expect("test evaluation");
-            accuracy = r["accuracy"];
+            model.eval();
+            let logits = no_grad(|| model.forward(test_set.features()));
+            accuracy = nnkit::prelude::accuracy(&logits.value(), test_set.classes().unwrap());
+            model.train();
             eprintln!(
                 "epoch {:>2}: train loss {:.4}, test accuracy {:.2} % ({epoch_seconds:.1} s)",
                 epoch + 1,
@@ -126,7 +142,18 @@ fn main() {
     }
     let seconds = start.elapsed().as_secs_f64();
     // Replicas must agree bit for bit; a difference is a bug, not noise.
-    let hash = common::weights_sha256(&model);
+    let mut hasher = sha2::Sha256::new();
+    for (_, p) in model.named_parameters() {
+        p.value()
+            .as_slice()
+            .iter()
+            .for_each(|x| hasher.update(x.to_le_bytes()));
+    }
+    let hash: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let mut hashes = vec![0u8; 64 * comm.size()];
     comm.all_gather(hash.as_bytes(), &mut hashes);
     if hashes.chunks(64).any(|h| h != hash.as_bytes()) {
@@ -142,18 +169,21 @@ fn main() {
         if accuracy < 0.98 {
             eprintln!("below the 98.0 % target");
         }
-        common::print_result(serde_json::json!({
-            "example": "mnist_ddp",
-            "seed": seed,
-            "ranks": comm.size(),
-            "threads_per_rank": threads,
-            "micro_batches": micro_batches,
-            "test_accuracy": accuracy,
-            "epochs": epochs,
-            "seconds_per_epoch": seconds / epochs.max(1) as f64,
-            "allreduce_share": communicate / (compute + communicate).max(1e-12),
-            "weights_sha256": hash,
-        }));
+        println!(
+            "{}",
+            serde_json::json!({
+                "example": "mnist_ddp",
+                "seed": seed,
+                "ranks": comm.size(),
+                "threads_per_rank": threads,
+                "micro_batches": micro_batches,
+                "test_accuracy": accuracy,
+                "epochs": epochs,
+                "seconds_per_epoch": seconds / epochs.max(1) as f64,
+                "allreduce_share": communicate / (compute + communicate).max(1e-12),
+                "weights_sha256": hash,
+            })
+        );
     }
 }
 
@@ -168,5 +198,12 @@ fn threads_per_rank(args: &common::Args) -> usize {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         nnkit::tensor::set_num_threads((cores / local_ranks).max(1));
     }
-    common::threads(args)
+    if let Some(n) = args.text("threads") {
+        let n = n.parse().unwrap_or_else(|_| {
+            eprintln!("mnist_ddp: `--threads {n}` is not a number");
+            std::process::exit(2)
+        });
+        nnkit::tensor::set_num_threads(n);
+    }
+    nnkit::tensor::num_threads()
 }

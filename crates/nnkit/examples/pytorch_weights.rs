@@ -30,7 +30,18 @@ fn fail(msg: impl std::fmt::Display) -> ! {
 /// `nn.Sequential(Linear(784,256), ReLU, Linear(256,128), ReLU, Linear(128,10))`:
 /// the same layer indices, hence the same `state_dict` names (`0.weight`, …).
 fn mlp_mnist(seed: u64) -> Sequential<f32> {
-    common::mlp(&[784, 256, 128, 10], Relu, &mut Rng::seed_from(seed)).expect("linear layers")
+    let mut rng = Rng::seed_from(seed);
+    let mut linear = |i, o| {
+        LinearConfig::new(i, o)
+            .init(&mut rng)
+            .expect("linear layer")
+    };
+    Sequential::new()
+        .append(linear(784, 256))
+        .append(Relu)
+        .append(linear(256, 128))
+        .append(Relu)
+        .append(linear(128, 10))
 }
 
 /// PyTorch's LeNet-5 with `BatchNorm2d` after each convolution: children
@@ -156,17 +167,20 @@ fn main() {
     let ok = test_correct == expected_correct
         && want_logits.len() == first_logits.len()
         && pred_agree == want_pred.len();
-    common::print_result(serde_json::json!({
-        "example": "pytorch_weights",
-        "model": name,
-        "seed": seed,
-        "test_correct": test_correct,
-        "expected_correct": expected_correct,
-        "equal": test_correct == expected_correct,
-        "test_accuracy": test_correct as f64 / n as f64,
-        "max_abs_logit_diff_first_32": max_logit_diff,
-        "predictions_agree_first_1000": pred_agree,
-    }));
+    println!(
+        "{}",
+        serde_json::json!({
+            "example": "pytorch_weights",
+            "model": name,
+            "seed": seed,
+            "test_correct": test_correct,
+            "expected_correct": expected_correct,
+            "equal": test_correct == expected_correct,
+            "test_accuracy": test_correct as f64 / n as f64,
+            "max_abs_logit_diff_first_32": max_logit_diff,
+            "predictions_agree_first_1000": pred_agree,
+        })
+    );
     if !ok {
         fail("the results differ from PyTorch's");
     }

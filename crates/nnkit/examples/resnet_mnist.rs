@@ -10,38 +10,40 @@
 mod common;
 
 use nnkit::conv::layers::{BlockKind, ResNet, ResNetConfig};
-use nnkit::data::{ImageLayout, SplitFractions, TensorDataset};
-use nnkit::layers::{Forward, Module};
+use nnkit::data::{load_mnist, ImageLayout, MnistSplit, SplitFractions};
+use nnkit::optim::CosineAnnealingLr;
 use nnkit::prelude::*;
+use nnkit::train::Trainer;
+
+type Data = (TensorDataset<f32>, TensorDataset<f32>);
 
 /// Training and test sets as `[N, 1, H, W]` images, roughly zero mean and unit variance.
 fn load_data(
     args: &common::Args,
     dataset: &str,
     seed: u64,
-) -> (TensorDataset<f32>, TensorDataset<f32>) {
+) -> Result<Data, Box<dyn std::error::Error>> {
     match dataset {
-        "mnist" => common::mnist_normalised(args, ImageLayout::Nchw),
+        "mnist" => {
+            // Normalised with the training set's mean and standard deviation.
+            let dir = common::mnist_dir(args);
+            let load = |split| -> Result<TensorDataset<f32>, Box<dyn std::error::Error>> {
+                let mnist = load_mnist(Some(&dir), split, ImageLayout::Nchw)?;
+                let x = (mnist.images - 0.1307) * (1.0 / 0.3081);
+                Ok(TensorDataset::classification(x, mnist.labels)?)
+            };
+            Ok((load(MnistSplit::Train)?, load(MnistSplit::Test)?))
+        }
         "digits" => {
             // 1797 images of 8×8 pixels with values 0–16; 80 % / 20 %, stratified.
             let d = nnkit::data::digits().cast::<f32>();
             let n = d.targets.len();
-            let x = d
-                .features
-                .mul_scalar(1.0 / 16.0)
-                .add_scalar(-0.3)
-                .mul_scalar(1.0 / 0.4);
-            let ds = TensorDataset::classification(x.reshape([n, 1, 8, 8]), d.targets)
-                .expect("one label per image");
-            let s = ds
-                .split(SplitFractions::train_test(0.8, 0.2), seed, true)
-                .expect("valid split");
-            (s.train, s.test)
+            let x = (d.features * (1.0 / 16.0) - 0.3) * (1.0 / 0.4);
+            let ds = TensorDataset::classification(x.reshape([n, 1, 8, 8]), d.targets)?;
+            let s = ds.split(SplitFractions::train_test(0.8, 0.2), seed, true)?;
+            Ok((s.train, s.test))
         }
-        other => {
-            eprintln!("resnet_mnist: unknown --dataset `{other}` (use mnist or digits)");
-            std::process::exit(2)
-        }
+        other => Err(format!("unknown --dataset `{other}` (use mnist or digits)").into()),
     }
 }
 
@@ -110,7 +112,7 @@ fn print_summary(net: &ResNet<f32>, image: &[usize]) {
     net.train();
 }
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = common::Args::parse(
         "resnet_mnist",
         &[
@@ -132,8 +134,11 @@ fn main() {
     let batch_size: usize = args.get("batch-size", if dataset == "digits" { 32 } else { 64 });
     let base: usize = args.get("base-channels", 8);
     let blocks: usize = args.get("blocks", 1);
-    let threads = common::threads(&args);
-    let (train_set, test_set) = load_data(&args, &dataset, seed);
+    if let Some(threads) = args.text("threads") {
+        nnkit::tensor::set_num_threads(threads.parse()?);
+    }
+    let threads = nnkit::tensor::num_threads();
+    let (train_set, test_set) = load_data(&args, &dataset, seed)?;
     eprintln!(
         "{dataset}: {} training and {} test images of {:?}; {threads} threads",
         train_set.len(),
@@ -144,21 +149,23 @@ fn main() {
     let mut rng = Rng::seed_from(seed);
     let net: ResNet<f32> = ResNetConfig::new(BlockKind::Basic, vec![blocks; 3], 1, 10)
         .with_base_channels(base)
-        .init(&mut rng)
-        .expect("ResNet");
+        .init(&mut rng)?;
     print_summary(&net, train_set.sample_shape());
 
-    let how = common::ClassifierTraining {
-        epochs,
-        lr,
-        batch_size,
-        test_batch_size: 500,
-        seed,
-    };
-    let fit = common::fit_classifier(&net, &train_set, &test_set, &how);
-    let acc = fit.test_accuracy;
+    // Adam with a cosine schedule; cross-entropy and accuracy on the test
+    // set after every epoch.
+    let mut opt = AdamConfig::new(lr).init(net.named_parameters())?;
+    let train = DataLoader::new(&train_set, batch_size)?.shuffle(seed);
+    let test = DataLoader::new(&test_set, 500)?;
+    let mut trainer = Trainer::classification(&net, &mut opt)
+        .epochs(epochs)
+        .seed(seed)
+        .schedule(CosineAnnealingLr::new(epochs as u64, 0.0)?);
+    let report = trainer.fit(&train, &test)?;
+    let acc = trainer.evaluate(&test)?["accuracy"];
+    let seconds = report.history.series("seconds").iter().sum::<f64>();
     eprintln!("test accuracy {:.2} % after {epochs} epochs", 100.0 * acc);
-    common::print_result(serde_json::json!({
+    let json = serde_json::json!({
         "example": "resnet_mnist",
         "dataset": dataset,
         "seed": seed,
@@ -166,6 +173,8 @@ fn main() {
         "parameters": net.num_parameters(),
         "test_accuracy": acc,
         "epochs": epochs,
-        "seconds_per_epoch": common::round(fit.seconds_per_epoch, 2),
-    }));
+        "seconds_per_epoch": seconds / epochs.max(1) as f64,
+    });
+    println!("{json}");
+    Ok(())
 }

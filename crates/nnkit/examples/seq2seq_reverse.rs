@@ -201,10 +201,7 @@ fn main() {
             .zip(decoded.chunks(len + 1))
             .filter(|(s, d)| d[..len].iter().eq(s.iter().rev()) && d[len] == EOS)
             .count();
-        per_length.insert(
-            len.to_string(),
-            json!(common::round(ok as f64 / seqs.len() as f64, 4)),
-        );
+        per_length.insert(len.to_string(), json!(ok as f64 / seqs.len() as f64));
         correct += ok;
         total += seqs.len();
     }
@@ -233,15 +230,18 @@ fn main() {
         heatmap.display()
     );
 
-    common::print_result(json!({
-        "example": "seq2seq_reverse",
-        "seed": seed,
-        "steps": steps,
-        "test_sequences": total,
-        "exact_sequence_accuracy": common::round(accuracy, 4),
-        "accuracy_by_length": per_length,
-        "anti_diagonal_weight": common::round(f64::from(anti), 3),
-        "heatmap": heatmap.display().to_string(),
-        "seconds": common::round(start.elapsed().as_secs_f64(), 1),
-    }));
+    println!(
+        "{}",
+        json!({
+            "example": "seq2seq_reverse",
+            "seed": seed,
+            "steps": steps,
+            "test_sequences": total,
+            "exact_sequence_accuracy": accuracy,
+            "accuracy_by_length": per_length,
+            "anti_diagonal_weight": f64::from(anti),
+            "heatmap": heatmap.display().to_string(),
+            "seconds": start.elapsed().as_secs_f64(),
+        })
+    );
 }

@@ -10,7 +10,7 @@
 
 mod common;
 
-use nnkit::data::{digits, iris, Classification, DataLoader};
+use nnkit::data::{digits, iris, Classification, DataLoader, SplitFractions};
 use nnkit::layers::{Linear, LinearConfig, Module};
 use nnkit::optim::AdamConfig;
 use nnkit::prelude::*;
@@ -18,7 +18,10 @@ use nnkit::train::Trainer;
 
 /// Trains softmax regression on `data` and returns the test accuracy.
 fn softmax_regression(name: &str, data: &Classification, seed: u64, epochs: usize, lr: f64) -> f64 {
-    let s = common::standardised_splits(data, (0.8, 0.0, 0.2), seed);
+    let s = (data.cast::<f32>().to_dataset())
+        .split(SplitFractions::new(0.8, 0.0, 0.2), seed, true)
+        .and_then(|s| s.standardised())
+        .expect("a valid split");
     let (features, classes) = (s.train.features().shape()[1], data.num_classes());
     eprintln!(
         "{name}: {} train, {} test samples; {features} features, {classes} classes",
@@ -58,10 +61,13 @@ fn main() {
     let lr: f64 = args.get("lr", 0.01);
     let iris_acc = softmax_regression("iris", &iris(), seed, epochs, lr);
     let digits_acc = softmax_regression("digits", &digits(), seed, epochs, lr);
-    common::print_result(serde_json::json!({
-        "example": "softmax_regression",
-        "seed": seed,
-        "iris_test_accuracy": iris_acc,
-        "digits_test_accuracy": digits_acc,
-    }));
+    println!(
+        "{}",
+        serde_json::json!({
+            "example": "softmax_regression",
+            "seed": seed,
+            "iris_test_accuracy": iris_acc,
+            "digits_test_accuracy": digits_acc,
+        })
+    );
 }

@@ -251,12 +251,15 @@ fn main() {
         "sequence LSTM: held-out accuracy {lstm_accuracy:.3} ({:.0} s); majority class {majority:.3}",
         lstm_started.elapsed().as_secs_f64()
     );
-    common::print_result(serde_json::json!({
-        "tree_accuracy": common::round(tree_accuracy, 4),
-        "lstm_accuracy": common::round(lstm_accuracy, 4),
-        "majority_class": common::round(majority, 4),
-        "test_formulas": test.labels.len(),
-        "steps": steps,
-        "seconds": common::round(started.elapsed().as_secs_f64(), 1),
-    }));
+    println!(
+        "{}",
+        serde_json::json!({
+            "tree_accuracy": tree_accuracy,
+            "lstm_accuracy": lstm_accuracy,
+            "majority_class": majority,
+            "test_formulas": test.labels.len(),
+            "steps": steps,
+            "seconds": started.elapsed().as_secs_f64(),
+        })
+    );
 }

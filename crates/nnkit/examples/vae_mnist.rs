@@ -9,7 +9,6 @@
 //! cargo run --release -p nnkit --example vae_mnist -- [--seed N] [--data DIR] [--epochs N] [--out DIR]
 //! ```
 
-mod common;
 mod generative_cli;
 
 use std::time::Instant;

@@ -173,15 +173,24 @@ pub fn save_grid(name: &str, path: &Path, images: &nnkit::tensor::Tensor<f32>, c
     }
 }
 
-/// [`crate::common::mlp`] with `activation` between the layers; a bad size
-/// stops the example `name`.
+/// `Linear` layers through `sizes` (`[784, 256, 10]` is 784 → 256 → 10)
+/// with `activation` between consecutive ones and none after the last; a
+/// bad size stops the example `name`.
 pub fn mlp(
     name: &str,
     sizes: &[usize],
     activation: impl nnkit::layers::Forward<f32> + Copy + 'static,
     rng: &mut nnkit::prelude::Rng,
 ) -> nnkit::layers::Sequential<f32> {
-    crate::common::mlp(sizes, activation, rng).unwrap_or_else(|e| fail(name, e))
+    let mut s = nnkit::layers::Sequential::new();
+    for (i, w) in sizes.windows(2).enumerate() {
+        let layer = nnkit::layers::LinearConfig::new(w[0], w[1]).init(rng);
+        s = s.append(layer.unwrap_or_else(|e| fail(name, e)));
+        if i + 2 < sizes.len() {
+            s = s.append(activation);
+        }
+    }
+    s
 }
 
 /// Prints the JSON line that ends every generative example: the example's
