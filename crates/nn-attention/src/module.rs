@@ -1,16 +1,18 @@
-//! [`Module`] for every attention layer, with PyTorch's `state_dict` names:
+//! [`Module`] for the attention layers whose names or parts do not map
+//! one to one onto their fields, with PyTorch's `state_dict` names:
 //! containers name their children (`self_attn`, `linear1`, `layers.0`, …) so
 //! summaries recurse, and the layers with dropout carry a train flag so
-//! [`Module::eval`] on a whole model turns every dropout off.
+//! [`Module::eval`] on a whole model turns every dropout off. The others
+//! (`Transformer`, `Seq2SeqTransformer`, the position and score layers)
+//! derive theirs beside their definitions.
 
 use nn_autograd::Parameter;
-use nn_layers::{module_children, LayerRng, Module, TrainFlag};
+use nn_layers::{LayerRng, Module, TrainFlag};
 use nn_tensor::Element;
 
 use crate::{
-    AdditiveAttention, BilinearScore, LearnedPositionEmbedding, MultiHeadAttention,
-    PositionalEncoding, Seq2SeqTransformer, StackedLayer, Transformer, TransformerDecoderLayer,
-    TransformerEncoderLayer, TransformerStack,
+    MultiHeadAttention, StackedLayer, TransformerDecoderLayer, TransformerEncoderLayer,
+    TransformerStack,
 };
 
 /// The train flag and the dropout stream (saved as `dropout_rng`) of a
@@ -35,7 +37,9 @@ impl<T: Element> Module<T> for MultiHeadAttention<T> {
             f("in_proj_bias", b);
         }
     }
-    module_children!(T; out_proj);
+    fn visit_children(&self, f: &mut dyn FnMut(&str, &dyn Module<T>)) {
+        f("out_proj", &self.out_proj);
+    }
     dropout_mode!();
 }
 
@@ -71,47 +75,10 @@ impl<T: Element, L: StackedLayer<T>> Module<T> for TransformerStack<T, L> {
     fn type_name(&self) -> &'static str {
         L::STACK
     }
-    module_children!(T; layers, norm);
-}
-
-/// `encoder.…`, `decoder.…` (PyTorch's `nn.Transformer`).
-impl<T: Element> Module<T> for Transformer<T> {
-    module_children!(T; encoder, decoder);
-}
-
-/// `src_embed.weight`, `tgt_embed.weight`, `transformer.…`, `generator.…`
-/// (the positional table is fixed, so it saves nothing).
-impl<T: Element> Module<T> for Seq2SeqTransformer<T> {
-    fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
-        f("src_embed.weight", &self.src_embed);
-        f("tgt_embed.weight", &self.tgt_embed);
-    }
-    module_children!(T; positions, transformer, generator);
-}
-
-/// No parameters: the sinusoidal table is a function of the shape.
-impl<T: Element> Module<T> for PositionalEncoding<T> {}
-
-/// `weight` (`[max_len, d_model]`).
-impl<T: Element> Module<T> for LearnedPositionEmbedding<T> {
-    fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
-        f("weight", &self.weight);
-    }
-}
-
-/// `weight` (`[Dq, Dk]`).
-impl<T: Element> Module<T> for BilinearScore<T> {
-    fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
-        f("weight", &self.weight);
-    }
-}
-
-/// `W_query`, `W_key`, `bias`, `v_score` (the fixtures' names).
-impl<T: Element> Module<T> for AdditiveAttention<T> {
-    fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
-        f("W_query", &self.w_query);
-        f("W_key", &self.w_key);
-        f("bias", &self.bias);
-        f("v_score", &self.v_score);
+    fn visit_children(&self, f: &mut dyn FnMut(&str, &dyn Module<T>)) {
+        f("layers", &self.layers);
+        if let Some(norm) = &self.norm {
+            f("norm", norm);
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! Need" and learned position embeddings.
 
 use nn_autograd::{Parameter, Var};
+use nn_layers::Module;
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::parts::check_sizes;
@@ -29,8 +30,10 @@ pub fn sinusoidal_encoding<T: Element>(max_len: usize, d_model: usize, base: f64
 
 /// Adds the sinusoidal encoding to `x [N, L, E]` (positions `offset..offset+L`).
 /// The table has no parameters; it is computed once up to `max_len`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
 pub struct PositionalEncoding<T: Element> {
+    /// A function of the shape, so not saved.
+    #[module(skip)]
     table: Tensor<T>,
 }
 
@@ -73,7 +76,7 @@ impl<T: Element> PositionalEncoding<T> {
 
 /// Learned position embeddings: a trainable table `weight [max_len, E]`
 /// added to `x [N, L, E]` (as in BERT and GPT).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
 pub struct LearnedPositionEmbedding<T: Element> {
     /// `[max_len, E]`, starts N(0, 1) as PyTorch's `Embedding`.
     pub weight: Parameter<T>,

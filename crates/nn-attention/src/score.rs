@@ -5,6 +5,7 @@
 //! values `[N, S, Dv]`, scores and weights `[N, L, S]` (or `[N, S]`).
 
 use nn_autograd::{Parameter, Var};
+use nn_layers::Module;
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::mask::Mask;
@@ -23,7 +24,7 @@ pub fn scaled_dot_scores<T: Element>(q: &Var<T>, k: &Var<T>) -> Result<Var<T>> {
 }
 
 /// Bilinear ("general", Luong et al. 2015) scores `q·W·kᵀ`, `W: [Dq, Dk]`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
 pub struct BilinearScore<T: Element> {
     /// `[Dq, Dk]`.
     pub weight: Parameter<T>,
@@ -123,11 +124,13 @@ pub fn key_value_attention<T: Element>(
 /// Additive (Bahdanau et al. 2015) attention:
 /// `e[n, j] = v · tanh(W_query·query[n] + W_key·keys[n, j] + bias)`,
 /// `α = softmax_j(e)`, `context[n] = Σ_j α[n, j]·values[n, j]`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
 pub struct AdditiveAttention<T: Element> {
     /// `W_query [A, Dq]`.
+    #[module(name = "W_query")]
     pub w_query: Parameter<T>,
     /// `W_key [A, Dk]`.
+    #[module(name = "W_key")]
     pub w_key: Parameter<T>,
     /// `bias [A]`.
     pub bias: Parameter<T>,

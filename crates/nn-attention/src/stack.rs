@@ -162,7 +162,7 @@ impl<T: Element> TransformerDecoder<T> {
 
 /// The encoder-decoder Transformer (`nn.Transformer`): both stacks end with
 /// a LayerNorm. Names: `encoder.*`, `decoder.*`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
 pub struct Transformer<T: Element> {
     /// The encoder stack.
     pub encoder: TransformerEncoder<T>,
@@ -216,13 +216,15 @@ impl<T: Element> Transformer<T> {
 /// positions, a [`Transformer`], and a linear `generator` to target-vocabulary
 /// logits. Names: `src_embed.weight`, `tgt_embed.weight`, `transformer.*`,
 /// `generator.*`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
 pub struct Seq2SeqTransformer<T: Element> {
-    /// `[source vocabulary, E]`.
+    /// `[source vocabulary, E]`, saved as `src_embed.weight` (an embedding's name).
+    #[module(name = "src_embed.weight")]
     pub src_embed: Parameter<T>,
-    /// `[target vocabulary, E]`.
+    /// `[target vocabulary, E]`, saved as `tgt_embed.weight`.
+    #[module(name = "tgt_embed.weight")]
     pub tgt_embed: Parameter<T>,
-    /// Positions.
+    /// Positions (a fixed table: nothing saved).
     pub positions: PositionalEncoding<T>,
     /// The encoder-decoder.
     pub transformer: Transformer<T>,

@@ -125,20 +125,15 @@ impl AutoencoderConfig {
 /// assert_eq!(loss.backward().len(), 4);
 /// assert_eq!(ae.encode(&x).shape(), &[4, 2]);
 /// ```
+#[derive(Module)]
 pub struct Autoencoder<T: Element, E, D> {
     /// The encoder, `[N, ...] → [N, code]`.
     pub encoder: E,
     /// The decoder, `[N, code] → [N, ...]`.
     pub decoder: D,
+    #[module(skip)]
     config: AutoencoderConfig,
     _element: std::marker::PhantomData<fn() -> T>,
-}
-
-impl<T: Element, E: Forward<T>, D: Forward<T>> Module<T> for Autoencoder<T, E, D> {
-    fn visit_children(&self, f: &mut dyn FnMut(&str, &dyn Module<T>)) {
-        f("encoder", &self.encoder);
-        f("decoder", &self.decoder);
-    }
 }
 
 impl<T: Element, E: Forward<T>, D: Forward<T>> Autoencoder<T, E, D> {

@@ -42,19 +42,14 @@ pub enum LabelEncoding {
 /// assert_eq!(y.shape(), &[2, 2]);
 /// assert!(c.try_forward(&Var::constant(Tensor::zeros(&[2, 4])), &[0, 3]).is_err());
 /// ```
+#[derive(Module)]
 pub struct Conditioned<T: Element, M> {
     /// The learned label embedding (`None` for one-hot labels).
     pub label_embedding: Option<Embedding<T>>,
     /// The network that reads the joined input.
     pub net: M,
+    #[module(skip)]
     num_classes: usize,
-}
-
-impl<T: Element, M: Forward<T>> Module<T> for Conditioned<T, M> {
-    fn visit_children(&self, f: &mut dyn FnMut(&str, &dyn Module<T>)) {
-        f("label_embedding", &self.label_embedding);
-        f("net", &self.net);
-    }
 }
 
 impl<T: Element, M: Forward<T>> Conditioned<T, M> {
@@ -149,19 +144,14 @@ impl<T: Element, M: Forward<T>> Conditioned<T, M> {
 /// A conditional GAN: `G(z, y)` draws class `y`, `D(x, y)` judges whether
 /// `x` is a real example of class `y`. Fakes are asked for uniformly drawn
 /// classes. `state_dict` names are `generator.*` and `discriminator.*`.
+#[derive(Module)]
 pub struct ConditionalGan<T: Element, G, D> {
     /// The generator, `[z, e(y)]` → data.
     pub generator: Conditioned<T, G>,
     /// The discriminator, `[x, e(y)]` → `[N, 1]` logits.
     pub discriminator: Conditioned<T, D>,
+    #[module(skip)]
     config: GanConfig,
-}
-
-impl<T: Element, G: Forward<T>, D: Forward<T>> Module<T> for ConditionalGan<T, G, D> {
-    fn visit_children(&self, f: &mut dyn FnMut(&str, &dyn Module<T>)) {
-        f("generator", &self.generator);
-        f("discriminator", &self.discriminator);
-    }
 }
 
 impl<T: Element, G: Forward<T>, D: Forward<T>> ConditionalGan<T, G, D> {

@@ -110,20 +110,15 @@ impl GanConfig {
 /// assert!(d.loss > 0.0 && g.loss > 0.0);
 /// assert_eq!(gan.generate(4, &mut rng).shape(), &[4, 3]);
 /// ```
+#[derive(Module)]
 pub struct Gan<T: Element, G, D> {
     /// The generator, `[N, latent_dim]` → data.
     pub generator: G,
     /// The discriminator, data → `[N, 1]` logits.
     pub discriminator: D,
+    #[module(skip)]
     config: GanConfig,
     _element: std::marker::PhantomData<fn() -> T>,
-}
-
-impl<T: Element, G: Forward<T>, D: Forward<T>> Module<T> for Gan<T, G, D> {
-    fn visit_children(&self, f: &mut dyn FnMut(&str, &dyn Module<T>)) {
-        f("generator", &self.generator);
-        f("discriminator", &self.discriminator);
-    }
 }
 
 impl<T: Element, G: Forward<T>, D: Forward<T>> Gan<T, G, D> {

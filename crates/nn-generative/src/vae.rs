@@ -138,20 +138,15 @@ impl<T: Element> VaeLoss<T> {
 /// assert!(vae.parameters().iter().all(|p| grads.get_id(p.id()).is_some()));
 /// assert_eq!(vae.sample_prior(3, &mut rng).shape(), &[3, 6]);
 /// ```
+#[derive(Module)]
 pub struct Vae<T: Element, E, D> {
     /// The encoder, `[N, ...] → [N, 2·latent_dim]`.
     pub encoder: E,
     /// The decoder, `[N, latent_dim] → [N, ...]`.
     pub decoder: D,
+    #[module(skip)]
     config: VaeConfig,
     _element: std::marker::PhantomData<fn() -> T>,
-}
-
-impl<T: Element, E: Forward<T>, D: Forward<T>> Module<T> for Vae<T, E, D> {
-    fn visit_children(&self, f: &mut dyn FnMut(&str, &dyn Module<T>)) {
-        f("encoder", &self.encoder);
-        f("decoder", &self.decoder);
-    }
 }
 
 impl<T: Element, E: Forward<T>, D: Forward<T>> Vae<T, E, D> {

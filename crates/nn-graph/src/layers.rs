@@ -143,7 +143,7 @@ impl GcnConvConfig {
 /// let y = gcn.forward(&a_hat, &Var::constant(Tensor::ones(&[4, 3])));
 /// assert_eq!(y.shape(), &[4, 2]);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
 pub struct GcnConv<T: Element> {
     /// `[out_features, in_features]`.
     pub weight: Parameter<T>,
@@ -162,15 +162,6 @@ impl<T: Element> GcnConv<T> {
     #[track_caller]
     pub fn forward(&self, a_hat: &Csr<T>, x: &Var<T>) -> Var<T> {
         or_panic(self.try_forward(a_hat, x))
-    }
-}
-
-impl<T: Element> Module<T> for GcnConv<T> {
-    fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
-        f("weight", &self.weight);
-        if let Some(b) = &self.bias {
-            f("bias", b);
-        }
     }
 }
 
@@ -193,7 +184,7 @@ impl<T: Element> Module<T> for GcnConv<T> {
 /// let y = sage.forward(&edges.mean_aggregation(), &Var::constant(Tensor::ones(&[3, 4])));
 /// assert_eq!(y.shape(), &[3, 8]);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
 pub struct SageConv<T: Element> {
     /// Applied to the neighbourhood mean; holds the bias.
     pub lin_neigh: Linear<T>,
@@ -225,13 +216,6 @@ impl<T: Element> SageConv<T> {
     #[track_caller]
     pub fn forward(&self, mean: &Csr<T>, x: &Var<T>) -> Var<T> {
         or_panic(self.try_forward(mean, x))
-    }
-}
-
-impl<T: Element> Module<T> for SageConv<T> {
-    fn visit_children(&self, f: &mut dyn FnMut(&str, &dyn Module<T>)) {
-        f("lin_neigh", &self.lin_neigh);
-        f("lin_root", &self.lin_root);
     }
 }
 

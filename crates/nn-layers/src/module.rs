@@ -240,9 +240,9 @@ pub fn short_type_name(full: &'static str) -> &'static str {
 ///
 /// A leaf layer implements [`Module::visit_local_parameters`] (and buffers,
 /// and [`Module::train_flag`] when its behaviour depends on the mode); a
-/// container implements [`Module::visit_children`], which the
-/// [`module_children!`](crate::module_children) macro writes for a struct's fields.
-/// The recursive visitors and everything else are provided.
+/// container implements [`Module::visit_children`]. `#[derive(Module)]`
+/// writes all of them from a struct's fields ([module docs](self#deriving-module));
+/// the recursive visitors and everything else are provided.
 ///
 /// The trait is object-safe: `&dyn Module<T>` is how summaries walk a tree.
 /// Every module is `'static` ([`Any`](std::any::Any) is a supertrait), so a
@@ -554,52 +554,4 @@ impl<T: Element> Module<T> for Box<dyn Forward<T>> {
     fn macs(&self, input_shape: &[usize], output_shape: &[usize]) -> Option<u64> {
         self.as_ref().macs(input_shape, output_shape)
     }
-}
-
-/// Implements [`Module::visit_children`] for a struct from a list of its
-/// fields, each a module; the field names become the `state_dict` prefixes.
-/// Use it inside `impl<T: Element> Module<T> for YourType<T> { … }`, naming
-/// the element type first.
-///
-/// ```
-/// use nn_layers::prelude::*;
-/// use nn_layers::module_children;
-///
-/// /// A two-layer perceptron: `fc2(relu(fc1(x)))`.
-/// struct Mlp<T: Element> {
-///     fc1: Linear<T>,
-///     fc2: Linear<T>,
-/// }
-///
-/// impl<T: Element> Module<T> for Mlp<T> {
-///     module_children!(T; fc1, fc2);
-/// }
-///
-/// impl<T: Element> Forward<T> for Mlp<T> {
-///     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>, TensorError> {
-///         self.fc2.try_forward(&self.fc1.try_forward(x)?.relu())
-///     }
-/// }
-///
-/// let mut rng = Rng::seed_from(1);
-/// let mlp = Mlp::<f64> {
-///     fc1: LinearConfig::new(3, 5).init(&mut rng).unwrap(),
-///     fc2: LinearConfig::new(5, 2).init(&mut rng).unwrap(),
-/// };
-/// let names: Vec<String> = mlp.named_parameters().into_iter().map(|(n, _)| n).collect();
-/// assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
-/// assert_eq!(mlp.type_name(), "Mlp");
-/// let y = mlp.forward(&Var::constant(Tensor::zeros(&[4, 3])));
-/// assert_eq!(y.shape(), &[4, 2]);
-/// ```
-#[macro_export]
-macro_rules! module_children {
-    ($t:ty; $($field:ident),+ $(,)?) => {
-        fn visit_children(
-            &self,
-            f: &mut dyn FnMut(&str, &dyn $crate::Module<$t>),
-        ) {
-            $( f(stringify!($field), &self.$field); )+
-        }
-    };
 }

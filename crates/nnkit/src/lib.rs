@@ -162,10 +162,10 @@ pub mod prelude {
     };
     pub use nn_layers::module::Module;
     pub use nn_layers::{
-        init, module_children, BatchNorm1d, BatchNormConfig, BceWithLogitsLoss, Buffer,
-        CrossEntropyLoss, Dropout, DropoutConfig, Embedding, EmbeddingConfig, Flatten, Forward,
-        GaussianKl, HuberLoss, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
-        LoadMode, MseLoss, NllLoss, Sequential, SmoothL1Loss,
+        init, BatchNorm1d, BatchNormConfig, BceWithLogitsLoss, Buffer, CrossEntropyLoss, Dropout,
+        DropoutConfig, Embedding, EmbeddingConfig, Flatten, Forward, GaussianKl, HuberLoss,
+        Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig, LoadMode, MseLoss, NllLoss,
+        Sequential, SmoothL1Loss,
     };
     pub use nn_optim::{
         clip_grad_norm, clip_grad_value, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW,

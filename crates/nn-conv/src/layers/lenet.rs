@@ -93,7 +93,9 @@ impl LeNet5Config {
 }
 
 /// LeNet-5 (see the [module docs](self)): input `[N, C_in, 28, 28]`, output
-/// logits `[N, classes]`.
+/// logits `[N, classes]`. Its `state_dict` keys follow PyTorch's
+/// definition order (`conv1`, `bn1`, `conv2`, …), absent norms leaving none.
+#[derive(Module)]
 pub struct LeNet5<T: Element> {
     /// First convolution, `[6, C_in, 5, 5]`, padding 2.
     pub conv1: Conv2d<T>,
@@ -110,30 +112,6 @@ pub struct LeNet5<T: Element> {
     /// 84 → classes.
     pub fc3: Linear<T>,
     mode: TrainFlag,
-}
-
-impl<T: Element> Module<T> for LeNet5<T> {
-    fn type_name(&self) -> &'static str {
-        "LeNet5"
-    }
-    // Children in PyTorch's definition order, so `state_dict` keys and the
-    // parameter visitor agree with `torch.nn.Module.state_dict()`.
-    fn visit_children(&self, f: &mut dyn FnMut(&str, &dyn Module<T>)) {
-        f("conv1", &self.conv1);
-        if let Some(bn) = &self.bn1 {
-            f("bn1", bn);
-        }
-        f("conv2", &self.conv2);
-        if let Some(bn) = &self.bn2 {
-            f("bn2", bn);
-        }
-        f("fc1", &self.fc1);
-        f("fc2", &self.fc2);
-        f("fc3", &self.fc3);
-    }
-    fn train_flag(&self) -> Option<&TrainFlag> {
-        Some(&self.mode)
-    }
 }
 
 impl<T: Element> LeNet5<T> {

@@ -8,9 +8,7 @@
 
 use nn_autograd::Var;
 use nn_layers::init::{FanMode, Nonlinearity};
-use nn_layers::{
-    module_children, BatchNormConfig, Forward, Initializer, Linear, LinearConfig, Module,
-};
+use nn_layers::{BatchNormConfig, Forward, Initializer, Linear, LinearConfig, Module};
 use nn_tensor::{Element, Result, Rng, TensorError};
 
 use super::batch_norm::BatchNorm2d;
@@ -21,15 +19,12 @@ use crate::try_global_avg_pool2d;
 
 /// A projection shortcut: a strided 1×1 convolution and a batch norm that
 /// bring the input to the block's output shape.
+#[derive(Module)]
 pub struct Projection<T: Element> {
     /// 1×1 convolution, no bias.
     pub conv: Conv2d<T>,
     /// Its batch norm.
     pub bn: BatchNorm2d<T>,
-}
-
-impl<T: Element> Module<T> for Projection<T> {
-    module_children!(T; conv, bn);
 }
 
 impl<T: Element> Forward<T> for Projection<T> {
@@ -188,6 +183,7 @@ impl BlockConfig {
 /// assert_eq!(y.shape(), &[2, 32, 4, 4]);
 /// assert!(block.named_parameters().iter().any(|(n, _)| n == "shortcut.conv.weight"));
 /// ```
+#[derive(Module)]
 pub struct BasicBlock<T: Element> {
     /// 3×3, stride `stride`.
     pub conv1: Conv2d<T>,
@@ -199,10 +195,6 @@ pub struct BasicBlock<T: Element> {
     pub bn2: BatchNorm2d<T>,
     /// `None` for an identity shortcut.
     pub shortcut: Option<Projection<T>>,
-}
-
-impl<T: Element> Module<T> for BasicBlock<T> {
-    module_children!(T; conv1, bn1, conv2, bn2, shortcut);
 }
 
 fn join_shortcut<T: Element>(
@@ -230,6 +222,7 @@ impl<T: Element> Forward<T> for BasicBlock<T> {
 
 /// The residual block of ResNet-50 and deeper: 1×1 reduce, 3×3 (strided),
 /// 1×1 expand to `4 ×` the inner channels, plus the shortcut, then ReLU.
+#[derive(Module)]
 pub struct Bottleneck<T: Element> {
     /// 1×1 reduce.
     pub conv1: Conv2d<T>,
@@ -250,10 +243,6 @@ pub struct Bottleneck<T: Element> {
 impl<T: Element> Bottleneck<T> {
     /// Output channels per inner channel.
     pub const EXPANSION: usize = 4;
-}
-
-impl<T: Element> Module<T> for Bottleneck<T> {
-    module_children!(T; conv1, bn1, conv2, bn2, conv3, bn3, shortcut);
 }
 
 impl<T: Element> Forward<T> for Bottleneck<T> {
@@ -463,6 +452,9 @@ impl ResNetConfig {
 
 /// A residual network: stem, stages of residual blocks, global average
 /// pool, linear classifier. Input `[N, C, H, W]`, output logits `[N, classes]`.
+///
+/// Its `Module` is written by hand rather than derived: the stages are one
+/// field but PyTorch names them `layer1`, `layer2`, … at the top level.
 pub struct ResNet<T: Element> {
     /// Stem convolution.
     pub conv1: Conv2d<T>,
