@@ -38,9 +38,9 @@ impl TransformerTraining {
     /// input and target U[-1, 1) from seed 1.
     pub fn new() -> TransformerTraining {
         let config = TransformerLayerConfig::new(D_MODEL, HEADS)
-            .dim_feedforward(FFN)
-            .dropout(0.0)
-            .norm_first(false);
+            .with_dim_feedforward(FFN)
+            .with_dropout(0.0)
+            .with_norm_first(false);
         let layer = TransformerEncoderLayer::new(config, &mut Rng::seed_from(0));
         let opt = AdamConfig::new(LR)
             .init(layer.named_parameters())

@@ -20,7 +20,7 @@
 //! use nn_attention::{Mask, TransformerEncoderLayer, TransformerLayerConfig};
 //! use nn_autograd::Var;
 //! use nn_tensor::{Rng, Tensor};
-//! let cfg = TransformerLayerConfig::new(8, 2).dim_feedforward(32).norm_first(true);
+//! let cfg = TransformerLayerConfig::new(8, 2).with_dim_feedforward(32).with_norm_first(true);
 //! let layer = TransformerEncoderLayer::<f64>::new(cfg, &mut Rng::seed_from(0));
 //! let x = Var::leaf(Tensor::ones(&[2, 4, 8]));
 //! let y = layer.forward(&x, Some(&Mask::causal(4)), Some(&Mask::padding(&[4, 2], 4)));
@@ -53,7 +53,7 @@ pub use functional::{
 };
 pub use hard::{hard_attention, HardAttention, HardChoice};
 pub use mask::Mask;
-pub use multihead::{MultiHeadAttention, ProjectedKv};
+pub use multihead::{MultiHeadAttention, MultiHeadAttentionConfig, ProjectedKv};
 /// Re-exported so `named_parameters()`, `eval()`, `forward()` of the
 /// layers' `LayerNorm`/`Linear` parts and friends need only this crate.
 pub use nn_layers::{Forward, Module};

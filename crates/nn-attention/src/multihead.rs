@@ -11,7 +11,7 @@ use nn_layers::functional::linear as affine;
 use nn_layers::Linear;
 
 use crate::parts::{
-    check_dropout, check_sizes, named_under, new_linear, DropoutRng, ModeFlag, Weights,
+    named_under, new_linear, require_dropout, require_sizes, DropoutRng, ModeFlag, Weights,
 };
 
 /// Keys and values already projected and split into heads
@@ -65,13 +65,17 @@ struct MhaVars<T: Element> {
 /// `key`/`value [N, S, E]`.
 ///
 /// ```
-/// use nn_attention::{Mask, MultiHeadAttention};
+/// use nn_attention::{Mask, MultiHeadAttentionConfig};
 /// use nn_autograd::Var;
 /// use nn_tensor::{Rng, Tensor};
-/// let mha = MultiHeadAttention::<f32>::new(8, 2, 0.0, true, &mut Rng::seed_from(0));
+/// let mha = MultiHeadAttentionConfig::new(8, 2).init::<f32>(&mut Rng::seed_from(0))?;
 /// let x = Var::constant(Tensor::ones(&[3, 5, 8]));
 /// let (y, w) = mha.forward(&x, &x, &x, Some(&Mask::causal(5)), None, true);
 /// assert_eq!((y.shape(), w.unwrap().shape()), (&[3, 5, 8][..], &[3, 5, 5][..]));
+///
+/// let err = MultiHeadAttentionConfig::new(8, 0).init::<f32>(&mut Rng::seed_from(0));
+/// assert!(err.unwrap_err().to_string().contains("MultiHeadAttention: num_heads = 0"));
+/// # Ok::<(), nn_tensor::TensorError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct MultiHeadAttention<T: Element> {
@@ -88,35 +92,67 @@ pub struct MultiHeadAttention<T: Element> {
     pub(crate) drop: DropoutRng,
 }
 
-impl<T: Element> MultiHeadAttention<T> {
-    /// PyTorch's initialisation: Xavier-uniform `in_proj_weight`, zero
-    /// biases, `out_proj.weight` as in `Linear`. `dropout` acts on the
-    /// attention weights in training mode.
+/// The configuration of a [`MultiHeadAttention`] (`nn.MultiheadAttention`),
+/// with PyTorch's defaults: no dropout on the attention weights, biases.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MultiHeadAttentionConfig {
+    /// E, the width of queries, keys, values and output.
+    pub embed_dim: usize,
+    /// Heads (they must divide `embed_dim`).
+    pub num_heads: usize,
+    /// Dropout on the attention weights in training mode (default 0).
+    pub dropout: f64,
+    /// Biases in the input and output projections (default true).
+    pub bias: bool,
+}
+
+impl MultiHeadAttentionConfig {
+    /// `num_heads` heads over width `embed_dim`, no dropout, with biases.
+    pub fn new(embed_dim: usize, num_heads: usize) -> Self {
+        MultiHeadAttentionConfig {
+            embed_dim,
+            num_heads,
+            dropout: 0.0,
+            bias: true,
+        }
+    }
+
+    /// Sets the dropout on the attention weights.
+    pub fn with_dropout(mut self, p: f64) -> Self {
+        self.dropout = p;
+        self
+    }
+
+    /// Sets whether the projections have biases.
+    pub fn with_bias(mut self, bias: bool) -> Self {
+        self.bias = bias;
+        self
+    }
+
+    /// The layer, with PyTorch's initialisation: Xavier-uniform
+    /// `in_proj_weight`, zero biases, `out_proj.weight` as in `Linear`.
     ///
-    /// # Panics
+    /// # Errors
     /// If `embed_dim` or `num_heads` is 0, `num_heads` does not divide
-    /// `embed_dim`, or `dropout` is outside `[0, 1)`.
-    #[track_caller]
-    pub fn new(
-        embed_dim: usize,
-        num_heads: usize,
-        dropout: f64,
-        bias: bool,
-        rng: &mut Rng,
-    ) -> Self {
+    /// `embed_dim`, or `dropout` is outside `[0, 1)`; the message names the
+    /// layer and the value.
+    pub fn init<T: Element>(&self, rng: &mut Rng) -> Result<MultiHeadAttention<T>> {
         let what = "MultiHeadAttention";
-        check_sizes(what, &[("embed_dim", embed_dim), ("num_heads", num_heads)]);
-        assert!(
-            embed_dim.is_multiple_of(num_heads),
-            "{what}: embed_dim {embed_dim} must be divisible by num_heads {num_heads}"
-        );
-        check_dropout(what, "dropout", dropout);
+        let (embed_dim, num_heads) = (self.embed_dim, self.num_heads);
+        require_sizes(what, &[("embed_dim", embed_dim), ("num_heads", num_heads)])?;
+        if !embed_dim.is_multiple_of(num_heads) {
+            return Err(TensorError::invalid(
+                what,
+                format!("embed_dim {embed_dim} must be divisible by num_heads {num_heads}"),
+            ));
+        }
+        require_dropout(what, "dropout", self.dropout)?;
         let a = (6.0 / (4 * embed_dim) as f64).sqrt(); // fan_in E, fan_out 3E
-        let out_proj = new_linear(embed_dim, embed_dim, bias, rng);
+        let out_proj = new_linear(embed_dim, embed_dim, self.bias, rng);
         if let Some(b) = &out_proj.bias {
             b.set_value(Tensor::zeros(&[embed_dim]));
         }
-        MultiHeadAttention {
+        Ok(MultiHeadAttention {
             embed_dim,
             num_heads,
             in_proj_weight: Parameter::new(Tensor::rand_uniform(
@@ -125,14 +161,18 @@ impl<T: Element> MultiHeadAttention<T> {
                 a,
                 rng,
             )),
-            in_proj_bias: bias.then(|| Parameter::new(Tensor::zeros(&[3 * embed_dim]))),
+            in_proj_bias: self
+                .bias
+                .then(|| Parameter::new(Tensor::zeros(&[3 * embed_dim]))),
             out_proj,
-            dropout,
+            dropout: self.dropout,
             training: ModeFlag::default(),
             drop: DropoutRng::new(rng),
-        }
+        })
     }
+}
 
+impl<T: Element> MultiHeadAttention<T> {
     /// E.
     pub fn embed_dim(&self) -> usize {
         self.embed_dim
@@ -475,17 +515,20 @@ impl<T: Element> MultiHeadAttention<T> {
         Ok((out, None))
     }
 
-    /// Panicking [`MultiHeadAttention::try_forward`].
+    /// Panicking [`MultiHeadAttention::try_forward`]; `query`, `key` and
+    /// `value` are anything that turns into a var (a `&Tensor` is a constant
+    /// input; pass the same `&Var` three times for self-attention's one GEMM).
     #[track_caller]
     pub fn forward(
         &self,
-        query: &Var<T>,
-        key: &Var<T>,
-        value: &Var<T>,
+        query: impl Into<Var<T>>,
+        key: impl Into<Var<T>>,
+        value: impl Into<Var<T>>,
         attn_mask: Option<&Mask>,
         key_padding_mask: Option<&Mask>,
         need_weights: bool,
     ) -> (Var<T>, Option<Var<T>>) {
-        or_panic(self.try_forward(query, key, value, attn_mask, key_padding_mask, need_weights))
+        let (q, k, v) = (query.into(), key.into(), value.into());
+        or_panic(self.try_forward(&q, &k, &v, attn_mask, key_padding_mask, need_weights))
     }
 }

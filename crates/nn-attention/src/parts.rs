@@ -6,7 +6,31 @@ use nn_autograd::{Parameter, Var};
 use nn_layers::{
     functional, LayerNorm, LayerNormConfig, LayerRng, Linear, LinearConfig, Module, TrainFlag,
 };
-use nn_tensor::{or_panic, Element, Result, Rng, Tensor};
+use nn_tensor::{or_panic, Element, Result, Rng, Tensor, TensorError};
+
+/// An error unless every size is at least 1, naming the layer, the
+/// argument and its value (`"MultiHeadAttention: num_heads = 0, expected at least 1"`).
+pub(crate) fn require_sizes(layer: &'static str, sizes: &[(&str, usize)]) -> Result<()> {
+    match sizes.iter().find(|&&(_, value)| value == 0) {
+        Some((name, value)) => Err(TensorError::invalid(
+            layer,
+            format!("{name} = {value}, expected at least 1"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// An error unless `p` is a dropout probability in `[0, 1)` (NaN is not).
+pub(crate) fn require_dropout(layer: &'static str, name: &str, p: f64) -> Result<()> {
+    if (0.0..1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(TensorError::invalid(
+            layer,
+            format!("{name} = {p}, expected a value in [0, 1)"),
+        ))
+    }
+}
 
 /// Panics unless every size is at least 1, naming the constructor, the
 /// argument and its value.

@@ -5,7 +5,7 @@ use nn_autograd::{Parameter, Var};
 use nn_tensor::{or_panic, Element, Result, Rng};
 
 use crate::mask::Mask;
-use crate::multihead::{MultiHeadAttention, ProjectedKv};
+use crate::multihead::{MultiHeadAttention, MultiHeadAttentionConfig, ProjectedKv};
 use nn_layers::{LayerNorm, Linear};
 
 use crate::parts::{
@@ -72,7 +72,10 @@ impl TransformerLayerConfig {
     /// on its weights and `bias`.
     #[track_caller]
     fn attention<T: Element>(&self, rng: &mut Rng) -> MultiHeadAttention<T> {
-        MultiHeadAttention::new(self.d_model, self.nhead, self.dropout, self.bias, rng)
+        let config = MultiHeadAttentionConfig::new(self.d_model, self.nhead)
+            .with_dropout(self.dropout)
+            .with_bias(self.bias);
+        or_panic(config.init(rng))
     }
 
     /// A LayerNorm over `d_model` with `layer_norm_eps`.
@@ -95,28 +98,33 @@ impl TransformerLayerConfig {
         }
     }
     /// Sets `dim_feedforward`.
-    pub fn dim_feedforward(mut self, f: usize) -> Self {
+    pub fn with_dim_feedforward(mut self, f: usize) -> Self {
         self.dim_feedforward = f;
         self
     }
     /// Sets `dropout`.
-    pub fn dropout(mut self, p: f64) -> Self {
+    pub fn with_dropout(mut self, p: f64) -> Self {
         self.dropout = p;
         self
     }
     /// Sets `activation`.
-    pub fn activation(mut self, a: Activation) -> Self {
+    pub fn with_activation(mut self, a: Activation) -> Self {
         self.activation = a;
         self
     }
     /// Sets `layer_norm_eps`.
-    pub fn layer_norm_eps(mut self, eps: f64) -> Self {
+    pub fn with_layer_norm_eps(mut self, eps: f64) -> Self {
         self.layer_norm_eps = eps;
         self
     }
     /// Sets `norm_first`.
-    pub fn norm_first(mut self, b: bool) -> Self {
+    pub fn with_norm_first(mut self, b: bool) -> Self {
         self.norm_first = b;
+        self
+    }
+    /// Sets `bias`.
+    pub fn with_bias(mut self, bias: bool) -> Self {
+        self.bias = bias;
         self
     }
 }
@@ -182,7 +190,7 @@ impl<T: Element> FeedForward<T> {
 /// use nn_attention::{TransformerEncoderLayer, TransformerLayerConfig};
 /// use nn_autograd::Var;
 /// use nn_tensor::{Rng, Tensor};
-/// let cfg = TransformerLayerConfig::new(8, 2).dim_feedforward(16).dropout(0.0);
+/// let cfg = TransformerLayerConfig::new(8, 2).with_dim_feedforward(16).with_dropout(0.0);
 /// let layer = TransformerEncoderLayer::<f32>::new(cfg, &mut Rng::seed_from(0));
 /// let y = layer.forward(&Var::constant(Tensor::ones(&[2, 5, 8])), None, None);
 /// assert_eq!(y.shape(), &[2, 5, 8]);

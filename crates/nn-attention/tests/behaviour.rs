@@ -3,8 +3,8 @@
 
 use nn_attention::{
     hard_attention, key_value_attention, BilinearScore, DecoderLayerCache, DecoderMasks,
-    HardChoice, LearnedPositionEmbedding, Mask, Module, MultiHeadAttention, Seq2SeqTransformer,
-    TransformerDecoderLayer, TransformerLayerConfig,
+    HardChoice, LearnedPositionEmbedding, Mask, Module, MultiHeadAttentionConfig,
+    Seq2SeqTransformer, TransformerDecoderLayer, TransformerLayerConfig,
 };
 use nn_autograd::Var;
 use nn_tensor::{Rng, Tensor};
@@ -14,9 +14,9 @@ fn decoder_step_with_kv_cache_equals_full_causal_forward() {
     for norm_first in [false, true] {
         let mut rng = Rng::seed_from(21);
         let cfg = TransformerLayerConfig::new(6, 3)
-            .dim_feedforward(10)
-            .dropout(0.0)
-            .norm_first(norm_first);
+            .with_dim_feedforward(10)
+            .with_dropout(0.0)
+            .with_norm_first(norm_first);
         let layer = TransformerDecoderLayer::<f64>::new(cfg, &mut rng);
         let (n, t, s) = (2, 5, 4);
         let tgt = Tensor::<f64>::rand_normal(&[n, t, 6], 0.0, 1.0, &mut rng);
@@ -49,8 +49,8 @@ fn decoder_step_with_kv_cache_equals_full_causal_forward() {
 fn greedy_decoding_with_cache_matches_recomputing_the_prefix() {
     let mut rng = Rng::seed_from(4);
     let cfg = TransformerLayerConfig::new(8, 2)
-        .dim_feedforward(16)
-        .dropout(0.0);
+        .with_dim_feedforward(16)
+        .with_dropout(0.0);
     let model = Seq2SeqTransformer::<f64>::new(cfg, 2, 2, 7, 7, 16, &mut rng);
     model.eval();
     let (n, bos, steps) = (3, 0, 6);
@@ -138,7 +138,9 @@ fn hard_attention_learns_with_the_straight_through_estimator() {
 #[test]
 fn mha_weights_are_distributions_that_respect_masks() {
     let mut rng = Rng::seed_from(1);
-    let mha = MultiHeadAttention::<f64>::new(8, 4, 0.0, true, &mut rng);
+    let mha = MultiHeadAttentionConfig::new(8, 4)
+        .init::<f64>(&mut rng)
+        .unwrap();
     let q = Var::constant(Tensor::rand_normal(&[2, 3, 8], 0.0, 1.0, &mut rng));
     let kv = Var::constant(Tensor::rand_normal(&[2, 5, 8], 0.0, 1.0, &mut rng));
     let pad = Mask::padding(&[5, 2], 5);

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use common::{cases, compare, Case};
 use nn_attention::{
     scaled_dot_product_attention_with, sinusoidal_encoding, Activation, AdditiveAttention,
-    DecoderMasks, Mask, Module, MultiHeadAttention, SdpaOptions, TransformerDecoderLayer,
+    DecoderMasks, Mask, Module, MultiHeadAttentionConfig, SdpaOptions, TransformerDecoderLayer,
     TransformerEncoderLayer, TransformerLayerConfig,
 };
 use nn_autograd::{Parameter, Var};
@@ -92,13 +92,11 @@ fn scaled_dot_product_attention_fixtures() {
 fn mha<T: Element>(c: &Case, tol: f64) {
     let mut leaves = BTreeMap::new();
     let e = c.usize("embed_dim");
-    let m = MultiHeadAttention::<T>::new(
-        e,
-        c.usize("num_heads"),
-        c.f64("dropout"),
-        c.bool("bias"),
-        &mut Rng::seed_from(0),
-    );
+    let m = MultiHeadAttentionConfig::new(e, c.usize("num_heads"))
+        .with_dropout(c.f64("dropout"))
+        .with_bias(c.bool("bias"))
+        .init::<T>(&mut Rng::seed_from(0))
+        .unwrap();
     m.eval();
     load(c, m.named_parameters(), &mut leaves);
     let (q, k, v) = if c.bool("self_attention") {
@@ -158,11 +156,11 @@ fn layer_config(c: &Case) -> TransformerLayerConfig {
     };
     assert!(c.bool("batch_first"));
     TransformerLayerConfig::new(c.usize("d_model"), c.usize("nhead"))
-        .dim_feedforward(c.usize("dim_feedforward"))
-        .dropout(c.f64("dropout"))
-        .activation(act)
-        .layer_norm_eps(c.f64("layer_norm_eps"))
-        .norm_first(c.bool("norm_first"))
+        .with_dim_feedforward(c.usize("dim_feedforward"))
+        .with_dropout(c.f64("dropout"))
+        .with_activation(act)
+        .with_layer_norm_eps(c.f64("layer_norm_eps"))
+        .with_norm_first(c.bool("norm_first"))
 }
 
 fn encoder<T: Element>(c: &Case, tol: f64) {

@@ -3,7 +3,7 @@
 
 use nn_attention::{
     scaled_dot_product_attention, soft_attention, Activation, AdditiveAttention, BilinearScore,
-    DecoderMasks, Mask, Module, MultiHeadAttention, TransformerDecoderLayer,
+    DecoderMasks, Mask, Module, MultiHeadAttentionConfig, TransformerDecoderLayer,
     TransformerEncoderLayer, TransformerLayerConfig,
 };
 use nn_autograd::gradcheck::{check_gradients, GradCheckConfig};
@@ -80,7 +80,7 @@ proptest! {
         let mut rng = Rng::seed_from(seed);
         let e = 2 * heads;
         let s = if cross { 1 + rng.below(4) } else { l };
-        let mha = MultiHeadAttention::<f64>::new(e, heads, 0.0, true, &mut rng);
+        let mha = MultiHeadAttentionConfig::new(e, heads).init::<f64>(&mut rng).unwrap();
         let kpm = random_padding(n, s, &mut rng);
         let am = (!cross).then(|| Mask::causal(l));
         let inputs = vec![normal(&[n, l, e], &mut rng), normal(&[n, s, e], &mut rng)];
@@ -116,8 +116,8 @@ proptest! {
                                    l in 1usize..4, seed in any::<u64>()) {
         let mut rng = Rng::seed_from(seed);
         let act = if gelu { Activation::Gelu } else { Activation::Relu };
-        let c = TransformerLayerConfig::new(4, 2).dim_feedforward(6).dropout(0.0)
-            .activation(act).norm_first(norm_first);
+        let c = TransformerLayerConfig::new(4, 2).with_dim_feedforward(6).with_dropout(0.0)
+            .with_activation(act).with_norm_first(norm_first);
         let enc = TransformerEncoderLayer::<f64>::new(c, &mut rng);
         let dec = TransformerDecoderLayer::<f64>::new(c, &mut rng);
         let mask = Mask::causal(l);

@@ -1,7 +1,7 @@
 //! The attention layers as nn-layers `Module`s: names, counts, modes, saving.
 
 use nn_attention::{
-    DecoderMasks, Mask, Module, MultiHeadAttention, Seq2SeqTransformer, Transformer,
+    DecoderMasks, Mask, Module, MultiHeadAttentionConfig, Seq2SeqTransformer, Transformer,
     TransformerLayerConfig,
 };
 use nn_autograd::Var;
@@ -24,7 +24,9 @@ fn run(model: &Transformer<f64>, src: &Var<f64>, tgt: &Var<f64>) -> Tensor<f64> 
 #[test]
 fn multihead_attention_counts_like_pytorch() {
     // nn.MultiheadAttention(16, 4): in_proj 3·16·16 + 3·16, out_proj 16·16 + 16.
-    let mha = MultiHeadAttention::<f32>::new(16, 4, 0.0, true, &mut Rng::seed_from(0));
+    let mha = MultiHeadAttentionConfig::new(16, 4)
+        .init::<f32>(&mut Rng::seed_from(0))
+        .unwrap();
     assert_eq!(mha.num_parameters(), 1088);
     let names: Vec<String> = mha.named_parameters().into_iter().map(|(n, _)| n).collect();
     assert_eq!(
@@ -43,7 +45,7 @@ fn multihead_attention_counts_like_pytorch() {
 
 #[test]
 fn transformer_names_follow_pytorch_state_dict() {
-    let cfg = TransformerLayerConfig::new(8, 2).dim_feedforward(16);
+    let cfg = TransformerLayerConfig::new(8, 2).with_dim_feedforward(16);
     let model = Transformer::<f32>::new(cfg, 2, 1, &mut Rng::seed_from(1));
     let names: Vec<String> = model.state_dict().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names[0], "encoder.layers.0.self_attn.in_proj_weight");
@@ -71,7 +73,7 @@ fn transformer_names_follow_pytorch_state_dict() {
 /// output still call them by their PyTorch names.
 #[test]
 fn stacks_keep_their_own_names() {
-    let cfg = TransformerLayerConfig::new(8, 2).dim_feedforward(16);
+    let cfg = TransformerLayerConfig::new(8, 2).with_dim_feedforward(16);
     let model = Transformer::<f32>::new(cfg, 1, 1, &mut Rng::seed_from(3));
     let mut children = Vec::new();
     model.visit_children(&mut |n, m| children.push((n.to_string(), m.type_name())));
@@ -88,9 +90,9 @@ fn stacks_keep_their_own_names() {
 
 #[test]
 fn eval_turns_off_every_dropout_inside() {
-    let cfg = TransformerLayerConfig::new(8, 2).dim_feedforward(16);
-    let noisy = Transformer::<f64>::new(cfg.dropout(0.3), 2, 2, &mut Rng::seed_from(3));
-    let clean = Transformer::<f64>::new(cfg.dropout(0.0), 2, 2, &mut Rng::seed_from(4));
+    let cfg = TransformerLayerConfig::new(8, 2).with_dim_feedforward(16);
+    let noisy = Transformer::<f64>::new(cfg.with_dropout(0.3), 2, 2, &mut Rng::seed_from(3));
+    let clean = Transformer::<f64>::new(cfg.with_dropout(0.0), 2, 2, &mut Rng::seed_from(4));
     for ((a, pa), (b, pb)) in clean
         .named_parameters()
         .iter()
@@ -130,8 +132,8 @@ fn eval_turns_off_every_dropout_inside() {
 #[test]
 fn saved_transformer_loads_strictly_into_a_fresh_model() {
     let cfg = TransformerLayerConfig::new(8, 2)
-        .dim_feedforward(16)
-        .norm_first(true);
+        .with_dim_feedforward(16)
+        .with_norm_first(true);
     let original = Transformer::<f64>::new(cfg, 2, 2, &mut Rng::seed_from(6));
     let fresh = Transformer::<f64>::new(cfg, 2, 2, &mut Rng::seed_from(7));
     original.eval();

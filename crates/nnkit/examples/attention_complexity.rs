@@ -23,7 +23,7 @@ mod common;
 
 use std::time::Instant;
 
-use nnkit::attention::MultiHeadAttention;
+use nnkit::attention::MultiHeadAttentionConfig;
 use nnkit::prelude::*;
 use nnkit::rnn::LstmConfig;
 use serde_json::json;
@@ -82,7 +82,9 @@ fn main() {
         .with_batch_first(true)
         .init::<f32>(&mut rng)
         .expect("positive sizes");
-    let mha = MultiHeadAttention::<f32>::new(d, 4, 0.0, true, &mut rng);
+    let mha = MultiHeadAttentionConfig::new(d, 4)
+        .init::<f32>(&mut rng)
+        .expect("4 heads divide d");
 
     println!("| n | LSTM ms | ×prev | self-attention ms | ×prev | attention / LSTM |");
     println!("|---:|---:|---:|---:|---:|---:|");

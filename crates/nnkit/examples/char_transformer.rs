@@ -38,9 +38,9 @@ struct CharModel {
 impl CharModel {
     fn new(vocab: usize, d: usize, heads: usize, layers: usize, rng: &mut Rng) -> Self {
         let config = TransformerLayerConfig::new(d, heads)
-            .dim_feedforward(4 * d)
-            .dropout(0.0)
-            .norm_first(true);
+            .with_dim_feedforward(4 * d)
+            .with_dropout(0.0)
+            .with_norm_first(true);
         let bound = 1.0 / (d as f64).sqrt();
         CharModel {
             embed: Parameter::new(Tensor::rand_normal(&[vocab, d], 0.0, 0.02, rng)),

@@ -115,8 +115,8 @@ fn main() {
     // Small enough to train in a couple of minutes on one core, large enough
     // that attention, not memorisation, does the work.
     let config = TransformerLayerConfig::new(64, 4)
-        .dim_feedforward(128)
-        .dropout(0.0);
+        .with_dim_feedforward(128)
+        .with_dropout(0.0);
     let model = Seq2SeqTransformer::<f32>::new(config, 2, 2, VOCAB, VOCAB, MAX_LEN + 2, &mut rng);
     // The model scales embeddings by √E; drawn from N(0, 1) they would then
     // drown the ±1 sinusoidal positions, and reversal is all about position.

@@ -5,7 +5,7 @@
 //! (the recurrent stacks check sizes and dropout, but nn-rnn had no test).
 
 use nnkit::attention::{
-    AdditiveAttention, BilinearScore, LearnedPositionEmbedding, MultiHeadAttention,
+    AdditiveAttention, BilinearScore, LearnedPositionEmbedding, MultiHeadAttentionConfig,
     PositionalEncoding, Seq2SeqTransformer, Transformer, TransformerDecoder,
     TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer, TransformerLayerConfig,
 };
@@ -56,15 +56,21 @@ fn adagrad_negative_lr() {
 }
 
 #[test]
-#[should_panic(expected = "MultiHeadAttention: embed_dim 10 must be divisible by num_heads 3")]
 fn multihead_attention_heads_must_divide_the_embedding() {
-    MultiHeadAttention::<f32>::new(10, 3, 0.0, true, &mut Rng::seed_from(0));
+    let e = error_of(MultiHeadAttentionConfig::new(10, 3).init::<f32>(&mut Rng::seed_from(0)));
+    assert!(
+        e.contains("MultiHeadAttention: embed_dim 10 must be divisible by num_heads 3"),
+        "{e}"
+    );
 }
 
 #[test]
-#[should_panic(expected = "MultiHeadAttention: num_heads = 0, expected at least 1")]
 fn multihead_attention_zero_heads() {
-    MultiHeadAttention::<f32>::new(8, 0, 0.0, true, &mut Rng::seed_from(0));
+    let e = error_of(MultiHeadAttentionConfig::new(8, 0).init::<f32>(&mut Rng::seed_from(0)));
+    assert!(
+        e.contains("MultiHeadAttention: num_heads = 0, expected at least 1"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -111,27 +117,51 @@ fn gru_dropout_of_one() {
 // Attention: MultiHeadAttention, Transformer layers and stacks, positions, scores.
 
 #[test]
-#[should_panic(expected = "MultiHeadAttention: embed_dim = 0, expected at least 1")]
 fn multihead_attention_zero_embed_dim() {
-    MultiHeadAttention::<f32>::new(0, 2, 0.0, true, &mut Rng::seed_from(0));
+    let e = error_of(MultiHeadAttentionConfig::new(0, 2).init::<f32>(&mut Rng::seed_from(0)));
+    assert!(
+        e.contains("MultiHeadAttention: embed_dim = 0, expected at least 1"),
+        "{e}"
+    );
 }
 
 #[test]
-#[should_panic(expected = "MultiHeadAttention: dropout = 1, expected a value in [0, 1)")]
 fn multihead_attention_dropout_of_one() {
-    MultiHeadAttention::<f32>::new(8, 2, 1.0, true, &mut Rng::seed_from(0));
+    let e = error_of(
+        MultiHeadAttentionConfig::new(8, 2)
+            .with_dropout(1.0)
+            .init::<f32>(&mut Rng::seed_from(0)),
+    );
+    assert!(
+        e.contains("MultiHeadAttention: dropout = 1, expected a value in [0, 1)"),
+        "{e}"
+    );
 }
 
 #[test]
-#[should_panic(expected = "MultiHeadAttention: dropout = -0.1, expected a value in [0, 1)")]
 fn multihead_attention_negative_dropout() {
-    MultiHeadAttention::<f32>::new(8, 2, -0.1, true, &mut Rng::seed_from(0));
+    let e = error_of(
+        MultiHeadAttentionConfig::new(8, 2)
+            .with_dropout(-0.1)
+            .init::<f32>(&mut Rng::seed_from(0)),
+    );
+    assert!(
+        e.contains("MultiHeadAttention: dropout = -0.1, expected a value in [0, 1)"),
+        "{e}"
+    );
 }
 
 #[test]
-#[should_panic(expected = "MultiHeadAttention: dropout = NaN, expected a value in [0, 1)")]
 fn multihead_attention_nan_dropout() {
-    MultiHeadAttention::<f32>::new(8, 2, f64::NAN, true, &mut Rng::seed_from(0));
+    let e = error_of(
+        MultiHeadAttentionConfig::new(8, 2)
+            .with_dropout(f64::NAN)
+            .init::<f32>(&mut Rng::seed_from(0)),
+    );
+    assert!(
+        e.contains("MultiHeadAttention: dropout = NaN, expected a value in [0, 1)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -143,14 +173,14 @@ fn transformer_layer_heads_must_divide_d_model() {
 #[test]
 #[should_panic(expected = "TransformerDecoderLayer: dim_feedforward = 0, expected at least 1")]
 fn transformer_layer_zero_feedforward() {
-    let config = TransformerLayerConfig::new(8, 2).dim_feedforward(0);
+    let config = TransformerLayerConfig::new(8, 2).with_dim_feedforward(0);
     TransformerDecoderLayer::<f32>::new(config, &mut Rng::seed_from(0));
 }
 
 #[test]
 #[should_panic(expected = "TransformerEncoderLayer: dropout = 1.5, expected a value in [0, 1)")]
 fn transformer_layer_dropout_above_one() {
-    let config = TransformerLayerConfig::new(8, 2).dropout(1.5);
+    let config = TransformerLayerConfig::new(8, 2).with_dropout(1.5);
     TransformerEncoderLayer::<f32>::new(config, &mut Rng::seed_from(0));
 }
 

@@ -44,8 +44,8 @@ struct Reverser {
 impl Reverser {
     fn new(rng: &mut Rng) -> Res<Self> {
         let cfg = TransformerLayerConfig::new(D_MODEL, 4)
-            .dim_feedforward(64)
-            .dropout(0.0);
+            .with_dim_feedforward(64)
+            .with_dropout(0.0);
         Ok(Reverser {
             embed: LinearConfig::new(VOCAB, D_MODEL).init(rng)?,
             position: PositionalEncoding::new(LEN, D_MODEL),

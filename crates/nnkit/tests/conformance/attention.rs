@@ -7,7 +7,7 @@
 
 use nnkit::attention::{
     additive_scores, scaled_dot_product_attention_with, sinusoidal_encoding, soft_attention,
-    Activation, DecoderMasks, Mask, Module, MultiHeadAttention, SdpaOptions,
+    Activation, DecoderMasks, Mask, Module, MultiHeadAttentionConfig, SdpaOptions,
     TransformerDecoderLayer, TransformerEncoderLayer, TransformerLayerConfig, Weights,
 };
 use nnkit::autograd::Var;
@@ -67,13 +67,11 @@ fn multihead_attention<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String>
     if !c.param_bool("batch_first")? || c.param_f("dropout")? != T::zero() {
         return Err("multihead_attention: expected batch_first and dropout 0".into());
     }
-    let mha = MultiHeadAttention::<T>::new(
-        c.param_usize("embed_dim")?,
-        c.param_usize("num_heads")?,
-        0.0,
-        c.param_bool("bias")?,
-        &mut Rng::seed_from(0),
-    );
+    let mha =
+        MultiHeadAttentionConfig::new(c.param_usize("embed_dim")?, c.param_usize("num_heads")?)
+            .with_bias(c.param_bool("bias")?)
+            .init::<T>(&mut Rng::seed_from(0))
+            .unwrap();
     mha.eval();
     let (q, k, v) = if c.param_bool("self_attention")? {
         let x = c.var("x")?;
@@ -129,11 +127,11 @@ fn layer_config<T: Element>(c: &Ctx<'_, T>) -> Result<TransformerLayerConfig, St
     }
     Ok(
         TransformerLayerConfig::new(c.param_usize("d_model")?, c.param_usize("nhead")?)
-            .dim_feedforward(c.param_usize("dim_feedforward")?)
-            .dropout(c.param_f("dropout")?.to_f64_lossless())
-            .activation(activation)
-            .layer_norm_eps(c.param_f("layer_norm_eps")?.to_f64_lossless())
-            .norm_first(c.param_bool("norm_first")?),
+            .with_dim_feedforward(c.param_usize("dim_feedforward")?)
+            .with_dropout(c.param_f("dropout")?.to_f64_lossless())
+            .with_activation(activation)
+            .with_layer_norm_eps(c.param_f("layer_norm_eps")?.to_f64_lossless())
+            .with_norm_first(c.param_bool("norm_first")?),
     )
 }
 
