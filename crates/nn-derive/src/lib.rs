@@ -22,6 +22,10 @@
 //! | any other type `M` | a sub-module: `M` must implement `Module` (`Vec<M>` does, as PyTorch's `ModuleList`) |
 //! | `#[module(skip)]` on any field | nothing (sizes, configs, plain generators) |
 //!
+//! An enum whose variants each hold one module is that module,
+//! transparently (names, type name, flag and counts of the variant present):
+//! a model that is an RNN, an LSTM or a GRU.
+//!
 //! The element type is the struct's type parameter bounded by `Element`
 //! (or named `T`); for a struct without one, the first `f32`/`f64`
 //! written in a field type, or `#[module(element = f32)]`; failing that the
@@ -187,7 +191,8 @@ fn fields_of(input: &DeriveInput) -> syn::Result<Vec<Field>> {
     let Data::Struct(data) = &input.data else {
         return Err(syn::Error::new(
             input.ident.span(),
-            "#[derive(Module)] needs a struct: its fields are the module's parts",
+            "#[derive(Module)] needs a struct (its fields are the module's parts) \
+             or an enum whose variants each hold one module",
         ));
     };
     let fields: Vec<&syn::Field> = match &data.fields {
@@ -302,6 +307,9 @@ fn mentions(ty: &Type, params: &[Ident]) -> bool {
 fn expand(input: DeriveInput, default_crate: Path) -> syn::Result<TokenStream2> {
     let attrs = parse_struct_attrs(&input)?;
     let krate = attrs.krate.clone().unwrap_or(default_crate);
+    if let Data::Enum(data) = &input.data {
+        return expand_enum(&input, data, &attrs, &krate);
+    }
     let fields = fields_of(&input)?;
 
     let flags: Vec<&Field> = fields
@@ -455,6 +463,117 @@ fn expand(input: DeriveInput, default_crate: Path) -> syn::Result<TokenStream2> 
         #[automatically_derived]
         impl #impl_generics #krate::Module<#element> for #ident #ty_generics #where_clause {
             #body
+        }
+    })
+}
+
+/// An enum whose variants each hold one module (`enum Recurrent { Rnn(Rnn<T>),
+/// Lstm(Lstm<T>) }`) is that module, transparently: same names, same type
+/// name, same flag, as if the enum were not there.
+fn expand_enum(
+    input: &DeriveInput,
+    data: &syn::DataEnum,
+    attrs: &StructAttrs,
+    krate: &Path,
+) -> syn::Result<TokenStream2> {
+    let mut variants = Vec::new();
+    for v in &data.variants {
+        let fields: Vec<&syn::Field> = match &v.fields {
+            Fields::Unnamed(f) => f.unnamed.iter().collect(),
+            Fields::Named(f) => f.named.iter().collect(),
+            Fields::Unit => Vec::new(),
+        };
+        let [field] = fields[..] else {
+            return Err(syn::Error::new(
+                v.ident.span(),
+                "each variant of a #[derive(Module)] enum holds exactly one module",
+            ));
+        };
+        let pattern = match &field.ident {
+            Some(id) => quote!({ #id: m }),
+            None => quote!((m)),
+        };
+        variants.push((v.ident.clone(), pattern, field.ty.clone()));
+    }
+    if variants.is_empty() {
+        return Err(syn::Error::new(
+            input.ident.span(),
+            "a #[derive(Module)] enum needs at least one variant",
+        ));
+    }
+    let element: Type = match (&attrs.element, element_param(&input.generics)) {
+        (Some(t), _) => t.clone(),
+        (None, Some(p)) => parse_quote!(#p),
+        (None, None) => variants
+            .iter()
+            .find_map(|(_, _, ty)| float_in(ty))
+            .ok_or_else(|| {
+                syn::Error::new(
+                    input.ident.span(),
+                    "cannot tell the element type: add a type parameter bounded by \
+                     `Element` or #[module(element = f32)]",
+                )
+            })?,
+    };
+    let other_params: Vec<Ident> = input
+        .generics
+        .type_params()
+        .map(|t| t.ident.clone())
+        .filter(|p| element_param(&input.generics).as_ref() != Some(p))
+        .collect();
+    let mut generics = input.generics.clone();
+    {
+        let where_clause = generics.make_where_clause();
+        for (_, _, ty) in &variants {
+            if mentions(ty, &other_params) {
+                where_clause
+                    .predicates
+                    .push(parse_quote!(#ty: #krate::Module<#element>));
+            }
+        }
+    }
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let ident = &input.ident;
+    let arms = |call: TokenStream2| {
+        let arms = variants.iter().map(|(v, pat, ty)| {
+            quote_spanned!(ty.span()=> #ident::#v #pat => #krate::Module::<#element>::#call,)
+        });
+        quote!(match self { #(#arms)* })
+    };
+    let type_name = match &attrs.name {
+        Some(name) => quote!(#name),
+        None => arms(quote!(type_name(m))),
+    };
+    let params = arms(quote!(visit_local_parameters(m, f)));
+    let buffers = arms(quote!(visit_local_buffers(m, f)));
+    let children = arms(quote!(visit_children(m, f)));
+    let flag = arms(quote!(train_flag(m)));
+    let rngs = arms(quote!(visit_local_rngs(m, f)));
+    let macs = match &attrs.macs {
+        Some(path) => quote!(#path(self, input_shape, output_shape)),
+        None => arms(quote!(macs(m, input_shape, output_shape))),
+    };
+    let d = quote!(#krate::__derive);
+    Ok(quote! {
+        #[automatically_derived]
+        impl #impl_generics #krate::Module<#element> for #ident #ty_generics #where_clause {
+            fn type_name(&self) -> &'static str { #type_name }
+            fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &#d::Parameter<#element>)) {
+                #params
+            }
+            fn visit_local_buffers(&self, f: &mut dyn FnMut(&str, &#krate::Buffer<#element>)) {
+                #buffers
+            }
+            fn visit_children(&self, f: &mut dyn FnMut(&str, &dyn #krate::Module<#element>)) {
+                #children
+            }
+            fn train_flag(&self) -> ::core::option::Option<&#krate::TrainFlag> { #flag }
+            fn visit_local_rngs(&self, f: &mut dyn FnMut(&str, &#krate::LayerRng)) {
+                #rngs
+            }
+            fn macs(&self, input_shape: &[usize], output_shape: &[usize]) -> ::core::option::Option<u64> {
+                #macs
+            }
         }
     })
 }

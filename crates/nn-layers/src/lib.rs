@@ -95,13 +95,13 @@ pub struct ReadmeDoctests;
 /// }
 /// ```
 ///
-/// Enums have no fields to name.
+/// An enum variant holds exactly one module.
 ///
 /// ```compile_fail
 /// use nn_layers::prelude::*;
 /// #[derive(Module)]
 /// enum Net<T: Element> {
-///     A(Linear<T>),
+///     A(Linear<T>, Linear<T>),
 /// }
 /// ```
 ///

@@ -296,3 +296,49 @@ fn concrete_generic_and_tuple_structs_derive_too() {
     );
     assert_eq!(names(&chain), ["0.weight", "0.bias", "1.weight"]);
 }
+
+/// One of several modules: the enum is the variant present, transparently.
+#[derive(Module)]
+enum Body<T: Element> {
+    Plain(Linear<T>),
+    Deep { layers: Sequential<T> },
+}
+
+/// A model holding such an enum: its names go through the variant.
+#[derive(Module)]
+struct Regressor<T: Element> {
+    body: Body<T>,
+    head: Linear<T>,
+}
+
+#[test]
+fn an_enum_of_modules_is_the_module_it_holds() {
+    let mut rng = Rng::seed_from(5);
+    let plain = Regressor::<f32> {
+        body: Body::Plain(LinearConfig::new(2, 3).init(&mut rng).unwrap()),
+        head: LinearConfig::new(3, 1).init(&mut rng).unwrap(),
+    };
+    assert_eq!(
+        names(&plain),
+        ["body.weight", "body.bias", "head.weight", "head.bias"]
+    );
+    assert_eq!(plain.body.type_name(), "Linear");
+    assert_eq!(plain.training_state(), None);
+
+    let deep = Regressor::<f32> {
+        body: Body::Deep {
+            layers: Sequential::new()
+                .append(LinearConfig::new(2, 3).init(&mut rng).unwrap())
+                .append(DropoutConfig::new(0.5).init(&mut rng).unwrap()),
+        },
+        head: LinearConfig::new(3, 1).init(&mut rng).unwrap(),
+    };
+    assert_eq!(
+        names(&deep),
+        ["body.0.weight", "body.0.bias", "head.weight", "head.bias"]
+    );
+    assert_eq!(deep.body.type_name(), "Sequential");
+    assert_eq!(deep.named_rngs().len(), 1);
+    deep.eval();
+    assert_eq!(deep.training_state(), Some(false));
+}

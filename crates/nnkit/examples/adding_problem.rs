@@ -53,7 +53,9 @@ fn adding_batch(seq_len: usize, n: usize, rng: &mut Rng) -> (Tensor<f32>, Tensor
     )
 }
 
-/// The recurrent part of a model: one of the three layer kinds.
+/// The recurrent part of a model: one of the three layer kinds (as a
+/// module, the layer it holds).
+#[derive(Module)]
 enum Recurrent {
     Rnn(Rnn<f32>),
     Lstm(Lstm<f32>),
@@ -62,8 +64,8 @@ enum Recurrent {
 
 /// A recurrent layer reading the sequence, then a linear read-out of its
 /// last hidden state.
+#[derive(Module)]
 struct Model {
-    name: &'static str,
     recurrent: Recurrent,
     head: Linear<f32>,
 }
@@ -89,30 +91,7 @@ impl Model {
         let head = LinearConfig::new(hidden, 1)
             .init(rng)
             .expect("linear read-out");
-        Model {
-            name,
-            recurrent,
-            head,
-        }
-    }
-
-    fn named_parameters(&self) -> Vec<(String, Parameter<f32>)> {
-        let mut v = match &self.recurrent {
-            Recurrent::Rnn(m) => m.named_parameters(),
-            Recurrent::Lstm(m) => m.named_parameters(),
-            Recurrent::Gru(m) => m.named_parameters(),
-        };
-        for (n, p) in v.iter_mut() {
-            *n = format!("{}.{n}", self.name);
-            let _ = p;
-        }
-        v.extend(
-            self.head
-                .named_parameters()
-                .into_iter()
-                .map(|(n, p)| (format!("head.{n}"), p)),
-        );
-        v
+        Model { recurrent, head }
     }
 
     /// Predictions `[n, 1]` for a time-major input `[seq_len, n, 2]`.

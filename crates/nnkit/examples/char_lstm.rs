@@ -76,6 +76,9 @@ fn split_pairs(chunk: &Tensor<f32>) -> (Vec<usize>, Vec<usize>) {
 
 type State = Option<(Var<f32>, Var<f32>)>;
 
+/// Embedding, two-layer LSTM, linear read-out; `Module` derived, so its
+/// parameters are named `embed.weight`, `lstm.weight_ih_l0`, `head.bias`, ….
+#[derive(Module)]
 struct CharModel {
     embed: Embedding<f32>,
     lstm: Lstm<f32>,
@@ -98,17 +101,6 @@ impl CharModel {
                 .expect("lstm"),
             head: LinearConfig::new(hidden, vocab).init(rng).expect("head"),
         }
-    }
-
-    fn named_parameters(&self) -> Vec<(String, Parameter<f32>)> {
-        let mut v: Vec<(String, Parameter<f32>)> = Vec::new();
-        let mut add = |prefix: &str, ps: Vec<(String, Parameter<f32>)>| {
-            v.extend(ps.into_iter().map(|(n, p)| (format!("{prefix}.{n}"), p)))
-        };
-        add("embed", self.embed.named_parameters());
-        add("lstm", self.lstm.named_parameters());
-        add("head", self.head.named_parameters());
-        v
     }
 
     /// Logits `[len·batch, vocab]` for time-major ids `[len, batch]`, and the

@@ -27,11 +27,15 @@ const CONTEXT: usize = 64;
 const BATCH: usize = 32;
 
 /// The model: a decoder-only Transformer is an encoder stack under a causal mask.
+#[derive(Module)]
 struct CharModel {
+    #[module(name = "embed.weight")]
     embed: Parameter<f32>,
     positions: LearnedPositionEmbedding<f32>,
     blocks: TransformerEncoder<f32>,
+    #[module(name = "head.weight")]
     head_w: Parameter<f32>,
+    #[module(name = "head.bias")]
     head_b: Parameter<f32>,
 }
 
@@ -50,20 +54,6 @@ impl CharModel {
             head_w: Parameter::new(Tensor::rand_uniform(&[vocab, d], -bound, bound, rng)),
             head_b: Parameter::new(Tensor::zeros(&[vocab])),
         }
-    }
-
-    fn named_parameters(&self) -> Vec<(String, Parameter<f32>)> {
-        let mut v = vec![("embed.weight".to_string(), self.embed.clone())];
-        v.extend(
-            self.positions
-                .named_parameters()
-                .into_iter()
-                .map(|(k, p)| (format!("positions.{k}"), p)),
-        );
-        v.extend(self.blocks.named("blocks."));
-        v.push(("head.weight".to_string(), self.head_w.clone()));
-        v.push(("head.bias".to_string(), self.head_b.clone()));
-        v
     }
 
     /// Next-character logits `[n·L, vocab]` for `n` windows of `L` tokens.

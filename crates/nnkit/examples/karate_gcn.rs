@@ -29,6 +29,7 @@ use nnkit::prelude::*;
 /// The two labelled members: the instructor and the administrator.
 const LABELLED: [usize; 2] = [0, 33];
 
+#[derive(Module)]
 struct Gcn {
     layer1: GcnConv<f64>,
     layer2: GcnConv<f64>,
@@ -38,13 +39,6 @@ impl Gcn {
     fn forward(&self, a_hat: &Csr<f64>, x: &Var<f64>) -> Var<f64> {
         self.layer2
             .forward(a_hat, &self.layer1.forward(a_hat, x).relu())
-    }
-}
-
-impl Module<f64> for Gcn {
-    fn visit_children(&self, f: &mut dyn FnMut(&str, &dyn Module<f64>)) {
-        f("layer1", &self.layer1);
-        f("layer2", &self.layer2);
     }
 }
 
@@ -119,6 +113,7 @@ fn graph_batch(count: usize, rng: &mut Rng) -> GraphBatchInputs {
     }
 }
 
+#[derive(Module)]
 struct Sage {
     layer1: SageConv<f64>,
     layer2: SageConv<f64>,
@@ -131,14 +126,6 @@ impl Sage {
         let h = self.layer2.forward(&b.mean, &h).relu();
         let pooled = global_mean_pool(&b.pool, &h).expect("the pool matrix matches the nodes");
         self.head.forward(&pooled)
-    }
-}
-
-impl Module<f64> for Sage {
-    fn visit_children(&self, f: &mut dyn FnMut(&str, &dyn Module<f64>)) {
-        f("layer1", &self.layer1);
-        f("layer2", &self.layer2);
-        f("head", &self.head);
     }
 }
 

@@ -142,18 +142,11 @@ trait Classifier: Module<f32> {
     fn logits(&self, b: &Batch) -> Var<f32>;
 }
 
+#[derive(Module)]
 struct TreeModel {
     embed: Embedding<f32>,
     rnn: TreeRnn<f32>,
     head: Linear<f32>,
-}
-
-impl Module<f32> for TreeModel {
-    fn visit_children(&self, f: &mut dyn FnMut(&str, &dyn Module<f32>)) {
-        f("embed", &self.embed);
-        f("rnn", &self.rnn);
-        f("head", &self.head);
-    }
 }
 
 impl Classifier for TreeModel {
@@ -164,18 +157,11 @@ impl Classifier for TreeModel {
     }
 }
 
+#[derive(Module)]
 struct SequenceModel {
     embed: Embedding<f32>,
     lstm: Lstm<f32>,
     head: Linear<f32>,
-}
-
-impl Module<f32> for SequenceModel {
-    fn visit_children(&self, f: &mut dyn FnMut(&str, &dyn Module<f32>)) {
-        f("embed", &self.embed);
-        f("lstm", &self.lstm);
-        f("head", &self.head);
-    }
 }
 
 impl Classifier for SequenceModel {

@@ -264,27 +264,14 @@ pub enum BlockKind {
     Bottleneck,
 }
 
-/// One block of a stage (either kind), so a stage is a plain list.
+/// One block of a stage (either kind), so a stage is a plain list; as a
+/// module it is the block it holds.
+#[derive(Module)]
 pub enum ResidualBlock<T: Element> {
     /// A basic block.
     Basic(BasicBlock<T>),
     /// A bottleneck block.
     Bottleneck(Bottleneck<T>),
-}
-
-impl<T: Element> Module<T> for ResidualBlock<T> {
-    fn type_name(&self) -> &'static str {
-        match self {
-            ResidualBlock::Basic(_) => "BasicBlock",
-            ResidualBlock::Bottleneck(_) => "Bottleneck",
-        }
-    }
-    fn visit_children(&self, f: &mut dyn FnMut(&str, &dyn Module<T>)) {
-        match self {
-            ResidualBlock::Basic(b) => b.visit_children(f),
-            ResidualBlock::Bottleneck(b) => b.visit_children(f),
-        }
-    }
 }
 
 impl<T: Element> Forward<T> for ResidualBlock<T> {

@@ -10,7 +10,8 @@ use nnkit::rnn::{Gru, GruConfig, Lstm, LstmConfig, Nonlinearity, RecurrentConfig
 
 use crate::common::{self, Ctx, Res, Step, StepResult};
 
-/// One of the three recurrent layers.
+/// One of the three recurrent layers (as a module, the layer it holds).
+#[derive(Module)]
 pub enum Recurrent {
     /// Elman RNN.
     Rnn(Rnn<f32>),
@@ -21,8 +22,10 @@ pub enum Recurrent {
 }
 
 /// A recurrent layer read out by a `Linear` on its last hidden state.
+#[derive(Module)]
 pub struct SequenceRegressor {
-    /// The recurrent layer (batch first, one layer).
+    /// The recurrent layer (batch first, one layer), named as in PyTorch (`rnn.weight_hh_l0`).
+    #[module(name = "rnn")]
     pub cell: Recurrent,
     /// `hidden → 1`.
     pub head: nnkit::layers::Linear<f32>,
@@ -51,20 +54,6 @@ impl SequenceRegressor {
             cell,
             head: LinearConfig::new(hidden, 1).init(rng)?,
         })
-    }
-
-    /// Every parameter, named as in PyTorch (`rnn.weight_hh_l0`, `head.weight`).
-    pub fn named_parameters(&self) -> Vec<(String, Parameter<f32>)> {
-        let rnn = match &self.cell {
-            Recurrent::Rnn(m) => m.named_parameters(),
-            Recurrent::Lstm(m) => m.named_parameters(),
-            Recurrent::Gru(m) => m.named_parameters(),
-        };
-        let head = self.head.named_parameters();
-        rnn.into_iter()
-            .map(|(n, p)| (format!("rnn.{n}"), p))
-            .chain(head.into_iter().map(|(n, p)| (format!("head.{n}"), p)))
-            .collect()
     }
 
     /// `x: [batch, seq, 2]` → `[batch, 1]`.

@@ -34,6 +34,7 @@ fn reversal_data(n: usize, rng: &mut Rng) -> Res<TensorDataset<f32>> {
 
 /// Token embedding (a `Linear` on one-hot tokens), sinusoidal positions,
 /// one post-norm encoder layer (4 heads), and a per-position classifier.
+#[derive(Module)]
 struct Reverser {
     embed: Linear<f32>,
     position: PositionalEncoding<f32>,
@@ -52,23 +53,6 @@ impl Reverser {
             encoder: TransformerEncoderLayer::new(cfg, rng),
             head: LinearConfig::new(D_MODEL, VOCAB).init(rng)?,
         })
-    }
-
-    fn named_parameters(&self) -> Vec<(String, Parameter<f32>)> {
-        let mut out = Vec::new();
-        let parts = [
-            ("embed", self.embed.named_parameters()),
-            ("encoder", self.encoder.named_parameters()),
-            ("head", self.head.named_parameters()),
-        ];
-        for (prefix, params) in parts {
-            out.extend(
-                params
-                    .into_iter()
-                    .map(|(n, t)| (format!("{prefix}.{n}"), t)),
-            );
-        }
-        out
     }
 
     /// The encoder's input: embedded tokens plus positions, `[N, LEN, D_MODEL]`.
