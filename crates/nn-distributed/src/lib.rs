@@ -11,6 +11,9 @@
 //!   depend on the rank count;
 //! * [`data_parallel`]: [`DataParallel`], one training step's gradients
 //!   averaged across ranks, for a hand-written training loop;
+//! * [`trainer`]: [`DataParallel`] as `nn-train`'s `DataParallelism`, so
+//!   `Trainer::with_distributed(ddp)` trains across the ranks, rank 0
+//!   deciding when to stop and writing checkpoints;
 //! * [`watchdog`]: a timer on collectives, so a hung peer ends the job.
 //!
 //! Each rank holds a full replica of the model and reads its own part of
@@ -62,6 +65,7 @@ pub mod error;
 #[cfg(feature = "mpi")]
 pub mod mpi_world;
 pub mod reduce;
+pub mod trainer;
 pub mod watchdog;
 
 pub use communicator::{Communicator, SingleProcess};

@@ -146,6 +146,144 @@ fn a_panicking_a_hanging_or_a_dying_rank_ends_the_job_promptly() {
     }
 }
 
+/// `Trainer::with_distributed` on 1, 2 and 4 ranks: the same weights
+/// everywhere; a stop asked for on rank 0 alone ends every rank after the
+/// same epoch; a checkpoint written by one process resumes on N ranks and
+/// one written by N ranks resumes in one process, both ending with the
+/// weights of the uninterrupted run (checked inside the rank program).
+#[test]
+fn the_trainer_runs_distributed_and_resumes_with_another_rank_count() {
+    let dir = out_dir("trainer");
+    let mut weights = Vec::new();
+    for ranks in [1, 2, 4] {
+        let o = mpirun(ranks, "trainer", &dir, "120");
+        assert!(o.status.success(), "{ranks} ranks: {}", text(&o));
+        let w = std::fs::read(dir.join(format!("trainer-{ranks}.bin"))).unwrap();
+        weights.push((ranks, w));
+    }
+    for (ranks, w) in &weights[1..] {
+        assert!(*w == weights[0].1, "{ranks} ranks differ from 1 rank");
+    }
+}
+
+/// The trainer's scenario of [`rank_program`].
+mod trainer {
+    use std::path::Path;
+
+    use nn_data::{digits, DataLoader};
+    use nn_distributed::{
+        Communicator, DataParallel, DataParallelConfig, MpiCommunicator, SingleProcess,
+    };
+    use nn_layers::{LinearConfig, Module, Relu, Sequential};
+    use nn_optim::{AdamConfig, StepLr};
+    use nn_tensor::{Element, Rng};
+    use nn_train::{Callback, Control, FitContext, FitReport, TrainError, Trainer};
+
+    const EPOCHS: usize = 3;
+
+    fn model(seed: u64) -> Sequential<f32> {
+        let mut rng = Rng::seed_from(seed);
+        Sequential::new()
+            .append(LinearConfig::new(64, 32).init(&mut rng).unwrap())
+            .append(Relu)
+            .append(LinearConfig::new(32, 10).init(&mut rng).unwrap())
+    }
+
+    fn bytes(m: &Sequential<f32>) -> Vec<u8> {
+        m.parameters()
+            .iter()
+            .flat_map(|p| p.value().to_vec())
+            .flat_map(f32::to_le_bytes)
+            .collect()
+    }
+
+    /// Asks for a stop after `epoch`, but only where it runs as the root:
+    /// the other ranks must follow rank 0's decision.
+    struct StopOnRoot(usize);
+    impl<T: Element> Callback<T> for StopOnRoot {
+        fn name(&self) -> &str {
+            "stop_on_root"
+        }
+        fn on_epoch_end(
+            &mut self,
+            ctx: &mut FitContext<'_, T>,
+            control: &mut Control,
+        ) -> Result<(), TrainError> {
+            if ctx.is_root && ctx.epoch == self.0 {
+                control.stop();
+            }
+            Ok(())
+        }
+    }
+
+    /// Trains `m` until epoch `epochs` over `comm`, with 4 micro-batches
+    /// per global batch of 64 whatever the rank count.
+    fn fit<C: Communicator>(
+        m: &Sequential<f32>,
+        comm: C,
+        epochs: usize,
+        extra: impl FnOnce(
+            Trainer<'_, f32, Sequential<f32>, nn_train::Classification>,
+        ) -> Trainer<'_, f32, Sequential<f32>, nn_train::Classification>,
+    ) -> FitReport {
+        let data = digits().cast::<f32>().to_dataset();
+        let train = DataLoader::new(&data, 64).unwrap().shuffle(11);
+        let valid = DataLoader::new(&data, 600).unwrap();
+        let ddp = DataParallel::new(
+            comm,
+            m.named_parameters(),
+            DataParallelConfig::with_micro_batches(4),
+        )
+        .unwrap();
+        let mut opt = AdamConfig::new(0.01).init(m.named_parameters()).unwrap();
+        let t = Trainer::classification(m, &mut opt)
+            .epochs(epochs)
+            .schedule(StepLr::new(2, 0.5).unwrap())
+            .with_distributed(ddp)
+            .quiet();
+        let mut t = extra(t);
+        t.fit(&train, &valid).unwrap()
+    }
+
+    pub fn run(comm: &MpiCommunicator, out: &Path) {
+        let (rank, ranks) = (comm.rank(), comm.size());
+        // Each rank initialises differently: the trainer broadcasts rank 0's.
+        let full = model(3 + rank as u64);
+        let report = fit(&full, comm, EPOCHS, |t| t);
+        assert_eq!(report.epochs_run, EPOCHS);
+        let want = bytes(&full);
+
+        // Rank 0 alone asks to stop after epoch 2: every rank stops there.
+        let stopped = fit(&model(3), comm, EPOCHS, |t| t.callback(StopOnRoot(2)));
+        assert_eq!((stopped.epochs_run, stopped.stopped_epoch), (2, Some(2)));
+
+        // A checkpoint of one process (every rank writes its own) resumed on N ranks.
+        let single = out.join(format!("single-{ranks}-{rank}.safetensors"));
+        fit(&model(3), SingleProcess, 1, |t| t.checkpoint(&single, 1));
+        let resumed = model(100 + rank as u64);
+        let r = fit(&resumed, comm, EPOCHS, |t| t.resume_from(&single));
+        assert_eq!(r.history.epochs.len(), EPOCHS);
+        assert!(
+            bytes(&resumed) == want,
+            "rank {rank}: 1 → {ranks} ranks differs"
+        );
+
+        // A checkpoint of N ranks (rank 0 writes) resumed by each rank alone.
+        let shared = out.join(format!("multi-{ranks}.safetensors"));
+        fit(&model(3), comm, 1, |t| t.checkpoint(&shared, 1));
+        let alone = model(200 + rank as u64);
+        fit(&alone, SingleProcess, EPOCHS, |t| t.resume_from(&shared));
+        assert!(
+            bytes(&alone) == want,
+            "rank {rank}: {ranks} → 1 rank differs"
+        );
+
+        if rank == 0 {
+            std::fs::write(out.join(format!("trainer-{ranks}.bin")), &want).unwrap();
+        }
+    }
+}
+
 /// A two-layer perceptron on the 8×8 digits, written out on parameters.
 struct Mlp {
     params: Vec<(String, Parameter<f32>)>,
@@ -189,6 +327,10 @@ fn rank_program() {
     let scenario = std::env::var(SCENARIO).expect("run by the mpirun tests only");
     let out = PathBuf::from(std::env::var(OUT_DIR).unwrap());
     let comm = MpiCommunicator::init().unwrap();
+    if scenario == "trainer" {
+        trainer::run(&comm, &out);
+        return;
+    }
     let (rank, ranks) = (comm.rank(), comm.size());
     // Each rank initialises differently: the broadcast must make them equal.
     let model = Mlp::new(7 + rank as u64);

@@ -19,13 +19,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use nn_autograd::{no_grad, Parameter, Var};
-use nn_data::{Batch, BatchDataset, DataLoader};
+use nn_data::{Batch, BatchDataset, DataLoader, Shard, ShardBatch};
 use nn_layers::{Forward, Module};
 use nn_optim::{clip_grad_norm_with, clip_grad_value, GradClip, LrSchedule, ReduceLrOnPlateau};
 use nn_tensor::{Element, Rng};
 
 use crate::callback::{BatchProgress, Callback, Control, FitContext};
 use crate::checkpoint::Checkpoint;
+use crate::distributed::{DataParallelism, ReducedGradients};
 use crate::early_stopping::{EarlyStopper, EarlyStopping};
 use crate::history::{History, HistoryFile};
 use crate::lr::{LrScheduler, PlateauScheduler};
@@ -95,6 +96,8 @@ pub struct Trainer<'a, T: Element, M, K> {
     /// History files and checkpoints: run after `callbacks`, so they see
     /// the epoch's final state and decisions.
     outputs: Vec<Box<dyn Callback<T> + 'a>>,
+    /// The data-parallel group of a distributed run.
+    distributed: Option<Box<dyn DataParallelism<T> + 'a>>,
 }
 
 impl<'a, T: Element, M: Forward<T>> Trainer<'a, T, M, Classification> {
@@ -156,6 +159,7 @@ impl<'a, T: Element, M: Module<T>, K: Task<T, M>> Trainer<'a, T, M, K> {
             resume_from: None,
             callbacks: vec![Box::new(ProgressBar::new())],
             outputs: Vec::new(),
+            distributed: None,
         }
     }
 }
@@ -248,6 +252,30 @@ impl<'a, T: Element, M, K> Trainer<'a, T, M, K> {
         self.callbacks.retain(|c| c.name() != "progress");
         self
     }
+
+    /// Trains data-parallel across the ranks of `group` (see
+    /// [`crate::distributed`]): each global batch of the training loader is
+    /// split into micro-batches shared out among the ranks, whose gradients
+    /// are averaged before every step. Rank 0 decides when to stop and
+    /// writes checkpoints and history files; every rank stops after the same
+    /// epoch. The result does not depend on the number of ranks (for the
+    /// same micro-batch count), so a run can resume from a checkpoint
+    /// written with another number of ranks.
+    ///
+    /// In a distributed run [`StepContext::rng`] is a generator of its own
+    /// for each micro-batch (derived from the seed, the epoch, the batch and
+    /// the micro-batch's index), so what a step draws does not depend on
+    /// which rank runs it.
+    pub fn with_distributed(mut self, group: impl DataParallelism<T> + 'a) -> Self {
+        self.distributed = Some(Box::new(group));
+        self
+    }
+
+    /// True on the process that reports and writes files: always, except on
+    /// the ranks other than 0 of a distributed run.
+    fn is_root(&self) -> bool {
+        self.distributed.as_ref().is_none_or(|d| d.rank() == 0)
+    }
 }
 
 impl<'a, T: Element, M: Module<T>, K: Task<T, M>> Trainer<'a, T, M, K> {
@@ -335,6 +363,11 @@ impl<'a, T: Element, M: Module<T>, K: Task<T, M>> Trainer<'a, T, M, K> {
             )?;
             (history, rng) = (r.history, r.rng);
         }
+        if let Some(group) = &mut self.distributed {
+            // Every replica starts from rank 0's weights (a fresh model or
+            // the checkpoint, read by every rank).
+            group.broadcast_parameters();
+        }
         let done = history.epochs.last().map_or(0, |e| e.epoch);
         let batches = train.num_batches();
         self.each_callback(&history, done, batches, |c, ctx| c.on_fit_start(ctx))?;
@@ -359,10 +392,17 @@ impl<'a, T: Element, M: Module<T>, K: Task<T, M>> Trainer<'a, T, M, K> {
             self.each_callback(&history, epoch, batches, |c, ctx| {
                 c.on_epoch_end(ctx, &mut control)
             })?;
-            for path in control.checkpoints() {
-                self.snapshot(epoch, &rng, &history).save(path)?;
+            let (stop, save) = self.agree(&control);
+            if save && self.is_root() {
+                for path in control.checkpoints() {
+                    self.snapshot(epoch, &rng, &history).save(path)?;
+                }
             }
-            if control.stopping() {
+            if let (true, Some(group)) = (save, &self.distributed) {
+                // No rank moves on before the checkpoint is complete.
+                group.barrier();
+            }
+            if stop {
                 report.stopped_epoch = Some(epoch);
                 break;
             }
@@ -373,6 +413,19 @@ impl<'a, T: Element, M: Module<T>, K: Task<T, M>> Trainer<'a, T, M, K> {
         })?;
         report.history = history;
         Ok(report)
+    }
+
+    /// Whether to stop and whether to write the checkpoints asked for: the
+    /// root's decision, broadcast to every rank of a distributed run.
+    fn agree(&self, control: &Control) -> (bool, bool) {
+        let mut flags = [
+            u8::from(control.stopping()),
+            u8::from(!control.checkpoints().is_empty()),
+        ];
+        if let Some(group) = &self.distributed {
+            group.broadcast_from_root(&mut flags);
+        }
+        (flags[0] == 1, flags[1] == 1)
     }
 
     /// One training pass; returns the epoch's record so far (`lr`,
@@ -394,18 +447,9 @@ impl<'a, T: Element, M: Module<T>, K: Task<T, M>> Trainer<'a, T, M, K> {
         let started = Instant::now();
         let batches = train.num_batches();
         let (mut loss_sum, mut seen) = (0.0, 0usize);
-        // The loader's permutations are indexed from 0.
-        for (i, batch) in train.epoch(epoch as u64 - 1).enumerate() {
-            let (batch, number) = (batch?, i + 1);
-            let mut ctx = StepContext {
-                epoch,
-                batch: number,
-                rng: &mut *rng,
-            };
-            let loss = self.task.loss(model, &batch, &mut ctx)?;
-            let loss = self.step(loss, &params, epoch, number)?;
-            loss_sum += loss * batch.len() as f64;
-            seen += batch.len();
+        let mut report = |callbacks: &mut [Box<dyn Callback<T> + 'a>], number, loss: f64, rows| {
+            loss_sum += loss * rows as f64;
+            seen += rows;
             let progress = BatchProgress {
                 epoch,
                 batch: number,
@@ -414,8 +458,35 @@ impl<'a, T: Element, M: Module<T>, K: Task<T, M>> Trainer<'a, T, M, K> {
                 samples: seen,
                 seconds: started.elapsed().as_secs_f64(),
             };
-            for c in self.callbacks.iter_mut().chain(self.outputs.iter_mut()) {
-                c.on_batch_end(&progress);
+            callbacks.iter_mut().for_each(|c| c.on_batch_end(&progress));
+        };
+        // The loader's permutations are indexed from 0.
+        let index = epoch as u64 - 1;
+        if let Some(mut group) = self.distributed.take() {
+            let shard = group.shard();
+            let result = (|| {
+                for (i, batch) in train.epoch_shard(index, shard).enumerate() {
+                    let (batch, number) = (batch?, i + 1);
+                    let reduced = self.reduce(&mut *group, &batch, &shard, epoch, number)?;
+                    let loss = self.step(reduced, &params)?;
+                    report(&mut self.callbacks, number, loss, batch.global_len);
+                }
+                Ok::<_, TrainError>(())
+            })();
+            self.distributed = Some(group);
+            result?;
+        } else {
+            for (i, batch) in train.epoch(index).enumerate() {
+                let (batch, number) = (batch?, i + 1);
+                let mut ctx = StepContext {
+                    epoch,
+                    batch: number,
+                    rng: &mut *rng,
+                };
+                let loss = self.task.loss(model, &batch, &mut ctx)?;
+                let reduced = Self::backward(loss, epoch, number)?;
+                let loss = self.step(reduced, &params)?;
+                report(&mut self.callbacks, number, loss, batch.len());
             }
         }
         let seconds = started.elapsed().as_secs_f64();
@@ -425,14 +496,12 @@ impl<'a, T: Element, M: Module<T>, K: Task<T, M>> Trainer<'a, T, M, K> {
         Ok(record)
     }
 
-    /// Back-propagates a batch's loss, clips and steps; returns the loss.
-    fn step(
-        &mut self,
+    /// A single process's gradients of a batch's loss.
+    fn backward(
         loss: Var<T>,
-        params: &[Parameter<T>],
         epoch: usize,
         batch: usize,
-    ) -> Result<f64, TrainError> {
+    ) -> Result<ReducedGradients<T>, TrainError> {
         if loss.value().numel() != 1 {
             return Err(TrainError::Config(format!(
                 "fit: the training loss must be a scalar, got shape {:?}",
@@ -441,20 +510,71 @@ impl<'a, T: Element, M: Module<T>, K: Task<T, M>> Trainer<'a, T, M, K> {
         }
         let value = loss.value().as_slice()[0].to_f64_lossless();
         check_finite(value, epoch, batch)?;
-        let mut grads = loss.backward();
-        drop(loss);
+        Ok(ReducedGradients {
+            gradients: loss.backward(),
+            loss: value,
+        })
+    }
+
+    /// A distributed batch's gradients, averaged over the group; each
+    /// micro-batch's step gets a generator of its own (see
+    /// [`Trainer::with_distributed`]).
+    fn reduce(
+        &mut self,
+        group: &mut dyn DataParallelism<T>,
+        batch: &ShardBatch<Batch<T>>,
+        shard: &Shard,
+        epoch: usize,
+        number: usize,
+    ) -> Result<ReducedGradients<T>, TrainError> {
+        // The group calls `loss` for the rank's non-empty micro-batches in order.
+        let indices: Vec<usize> = shard
+            .owned()
+            .zip(&batch.micro_batches)
+            .filter_map(|(i, m)| m.as_ref().map(|_| i))
+            .collect();
+        let (model, seed) = (self.model, self.seed);
+        let task = &mut self.task;
+        let mut calls = indices.into_iter();
+        let mut loss = |b: &Batch<T>| {
+            let micro = calls.next().unwrap_or(usize::MAX);
+            let mut rng = micro_batch_rng(seed, epoch, number, micro);
+            let mut ctx = StepContext {
+                epoch,
+                batch: number,
+                rng: &mut rng,
+            };
+            task.loss(model, b, &mut ctx).map_err(|e| e.to_string())
+        };
+        let reduced = group
+            .reduce_gradients(batch, &mut loss)
+            .map_err(TrainError::Distributed)?;
+        check_finite(reduced.loss, epoch, number)?;
+        Ok(reduced)
+    }
+
+    /// Clips the gradients and steps; returns the batch's loss.
+    fn step(
+        &mut self,
+        reduced: ReducedGradients<T>,
+        params: &[Parameter<T>],
+    ) -> Result<f64, TrainError> {
+        let ReducedGradients {
+            mut gradients,
+            loss,
+        } = reduced;
         match self.grad_clip {
             Some(GradClip::Norm {
                 max_norm,
                 norm_type,
             }) => {
-                clip_grad_norm_with(&mut grads, params, max_norm, norm_type)?;
+                clip_grad_norm_with(&mut gradients, params, max_norm, norm_type)?;
             }
-            Some(GradClip::Value(v)) => clip_grad_value(&mut grads, params, v)?,
+            Some(GradClip::Value(v)) => clip_grad_value(&mut gradients, params, v)?,
             None => {}
         }
-        self.optimizer.try_step(&grads)?;
-        Ok(value)
+        self.optimizer.try_step(&gradients)?;
+        Ok(loss)
     }
 
     /// Calls `hook` on every callback, in order, each with a fresh context.
@@ -465,7 +585,7 @@ impl<'a, T: Element, M: Module<T>, K: Task<T, M>> Trainer<'a, T, M, K> {
         batches: usize,
         mut hook: impl FnMut(&mut dyn Callback<T>, &mut FitContext<'_, T>) -> Result<(), TrainError>,
     ) -> Result<(), TrainError> {
-        let epochs = self.epochs;
+        let (epochs, is_root) = (self.epochs, self.is_root());
         for c in self.callbacks.iter_mut().chain(self.outputs.iter_mut()) {
             let mut ctx = FitContext {
                 model: self.model,
@@ -474,7 +594,7 @@ impl<'a, T: Element, M: Module<T>, K: Task<T, M>> Trainer<'a, T, M, K> {
                 epoch,
                 epochs,
                 batches,
-                is_root: true,
+                is_root,
             };
             hook(c.as_mut(), &mut ctx)?;
         }
@@ -492,4 +612,21 @@ impl<'a, T: Element, M: Module<T>, K: Task<T, M>> Trainer<'a, T, M, K> {
             history,
         )
     }
+}
+
+/// The generator of micro-batch `micro` of batch `batch` in epoch `epoch`
+/// of a distributed run: the same whichever rank computes that micro-batch.
+fn micro_batch_rng(seed: u64, epoch: usize, batch: usize, micro: usize) -> Rng {
+    // SplitMix64's finaliser over the four numbers, so nearby indices give
+    // unrelated seeds.
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut h = mix(seed);
+    for x in [epoch, batch, micro] {
+        h = mix(h ^ (x as u64).wrapping_add(0x9e37_79b9_7f4a_7c15));
+    }
+    Rng::seed_from(h)
 }

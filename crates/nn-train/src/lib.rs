@@ -10,6 +10,8 @@
 //!   [`ProgressBar`], [`EarlyStopper`], [`LrScheduler`], [`PlateauScheduler`]
 //!   (reduce on plateau), [`HistoryFile`], [`CheckpointEvery`] ([`resume`]);
 //! * [`optimizer`]: [`TrainOptimizer`], an optimiser as the loop sees it;
+//! * [`distributed`]: [`DataParallelism`], what a data-parallel run needs
+//!   (implemented on MPI by `nn-distributed`);
 //! * [`metrics`]: [`Accuracy`], [`ZeroOneError`], [`MeanSquaredError`], … and
 //!   the [`Metric`] trait for your own;
 //! * [`state`]: a model's, an optimiser's and a generator's state in a checkpoint;
@@ -68,6 +70,7 @@ pub struct ReadmeDoctests;
 
 pub mod callback;
 pub mod checkpoint;
+pub mod distributed;
 pub mod early_stopping;
 pub mod figures;
 pub mod fit;
@@ -82,6 +85,7 @@ pub mod task;
 
 pub use callback::{BatchProgress, Callback, Control, FitContext};
 pub use checkpoint::{atomic_write, Checkpoint, CheckpointError};
+pub use distributed::{DataParallelism, MicroBatchLoss, ReducedGradients};
 pub use early_stopping::{Decision, EarlyStopper, EarlyStopping, Mode};
 pub use fit::{FitReport, Trainer};
 pub use history::{EpochRecord, History, HistoryFile};
@@ -117,6 +121,8 @@ pub enum TrainError {
     /// The loop was set up wrongly (a monitored metric that is never
     /// recorded, a loss that is not a scalar).
     Config(String),
+    /// The data-parallel group failed (a rank's error, reported on every rank).
+    Distributed(String),
 }
 
 impl std::fmt::Display for TrainError {
@@ -131,6 +137,7 @@ impl std::fmt::Display for TrainError {
             TrainError::Model(e) => write!(f, "{e}"),
             TrainError::Optim(e) => write!(f, "{e}"),
             TrainError::Config(m) => write!(f, "{m}"),
+            TrainError::Distributed(m) => write!(f, "distributed training: {m}"),
         }
     }
 }
