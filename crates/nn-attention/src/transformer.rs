@@ -129,7 +129,7 @@ impl TransformerLayerConfig {
     }
 }
 
-/// The accessors both layers have, alike: `config()` and `named()`.
+/// The accessors both layers have, alike: `config()`, `named()`, `linear1()`, `linear2()`.
 macro_rules! layer_accessors {
     ($layer:ident) => {
         impl<T: Element> $layer<T> {
@@ -141,6 +141,18 @@ macro_rules! layer_accessors {
             /// PyTorch `state_dict` names under `prefix`.
             pub fn named(&self, prefix: &str) -> Vec<(String, Parameter<T>)> {
                 named_under(self, prefix)
+            }
+
+            /// The feed-forward block's first map, `linear1` (`d_model →
+            /// dim_feedforward`).
+            pub fn linear1(&self) -> &Linear<T> {
+                &self.ff.linear1
+            }
+
+            /// The feed-forward block's second map, `linear2`
+            /// (`dim_feedforward → d_model`).
+            pub fn linear2(&self) -> &Linear<T> {
+                &self.ff.linear2
             }
         }
     };

@@ -11,7 +11,9 @@
 //! * [`to_sequential`]: a chain graph as the library's own layers (a
 //!   `Sequential` of `Conv2d`, `BatchNorm2d`, `Linear`, ...), to fine-tune;
 //! * [`export`]: a model built from the library's layers written as an
-//!   ONNX file (opset 17) for onnxruntime and every other runtime;
+//!   ONNX file (opset 17) for onnxruntime and every other runtime, and
+//!   [`export_layer`] for the layers with several inputs or outputs
+//!   (LSTM, GRU, RNN, attention, Transformer layers);
 //! * [`Value`]: float and integer tensors (shape arithmetic such as `Shape →
 //!   Gather → Concat → Reshape` computes on integers);
 //! * [`supported_operators`]: the operators implemented, with the first
@@ -73,7 +75,7 @@ pub mod proto;
 mod value;
 
 pub use error::{OnnxError, Result};
-pub use export::{export, export_proto, EXPORT_OPSET};
+pub use export::{export, export_layer, export_layer_proto, export_proto, EXPORT_OPSET};
 pub use import::to_sequential;
 pub use model::{InputInfo, Model};
 pub use ops::supported_operators;

@@ -1,9 +1,10 @@
 """Checks models exported by nn-onnx with the ONNX project's own tools.
 
-For every folder under DIR holding model.onnx and test_data_set_0/{input,output}_0.pb
-(written by tests/export.rs): the full ONNX checker accepts the file, and
-onnxruntime's output on the input is the library's output within 1e-5
-(relative to max(1, max |expected|)). One line per model, a summary, and a
+For every folder under DIR holding model.onnx and test_data_set_0/input_I.pb,
+output_J.pb (written by tests/export.rs): the full ONNX checker accepts the
+file, and onnxruntime's outputs on the inputs (given in the graph's input
+order) are the library's outputs within 1e-5 (relative to
+max(1, max |expected|)). One line per model, a summary, and a
 non-zero exit on any failure.
 
     python3 onnxruntime_check.py DIR
@@ -31,15 +32,24 @@ def check(case):
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-    x = read(case / "test_data_set_0" / "input_0.pb")
-    want = read(case / "test_data_set_0" / "output_0.pb")
-    (got,) = session.run(None, {session.get_inputs()[0].name: x})
-    if got.shape != want.shape:
-        return f"shape {got.shape}, expected {want.shape}"
-    scale = max(1.0, float(np.abs(want).max(initial=0.0)))
-    err = float(np.abs(got.astype(np.float64) - want).max(initial=0.0)) / scale
-    if err > TOLERANCE:
-        return f"error {err:.3e} > {TOLERANCE:e}"
+    data = case / "test_data_set_0"
+    count = lambda kind: len(list(data.glob(f"{kind}_*.pb")))
+    feeds = {
+        i.name: read(data / f"input_{k}.pb") for k, i in enumerate(session.get_inputs())
+    }
+    if len(feeds) != count("input"):
+        return f"{len(feeds)} graph inputs, {count('input')} input files"
+    got = session.run(None, feeds)
+    if len(got) != count("output"):
+        return f"{len(got)} outputs, {count('output')} expected"
+    for k, out in enumerate(got):
+        want = read(data / f"output_{k}.pb")
+        if out.shape != want.shape:
+            return f"output {k}: shape {out.shape}, expected {want.shape}"
+        scale = max(1.0, float(np.abs(want).max(initial=0.0)))
+        err = float(np.abs(out.astype(np.float64) - want).max(initial=0.0)) / scale
+        if err > TOLERANCE:
+            return f"output {k}: error {err:.3e} > {TOLERANCE:e}"
     return None
 
 

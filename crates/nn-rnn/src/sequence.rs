@@ -643,6 +643,14 @@ impl<T: Element> Rnn<T> {
     }
 
     layer_common!();
+
+    /// The non-linearity (tanh or relu).
+    pub fn nonlinearity(&self) -> Nonlinearity {
+        match self.stack.kind {
+            CellKind::RnnRelu => Nonlinearity::Relu,
+            _ => Nonlinearity::Tanh,
+        }
+    }
 }
 
 /// A stacked GRU (`nn.GRU`); shapes as for [`Rnn`].

@@ -102,6 +102,12 @@ impl Builder {
         if let Some(r) = any.downcast_ref::<ResNet<f32>>() {
             return self.resnet(r, prefix, &traced);
         }
+        if let Some(t) = self.recurrent_in_chain(m, prefix, &traced)? {
+            return Ok(t);
+        }
+        if let Some(t) = self.attention_in_chain(m, prefix, &traced)? {
+            return Ok(t);
+        }
         let Some(layer) = leaf_forward(m) else {
             return self.chain_of_children(m, prefix, &traced);
         };
@@ -491,7 +497,7 @@ impl Builder {
     /// GELU from opset-17 operators (the `Gelu` operator came in opset
     /// 20), in the library's order of operations so that the file computes
     /// the same bits.
-    fn gelu(&mut self, x: &str, approximate: GeluApproximation) -> String {
+    pub(super) fn gelu(&mut self, x: &str, approximate: GeluApproximation) -> String {
         let half = self.scalar(0.5);
         let one = self.scalar(1.0);
         let inner = match approximate {

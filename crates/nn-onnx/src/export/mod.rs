@@ -12,10 +12,13 @@
 //! flag restored after.
 //!
 //! One module per concern: [`layers`] emits the single layers, [`residual`]
-//! the ResNet blocks, [`tree`] a user's module (written with the derive)
-//! as the chain of its children.
+//! the ResNet blocks, [`recurrent`] the LSTM, GRU and RNN stacks,
+//! [`attention`] multi-head attention and the Transformer layers, [`tree`]
+//! a user's module (written with the derive) as the chain of its children.
 
+mod attention;
 mod layers;
+mod recurrent;
 mod residual;
 mod tree;
 
@@ -108,9 +111,122 @@ pub fn export_proto(model: &dyn Forward<f32>, example_input: &Tensor<f32>) -> Re
     } else {
         data_type::FLOAT
     };
-    let inputs = vec![value_info("input", input_type, example_input.shape(), &[0])];
-    let outputs = vec![value_info(&out, data_type::FLOAT, y.shape(), &[0])];
+    let batch = [(0, "batch")];
+    let inputs = vec![value_info(
+        "input",
+        input_type,
+        example_input.shape(),
+        &batch,
+    )];
+    let outputs = vec![value_info(&out, data_type::FLOAT, y.shape(), &batch)];
     Ok(b.finish(inputs, outputs))
+}
+
+/// Writes a layer with several inputs or outputs as an ONNX file at
+/// `path`, traced on `example_inputs` (their batch and sequence dims stay
+/// symbolic):
+///
+/// | Layer | Inputs | Outputs |
+/// | --- | --- | --- |
+/// | `Lstm` | `input`, optionally `h0`, `c0` | `output`, `h_n`, `c_n` |
+/// | `Gru`, `Rnn` | `input`, optionally `h0` | `output`, `h_n` |
+/// | `MultiHeadAttention` | `query` (self-attention), or `query`, `key`, `value` | the attention output (no weights) |
+/// | `TransformerEncoderLayer` | `src` | its output |
+/// | `TransformerDecoderLayer` | `tgt`, `memory` | its output |
+///
+/// Shapes and layouts are the layers' own (`batch_first` for the
+/// recurrent layers, batch-first attention). The recurrent layers become
+/// ONNX `LSTM`/`GRU`/`RNN` nodes, one per layer of the stack, with the
+/// gates reordered in the graph from the parameters, which keep their
+/// PyTorch names (`weight_ih_l0`); attention is written with `MatMul`,
+/// `Softmax` and friends (opset 17 has no attention operator), without
+/// masks. Inside a model passed to [`export`], these layers export too,
+/// taking one input: a recurrent layer gives its `output`, attention is
+/// self-attention.
+///
+/// ```
+/// use nn_rnn::LstmConfig;
+/// use nn_tensor::{Rng, Tensor};
+/// let mut rng = Rng::seed_from(0);
+/// let lstm = LstmConfig::new(3, 4).with_num_layers(2).init::<f32>(&mut rng).unwrap();
+/// let x = Tensor::<f32>::rand_normal(&[5, 2, 3], 0.0, 1.0, &mut rng); // [seq, batch, features]
+/// let path = std::env::temp_dir().join("nn_onnx_doc_lstm.onnx");
+/// nn_onnx::export_layer(&lstm, &[x.clone()], &path).unwrap();
+/// let outs = nn_onnx::Model::load(&path).unwrap().run(&[x]).unwrap();
+/// let shapes: Vec<&[usize]> = outs.iter().map(|t| t.shape()).collect();
+/// assert_eq!(shapes, [&[5, 2, 4][..], &[2, 2, 4], &[2, 2, 4]]); // output, h_n, c_n
+/// ```
+pub fn export_layer(
+    layer: &dyn Module<f32>,
+    example_inputs: &[Tensor<f32>],
+    path: impl AsRef<Path>,
+) -> Result<()> {
+    write(&export_layer_proto(layer, example_inputs)?, path.as_ref())
+}
+
+/// [`export_layer`]'s model as a protobuf message, without writing it.
+pub fn export_layer_proto(
+    layer: &dyn Module<f32>,
+    example_inputs: &[Tensor<f32>],
+) -> Result<ModelProto> {
+    let (b, sig) = in_eval_mode(layer, || {
+        let mut b = Builder::default();
+        let sig = match b.recurrent_layer(layer, example_inputs)? {
+            Some(sig) => sig,
+            None => match b.attention_layer(layer, example_inputs)? {
+                Some(sig) => sig,
+                None => {
+                    return Err(unsupported(
+                        "",
+                        format!(
+                            "export_layer takes Lstm, Gru, Rnn, MultiHeadAttention, TransformerEncoderLayer or TransformerDecoderLayer, not {} (a single-input model goes to export)",
+                            layer.type_name()
+                        ),
+                    ))
+                }
+            },
+        };
+        Ok((b, sig))
+    })?;
+    let ports = |ports: &[Port]| -> Vec<ValueInfoProto> {
+        ports
+            .iter()
+            .map(|p| value_info(&p.name, data_type::FLOAT, &p.shape, &p.symbolic))
+            .collect()
+    };
+    let (inputs, outputs) = (ports(&sig.inputs), ports(&sig.outputs));
+    Ok(b.finish(inputs, outputs))
+}
+
+/// A graph input or output: its name, its shape on the example, and which
+/// dims are symbolic (by name).
+struct Port {
+    name: String,
+    shape: Vec<usize>,
+    symbolic: Vec<(usize, &'static str)>,
+}
+
+impl Port {
+    fn new(name: &str, shape: &[usize], symbolic: &[(usize, &'static str)]) -> Port {
+        Port {
+            name: name.into(),
+            shape: shape.to_vec(),
+            symbolic: symbolic.to_vec(),
+        }
+    }
+}
+
+/// The inputs and outputs of a layer exported by [`export_layer`].
+struct Signature {
+    inputs: Vec<Port>,
+    outputs: Vec<Port>,
+}
+
+/// The error for example inputs of the wrong number.
+fn wrong_inputs(layer: &str, expected: &str, got: usize) -> OnnxError {
+    OnnxError::Input(format!(
+        "export_layer: {layer} takes {expected} example inputs, got {got}"
+    ))
 }
 
 /// Runs `f` with `m` in evaluation mode and without recording gradients,
@@ -132,17 +248,22 @@ fn write(proto: &ModelProto, path: &Path) -> Result<()> {
     })
 }
 
-/// A tensor type whose dims at `symbolic` are the symbolic `"batch"`, the
+/// A tensor type whose dims listed in `symbolic` are symbolic (named), the
 /// others fixed.
-fn value_info(name: &str, elem_type: i32, shape: &[usize], symbolic: &[usize]) -> ValueInfoProto {
+fn value_info(
+    name: &str,
+    elem_type: i32,
+    shape: &[usize],
+    symbolic: &[(usize, &str)],
+) -> ValueInfoProto {
     let dim = shape
         .iter()
         .enumerate()
         .map(|(i, &d)| {
-            if symbolic.contains(&i) {
+            if let Some((_, param)) = symbolic.iter().find(|(j, _)| *j == i) {
                 Dimension {
                     dim_value: None,
-                    dim_param: Some("batch".into()),
+                    dim_param: Some(param.to_string()),
                 }
             } else {
                 Dimension {
@@ -178,6 +299,24 @@ fn ints(name: &str, v: impl IntoIterator<Item = usize>) -> AttributeProto {
         name: name.into(),
         r#type: attribute_type::INTS,
         ints: v.into_iter().map(|x| x as i64).collect(),
+        ..Default::default()
+    }
+}
+
+fn string(name: &str, v: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: attribute_type::STRING,
+        s: v.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
+fn strings(name: &str, v: &[&str]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: attribute_type::STRINGS,
+        strings: v.iter().map(|s| s.as_bytes().to_vec()).collect(),
         ..Default::default()
     }
 }
@@ -269,16 +408,48 @@ impl Builder {
 
     /// Adds a node with one output and returns that output's name.
     fn node(&mut self, op: &str, inputs: &[&str], attrs: Vec<AttributeProto>) -> String {
-        let out = self.fresh(op);
+        let mut outs = self.node_outputs(op, inputs, 1, attrs);
+        outs.pop().unwrap_or_default()
+    }
+
+    /// Adds a node with `n` outputs and returns their names. An empty
+    /// input name is an optional input left out.
+    fn node_outputs(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        n: usize,
+        attrs: Vec<AttributeProto>,
+    ) -> Vec<String> {
+        let outs: Vec<String> = (0..n).map(|_| self.fresh(op)).collect();
         self.nodes.push(NodeProto {
             input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: vec![out.clone()],
-            name: format!("{out}_node"),
+            output: outs.clone(),
+            name: format!("{}_node", outs[0]),
             op_type: op.into(),
             attribute: attrs,
             ..Default::default()
         });
-        out
+        outs
+    }
+
+    /// `x[start..end]` along `axis`.
+    fn slice(&mut self, x: &str, axis: i64, start: usize, end: usize) -> Result<String> {
+        let s = self.int_list("starts", vec![start as i64])?;
+        let e = self.int_list("ends", vec![end as i64])?;
+        let a = self.int_list("axes", vec![axis])?;
+        Ok(self.node("Slice", &[x, &s, &e, &a], vec![]))
+    }
+
+    /// `Transpose` with a permutation.
+    fn transpose(&mut self, x: &str, perm: &[usize]) -> String {
+        self.node("Transpose", &[x], vec![ints("perm", perm.iter().copied())])
+    }
+
+    /// `Reshape` to `shape` (0 copies the input's dim, -1 is inferred).
+    fn reshape(&mut self, x: &str, shape: Vec<i64>) -> Result<String> {
+        let s = self.int_list("shape", shape)?;
+        Ok(self.node("Reshape", &[x, &s], vec![]))
     }
 
     /// A parameter or buffer of `layer` by local name, as an initialiser
@@ -317,5 +488,13 @@ impl Builder {
     /// A `Relu` node on `x`, with the library's value.
     fn relu(&mut self, x: &Traced) -> Traced {
         (self.node("Relu", &[&x.0], vec![]), x.1.relu())
+    }
+
+    /// An `Add` node on `a` and `b`, with the library's value.
+    fn add(&mut self, a: &Traced, b: &Traced, prefix: &str) -> Result<Traced> {
+        let v =
+            a.1.try_add(&b.1)
+                .map_err(|e| unsupported(prefix, format!("a residual sum: {e}")))?;
+        Ok((self.node("Add", &[&a.0, &b.0], vec![]), v))
     }
 }

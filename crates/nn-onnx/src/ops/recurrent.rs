@@ -226,7 +226,7 @@ fn run(node: &Node, inputs: &Inputs<'_>, family: Family) -> OpResult<Vec<Value>>
         };
         let wd = reorder(&pick(w)?, order, hidden)?;
         let rd = reorder(&pick(r)?, order, hidden)?;
-        let (wb, rb) = match b {
+        let (mut wb, mut rb) = match b {
             Some(b) => {
                 let bd = pick(b)?;
                 let halves = bd.try_split(0, &[g * hidden, g * hidden])?;
@@ -237,6 +237,14 @@ fn run(node: &Node, inputs: &Inputs<'_>, family: Family) -> OpResult<Vec<Value>>
             }
             None => (None, None),
         };
+        if family != Family::Gru {
+            // Both biases enter every step alike: added once to each other,
+            // as nn-rnn's layers do, so a model they export runs here bit
+            // for bit. (The GRU's reset gate scales Rb alone.)
+            if let (Some(w), Some(r)) = (wb.take(), rb.as_ref()) {
+                rb = Some(r.try_add(&w)?);
+            }
+        }
         let mut xproj = x
             .try_reshape([steps * n, feat])?
             .try_matmul_t(&wd, false, true)?;
