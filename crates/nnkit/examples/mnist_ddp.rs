@@ -12,28 +12,24 @@
 //! weights on 1, 2 or 4 ranks), `--threads N` (per rank; default: the cores
 //! shared among the ranks on this host), `--seed N`.
 //!
-//! Every rank reads its own quarter (or half, …) of each global batch; the
-//! gradients are averaged across ranks in a fixed order, and every rank
-//! takes the same Adam step. Rank 0 evaluates on the test set after each
-//! epoch and prints the final JSON line, whose `weights_sha256` is the same
-//! for every rank count.
+//! The loop is `mlp_mnist`'s `Trainer::classification`, given the group
+//! with `with_distributed`: every rank reads its own quarter (or half, …)
+//! of each global batch, the gradients are averaged across ranks in a fixed
+//! order, and every rank takes the same Adam step. Every rank evaluates on
+//! the test set after each epoch; rank 0 shows the progress and prints the
+//! final JSON line, whose `weights_sha256` is the same for every rank count.
 
 mod common;
 
-use std::time::Instant;
-
-use nnkit::data::{load_mnist, DataLoader, ImageLayout, MnistSplit};
+use nnkit::data::{load_mnist, ImageLayout, MnistSplit};
 use nnkit::distributed::{Communicator, DataParallel, DataParallelConfig, MpiCommunicator};
-use nnkit::layers::{CrossEntropyLoss, Module, Relu};
-use nnkit::optim::{AdamConfig, CosineAnnealingLr, LrSchedule};
+use nnkit::optim::CosineAnnealingLr;
 use nnkit::prelude::*;
-use sha2::Digest;
+use nnkit::train::Trainer;
+use sha2::{Digest, Sha256};
 
-fn main() {
-    let comm = MpiCommunicator::init().unwrap_or_else(|e| {
-        eprintln!("mnist_ddp: {e}");
-        std::process::exit(1)
-    });
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let comm = MpiCommunicator::init()?; // once, first thing
     let args = common::Args::parse(
         "mnist_ddp",
         &[
@@ -50,99 +46,62 @@ fn main() {
     let lr: f64 = args.get("lr", 1e-3);
     let batch_size: usize = args.get("batch-size", 128);
     let micro_batches: usize = args.get("micro-batches", 4);
-    let threads = threads_per_rank(&args);
-    let root = comm.is_root();
-    let say = |s: String| {
-        if root {
-            eprintln!("{s}");
+    // --threads N per rank, or the host's cores shared among the ranks on
+    // it (Open MPI's OMPI_COMM_WORLD_LOCAL_SIZE), so ranks do not oversubscribe.
+    let threads = match args.text("threads") {
+        Some(n) => n.parse()?,
+        None => {
+            let local_ranks =
+                std::env::var("OMPI_COMM_WORLD_LOCAL_SIZE").map_or(1, |v| v.parse().unwrap_or(1));
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (cores / local_ranks).max(1)
         }
     };
+    nnkit::tensor::set_num_threads(threads);
+
     // MNIST normalised with the training set's mean and standard deviation.
     let dir = common::mnist_dir(&args);
-    let load = |split| {
-        let mnist = load_mnist(Some(&dir), split, ImageLayout::Flat).unwrap_or_else(|e| {
-            eprintln!("mnist_ddp: {e}");
-            std::process::exit(1)
-        });
+    let load = |split| -> Result<TensorDataset<f32>, Box<dyn std::error::Error>> {
+        let mnist = load_mnist(Some(&dir), split, ImageLayout::Flat)?;
         let x = (mnist.images - 0.1307) * (1.0 / 0.3081);
-        TensorDataset::classification(x, mnist.labels).expect("one label per image")
+        Ok(TensorDataset::classification(x, mnist.labels)?)
     };
-    let (train_set, test_set) = (load(MnistSplit::Train), load(MnistSplit::Test));
+    let (train_set, test_set) = (load(MnistSplit::Train)?, load(MnistSplit::Test)?);
+    let train = DataLoader::new(&train_set, batch_size)?.shuffle(seed);
+    let test = DataLoader::new(&test_set, 1000)?;
 
     let mut rng = Rng::seed_from(seed);
-    let mut linear = |i, o| {
-        LinearConfig::new(i, o)
-            .init(&mut rng)
-            .expect("linear layer")
-    };
     let model = Sequential::new()
-        .append(linear(784, 256))
+        .append(LinearConfig::new(784, 256).init(&mut rng)?)
         .append(Relu)
-        .append(linear(256, 128))
+        .append(LinearConfig::new(256, 128).init(&mut rng)?)
         .append(Relu)
-        .append(linear(128, 10));
-    let mut ddp = DataParallel::new(
-        &comm,
-        model.named_parameters(),
-        DataParallelConfig::with_micro_batches(micro_batches),
-    )
-    .unwrap_or_else(|e| {
-        eprintln!("mnist_ddp: {e}");
-        std::process::exit(1)
-    });
-    ddp.broadcast_parameters();
-    say(format!(
-        "model: 784-256-128-10, {} parameters; {} ranks × {threads} threads; global batch {batch_size} in {micro_batches} micro-batches",
-        model.num_parameters(),
-        comm.size()
-    ));
-    let mut opt = AdamConfig::new(lr)
-        .init(model.named_parameters())
-        .expect("Adam");
-    let schedule = CosineAnnealingLr::new(epochs as u64, 0.0).expect("schedule");
-    let ce = CrossEntropyLoss::default();
-    let train = DataLoader::new(&train_set, batch_size)
-        .expect("batch size")
-        .shuffle(seed);
-
-    let (mut compute, mut communicate) = (0.0, 0.0);
-    let start = Instant::now();
-    let mut accuracy = 0.0;
-    for epoch in 0..epochs {
-        opt.set_lr(schedule.lr_at(lr, epoch as u64));
-        let epoch_start = Instant::now();
-        let mut loss_sum = 0.0;
-        let mut steps = 0;
-        for batch in train.epoch_shard(epoch as u64, ddp.shard()) {
-            let batch = batch.expect("MNIST batch");
-            let step = ddp
-                .gradients(&batch, |b| {
-                    Ok::<_, String>(ce.forward(&model.forward(&b.features), b.classes()))
-                })
-                .unwrap_or_else(|e| comm.abort(&e.to_string(), 1));
-            opt.step(&step.gradients);
-            loss_sum += step.loss;
-            steps += 1;
-            compute += step.compute_seconds;
-            communicate += step.communicate_seconds;
-        }
-        let epoch_seconds = epoch_start.elapsed().as_secs_f64();
-        if root {
-            model.eval();
-            let logits = no_grad(|| model.forward(test_set.features()));
-            accuracy = nnkit::prelude::accuracy(&logits.value(), test_set.classes().unwrap());
-            model.train();
-            eprintln!(
-                "epoch {:>2}: train loss {:.4}, test accuracy {:.2} % ({epoch_seconds:.1} s)",
-                epoch + 1,
-                loss_sum / steps.max(1) as f64,
-                100.0 * accuracy
-            );
-        }
+        .append(LinearConfig::new(128, 10).init(&mut rng)?);
+    let mut opt = AdamConfig::new(lr).init(model.named_parameters())?;
+    // The group: this rank's share of every global batch, gradients averaged
+    // across ranks in a fixed order.
+    let config = DataParallelConfig::with_micro_batches(micro_batches);
+    let group = DataParallel::new(&comm, model.named_parameters(), config)?;
+    let root = comm.is_root();
+    if root {
+        eprintln!(
+            "model: 784-256-128-10, {} parameters; {} ranks × {threads} threads; global batch {batch_size} in {micro_batches} micro-batches",
+            model.num_parameters(),
+            comm.size()
+        );
     }
-    let seconds = start.elapsed().as_secs_f64();
+
+    let mut trainer = Trainer::classification(&model, &mut opt)
+        .epochs(epochs)
+        .seed(seed)
+        .schedule(CosineAnnealingLr::new(epochs as u64, 0.0)?)
+        .with_distributed(group);
+    let report = trainer.fit(&train, &test)?;
+    let accuracy = report.history.last("val_accuracy").unwrap_or(0.0);
+    let seconds = report.history.series("seconds").iter().sum::<f64>();
+
     // Replicas must agree bit for bit; a difference is a bug, not noise.
-    let mut hasher = sha2::Sha256::new();
+    let mut hasher = Sha256::new();
     for (_, p) in model.named_parameters() {
         p.value()
             .as_slice()
@@ -160,50 +119,25 @@ fn main() {
         comm.abort("the ranks' weights differ", 2);
     }
     if root {
-        say(format!(
-            "test accuracy {:.2} % after {epochs} epochs ({:.1} s; all-reduce {:.0} % of the step time)",
-            100.0 * accuracy,
-            seconds,
-            100.0 * communicate / (compute + communicate).max(1e-12)
-        ));
+        eprintln!(
+            "test accuracy {:.2} % after {epochs} epochs ({seconds:.1} s)",
+            100.0 * accuracy
+        );
         if accuracy < 0.98 {
             eprintln!("below the 98.0 % target");
         }
-        println!(
-            "{}",
-            serde_json::json!({
-                "example": "mnist_ddp",
-                "seed": seed,
-                "ranks": comm.size(),
-                "threads_per_rank": threads,
-                "micro_batches": micro_batches,
-                "test_accuracy": accuracy,
-                "epochs": epochs,
-                "seconds_per_epoch": seconds / epochs.max(1) as f64,
-                "allreduce_share": communicate / (compute + communicate).max(1e-12),
-                "weights_sha256": hash,
-            })
-        );
-    }
-}
-
-/// `--threads N`, or the host's cores shared among the ranks on it (Open
-/// MPI's `OMPI_COMM_WORLD_LOCAL_SIZE`), so ranks do not oversubscribe the cores.
-fn threads_per_rank(args: &common::Args) -> usize {
-    if args.text("threads").is_none() {
-        let local_ranks = std::env::var("OMPI_COMM_WORLD_LOCAL_SIZE")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(1);
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        nnkit::tensor::set_num_threads((cores / local_ranks).max(1));
-    }
-    if let Some(n) = args.text("threads") {
-        let n = n.parse().unwrap_or_else(|_| {
-            eprintln!("mnist_ddp: `--threads {n}` is not a number");
-            std::process::exit(2)
+        let json = serde_json::json!({
+            "example": "mnist_ddp",
+            "seed": seed,
+            "ranks": comm.size(),
+            "threads_per_rank": threads,
+            "micro_batches": micro_batches,
+            "test_accuracy": accuracy,
+            "epochs": epochs,
+            "seconds_per_epoch": seconds / epochs.max(1) as f64,
+            "weights_sha256": hash,
         });
-        nnkit::tensor::set_num_threads(n);
+        println!("{json}");
     }
-    nnkit::tensor::num_threads()
+    Ok(())
 }
