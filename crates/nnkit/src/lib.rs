@@ -95,6 +95,8 @@ pub mod course {
     pub mod generative {}
     #[doc = include_str!("../course/exam.md")]
     pub mod exam {}
+    #[doc = include_str!("../course/from-pytorch.md")]
+    pub mod from_pytorch {}
 }
 
 /// The repository's README, compiled only for doc tests: its snippets and
@@ -146,14 +148,32 @@ pub mod doc_pages {
     pub struct FeatureTable;
 }
 
-/// The names a training script uses most.
+/// Everything the course's models need, from every crate: `use
+/// nnkit::prelude::*;` builds and trains each model of the tour (MLPs,
+/// CNNs and ResNets, RNNs, LSTMs and GRUs, Transformers, autoencoders, VAEs
+/// and GANs, graph networks) with no other import. Names that two crates
+/// share stay behind their crate (`nnkit::rnn::Nonlinearity`, here
+/// `RnnNonlinearity`, and `nnkit::layers::init::Nonlinearity`).
+///
+/// ```
+/// use nnkit::prelude::*;
+/// let mut rng = Rng::seed_from(0);
+/// let cnn = Sequential::<f32>::new()
+///     .append(Conv2dConfig::new(1, 4, 3).init(&mut rng).unwrap())
+///     .append(Relu)
+///     .append(MaxPool2d::new(MaxPoolOptions::new(2)))
+///     .append(Flatten::new(1, -1))
+///     .append(LinearConfig::new(4 * 3 * 3, 10).init(&mut rng).unwrap());
+/// let x = Tensor::rand_normal(&[2, 1, 8, 8], 0.0, 1.0, &mut rng);
+/// assert_eq!(cnn.forward(&x).shape(), &[2, 10]);
+/// ```
 pub mod prelude {
+    // Tensors and autograd.
     pub use nn_autograd::ops::loss::{accuracy, gaussian_kl, zero_one_loss};
     pub use nn_autograd::{no_grad, Gradients, Parameter, Reduction, Var, VarId};
-    pub use nn_data::{
-        load_mnist, one_hot, Batch, DataError, DataLoader, Dataset, ImageLayout, MinMaxScaler,
-        MnistSplit, SplitFractions, StandardScaler, TensorDataset,
-    };
+    pub use nn_tensor::{Element, Rng, Tensor, TensorError};
+
+    // Layers, modules, losses, weights files and summaries.
     /// `#[derive(Module)]`: see [the module docs](nn_layers::module#deriving-module).
     pub use nn_derive::FacadeModule as Module;
     pub use nn_layers::activation::{
@@ -162,16 +182,68 @@ pub mod prelude {
     };
     pub use nn_layers::module::Module;
     pub use nn_layers::{
-        init, BatchNorm1d, BatchNormConfig, BceWithLogitsLoss, Buffer, CrossEntropyLoss, Dropout,
-        DropoutConfig, Embedding, EmbeddingConfig, Flatten, Forward, GaussianKl, HuberLoss,
-        Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig, LoadMode, MseLoss, NllLoss,
-        Sequential, SmoothL1Loss,
+        init, serialize, summary, BatchNorm1d, BatchNormConfig, BceWithLogitsLoss, Buffer,
+        CrossEntropyLoss, Dropout, DropoutConfig, Embedding, EmbeddingConfig, Flatten, Forward,
+        GaussianKl, HuberLoss, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
+        LoadMode, MseLoss, NllLoss, Sequential, SmoothL1Loss, SquaredLoss, Summary, TrainFlag,
     };
+
+    // Convolution and pooling.
+    pub use nn_conv::{
+        conv_output_size, pool_output_size, AdaptiveAvgPool2d, AvgPool2d, AvgPoolOptions,
+        BasicBlock, BatchNorm2d, BlockConfig, Bottleneck, Conv1d, Conv1dConfig, Conv2d,
+        Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, LeNet5, LeNet5Config, MaxPool1d,
+        MaxPool2d, MaxPoolOptions, ResNet, ResNetConfig,
+    };
+
+    // Recurrent networks.
+    pub use nn_rnn::Nonlinearity as RnnNonlinearity;
+    pub use nn_rnn::{
+        truncated_bptt, Gru, GruCell, GruCellConfig, GruConfig, Lstm, LstmCell, LstmCellConfig,
+        LstmConfig, RecurrentConfig, RecurrentInit, Rnn, RnnCell, RnnCellConfig, RnnConfig,
+        TreeRnn, TreeRnnConfig,
+    };
+
+    // Attention and Transformers.
+    pub use nn_attention::{
+        scaled_dot_product_attention, AdditiveAttention, LearnedPositionEmbedding, Mask,
+        MultiHeadAttention, MultiHeadAttentionConfig, PositionalEncoding, Seq2SeqTransformer,
+        Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+        TransformerEncoderLayer, TransformerLayerConfig,
+    };
+
+    // Generative models.
+    pub use nn_generative::{
+        train_two_player_epoch, Autoencoder, AutoencoderConfig, ConditionalGan, Conditioned,
+        Corruption, Gan, GanConfig, GanTrainer, LabelEncoding, ReconstructionLoss,
+        TwoPlayerSchedule, Vae, VaeConfig,
+    };
+
+    // Graph networks.
+    pub use nn_graph::{
+        global_mean_pool, Csr, Edges, GcnConv, GcnConvConfig, GraphBatch, SageConv,
+    };
+
+    // Data.
+    pub use nn_data::{
+        breast_cancer, diabetes, digits, iris, load_mnist, one_hot, Batch, DataError, DataLoader,
+        Dataset, ImageLayout, MinMaxScaler, MnistSplit, SplitFractions, Splits, StandardScaler,
+        TensorDataset,
+    };
+
+    // Optimisers, clipping and schedules.
     pub use nn_optim::{
-        clip_grad_norm, clip_grad_value, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW,
-        AdamWConfig, CosineAnnealingLr, ExponentialLr, GradClip, LearningRates, LinearWarmup,
-        LrSchedule, MultiStepLr, OptimError, Optimizer, ParamGroup, PlateauConfig, PlateauMode,
-        ReduceLrOnPlateau, RmsProp, RmsPropConfig, Scheduler, Sgd, SgdConfig, StepLr, UpdateRule,
+        clip_grad_norm, clip_grad_value, total_norm, Adagrad, AdagradConfig, Adam, AdamConfig,
+        AdamW, AdamWConfig, CosineAnnealingLr, ExponentialLr, GradClip, LearningRates,
+        LinearWarmup, LrSchedule, MultiStepLr, OptimError, Optimizer, ParamGroup, PlateauConfig,
+        PlateauMode, ReduceLrOnPlateau, RmsProp, RmsPropConfig, Scheduler, Sgd, SgdConfig, StepLr,
+        UpdateRule,
     };
-    pub use nn_tensor::{Element, Rng, Tensor, TensorError};
+
+    // Training.
+    pub use nn_train::{
+        Accuracy, Callback, Checkpoint, CheckpointEvery, Decision, EarlyStopper, EarlyStopping,
+        FitReport, History, HistoryFile, LrScheduler, MeanAbsoluteError, MeanSquaredError, Metric,
+        Mode, PlateauScheduler, Progress, ProgressBar, Trainer,
+    };
 }
