@@ -1,7 +1,10 @@
 //! Recurrent layers (fixtures README section 7): `rnn`, `lstm`, `gru`, and
 //! the recursive network `tree_rnn` (section 10b).
 //! The weights are the case's inputs (`weight_ih_l{k}`, ...), run through
-//! the functional form of the layers, [`recurrent_forward`].
+//! the functional form of the layers, [`recurrent_forward`]. A case may set
+//! `params.bidirectional` (false when absent): the reverse direction's
+//! weights then carry PyTorch's `_reverse` suffix (`weight_ih_l{k}_reverse`),
+//! and `h0`/`c0`/`h_n`/`c_n` hold `2·num_layers` rows, layer-major.
 
 use nnkit::autograd::Var;
 use nnkit::rnn::{
@@ -23,10 +26,15 @@ pub fn runners<T: Element>() -> Vec<(&'static str, Runner<T>)> {
 
 fn run<T: Element>(c: &Ctx<'_, T>, kind: CellKind) -> Result<Outputs<T>, String> {
     let bias = c.param_bool("bias")?;
+    let bidirectional = match c.case.params.get("bidirectional") {
+        None => false,
+        Some(_) => c.param_bool("bidirectional")?,
+    };
     let cfg = RecurrentConfig {
         num_layers: c.param_usize("num_layers")?,
         batch_first: c.param_bool("batch_first")?,
         bias,
+        bidirectional,
         ..RecurrentConfig::new(c.param_usize("input_size")?, c.param_usize("hidden_size")?)
     };
     let weights = (0..cfg.num_layers)
@@ -38,12 +46,17 @@ fn run<T: Element>(c: &Ctx<'_, T>, kind: CellKind) -> Result<Outputs<T>, String>
                     Ok(None)
                 }
             };
-            Ok(vec![DirectionVars {
-                weight_ih: c.var(&format!("weight_ih_l{k}"))?,
-                weight_hh: c.var(&format!("weight_hh_l{k}"))?,
-                bias_ih: opt(format!("bias_ih_l{k}"))?,
-                bias_hh: opt(format!("bias_hh_l{k}"))?,
-            }])
+            ["", "_reverse"][..1 + usize::from(bidirectional)]
+                .iter()
+                .map(|suffix| {
+                    Ok(DirectionVars {
+                        weight_ih: c.var(&format!("weight_ih_l{k}{suffix}"))?,
+                        weight_hh: c.var(&format!("weight_hh_l{k}{suffix}"))?,
+                        bias_ih: opt(format!("bias_ih_l{k}{suffix}"))?,
+                        bias_hh: opt(format!("bias_hh_l{k}{suffix}"))?,
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()
         })
         .collect::<Result<Vec<_>, String>>()?;
     let h0 = c.var("h0")?;
