@@ -131,6 +131,6 @@ where
         .try_generate(&labels, rng)
         .unwrap_or_else(|e| cli::fail(NAME, e));
     // Back from the generator's [-1, 1] to the classifier's [0, 1].
-    let pixels = samples.add_scalar(1.0).mul_scalar(0.5);
+    let pixels = (samples + 1.0) * 0.5;
     judge::agreement(classifier, &pixels, &labels)
 }

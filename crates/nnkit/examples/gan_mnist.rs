@@ -136,6 +136,6 @@ where
         .try_generate(1000, rng)
         .unwrap_or_else(|e| cli::fail(NAME, e));
     // Back from the generator's [-1, 1] to the classifier's [0, 1].
-    let pixels = samples.add_scalar(1.0).mul_scalar(0.5);
+    let pixels = (samples + 1.0) * 0.5;
     judge::sample_quality(classifier, &pixels)
 }

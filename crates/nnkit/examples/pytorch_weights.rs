@@ -114,7 +114,7 @@ fn main() {
     // row-major for the MLP, [N, 1, 28, 28] for LeNet.
     let dir = common::mnist_dir(&args);
     let test = load_mnist(Some(&dir), MnistSplit::Test, layout).unwrap_or_else(|e| fail(e));
-    let x = test.images.add_scalar(-0.1307).mul_scalar(1.0 / 0.3081);
+    let x = (&test.images - 0.1307) * (1.0 / 0.3081);
     let n = test.len();
 
     let mut predictions = Vec::with_capacity(n);

@@ -123,7 +123,7 @@ pub fn shuffled(
 /// the generator's Tanh) with their labels, in shuffled batches of 64; the
 /// last, smaller batch is dropped so that both players always see full ones.
 pub fn gan_batches(name: &str, train: Mnist, seed: u64) -> DataLoader<TensorDataset<f32>> {
-    let images = train.images.mul_scalar(2.0).add_scalar(-1.0);
+    let images = &train.images * 2.0 - 1.0;
     let data = train
         .into_dataset()
         .with_features(images)

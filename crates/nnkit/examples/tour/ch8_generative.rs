@@ -25,7 +25,7 @@ pub fn run(ctx: &Ctx) -> Res<Vec<StepResult>> {
 fn digit_pixels(ctx: &Ctx) -> Res<(TensorDataset<f32>, TensorDataset<f32>)> {
     let data = nnkit::data::digits().cast::<f32>().to_dataset();
     let s = data.split(SplitFractions::train_test(0.8, 0.2), ctx.seed, true)?;
-    let scale = |d: &TensorDataset<f32>| d.with_features(d.features().mul_scalar(1.0 / 16.0));
+    let scale = |d: &TensorDataset<f32>| d.with_features(d.features() * (1.0 / 16.0));
     Ok((scale(&s.train)?, scale(&s.test)?))
 }
 
