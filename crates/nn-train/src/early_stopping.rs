@@ -45,11 +45,11 @@ pub enum Decision {
 /// ```
 /// use nn_train::{Decision, EarlyStopping, Mode};
 /// let mut es = EarlyStopping::new("val_loss", Mode::Min, 2, 0.0);
-/// assert_eq!(es.update(0, 1.0), Decision::Improved);
-/// assert_eq!(es.update(1, 0.8), Decision::Improved);
-/// assert_eq!(es.update(2, 0.9), Decision::Continue);
-/// assert_eq!(es.update(3, 0.85), Decision::Stop);
-/// assert_eq!(es.best_epoch(), Some(1));
+/// assert_eq!(es.update(1, 1.0), Decision::Improved); // epochs numbered from 1
+/// assert_eq!(es.update(2, 0.8), Decision::Improved);
+/// assert_eq!(es.update(3, 0.9), Decision::Continue);
+/// assert_eq!(es.update(4, 0.85), Decision::Stop);
+/// assert_eq!(es.best_epoch(), Some(2));
 /// ```
 #[derive(Clone, Debug)]
 pub struct EarlyStopping {
@@ -101,7 +101,7 @@ impl EarlyStopping {
         &self.monitor
     }
 
-    /// Records the metric's value after `epoch`.
+    /// Records the metric's value after `epoch` (the trainer numbers epochs from 1).
     pub fn update(&mut self, epoch: usize, value: f64) -> Decision {
         let improved = match self.best {
             None => value.is_finite(),
