@@ -4,7 +4,7 @@
 use nn_autograd::{Parameter, Var};
 use nn_tensor::{Element, Result, Tensor, TensorError};
 
-use crate::module::{Forward, Module};
+use crate::{Forward, Module};
 
 macro_rules! stateless_activation {
     ($(#[$doc:meta])* $name:ident, |$s:ident, $x:ident| $body:expr) => {
@@ -302,22 +302,11 @@ impl PreluConfig {
 
 /// Parametric ReLU: `x` for positive x, `a·x` otherwise, with learnable
 /// slopes `weight [num_parameters]`, one per channel (dim 1) or one shared.
-#[derive(Debug)]
+#[derive(Debug, Module)]
+#[module(name = "PReLU", macs = crate::summary::zero_macs)]
 pub struct Prelu<T: Element> {
     /// The slopes, `[1]` or `[C]`.
     pub weight: Parameter<T>,
-}
-
-impl<T: Element> Module<T> for Prelu<T> {
-    fn macs(&self, _: &[usize], _: &[usize]) -> Option<u64> {
-        ZERO_MACS
-    }
-    fn type_name(&self) -> &'static str {
-        "PReLU"
-    }
-    fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
-        f("weight", &self.weight);
-    }
 }
 
 impl<T: Element> Forward<T> for Prelu<T> {

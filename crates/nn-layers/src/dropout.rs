@@ -4,7 +4,8 @@ use nn_autograd::Var;
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::layer_rng::LayerRng;
-use crate::module::{Forward, Module, TrainFlag};
+use crate::module::TrainFlag;
+use crate::{Forward, Module};
 
 /// How to build a [`Dropout`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -56,8 +57,13 @@ impl DropoutConfig {
 /// Module::<f32>::eval(&drop); // Dropout works for any element type: name one
 /// assert_eq!(drop.forward(&x).value(), x.value());
 /// ```
-#[derive(Debug)]
+/// As a module: its mask generator `rng` (so a training checkpoint resumes
+/// the same masks) and its train flag; the mask multiply is element-wise,
+/// counted as no MACs.
+#[derive(Debug, Module)]
+#[module(macs = crate::summary::zero_macs)]
 pub struct Dropout {
+    #[module(skip)]
     p: f64,
     rng: LayerRng,
     training: TrainFlag,
@@ -67,20 +73,6 @@ impl Dropout {
     /// The drop probability.
     pub fn p(&self) -> f64 {
         self.p
-    }
-}
-
-impl<T: Element> Module<T> for Dropout {
-    /// Dropout's mask multiply is elementwise: counted as no MACs.
-    fn macs(&self, _: &[usize], _: &[usize]) -> Option<u64> {
-        Some(0)
-    }
-    fn train_flag(&self) -> Option<&TrainFlag> {
-        Some(&self.training)
-    }
-    /// The mask generator, so a training checkpoint resumes the same masks.
-    fn visit_local_rngs(&self, f: &mut dyn FnMut(&str, &LayerRng)) {
-        f("rng", &self.rng)
     }
 }
 

@@ -5,7 +5,7 @@ use nn_tensor::{or_panic, Element, Result, Rng, TensorError};
 
 use crate::functional;
 use crate::init::Initializer;
-use crate::module::{Forward, Module};
+use crate::{Forward, Module};
 
 /// How to build an [`Embedding`]; the defaults are PyTorch's.
 #[derive(Clone, Debug, PartialEq)]
@@ -78,11 +78,15 @@ impl EmbeddingConfig {
 ///
 /// * [`Embedding::try_lookup`]: indices of any shape `S` → `[..S, embedding_dim]`;
 /// * as a [`Forward`] layer the input var holds the indices as (integral) floats.
-#[derive(Debug)]
+///
+/// A table lookup: a summary counts no multiply-accumulates.
+#[derive(Debug, Module)]
+#[module(macs = crate::summary::zero_macs)]
 pub struct Embedding<T: Element> {
     /// `[num_embeddings, embedding_dim]`.
     pub weight: Parameter<T>,
     /// The padding row, if any.
+    #[module(skip)]
     pub padding_idx: Option<usize>,
 }
 
@@ -96,16 +100,6 @@ impl<T: Element> Embedding<T> {
     #[track_caller]
     pub fn lookup(&self, indices: &[usize], shape: &[usize]) -> Var<T> {
         or_panic(self.try_lookup(indices, shape))
-    }
-}
-
-impl<T: Element> Module<T> for Embedding<T> {
-    /// A table lookup: no arithmetic.
-    fn macs(&self, _: &[usize], _: &[usize]) -> Option<u64> {
-        Some(0)
-    }
-    fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
-        f("weight", &self.weight);
     }
 }
 

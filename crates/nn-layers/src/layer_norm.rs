@@ -6,7 +6,7 @@ use nn_tensor::{num_threads, Element, Result, Tensor, TensorError};
 use rayon::prelude::*;
 
 use crate::functional;
-use crate::module::{Forward, Module};
+use crate::{Forward, Module};
 
 /// How to build a [`LayerNorm`]; the defaults are PyTorch's.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,9 +75,12 @@ impl LayerNormConfig {
 /// let y = ln.forward(&Var::constant(Tensor::from_vec(vec![1.0, 2.0, 3.0], &[1, 3])));
 /// assert!(y.value().sum_all().item().abs() < 1e-12);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
+#[module(macs = crate::summary::macs_per_output_element)]
 pub struct LayerNorm<T: Element> {
+    #[module(skip)]
     normalized_shape: Vec<usize>,
+    #[module(skip)]
     eps: f64,
     /// Scale, shaped `normalized_shape`.
     pub weight: Option<Parameter<T>>,
@@ -94,21 +97,6 @@ impl<T: Element> LayerNorm<T> {
     /// The `eps` added to the variance.
     pub fn eps(&self) -> f64 {
         self.eps
-    }
-}
-
-impl<T: Element> Module<T> for LayerNorm<T> {
-    /// One scale-and-shift per output element (statistics not counted).
-    fn macs(&self, _: &[usize], output_shape: &[usize]) -> Option<u64> {
-        Some(output_shape.iter().product::<usize>() as u64)
-    }
-    fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
-        if let Some(w) = &self.weight {
-            f("weight", w);
-        }
-        if let Some(b) = &self.bias {
-            f("bias", b);
-        }
     }
 }
 

@@ -5,7 +5,7 @@ use nn_tensor::{Element, Result, Rng, TensorError};
 
 use crate::functional;
 use crate::init::{self, Initializer};
-use crate::module::{Forward, Module};
+use crate::{Forward, Module};
 
 /// How to build a [`Linear`]; the defaults are PyTorch's.
 #[derive(Clone, Debug, PartialEq)]
@@ -112,7 +112,8 @@ impl LinearConfig {
 /// assert_eq!(y.shape(), &[5, 2]);
 /// assert!(fc.try_forward(&Var::constant(Tensor::ones(&[5, 4]))).is_err());
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
+#[module(macs = Self::count_macs)]
 pub struct Linear<T: Element> {
     /// `[out_features, in_features]`.
     pub weight: Parameter<T>,
@@ -135,17 +136,9 @@ impl<T: Element> Linear<T> {
     pub fn out_features(&self) -> usize {
         self.weight.shape()[0]
     }
-}
 
-impl<T: Element> Module<T> for Linear<T> {
-    fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
-        f("weight", &self.weight);
-        if let Some(b) = &self.bias {
-            f("bias", b);
-        }
-    }
     /// One multiply-accumulate per weight per output row: `output elements × in_features`.
-    fn macs(&self, _input_shape: &[usize], output_shape: &[usize]) -> Option<u64> {
+    fn count_macs(&self, _input_shape: &[usize], output_shape: &[usize]) -> Option<u64> {
         Some(output_shape.iter().product::<usize>() as u64 * self.in_features() as u64)
     }
 }

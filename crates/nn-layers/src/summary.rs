@@ -36,6 +36,22 @@ use nn_tensor::{Element, Result, Tensor};
 
 use crate::module::{Forward, Module};
 
+/// For `#[derive(Module)]`'s `#[module(macs = ...)]`: a layer that does
+/// no multiplications worth counting (a lookup, an element-wise mask or slope).
+pub fn zero_macs<M: ?Sized>(_module: &M, _input: &[usize], _output: &[usize]) -> Option<u64> {
+    Some(0)
+}
+
+/// For `#[module(macs = ...)]`: one multiply-accumulate per output element
+/// (a normalisation's scale-and-shift; its statistics are not counted).
+pub fn macs_per_output_element<M: ?Sized>(
+    _module: &M,
+    _input: &[usize],
+    output: &[usize],
+) -> Option<u64> {
+    Some(output.iter().product::<usize>() as u64)
+}
+
 /// One line of a [`Summary`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct SummaryRow {
