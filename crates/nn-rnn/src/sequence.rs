@@ -586,7 +586,8 @@ macro_rules! forward_without_cell {
 /// `state_dict` names, in PyTorch's order (per layer, per direction,
 /// `weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`, with a
 /// `_reverse` suffix for the backward direction); the train flag switches the
-/// dropout between layers.
+/// dropout between layers. Written by hand rather than derived: the names come
+/// from each weight's layer and direction, not from a struct's fields.
 macro_rules! layer_module {
     ($layer:ident) => {
         impl<T: Element> Module<T> for $layer<T> {

@@ -392,7 +392,7 @@ impl TreeRnnConfig {
 /// let g = out.roots.sum().backward();
 /// assert_eq!(g.get(&rnn.weight.var()).unwrap().shape(), &[8, 16]);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
 pub struct TreeRnn<T: Element> {
     /// `[D, 2D]`: the left child's columns first.
     pub weight: Parameter<T>,
@@ -416,15 +416,6 @@ impl<T: Element> TreeRnn<T> {
     #[track_caller]
     pub fn forward(&self, forest: &Forest, leaves: &Var<T>) -> TreeRnnOutput<T> {
         or_panic(self.try_forward(forest, leaves))
-    }
-}
-
-impl<T: Element> Module<T> for TreeRnn<T> {
-    fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
-        f("weight", &self.weight);
-        if let Some(b) = &self.bias {
-            f("bias", b);
-        }
     }
 }
 
