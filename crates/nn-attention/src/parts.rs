@@ -134,7 +134,11 @@ pub(crate) fn new_linear<T: Element>(
 pub(crate) fn new_layer_norm<T: Element>(dim: usize, eps: f64) -> LayerNorm<T> {
     check_sizes("LayerNorm::new", &[("normalized_shape", dim)]);
     check_eps("LayerNorm::new", "eps", eps);
-    or_panic(LayerNormConfig::new(&[dim]).with_eps(eps).init())
+    or_panic(
+        LayerNormConfig::new(&[dim])
+            .with_eps(eps)
+            .init(&mut Rng::seed_from(0)),
+    )
 }
 
 /// `layer`'s map, `[.., in]` → `[.., out]`, on weights looked up under

@@ -76,11 +76,12 @@ pub use conv_transpose::{
     conv_transpose1d, conv_transpose2d, try_conv_transpose1d, try_conv_transpose2d,
 };
 pub use layers::{
-    AdaptiveAvgPool2d, AvgPool, AvgPool1d, AvgPool2d, BasicBlock, BatchNorm2d, BlockConfig,
+    AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool, AvgPool1d, AvgPool1dConfig, AvgPool2d,
+    AvgPool2dConfig, AvgPoolConfig, BasicBlock, BatchNorm2d, BatchNorm2dConfig, BlockConfig,
     BlockKind, Bottleneck, Conv, Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, ConvConfig,
     ConvTranspose, ConvTranspose1d, ConvTranspose1dConfig, ConvTranspose2d, ConvTranspose2dConfig,
-    ConvTransposeConfig, LeNet5, LeNet5Config, MaxPool, MaxPool1d, MaxPool2d, Projection, ResNet,
-    ResNetConfig, ResidualBlock, Stem,
+    ConvTransposeConfig, LeNet5, LeNet5Config, MaxPool, MaxPool1d, MaxPool1dConfig, MaxPool2d,
+    MaxPool2dConfig, MaxPoolConfig, Projection, ResNet, ResNetConfig, ResidualBlock, Stem,
 };
 pub use options::{AvgPoolOptions, ConvOptions, ConvTransposeOptions, IntoSpatial, MaxPoolOptions};
 pub use pool::{

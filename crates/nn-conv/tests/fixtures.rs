@@ -109,7 +109,9 @@ fn bn_config(p: &Value) -> nn_layers::BatchNormConfig {
 fn run_batch_norm2d<T: Element>(case: &Value, tol: f64) {
     use nn_layers::{Forward, Module};
     let p = &case["params"];
-    let bn = layers::BatchNorm2d::<T>::new(bn_config(p)).unwrap();
+    let bn = layers::BatchNorm2dConfig::from(bn_config(p))
+        .init::<T>(&mut nn_tensor::Rng::seed_from(0))
+        .unwrap();
     bn.set_training(p["training"].as_bool().unwrap());
     check_module(case, tol, &bn, "", |x| bn.forward(x));
     // Eval cases leave the statistics alone; training cases count one batch.

@@ -2,7 +2,7 @@
 //! Each keeps the input's shape; only [`Prelu`] has parameters.
 
 use nn_autograd::{Parameter, Var};
-use nn_tensor::{Element, Result, Tensor, TensorError};
+use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::{Forward, Module};
 
@@ -285,8 +285,10 @@ impl PreluConfig {
         }
     }
 
-    /// Builds the layer; errors on zero slopes or a non-finite start.
-    pub fn init<T: Element>(&self) -> Result<Prelu<T>> {
+    /// Builds the layer; errors on zero slopes or a non-finite start. The
+    /// slopes start at a constant, so `_rng` is unused: every layer's `init`
+    /// takes one, so that building any model reads the same.
+    pub fn init<T: Element>(&self, _rng: &mut Rng) -> Result<Prelu<T>> {
         if self.num_parameters == 0 {
             return Err(TensorError::invalid(
                 "PreluConfig",

@@ -1,7 +1,7 @@
 //! [`BatchNorm1d`]: batch normalisation for `[N, C]` and `[N, C, L]` inputs.
 
 use nn_autograd::{no_grad, Parameter, Var};
-use nn_tensor::{Element, Result, Tensor, TensorError};
+use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::functional::{self, RunningStats};
 use crate::module::{Buffer, BufferKind, Forward, Module, TrainFlag};
@@ -67,7 +67,9 @@ impl BatchNormConfig {
     }
 
     /// Builds the layer: weight 1, bias 0, running mean 0, running var 1.
-    pub fn init<T: Element>(&self) -> Result<BatchNorm1d<T>> {
+    /// Nothing is random, so `_rng` is unused: every layer's `init` takes
+    /// one, so that building any model reads the same.
+    pub fn init<T: Element>(&self, _rng: &mut Rng) -> Result<BatchNorm1d<T>> {
         self.validate("BatchNormConfig")?;
         let c = [self.num_features];
         let (weight, bias) = if self.affine {
@@ -114,7 +116,7 @@ pub struct RunningBuffers<T: Element> {
 ///
 /// ```
 /// use nn_layers::prelude::*;
-/// let bn = BatchNormConfig::new(2).init::<f64>().unwrap();
+/// let bn = BatchNormConfig::new(2).init::<f64>(&mut Rng::seed_from(0)).unwrap();
 /// let x = Var::constant(Tensor::from_vec(vec![1.0, 10.0, 3.0, 30.0], &[2, 2]));
 /// let y = bn.forward(&x);
 /// assert!((y.value().get(&[0, 0]) + 1.0).abs() < 1e-4);

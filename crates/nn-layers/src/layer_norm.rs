@@ -2,7 +2,7 @@
 
 use nn_autograd::{Parameter, Var};
 use nn_tensor::parallel::{CHUNK, PARALLEL_THRESHOLD};
-use nn_tensor::{num_threads, Element, Result, Tensor, TensorError};
+use nn_tensor::{num_threads, Element, Result, Rng, Tensor, TensorError};
 use rayon::prelude::*;
 
 use crate::functional;
@@ -38,8 +38,10 @@ impl LayerNormConfig {
         self
     }
 
-    /// Builds the layer; errors on an empty or zero-sized shape or `eps <= 0`.
-    pub fn init<T: Element>(&self) -> Result<LayerNorm<T>> {
+    /// Builds the layer (weight 1, bias 0); errors on an empty or zero-sized
+    /// shape or `eps <= 0`. Nothing is random, so `_rng` is unused: every
+    /// layer's `init` takes one, so that building any model reads the same.
+    pub fn init<T: Element>(&self, _rng: &mut Rng) -> Result<LayerNorm<T>> {
         let s = &self.normalized_shape;
         if s.is_empty() || s.contains(&0) {
             return Err(TensorError::invalid(
@@ -71,7 +73,7 @@ impl LayerNormConfig {
 ///
 /// ```
 /// use nn_layers::prelude::*;
-/// let ln = LayerNormConfig::new(&[3]).init::<f64>().unwrap();
+/// let ln = LayerNormConfig::new(&[3]).init::<f64>(&mut Rng::seed_from(0)).unwrap();
 /// let y = ln.forward(&Var::constant(Tensor::from_vec(vec![1.0, 2.0, 3.0], &[1, 3])));
 /// assert!(y.value().sum_all().item().abs() < 1e-12);
 /// ```

@@ -22,7 +22,7 @@
 //! let mut rng = Rng::seed_from(42);
 //! let model = Sequential::<f32>::new()
 //!     .append(LinearConfig::new(4, 8).init(&mut rng).unwrap())
-//!     .append(BatchNormConfig::new(8).init().unwrap())
+//!     .append(BatchNormConfig::new(8).init(&mut rng).unwrap())
 //!     .append(Relu)
 //!     .append(DropoutConfig::new(0.1).init(&mut rng).unwrap())
 //!     .append(LinearConfig::new(8, 3).init(&mut rng).unwrap());

@@ -341,7 +341,11 @@ mod tests {
         Sequential::new()
             .append(LinearConfig::new(64, 32).init(&mut rng).unwrap())
             .append(Relu)
-            .append(BatchNormConfig::new(32).init().unwrap())
+            .append(
+                BatchNormConfig::new(32)
+                    .init(&mut Rng::seed_from(0))
+                    .unwrap(),
+            )
             .append(DropoutConfig::new(0.5).init(&mut rng).unwrap())
             .append(LinearConfig::new(32, 10).init(&mut rng).unwrap())
     }

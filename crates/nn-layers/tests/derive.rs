@@ -110,7 +110,9 @@ struct Net<T: Element> {
 fn block<T: Element>(rng: &mut Rng, n: usize, project: bool) -> Block<T> {
     Block {
         fc: LinearConfig::new(n, n).init(rng).unwrap(),
-        norm: BatchNormConfig::new(n).init().unwrap(),
+        norm: BatchNormConfig::new(n)
+            .init(&mut Rng::seed_from(0))
+            .unwrap(),
         projection: project.then(|| LinearConfig::new(n, n).with_bias(false).init(rng).unwrap()),
     }
 }

@@ -91,7 +91,7 @@ proptest! {
     #[test]
     fn batch_norm1d_train_gradients(n in 2usize..5, c in 1usize..4, l in 0usize..3, seed: u64) {
         let mut rng = Rng::seed_from(seed);
-        let bn = BatchNormConfig::new(c).init::<f64>().unwrap();
+        let bn = BatchNormConfig::new(c).init::<f64>(&mut Rng::seed_from(0)).unwrap();
         randomise(&bn, &mut rng);
         let shape = if l == 0 { vec![n, c] } else { vec![n, c, l] };
         let x = Tensor::rand_normal(&shape, 0.5, 2.0, &mut rng);
@@ -107,7 +107,7 @@ proptest! {
     fn layer_norm_gradients(n in 1usize..4, a in 1usize..4, b in 2usize..4, two_dims: bool, seed: u64) {
         let mut rng = Rng::seed_from(seed);
         let shape = if two_dims { vec![a, b] } else { vec![b] };
-        let ln = LayerNormConfig::new(&shape).init::<f64>().unwrap();
+        let ln = LayerNormConfig::new(&shape).init::<f64>(&mut Rng::seed_from(0)).unwrap();
         randomise(&ln, &mut rng);
         let x = Tensor::rand_normal(&[n, a, b], 0.0, 1.5, &mut rng);
         let r = check_layer(&ln, &x, true);
@@ -117,7 +117,7 @@ proptest! {
     #[test]
     fn prelu_gradients(n in 1usize..4, c in 1usize..4, l in 1usize..4, shared: bool, seed: u64) {
         let mut rng = Rng::seed_from(seed);
-        let p = PreluConfig::new(if shared { 1 } else { c }).init::<f64>().unwrap();
+        let p = PreluConfig::new(if shared { 1 } else { c }).init::<f64>(&mut Rng::seed_from(0)).unwrap();
         randomise(&p, &mut rng);
         // Keep inputs away from the kink at 0, where the derivative jumps.
         let x = Tensor::<f64>::rand_uniform(&[n, c, l], 0.05, 2.0, &mut rng)

@@ -62,8 +62,16 @@ fn sequential_names_buffers_and_errors_like_pytorch() {
     let mut rng = Rng::seed_from(1);
     let model = Sequential::<f32>::new()
         .append(LinearConfig::new(5, 4).init(&mut rng).unwrap())
-        .append(BatchNormConfig::new(4).init().unwrap())
-        .append(PreluConfig::new(4).init::<f32>().unwrap())
+        .append(
+            BatchNormConfig::new(4)
+                .init(&mut Rng::seed_from(0))
+                .unwrap(),
+        )
+        .append(
+            PreluConfig::new(4)
+                .init::<f32>(&mut Rng::seed_from(0))
+                .unwrap(),
+        )
         .append(Flatten::default())
         .append(
             LinearConfig::new(4, 2)
@@ -100,7 +108,9 @@ fn sequential_names_buffers_and_errors_like_pytorch() {
 
 #[test]
 fn batch_norm_running_stats_follow_pytorch_and_eval_uses_them() {
-    let bn = BatchNormConfig::new(2).init::<f64>().unwrap();
+    let bn = BatchNormConfig::new(2)
+        .init::<f64>(&mut Rng::seed_from(0))
+        .unwrap();
     // [N=2, C=2, L=2]; channel 0 values 1,2,3,4 ; channel 1 values 0,0,2,2.
     let x = Var::constant(Tensor::from_vec(
         vec![1.0, 2.0, 0.0, 0.0, 3.0, 4.0, 2.0, 2.0],
@@ -125,7 +135,7 @@ fn batch_norm_running_stats_follow_pytorch_and_eval_uses_them() {
     // Cumulative average when momentum is None.
     let cma = BatchNormConfig::new(1)
         .with_momentum(None)
-        .init::<f64>()
+        .init::<f64>(&mut Rng::seed_from(0))
         .unwrap();
     for v in [2.0, 4.0] {
         cma.forward(Var::constant(Tensor::from_vec(
@@ -179,28 +189,34 @@ fn bad_configs_are_clear_errors() {
             .to_string();
         assert!(e.contains("outside [0, 1)"), "{e}");
     }
-    assert!(BatchNormConfig::new(0).init::<f32>().is_err());
+    assert!(BatchNormConfig::new(0)
+        .init::<f32>(&mut Rng::seed_from(0))
+        .is_err());
     let e = BatchNormConfig::new(3)
         .with_eps(0.0)
-        .init::<f32>()
+        .init::<f32>(&mut Rng::seed_from(0))
         .unwrap_err()
         .to_string();
     assert!(e.contains("eps = 0"), "{e}");
     assert!(BatchNormConfig::new(3)
         .with_momentum(Some(1.5))
-        .init::<f32>()
+        .init::<f32>(&mut Rng::seed_from(0))
         .is_err());
-    assert!(LayerNormConfig::new(&[]).init::<f32>().is_err());
+    assert!(LayerNormConfig::new(&[])
+        .init::<f32>(&mut Rng::seed_from(0))
+        .is_err());
     assert!(LayerNormConfig::new(&[4])
         .with_eps(-1.0)
-        .init::<f32>()
+        .init::<f32>(&mut Rng::seed_from(0))
         .is_err());
     assert!(EmbeddingConfig::new(0, 4).init::<f32>(&mut rng).is_err());
     assert!(EmbeddingConfig::new(3, 4)
         .with_padding_idx(3)
         .init::<f32>(&mut rng)
         .is_err());
-    assert!(PreluConfig::new(0).init::<f32>().is_err());
+    assert!(PreluConfig::new(0)
+        .init::<f32>(&mut Rng::seed_from(0))
+        .is_err());
     assert!(Softplus::new(0.0, 20.0).is_err());
     assert!(LeakyRelu::new(f64::INFINITY).is_err());
 }
@@ -212,7 +228,9 @@ fn layer_shapes_and_activation_modules() {
     let fc = LinearConfig::new(4, 5).init::<f64>(&mut rng).unwrap();
     assert_eq!(fc.forward(&x).shape(), &[2, 3, 5]);
     assert_eq!(fc.forward(Var::constant(Tensor::ones(&[4]))).shape(), &[5]);
-    let ln = LayerNormConfig::new(&[3, 4]).init::<f64>().unwrap();
+    let ln = LayerNormConfig::new(&[3, 4])
+        .init::<f64>(&mut Rng::seed_from(0))
+        .unwrap();
     let y = ln.forward(&x);
     for n in 0..2 {
         let row = y.value().narrow(0, n, 1);
@@ -250,7 +268,11 @@ fn layer_shapes_and_activation_modules() {
         Box::new(Softplus::default()),
         Box::new(Softmax::new(-1)),
         Box::new(LogSoftmax::new(1)),
-        Box::new(PreluConfig::new(3).init::<f64>().unwrap()),
+        Box::new(
+            PreluConfig::new(3)
+                .init::<f64>(&mut Rng::seed_from(0))
+                .unwrap(),
+        ),
     ];
     let v = x.value().as_slice()[0];
     for a in &acts {
@@ -262,7 +284,7 @@ fn layer_shapes_and_activation_modules() {
     assert!(p.as_slice().iter().all(|s| (s - 1.0).abs() < 1e-12));
     assert!(Softmax::new(3).try_forward(&x).is_err());
     assert!(PreluConfig::new(5)
-        .init::<f64>()
+        .init::<f64>(&mut Rng::seed_from(0))
         .unwrap()
         .try_forward(&x)
         .is_err());

@@ -8,7 +8,7 @@ fn model<T: Element>(seed: u64, hidden: usize) -> Sequential<T> {
     let mut rng = Rng::seed_from(seed);
     Sequential::new()
         .append(LinearConfig::new(3, hidden).init(&mut rng).unwrap())
-        .append(BatchNormConfig::new(hidden).init().unwrap())
+        .append(BatchNormConfig::new(hidden).init(&mut rng).unwrap())
         .append(Relu)
         .append(LinearConfig::new(hidden, 2).init(&mut rng).unwrap())
 }

@@ -3,8 +3,8 @@
 //! file's weights, ready to fine-tune with the library's optimisers.
 
 use nn_conv::layers::{
-    AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv1dConfig, Conv2dConfig, ConvTranspose2dConfig,
-    MaxPool2d,
+    AdaptiveAvgPool2d, AvgPool2d, BatchNorm2dConfig, Conv1dConfig, Conv2dConfig,
+    ConvTranspose2dConfig, MaxPool2d,
 };
 use nn_conv::{AvgPoolOptions, ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 use nn_layers::{
@@ -195,7 +195,11 @@ pub fn to_sequential(model: &Model) -> Result<Sequential<f32>> {
                 let scale = need(1)?;
                 let mut c = BatchNormConfig::new(scale.numel());
                 c.eps = attr(node, node.float("epsilon", 1e-5))? as f64;
-                seq.push_boxed(Box::new(BatchNorm2d::<f32>::new(c).map_err(layer_err)?));
+                seq.push_boxed(Box::new(
+                    BatchNorm2dConfig::from(c)
+                        .init::<f32>(&mut rng)
+                        .map_err(layer_err)?,
+                ));
                 values.extend([
                     ("weight", scale),
                     ("bias", need(2)?),
@@ -214,19 +218,19 @@ pub fn to_sequential(model: &Model) -> Result<Sequential<f32>> {
                         .stride([s[0], s[1]])
                         .padding([p[0], p[1]])
                         .dilation([d[0], d[1]]);
-                    seq.push_boxed(Box::new(MaxPool2d::new(o)));
+                    seq.push_boxed(Box::new(MaxPool2d { options: o }));
                 } else {
                     let include = attr(node, node.int("count_include_pad", 0))? != 0;
                     let o = AvgPoolOptions::new([k[0], k[1]])
                         .stride([s[0], s[1]])
                         .padding([p[0], p[1]])
                         .count_include_pad(include);
-                    seq.push_boxed(Box::new(AvgPool2d::new(o)));
+                    seq.push_boxed(Box::new(AvgPool2d { options: o }));
                 }
             }
-            "GlobalAveragePool" if rank == Some(4) => {
-                seq.push_boxed(Box::new(AdaptiveAvgPool2d::new([1, 1])))
-            }
+            "GlobalAveragePool" if rank == Some(4) => seq.push_boxed(Box::new(AdaptiveAvgPool2d {
+                output_size: [1, 1],
+            })),
             "Flatten" => {
                 if attr(node, node.int("axis", 1))? != 1 {
                     return Err(unsupported(node, "a Flatten other than from dim 1"));

@@ -17,11 +17,11 @@ use nn_attention::{
 };
 use nn_autograd::Var;
 use nn_conv::layers::{
-    AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, BatchNorm2d, Conv1dConfig, Conv2dConfig,
-    ConvTranspose1dConfig, ConvTranspose2dConfig, MaxPool1d, MaxPool2d,
+    AdaptiveAvgPool2dConfig, AvgPool1dConfig, AvgPool2dConfig, BatchNorm2dConfig, Conv1dConfig,
+    Conv2dConfig, ConvTranspose1dConfig, ConvTranspose2dConfig, MaxPool1dConfig, MaxPool2dConfig,
 };
 use nn_conv::layers::{BlockConfig, BlockKind, ResNetConfig, Stem};
-use nn_conv::{AvgPoolOptions, MaxPoolOptions, Padding};
+use nn_conv::Padding;
 use nn_layers::activation::GeluApproximation;
 use nn_layers::{
     BatchNormConfig, DropoutConfig, Elu, EmbeddingConfig, Flatten, Forward, Gelu, LayerNormConfig,
@@ -94,7 +94,7 @@ fn families(rng: &mut Rng) -> Vec<Family> {
             approximate: GeluApproximation::Tanh,
         })
         .append(Softplus::new(2.0, 20.0).unwrap())
-        .append(PreluConfig::new(8).init::<f32>().unwrap())
+        .append(PreluConfig::new(8).init::<f32>(rng).unwrap())
         .append(Softmax::new(-1))
         .append(
             LinearConfig::new(8, 3)
@@ -113,7 +113,7 @@ fn families(rng: &mut Rng) -> Vec<Family> {
                 .init::<f32>(rng)
                 .unwrap(),
         )
-        .append(BatchNorm2d::<f32>::new(BatchNormConfig::new(6)).unwrap())
+        .append(BatchNorm2dConfig::new(6).init::<f32>(rng).unwrap())
         .append(Relu)
         .append(
             Conv2dConfig::new(6, 6, [3, 2])
@@ -122,14 +122,21 @@ fn families(rng: &mut Rng) -> Vec<Family> {
                 .init::<f32>(rng)
                 .unwrap(),
         )
-        .append(MaxPool2d::new(MaxPoolOptions::new(2).ceil_mode(true)))
-        .append(AvgPool2d::new(
-            AvgPoolOptions::new(2)
-                .stride(1)
-                .padding(1)
-                .count_include_pad(false),
-        ))
-        .append(AdaptiveAvgPool2d::new([1, 1]))
+        .append(
+            MaxPool2dConfig::new(2)
+                .with_ceil_mode(true)
+                .init(rng)
+                .unwrap(),
+        )
+        .append(
+            AvgPool2dConfig::new(2)
+                .with_stride(1)
+                .with_padding(1)
+                .with_count_include_pad(false)
+                .init(rng)
+                .unwrap(),
+        )
+        .append(AdaptiveAvgPool2dConfig::new(1).init(rng).unwrap())
         .append(Flatten::new(1, -1))
         .append(DropoutConfig::new(0.3).init(rng).unwrap())
         .append(LinearConfig::new(6, 5).init::<f32>(rng).unwrap());
@@ -145,9 +152,9 @@ fn families(rng: &mut Rng) -> Vec<Family> {
                 .init::<f32>(rng)
                 .unwrap(),
         )
-        .append(nn_layers::BatchNormConfig::new(4).init::<f32>().unwrap())
-        .append(MaxPool1d::new(MaxPoolOptions::new(2)))
-        .append(AvgPool1d::new(AvgPoolOptions::new(2)))
+        .append(BatchNormConfig::new(4).init::<f32>(rng).unwrap())
+        .append(MaxPool1dConfig::new(2).init(rng).unwrap())
+        .append(AvgPool1dConfig::new(2).init(rng).unwrap())
         .append(Flatten::new(1, -1))
         .append(LinearConfig::new(16, 2).init::<f32>(rng).unwrap());
     v.push((
@@ -193,7 +200,11 @@ fn families(rng: &mut Rng) -> Vec<Family> {
     ));
     let norm = Sequential::new()
         .append(LinearConfig::new(5, 8).init::<f32>(rng).unwrap())
-        .append(LayerNormConfig::new(&[8]).init::<f32>().unwrap())
+        .append(
+            LayerNormConfig::new(&[8])
+                .init::<f32>(&mut Rng::seed_from(0))
+                .unwrap(),
+        )
         .append(Gelu::default())
         .append(Flatten::new(1, 2));
     v.push((

@@ -9,8 +9,10 @@ use nnkit::attention::{
     PositionalEncoding, Seq2SeqTransformer, Transformer, TransformerDecoder,
     TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer, TransformerLayerConfig,
 };
-use nnkit::conv::layers::{AdaptiveAvgPool2d, AvgPool2d, Conv2dConfig, MaxPool2d};
-use nnkit::conv::{AvgPoolOptions, MaxPoolOptions};
+use nnkit::conv::layers::{
+    AdaptiveAvgPool2dConfig, AvgPool2dConfig, Conv2dConfig, MaxPool2dConfig,
+};
+use nnkit::conv::MaxPoolOptions;
 use nnkit::generative::{
     AutoencoderConfig, Conditioned, Corruption, GanConfig, LabelEncoding, VaeConfig,
 };
@@ -511,15 +513,29 @@ fn conv2d_zero_kernel() {
 
 #[test]
 fn max_pool2d_zero_stride() {
-    let pool = MaxPool2d::new(MaxPoolOptions::new(2).stride(0));
+    let e = error_of(
+        MaxPool2dConfig::new(2)
+            .with_stride(0)
+            .init(&mut Rng::seed_from(0)),
+    );
+    assert_eq!(
+        e,
+        "MaxPool2d: stride = [0, 0], expected every value at least 1"
+    );
+    // The functional form checks at the call.
     let x = Var::constant(Tensor::<f32>::zeros(&[1, 1, 4, 4]));
-    let e = pool.try_forward(&x).unwrap_err().to_string();
+    let e = nnkit::conv::try_max_pool2d_with_indices(&x, &MaxPoolOptions::new(2).stride(0))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("stride must be positive, got 0"), "{e}");
 }
 
 #[test]
 fn avg_pool2d_padding_over_half_the_kernel() {
-    let pool = AvgPool2d::new(AvgPoolOptions::new(2).padding(2));
+    let pool = AvgPool2dConfig::new(2)
+        .with_padding(2)
+        .init(&mut Rng::seed_from(0))
+        .unwrap();
     let x = Var::constant(Tensor::<f32>::zeros(&[1, 1, 4, 4]));
     let e = pool.try_forward(&x).unwrap_err().to_string();
     assert!(
@@ -530,10 +546,9 @@ fn avg_pool2d_padding_over_half_the_kernel() {
 
 #[test]
 fn adaptive_avg_pool2d_zero_output() {
-    let pool = AdaptiveAvgPool2d::new([0, 1]);
-    let x = Var::constant(Tensor::<f32>::zeros(&[1, 1, 4, 4]));
-    let e = Forward::<f32>::try_forward(&pool, &x)
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("output size [0, 1]"), "{e}");
+    let e = error_of(AdaptiveAvgPool2dConfig::new([0, 1]).init(&mut Rng::seed_from(0)));
+    assert_eq!(
+        e,
+        "AdaptiveAvgPool2d: output_size = [0, 1], expected every value at least 1"
+    );
 }

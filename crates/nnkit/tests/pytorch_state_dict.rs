@@ -50,7 +50,9 @@ impl<T: Element> Forward<T> for Net<T> {
 fn net(rng: &mut Rng) -> Net<f32> {
     let block = |rng: &mut Rng, project: bool| Block {
         fc: LinearConfig::new(4, 4).init(rng).unwrap(),
-        norm: BatchNormConfig::new(4).init().unwrap(),
+        norm: BatchNormConfig::new(4)
+            .init(&mut Rng::seed_from(0))
+            .unwrap(),
         projection: project.then(|| LinearConfig::new(4, 4).with_bias(false).init(rng).unwrap()),
     };
     Net {

@@ -3,7 +3,7 @@
 
 use nn_autograd::{Parameter, Var};
 use nn_layers::{BatchNorm1d, BatchNormConfig, Buffer, Forward, Module, TrainFlag};
-use nn_tensor::{Element, Result, Tensor, TensorError};
+use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 /// Batch normalisation for images (`torch.nn.BatchNorm2d`), built from a
 /// [`BatchNormConfig`] (PyTorch's defaults: eps 1e-5, momentum 0.1, affine,
@@ -17,10 +17,11 @@ use nn_tensor::{Element, Result, Tensor, TensorError};
 /// backward, running-statistics update, eval mode) and adds the 4-d check.
 ///
 /// ```
-/// use nn_conv::layers::BatchNorm2d;
+/// use nn_conv::layers::BatchNorm2dConfig;
 /// use nn_layers::prelude::*;
-/// let bn = BatchNorm2d::<f64>::new(BatchNormConfig::new(3)).unwrap();
-/// let y = bn.forward(&Var::constant(Tensor::rand_normal(&[4, 3, 5, 5], 2.0, 3.0, &mut Rng::seed_from(0))));
+/// let mut rng = Rng::seed_from(0);
+/// let bn = BatchNorm2dConfig::new(3).init::<f64>(&mut rng).unwrap();
+/// let y = bn.forward(Tensor::rand_normal(&[4, 3, 5, 5], 2.0, 3.0, &mut rng));
 /// assert!(y.value().mean_all().item().abs() < 1e-12);
 /// assert_eq!(bn.num_batches_tracked(), Some(1));
 /// ```
@@ -28,15 +29,54 @@ pub struct BatchNorm2d<T: Element> {
     inner: BatchNorm1d<T>,
 }
 
-impl<T: Element> BatchNorm2d<T> {
-    /// Builds the layer: weight 1, bias 0, running mean 0, running var 1.
-    pub fn new(config: BatchNormConfig) -> Result<Self> {
-        config.validate("BatchNorm2d")?;
-        Ok(BatchNorm2d {
-            inner: config.init()?,
-        })
+/// How to build a [`BatchNorm2d`]: the settings of nn-layers'
+/// [`BatchNormConfig`], PyTorch's defaults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchNorm2dConfig {
+    /// Channels, eps, momentum, affine, running statistics.
+    pub batch_norm: BatchNormConfig,
+}
+
+impl BatchNorm2dConfig {
+    /// Batch norm over `num_features` channels with PyTorch's defaults.
+    pub fn new(num_features: usize) -> Self {
+        BatchNorm2dConfig {
+            batch_norm: BatchNormConfig::new(num_features),
+        }
     }
 
+    /// With another `eps`.
+    pub fn with_eps(mut self, eps: f64) -> Self {
+        self.batch_norm.eps = eps;
+        self
+    }
+
+    /// With another momentum (`None`: cumulative average).
+    pub fn with_momentum(mut self, momentum: Option<f64>) -> Self {
+        self.batch_norm.momentum = momentum;
+        self
+    }
+
+    /// Builds the layer: weight 1, bias 0, running mean 0, running var 1;
+    /// `rng` is unused (see [`BatchNormConfig::init`]).
+    ///
+    /// # Errors
+    /// If `num_features` is 0, `eps` is not positive or `momentum` is outside `[0, 1]`.
+    pub fn init<T: Element>(&self, rng: &mut Rng) -> Result<BatchNorm2d<T>> {
+        self.batch_norm.validate("BatchNorm2d")?;
+        Ok(BatchNorm2d {
+            inner: self.batch_norm.init(rng)?,
+        })
+    }
+}
+
+impl From<BatchNormConfig> for BatchNorm2dConfig {
+    fn from(batch_norm: BatchNormConfig) -> Self {
+        BatchNorm2dConfig { batch_norm }
+    }
+}
+
+impl<T: Element> BatchNorm2d<T> {
     /// The settings it was built with.
     pub fn config(&self) -> &BatchNormConfig {
         self.inner.config()
@@ -95,7 +135,8 @@ mod tests {
 
     #[test]
     fn names_and_rank_check() {
-        let bn = BatchNorm2d::<f32>::new(BatchNormConfig::new(2)).unwrap();
+        let rng = &mut Rng::seed_from(0);
+        let bn = BatchNorm2dConfig::new(2).init::<f32>(rng).unwrap();
         let names: Vec<String> = bn.state_dict().into_iter().map(|(n, _)| n).collect();
         assert_eq!(
             names,
@@ -113,6 +154,6 @@ mod tests {
         assert!(e
             .to_string()
             .starts_with("BatchNorm2d: expected input [N, C, H, W]"));
-        assert!(BatchNorm2d::<f32>::new(BatchNormConfig::new(0)).is_err());
+        assert!(BatchNorm2dConfig::new(0).init::<f32>(rng).is_err());
     }
 }

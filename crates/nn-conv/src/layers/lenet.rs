@@ -14,10 +14,10 @@
 
 use nn_autograd::Var;
 use nn_layers::summary::Recorder;
-use nn_layers::{AsModule, BatchNormConfig, Forward, Linear, LinearConfig, Module, TrainFlag};
+use nn_layers::{AsModule, Forward, Linear, LinearConfig, Module, TrainFlag};
 use nn_tensor::{Element, Result, Rng, TensorError};
 
-use super::{BatchNorm2d, Conv2d, Conv2dConfig};
+use super::{BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig};
 use crate::options::MaxPoolOptions;
 use crate::try_max_pool2d_with_indices;
 
@@ -70,9 +70,9 @@ impl LeNet5Config {
                 ),
             ));
         }
-        let bn = |c| -> Result<Option<BatchNorm2d<T>>> {
+        let bn = |c, rng: &mut Rng| -> Result<Option<BatchNorm2d<T>>> {
             if self.batch_norm {
-                Ok(Some(BatchNorm2d::new(BatchNormConfig::new(c))?))
+                Ok(Some(BatchNorm2dConfig::new(c).init(rng)?))
             } else {
                 Ok(None)
             }
@@ -81,9 +81,9 @@ impl LeNet5Config {
             conv1: Conv2dConfig::new(self.in_channels, 6, 5)
                 .with_padding(2)
                 .init(rng)?,
-            bn1: bn(6)?,
+            bn1: bn(6, rng)?,
             conv2: Conv2dConfig::new(6, 16, 5).init(rng)?,
-            bn2: bn(16)?,
+            bn2: bn(16, rng)?,
             fc1: LinearConfig::new(16 * 5 * 5, 120).init(rng)?,
             fc2: LinearConfig::new(120, 84).init(rng)?,
             fc3: LinearConfig::new(84, self.num_classes).init(rng)?,

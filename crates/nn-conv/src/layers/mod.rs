@@ -7,13 +7,17 @@ pub mod lenet;
 pub mod pool;
 pub mod resnet;
 
-pub use batch_norm::BatchNorm2d;
+pub use batch_norm::{BatchNorm2d, BatchNorm2dConfig};
 pub use conv::{
     Conv, Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, ConvConfig, ConvTranspose, ConvTranspose1d,
     ConvTranspose1dConfig, ConvTranspose2d, ConvTranspose2dConfig, ConvTransposeConfig,
 };
 pub use lenet::{LeNet5, LeNet5Config};
-pub use pool::{AdaptiveAvgPool2d, AvgPool, AvgPool1d, AvgPool2d, MaxPool, MaxPool1d, MaxPool2d};
+pub use pool::{
+    AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool, AvgPool1d, AvgPool1dConfig, AvgPool2d,
+    AvgPool2dConfig, AvgPoolConfig, MaxPool, MaxPool1d, MaxPool1dConfig, MaxPool2d,
+    MaxPool2dConfig, MaxPoolConfig,
+};
 pub use resnet::{
     BasicBlock, BlockConfig, BlockKind, Bottleneck, Projection, ResNet, ResNetConfig,
     ResidualBlock, Stem,

@@ -11,10 +11,9 @@ use nn_layers::init::{FanMode, Nonlinearity};
 use nn_layers::{BatchNormConfig, Forward, Initializer, Linear, LinearConfig, Module};
 use nn_tensor::{Element, Result, Rng, TensorError};
 
-use super::batch_norm::BatchNorm2d;
+use super::batch_norm::{BatchNorm2d, BatchNorm2dConfig};
 use super::conv::{Conv2d, Conv2dConfig};
-use super::pool::MaxPool2d;
-use crate::options::MaxPoolOptions;
+use super::pool::{MaxPool2d, MaxPool2dConfig};
 use crate::try_global_avg_pool2d;
 
 /// A projection shortcut: a strided 1×1 convolution and a batch norm that
@@ -98,11 +97,12 @@ impl BlockConfig {
             .init(rng)
     }
 
-    fn bn<T: Element>(&self, c: usize) -> Result<BatchNorm2d<T>> {
-        BatchNorm2d::new(BatchNormConfig {
+    fn bn<T: Element>(&self, c: usize, rng: &mut Rng) -> Result<BatchNorm2d<T>> {
+        BatchNorm2dConfig::from(BatchNormConfig {
             num_features: c,
             ..self.batch_norm
         })
+        .init(rng)
     }
 
     fn shortcut<T: Element>(
@@ -115,7 +115,7 @@ impl BlockConfig {
         match self.projection.unwrap_or(needed) {
             true => Ok(Some(Projection {
                 conv: self.conv(self.in_channels, out, 1, self.stride, rng)?,
-                bn: self.bn(out)?,
+                bn: self.bn(out, rng)?,
             })),
             false if needed => Err(TensorError::invalid(
                 op,
@@ -147,9 +147,9 @@ impl BlockConfig {
         let c = self.channels;
         Ok(BasicBlock {
             conv1: self.conv(self.in_channels, c, 3, self.stride, rng)?,
-            bn1: self.bn(c)?,
+            bn1: self.bn(c, rng)?,
             conv2: self.conv(c, c, 3, 1, rng)?,
-            bn2: self.bn(c)?,
+            bn2: self.bn(c, rng)?,
             shortcut: self.shortcut("BasicBlock", c, rng)?,
         })
     }
@@ -161,11 +161,11 @@ impl BlockConfig {
         let (c, out) = (self.channels, self.channels * Bottleneck::<T>::EXPANSION);
         Ok(Bottleneck {
             conv1: self.conv(self.in_channels, c, 1, 1, rng)?,
-            bn1: self.bn(c)?,
+            bn1: self.bn(c, rng)?,
             conv2: self.conv(c, c, 3, self.stride, rng)?,
-            bn2: self.bn(c)?,
+            bn2: self.bn(c, rng)?,
             conv3: self.conv(c, out, 1, 1, rng)?,
-            bn3: self.bn(out)?,
+            bn3: self.bn(out, rng)?,
             shortcut: self.shortcut("Bottleneck", out, rng)?,
         })
     }
@@ -398,12 +398,20 @@ impl ResNetConfig {
             .with_bias(false)
             .with_initializer(init)
             .init(rng)?;
-        let bn1 = BatchNorm2d::new(BatchNormConfig {
+        let bn1 = BatchNorm2dConfig::from(BatchNormConfig {
             num_features: self.base_channels,
             ..self.batch_norm
-        })?;
-        let maxpool = (self.stem == Stem::ImageNet)
-            .then(|| MaxPool2d::new(MaxPoolOptions::new(3).stride(2).padding(1)));
+        })
+        .init(rng)?;
+        let maxpool = match self.stem {
+            Stem::ImageNet => Some(
+                MaxPool2dConfig::new(3)
+                    .with_stride(2)
+                    .with_padding(1)
+                    .init(rng)?,
+            ),
+            Stem::Small => None,
+        };
         let mut cin = self.base_channels;
         let mut stages = Vec::new();
         for (i, &n) in self.blocks_per_stage.iter().enumerate() {

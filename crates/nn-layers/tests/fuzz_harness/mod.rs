@@ -14,7 +14,11 @@ fn model<T: nn_tensor::Element>() -> Sequential<T> {
     let mut rng = Rng::seed_from(7);
     Sequential::<T>::new()
         .append(LinearConfig::new(3, 2).init(&mut rng).unwrap())
-        .append(BatchNormConfig::new(2).init().unwrap())
+        .append(
+            BatchNormConfig::new(2)
+                .init(&mut Rng::seed_from(0))
+                .unwrap(),
+        )
 }
 
 /// Loads the bytes, strictly and not, into an f32 and an f64 model; a

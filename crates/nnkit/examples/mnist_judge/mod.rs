@@ -11,8 +11,7 @@
 
 #![allow(dead_code)] // each example uses a different part
 
-use nnkit::conv::layers::{Conv2dConfig, MaxPool2d};
-use nnkit::conv::MaxPoolOptions;
+use nnkit::conv::layers::{Conv2dConfig, MaxPool2dConfig};
 use nnkit::data::{DataLoader, Mnist};
 use nnkit::layers::{Flatten, Forward, LinearConfig, Module, Relu, Sequential};
 use nnkit::optim::AdamConfig;
@@ -40,13 +39,18 @@ pub fn train(name: &str, train: &Mnist, test: &Mnist, seed: u64) -> (Sequential<
             .init(rng)
             .unwrap_or_else(|e| cli::fail(name, e))
     };
+    let pool = |rng: &mut Rng| {
+        MaxPool2dConfig::new(2)
+            .init(rng)
+            .unwrap_or_else(|e| cli::fail(name, e))
+    };
     let model = Sequential::new()
         .append(conv(1, 16, &mut rng))
         .append(Relu)
-        .append(MaxPool2d::new(MaxPoolOptions::new(2)))
+        .append(pool(&mut rng))
         .append(conv(16, 32, &mut rng))
         .append(Relu)
-        .append(MaxPool2d::new(MaxPoolOptions::new(2)))
+        .append(pool(&mut rng))
         .append(Flatten::default())
         .append(
             LinearConfig::new(32 * 7 * 7, 10)

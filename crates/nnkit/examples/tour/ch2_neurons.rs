@@ -13,7 +13,9 @@ fn activations() -> Vec<(&'static str, MakeActivation)> {
         ("ReLU", || Ok(Box::new(Relu))),
         ("LeakyReLU", || Ok(Box::new(LeakyRelu::default()))),
         ("PReLU", || {
-            Ok(Box::new(PreluConfig::new(64).init::<f32>()?))
+            Ok(Box::new(
+                PreluConfig::new(64).init::<f32>(&mut Rng::seed_from(0))?,
+            ))
         }),
         ("ELU", || Ok(Box::new(Elu::default()))),
         ("sigmoid", || Ok(Box::new(Sigmoid))),

@@ -2,8 +2,7 @@
 //! summary table (shapes, parameters, multiply-accumulates), and its learned
 //! first-layer filters as a picture.
 
-use nnkit::conv::layers::{Conv2dConfig, MaxPool2d};
-use nnkit::conv::MaxPoolOptions;
+use nnkit::conv::layers::{Conv2dConfig, MaxPool2dConfig};
 use nnkit::data::TensorDataset;
 use nnkit::layers::summary;
 use nnkit::optim::AdamConfig;
@@ -27,14 +26,14 @@ pub fn cnn(rng: &mut Rng) -> Res<Sequential<f32>> {
                 .init::<f32>(rng)?,
         )
         .append(Relu)
-        .append(MaxPool2d::new(MaxPoolOptions::new(2)))
+        .append(MaxPool2dConfig::new(2).init(rng)?)
         .append(
             Conv2dConfig::new(16, 32, 3)
                 .with_padding(1)
                 .init::<f32>(rng)?,
         )
         .append(Relu)
-        .append(MaxPool2d::new(MaxPoolOptions::new(2)))
+        .append(MaxPool2dConfig::new(2).init(rng)?)
         .append(Flatten::new(1, -1))
         .append(LinearConfig::new(32 * 2 * 2, 10).init(rng)?))
 }

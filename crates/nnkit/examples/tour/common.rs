@@ -352,7 +352,7 @@ pub fn mlp(
         model.push_boxed(Box::new(layer));
         if i + 2 < widths.len() {
             if batch_norm {
-                model.push_boxed(Box::new(BatchNormConfig::new(w[1]).init::<f32>()?));
+                model.push_boxed(Box::new(BatchNormConfig::new(w[1]).init::<f32>(rng)?));
             }
             model.push_boxed(act()?);
         }
