@@ -161,7 +161,7 @@ pub mod doc_pages {
 /// let cnn = Sequential::<f32>::new()
 ///     .append(Conv2dConfig::new(1, 4, 3).init(&mut rng).unwrap())
 ///     .append(Relu)
-///     .append(MaxPool2d::new(MaxPoolOptions::new(2)))
+///     .append(MaxPool2dConfig::new(2).init(&mut rng).unwrap())
 ///     .append(Flatten::new(1, -1))
 ///     .append(LinearConfig::new(4 * 3 * 3, 10).init(&mut rng).unwrap());
 /// let x = Tensor::rand_normal(&[2, 1, 8, 8], 0.0, 1.0, &mut rng);
@@ -190,10 +190,11 @@ pub mod prelude {
 
     // Convolution and pooling.
     pub use nn_conv::{
-        conv_output_size, pool_output_size, AdaptiveAvgPool2d, AvgPool2d, AvgPoolOptions,
-        BasicBlock, BatchNorm2d, BlockConfig, Bottleneck, Conv1d, Conv1dConfig, Conv2d,
-        Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, LeNet5, LeNet5Config, MaxPool1d,
-        MaxPool2d, MaxPoolOptions, ResNet, ResNetConfig,
+        conv_output_size, pool_output_size, AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d,
+        AvgPool2dConfig, AvgPoolOptions, BasicBlock, BatchNorm2d, BatchNorm2dConfig, BlockConfig,
+        Bottleneck, Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, ConvTranspose2d,
+        ConvTranspose2dConfig, LeNet5, LeNet5Config, MaxPool1d, MaxPool1dConfig, MaxPool2d,
+        MaxPool2dConfig, MaxPoolOptions, ResNet, ResNetConfig,
     };
 
     // Recurrent networks.

@@ -20,7 +20,7 @@ fn feedforward_models_train_with_the_trainer() -> Res {
     let data = TensorDataset::classification(x, labels)?;
     let model = Sequential::new()
         .append(LinearConfig::new(4, 16).init(&mut rng)?)
-        .append(BatchNormConfig::new(16).init()?)
+        .append(BatchNormConfig::new(16).init(&mut rng)?)
         .append(Relu)
         .append(DropoutConfig::new(0.1).init(&mut rng)?)
         .append(LinearConfig::new(16, 2).init(&mut rng)?);
@@ -63,9 +63,9 @@ fn convolutional_models_build_summarise_and_save() -> Res {
     let mut rng = Rng::seed_from(1);
     let cnn = Sequential::<f32>::new()
         .append(Conv2dConfig::new(1, 4, 3).with_padding(1).init(&mut rng)?)
-        .append(BatchNorm2d::new(BatchNormConfig::new(4))?)
+        .append(BatchNorm2dConfig::new(4).init(&mut rng)?)
         .append(Relu)
-        .append(MaxPool2d::new(MaxPoolOptions::new(2)))
+        .append(MaxPool2dConfig::new(2).init(&mut rng)?)
         .append(Flatten::new(1, -1))
         .append(LinearConfig::new(4 * 4 * 4, 10).init(&mut rng)?);
     let x = Tensor::rand_normal(&[2, 1, 8, 8], 0.0, 1.0, &mut rng);
