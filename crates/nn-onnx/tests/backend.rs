@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! case test_Conv2d passed
-//! case test_Conv3d unsupported: op Conv (...)
+//! case test_Resize unsupported: op Resize (...)
 //! onnx: cases_passed=P cases_failed=F cases_unsupported=U
 //! ```
 //!

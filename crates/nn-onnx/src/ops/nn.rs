@@ -1,6 +1,7 @@
 //! The layers' operators: convolution and transposed convolution (1-d and
-//! 2-d, on `nn-conv`'s kernels), pooling, and the normalisations (batch,
-//! layer, instance, local response).
+//! 2-d, on `nn-conv`'s kernels; 3-d convolution and pooling in
+//! [`volumetric`]), pooling, and the normalisations (batch, layer,
+//! instance, local response).
 //!
 //! A 1-d op runs as the 2-d one on a height of 1, as `nn-conv` itself does.
 //! Symmetric padding goes to the kernels; asymmetric padding (`auto_pad =
@@ -16,6 +17,8 @@ use nn_layers::functional::{self, RunningStats};
 use nn_tensor::Tensor;
 
 use super::{axis, Inputs, OpSpec};
+
+mod volumetric;
 use crate::error::{fail, unsupported, OpResult};
 use crate::node::Node;
 use crate::value::Value;
@@ -112,8 +115,8 @@ pub(crate) const OPS: &[OpSpec] = &[
     },
 ];
 
-/// Spatial hyper-parameters of a window op, per spatial dim (1 or 2).
-struct Window {
+/// Spatial hyper-parameters of a window op, per spatial dim (1, 2 or 3).
+pub(super) struct Window {
     kernel: Vec<usize>,
     stride: Vec<usize>,
     dilation: Vec<usize>,
@@ -133,7 +136,7 @@ fn per_dim(node: &Node, name: &str, n: usize, default: usize) -> OpResult<Vec<us
 
 /// The window of a `Conv` or pooling node over `input` (the spatial sizes),
 /// resolving `auto_pad`.
-fn window(node: &Node, input: &[usize], kernel: Vec<usize>) -> OpResult<Window> {
+pub(super) fn window(node: &Node, input: &[usize], kernel: Vec<usize>) -> OpResult<Window> {
     let n = input.len();
     let stride = per_dim(node, "strides", n, 1)?;
     let dilation = per_dim(node, "dilations", n, 1)?;
@@ -218,11 +221,14 @@ fn back_from_2d(y: Tensor<f32>, spatial: usize) -> OpResult<Value> {
     }))
 }
 
-fn symmetric(pads: &[(usize, usize)]) -> bool {
+pub(super) fn symmetric(pads: &[(usize, usize)]) -> bool {
     pads.iter().all(|(a, b)| a == b)
 }
 
 fn conv(node: &Node, inputs: &Inputs<'_>) -> OpResult<Vec<Value>> {
+    if inputs.float(0)?.ndim() == 5 {
+        return volumetric::conv3d(node, inputs);
+    }
     let (sp, x) = spatial_input(inputs)?;
     let w = inputs.float(1)?;
     if w.ndim() != sp.len() + 2 {
@@ -361,7 +367,7 @@ fn conv_transpose(node: &Node, inputs: &Inputs<'_>) -> OpResult<Vec<Value>> {
     Ok(vec![back_from_2d(y, n)?])
 }
 
-fn kernel_shape(node: &Node, n: usize) -> OpResult<Vec<usize>> {
+pub(super) fn kernel_shape(node: &Node, n: usize) -> OpResult<Vec<usize>> {
     match node.ints("kernel_shape")? {
         Some(k) if k.len() == n && k.iter().all(|&v| v > 0) => {
             Ok(k.iter().map(|&v| v as usize).collect())
@@ -384,15 +390,23 @@ fn max_pool(node: &Node, inputs: &Inputs<'_>) -> OpResult<Vec<Value>> {
     if node.int("storage_order", 0)? != 0 {
         return unsupported("storage_order = 1");
     }
+    if inputs.float(0)?.ndim() == 5 {
+        return volumetric::max_pool3d(node, inputs);
+    }
     let (sp, x) = spatial_input(inputs)?;
     let win = window(node, &sp, kernel_shape(node, sp.len())?)?;
     let ceil = node.int("ceil_mode", 0)? != 0;
-    let (x, pad) = if kernel_pads(&win) {
+    Ok(vec![back_from_2d(max_pool_2d(&x, &win, ceil)?, sp.len())?])
+}
+
+/// Max pooling of `[N, C, H, W]` over the (1-d or 2-d) window `win`.
+pub(super) fn max_pool_2d(x: &Tensor<f32>, win: &Window, ceil: bool) -> OpResult<Tensor<f32>> {
+    let (x, pad) = if kernel_pads(win) {
         let p = lift(&win.pads, (0, 0));
-        (x, [p[0].0, p[1].0])
+        (x.clone(), [p[0].0, p[1].0])
     } else {
         (
-            pad_spatial(&x, lift(&win.pads, (0, 0)), f32::NEG_INFINITY)?,
+            pad_spatial(x, lift(&win.pads, (0, 0)), f32::NEG_INFINITY)?,
             [0, 0],
         )
     };
@@ -402,10 +416,13 @@ fn max_pool(node: &Node, inputs: &Inputs<'_>) -> OpResult<Vec<Value>> {
         .padding(pad)
         .ceil_mode(ceil);
     let (y, _) = try_max_pool2d_with_indices(&Var::constant(x), &opts)?;
-    Ok(vec![back_from_2d(y.value().clone(), sp.len())?])
+    Ok(y.value().clone())
 }
 
 fn avg_pool(node: &Node, inputs: &Inputs<'_>) -> OpResult<Vec<Value>> {
+    if inputs.float(0)?.ndim() == 5 {
+        return volumetric::avg_pool3d(node, inputs);
+    }
     let (sp, x) = spatial_input(inputs)?;
     let win = window(node, &sp, kernel_shape(node, sp.len())?)?;
     if win.dilation.iter().any(|&d| d != 1) {
@@ -413,20 +430,36 @@ fn avg_pool(node: &Node, inputs: &Inputs<'_>) -> OpResult<Vec<Value>> {
     }
     let ceil = node.int("ceil_mode", 0)? != 0;
     let include_pad = node.int("count_include_pad", 0)? != 0;
+    Ok(vec![back_from_2d(
+        avg_pool_2d(&x, &win, ceil, include_pad)?,
+        sp.len(),
+    )?])
+}
+
+/// Average pooling of `[N, C, H, W]` over the (1-d or 2-d) window `win`
+/// (dilation 1).
+pub(super) fn avg_pool_2d(
+    x: &Tensor<f32>,
+    win: &Window,
+    ceil: bool,
+    include_pad: bool,
+) -> OpResult<Tensor<f32>> {
     let opts = AvgPoolOptions::<2>::new(lift(&win.kernel, 1))
         .stride(lift(&win.stride, 1))
         .ceil_mode(ceil);
-    let y = if kernel_pads(&win) {
+    Ok(if kernel_pads(win) {
         let p = lift(&win.pads, (0, 0));
         let opts = opts
             .padding([p[0].0, p[1].0])
             .count_include_pad(include_pad);
-        try_avg_pool2d(&Var::constant(x), &opts)?.value().clone()
+        try_avg_pool2d(&Var::constant(x.clone()), &opts)?
+            .value()
+            .clone()
     } else {
         // Pad by hand; without count_include_pad divide the windows' sums
         // by their counts of real inputs (the average of a 0/1 mask).
         let p = lift(&win.pads, (0, 0));
-        let padded = pad_spatial(&x, p, 0.0)?;
+        let padded = pad_spatial(x, p, 0.0)?;
         let opts = opts.count_include_pad(true);
         let y = try_avg_pool2d(&Var::constant(padded), &opts)?
             .value()
@@ -439,8 +472,7 @@ fn avg_pool(node: &Node, inputs: &Inputs<'_>) -> OpResult<Vec<Value>> {
             let frac = try_avg_pool2d(&Var::constant(mask), &opts)?.value().clone();
             y.try_div(&frac)?
         }
-    };
-    Ok(vec![back_from_2d(y, sp.len())?])
+    })
 }
 
 fn global_pool(inputs: &Inputs<'_>, max: bool) -> OpResult<Vec<Value>> {
@@ -452,9 +484,11 @@ fn global_pool(inputs: &Inputs<'_>, max: bool) -> OpResult<Vec<Value>> {
         ));
     }
     if !max && x.ndim() == 4 {
-        // nn-conv's global pooling: the exported AdaptiveAvgPool2d's bits.
+        // nn-conv's global pooling: the exported AdaptiveAvgPool2d's bits,
+        // kept [N, C, 1, 1] as ONNX's operator is.
+        let (n, c) = (x.shape()[0], x.shape()[1]);
         let y = try_global_avg_pool2d(&Var::constant(x.clone()))?;
-        return Ok(vec![Value::Float(y.value().clone())]);
+        return Ok(vec![Value::Float(y.value().try_reshape([n, c, 1, 1])?)]);
     }
     let dims: Vec<usize> = (2..x.ndim()).collect();
     Ok(vec![Value::Float(if max {
