@@ -64,3 +64,75 @@ fn a_graph_with_a_branch_is_refused_by_name() {
     let e = to_sequential(&model).unwrap_err();
     assert!(e.is_unsupported(), "{e}");
 }
+
+#[test]
+fn max_pool_indices_count_over_the_whole_input() {
+    use nn_onnx::proto::{
+        attribute_type, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
+        ValueInfoProto,
+    };
+    use prost::Message;
+    let ints = |name: &str, v: &[i64]| AttributeProto {
+        name: name.into(),
+        r#type: attribute_type::INTS,
+        ints: v.to_vec(),
+        ..Default::default()
+    };
+    let info = |n: &str| ValueInfoProto {
+        name: n.into(),
+        ..Default::default()
+    };
+    let proto = ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 12,
+        }],
+        graph: Some(GraphProto {
+            node: vec![NodeProto {
+                op_type: "MaxPool".into(),
+                name: "pool".into(),
+                input: vec!["x".into()],
+                output: vec!["y".into(), "i".into()],
+                attribute: vec![
+                    ints("kernel_shape", &[2, 2]),
+                    ints("strides", &[2, 2]),
+                    ints("pads", &[1, 1, 1, 1]),
+                ],
+                ..Default::default()
+            }],
+            input: vec![info("x")],
+            output: vec![info("y"), info("i")],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let model = Model::from_bytes(&proto.encode_to_vec()).unwrap();
+    let (n, c, h, w): (usize, usize, usize, usize) = (2, 3, 3, 4);
+    // Distinct values in a scrambled order, so every window has one maximum.
+    let data: Vec<f32> = (0..n * c * h * w).map(|k| ((k * 37) % 71) as f32).collect();
+    let x = nn_tensor::Tensor::from_vec(data.clone(), &[n, c, h, w]);
+    let out = model.run_values(&[Value::Float(x)]).unwrap();
+    let (y, idx) = (out[0].to_f64s(), out[1].to_i64s());
+    assert_eq!(out[1].shape(), &[n, c, 2, 3]);
+    // Brute force: windows of 2×2, stride 2, one row and column of padding.
+    let mut k = 0;
+    for plane in 0..n * c {
+        for oh in 0..2usize {
+            for ow in 0..3usize {
+                let mut best = (f32::NEG_INFINITY, 0usize);
+                for ih in (2 * oh).saturating_sub(1)..(2 * oh + 1).min(h) {
+                    for iw in (2 * ow).saturating_sub(1)..(2 * ow + 1).min(w) {
+                        let at = (plane * h + ih) * w + iw;
+                        if data[at] > best.0 {
+                            best = (data[at], at);
+                        }
+                    }
+                }
+                assert_eq!(idx[k], best.1 as i64, "output {k}");
+                assert_eq!(y[k], f64::from(best.0), "output {k}");
+                k += 1;
+            }
+        }
+    }
+}

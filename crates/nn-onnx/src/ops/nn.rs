@@ -384,19 +384,46 @@ fn kernel_pads(win: &Window) -> bool {
 }
 
 fn max_pool(node: &Node, inputs: &Inputs<'_>) -> OpResult<Vec<Value>> {
-    if node.wanted_outputs() > 1 {
-        return unsupported("the Indices output");
-    }
-    if node.int("storage_order", 0)? != 0 {
-        return unsupported("storage_order = 1");
+    let with_indices = node.wanted_outputs() > 1;
+    if with_indices && node.int("storage_order", 0)? != 0 {
+        return unsupported("storage_order = 1 (column-major Indices)");
     }
     if inputs.float(0)?.ndim() == 5 {
+        if with_indices {
+            return unsupported("the Indices output of a 3-d pool");
+        }
         return volumetric::max_pool3d(node, inputs);
     }
     let (sp, x) = spatial_input(inputs)?;
     let win = window(node, &sp, kernel_shape(node, sp.len())?)?;
     let ceil = node.int("ceil_mode", 0)? != 0;
-    Ok(vec![back_from_2d(max_pool_2d(&x, &win, ceil)?, sp.len())?])
+    if !with_indices {
+        return Ok(vec![back_from_2d(max_pool_2d(&x, &win, ceil)?, sp.len())?]);
+    }
+    if !kernel_pads(&win) {
+        // Indices into a padded copy would have to be mapped back.
+        return unsupported("the Indices output with asymmetric or wide pads");
+    }
+    let p = lift(&win.pads, (0, 0));
+    let opts = MaxPoolOptions::<2>::new(lift(&win.kernel, 1))
+        .stride(lift(&win.stride, 1))
+        .dilation(lift(&win.dilation, 1))
+        .padding([p[0].0, p[1].0])
+        .ceil_mode(ceil);
+    let (y, within_plane) = try_max_pool2d_with_indices(&Var::constant(x.clone()), &opts)?;
+    let y = y.value().clone();
+    // ONNX counts over the whole input tensor, row-major: plane (n, c)
+    // starts at (n·C + c)·H·W; nn-conv counts within the plane.
+    let plane = x.shape()[2] * x.shape()[3];
+    let per_plane = y.shape()[2] * y.shape()[3];
+    let indices: Vec<i64> = within_plane
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| ((i / per_plane) * plane + k) as i64)
+        .collect();
+    let y = back_from_2d(y, sp.len())?;
+    let indices = Value::ints(indices, y.shape())?;
+    Ok(vec![y, indices])
 }
 
 /// Max pooling of `[N, C, H, W]` over the (1-d or 2-d) window `win`.
