@@ -428,6 +428,33 @@ pub trait Module<T: Element>: Send + Sync + std::any::Any {
         self.visit_buffers("", &mut |n, b| out.push((n.to_string(), b.value())));
         out
     }
+
+    /// Writes the [`Module::state_dict`] to a safetensors file under
+    /// PyTorch's names, atomically (see [`crate::serialize::save`]): the same
+    /// call as an optimiser's `opt.save(path)`.
+    fn save(
+        &self,
+        path: impl AsRef<std::path::Path>,
+    ) -> std::result::Result<(), crate::SerializeError>
+    where
+        Self: Sized,
+    {
+        crate::serialize::save(self, path)
+    }
+
+    /// Reads a weights file written by [`Module::save`] (or by PyTorch through
+    /// safetensors) into this model, strictly: nothing changes unless every
+    /// name and shape matches (see [`crate::serialize::load`] for the lenient
+    /// mode). The same call as an optimiser's `opt.load(path)`.
+    fn load(
+        &self,
+        path: impl AsRef<std::path::Path>,
+    ) -> std::result::Result<crate::LoadReport, crate::SerializeError>
+    where
+        Self: Sized,
+    {
+        crate::serialize::load(self, path, crate::LoadMode::Strict)
+    }
 }
 
 /// Upcasts any module to `&dyn Module<T>` (so [`Forward`] objects can be

@@ -218,3 +218,25 @@ fn save_replaces_the_file_atomically() {
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `model.save(path)` / `model.load(path)` have the shape of an optimiser's
+/// `opt.save(path)` / `opt.load(path)`; load is strict.
+#[test]
+fn models_save_and_load_through_methods_like_optimisers() {
+    let path = std::env::temp_dir().join(format!(
+        "nn_layers_method_save_{}.safetensors",
+        std::process::id()
+    ));
+    let a = model::<f32>(3, 4);
+    let b = model::<f32>(4, 4);
+    a.save(&path).unwrap();
+    let report = b.load(&path).unwrap();
+    assert!(report.is_complete(), "{report}");
+    assert_eq!(a.state_dict(), b.state_dict());
+    let wider = model::<f32>(5, 6);
+    assert!(matches!(
+        wider.load(&path),
+        Err(SerializeError::Mismatch(_))
+    ));
+    std::fs::remove_file(&path).unwrap();
+}
