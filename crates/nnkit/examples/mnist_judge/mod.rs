@@ -15,7 +15,7 @@ use nnkit::conv::layers::{Conv2dConfig, MaxPool2dConfig};
 use nnkit::data::{DataLoader, Mnist};
 use nnkit::layers::{Flatten, Forward, LinearConfig, Module, Relu, Sequential};
 use nnkit::optim::AdamConfig;
-use nnkit::prelude::{no_grad, Reduction, Rng, Tensor, Var};
+use nnkit::prelude::{no_grad, Reduction, Rng, Tensor};
 
 use crate::generative_cli as cli;
 
@@ -66,7 +66,7 @@ pub fn train(name: &str, train: &Mnist, test: &Mnist, seed: u64) -> (Sequential<
     for epoch in 0..2 {
         for batch in loader.epoch(epoch) {
             let batch = batch.unwrap_or_else(|e| cli::fail(name, e));
-            let logits = model.forward(Var::constant(as_images(&batch.features)));
+            let logits = model.forward(as_images(&batch.features));
             let loss = logits.cross_entropy(batch.classes(), Reduction::Mean, 0.0);
             opt.step(&loss.backward());
         }
