@@ -36,7 +36,8 @@ fn main() {
     let (args, train, test) = cli::setup(NAME, 15);
     // The clock starts before the judge: `train_seconds` includes its training.
     let start = Instant::now();
-    let (classifier, classifier_accuracy) = judge::train(NAME, &train, &test, args.seed);
+    let (classifier, classifier_accuracy) =
+        judge::train(NAME, &train, &test, args.seed).unwrap_or_else(|e| cli::fail(NAME, e));
 
     let mut rng = Rng::seed_from(args.seed);
     let leaky = LeakyRelu::new(0.2).unwrap_or_else(|e| cli::fail(NAME, e));

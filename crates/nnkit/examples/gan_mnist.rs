@@ -18,38 +18,68 @@
 //! cargo run --release -p nnkit --example gan_mnist -- [--seed N] [--data DIR] [--epochs N] [--out DIR]
 //! ```
 
-mod generative_cli;
+mod common;
 mod mnist_judge;
 
+use std::path::PathBuf;
 use std::time::Instant;
 
-use generative_cli as cli;
 use mnist_judge as judge;
+use nnkit::data::{load_mnist, ImageLayout, MnistSplit};
 use nnkit::generative::{train_two_player_epoch, Gan, GanConfig, GanTrainer, TwoPlayerSchedule};
-use nnkit::layers::{Forward, LeakyRelu, Module, Sequential, Tanh};
-use nnkit::prelude::Rng;
+use nnkit::prelude::*;
 
 const NAME: &str = "gan_mnist";
 const LATENT: usize = 64;
 
-fn main() {
-    let (args, train, test) = cli::setup(NAME, 10);
-    let (classifier, classifier_accuracy) = judge::train(NAME, &train, &test, args.seed);
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = common::Args::parse(NAME, &["data", "epochs", "out"]);
+    let seed: u64 = args.get("seed", 0);
+    let epochs: usize = args.get("epochs", 10);
+    let out = args
+        .text("out")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| common::workspace_root().join("target/figures").join(NAME));
+    std::fs::create_dir_all(&out)?;
 
-    let mut rng = Rng::seed_from(args.seed);
-    let leaky = LeakyRelu::new(0.2).unwrap_or_else(|e| cli::fail(NAME, e));
-    let generator = cli::mlp(NAME, &[LATENT, 256, 512, 784], leaky, &mut rng).append(Tanh);
-    let discriminator = cli::mlp(NAME, &[784, 512, 256, 1], leaky, &mut rng);
+    // MNIST as [N, 784] pixels in [0, 1]; the judge learns the real labels.
+    let dir = common::mnist_dir(&args);
+    let train = load_mnist(Some(&dir), MnistSplit::Train, ImageLayout::Flat)?;
+    let test = load_mnist(Some(&dir), MnistSplit::Test, ImageLayout::Flat)?;
+    println!(
+        "{NAME}: {} training and {} test images from {}",
+        train.len(),
+        test.len(),
+        dir.display()
+    );
+    let (classifier, classifier_accuracy) = judge::train(NAME, &train, &test, seed)?;
+
+    // Generator 64 → 256 → 512 → 784 ending in Tanh; discriminator
+    // 784 → 512 → 256 → 1 (a logit); LeakyReLU 0.2 between layers.
+    let mut rng = Rng::seed_from(seed);
+    let leaky = LeakyRelu::new(0.2)?;
+    let generator = Sequential::new()
+        .append(LinearConfig::new(LATENT, 256).init(&mut rng)?)
+        .append(leaky)
+        .append(LinearConfig::new(256, 512).init(&mut rng)?)
+        .append(leaky)
+        .append(LinearConfig::new(512, 784).init(&mut rng)?)
+        .append(Tanh);
+    let discriminator = Sequential::new()
+        .append(LinearConfig::new(784, 512).init(&mut rng)?)
+        .append(leaky)
+        .append(LinearConfig::new(512, 256).init(&mut rng)?)
+        .append(leaky)
+        .append(LinearConfig::new(256, 1).init(&mut rng)?);
     let gan = GanConfig::new(LATENT)
         .with_label_smoothing(0.9)
-        .init(generator, discriminator)
-        .unwrap_or_else(|e| cli::fail(NAME, e));
-    let (generator_optimizer, discriminator_optimizer) =
-        cli::gan_optimizers(NAME, &gan.generator, &gan.discriminator);
+        .init(generator, discriminator)?;
+    // The GAN recipe's optimisers, one per player.
+    let adam = AdamConfig::new(2e-4).with_betas(0.5, 0.999);
     let mut trainer = GanTrainer {
         gan: &gan,
-        generator_optimizer,
-        discriminator_optimizer,
+        generator_optimizer: adam.init(gan.generator.named_parameters())?,
+        discriminator_optimizer: adam.init(gan.discriminator.named_parameters())?,
         rng: rng.fork(),
     };
     println!(
@@ -58,21 +88,25 @@ fn main() {
         gan.discriminator.num_parameters()
     );
 
-    let loader = cli::gan_batches(NAME, train, args.seed);
+    // The images scaled to [-1, 1] (the range of the generator's Tanh), in
+    // shuffled batches of 64; the last, smaller batch is dropped so that
+    // both players always see full ones.
+    let images = &train.images * 2.0 - 1.0;
+    let data = train.into_dataset().with_features(images)?;
+    let loader = DataLoader::new(data, 64)?.shuffle(seed).drop_last(true);
     let fixed_noise = gan.sample_noise(64, &mut rng);
     let start = Instant::now();
     let mut history = Vec::new();
     let mut quality = Vec::new();
-    for epoch in 0..args.epochs {
+    for epoch in 0..epochs {
         let batches = loader.epoch(epoch as u64).map(|b| b.map(|b| b.features));
-        let e = train_two_player_epoch(&mut trainer, batches, TwoPlayerSchedule::default())
-            .unwrap_or_else(|e: nnkit::data::DataError| cli::fail(NAME, e));
+        let e = train_two_player_epoch(&mut trainer, batches, TwoPlayerSchedule::default())?;
         // The same 1,000 noise vectors every epoch, so epochs compare.
-        let q = sample_quality(&gan, &classifier, &mut Rng::seed_from(args.seed + 1));
+        let q = sample_quality(&gan, &classifier, &mut Rng::seed_from(seed + 1))?;
         println!(
             "{NAME}: epoch {:>2}/{}  D loss {:.3}  G loss {:.3}  D(x) {:.3}  D(G(z)) {:.3}  judge confidence {:.3}  class entropy {:.3}  digits covered {}  {:.0} s",
             epoch + 1,
-            args.epochs,
+            epochs,
             e.discriminator_loss,
             e.generator_loss,
             e.d_real,
@@ -83,24 +117,19 @@ fn main() {
             start.elapsed().as_secs_f64()
         );
         quality.push(q);
-        let samples = gan
-            .try_generate_from(&fixed_noise)
-            .unwrap_or_else(|e| cli::fail(NAME, e));
-        cli::save_grid(
-            NAME,
-            &args.out.join(format!("gan_epoch_{:02}.png", epoch + 1)),
-            &samples,
-            8,
-        );
+        let samples = gan.try_generate_from(&fixed_noise)?;
+        let path = out.join(format!("gan_epoch_{:02}.png", epoch + 1));
+        nnkit::train::figures::save_image_grid(&path, &samples.reshape([64, 28, 28]), 8, 2)?;
+        println!("{NAME}: wrote {}", path.display());
         history.push(e);
     }
     let r = |x: f64| (x * 1e4).round() / 1e4;
     let last = history.last().copied().unwrap_or_default();
     let q = quality.last().copied().unwrap_or_default();
-    cli::report(
-        NAME,
-        &args,
-        serde_json::json!({
+    let json = serde_json::json!({
+            "example": NAME,
+            "seed": seed,
+            "epochs": epochs,
             "latent_dim": LATENT,
             "classifier_confidence": r(q.confidence),
             "class_entropy": r(q.class_entropy),
@@ -118,24 +147,19 @@ fn main() {
             "d_real_per_epoch": history.iter().map(|e| r(e.d_real)).collect::<Vec<_>>(),
             "d_fake_per_epoch": history.iter().map(|e| r(e.d_fake)).collect::<Vec<_>>(),
             "train_seconds": (start.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-        }),
-    );
+    });
+    println!("{json}");
+    Ok(())
 }
 
 /// The judge's verdict on 1,000 samples from the generator.
-fn sample_quality<G, D>(
+fn sample_quality<G: Forward<f32>, D: Forward<f32>>(
     gan: &Gan<f32, G, D>,
     classifier: &Sequential<f32>,
     rng: &mut Rng,
-) -> judge::SampleQuality
-where
-    G: Forward<f32>,
-    D: Forward<f32>,
-{
-    let samples = gan
-        .try_generate(1000, rng)
-        .unwrap_or_else(|e| cli::fail(NAME, e));
+) -> Result<judge::SampleQuality, nnkit::tensor::TensorError> {
+    let samples = gan.try_generate(1000, rng)?;
     // Back from the generator's [-1, 1] to the classifier's [0, 1].
     let pixels = (samples + 1.0) * 0.5;
-    judge::sample_quality(classifier, &pixels)
+    Ok(judge::sample_quality(classifier, &pixels))
 }

@@ -17,8 +17,6 @@ use nnkit::layers::{Flatten, Forward, LinearConfig, Module, Relu, Sequential};
 use nnkit::optim::AdamConfig;
 use nnkit::prelude::{no_grad, Reduction, Rng, Tensor};
 
-use crate::generative_cli as cli;
-
 /// A description of the judge for the JSON line.
 pub const DESCRIPTION: &str = "cnn conv3x3x16-pool-conv3x3x32-pool-linear";
 
@@ -30,42 +28,30 @@ pub const COVERAGE_SHARE: f64 = 0.01;
 /// 1568 → 10; ReLU) trained for 2 epochs on the real training images
 /// (pixels in [0, 1]); says how it did, and returns it with its test
 /// accuracy.
-pub fn train(name: &str, train: &Mnist, test: &Mnist, seed: u64) -> (Sequential<f32>, f64) {
+pub fn train(
+    name: &str,
+    train: &Mnist,
+    test: &Mnist,
+    seed: u64,
+) -> Result<(Sequential<f32>, f64), Box<dyn std::error::Error>> {
     let start = std::time::Instant::now();
     let mut rng = Rng::seed_from(seed ^ 0xC1A5);
-    let conv = |i, o, rng: &mut Rng| {
-        Conv2dConfig::new(i, o, 3)
-            .with_padding(1)
-            .init(rng)
-            .unwrap_or_else(|e| cli::fail(name, e))
-    };
-    let pool = |rng: &mut Rng| {
-        MaxPool2dConfig::new(2)
-            .init(rng)
-            .unwrap_or_else(|e| cli::fail(name, e))
-    };
+    let conv = |i, o, rng: &mut Rng| Conv2dConfig::new(i, o, 3).with_padding(1).init(rng);
+    let pool = |rng: &mut Rng| MaxPool2dConfig::new(2).init(rng);
     let model = Sequential::new()
-        .append(conv(1, 16, &mut rng))
+        .append(conv(1, 16, &mut rng)?)
         .append(Relu)
-        .append(pool(&mut rng))
-        .append(conv(16, 32, &mut rng))
+        .append(pool(&mut rng)?)
+        .append(conv(16, 32, &mut rng)?)
         .append(Relu)
-        .append(pool(&mut rng))
+        .append(pool(&mut rng)?)
         .append(Flatten::default())
-        .append(
-            LinearConfig::new(32 * 7 * 7, 10)
-                .init(&mut rng)
-                .unwrap_or_else(|e| cli::fail(name, e)),
-        );
-    let mut opt = AdamConfig::new(1e-3)
-        .init(model.named_parameters())
-        .unwrap_or_else(|e| cli::fail(name, e));
-    let loader = DataLoader::new(train.clone().into_dataset(), 128)
-        .unwrap_or_else(|e| cli::fail(name, e))
-        .shuffle(seed);
+        .append(LinearConfig::new(32 * 7 * 7, 10).init(&mut rng)?);
+    let mut opt = AdamConfig::new(1e-3).init(model.named_parameters())?;
+    let loader = DataLoader::new(train.clone().into_dataset(), 128)?.shuffle(seed);
     for epoch in 0..2 {
         for batch in loader.epoch(epoch) {
-            let batch = batch.unwrap_or_else(|e| cli::fail(name, e));
+            let batch = batch?;
             let logits = model.forward(as_images(&batch.features));
             let loss = logits.cross_entropy(batch.classes(), Reduction::Mean, 0.0);
             opt.step(&loss.backward());
@@ -82,7 +68,7 @@ pub fn train(name: &str, train: &Mnist, test: &Mnist, seed: u64) -> (Sequential<
         "{name}: judge classifier (CNN) test accuracy {accuracy:.4}  {:.0} s",
         start.elapsed().as_secs_f64()
     );
-    (model, accuracy)
+    Ok((model, accuracy))
 }
 
 /// `[N, 784]` → `[N, 1, 28, 28]`.
