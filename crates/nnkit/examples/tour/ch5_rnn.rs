@@ -57,7 +57,8 @@ impl SequenceRegressor {
     }
 
     /// `x: [batch, seq, 2]` → `[batch, 1]`.
-    pub fn forward(&self, x: &Var<f32>) -> Res<Var<f32>> {
+    pub fn forward(&self, x: impl Into<Var<f32>>) -> Res<Var<f32>> {
+        let x = &x.into();
         let h_n = match &self.cell {
             Recurrent::Rnn(m) => m.try_forward(x, None, None)?.1,
             Recurrent::Lstm(m) => m.try_forward(x, None, None)?.1 .0,
@@ -91,7 +92,7 @@ impl SequenceRegressor {
 
     /// Mean squared error on `test`, without building a graph.
     pub fn test_mse(&self, test: &TensorDataset<f32>) -> Res<f64> {
-        let pred = no_grad(|| self.forward(&Var::constant(test.features().clone())))?;
+        let pred = no_grad(|| self.forward(test.features()))?;
         common::mse(pred.as_tensor(), test)
     }
 }

@@ -61,7 +61,8 @@ impl Reverser {
     }
 
     /// `x [N, LEN, VOCAB]` → logits `[N·LEN, VOCAB]`.
-    fn forward(&self, x: &Var<f32>) -> Res<Var<f32>> {
+    fn forward(&self, x: impl Into<Var<f32>>) -> Res<Var<f32>> {
+        let x = &x.into();
         let h = self.encoder.try_forward(&self.embed(x)?, None, None)?;
         let logits = self.head.try_forward(&h)?;
         Ok(logits.reshape([x.shape()[0] * LEN, VOCAB]))
@@ -107,7 +108,7 @@ pub fn run(ctx: &Ctx) -> Res<Vec<StepResult>> {
         |_, _| Ok(true),
     )?;
     nnkit::train::figures::save_line_chart(ctx.figure("ch6_transformer_loss.png")?, &[&losses])?;
-    let logits = no_grad(|| model.forward(&Var::constant(test.features().clone())))?;
+    let logits = no_grad(|| model.forward(test.features()))?;
     let target = classes(test.targets().values().ok_or("reversal targets")?);
     let acc = accuracy(logits.as_tensor(), &target);
     let one = Var::constant(test.features().narrow(0, 0, 1));
