@@ -14,50 +14,78 @@
 //! cargo run --release -p nnkit --example cgan_mnist -- [--seed N] [--data DIR] [--epochs N] [--out DIR]
 //! ```
 
-mod generative_cli;
+mod common;
 mod mnist_judge;
 
+use std::path::PathBuf;
 use std::time::Instant;
 
-use generative_cli as cli;
 use mnist_judge as judge;
+use nnkit::data::{load_mnist, ImageLayout, MnistSplit};
 use nnkit::generative::{
     train_two_player_epoch, ConditionalGan, ConditionalGanTrainer, Conditioned, GanConfig,
     LabelEncoding, TwoPlayerSchedule,
 };
-use nnkit::layers::{Forward, LeakyRelu, Sequential, Tanh};
-use nnkit::prelude::{Rng, Tensor};
+use nnkit::prelude::*;
 
 const NAME: &str = "cgan_mnist";
 const LATENT: usize = 64;
 const EMBED: usize = 10;
 
-fn main() {
-    let (args, train, test) = cli::setup(NAME, 15);
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = common::Args::parse(NAME, &["data", "epochs", "out"]);
+    let seed: u64 = args.get("seed", 0);
+    let epochs: usize = args.get("epochs", 15);
+    let out = args
+        .text("out")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| common::workspace_root().join("target/figures").join(NAME));
+    std::fs::create_dir_all(&out)?;
+
+    // MNIST as [N, 784] pixels in [0, 1] with their labels.
+    let dir = common::mnist_dir(&args);
+    let train = load_mnist(Some(&dir), MnistSplit::Train, ImageLayout::Flat)?;
+    let test = load_mnist(Some(&dir), MnistSplit::Test, ImageLayout::Flat)?;
+    println!(
+        "{NAME}: {} training and {} test images from {}",
+        train.len(),
+        test.len(),
+        dir.display()
+    );
     // The clock starts before the judge: `train_seconds` includes its training.
     let start = Instant::now();
-    let (classifier, classifier_accuracy) =
-        judge::train(NAME, &train, &test, args.seed).unwrap_or_else(|e| cli::fail(NAME, e));
+    let (classifier, classifier_accuracy) = judge::train(NAME, &train, &test, seed)?;
 
-    let mut rng = Rng::seed_from(args.seed);
-    let leaky = LeakyRelu::new(0.2).unwrap_or_else(|e| cli::fail(NAME, e));
-    // Each player reads the digit's learned embedding next to its input.
-    let conditioned = |net: Sequential<f32>, rng: &mut Rng| {
-        Conditioned::new(net, 10, LabelEncoding::Embedding { dim: EMBED }, rng)
-            .unwrap_or_else(|e| cli::fail(NAME, e))
-    };
-    let net = cli::mlp(NAME, &[LATENT + EMBED, 256, 512, 784], leaky, &mut rng).append(Tanh);
-    let generator = conditioned(net, &mut rng);
-    let net = cli::mlp(NAME, &[784 + EMBED, 512, 256, 1], leaky, &mut rng);
-    let discriminator = conditioned(net, &mut rng);
+    // Generator (64 + 10) → 256 → 512 → 784 ending in Tanh; discriminator
+    // (784 + 10) → 512 → 256 → 1; LeakyReLU 0.2 between layers. Each
+    // player reads the digit's learned embedding next to its input.
+    let mut rng = Rng::seed_from(seed);
+    let leaky = LeakyRelu::new(0.2)?;
+    let net = Sequential::new()
+        .append(LinearConfig::new(LATENT + EMBED, 256).init(&mut rng)?)
+        .append(leaky)
+        .append(LinearConfig::new(256, 512).init(&mut rng)?)
+        .append(leaky)
+        .append(LinearConfig::new(512, 784).init(&mut rng)?)
+        .append(Tanh);
+    let embedding = LabelEncoding::Embedding { dim: EMBED };
+    let generator = Conditioned::new(net, 10, embedding, &mut rng)?;
+    let net = Sequential::new()
+        .append(LinearConfig::new(784 + EMBED, 512).init(&mut rng)?)
+        .append(leaky)
+        .append(LinearConfig::new(512, 256).init(&mut rng)?)
+        .append(leaky)
+        .append(LinearConfig::new(256, 1).init(&mut rng)?);
+    let discriminator = Conditioned::new(net, 10, embedding, &mut rng)?;
     let cgan = ConditionalGan::new(
         GanConfig::new(LATENT).with_label_smoothing(0.9),
         generator,
         discriminator,
-    )
-    .unwrap_or_else(|e| cli::fail(NAME, e));
-    let (generator_optimizer, discriminator_optimizer) =
-        cli::gan_optimizers(NAME, &cgan.generator, &cgan.discriminator);
+    )?;
+    // The GAN recipe's optimisers, one per player.
+    let adam = AdamConfig::new(2e-4).with_betas(0.5, 0.999);
+    let generator_optimizer = adam.init(cgan.generator.named_parameters())?;
+    let discriminator_optimizer = adam.init(cgan.discriminator.named_parameters())?;
     let mut trainer = ConditionalGanTrainer {
         gan: &cgan,
         generator_optimizer,
@@ -65,23 +93,27 @@ fn main() {
         rng: rng.fork(),
     };
 
-    let loader = cli::gan_batches(NAME, train, args.seed);
+    // The images scaled to [-1, 1] (the range of the generator's Tanh) with
+    // their labels, in shuffled batches of 64; the last, smaller batch is
+    // dropped so that both players always see full ones.
+    let images = &train.images * 2.0 - 1.0;
+    let data = train.into_dataset().with_features(images)?;
+    let loader = DataLoader::new(data, 64)?.shuffle(seed).drop_last(true);
     // One row per digit, 10 samples each, from fixed noise.
     let grid_labels: Vec<usize> = (0..10).flat_map(|d| [d; 10]).collect();
     let grid_seed = rng.next_u64();
     let mut last = Default::default();
     let mut agreement = f64::NAN;
-    for epoch in 0..args.epochs {
+    for epoch in 0..epochs {
         let batches = loader
             .epoch(epoch as u64)
             .map(|b| b.map(|b| (b.features.clone(), b.classes().to_vec())));
-        last = train_two_player_epoch(&mut trainer, batches, TwoPlayerSchedule::default())
-            .unwrap_or_else(|e: nnkit::data::DataError| cli::fail(NAME, e));
-        agreement = classifier_agreement(&cgan, &classifier, &mut Rng::seed_from(args.seed + 1));
+        last = train_two_player_epoch(&mut trainer, batches, TwoPlayerSchedule::default())?;
+        agreement = classifier_agreement(&cgan, &classifier, &mut Rng::seed_from(seed + 1))?;
         println!(
             "{NAME}: epoch {:>2}/{}  D loss {:.3}  G loss {:.3}  D(x) {:.3}  D(G(z)) {:.3}  classifier agreement {:.3}  {:.0} s",
             epoch + 1,
-            args.epochs,
+            epochs,
             last.discriminator_loss,
             last.generator_loss,
             last.d_real,
@@ -89,21 +121,16 @@ fn main() {
             agreement,
             start.elapsed().as_secs_f64()
         );
-        let samples = cgan
-            .try_generate(&grid_labels, &mut Rng::seed_from(grid_seed))
-            .unwrap_or_else(|e| cli::fail(NAME, e));
-        cli::save_grid(
-            NAME,
-            &args.out.join(format!("cgan_epoch_{:02}.png", epoch + 1)),
-            &samples,
-            10,
-        );
+        let samples = cgan.try_generate(&grid_labels, &mut Rng::seed_from(grid_seed))?;
+        let path = out.join(format!("cgan_epoch_{:02}.png", epoch + 1));
+        nnkit::train::figures::save_image_grid(&path, &samples.reshape([100, 28, 28]), 10, 2)?;
+        println!("{NAME}: wrote {}", path.display());
     }
     let r = |x: f64| (x * 1e4).round() / 1e4;
-    cli::report(
-        NAME,
-        &args,
-        serde_json::json!({
+    let json = serde_json::json!({
+            "example": NAME,
+            "seed": seed,
+            "epochs": epochs,
             "classifier_agreement": r(agreement),
             "classifier": judge::DESCRIPTION,
             "classifier_test_accuracy": r(classifier_accuracy),
@@ -112,26 +139,21 @@ fn main() {
             "d_real": r(last.d_real),
             "d_fake": r(last.d_fake),
             "train_seconds": (start.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-        }),
-    );
+    });
+    println!("{json}");
+    Ok(())
 }
 
 /// The fraction of 1,000 samples (100 asked for each digit) that the
 /// classifier labels as the digit asked for.
-fn classifier_agreement<G, D>(
+fn classifier_agreement<G: Forward<f32>, D: Forward<f32>>(
     cgan: &ConditionalGan<f32, G, D>,
     classifier: &Sequential<f32>,
     rng: &mut Rng,
-) -> f64
-where
-    G: Forward<f32>,
-    D: Forward<f32>,
-{
+) -> Result<f64, nnkit::tensor::TensorError> {
     let labels: Vec<usize> = (0..10).flat_map(|d| [d; 100]).collect();
-    let samples: Tensor<f32> = cgan
-        .try_generate(&labels, rng)
-        .unwrap_or_else(|e| cli::fail(NAME, e));
+    let samples: Tensor<f32> = cgan.try_generate(&labels, rng)?;
     // Back from the generator's [-1, 1] to the classifier's [0, 1].
     let pixels = (samples + 1.0) * 0.5;
-    judge::agreement(classifier, &pixels, &labels)
+    Ok(judge::agreement(classifier, &pixels, &labels))
 }
