@@ -6,6 +6,8 @@
 //!   built from [`RnnConfig`], [`LstmConfig`], [`GruConfig`];
 //! * [`recurrence`](mod@recurrence): the fused op underneath (hand-written BPTT);
 //! * [`RecurrentInit`]: orthogonal recurrent weights, LSTM forget-gate bias;
+//! * [`stepwise`]: the layer-normalised and recurrent-dropout options
+//!   (`with_layer_norm`, `with_recurrent_dropout`), step by step;
 //! * [`truncated_bptt`]: carry the state across chunks without the graph;
 //! * [`tree`]: recursive (tree) networks, [`TreeRnn`] over a [`Forest`] of
 //!   binary [`Tree`]s, batched by height.
@@ -40,6 +42,7 @@ pub mod init;
 mod packed;
 pub mod recurrence;
 pub mod sequence;
+pub mod stepwise;
 pub mod tbptt;
 pub mod tree;
 

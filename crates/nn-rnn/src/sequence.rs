@@ -8,6 +8,7 @@ use nn_tensor::{or_panic, Element, Result, Rng, Tensor, TensorError};
 use crate::cell::{check_sizes, Nonlinearity};
 use crate::init::{DirectionVars, DirectionWeights, RecurrentInit};
 use crate::recurrence::{recurrence_with_input_bias, CellKind, RecurrenceInputs};
+use crate::stepwise::{stepwise_recurrence, GateNormVars, GateNorms, StepwiseInputs};
 
 /// The hyper-parameters every sequence layer shares, with PyTorch's
 /// defaults: what [`RnnConfig`], [`LstmConfig`] and [`GruConfig`] hold and
@@ -45,6 +46,16 @@ pub struct RecurrentConfig {
     pub bidirectional: bool,
     /// Initialisation options (default: PyTorch's uniform).
     pub init: RecurrentInit,
+    /// Layer-normalise each step's pre-activations over their features, with
+    /// a learnable gain and bias (Ba et al. 2016; see
+    /// [`stepwise`](crate::stepwise)); the LSTM also normalises its cell state
+    /// before the output `tanh` (default false).
+    pub layer_norm: bool,
+    /// Recurrent (variational) dropout probability: one mask per sequence,
+    /// drawn at each forward in training mode, multiplies `h_{t−1}` before
+    /// `W_hh` at every step (Gal & Ghahramani 2016); the identity in eval
+    /// mode (default 0).
+    pub recurrent_dropout: f64,
 }
 
 impl RecurrentConfig {
@@ -59,6 +70,8 @@ impl RecurrentConfig {
             dropout: 0.0,
             bidirectional: false,
             init: RecurrentInit::default(),
+            layer_norm: false,
+            recurrent_dropout: 0.0,
         }
     }
 
@@ -77,11 +90,16 @@ impl RecurrentConfig {
                 ("num_layers", self.num_layers),
             ],
         )?;
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(TensorError::invalid(
-                layer,
-                format!("dropout = {}, expected a value in [0, 1)", self.dropout),
-            ));
+        for (name, p) in [
+            ("dropout", self.dropout),
+            ("recurrent_dropout", self.recurrent_dropout),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(TensorError::invalid(
+                    layer,
+                    format!("{name} = {p}, expected a value in [0, 1)"),
+                ));
+            }
         }
         Ok(())
     }
@@ -119,6 +137,18 @@ macro_rules! recurrent_setters {
             /// Sets the initialisation options (default: PyTorch's uniform).
             pub fn with_init(mut self, init: RecurrentInit) -> Self {
                 self.recurrent.init = init;
+                self
+            }
+            /// Layer-normalises each step's pre-activations (default false; see
+            /// [`RecurrentConfig::layer_norm`]).
+            pub fn with_layer_norm(mut self, layer_norm: bool) -> Self {
+                self.recurrent.layer_norm = layer_norm;
+                self
+            }
+            /// Sets the recurrent (variational) dropout, one mask for all steps
+            /// (default 0; see [`RecurrentConfig::recurrent_dropout`]).
+            pub fn with_recurrent_dropout(mut self, p: f64) -> Self {
+                self.recurrent.recurrent_dropout = p;
                 self
             }
         }
@@ -225,8 +255,11 @@ struct Stack<T: Element> {
     config: RecurrentConfig,
     /// `layers[k][d]`, d = 0 forward, 1 reverse.
     layers: Vec<Vec<DirectionWeights<T>>>,
+    /// With `layer_norm`, the gains and biases of each direction of each
+    /// layer (`norms[k][d]`); empty otherwise.
+    norms: Vec<Vec<GateNorms<T>>>,
     training: TrainFlag,
-    /// Masks of the dropout between layers.
+    /// Masks of the dropout between layers and of the recurrent dropout.
     rng: LayerRng,
 }
 
@@ -236,6 +269,7 @@ impl<T: Element> Clone for Stack<T> {
             kind: self.kind,
             config: self.config,
             layers: self.layers.clone(),
+            norms: self.norms.clone(),
             training: clone_flag(&self.training),
             rng: self.rng.clone(),
         }
@@ -328,10 +362,22 @@ impl<T: Element> Stack<T> {
                     .collect()
             })
             .collect();
+        let norms = if config.layer_norm {
+            (0..config.num_layers)
+                .map(|_| {
+                    (0..dirs)
+                        .map(|_| GateNorms::new(kind, config.hidden_size))
+                        .collect()
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(Stack {
             kind,
             config,
             layers,
+            norms,
             training: TrainFlag::default(),
             rng: LayerRng::new(rng.fork()),
         })
@@ -347,6 +393,9 @@ impl<T: Element> Stack<T> {
                     format!("_l{k}_reverse")
                 };
                 w.visit(&suffix, f);
+                if let Some(norms) = self.norms.get(k).map(|l| &l[d]) {
+                    norms.visit(&suffix, f);
+                }
             }
         }
     }
@@ -363,14 +412,54 @@ impl<T: Element> Stack<T> {
             .iter()
             .map(|l| l.iter().map(DirectionWeights::vars).collect())
             .collect();
+        let norms: Vec<Vec<GateNormVars<T>>> = self
+            .norms
+            .iter()
+            .map(|l| l.iter().map(GateNorms::vars).collect())
+            .collect();
+        let masks = self.recurrent_masks(x);
+        let options = StepOptions {
+            norms: self.config.layer_norm.then_some(&norms[..]),
+            masks: masks.as_deref(),
+        };
         let drop = self.training.get() && self.config.dropout > 0.0;
-        recurrent_forward(self.kind, &self.config, &weights, x, h0, c0, lengths, |v| {
-            if drop {
-                self.dropout(v)
-            } else {
-                v.clone()
-            }
-        })
+        stack_forward(
+            self.kind,
+            &self.config,
+            &weights,
+            options,
+            x,
+            h0,
+            c0,
+            lengths,
+            |v| {
+                if drop {
+                    self.dropout(v)
+                } else {
+                    v.clone()
+                }
+            },
+        )
+    }
+
+    /// In training mode with `recurrent_dropout` p > 0, one inverted-dropout
+    /// mask `[batch, hidden]` per direction of each layer, for all its steps.
+    fn recurrent_masks(&self, x: &Var<T>) -> Option<Vec<Vec<Tensor<T>>>> {
+        let p = self.config.recurrent_dropout;
+        if !(self.training.get() && p > 0.0) || x.ndim() != 3 {
+            return None; // a bad input is reported by the forward
+        }
+        let n = x.shape()[usize::from(!self.config.batch_first)];
+        let shape = [n, self.config.hidden_size];
+        let scale = T::of(1.0 / (1.0 - p));
+        let mask =
+            |rng: &mut Rng| Tensor::<T>::rand_bernoulli(&shape, 1.0 - p, rng).mul_scalar(scale);
+        Some(self.rng.with(|rng| {
+            self.layers
+                .iter()
+                .map(|l| l.iter().map(|_| mask(rng)).collect())
+                .collect()
+        }))
     }
 
     /// Inverted dropout: zero with probability p, scale the rest by 1/(1−p).
@@ -408,11 +497,60 @@ fn op_name(kind: CellKind) -> &'static str {
 /// callers that own their weights (e.g. loading them from a file into a
 /// graph). `between_layers` is applied to every layer's output but the last
 /// (dropout in training; the identity otherwise). Shapes as in [`Rnn`].
+///
+/// # Errors
+/// Besides bad shapes and lengths, a `cfg` asking for `layer_norm` or
+/// `recurrent_dropout`: their gains and masks belong to the layers.
 #[allow(clippy::too_many_arguments)]
 pub fn recurrent_forward<T: Element>(
     kind: CellKind,
     cfg: &RecurrentConfig,
     weights: &[Vec<DirectionVars<T>>],
+    x: &Var<T>,
+    h0: Option<&Var<T>>,
+    c0: Option<&Var<T>>,
+    lengths: Option<&[usize]>,
+    between_layers: impl FnMut(&Var<T>) -> Var<T>,
+) -> Result<SequenceOutput<T>> {
+    if cfg.layer_norm || cfg.recurrent_dropout > 0.0 {
+        return Err(TensorError::invalid(
+            op_name(kind),
+            "layer_norm and recurrent_dropout need the layer's gains and generator: \
+             build the layer (e.g. LstmConfig::with_layer_norm) instead of recurrent_forward",
+        ));
+    }
+    let options = StepOptions {
+        norms: None,
+        masks: None,
+    };
+    stack_forward(
+        kind,
+        cfg,
+        weights,
+        options,
+        x,
+        h0,
+        c0,
+        lengths,
+        between_layers,
+    )
+}
+
+/// What takes a stack off the fused recurrence onto the step-by-step one:
+/// the layer norms' vars and the recurrent-dropout masks, `[k][d]` each.
+#[derive(Clone, Copy)]
+struct StepOptions<'a, T: Element> {
+    norms: Option<&'a [Vec<GateNormVars<T>>]>,
+    masks: Option<&'a [Vec<Tensor<T>>]>,
+}
+
+/// [`recurrent_forward`] with the options of the step-by-step path.
+#[allow(clippy::too_many_arguments)]
+fn stack_forward<T: Element>(
+    kind: CellKind,
+    cfg: &RecurrentConfig,
+    weights: &[Vec<DirectionVars<T>>],
+    options: StepOptions<'_, T>,
     x: &Var<T>,
     h0: Option<&Var<T>>,
     c0: Option<&Var<T>>,
@@ -501,16 +639,31 @@ pub fn recurrent_forward<T: Element>(
             let idx = k * dirs + d;
             let cs = kind.has_cell().then(|| state(c0, idx));
 
-            let r = recurrence_with_input_bias(RecurrenceInputs {
-                kind,
-                xproj: &xproj,
-                b_ih: w.bias_ih.as_ref(),
-                h0: &state(h0, idx),
-                c0: cs.as_ref(),
-                w_hh: &w.weight_hh,
-                b_hh: w.bias_hh.as_ref(),
-                lengths,
-            })?;
+            let norms = options.norms.map(|n| &n[k][d]);
+            let recurrent_mask = options.masks.map(|m| &m[k][d]);
+            let r = if norms.is_some() || recurrent_mask.is_some() {
+                stepwise_recurrence(StepwiseInputs {
+                    kind,
+                    xproj: &xproj,
+                    w,
+                    norms,
+                    recurrent_mask,
+                    h0: &state(h0, idx),
+                    c0: cs.as_ref(),
+                    lengths,
+                })?
+            } else {
+                recurrence_with_input_bias(RecurrenceInputs {
+                    kind,
+                    xproj: &xproj,
+                    b_ih: w.bias_ih.as_ref(),
+                    h0: &state(h0, idx),
+                    c0: cs.as_ref(),
+                    w_hh: &w.weight_hh,
+                    b_hh: w.bias_hh.as_ref(),
+                    lengths,
+                })?
+            };
             let mut out = r.output;
             if d == 1 && rev {
                 out = out

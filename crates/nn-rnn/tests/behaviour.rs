@@ -264,3 +264,134 @@ fn zero_sizes_are_errors_naming_the_layer_and_the_value() {
         assert!(got.contains(want), "{got:?} should contain {want:?}");
     }
 }
+
+/// Recurrent (variational) dropout draws one mask per sequence: a hidden
+/// unit it drops feeds `W_hh` at no step, so its whole column of
+/// `weight_hh`'s gradient is exactly zero; with a fresh mask per step
+/// (the practice the course warns against) almost no column would be.
+#[test]
+fn recurrent_dropout_reuses_one_mask_at_every_step() {
+    let mut rng = Rng::seed_from(11);
+    let hidden = 16;
+    for kind in ["lstm", "gru"] {
+        let x = Tensor::<f64>::rand_normal(&[8, 1, 3], 0.0, 1.0, &mut rng);
+        let (y, weight_hh) = if kind == "lstm" {
+            let m = LstmConfig::new(3, hidden)
+                .with_recurrent_dropout(0.5)
+                .init::<f64>(&mut rng)
+                .unwrap();
+            (m.forward(&x, None).0, m.weights(0, 0).weight_hh.clone())
+        } else {
+            let m = GruConfig::new(3, hidden)
+                .with_recurrent_dropout(0.5)
+                .init::<f64>(&mut rng)
+                .unwrap();
+            (m.forward(&x, None).0, m.weights(0, 0).weight_hh.clone())
+        };
+        let grads = y.sum().backward();
+        let g = grads.get_id(weight_hh.id()).unwrap();
+        let rows = g.shape()[0];
+        let zero_columns = (0..hidden)
+            .filter(|&j| (0..rows).all(|r| g.as_slice()[r * hidden + j] == 0.0))
+            .count();
+        assert!(
+            (4..=12).contains(&zero_columns),
+            "{kind}: {zero_columns} of {hidden} units dropped at every step (p = 0.5)"
+        );
+    }
+}
+
+/// In eval mode recurrent dropout is the identity: the layer computes what
+/// the same weights compute without the option (on the fused path).
+#[test]
+fn recurrent_dropout_is_the_identity_in_eval_mode() {
+    let x = Tensor::<f64>::rand_normal(&[6, 2, 3], 0.0, 1.0, &mut Rng::seed_from(2));
+    let plain = LstmConfig::new(3, 5)
+        .init::<f64>(&mut Rng::seed_from(7))
+        .unwrap();
+    let dropped = LstmConfig::new(3, 5)
+        .with_recurrent_dropout(0.3)
+        .init::<f64>(&mut Rng::seed_from(7))
+        .unwrap();
+    let train = dropped.forward(&x, None).0.value().clone();
+    assert!(max_diff(&train, &plain.forward(&x, None).0.value()) > 1e-3);
+    dropped.eval();
+    assert_eq!(
+        dropped.forward(&x, None).0.value(),
+        plain.forward(&x, None).0.value()
+    );
+}
+
+/// A layer-normalised layer has a gain and a bias per norm, named after
+/// PyTorch's weights (`ln_ih_weight_l0` beside `weight_ih_l0`), in order.
+#[test]
+fn layer_norm_adds_named_gains_and_biases() {
+    let lstm = LstmConfig::new(3, 4)
+        .with_layer_norm(true)
+        .with_bidirectional(true)
+        .init::<f64>(&mut Rng::seed_from(1))
+        .unwrap();
+    let names: Vec<String> = lstm
+        .named_parameters()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        names[..10],
+        [
+            "weight_ih_l0",
+            "weight_hh_l0",
+            "bias_ih_l0",
+            "bias_hh_l0",
+            "ln_ih_weight_l0",
+            "ln_ih_bias_l0",
+            "ln_hh_weight_l0",
+            "ln_hh_bias_l0",
+            "ln_c_weight_l0",
+            "ln_c_bias_l0",
+        ]
+    );
+    assert_eq!(names.len(), 20);
+    assert_eq!(names[19], "ln_c_bias_l0_reverse");
+    let gru = GruConfig::new(3, 4)
+        .with_layer_norm(true)
+        .init::<f64>(&mut Rng::seed_from(1))
+        .unwrap();
+    assert_eq!(gru.named_parameters().len(), 8, "GRU: no cell norm");
+}
+
+/// Why layer norm and not batch norm in a recurrence: the normalised layer's
+/// output for one sequence does not depend on the rest of the batch, and
+/// multiplying the recurrent weights by a constant leaves it unchanged.
+#[test]
+fn layer_norm_is_per_sequence_and_invariant_to_the_weights_scale() {
+    let mut rng = Rng::seed_from(4);
+    let x = Tensor::<f64>::rand_normal(&[5, 3, 2], 0.0, 1.0, &mut rng);
+    let lstm = LstmConfig::new(2, 6)
+        .with_layer_norm(true)
+        .init::<f64>(&mut rng)
+        .unwrap();
+    let all = lstm.forward(&x, None).0.value().clone();
+    let first = lstm.forward(&x.narrow(1, 0, 1), None).0.value().clone();
+    assert!(max_diff(&all.narrow(1, 0, 1), &first) < 1e-12);
+    let w = &lstm.weights(0, 0).weight_hh;
+    w.set_value(w.value().mul_scalar(25.0));
+    let scaled = lstm.forward(&x, None).0.value().clone();
+    assert!(
+        max_diff(&all, &scaled) < 1e-3,
+        "{}",
+        max_diff(&all, &scaled)
+    );
+}
+
+#[test]
+fn bad_recurrent_dropout_is_an_error_naming_the_layer() {
+    let e = GruConfig::new(2, 3)
+        .with_recurrent_dropout(1.0)
+        .init::<f32>(&mut Rng::seed_from(0))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Gru: recurrent_dropout = 1, expected a value in [0, 1)"
+    );
+}

@@ -169,3 +169,56 @@ proptest! {
         prop_assert!(r.passed, "{}", r);
     }
 }
+
+/// A stacked bidirectional LSTM and GRU with both options of the
+/// step-by-step path, in training mode: each evaluation runs on a clone of
+/// the layer, whose generator copy draws the same recurrent masks.
+#[test]
+fn layer_norm_and_recurrent_dropout_layers_have_exact_input_gradients() {
+    let mut rng = Rng::seed_from(21);
+    let (steps, n, i, h) = (3, 2, 2, 3);
+    let inputs = vec![
+        Tensor::<f64>::rand_normal(&[steps, n, i], 0.0, 1.0, &mut rng),
+        Tensor::rand_normal(&[4, n, h], 0.0, 1.0, &mut rng),
+        Tensor::rand_normal(&[4, n, h], 0.0, 1.0, &mut rng),
+    ];
+    let lengths = [3, 2];
+    let lstm = LstmConfig::new(i, h)
+        .with_num_layers(2)
+        .with_bidirectional(true)
+        .with_layer_norm(true)
+        .with_recurrent_dropout(0.4)
+        .init::<f64>(&mut rng)
+        .unwrap();
+    let report = check_gradients(
+        |v| {
+            let (y, (hn, cn)) = lstm
+                .clone()
+                .try_forward(&v[0], Some((&v[1], &v[2])), Some(&lengths))
+                .unwrap();
+            flat(&[&y, &hn, &cn])
+        },
+        &inputs,
+        cfg(),
+    );
+    assert!(report.passed, "lstm: {report}");
+    let gru = GruConfig::new(i, h)
+        .with_num_layers(2)
+        .with_bidirectional(true)
+        .with_layer_norm(true)
+        .with_recurrent_dropout(0.4)
+        .init::<f64>(&mut rng)
+        .unwrap();
+    let report = check_gradients(
+        |v| {
+            let (y, hn) = gru
+                .clone()
+                .try_forward(&v[0], Some(&v[1]), Some(&lengths))
+                .unwrap();
+            flat(&[&y, &hn, &v[2]])
+        },
+        &inputs,
+        cfg(),
+    );
+    assert!(report.passed, "gru: {report}");
+}
