@@ -179,7 +179,7 @@ pub(crate) fn stepwise_recurrence<T: Element>(
         let valid = inputs.lengths.and_then(|lens| {
             lens.iter().any(|&l| t >= l).then(|| {
                 let v = lens.iter().flat_map(|&l| {
-                    std::iter::repeat(if t < l { T::one() } else { T::zero() }).take(hid)
+                    std::iter::repeat_n(if t < l { T::one() } else { T::zero() }, hid)
                 });
                 Tensor::from_vec(v.collect(), &[n, hid])
             })
@@ -389,7 +389,7 @@ mod tests {
         let xs = input_pre_activations(&inputs)
             .unwrap()
             .value()
-            .reshape(&[2 * n, 4 * hid]);
+            .reshape([2 * n, 4 * hid]);
         let hs = recurrent_pre_activations(&inputs, &h).unwrap().value();
         for rows in [xs, hs] {
             for r in rows.as_slice().chunks(4 * hid) {

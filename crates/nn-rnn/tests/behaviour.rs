@@ -372,7 +372,7 @@ fn layer_norm_is_per_sequence_and_invariant_to_the_weights_scale() {
         .init::<f64>(&mut rng)
         .unwrap();
     let all = lstm.forward(&x, None).0.value().clone();
-    let first = lstm.forward(&x.narrow(1, 0, 1), None).0.value().clone();
+    let first = lstm.forward(x.narrow(1, 0, 1), None).0.value().clone();
     assert!(max_diff(&all.narrow(1, 0, 1), &first) < 1e-12);
     let w = &lstm.weights(0, 0).weight_hh;
     w.set_value(w.value().mul_scalar(25.0));
