@@ -561,3 +561,15 @@ fn an_unknown_layer_is_refused_by_name() {
         "{e}"
     );
 }
+
+/// A layer-normalised recurrence has no ONNX node: refused, named.
+#[test]
+fn a_layer_normalised_lstm_is_refused() {
+    let lstm = LstmConfig::new(3, 4)
+        .with_layer_norm(true)
+        .init::<f32>(&mut Rng::seed_from(0))
+        .unwrap();
+    let e = nn_onnx::export_layer_proto(&lstm, &[Tensor::zeros(&[5, 2, 3])]).unwrap_err();
+    assert!(e.is_unsupported(), "{e}");
+    assert!(e.to_string().contains("LSTM with layer_norm"), "{e}");
+}

@@ -184,6 +184,14 @@ impl Builder {
         states: Option<(&str, Option<&str>)>,
     ) -> Result<StackOutputs> {
         let c = &s.config;
+        if c.layer_norm {
+            // ONNX's recurrent nodes have no normalised pre-activations.
+            let what = format!(
+                "{} with layer_norm (no ONNX node normalises a recurrence's gates)",
+                s.cell.op()
+            );
+            return Err(unsupported(prefix, what));
+        }
         let dirs = 1 + usize::from(c.bidirectional);
         let h = c.hidden_size;
         let mut input = if c.batch_first {
