@@ -82,7 +82,7 @@ fn only_runs_one_chapter_and_rejects_an_unknown_one() {
     let ctx = quick_ctx("only");
     let report = tour::run(&ctx, Some(1), &mut |_| {}).unwrap();
     assert!(report.results.iter().all(|r| r.chapter == 1));
-    assert_eq!(report.results.len(), 4);
+    assert_eq!(report.results.len(), 11);
     assert!(report.table().contains("softmax regression (digits)"));
     let e = tour::run(&ctx, Some(9), &mut |_| {}).err().unwrap();
     assert!(e.to_string().contains("--only 9"), "{e}");

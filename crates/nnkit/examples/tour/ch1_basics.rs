@@ -148,7 +148,10 @@ fn learning_rate_sweep(ctx: &Ctx) -> Res<Vec<StepResult>> {
                     .value()
                     .item(),
             ));
-            if train.last().is_some_and(|l| !l.is_finite() || l.abs() >= 1e6) {
+            if train
+                .last()
+                .is_some_and(|l| !l.is_finite() || l.abs() >= 1e6)
+            {
                 break;
             }
             let before = flat_parameters(&model);
