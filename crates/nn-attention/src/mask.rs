@@ -114,25 +114,25 @@ pub(crate) fn combined_mask<T: Element>(
     attn_mask: Option<&Mask>,
     key_padding_mask: Option<&Mask>,
 ) -> Result<Option<Tensor<T>>> {
-    if let Some(m) = attn_mask {
-        if (m.rows, m.cols) != (l, s) {
-            return Err(TensorError::shapes(
-                op,
-                &[m.rows, m.cols],
-                &[l, s],
-                "attn_mask must be [L, S]",
-            ));
-        }
+    if let Some(m) = attn_mask
+        && (m.rows, m.cols) != (l, s)
+    {
+        return Err(TensorError::shapes(
+            op,
+            &[m.rows, m.cols],
+            &[l, s],
+            "attn_mask must be [L, S]",
+        ));
     }
-    if let Some(m) = key_padding_mask {
-        if (m.rows, m.cols) != (n, s) {
-            return Err(TensorError::shapes(
-                op,
-                &[m.rows, m.cols],
-                &[n, s],
-                "key_padding_mask must be [N, S]",
-            ));
-        }
+    if let Some(m) = key_padding_mask
+        && (m.rows, m.cols) != (n, s)
+    {
+        return Err(TensorError::shapes(
+            op,
+            &[m.rows, m.cols],
+            &[n, s],
+            "key_padding_mask must be [N, S]",
+        ));
     }
     Ok(match (attn_mask, key_padding_mask) {
         (None, None) => None,

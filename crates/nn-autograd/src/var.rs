@@ -51,10 +51,10 @@ impl<T: Element> Drop for Node<T> {
         let Some(g) = self.grad_fn.take() else { return };
         let mut stack = g.parents;
         while let Some(v) = stack.pop() {
-            if let Ok(mut node) = Arc::try_unwrap(v.node) {
-                if let Some(g) = node.grad_fn.take() {
-                    stack.extend(g.parents);
-                }
+            if let Ok(mut node) = Arc::try_unwrap(v.node)
+                && let Some(g) = node.grad_fn.take()
+            {
+                stack.extend(g.parents);
             }
         }
     }

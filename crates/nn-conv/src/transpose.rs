@@ -54,24 +54,24 @@ pub(crate) fn transpose_at<T: Element>(
         dst.len()
     );
     #[cfg(target_arch = "x86_64")]
-    if let (Some(s), Some(d)) = (as_f32(src), as_f32_mut(dst)) {
-        if level.min(simd::detected()) >= SimdLevel::Avx2Fma {
-            let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
-            // SAFETY: the CPU has AVX (part of the detected level) and the assert above
-            // bounds every element of the `r8 × c8` block the kernel reads
-            // and writes.
-            unsafe { avx::transpose(s, src_stride, r8, c8, d, dst_stride) };
-            // The edges: the last `rows − r8` rows, then the last columns.
-            if rows > r8 {
-                let s = &src[r8 * src_stride..];
-                portable(s, src_stride, rows - r8, cols, &mut dst[r8..], dst_stride);
-            }
-            if cols > c8 {
-                let d = &mut dst[c8 * dst_stride..];
-                portable(&src[c8..], src_stride, r8, cols - c8, d, dst_stride);
-            }
-            return;
+    if let (Some(s), Some(d)) = (as_f32(src), as_f32_mut(dst))
+        && level.min(simd::detected()) >= SimdLevel::Avx2Fma
+    {
+        let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
+        // SAFETY: the CPU has AVX (part of the detected level) and the assert above
+        // bounds every element of the `r8 × c8` block the kernel reads
+        // and writes.
+        unsafe { avx::transpose(s, src_stride, r8, c8, d, dst_stride) };
+        // The edges: the last `rows − r8` rows, then the last columns.
+        if rows > r8 {
+            let s = &src[r8 * src_stride..];
+            portable(s, src_stride, rows - r8, cols, &mut dst[r8..], dst_stride);
         }
+        if cols > c8 {
+            let d = &mut dst[c8 * dst_stride..];
+            portable(&src[c8..], src_stride, r8, cols - c8, d, dst_stride);
+        }
+        return;
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = level; // one kernel: the portable one

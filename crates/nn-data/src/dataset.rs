@@ -200,13 +200,13 @@ impl<T: Element> TensorDataset<T> {
                 "features must have a sample dimension, got a scalar",
             ));
         }
-        if let Targets::Values(v) = &targets {
-            if v.ndim() == 0 {
-                return Err(DataError::invalid(
-                    "TensorDataset::new",
-                    "target values must have a sample dimension, got a scalar",
-                ));
-            }
+        if let Targets::Values(v) = &targets
+            && v.ndim() == 0
+        {
+            return Err(DataError::invalid(
+                "TensorDataset::new",
+                "target values must have a sample dimension, got a scalar",
+            ));
         }
         let n = features.shape()[0];
         if targets.len() != n {

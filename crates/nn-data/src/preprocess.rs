@@ -262,7 +262,7 @@ impl MinMaxScaler {
 /// assert_eq!(y.to_vec(), vec![0., 0., 1., 1., 0., 0.]);
 /// ```
 pub fn one_hot<T: Element>(classes: &[usize], num_classes: usize) -> Result<Tensor<T>> {
-    if let Some((i, &c)) = classes.iter().enumerate().find(|(_, &c)| c >= num_classes) {
+    if let Some((i, &c)) = classes.iter().enumerate().find(|&(_, &c)| c >= num_classes) {
         return Err(DataError::invalid(
             "one_hot",
             format!("class {c} of sample {i} is out of range for {num_classes} classes"),

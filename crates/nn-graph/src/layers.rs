@@ -46,15 +46,15 @@ pub fn gcn_conv<T: Element>(
         ));
     }
     let f_out = weight.shape()[0];
-    if let Some(b) = bias {
-        if b.shape() != [f_out] {
-            return Err(TensorError::shapes(
-                "gcn_conv",
-                weight.shape(),
-                b.shape(),
-                format!("bias must be [{f_out}]"),
-            ));
-        }
+    if let Some(b) = bias
+        && b.shape() != [f_out]
+    {
+        return Err(TensorError::shapes(
+            "gcn_conv",
+            weight.shape(),
+            b.shape(),
+            format!("bias must be [{f_out}]"),
+        ));
     }
     let y = a_hat.matmul(&x.matmul(&weight.transpose(0, 1)))?;
     Ok(match bias {

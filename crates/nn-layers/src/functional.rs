@@ -34,15 +34,15 @@ pub fn linear<T: Element>(x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>) ->
             format!("input's last dim must equal in_features = {in_f}"),
         ));
     }
-    if let Some(b) = bias {
-        if b.shape() != [out_f] {
-            return Err(TensorError::shapes(
-                "linear",
-                weight.shape(),
-                b.shape(),
-                format!("bias must be [out_features = {out_f}]"),
-            ));
-        }
+    if let Some(b) = bias
+        && b.shape() != [out_f]
+    {
+        return Err(TensorError::shapes(
+            "linear",
+            weight.shape(),
+            b.shape(),
+            format!("bias must be [out_features = {out_f}]"),
+        ));
     }
     // One [rows, in] matrix whatever the leading dims (a vector [in] is one
     // row): the weight's gradient is then one GEMM over all rows, not one
@@ -145,15 +145,15 @@ pub fn batch_norm<T: Element>(
             running.as_ref().map(|r| r.var.shape().to_vec()),
         ),
     ] {
-        if let Some(s) = t {
-            if s != per_channel {
-                return Err(TensorError::shapes(
-                    op,
-                    x.shape(),
-                    &s,
-                    format!("{name} must be [C = {c}]"),
-                ));
-            }
+        if let Some(s) = t
+            && s != per_channel
+        {
+            return Err(TensorError::shapes(
+                op,
+                x.shape(),
+                &s,
+                format!("{name} must be [C = {c}]"),
+            ));
         }
     }
     let view = channel_view(x.shape());
@@ -231,15 +231,15 @@ pub fn layer_norm<T: Element>(
         ));
     }
     for (name, v) in [("weight", weight), ("bias", bias)] {
-        if let Some(v) = v {
-            if v.shape() != normalized_shape {
-                return Err(TensorError::shapes(
-                    op,
-                    normalized_shape,
-                    v.shape(),
-                    format!("{name} must have shape normalized_shape"),
-                ));
-            }
+        if let Some(v) = v
+            && v.shape() != normalized_shape
+        {
+            return Err(TensorError::shapes(
+                op,
+                normalized_shape,
+                v.shape(),
+                format!("{name} must have shape normalized_shape"),
+            ));
         }
     }
     Ok(crate::layer_norm::layer_norm_node(x, k, weight, bias, eps))

@@ -177,15 +177,15 @@ pub(crate) fn recurrence_with_input_bias<T: Element>(
         ));
     }
     for (b, what) in [(b_hh, "bias_hh"), (b_ih, "bias_ih")] {
-        if let Some(b) = b {
-            if b.shape() != [gh] {
-                return Err(TensorError::shapes(
-                    op,
-                    b.shape(),
-                    &[gh],
-                    format!("{what} must be [G·hidden]"),
-                ));
-            }
+        if let Some(b) = b
+            && b.shape() != [gh]
+        {
+            return Err(TensorError::shapes(
+                op,
+                b.shape(),
+                &[gh],
+                format!("{what} must be [G·hidden]"),
+            ));
         }
     }
     match (kind.has_cell(), c0) {

@@ -276,15 +276,15 @@ pub fn tree_rnn<T: Element>(
             format!("weight must be [{d}, {}] for leaves of width {d}", 2 * d),
         ));
     }
-    if let Some(b) = bias {
-        if b.shape() != [d] {
-            return Err(TensorError::shapes(
-                op,
-                weight.shape(),
-                b.shape(),
-                format!("bias must be [{d}]"),
-            ));
-        }
+    if let Some(b) = bias
+        && b.shape() != [d]
+    {
+        return Err(TensorError::shapes(
+            op,
+            weight.shape(),
+            b.shape(),
+            format!("bias must be [{d}]"),
+        ));
     }
     let weight_t = weight.transpose(0, 1);
     // `computed` holds the rows computed so far (the leaves, then one block

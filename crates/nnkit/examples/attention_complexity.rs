@@ -37,7 +37,7 @@ fn cpu_ns() -> Option<u64> {
         sec: i64,
         nsec: i64,
     }
-    extern "C" {
+    unsafe extern "C" {
         fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
     }
     const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;

@@ -309,15 +309,15 @@ impl<T: Element> Var<T> {
         reduction: Reduction,
     ) -> Result<Var<T>> {
         let c = check_class_targets("nll_loss", self, target)?;
-        if let Some(w) = weight {
-            if w.shape() != [c] {
-                return Err(TensorError::shapes(
-                    "nll_loss",
-                    self.shape(),
-                    w.shape(),
-                    format!("class weights must have shape [{c}]"),
-                ));
-            }
+        if let Some(w) = weight
+            && w.shape() != [c]
+        {
+            return Err(TensorError::shapes(
+                "nll_loss",
+                self.shape(),
+                w.shape(),
+                format!("class weights must have shape [{c}]"),
+            ));
         }
         let shape = self.shape().to_vec();
         let inner: usize = shape[2..].iter().product();

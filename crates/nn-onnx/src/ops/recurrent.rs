@@ -166,14 +166,14 @@ fn run(node: &Node, inputs: &Inputs<'_>, family: Family) -> OpResult<Vec<Value>>
         ));
     }
     let b = inputs.opt_float(3)?;
-    if let Some(b) = b {
-        if b.shape() != [dirs, 2 * g * hidden] {
-            return fail(format!(
-                "B of shape {:?}, expected [{dirs}, {}]",
-                b.shape(),
-                2 * g * hidden
-            ));
-        }
+    if let Some(b) = b
+        && b.shape() != [dirs, 2 * g * hidden]
+    {
+        return fail(format!(
+            "B of shape {:?}, expected [{dirs}, {}]",
+            b.shape(),
+            2 * g * hidden
+        ));
     }
     let lengths: Option<Vec<usize>> = match inputs.opt(4) {
         None => None,

@@ -157,10 +157,10 @@ fn check_created(op: &str, shape: &[usize]) -> OpResult<()> {
 
 fn dropout(node: &Node, inputs: &Inputs<'_>) -> OpResult<Vec<Value>> {
     // Inference: the identity. `training_mode` (opset 12, input 2) must be off.
-    if let Some(t) = inputs.opt(2) {
-        if t.to_f64s().iter().any(|&v| v != 0.0) {
-            return unsupported("training_mode = true");
-        }
+    if let Some(t) = inputs.opt(2)
+        && t.to_f64s().iter().any(|&v| v != 0.0)
+    {
+        return unsupported("training_mode = true");
     }
     let x = inputs.get(0)?;
     let mut out = vec![x.clone()];

@@ -400,7 +400,7 @@ fn logistic_regression(ctx: &Ctx) -> Res<StepResult> {
     let correct = logits
         .iter()
         .zip(classes)
-        .filter(|(z, &c)| (**z > 0.0) == (c == 1))
+        .filter(|&(&z, &c)| (z > 0.0) == (c == 1))
         .count();
     Ok(step.at_least("test accuracy", correct as f64 / classes.len() as f64, 0.95))
 }

@@ -133,11 +133,11 @@ impl Report {
 pub fn run(ctx: &Ctx, only: Option<usize>, on_result: &mut dyn FnMut(&StepResult)) -> Res<Report> {
     let start = Instant::now();
     let all = chapters();
-    if let Some(n) = only {
-        if !all.iter().any(|c| c.number == n) {
-            let have: Vec<String> = all.iter().map(|c| c.number.to_string()).collect();
-            return Err(format!("--only {n}: the tour has chapters {}", have.join(", ")).into());
-        }
+    if let Some(n) = only
+        && !all.iter().any(|c| c.number == n)
+    {
+        let have: Vec<String> = all.iter().map(|c| c.number.to_string()).collect();
+        return Err(format!("--only {n}: the tour has chapters {}", have.join(", ")).into());
     }
     let mut results = Vec::new();
     for c in all.iter().filter(|c| only.is_none_or(|n| n == c.number)) {
