@@ -39,6 +39,8 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+#[cfg(feature = "openblas")]
+pub mod blas;
 pub mod dims;
 pub mod element;
 pub mod elementwise;

@@ -22,7 +22,9 @@
 //! kernels from the CPU and has no run-time cap: `NN_SIMD` does not reach
 //! it. Its AVX-512 kernels are compiled in only with this crate's
 //! `gemm-avx512` feature (on by default); building without it caps GEMM at
-//! AVX2 + FMA.
+//! AVX2 + FMA. With the `openblas` feature, large products run on the
+//! system's OpenBLAS only when the level is not capped (see
+//! `nn_tensor::blas`).
 //!
 //! ```
 //! use nn_tensor::simd::{self, SimdLevel};
