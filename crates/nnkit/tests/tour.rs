@@ -67,6 +67,7 @@ fn quick_tour_meets_every_floor_and_writes_its_figures() {
         "ch5_rnn_lstm_gru.png",
         "ch6_attention_map.png",
         "ch7_optimisers.png",
+        "ch7_flat_sharp.png",
         "ch8_ae_reconstructions.png",
         "ch8_vae_prior_samples.png",
         "ch8_gan_ring.png",

@@ -1,6 +1,7 @@
 //! Chapter 7, optimisation: SGD vs momentum vs Adam on one model; zero vs
 //! Xavier vs He initialisation; a deep sigmoid network with and without
-//! batch normalisation.
+//! batch normalisation; clipping an exploding RNN; the flat and sharp
+//! minima that small- and large-batch SGD find.
 
 use nnkit::layers::init::{FanMode, Nonlinearity};
 use nnkit::layers::Initializer;
@@ -46,6 +47,7 @@ pub fn run(ctx: &Ctx) -> Res<Vec<StepResult>> {
     out.extend(initialisations(ctx)?);
     out.extend(batch_norm(ctx)?);
     out.extend(clipping(ctx)?);
+    out.extend(flat_and_sharp_minima(ctx)?);
     Ok(out)
 }
 
@@ -240,5 +242,153 @@ fn clipping(ctx: &Ctx) -> Res<Vec<StepResult>> {
         "final training loss {:.4}, finite; predicting the mean scores 0.1667",
         losses.last().copied().unwrap_or(f64::NAN)
     )));
+    Ok(out)
+}
+
+/// A random direction in parameter space, normalised filter by filter (Li
+/// et al., 2018): each row of a weight matrix gets a Gaussian direction
+/// rescaled to that row's norm, so a step of α moves every unit by the same
+/// fraction α of its own weights (a ReLU network's loss does not change when
+/// a unit's incoming weights are scaled up and its outgoing ones down, so an
+/// unnormalised direction would compare the scales, not the shapes, of two
+/// minima). Biases stay fixed (zero direction).
+fn filter_normalised_direction(weights: &[Tensor<f32>], rng: &mut Rng) -> Vec<Tensor<f32>> {
+    weights
+        .iter()
+        .map(|w| {
+            let shape = w.shape().to_vec();
+            if shape.len() < 2 {
+                return Tensor::zeros(&shape);
+            }
+            let cols = shape[1..].iter().product::<usize>();
+            let d = Tensor::<f32>::rand_normal(&shape, 0.0, 1.0, rng).to_vec();
+            let w = w.to_vec();
+            let mut out = Vec::with_capacity(d.len());
+            for (dr, wr) in d.chunks(cols).zip(w.chunks(cols)) {
+                let norm = |v: &[f32]| v.iter().map(|a| a * a).sum::<f32>().sqrt();
+                let scale = norm(wr) / norm(dr).max(f32::MIN_POSITIVE);
+                out.extend(dr.iter().map(|a| a * scale));
+            }
+            Tensor::from_vec(out, &shape)
+        })
+        .collect()
+}
+
+/// Training loss of `model` at `θ + α·d` for every α of `alphas`, averaged
+/// over `directions`; the weights are put back afterwards.
+fn loss_along(
+    model: &Sequential<f32>,
+    data: &nnkit::data::TensorDataset<f32>,
+    directions: &[Vec<Tensor<f32>>],
+    alphas: &[f64],
+) -> Res<Vec<f64>> {
+    let theta = common::snapshot(model);
+    let mut curve = vec![0.0; alphas.len()];
+    for d in directions {
+        for (c, &a) in curve.iter_mut().zip(alphas) {
+            let moved: Vec<Tensor<f32>> = theta
+                .iter()
+                .zip(d)
+                .map(|(w, d)| w.add(&d.mul_scalar(a as f32)))
+                .collect();
+            common::restore(model, &moved);
+            *c += common::loss_on(model, data)? / directions.len() as f64;
+        }
+    }
+    common::restore(model, &theta);
+    Ok(curve)
+}
+
+/// Chapter 7's flat and sharp minima (Keskar et al., 2017): the same MLP
+/// trained by SGD (lr 0.1) with batches of 8 and with the whole training set
+/// as one batch, each stopped at the first epoch whose training loss is at
+/// most the same target, then the training loss along five random
+/// filter-normalised directions around each minimum. Compared at the same
+/// training loss, the large-batch minimum's loss rises faster: it sits in a
+/// sharper valley.
+fn flat_and_sharp_minima(ctx: &Ctx) -> Res<Vec<StepResult>> {
+    let s = common::digits_splits(ctx)?;
+    let widths = [64, 64, 64, 10];
+    let alphas: Vec<f64> = (0..=20).map(|i| f64::from(i - 10) / 10.0).collect();
+    let ce = |o: &Var<f32>, b: &nnkit::data::Batch<f32>| common::cross_entropy(o, b.classes());
+    // The quick run stops earlier (a higher target), where the full batch
+    // needs 2.5 times fewer epochs.
+    let target = ctx.pick(0.01, 0.03);
+    let full = s.train.len();
+    let mut curves = Vec::new();
+    let mut out = Vec::new();
+    for (batch, max_epochs) in [(8, 100), (full, 3000)] {
+        let label = if batch == full {
+            format!("full batch ({full})")
+        } else {
+            format!("batch {batch}")
+        };
+        let step = Step::start(7, format!("SGD, {label}: epochs to training loss {target}"));
+        let model = common::mlp(
+            &widths,
+            RELU,
+            Initializer::PYTORCH_DEFAULT,
+            false,
+            &mut ctx.rng(76),
+        )?;
+        let mut opt = SgdConfig::new(0.1).init(model.named_parameters())?;
+        let losses = common::train(
+            ctx,
+            step.name(),
+            &model,
+            &mut opt,
+            &s.train,
+            batch,
+            max_epochs,
+            ce,
+            |_, _| Ok(common::loss_on(&model, &s.train)? > target),
+        )?;
+        let train_loss = common::loss_on(&model, &s.train)?;
+        let test_acc = common::accuracy_on(&model, &s.test)?;
+        let weights = common::snapshot(&model);
+        let mut rng = ctx.rng(77);
+        let directions: Vec<Vec<Tensor<f32>>> = (0..5)
+            .map(|_| filter_normalised_direction(&weights, &mut rng))
+            .collect();
+        let curve = loss_along(&model, &s.train, &directions, &alphas)?;
+        out.push(
+            step.at_most("training loss", train_loss, target)
+                .with_note(format!(
+                    "{} epochs; test accuracy {test_acc:.4}; loss at α = −0.5, +0.5: {:.4}, {:.4}",
+                    losses.len(),
+                    curve[5],
+                    curve[15]
+                )),
+        );
+        curves.push(curve);
+    }
+    // How much the loss rises half a filter norm away, beyond its value at
+    // the minimum, averaged over both sides.
+    let rise = |c: &[f64]| (c[5] + c[15]) / 2.0 - c[10];
+    let step = Step::start(7, "sharp (full batch) vs flat (batch 8) minimum");
+    out.push(
+        step.at_least(
+            "loss rise at α = ±0.5, full batch ÷ batch 8",
+            rise(&curves[1]) / rise(&curves[0]),
+            1.2,
+        )
+        .with_note(format!(
+            "rise {:.4} (full batch) vs {:.4} (batch 8)",
+            rise(&curves[1]),
+            rise(&curves[0])
+        )),
+    );
+    let names = ["batch 8".to_string(), format!("full batch ({full})")];
+    let mut table = format!(
+        "Training loss along 5 random filter-normalised directions (mean), SGD lr 0.1 stopped at training loss ≤ {target}\n| α | {} | {} |\n|---:|---:|---:|",
+        names[0], names[1]
+    );
+    for (i, a) in alphas.iter().enumerate().step_by(2) {
+        table += &format!("\n| {a:.1} | {:.4} | {:.4} |", curves[0][i], curves[1][i]);
+    }
+    println!("{table}\n");
+    std::fs::write(ctx.figure("ch7_flat_sharp.md")?, table + "\n")?;
+    let series: Vec<&[f64]> = curves.iter().map(|c| c.as_slice()).collect();
+    nnkit::train::figures::save_line_chart(ctx.figure("ch7_flat_sharp.png")?, &series)?;
     Ok(out)
 }
