@@ -4,12 +4,11 @@
 //! The `gemm` crate is the default everywhere: pure Rust, no system library,
 //! and as fast as a vendor BLAS on small and skinny products. On large
 //! square products OpenBLAS's hand-written kernels are faster on AVX2
-//! machines: at n = 2048 on an AMD EPYC (Zen 3, AVX2 + FMA, one thread),
-//! Debian's OpenBLAS 0.3.21 ran at 89 GFLOP/s, `gemm` at 80 and PyTorch's
-//! MKL at 85 (`docs/performance.md` has the command and the table). So with
-//! the feature on, a product whose three sizes are all at least
-//! [`MIN_DIM`] goes to OpenBLAS when the library can be loaded, and every
-//! other product stays on `gemm`.
+//! machines (about 10 % at n = 2048 on an AMD EPYC with AVX2 + FMA, where
+//! they also beat PyTorch's MKL: the `gemm_backends` benchmark and the table
+//! in `docs/performance.md`). So with the feature on, a product whose three
+//! sizes are all at least [`MIN_DIM`] goes to OpenBLAS when the library can
+//! be loaded, and every other product stays on `gemm`.
 //!
 //! The library is opened at run time (`libopenblas.so.0` and its other usual
 //! names), not linked: a build with the feature runs on machines without
@@ -25,6 +24,7 @@
 
 use std::any::TypeId;
 use std::ffi::c_int;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
@@ -33,9 +33,10 @@ use crate::matmul::MatRef;
 use crate::Element;
 
 /// The smallest size, in each of the three dimensions, of a product sent to
-/// OpenBLAS. At 512 the two backends measured the same; at 1024 OpenBLAS
-/// was 5–8 % faster, at 2048 11 %; on products with one small dimension
-/// (`4096×64·64×576`, a convolution's shape) `gemm` was 20 % faster.
+/// OpenBLAS (`gemm_backends` in `docs/performance.md`): at 512 the two
+/// backends measured the same, at 1024 and 2048 OpenBLAS was faster, and on
+/// products with one small dimension (a convolution's `4096×64·64×576`)
+/// `gemm` was as fast or faster.
 pub const MIN_DIM: usize = 768;
 
 /// The environment variable that can keep every product on `gemm`.
@@ -138,7 +139,27 @@ fn library() -> Option<&'static OpenBlas> {
 /// let _on_openblas = nn_tensor::blas::available();
 /// ```
 pub fn available() -> bool {
-    crate::simd::level() == crate::simd::detected() && library().is_some()
+    ENABLED.load(Ordering::Relaxed)
+        && crate::simd::level() == crate::simd::detected()
+        && library().is_some()
+}
+
+/// Switched off by [`set_enabled`].
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Sends large products to OpenBLAS (`true`, the default) or keeps every
+/// product on `gemm` (`false`) from now on, as `NN_GEMM=gemm` does for the
+/// whole run: to compare the two in one process (the `gemm_backends`
+/// benchmark does). Returns [`available`] after the change.
+///
+/// ```
+/// use nn_tensor::blas;
+/// assert!(!blas::set_enabled(false));
+/// blas::set_enabled(true);
+/// ```
+pub fn set_enabled(enabled: bool) -> bool {
+    ENABLED.store(enabled, Ordering::Relaxed);
+    available()
 }
 
 /// A CBLAS operand: the transpose flag and leading dimension of a

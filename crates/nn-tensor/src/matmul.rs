@@ -24,12 +24,12 @@ const GEMM_PARALLEL_FLOPS: usize = 1 << 21;
 
 /// The `gemm` crate packs the left operand's rows (its "rhs", since it works
 /// on the transposed, column-major problem) into contiguous panels only when
-/// the output has more than this many micro-kernel rows (× 24 on AVX2);
-/// its default, 128, never packs below 3072 output columns. Packing from
-/// 1008 output columns on was 4–6 % faster at n = 1024 and 2048 (one
-/// thread, AMD EPYC with AVX2, best of 9 interleaved runs) and gave
-/// bit-identical results; below that it was slower on skinny products.
-const GEMM_RHS_PACKING_THRESHOLD: usize = 42;
+/// the output has more than this many micro-kernel rows (× 24 on AVX2); its
+/// default, 128, never packs below 3072 output columns. Packing from 1008
+/// output columns on was faster at n = 1024 and 2048 and gave bit-identical
+/// results; below that it was slower on skinny products (`gemm_backends` in
+/// `docs/performance.md`).
+pub const GEMM_RHS_PACKING_THRESHOLD: usize = 42;
 
 /// Sets the `gemm` crate's process-wide packing threshold once, before the
 /// first product.
