@@ -2,7 +2,7 @@
 //! pass alone (the difference is backward plus the update).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use nn_autograd::{Reduction, Var};
+use nn_autograd::Var;
 use nn_bench::w2_mlp::{MlpTraining, BATCH, SIZES};
 use nn_tensor::{Rng, Tensor};
 
@@ -22,7 +22,7 @@ fn mlp(c: &mut Criterion) {
     let y: Vec<usize> = (0..BATCH).map(|i| i % 10).collect();
     g.bench_function("forward_loss", |b| {
         b.iter(|| {
-            let l = t.model.forward(&x).cross_entropy(&y, Reduction::Mean, 0.0);
+            let l = t.model.forward(&x).cross_entropy(&y);
             std::hint::black_box(l.value().item())
         })
     });

@@ -9,7 +9,6 @@
 //!
 //! `cargo run --release -p nn-bench --example w2_profile [steps]`
 
-use nn_autograd::Reduction;
 use nn_bench::step_profile::{profile_step, StepGemms};
 use nn_bench::w2_mlp::{sgd_step, MlpTraining, BATCH, LR, SIZES};
 
@@ -29,7 +28,7 @@ fn main() {
         "W2",
         "sgd update",
         steps,
-        || t.model.forward(&x).cross_entropy(&y, Reduction::Mean, 0.0),
+        || t.model.forward(&x).cross_entropy(&y),
         |loss| loss.backward(),
         |g| sgd_step(&t.model.parameters(), g, LR),
         &StepGemms::new(BATCH, &widths, 2),

@@ -5,7 +5,7 @@
 //! Built directly on [`Parameter`] and [`Var`] ops until the layer and
 //! optimiser crates exist; when they land, only this module changes.
 
-use nn_autograd::{Gradients, Parameter, Reduction, Var};
+use nn_autograd::{Gradients, Parameter, Var};
 use nn_tensor::{Rng, Tensor};
 
 use crate::workload::Workload;
@@ -136,10 +136,7 @@ impl MlpTraining {
 
     /// Forward, loss, backward, SGD update; returns the loss before the update.
     pub fn step(&self) -> f32 {
-        let loss = self
-            .model
-            .forward(&self.x)
-            .cross_entropy(&self.y, Reduction::Mean, 0.0);
+        let loss = self.model.forward(&self.x).cross_entropy(&self.y);
         let value = loss.value().item();
         let grads = loss.backward();
         // Free the graph so the parameters' storage is no longer shared and

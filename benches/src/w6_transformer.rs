@@ -4,7 +4,7 @@
 //! training steps per second.
 
 use nn_attention::{TransformerEncoderLayer, TransformerLayerConfig};
-use nn_autograd::{Reduction, Var};
+use nn_autograd::Var;
 use nn_layers::Module;
 use nn_optim::{Adam, AdamConfig};
 use nn_tensor::{Rng, Tensor};
@@ -63,7 +63,7 @@ impl TransformerTraining {
         let loss = self
             .layer
             .forward(&self.x, None, None)
-            .mse_loss(&self.target, Reduction::Mean);
+            .mse_loss(&self.target);
         let value = loss.value().item();
         let grads = loss.backward();
         // Free the graph so the parameters' storage is no longer shared and

@@ -6,7 +6,7 @@
 //! tests on [`nn_distributed::SingleProcess`]); the `w8_ddp` binary (feature
 //! `distributed`, needs Open MPI) times it under `mpirun`.
 
-use nn_autograd::{Parameter, Reduction, Var};
+use nn_autograd::{Parameter, Var};
 use nn_data::{Batch, DataLoader, ShardBatch, TensorDataset};
 use nn_distributed::{
     Communicator, DataParallel, DataParallelConfig, ReduceAlgorithm, ReducedStep,
@@ -33,7 +33,7 @@ fn model_and_data() -> (Mlp, TensorDataset<f32>) {
 fn loss(model: &Mlp, b: &Batch<f32>) -> Var<f32> {
     model
         .forward(&Var::constant(b.features.clone()))
-        .cross_entropy(b.classes(), Reduction::Mean, 0.0)
+        .cross_entropy(b.classes())
 }
 
 /// The single-process step: W2's step on the whole global batch.

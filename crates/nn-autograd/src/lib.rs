@@ -38,6 +38,10 @@ pub mod var;
 
 pub use graph::Gradients;
 pub use nn_tensor;
-pub use ops::loss::Reduction;
+pub use ops::loss::{
+    BceWithLogitsLoss, CrossEntropyLoss, GaussianKl, HuberLoss, L1Loss, MseLoss, NllLoss,
+    Reduction, SmoothL1Loss, SquaredLoss,
+};
+pub use ops::target::Target;
 pub use parameter::Parameter;
 pub use var::{is_grad_disabled, no_grad, BackwardFn, NoGradGuard, Var, VarId};

@@ -3,7 +3,10 @@
 //! and the panicking twins say exactly the same.
 
 use nn_autograd::ops::loss::{gaussian_kl, try_gaussian_kl};
-use nn_autograd::{Parameter, Reduction, Var};
+use nn_autograd::{
+    BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, NllLoss, Parameter, Reduction, SmoothL1Loss,
+    Var,
+};
 use nn_tensor::{Tensor, TensorError};
 use nn_testkit::errors::same_message;
 
@@ -137,35 +140,51 @@ fn softmax_dim_out_of_range_panics() {
 fn cross_entropy_errors() {
     let x = leaf(&[2, 3]);
     same_message(
-        x.try_cross_entropy(&[0, 3], Reduction::Mean, 0.0),
-        || x.cross_entropy(&[0, 3], Reduction::Mean, 0.0),
+        x.try_cross_entropy(&[0, 3]),
+        || x.cross_entropy(&[0, 3]),
         "cross_entropy: target class 3 is out of range for 3 classes",
     );
     same_message(
-        x.try_cross_entropy(&[0], Reduction::Mean, 0.0),
-        || x.cross_entropy(&[0], Reduction::Mean, 0.0),
+        x.try_cross_entropy(&[0]),
+        || x.cross_entropy(&[0]),
         "cross_entropy: 1 targets for input of shape [2, 3], which has 2 positions",
     );
+    let mut ce = CrossEntropyLoss::new();
+    ce.label_smoothing = 1.5; // a field set directly is checked when used
     same_message(
-        x.try_cross_entropy(&[0, 1], Reduction::Mean, 1.5),
-        || x.cross_entropy(&[0, 1], Reduction::Mean, 1.5),
+        ce.try_forward(&x, &[0, 1]),
+        || ce.forward(&x, &[0, 1]),
         "cross_entropy: label_smoothing 1.5 is outside [0, 1]",
+    );
+    assert_eq!(
+        CrossEntropyLoss::new()
+            .with_label_smoothing(-0.1)
+            .unwrap_err()
+            .to_string(),
+        "CrossEntropyLoss: label_smoothing = -0.1 is outside [0, 1]"
     );
     let v = leaf(&[3]);
     same_message(
-        v.try_cross_entropy(&[0], Reduction::Mean, 0.0),
-        || v.cross_entropy(&[0], Reduction::Mean, 0.0),
+        v.try_cross_entropy(&[0]),
+        || v.cross_entropy(&[0]),
         "cross_entropy: input of shape [3] needs a class dim 1",
     );
     // Extra dims: [N, C, L] needs N·L targets.
     let x3 = leaf(&[2, 3, 4]);
     same_message(
-        x3.try_cross_entropy(&[0; 6], Reduction::None, 0.0),
-        || x3.cross_entropy(&[0; 6], Reduction::None, 0.0),
+        x3.try_cross_entropy(&[0; 6]),
+        || x3.cross_entropy(&[0; 6]),
         "cross_entropy: 6 targets for input of shape [2, 3, 4], which has 8 positions",
     );
+    // Class probabilities must have the logits' shape.
+    let p = Tensor::zeros(&[2, 4]);
+    same_message(
+        x.try_cross_entropy(&p),
+        || x.cross_entropy(&p),
+        "cross_entropy: shapes [2, 3] and [2, 4] do not match: input and target must have the same shape",
+    );
     assert!(matches!(
-        x.try_cross_entropy(&[9, 0], Reduction::Sum, 0.0),
+        x.try_cross_entropy(&[9, 0]),
         Err(TensorError::InvalidArgument {
             op: "cross_entropy",
             ..
@@ -177,15 +196,21 @@ fn cross_entropy_errors() {
 fn nll_loss_errors() {
     let x = leaf(&[2, 3]);
     same_message(
-        x.try_nll_loss(&[5, 0], None, Reduction::Mean),
-        || x.nll_loss(&[5, 0], None, Reduction::Mean),
+        x.try_nll_loss(&[5, 0]),
+        || x.nll_loss(&[5, 0]),
         "nll_loss: target class 5 is out of range for 3 classes",
     );
-    let w = Tensor::ones(&[2]);
+    let nll = NllLoss::new().with_weight(Tensor::ones(&[2]));
     same_message(
-        x.try_nll_loss(&[0, 1], Some(&w), Reduction::Mean),
-        || x.nll_loss(&[0, 1], Some(&w), Reduction::Mean),
+        nll.try_forward(&x, &[0, 1]),
+        || nll.forward(&x, &[0, 1]),
         "nll_loss: shapes [2, 3] and [2] do not match: class weights must have shape [3]",
+    );
+    let values = Tensor::zeros(&[2, 3]);
+    same_message(
+        x.try_nll_loss(&values),
+        || x.nll_loss(&values),
+        "nll_loss: expects class indices as target, got a tensor of shape [2, 3]",
     );
 }
 
@@ -193,29 +218,54 @@ fn nll_loss_errors() {
 fn regression_loss_errors() {
     let (a, b) = (leaf(&[2, 3]), leaf(&[3, 2]));
     same_message(
-        a.try_mse_loss(&b, Reduction::Mean),
-        || a.mse_loss(&b, Reduction::Mean),
+        a.try_mse_loss(&b),
+        || a.mse_loss(&b),
         "mse_loss: shapes [2, 3] and [3, 2] do not match: input and target must have the same shape",
     );
     same_message(
-        a.try_huber_loss(&b, 1.0, Reduction::Mean),
-        || a.huber_loss(&b, 1.0, Reduction::Mean),
+        a.try_l1_loss(&b),
+        || a.l1_loss(&b),
+        "l1_loss: shapes [2, 3] and [3, 2] do not match: input and target must have the same shape",
+    );
+    same_message(
+        a.try_huber_loss(&b),
+        || a.huber_loss(&b),
         "huber_loss: shapes [2, 3] and [3, 2] do not match: input and target must have the same shape",
     );
+    let mut huber = HuberLoss::new();
+    huber.delta = 0.0;
     same_message(
-        a.try_huber_loss(&a, 0.0, Reduction::Mean),
-        || a.huber_loss(&a, 0.0, Reduction::Mean),
+        huber.try_forward(&a, &a),
+        || huber.forward(&a, &a),
         "huber_loss: delta 0 must be positive",
     );
-    same_message(
-        a.try_smooth_l1_loss(&b, 1.0, Reduction::Sum),
-        || a.smooth_l1_loss(&b, 1.0, Reduction::Sum),
-        "smooth_l1_loss: shapes [2, 3] and [3, 2] do not match: input and target must have the same shape",
+    assert_eq!(
+        HuberLoss::new().with_delta(0.0).unwrap_err().to_string(),
+        "HuberLoss: delta = 0 must be > 0"
     );
     same_message(
-        a.try_smooth_l1_loss(&a, -1.0, Reduction::Sum),
-        || a.smooth_l1_loss(&a, -1.0, Reduction::Sum),
+        a.try_smooth_l1_loss(&b),
+        || a.smooth_l1_loss(&b),
+        "smooth_l1_loss: shapes [2, 3] and [3, 2] do not match: input and target must have the same shape",
+    );
+    let mut smooth = SmoothL1Loss::new();
+    smooth.beta = -1.0;
+    same_message(
+        smooth.try_forward(&a, &a),
+        || smooth.forward(&a, &a),
         "smooth_l1_loss: beta -1 must be >= 0",
+    );
+    assert!(SmoothL1Loss::new().with_beta(-1.0).is_err());
+    // Class indices where values are meant name the loss and both sides.
+    same_message(
+        a.try_mse_loss(&[0, 1]),
+        || a.mse_loss(&[0, 1]),
+        "mse_loss: expects a target tensor like the input [2, 3], got 2 class indices",
+    );
+    same_message(
+        a.try_squared_loss(&[0, 1]),
+        || a.squared_loss(&[0, 1]),
+        "squared_loss: expects a target tensor like the input [2, 3], got 2 class indices",
     );
 }
 
@@ -224,16 +274,21 @@ fn bce_with_logits_errors() {
     let x = leaf(&[2, 3]);
     let t = Tensor::zeros(&[3, 2]);
     same_message(
-        x.try_binary_cross_entropy_with_logits(&t, None, Reduction::Mean),
-        || x.binary_cross_entropy_with_logits(&t, None, Reduction::Mean),
+        x.try_binary_cross_entropy_with_logits(&t),
+        || x.binary_cross_entropy_with_logits(&t),
         "binary_cross_entropy_with_logits: shapes [2, 3] and [3, 2] do not match: input and target must have the same shape",
     );
     let t = Tensor::zeros(&[2, 3]);
-    let pw = Tensor::ones(&[2]);
+    let bce = BceWithLogitsLoss::new().with_pos_weight(Tensor::ones(&[2]));
     same_message(
-        x.try_binary_cross_entropy_with_logits(&t, Some(&pw), Reduction::Mean),
-        || x.binary_cross_entropy_with_logits(&t, Some(&pw), Reduction::Mean),
+        bce.try_forward(&x, &t),
+        || bce.forward(&x, &t),
         "binary_cross_entropy_with_logits: shapes [2, 3] and [2] do not match: pos_weight must broadcast along the last dim",
+    );
+    same_message(
+        x.try_binary_cross_entropy_with_logits(&[0, 1]),
+        || x.binary_cross_entropy_with_logits(&[0, 1]),
+        "binary_cross_entropy_with_logits: expects a target tensor like the input [2, 3], got 2 class indices",
     );
 }
 

@@ -9,7 +9,10 @@
 
 use nn_autograd::gradcheck::{check_gradients, GradCheckConfig};
 use nn_autograd::ops::loss::gaussian_kl;
-use nn_autograd::{Reduction, Var};
+use nn_autograd::{
+    BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MseLoss, NllLoss, Reduction,
+    SmoothL1Loss, SquaredLoss, Var,
+};
 use nn_tensor::Tensor;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -536,16 +539,18 @@ proptest! {
 
     #[test]
     fn mse_loss(s in shape_rank(1, 3, 3), r in reduction(), pa in smooth_pool(), pb in smooth_pool()) {
-        check(move |v| v[0].mse_loss(&v[1], r), &[tensor(&s, &pa), tensor(&s, &pb)])?;
+        let mse = MseLoss::new().with_reduction(r);
+        check(move |v| mse.forward(&v[0], &v[1]), &[tensor(&s, &pa), tensor(&s, &pb)])?;
     }
 
     #[test]
     fn squared_loss_is_half_mse(s in shape_rank(1, 3, 3), r in reduction(), pa in smooth_pool(), pb in smooth_pool()) {
         let (a, b) = (tensor(&s, &pa), tensor(&s, &pb));
-        check(move |v| v[0].squared_loss(&v[1], r), &[a.clone(), b.clone()])?;
+        let (sq, mse) = (SquaredLoss::new().with_reduction(r), MseLoss::new().with_reduction(r));
+        check(move |v| sq.forward(&v[0], &v[1]), &[a.clone(), b.clone()])?;
         let (a, b) = (Var::constant(a), Var::constant(b));
-        let half = a.squared_loss(&b, r).value().to_vec();
-        let full = a.mse_loss(&b, r).value().to_vec();
+        let half = sq.forward(&a, &b).value().to_vec();
+        let full = mse.forward(&a, &b).value().to_vec();
         for (h, f) in half.iter().zip(&full) {
             prop_assert!((2.0 * h - f).abs() <= 1e-12 * f.abs().max(1.0));
         }
@@ -553,23 +558,41 @@ proptest! {
 
     #[test]
     fn cross_entropy_extra_dims_smoothing((s, target) in class_case(), r in reduction(), smoothing in prop_oneof![Just(0.0), 0.0f64..0.4], p in smooth_pool()) {
-        check(|v| v[0].cross_entropy(&target, r, smoothing), &[tensor(&s, &p)])?;
+        let ce = CrossEntropyLoss::new().with_reduction(r).with_label_smoothing(smoothing).unwrap();
+        check(|v| ce.forward(&v[0], &target), &[tensor(&s, &p)])?;
+    }
+
+    /// Class probabilities (soft targets, PyTorch 1.10's form): the logits
+    /// and the probabilities both get gradients; unnormalised targets too,
+    /// so the `softmax·Σt'` term of the backward is exercised.
+    #[test]
+    fn cross_entropy_probabilities((s, _) in class_case(), r in reduction(), smoothing in prop_oneof![Just(0.0), 0.0f64..0.4], p in smooth_pool(), t in positive_pool(0.05, 1.0)) {
+        let ce = CrossEntropyLoss::new().with_reduction(r).with_label_smoothing(smoothing).unwrap();
+        check(|v| ce.forward(&v[0], &v[1]), &[tensor(&s, &p), tensor(&s, &t)])?;
     }
 
     #[test]
     fn nll_loss_with_weights((s, target) in class_case(), r in reduction(), weighted in any::<bool>(), w in positive_pool(0.2, 2.0), p in smooth_pool()) {
         let c = s[1];
-        let weight = weighted.then(|| tensor(&[c], &w));
-        check(|v| v[0].log_softmax(1).nll_loss(&target, weight.as_ref(), r), &[tensor(&s, &p)])?;
-        check(|v| v[0].nll_loss(&target, weight.as_ref(), r), &[tensor(&s, &p)])?;
+        let mut nll = NllLoss::new().with_reduction(r);
+        if weighted {
+            nll = nll.with_weight(tensor(&[c], &w));
+        }
+        check(|v| nll.forward(&v[0].log_softmax(1), &target), &[tensor(&s, &p)])?;
+        check(|v| nll.forward(&v[0], &target), &[tensor(&s, &p)])?;
     }
 
     #[test]
     fn bce_with_logits_pos_weight(s in shape_rank(1, 3, 3), r in reduction(), with_pos in any::<bool>(), t in positive_pool(0.0, 1.0), pw in positive_pool(0.2, 3.0), p in smooth_pool(), scale in 1.0f64..4.0) {
         let p: Vec<f64> = p.iter().map(|x| x * scale).collect();
         let target = tensor(&s, &t);
-        let pos = with_pos.then(|| tensor(&[*s.last().unwrap()], &pw));
-        check(|v| v[0].binary_cross_entropy_with_logits(&target, pos.as_ref(), r), &[tensor(&s, &p)])?;
+        let mut bce = BceWithLogitsLoss::new().with_reduction(r);
+        if with_pos {
+            bce = bce.with_pos_weight(tensor(&[*s.last().unwrap()], &pw));
+        }
+        check(|v| bce.forward(&v[0], &target), &[tensor(&s, &p)])?;
+        // A target that requires a gradient gets one.
+        check(|v| bce.forward(&v[0], &v[1]), &[tensor(&s, &p), target.clone()])?;
     }
 
     #[test]
@@ -590,10 +613,15 @@ proptest! {
         let diff: Vec<f64> = grid.iter().map(|&i| 0.1 * i as f64 + 0.05).collect();
         let input: Vec<f64> = pt.iter().zip(&diff).map(|(t, d)| t + d).collect();
         let ins = [tensor(&s, &input), tensor(&s, &pt)];
-        check(move |v| v[0].huber_loss(&v[1], delta, r), &ins)?;
-        check(move |v| v[0].smooth_l1_loss(&v[1], delta, r), &ins)?;
+        let huber = HuberLoss::new().with_delta(delta).unwrap().with_reduction(r);
+        let smooth = SmoothL1Loss::new().with_beta(delta).unwrap().with_reduction(r);
+        check(move |v| huber.forward(&v[0], &v[1]), &ins)?;
+        check(move |v| smooth.forward(&v[0], &v[1]), &ins)?;
         // beta = 0 is the plain L1 loss.
-        check(move |v| v[0].smooth_l1_loss(&v[1], 0.0, r), &ins)?;
+        let l1 = SmoothL1Loss::new().with_beta(0.0).unwrap().with_reduction(r);
+        check(move |v| l1.forward(&v[0], &v[1]), &ins)?;
+        let l1 = L1Loss::new().with_reduction(r);
+        check(move |v| l1.forward(&v[0], &v[1]), &ins)?;
     }
 }
 
@@ -606,10 +634,7 @@ fn architecture_md_example() {
     let w = Tensor::<f64>::from_vec(vec![0.5, -1.0, 0.25], &[3, 1]);
     let target = Tensor::<f64>::from_vec(vec![0.1, -0.3], &[2, 1]);
     let report = check_gradients(
-        |v| {
-            let target = nn_autograd::Var::constant(target.clone());
-            v[0].matmul(&v[1]).tanh().mse_loss(&target, Reduction::Mean)
-        },
+        |v| v[0].matmul(&v[1]).tanh().mse_loss(&target),
         &[x, w],
         GradCheckConfig::default(), // step 1e-6, tolerance 1e-6
     );

@@ -308,7 +308,7 @@ impl Mlp {
         let x = Var::constant(batch.features.clone());
         let h = x.matmul_t(&p(0), false, true).add(&p(1)).relu();
         let logits = h.matmul_t(&p(2), false, true).add(&p(3));
-        logits.cross_entropy(batch.classes(), Reduction::Mean, 0.0)
+        logits.cross_entropy(batch.classes())
     }
 
     fn bytes(&self) -> Vec<u8> {

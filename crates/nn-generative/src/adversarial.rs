@@ -5,7 +5,7 @@
 //! the stable BCE-with-logits, so a confident discriminator gives finite
 //! gradients.
 
-use nn_autograd::{Reduction, Var};
+use nn_autograd::Var;
 use nn_tensor::{Element, Result, Tensor, TensorError};
 
 /// What the generator minimises.
@@ -51,16 +51,12 @@ pub fn try_discriminator_loss<T: Element>(
             format!("real_label must be in [0, 1], got {real_label}"),
         ));
     }
-    let real = real_logits.try_binary_cross_entropy_with_logits(
-        &Tensor::full(real_logits.shape(), T::of(real_label)),
-        None,
-        Reduction::Mean,
-    )?;
-    let fake = fake_logits.try_binary_cross_entropy_with_logits(
-        &Tensor::zeros(fake_logits.shape()),
-        None,
-        Reduction::Mean,
-    )?;
+    let real = real_logits.try_binary_cross_entropy_with_logits(Tensor::full(
+        real_logits.shape(),
+        T::of(real_label),
+    ))?;
+    let fake =
+        fake_logits.try_binary_cross_entropy_with_logits(Tensor::zeros(fake_logits.shape()))?;
     Ok(real.add(&fake))
 }
 
@@ -69,18 +65,12 @@ pub fn try_generator_loss<T: Element>(fake_logits: &Var<T>, kind: GeneratorLoss)
     check_logits("generator_loss", fake_logits)?;
     Ok(match kind {
         // −log σ(l) = BCE(l, 1)
-        GeneratorLoss::NonSaturating => fake_logits.try_binary_cross_entropy_with_logits(
-            &Tensor::ones(fake_logits.shape()),
-            None,
-            Reduction::Mean,
-        )?,
+        GeneratorLoss::NonSaturating => {
+            fake_logits.try_binary_cross_entropy_with_logits(Tensor::ones(fake_logits.shape()))?
+        }
         // log(1 − σ(l)) = −BCE(l, 0)
         GeneratorLoss::Minimax => fake_logits
-            .try_binary_cross_entropy_with_logits(
-                &Tensor::zeros(fake_logits.shape()),
-                None,
-                Reduction::Mean,
-            )?
+            .try_binary_cross_entropy_with_logits(Tensor::zeros(fake_logits.shape()))?
             .neg(),
     })
 }

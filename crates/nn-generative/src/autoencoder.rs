@@ -1,7 +1,7 @@
 //! [`Autoencoder`]: an encoder and a decoder trained to reproduce their
 //! input, optionally from a corrupted copy (a denoising autoencoder).
 
-use nn_autograd::{no_grad, Reduction, Var};
+use nn_autograd::{no_grad, Var};
 use nn_layers::{Forward, Module};
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
@@ -166,10 +166,8 @@ impl<T: Element, E: Forward<T>, D: Forward<T>> Autoencoder<T, E, D> {
             ));
         }
         match self.config.loss {
-            ReconstructionLoss::Mse => out.try_mse_loss(&Var::constant(x.clone()), Reduction::Mean),
-            ReconstructionLoss::BceWithLogits => {
-                out.try_binary_cross_entropy_with_logits(x, None, Reduction::Mean)
-            }
+            ReconstructionLoss::Mse => out.try_mse_loss(x),
+            ReconstructionLoss::BceWithLogits => out.try_binary_cross_entropy_with_logits(x),
         }
     }
 

@@ -189,7 +189,7 @@ fn bernoulli_row<T: Element>(ls: &[T], xs: &[T], sig: &mut [T]) -> T {
 mod tests {
     use super::*;
     use nn_autograd::gradcheck::{check_gradients, GradCheckConfig};
-    use nn_autograd::Reduction;
+    use nn_autograd::{BceWithLogitsLoss, Reduction};
     use proptest::prelude::{prop_assert, proptest, Just, ProptestConfig, Strategy};
 
     proptest! {
@@ -229,8 +229,9 @@ mod tests {
         let d_fused = fused.sum().backward().get(&lv).unwrap().to_vec();
         let l64 = Var::leaf(Tensor::<f64>::from_vec(l.to_f64_vec(), &[3, 784]));
         let x64 = Tensor::<f64>::from_vec(x.to_f64_vec(), &[3, 784]);
-        let reference = l64
-            .binary_cross_entropy_with_logits(&x64, None, Reduction::None)
+        let reference = BceWithLogitsLoss::new()
+            .with_reduction(Reduction::None)
+            .forward(&l64, &x64)
             .sum_dims(&[1], false);
         let d_ref = reference.sum().backward().get(&l64).unwrap().to_vec();
         for (f, r) in fused

@@ -55,7 +55,7 @@ fn denoising_corrupts_only_the_input() {
     let want = ae
         .try_forward(&Var::constant(masked))
         .unwrap()
-        .binary_cross_entropy_with_logits(&x, None, Reduction::Mean);
+        .binary_cross_entropy_with_logits(&x);
     let got = ae.loss(&x, &mut Rng::seed_from(9));
     assert!((got.value().item() - want.value().item()).abs() < 1e-12);
     // Reconstructions (evaluation) use the clean input and are probabilities.

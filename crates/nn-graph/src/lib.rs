@@ -28,7 +28,7 @@
 //! );
 //! let x = Var::constant(Tensor::eye(4));
 //! let logits = gcn2.forward(&a_hat, &gcn1.forward(&a_hat, &x).relu());
-//! let loss = logits.cross_entropy(&[0, 0, 1, 1], Default::default(), 0.0);
+//! let loss = logits.cross_entropy(&[0, 0, 1, 1]);
 //! let grads = loss.backward();
 //! assert_eq!(grads.get(&gcn1.weight.var()).unwrap().shape(), &[8, 4]);
 //! ```

@@ -26,8 +26,8 @@
 //!     .append(Relu)
 //!     .append(DropoutConfig::new(0.1).init(&mut rng).unwrap())
 //!     .append(LinearConfig::new(8, 3).init(&mut rng).unwrap());
-//! let x = Var::constant(Tensor::rand_normal(&[16, 4], 0.0, 1.0, &mut rng));
-//! let loss = CrossEntropyLoss::default().forward(&model.forward(&x), &[0; 16]);
+//! let x = Tensor::rand_normal(&[16, 4], 0.0, 1.0, &mut rng);
+//! let loss = model.forward(&x).cross_entropy(&[0; 16]);
 //! let grads = loss.backward();
 //! assert!(model.parameters().iter().all(|p| grads.get_id(p.id()).is_some()));
 //! assert_eq!(model.num_parameters(), 4 * 8 + 8 + 8 + 8 + 8 * 3 + 3);
@@ -150,8 +150,8 @@ pub use layer_norm::{LayerNorm, LayerNormConfig};
 pub use layer_rng::LayerRng;
 pub use linear::{Linear, LinearConfig};
 pub use loss::{
-    BceWithLogitsLoss, CrossEntropyLoss, GaussianKl, HuberLoss, MseLoss, NllLoss, SmoothL1Loss,
-    SquaredLoss,
+    BceWithLogitsLoss, CrossEntropyLoss, GaussianKl, HuberLoss, L1Loss, MseLoss, NllLoss,
+    SmoothL1Loss, SquaredLoss,
 };
 pub use module::{AsModule, Buffer, BufferKind, Forward, Module, TrainFlag};
 /// `#[derive(Module)]`: see [the module docs](module#deriving-module).
@@ -173,10 +173,10 @@ pub mod prelude {
     pub use crate::activation::*;
     pub use crate::{
         BatchNorm1d, BatchNormConfig, BceWithLogitsLoss, CrossEntropyLoss, Dropout, DropoutConfig,
-        Embedding, EmbeddingConfig, Flatten, Forward, GaussianKl, HuberLoss, Initializer,
+        Embedding, EmbeddingConfig, Flatten, Forward, GaussianKl, HuberLoss, Initializer, L1Loss,
         LayerNorm, LayerNormConfig, Linear, LinearConfig, LoadMode, Module, MseLoss, NllLoss,
         Sequential, SmoothL1Loss, SquaredLoss,
     };
-    pub use nn_autograd::{no_grad, Parameter, Reduction, Var};
+    pub use nn_autograd::{no_grad, Parameter, Reduction, Target, Var};
     pub use nn_tensor::{Element, Rng, Tensor, TensorError};
 }

@@ -295,7 +295,7 @@ fn train(m: &Mlp<f64>, x: &Var<f64>, y: &Var<f64>, steps: usize) {
     m.eval(); // no dropout: the symmetry argument is about the weights alone
     for _ in 0..steps {
         let out = m.fc2.forward(m.fc1.forward(x).sigmoid());
-        let grads = out.mse_loss(y, Reduction::Mean).backward();
+        let grads = out.mse_loss(y).backward();
         for p in m.parameters() {
             let g = grads.get_id(p.id()).unwrap().clone();
             p.update(|v| *v = v.sub(&g.mul_scalar(0.5)));

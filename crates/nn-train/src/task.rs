@@ -7,7 +7,7 @@
 //! added to the inputs, a weighted sum of losses) is a [`CustomTask`] made
 //! of two closures, or your own implementation of [`Task`].
 
-use nn_autograd::{Reduction, Var};
+use nn_autograd::{CrossEntropyLoss, Var};
 use nn_data::Batch;
 use nn_layers::Forward;
 use nn_tensor::{Element, Rng, Tensor};
@@ -120,11 +120,9 @@ impl Classification {
         batch: &Batch<T>,
     ) -> Result<(Var<T>, Var<T>), TrainError> {
         let logits = model.try_forward(&Var::from(&batch.features))?;
-        let loss = logits.try_cross_entropy(
-            classes("Classification", batch)?,
-            Reduction::Mean,
-            T::of(self.label_smoothing),
-        )?;
+        let loss = CrossEntropyLoss::new()
+            .with_label_smoothing(self.label_smoothing)?
+            .try_forward(&logits, classes("Classification", batch)?)?;
         Ok((loss, logits))
     }
 }
@@ -162,7 +160,7 @@ impl Regression {
     ) -> Result<(Var<T>, Var<T>), TrainError> {
         let out = model.try_forward(&Var::from(&batch.features))?;
         let target = Var::from(values("Regression", batch)?);
-        Ok((out.try_mse_loss(&target, Reduction::Mean)?, out))
+        Ok((out.try_mse_loss(&target)?, out))
     }
 }
 
@@ -199,7 +197,7 @@ impl Reconstruction {
     ) -> Result<(Var<T>, Var<T>), TrainError> {
         let x = Var::from(&batch.features);
         let out = model.try_forward(&x)?;
-        Ok((out.try_mse_loss(&x, Reduction::Mean)?, out))
+        Ok((out.try_mse_loss(&x)?, out))
     }
 }
 

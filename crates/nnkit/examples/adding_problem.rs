@@ -123,9 +123,7 @@ struct Settings {
 fn test_mse(model: &Model, x: &Tensor<f32>, y: &Tensor<f32>) -> f64 {
     no_grad(|| {
         let pred = model.predict(x);
-        pred.mse_loss(&Var::constant(y.clone()), Reduction::Mean)
-            .value()
-            .item() as f64
+        pred.mse_loss(y).value().item() as f64
     })
 }
 
@@ -150,9 +148,7 @@ fn train(name: &'static str, s: &Settings, test: &(Tensor<f32>, Tensor<f32>)) ->
     let mut running = 0.0;
     for step in 1..=s.steps {
         let (x, y) = adding_batch(s.seq_len, s.batch_size, &mut data_rng);
-        let loss = model
-            .predict(&x)
-            .mse_loss(&Var::constant(y), Reduction::Mean);
+        let loss = model.predict(&x).mse_loss(y);
         let l = loss.value().item() as f64;
         if !l.is_finite() {
             eprintln!("{name}: loss became {l} at step {step}; stopping this model");

@@ -119,11 +119,12 @@ fn evaluate(model: &CharModel, data: &Tensor<f32>, bptt: usize) -> f64 {
     no_grad(|| {
         let batch = data.shape()[1];
         let (mut total, mut count) = (0.0, 0usize);
+        let summed = CrossEntropyLoss::new().with_reduction(Reduction::Sum);
         truncated_bptt(data, 0, bptt, None, |chunk, state: State| {
             let len = chunk.shape()[0];
             let (inputs, targets) = split_pairs(&chunk);
             let (logits, next) = model.forward(&inputs, len, batch, &state);
-            let loss = logits.cross_entropy(&targets, Reduction::Sum, 0.0);
+            let loss = summed.forward(&logits, &targets);
             total += loss.value().item() as f64;
             count += targets.len();
             (next, ())
@@ -279,7 +280,7 @@ fn main() {
             let len = chunk.shape()[0];
             let (inputs, targets) = split_pairs(&chunk);
             let (logits, next) = model.forward(&inputs, len, batch, &state);
-            let loss = logits.cross_entropy(&targets, Reduction::Mean, 0.0);
+            let loss = logits.cross_entropy(&targets);
             let l = loss.value().item() as f64;
             opt.step(&loss.backward());
             step += 1;

@@ -91,11 +91,10 @@ fn evaluate(model: &CharModel, text: &[usize], max_windows: usize) -> f64 {
             .take(max_windows)
             .collect();
         let (mut sum, mut count) = (0.0, 0usize);
+        let summed = CrossEntropyLoss::new().with_reduction(Reduction::Sum);
         for chunk in starts.chunks(BATCH) {
             let (x, y) = windows(text, chunk);
-            let loss = model
-                .logits(&x, chunk.len())
-                .cross_entropy(&y, Reduction::Sum, 0.0);
+            let loss = summed.forward(&model.logits(&x, chunk.len()), &y);
             sum += f64::from(loss.value().item());
             count += y.len();
         }
@@ -180,9 +179,7 @@ fn main() {
             .map(|_| rng.below(train.len() - CONTEXT - 1))
             .collect();
         let (x, y) = windows(train, &starts);
-        let loss = model
-            .logits(&x, BATCH)
-            .cross_entropy(&y, Reduction::Mean, 0.0);
+        let loss = model.logits(&x, BATCH).cross_entropy(&y);
         let l = f64::from(loss.value().item());
         let mut grads = loss.backward();
         drop(loss);

@@ -60,7 +60,7 @@ fn karate(epochs: usize, hidden: usize, lr: f64, rng: &mut Rng) -> (f64, f64) {
     let mut loss_value = f64::NAN;
     for _ in 0..epochs {
         let logits = model.forward(&a_hat, &x).index_select(0, &LABELLED);
-        let loss = logits.cross_entropy(&targets, Reduction::Mean, 0.0);
+        let loss = logits.cross_entropy(&targets);
         loss_value = loss.value().item();
         opt.step(&loss.backward());
     }
@@ -141,9 +141,7 @@ fn graph_classification(steps: usize, hidden: usize, rng: &mut Rng) -> f64 {
         .expect("a valid configuration");
     for _ in 0..steps {
         let b = graph_batch(32, rng);
-        let loss = model
-            .forward(&b)
-            .cross_entropy(&b.labels, Reduction::Mean, 0.0);
+        let loss = model.forward(&b).cross_entropy(&b.labels);
         opt.step(&loss.backward());
     }
     let test = graph_batch(300, rng);

@@ -46,17 +46,17 @@ fn main() {
     let mut opt = AdamConfig::new(lr)
         .init(model.named_parameters())
         .expect("Adam");
-    let bce = BceWithLogitsLoss::new(None, Reduction::Mean);
+    let bce = BceWithLogitsLoss::new();
     let train = DataLoader::new(&s.train, batch_size)
         .expect("batch size")
         .shuffle(seed);
     let val = DataLoader::full_batch(&s.validation);
     let eval = |m: &Linear<f32>, b: &Batch<f32>| {
         let logits = m.forward(&b.features);
-        Evaluation::new(&bce.forward(&logits, &targets(b)), &logits)
+        Evaluation::new(&bce.forward(&logits, targets(b)), &logits)
     };
     let step = |m: &Linear<f32>, b: &Batch<f32>, _: &mut StepContext<'_>| {
-        bce.forward(&m.forward(&b.features), &targets(b))
+        bce.forward(&m.forward(&b.features), targets(b))
     };
     let mut trainer = Trainer::custom(&model, &mut opt, step, eval)
         .epochs(epochs)

@@ -165,11 +165,9 @@ fn main() {
         let logits = model
             .try_forward(&src, &tgt_in, batch, None)
             .expect("forward");
-        let loss = logits.reshape([batch * (len + 1), VOCAB]).cross_entropy(
-            &tgt_out,
-            Reduction::Mean,
-            0.0,
-        );
+        let loss = logits
+            .reshape([batch * (len + 1), VOCAB])
+            .cross_entropy(&tgt_out);
         let mut grads = loss.backward();
         clip_grad_norm(&mut grads, params.iter().map(|(_, p)| p), 1.0).expect("clip");
         opt.step(&grads);

@@ -182,9 +182,7 @@ fn train(model: &dyn Classifier, steps: usize, depth: usize, rng: &mut Rng) {
         .expect("a valid configuration");
     for _ in 0..steps {
         let b = batch(64, depth, rng);
-        let loss = model
-            .logits(&b)
-            .cross_entropy(&b.labels, Reduction::Mean, 0.0);
+        let loss = model.logits(&b).cross_entropy(&b.labels);
         opt.step(&loss.backward());
     }
 }

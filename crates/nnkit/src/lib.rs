@@ -141,8 +141,10 @@ pub mod doc_pages {
     /// use nnkit::tensor::{Rng, Tensor, TensorError};
     /// use nnkit::train::figures::{save_image_grid, save_line_chart};
     /// use nnkit::train::{Accuracy, Checkpoint, EarlyStopping, History, MeanSquaredError, Trainer};
-    /// let _ = (Tensor::<f32>::matmul, Var::<f32>::backward, Var::<f32>::mse_loss);
-    /// let _ = (Var::<f32>::binary_cross_entropy_with_logits, Var::<f32>::cross_entropy);
+    /// let _ = (Tensor::<f32>::matmul, Var::<f32>::backward);
+    /// let _ = |v: &Var<f32>, t: &Tensor<f32>| {
+    ///     (v.mse_loss(t), v.binary_cross_entropy_with_logits(t), v.cross_entropy(&[0]))
+    /// };
     /// let _ = SgdConfig::new(0.1).with_nesterov(true);
     /// ```
     pub struct FeatureTable;
@@ -170,7 +172,7 @@ pub mod doc_pages {
 pub mod prelude {
     // Tensors and autograd.
     pub use nn_autograd::ops::loss::{accuracy, gaussian_kl, zero_one_loss};
-    pub use nn_autograd::{no_grad, Gradients, Parameter, Reduction, Var, VarId};
+    pub use nn_autograd::{no_grad, Gradients, Parameter, Reduction, Target, Var, VarId};
     pub use nn_tensor::{Element, Rng, Tensor, TensorError};
 
     // Layers, modules, losses, weights files and summaries.
@@ -184,8 +186,9 @@ pub mod prelude {
     pub use nn_layers::{
         init, serialize, summary, BatchNorm1d, BatchNormConfig, BceWithLogitsLoss, Buffer,
         CrossEntropyLoss, Dropout, DropoutConfig, Embedding, EmbeddingConfig, Flatten, Forward,
-        GaussianKl, HuberLoss, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
-        LoadMode, MseLoss, NllLoss, Sequential, SmoothL1Loss, SquaredLoss, Summary, TrainFlag,
+        GaussianKl, HuberLoss, Initializer, L1Loss, LayerNorm, LayerNormConfig, Linear,
+        LinearConfig, LoadMode, MseLoss, NllLoss, Sequential, SmoothL1Loss, SquaredLoss, Summary,
+        TrainFlag,
     };
 
     // Convolution and pooling.

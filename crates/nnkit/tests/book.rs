@@ -10,7 +10,7 @@
 //! prints the 2-d convolution example both ways (the book's true
 //! convolution and the library's cross-correlation).
 
-use nnkit::autograd::{Reduction, Var};
+use nnkit::autograd::{MseLoss, Reduction, SquaredLoss, Var};
 use nnkit::conv::layers::{BlockConfig, Conv2dConfig};
 use nnkit::conv::{conv1d, conv2d, conv_output_size, convolve2d, ConvOptions};
 use nnkit::layers::{summary, Forward, Module, Sequential};
@@ -138,8 +138,12 @@ fn time_complexity_formulas_match_summary() {
 fn squared_loss_is_half_the_mse() {
     let f = Var::leaf(Tensor::<f64>::from_vec(vec![3.0, -1.0], &[2]));
     let y = Var::constant(Tensor::from_vec(vec![1.0, 1.0], &[2]));
-    let book = f.squared_loss(&y, Reduction::Sum);
-    let mse = f.mse_loss(&y, Reduction::Sum);
+    let book = SquaredLoss::new()
+        .with_reduction(Reduction::Sum)
+        .forward(&f, &y);
+    let mse = MseLoss::new()
+        .with_reduction(Reduction::Sum)
+        .forward(&f, &y);
     assert_eq!(book.value().item(), 0.5 * (4.0 + 4.0));
     assert_eq!(mse.value().item(), 8.0);
     let g_book = book.backward().get(&f).unwrap().to_vec();
@@ -177,10 +181,7 @@ fn gradient_descent_sgd_and_mini_batch_steps() {
         let x = Tensor::from_vec(idx.iter().map(|&i| xs[i]).collect(), &[idx.len(), 1]);
         let y = Tensor::from_vec(idx.iter().map(|&i| ys[i]).collect(), &[idx.len(), 1]);
         let f = Var::constant(x).matmul(&w.var()).add(&b.var());
-        opt.step(
-            &f.squared_loss(&Var::constant(y), Reduction::Mean)
-                .backward(),
-        );
+        opt.step(&f.squared_loss(y).backward());
         (w.value().item(), b.value().item())
     };
     // Full batch: residuals −2.5, −4, −5.5, −7 → gw = −13.75, gb = −4.75.

@@ -40,9 +40,7 @@ fn feedforward_models_train_with_the_trainer() -> Res {
         .init(model.named_parameters())?;
     let mut schedule = Scheduler::new(StepLr::new(1, 0.5)?, &mut sgd);
     let batch = Tensor::<f32>::rand_normal(&[8, 4], 0.0, 1.0, &mut rng);
-    let loss = model
-        .forward(&batch)
-        .cross_entropy(&[0; 8], Reduction::Mean, 0.0);
+    let loss = model.forward(&batch).cross_entropy(&[0; 8]);
     let mut grads = loss.backward();
     let norm = clip_grad_norm(&mut grads, model.parameters(), 1.0)?;
     assert!(norm > 0.0);
@@ -53,7 +51,7 @@ fn feedforward_models_train_with_the_trainer() -> Res {
     // Linear regression with the squared loss.
     let linear = LinearConfig::new(1, 1).init::<f32>(&mut rng)?;
     let y = linear.forward(Tensor::ones(&[3, 1]));
-    let _ = SquaredLoss::default().forward(&y, &Var::constant(Tensor::zeros(&[3, 1])));
+    let _ = SquaredLoss::new().forward(&y, Tensor::zeros(&[3, 1]));
     Ok(())
 }
 

@@ -99,7 +99,7 @@ fn log_softmax_at_logits_of_1e4() {
 fn cross_entropy_case<T: Element>() {
     let x = Var::leaf(t::<T>(&[1e4, -1e4, -1e4, 1e4], &[2, 2]));
     // Both rows confidently wrong: each costs 2e4.
-    let l = x.cross_entropy(&[1, 0], Reduction::Mean, T::zero());
+    let l = x.cross_entropy(&[1, 0]);
     assert_close("cross_entropy wrong", l.as_tensor(), &[2e4], tol::<T>());
     let g = l.backward();
     // (softmax − onehot)/N
@@ -110,7 +110,9 @@ fn cross_entropy_case<T: Element>() {
         tol::<T>(),
     );
     // Both rows confidently right: zero loss, zero gradient.
-    let l = x.cross_entropy(&[0, 1], Reduction::Sum, T::zero());
+    let l = CrossEntropyLoss::new()
+        .with_reduction(Reduction::Sum)
+        .forward(&x, &[0, 1]);
     assert_close("cross_entropy right", l.as_tensor(), &[0.0], tol::<T>());
     let g = l.backward();
     assert_close(
@@ -121,7 +123,10 @@ fn cross_entropy_case<T: Element>() {
     );
     // Label smoothing ε = 0.1 on a right row: −(ε/2)·(0 + (−2e4)) = 1000.
     let row = Var::leaf(t::<T>(&[1e4, -1e4], &[1, 2]));
-    let l = row.cross_entropy(&[0], Reduction::Mean, T::of(0.1));
+    let l = CrossEntropyLoss::new()
+        .with_label_smoothing(0.1)
+        .unwrap()
+        .forward(&row, &[0]);
     assert_close(
         "cross_entropy smoothed",
         l.as_tensor(),
@@ -146,7 +151,9 @@ fn cross_entropy_at_logits_of_1e4() {
 fn bce_case<T: Element>() {
     let x = Var::leaf(t::<T>(&[1e4, 1e4, -1e4, -1e4], &[4]));
     let target = t::<T>(&[0.0, 1.0, 1.0, 0.0], &[4]);
-    let l = x.binary_cross_entropy_with_logits(&target, None, Reduction::None);
+    let l = BceWithLogitsLoss::new()
+        .with_reduction(Reduction::None)
+        .forward(&x, &target);
     assert_close("bce", l.as_tensor(), &[1e4, 0.0, 1e4, 0.0], tol::<T>());
     let g = weighted_sum(&l, &[1.0, 1.0, 1.0, 1.0]).backward();
     // σ(x) − t
@@ -158,7 +165,10 @@ fn bce_case<T: Element>() {
     );
     // pos_weight 3 scales the positive term: −3·t·log σ(x).
     let pw = t::<T>(&[3.0], &[1]);
-    let l = x.binary_cross_entropy_with_logits(&target, Some(&pw), Reduction::Sum);
+    let l = BceWithLogitsLoss::new()
+        .with_pos_weight(pw)
+        .with_reduction(Reduction::Sum)
+        .forward(&x, &target);
     assert_close("bce pos_weight", l.as_tensor(), &[1e4 + 3e4], tol::<T>());
     let g = l.backward();
     assert_close(

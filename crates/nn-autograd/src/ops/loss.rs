@@ -1,8 +1,14 @@
-//! Loss functions, with PyTorch's reductions, and the 0-1 loss as a metric.
+//! Loss functions: each a config holding its options (PyTorch's
+//! `nn.CrossEntropyLoss(label_smoothing=…)` is
+//! `CrossEntropyLoss::new().with_label_smoothing(…)?`) and a short method
+//! on [`Var`] with PyTorch's defaults (`logits.cross_entropy(&y)`), every
+//! one taking its target as a [`Target`]; PyTorch's reductions; and the
+//! 0-1 loss as a metric.
 
 use nn_tensor::{Element, Result, Tensor, TensorError};
 
 use crate::ops::activation::softmax_tensor;
+use crate::ops::target::Target;
 use crate::Var;
 use nn_tensor::or_panic;
 
@@ -58,19 +64,24 @@ fn same_shape<T: Element>(op: &'static str, a: &Var<T>, b: &Var<T>) -> Result<()
     Ok(())
 }
 
-/// Checks class-index targets against logits `[N, C, d1, …]` and returns C.
-fn check_class_targets<T: Element>(
-    op: &'static str,
-    input: &Var<T>,
-    target: &[usize],
-) -> Result<usize> {
+/// Checks that `input` has a class dim 1 and returns its size C.
+fn class_dim<T: Element>(op: &'static str, input: &Var<T>) -> Result<usize> {
     if input.ndim() < 2 {
         return Err(TensorError::invalid(
             op,
             format!("input of shape {:?} needs a class dim 1", input.shape()),
         ));
     }
-    let c = input.shape()[1];
+    Ok(input.shape()[1])
+}
+
+/// Checks class-index targets against logits `[N, C, d1, …]` and returns C.
+fn check_class_targets<T: Element>(
+    op: &'static str,
+    input: &Var<T>,
+    target: &[usize],
+) -> Result<usize> {
+    let c = class_dim(op, input)?;
     let expected = input.value().numel() / c.max(1);
     if target.len() != expected {
         return Err(TensorError::invalid(
@@ -98,250 +109,643 @@ fn position_shape(shape: &[usize]) -> Vec<usize> {
     s
 }
 
-impl<T: Element> Var<T> {
-    /// Mean squared error `(input − target)²`; both sides get gradients.
-    pub fn try_mse_loss(&self, target: &Var<T>, reduction: Reduction) -> Result<Var<T>> {
-        same_shape("mse_loss", self, target)?;
-        Ok(reduction.apply(self.sub(target).square()))
+fn positive(op: &'static str, name: &str, v: f64) -> Result<()> {
+    if v > 0.0 && v.is_finite() {
+        Ok(())
+    } else {
+        Err(TensorError::invalid(
+            op,
+            format!("{name} = {v} must be > 0"),
+        ))
     }
+}
 
-    /// Panicking [`Var::try_mse_loss`].
+/// The loss of `input` against value targets of the same shape, the
+/// target's gradient included (the regression losses' common frame).
+fn values_loss<'a, T: Element>(
+    op: &'static str,
+    input: &Var<T>,
+    target: impl Into<Target<'a, T>>,
+    per_element: impl FnOnce(&Var<T>) -> Result<Var<T>>,
+    reduction: Reduction,
+) -> Result<Var<T>> {
+    let target = target.into();
+    let t = target.values(op, input.shape())?;
+    same_shape(op, input, t)?;
+    Ok(reduction.apply(per_element(t)?))
+}
+
+/// Mean squared error `(input − target)²`, PyTorch's `nn.MSELoss`; both
+/// sides get gradients. [`Var::mse_loss`] is its default form.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MseLoss {
+    /// How per-element losses are combined (default mean).
+    pub reduction: Reduction,
+}
+
+impl MseLoss {
+    /// PyTorch's defaults: the mean.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// With another reduction.
+    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
+        self.reduction = reduction;
+        self
+    }
+    /// The loss of `input: [*]` against a target of the same shape: a scalar
+    /// `[]` when reduced, `[*]` with [`Reduction::None`].
+    pub fn try_forward<'a, T: Element>(
+        &self,
+        input: &Var<T>,
+        target: impl Into<Target<'a, T>>,
+    ) -> Result<Var<T>> {
+        values_loss(
+            "mse_loss",
+            input,
+            target,
+            |t| Ok(input.sub(t).square()),
+            self.reduction,
+        )
+    }
+    /// Panicking [`MseLoss::try_forward`].
     #[track_caller]
-    pub fn mse_loss(&self, target: &Var<T>, reduction: Reduction) -> Var<T> {
-        or_panic(self.try_mse_loss(target, reduction))
+    pub fn forward<'a, T: Element>(
+        &self,
+        input: &Var<T>,
+        target: impl Into<Target<'a, T>>,
+    ) -> Var<T> {
+        or_panic(self.try_forward(input, target))
     }
+}
 
-    /// The course book's squared loss `½ (target − input)²` (section 1.2.2),
-    /// reduced like [`Var::try_mse_loss`]: it is exactly half of `mse_loss`
-    /// with the same reduction, so its gradient `input − target` has no
-    /// factor 2. Both sides get gradients.
-    ///
-    /// ```
-    /// use nn_autograd::{Reduction, Var};
-    /// use nn_tensor::Tensor;
-    /// let f = Var::leaf(Tensor::<f64>::from_vec(vec![3.0], &[1]));
-    /// let y = Var::constant(Tensor::from_vec(vec![1.0], &[1]));
-    /// let loss = f.squared_loss(&y, Reduction::Sum);
-    /// assert_eq!(loss.value().item(), 2.0); // ½·(1 − 3)²
-    /// assert_eq!(loss.backward().get(&f).unwrap().to_vec(), vec![2.0]); // f − y
-    /// ```
-    pub fn try_squared_loss(&self, target: &Var<T>, reduction: Reduction) -> Result<Var<T>> {
-        same_shape("squared_loss", self, target)?;
+/// Mean absolute error `|input − target|`, PyTorch's `nn.L1Loss`; both
+/// sides get gradients. [`Var::l1_loss`] is its default form.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct L1Loss {
+    /// How per-element losses are combined (default mean).
+    pub reduction: Reduction,
+}
+
+impl L1Loss {
+    /// PyTorch's defaults: the mean.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// With another reduction.
+    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
+        self.reduction = reduction;
+        self
+    }
+    /// The loss of `input: [*]` against a target of the same shape: a scalar
+    /// `[]` when reduced, `[*]` with [`Reduction::None`].
+    pub fn try_forward<'a, T: Element>(
+        &self,
+        input: &Var<T>,
+        target: impl Into<Target<'a, T>>,
+    ) -> Result<Var<T>> {
+        values_loss(
+            "l1_loss",
+            input,
+            target,
+            |t| Ok(input.sub(t).abs()),
+            self.reduction,
+        )
+    }
+    /// Panicking [`L1Loss::try_forward`].
+    #[track_caller]
+    pub fn forward<'a, T: Element>(
+        &self,
+        input: &Var<T>,
+        target: impl Into<Target<'a, T>>,
+    ) -> Var<T> {
+        or_panic(self.try_forward(input, target))
+    }
+}
+
+/// The course book's squared loss `½ (target − input)²` (section 1.2.2):
+/// exactly half of [`MseLoss`] with the same reduction, so its gradient
+/// `input − target` has no factor 2. Both sides get gradients.
+/// [`Var::squared_loss`] is its default form (the mean).
+///
+/// ```
+/// use nn_autograd::{Reduction, SquaredLoss, Var};
+/// use nn_tensor::Tensor;
+/// let f = Var::leaf(Tensor::<f64>::from_vec(vec![3.0], &[1]));
+/// let y = Tensor::from_vec(vec![1.0], &[1]);
+/// let loss = SquaredLoss::new().with_reduction(Reduction::Sum).forward(&f, &y);
+/// assert_eq!(loss.item(), 2.0); // ½·(1 − 3)²
+/// assert_eq!(loss.backward().get(&f).unwrap().to_vec(), vec![2.0]); // f − y
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SquaredLoss {
+    /// How per-element losses are combined (default mean).
+    pub reduction: Reduction,
+}
+
+impl SquaredLoss {
+    /// The mean, like [`MseLoss`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// With another reduction.
+    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
+        self.reduction = reduction;
+        self
+    }
+    /// The loss of `input: [*]` against a target of the same shape: a scalar
+    /// `[]` when reduced, `[*]` with [`Reduction::None`].
+    pub fn try_forward<'a, T: Element>(
+        &self,
+        input: &Var<T>,
+        target: impl Into<Target<'a, T>>,
+    ) -> Result<Var<T>> {
         let half = T::one() / T::from_usize(2).unwrap();
-        Ok(reduction.apply(target.sub(self).square().mul_scalar(half)))
+        values_loss(
+            "squared_loss",
+            input,
+            target,
+            |t| Ok(t.sub(input).square().mul_scalar(half)),
+            self.reduction,
+        )
     }
-
-    /// Panicking [`Var::try_squared_loss`].
+    /// Panicking [`SquaredLoss::try_forward`].
     #[track_caller]
-    pub fn squared_loss(&self, target: &Var<T>, reduction: Reduction) -> Var<T> {
-        or_panic(self.try_squared_loss(target, reduction))
-    }
-
-    /// Huber loss: `½d²` for `|d| ≤ delta`, else `delta·(|d| − ½delta)`.
-    pub fn try_huber_loss(
+    pub fn forward<'a, T: Element>(
         &self,
-        target: &Var<T>,
-        delta: T,
-        reduction: Reduction,
+        input: &Var<T>,
+        target: impl Into<Target<'a, T>>,
+    ) -> Var<T> {
+        or_panic(self.try_forward(input, target))
+    }
+}
+
+/// Huber loss, PyTorch's `nn.HuberLoss`: `½d²` for `|d| ≤ delta`, else
+/// `delta·(|d| − ½delta)`, with `d = input − target` (default delta 1).
+/// [`Var::huber_loss`] is its default form.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HuberLoss {
+    /// Where quadratic turns linear, > 0 (default 1).
+    pub delta: f64,
+    /// How per-element losses are combined (default mean).
+    pub reduction: Reduction,
+}
+
+impl Default for HuberLoss {
+    fn default() -> Self {
+        HuberLoss {
+            delta: 1.0,
+            reduction: Reduction::Mean,
+        }
+    }
+}
+
+impl HuberLoss {
+    /// PyTorch's defaults: delta 1, the mean.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// With another `delta`; errors unless it is finite and > 0.
+    pub fn with_delta(mut self, delta: f64) -> Result<Self> {
+        positive("HuberLoss", "delta", delta)?;
+        self.delta = delta;
+        Ok(self)
+    }
+    /// With another reduction.
+    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
+        self.reduction = reduction;
+        self
+    }
+    /// The loss of `input: [*]` against a target of the same shape: a scalar
+    /// `[]` when reduced, `[*]` with [`Reduction::None`].
+    pub fn try_forward<'a, T: Element>(
+        &self,
+        input: &Var<T>,
+        target: impl Into<Target<'a, T>>,
     ) -> Result<Var<T>> {
-        same_shape("huber_loss", self, target)?;
-        if delta.is_nan() || delta <= T::zero() {
+        let delta = T::of(self.delta);
+        values_loss(
+            "huber_loss",
+            input,
+            target,
+            |t| {
+                if delta.is_nan() || delta <= T::zero() {
+                    return Err(TensorError::invalid(
+                        "huber_loss",
+                        format!("delta {delta} must be positive"),
+                    ));
+                }
+                let half = T::of(0.5);
+                Ok(input.sub(t).map_with_grad(
+                    "huber",
+                    move |x| {
+                        if x.abs() <= delta {
+                            half * x * x
+                        } else {
+                            delta * (x.abs() - half * delta)
+                        }
+                    },
+                    move |x, _| {
+                        if x.abs() <= delta {
+                            x
+                        } else {
+                            delta * x.signum()
+                        }
+                    },
+                ))
+            },
+            self.reduction,
+        )
+    }
+    /// Panicking [`HuberLoss::try_forward`].
+    #[track_caller]
+    pub fn forward<'a, T: Element>(
+        &self,
+        input: &Var<T>,
+        target: impl Into<Target<'a, T>>,
+    ) -> Var<T> {
+        or_panic(self.try_forward(input, target))
+    }
+}
+
+/// Smooth L1 loss, PyTorch's `nn.SmoothL1Loss`: `½d²/beta` for
+/// `|d| < beta`, else `|d| − ½beta` (default beta 1; beta 0 is the L1
+/// loss). [`Var::smooth_l1_loss`] is its default form.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SmoothL1Loss {
+    /// Where quadratic turns linear, ≥ 0 (default 1).
+    pub beta: f64,
+    /// How per-element losses are combined (default mean).
+    pub reduction: Reduction,
+}
+
+impl Default for SmoothL1Loss {
+    fn default() -> Self {
+        SmoothL1Loss {
+            beta: 1.0,
+            reduction: Reduction::Mean,
+        }
+    }
+}
+
+impl SmoothL1Loss {
+    /// PyTorch's defaults: beta 1, the mean.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// With another `beta`; errors unless it is finite and ≥ 0.
+    pub fn with_beta(mut self, beta: f64) -> Result<Self> {
+        if !(beta >= 0.0 && beta.is_finite()) {
             return Err(TensorError::invalid(
-                "huber_loss",
-                format!("delta {delta} must be positive"),
+                "SmoothL1Loss",
+                format!("beta = {beta} must be >= 0"),
             ));
         }
-        let d = self.sub(target);
-        let half = T::of(0.5);
-        let l = d.map_with_grad(
-            "huber",
-            move |x| {
-                if x.abs() <= delta {
-                    half * x * x
-                } else {
-                    delta * (x.abs() - half * delta)
-                }
-            },
-            move |x, _| {
-                if x.abs() <= delta {
-                    x
-                } else {
-                    delta * x.signum()
-                }
-            },
-        );
-        Ok(reduction.apply(l))
+        self.beta = beta;
+        Ok(self)
     }
-
-    /// Panicking [`Var::try_huber_loss`].
-    #[track_caller]
-    pub fn huber_loss(&self, target: &Var<T>, delta: T, reduction: Reduction) -> Var<T> {
-        or_panic(self.try_huber_loss(target, delta, reduction))
+    /// With another reduction.
+    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
+        self.reduction = reduction;
+        self
     }
-
-    /// Smooth L1: `½d²/beta` for `|d| < beta`, else `|d| − ½beta`.
-    pub fn try_smooth_l1_loss(
+    /// The loss of `input: [*]` against a target of the same shape: a scalar
+    /// `[]` when reduced, `[*]` with [`Reduction::None`].
+    pub fn try_forward<'a, T: Element>(
         &self,
-        target: &Var<T>,
-        beta: T,
-        reduction: Reduction,
+        input: &Var<T>,
+        target: impl Into<Target<'a, T>>,
     ) -> Result<Var<T>> {
-        same_shape("smooth_l1_loss", self, target)?;
-        if beta.is_nan() || beta < T::zero() {
+        let beta = T::of(self.beta);
+        values_loss(
+            "smooth_l1_loss",
+            input,
+            target,
+            |t| {
+                if beta.is_nan() || beta < T::zero() {
+                    return Err(TensorError::invalid(
+                        "smooth_l1_loss",
+                        format!("beta {beta} must be >= 0"),
+                    ));
+                }
+                let half = T::of(0.5);
+                Ok(input.sub(t).map_with_grad(
+                    "smooth_l1",
+                    move |x| {
+                        if x.abs() < beta {
+                            half * x * x / beta
+                        } else {
+                            x.abs() - half * beta
+                        }
+                    },
+                    move |x, _| if x.abs() < beta { x / beta } else { x.signum() },
+                ))
+            },
+            self.reduction,
+        )
+    }
+    /// Panicking [`SmoothL1Loss::try_forward`].
+    #[track_caller]
+    pub fn forward<'a, T: Element>(
+        &self,
+        input: &Var<T>,
+        target: impl Into<Target<'a, T>>,
+    ) -> Var<T> {
+        or_panic(self.try_forward(input, target))
+    }
+}
+
+/// Cross-entropy of logits `[N, C]` or `[N, C, d1, …]` (classes on dim 1),
+/// PyTorch's `nn.CrossEntropyLoss`, against either
+///
+/// * class indices, one per position (`[N]` or `[N, d1, …]`, flat): each
+///   position costs `−(1−ε)·lp[y] − (ε/C)·Σ_c lp[c]`, or
+/// * class probabilities of the logits' shape (soft targets): each
+///   position costs `−Σ_c t'[c]·lp[c]` with `t' = (1−ε)·t + ε/C`,
+///
+/// where `lp = log_softmax(logits)` and `ε` is the label smoothing. Fused:
+/// the gradient (`softmax·Σt' − t'`) is computed in one pass; a
+/// probability target that requires a gradient gets `−(1−ε)·lp`.
+/// [`Var::cross_entropy`] is its default form (mean, no smoothing).
+///
+/// ```
+/// use nn_autograd::{CrossEntropyLoss, Reduction, Var};
+/// use nn_tensor::Tensor;
+/// let logits = Var::leaf(Tensor::<f64>::from_vec(vec![2.0, 0.0, 0.0, 2.0], &[2, 2]));
+/// let loss = logits.cross_entropy(&[0, 1]);
+/// assert!((loss.item() - (1.0 + (-2.0f64).exp()).ln()).abs() < 1e-12);
+/// let smoothed = CrossEntropyLoss::new()
+///     .with_reduction(Reduction::Sum)
+///     .with_label_smoothing(0.1)?
+///     .forward(&logits, &[0, 1]);
+/// assert!(smoothed.item() > 2.0 * loss.item());
+/// # Ok::<(), nn_tensor::TensorError>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CrossEntropyLoss {
+    /// How per-position losses are combined (default mean).
+    pub reduction: Reduction,
+    /// Label smoothing `ε` in `[0, 1]` (default 0).
+    pub label_smoothing: f64,
+}
+
+impl CrossEntropyLoss {
+    /// PyTorch's defaults: the mean, no label smoothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// With another reduction.
+    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
+        self.reduction = reduction;
+        self
+    }
+    /// With label smoothing `eps`; errors outside `[0, 1]`.
+    pub fn with_label_smoothing(mut self, eps: f64) -> Result<Self> {
+        if !(0.0..=1.0).contains(&eps) {
             return Err(TensorError::invalid(
-                "smooth_l1_loss",
-                format!("beta {beta} must be >= 0"),
+                "CrossEntropyLoss",
+                format!("label_smoothing = {eps} is outside [0, 1]"),
             ));
         }
-        let d = self.sub(target);
-        let half = T::of(0.5);
-        let l = d.map_with_grad(
-            "smooth_l1",
-            move |x| {
-                if x.abs() < beta {
-                    half * x * x / beta
-                } else {
-                    x.abs() - half * beta
-                }
-            },
-            move |x, _| if x.abs() < beta { x / beta } else { x.signum() },
-        );
-        Ok(reduction.apply(l))
+        self.label_smoothing = eps;
+        Ok(self)
     }
-
-    /// Panicking [`Var::try_smooth_l1_loss`].
-    #[track_caller]
-    pub fn smooth_l1_loss(&self, target: &Var<T>, beta: T, reduction: Reduction) -> Var<T> {
-        or_panic(self.try_smooth_l1_loss(target, beta, reduction))
-    }
-
-    /// Cross-entropy of logits `[N, C]` or `[N, C, d1, …]` (classes on dim 1)
-    /// against class indices (`[N]` or `[N, d1, …]`, flat), with label
-    /// smoothing `ε`: each position costs `−(1−ε)·lp[y] − (ε/C)·Σ_c lp[c]`,
-    /// `lp = log_softmax(logits)`. Fused: the gradient is `softmax − target
-    /// distribution`, computed in one pass.
-    ///
-    /// ```
-    /// use nn_autograd::{Reduction, Var};
-    /// use nn_tensor::Tensor;
-    /// let logits = Var::leaf(Tensor::<f64>::from_vec(vec![2.0, 0.0, 0.0, 2.0], &[2, 2]));
-    /// let loss = logits.cross_entropy(&[0, 1], Reduction::Mean, 0.0);
-    /// assert!((loss.value().item() - (1.0 + (-2.0f64).exp()).ln()).abs() < 1e-12);
-    /// ```
-    pub fn try_cross_entropy(
+    /// The loss of `logits: [N, C]` (or `[N, C, d1, …]`) against class
+    /// indices (`N`, or `N·d1·…`, of them) or class probabilities of the
+    /// logits' shape: a scalar `[]` when reduced, `[N]` (or `[N, d1, …]`)
+    /// with [`Reduction::None`].
+    pub fn try_forward<'a, T: Element>(
         &self,
-        target: &[usize],
-        reduction: Reduction,
-        label_smoothing: T,
+        logits: &Var<T>,
+        target: impl Into<Target<'a, T>>,
     ) -> Result<Var<T>> {
-        let c = check_class_targets("cross_entropy", self, target)?;
-        if !(label_smoothing >= T::zero() && label_smoothing <= T::one()) {
+        const OP: &str = "cross_entropy";
+        let eps = T::of(self.label_smoothing);
+        if !(eps >= T::zero() && eps <= T::one()) {
             return Err(TensorError::invalid(
-                "cross_entropy",
-                format!("label_smoothing {label_smoothing} is outside [0, 1]"),
+                OP,
+                format!("label_smoothing {eps} is outside [0, 1]"),
             ));
         }
-        let eps = label_smoothing;
-        let lp = softmax_tensor(self.as_tensor(), 1, true);
-        let shape = self.shape().to_vec();
-        let inner: usize = shape[2..].iter().product();
-        let n = shape[0];
-        let lps = lp.as_slice();
-        let cf = T::from_usize(c).unwrap();
-        let mut losses = vec![T::zero(); n * inner];
+        let per = match target.into() {
+            Target::Classes(c) => {
+                check_class_targets(OP, logits, &c)?;
+                cross_entropy_classes(logits, &c, eps)
+            }
+            Target::Values(t) => {
+                class_dim(OP, logits)?;
+                same_shape(OP, logits, &t)?;
+                cross_entropy_probabilities(logits, &t, eps)
+            }
+        };
+        Ok(self.reduction.apply(per))
+    }
+    /// Panicking [`CrossEntropyLoss::try_forward`].
+    #[track_caller]
+    pub fn forward<'a, T: Element>(
+        &self,
+        logits: &Var<T>,
+        target: impl Into<Target<'a, T>>,
+    ) -> Var<T> {
+        or_panic(self.try_forward(logits, target))
+    }
+}
+
+/// The `(outer, classes, inner)` extents of logits `[N, C, d1, …]`: the
+/// class of position `(b, i)` is at `(b·C + k)·inner + i`.
+fn class_layout(shape: &[usize]) -> (usize, usize, usize) {
+    (shape[0], shape[1], shape[2..].iter().product())
+}
+
+/// Per-position cross-entropy against class indices (checked).
+fn cross_entropy_classes<T: Element>(logits: &Var<T>, target: &[usize], eps: T) -> Var<T> {
+    let lp = softmax_tensor(logits.as_tensor(), 1, true);
+    let shape = logits.shape().to_vec();
+    let (n, c, inner) = class_layout(&shape);
+    let lps = lp.as_slice();
+    let cf = T::from_usize(c).unwrap();
+    let mut losses = vec![T::zero(); n * inner];
+    for b in 0..n {
+        for i in 0..inner {
+            let at = |k: usize| (b * c + k) * inner + i;
+            let y = target[b * inner + i];
+            let mut l = -(T::one() - eps) * lps[at(y)];
+            if eps > T::zero() {
+                let s: T = (0..c).map(|k| lps[at(k)]).sum();
+                l -= eps / cf * s;
+            }
+            losses[b * inner + i] = l;
+        }
+    }
+    let per = Tensor::from_vec(losses, &position_shape(&shape));
+    let tgt = target.to_vec();
+    Var::from_op("cross_entropy", per, vec![logits.clone()], move |g| {
+        // d loss_pos / d logits = softmax − ((1−ε)·onehot(y) + ε/C)
+        let mut d = lp.exp();
+        let ds = d.as_mut_slice();
+        let gs = g.as_slice();
         for b in 0..n {
             for i in 0..inner {
-                let at = |k: usize| (b * c + k) * inner + i;
-                let y = target[b * inner + i];
-                let mut l = -(T::one() - eps) * lps[at(y)];
-                if eps > T::zero() {
-                    let s: T = (0..c).map(|k| lps[at(k)]).sum();
-                    l -= eps / cf * s;
+                let gp = gs[b * inner + i];
+                let y = tgt[b * inner + i];
+                for k in 0..c {
+                    let at = (b * c + k) * inner + i;
+                    let mut t = eps / cf;
+                    if k == y {
+                        t += T::one() - eps;
+                    }
+                    ds[at] = (ds[at] - t) * gp;
                 }
-                losses[b * inner + i] = l;
             }
         }
-        let per = Tensor::from_vec(losses, &position_shape(&shape));
-        let tgt = target.to_vec();
-        let out = Var::from_op("cross_entropy", per, vec![self.clone()], move |g| {
-            // d loss_pos / d logits = softmax − ((1−ε)·onehot(y) + ε/C)
-            let mut d = lp.exp();
-            let ds = d.as_mut_slice();
+        vec![Some(d)]
+    })
+}
+
+/// Per-position cross-entropy against class probabilities of the logits'
+/// shape (checked), with gradients for both sides.
+fn cross_entropy_probabilities<T: Element>(logits: &Var<T>, target: &Var<T>, eps: T) -> Var<T> {
+    let lp = softmax_tensor(logits.as_tensor(), 1, true);
+    let shape = logits.shape().to_vec();
+    let (n, c, inner) = class_layout(&shape);
+    let uniform = eps / T::from_usize(c).unwrap();
+    // The smoothed target t' = (1−ε)·t + ε/C.
+    let smoothed: Vec<T> = target
+        .value()
+        .as_slice()
+        .iter()
+        .map(|&t| (T::one() - eps) * t + uniform)
+        .collect();
+    let (lps, ts) = (lp.as_slice(), &smoothed[..]);
+    let mut losses = vec![T::zero(); n * inner];
+    let mut mass = vec![T::zero(); n * inner];
+    for b in 0..n {
+        for i in 0..inner {
+            let at = |k: usize| (b * c + k) * inner + i;
+            losses[b * inner + i] = -(0..c).map(|k| ts[at(k)] * lps[at(k)]).sum::<T>();
+            mass[b * inner + i] = (0..c).map(|k| ts[at(k)]).sum();
+        }
+    }
+    let per = Tensor::from_vec(losses, &position_shape(&shape));
+    let target_grad = target.requires_grad();
+    Var::from_op(
+        "cross_entropy",
+        per,
+        vec![logits.clone(), target.clone()],
+        move |g| {
+            // d/d logits = softmax·Σ_c t'[c] − t'; d/d t = −(1−ε)·lp.
             let gs = g.as_slice();
+            let mut dx = lp.exp();
+            let mut dt = target_grad.then(|| lp.clone());
+            let dxs = dx.as_mut_slice();
             for b in 0..n {
                 for i in 0..inner {
                     let gp = gs[b * inner + i];
-                    let y = tgt[b * inner + i];
+                    let m = mass[b * inner + i];
                     for k in 0..c {
                         let at = (b * c + k) * inner + i;
-                        let mut t = eps / cf;
-                        if k == y {
-                            t += T::one() - eps;
-                        }
-                        ds[at] = (ds[at] - t) * gp;
+                        dxs[at] = (dxs[at] * m - smoothed[at]) * gp;
                     }
                 }
             }
-            vec![Some(d)]
-        });
-        Ok(reduction.apply(out))
-    }
+            if let Some(dt) = dt.as_mut() {
+                let dts = dt.as_mut_slice();
+                for b in 0..n {
+                    for i in 0..inner {
+                        let gp = gs[b * inner + i];
+                        for k in 0..c {
+                            let at = (b * c + k) * inner + i;
+                            dts[at] = -(T::one() - eps) * dts[at] * gp;
+                        }
+                    }
+                }
+            }
+            vec![Some(dx), dt]
+        },
+    )
+}
 
-    /// Panicking [`Var::try_cross_entropy`].
-    #[track_caller]
-    pub fn cross_entropy(
-        &self,
-        target: &[usize],
-        reduction: Reduction,
-        label_smoothing: T,
-    ) -> Var<T> {
-        or_panic(self.try_cross_entropy(target, reduction, label_smoothing))
-    }
+/// Negative log-likelihood of log-probabilities `[N, C]` (or
+/// `[N, C, d1, …]`) against class indices, PyTorch's `nn.NLLLoss`, with
+/// optional class weights `[C]`. With [`Reduction::Mean`] the sum is
+/// divided by the total weight of the targets, as PyTorch does.
+/// [`Var::nll_loss`] is its default form.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NllLoss<T: Element> {
+    /// Per-class weights `[C]` (default none: all 1).
+    pub weight: Option<Tensor<T>>,
+    /// How per-position losses are combined (default mean: divided by the
+    /// total target weight).
+    pub reduction: Reduction,
+}
 
-    /// Negative log-likelihood of log-probabilities `[N, C]` (or
-    /// `[N, C, d1, …]`) with optional class weights `[C]`. With
-    /// [`Reduction::Mean`] the sum is divided by the total weight of the
-    /// targets, as PyTorch does.
-    pub fn try_nll_loss(
+impl<T: Element> Default for NllLoss<T> {
+    fn default() -> Self {
+        NllLoss {
+            weight: None,
+            reduction: Reduction::Mean,
+        }
+    }
+}
+
+impl<T: Element> NllLoss<T> {
+    /// PyTorch's defaults: no class weights, the mean.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// With class weights `[C]` (their shape is checked against the input).
+    pub fn with_weight(mut self, weight: Tensor<T>) -> Self {
+        self.weight = Some(weight);
+        self
+    }
+    /// With another reduction.
+    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
+        self.reduction = reduction;
+        self
+    }
+    /// The loss of `log_probs: [N, C]` (or `[N, C, d1, …]`) against class
+    /// indices, one per position: a scalar `[]` when reduced, `[N]` (or
+    /// `[N, d1, …]`) with [`Reduction::None`].
+    pub fn try_forward<'a>(
         &self,
-        target: &[usize],
-        weight: Option<&Tensor<T>>,
-        reduction: Reduction,
+        log_probs: &Var<T>,
+        target: impl Into<Target<'a, T>>,
     ) -> Result<Var<T>> {
-        let c = check_class_targets("nll_loss", self, target)?;
-        if let Some(w) = weight
+        const OP: &str = "nll_loss";
+        let target = target.into();
+        let target = target.classes(OP)?;
+        let c = check_class_targets(OP, log_probs, target)?;
+        if let Some(w) = &self.weight
             && w.shape() != [c]
         {
             return Err(TensorError::shapes(
-                "nll_loss",
-                self.shape(),
+                OP,
+                log_probs.shape(),
                 w.shape(),
                 format!("class weights must have shape [{c}]"),
             ));
         }
-        let shape = self.shape().to_vec();
-        let inner: usize = shape[2..].iter().product();
-        let n = shape[0];
-        let wv: Vec<T> = weight
+        let shape = log_probs.shape().to_vec();
+        let (n, _, inner) = class_layout(&shape);
+        let wv: Vec<T> = self
+            .weight
+            .as_ref()
             .map(|w| w.to_vec())
             .unwrap_or_else(|| vec![T::one(); c]);
         // Gather −w[y]·input[y] with gather so the gradient is a scatter.
         let mut idx = Vec::with_capacity(n * inner);
         let mut coef = Vec::with_capacity(n * inner);
-        for b in 0..n {
-            for i in 0..inner {
-                let y = target[b * inner + i];
-                idx.push(y);
-                coef.push(-wv[y]);
-            }
+        for &y in &target[..n * inner] {
+            idx.push(y);
+            coef.push(-wv[y]);
         }
         let mut gshape = shape.clone();
         gshape[1] = 1;
-        let picked = self
+        let picked = log_probs
             .gather(1, &idx, &gshape)
             .reshape(position_shape(&shape));
         let per = picked.mul_tensor(&Tensor::from_vec(coef.clone(), &position_shape(&shape)));
-        Ok(match reduction {
+        Ok(match self.reduction {
             Reduction::Mean => {
                 let total: T = coef.iter().map(|&c| -c).sum();
                 per.sum().mul_scalar(T::one() / total)
@@ -349,64 +753,93 @@ impl<T: Element> Var<T> {
             r => r.apply(per),
         })
     }
-
-    /// Panicking [`Var::try_nll_loss`].
+    /// Panicking [`NllLoss::try_forward`].
     #[track_caller]
-    pub fn nll_loss(
-        &self,
-        target: &[usize],
-        weight: Option<&Tensor<T>>,
-        reduction: Reduction,
-    ) -> Var<T> {
-        or_panic(self.try_nll_loss(target, weight, reduction))
+    pub fn forward<'a>(&self, log_probs: &Var<T>, target: impl Into<Target<'a, T>>) -> Var<T> {
+        or_panic(self.try_forward(log_probs, target))
     }
+}
 
-    /// Binary cross-entropy of logits against targets in `[0, 1]`, with an
-    /// optional `pos_weight` broadcast along the last dim. Computed as
-    /// `(1−t)·x + (1 + (p−1)·t)·softplus(−x)`, finite for logits of ±1e4.
-    pub fn try_binary_cross_entropy_with_logits(
-        &self,
-        target: &Tensor<T>,
-        pos_weight: Option<&Tensor<T>>,
-        reduction: Reduction,
-    ) -> Result<Var<T>> {
-        if self.shape() != target.shape() {
-            return Err(TensorError::shapes(
-                "binary_cross_entropy_with_logits",
-                self.shape(),
-                target.shape(),
-                "input and target must have the same shape",
-            ));
+/// Binary cross-entropy of logits against targets in `[0, 1]` of the same
+/// shape, PyTorch's `nn.BCEWithLogitsLoss`, with an optional `pos_weight`
+/// broadcast along the last dim. Computed as
+/// `(1−t)·x + (1 + (p−1)·t)·softplus(−x)`, finite for logits of ±1e4; a
+/// target that requires a gradient gets `−x + (p−1)·softplus(−x)`.
+/// [`Var::binary_cross_entropy_with_logits`] is its default form.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BceWithLogitsLoss<T: Element> {
+    /// Weight of positive examples, broadcast along the last dim (default
+    /// none: 1).
+    pub pos_weight: Option<Tensor<T>>,
+    /// How per-element losses are combined (default mean).
+    pub reduction: Reduction,
+}
+
+impl<T: Element> Default for BceWithLogitsLoss<T> {
+    fn default() -> Self {
+        BceWithLogitsLoss {
+            pos_weight: None,
+            reduction: Reduction::Mean,
         }
-        let p = match pos_weight {
-            Some(p) => p.try_broadcast_to(self.shape()).map_err(|_| {
+    }
+}
+
+impl<T: Element> BceWithLogitsLoss<T> {
+    /// PyTorch's defaults: no positive weight, the mean.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// With a weight for positives (its shape is checked against the input).
+    pub fn with_pos_weight(mut self, pos_weight: Tensor<T>) -> Self {
+        self.pos_weight = Some(pos_weight);
+        self
+    }
+    /// With another reduction.
+    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
+        self.reduction = reduction;
+        self
+    }
+    /// The loss of `logits` against targets in `[0, 1]` of the same shape: a
+    /// scalar `[]` when reduced, the logits' shape with [`Reduction::None`].
+    pub fn try_forward<'a>(
+        &self,
+        logits: &Var<T>,
+        target: impl Into<Target<'a, T>>,
+    ) -> Result<Var<T>> {
+        const OP: &str = "binary_cross_entropy_with_logits";
+        let target = target.into();
+        let target = target.values(OP, logits.shape())?;
+        same_shape(OP, logits, target)?;
+        let p = match &self.pos_weight {
+            Some(p) => p.try_broadcast_to(logits.shape()).map_err(|_| {
                 TensorError::shapes(
-                    "binary_cross_entropy_with_logits",
-                    self.shape(),
+                    OP,
+                    logits.shape(),
                     p.shape(),
                     "pos_weight must broadcast along the last dim",
                 )
             })?,
-            None => Tensor::ones(self.shape()),
+            None => Tensor::ones(logits.shape()),
         };
-        let x = self.value().clone();
+        let x = logits.value().clone();
+        let t = target.value().clone();
         let softplus = |z: T| z.max(T::zero()) + (-z.abs()).exp().ln_1p();
-        let (xs, ts, ps) = (x.as_slice(), target.as_slice(), p.as_slice());
+        let (xs, ts, ps) = (x.as_slice(), t.as_slice(), p.as_slice());
         let l: Vec<T> = (0..xs.len())
             .map(|i| {
                 (T::one() - ts[i]) * xs[i]
                     + (T::one() + (ps[i] - T::one()) * ts[i]) * softplus(-xs[i])
             })
             .collect();
-        let t = target.clone();
+        let target_grad = target.requires_grad();
         let per = Var::from_op(
             "bce_with_logits",
             Tensor::from_vec(l, x.shape()),
-            vec![self.clone()],
+            vec![logits.clone(), target.clone()],
             move |g| {
-                // d/dx = (1−t) − (1 + (p−1)t)·σ(−x)
                 let (xs, ts, ps, gs) = (x.as_slice(), t.as_slice(), p.as_slice(), g.as_slice());
-                let d: Vec<T> = (0..xs.len())
+                // d/dx = (1−t) − (1 + (p−1)t)·σ(−x)
+                let dx: Vec<T> = (0..xs.len())
                     .map(|i| {
                         gs[i]
                             * ((T::one() - ts[i])
@@ -414,21 +847,168 @@ impl<T: Element> Var<T> {
                                     * nn_tensor::sigmoid_scalar(-xs[i]))
                     })
                     .collect();
-                vec![Some(Tensor::from_vec(d, x.shape()))]
+                // d/dt = −x + (p−1)·softplus(−x)
+                let dt = target_grad.then(|| {
+                    let d: Vec<T> = (0..xs.len())
+                        .map(|i| gs[i] * (-xs[i] + (ps[i] - T::one()) * softplus(-xs[i])))
+                        .collect();
+                    Tensor::from_vec(d, x.shape())
+                });
+                vec![Some(Tensor::from_vec(dx, x.shape())), dt]
             },
         );
-        Ok(reduction.apply(per))
+        Ok(self.reduction.apply(per))
+    }
+    /// Panicking [`BceWithLogitsLoss::try_forward`].
+    #[track_caller]
+    pub fn forward<'a>(&self, logits: &Var<T>, target: impl Into<Target<'a, T>>) -> Var<T> {
+        or_panic(self.try_forward(logits, target))
+    }
+}
+
+/// The VAE's KL divergence of `N(mu, exp(logvar))` from `N(0, I)` as a
+/// value holding its reduction: [`try_gaussian_kl`] per sample over dim 1
+/// of `[N, D]` inputs; mean means per-sample mean.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GaussianKl {
+    /// How per-sample terms are combined (default mean over the batch).
+    pub reduction: Reduction,
+}
+
+impl GaussianKl {
+    /// The per-sample mean.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// With another reduction.
+    pub fn with_reduction(mut self, reduction: Reduction) -> Self {
+        self.reduction = reduction;
+        self
+    }
+    /// The KL term of `mu` and `logvar`, both `[N, D]`: a scalar `[]` when
+    /// reduced, `[N]` with [`Reduction::None`].
+    pub fn try_forward<T: Element>(&self, mu: &Var<T>, logvar: &Var<T>) -> Result<Var<T>> {
+        try_gaussian_kl(mu, logvar, self.reduction)
+    }
+    /// Panicking [`GaussianKl::try_forward`].
+    #[track_caller]
+    pub fn forward<T: Element>(&self, mu: &Var<T>, logvar: &Var<T>) -> Var<T> {
+        or_panic(self.try_forward(mu, logvar))
+    }
+}
+
+/// The losses with PyTorch's defaults (the mean, no options): the short
+/// forms of the loss configs, each with its `try_` twin. The target is
+/// anything that turns into a [`Target`]: `&[usize]` and the like for
+/// class indices, `&Tensor` or `&Var` for values.
+///
+/// ```
+/// use nn_autograd::Var;
+/// use nn_tensor::Tensor;
+/// let pred = Var::leaf(Tensor::<f64>::from_vec(vec![1.0, 3.0], &[2, 1]));
+/// let y = Tensor::from_vec(vec![0.0, 1.0], &[2, 1]);
+/// assert_eq!(pred.mse_loss(&y).item(), 2.5);
+/// assert_eq!(pred.l1_loss(&y).item(), 1.5);
+/// assert_eq!(pred.huber_loss(&y).item(), 1.0); // ½·1² and 1·(2 − ½), averaged
+/// ```
+impl<T: Element> Var<T> {
+    /// Mean squared error (PyTorch's `F.mse_loss`): [`MseLoss::new`].
+    pub fn try_mse_loss<'a>(&self, target: impl Into<Target<'a, T>>) -> Result<Var<T>> {
+        MseLoss::new().try_forward(self, target)
+    }
+    /// Panicking [`Var::try_mse_loss`].
+    #[track_caller]
+    pub fn mse_loss<'a>(&self, target: impl Into<Target<'a, T>>) -> Var<T> {
+        or_panic(self.try_mse_loss(target))
     }
 
+    /// Mean absolute error (PyTorch's `F.l1_loss`): [`L1Loss::new`].
+    pub fn try_l1_loss<'a>(&self, target: impl Into<Target<'a, T>>) -> Result<Var<T>> {
+        L1Loss::new().try_forward(self, target)
+    }
+    /// Panicking [`Var::try_l1_loss`].
+    #[track_caller]
+    pub fn l1_loss<'a>(&self, target: impl Into<Target<'a, T>>) -> Var<T> {
+        or_panic(self.try_l1_loss(target))
+    }
+
+    /// The course book's squared loss `½ (target − input)²`, averaged:
+    /// [`SquaredLoss::new`].
+    pub fn try_squared_loss<'a>(&self, target: impl Into<Target<'a, T>>) -> Result<Var<T>> {
+        SquaredLoss::new().try_forward(self, target)
+    }
+    /// Panicking [`Var::try_squared_loss`].
+    #[track_caller]
+    pub fn squared_loss<'a>(&self, target: impl Into<Target<'a, T>>) -> Var<T> {
+        or_panic(self.try_squared_loss(target))
+    }
+
+    /// Huber loss with delta 1 (PyTorch's `F.huber_loss`): [`HuberLoss::new`].
+    pub fn try_huber_loss<'a>(&self, target: impl Into<Target<'a, T>>) -> Result<Var<T>> {
+        HuberLoss::new().try_forward(self, target)
+    }
+    /// Panicking [`Var::try_huber_loss`].
+    #[track_caller]
+    pub fn huber_loss<'a>(&self, target: impl Into<Target<'a, T>>) -> Var<T> {
+        or_panic(self.try_huber_loss(target))
+    }
+
+    /// Smooth L1 loss with beta 1 (PyTorch's `F.smooth_l1_loss`):
+    /// [`SmoothL1Loss::new`].
+    pub fn try_smooth_l1_loss<'a>(&self, target: impl Into<Target<'a, T>>) -> Result<Var<T>> {
+        SmoothL1Loss::new().try_forward(self, target)
+    }
+    /// Panicking [`Var::try_smooth_l1_loss`].
+    #[track_caller]
+    pub fn smooth_l1_loss<'a>(&self, target: impl Into<Target<'a, T>>) -> Var<T> {
+        or_panic(self.try_smooth_l1_loss(target))
+    }
+
+    /// Cross-entropy of these logits against class indices or class
+    /// probabilities, averaged, no label smoothing (PyTorch's
+    /// `F.cross_entropy`): [`CrossEntropyLoss::new`].
+    ///
+    /// ```
+    /// use nn_autograd::Var;
+    /// use nn_tensor::Tensor;
+    /// let logits = Var::leaf(Tensor::<f64>::from_vec(vec![2.0, 0.0, 0.0, 2.0], &[2, 2]));
+    /// let loss = logits.cross_entropy(&[0, 1]);
+    /// assert!((loss.item() - (1.0 + (-2.0f64).exp()).ln()).abs() < 1e-12);
+    /// ```
+    pub fn try_cross_entropy<'a>(&self, target: impl Into<Target<'a, T>>) -> Result<Var<T>> {
+        CrossEntropyLoss::new().try_forward(self, target)
+    }
+    /// Panicking [`Var::try_cross_entropy`].
+    #[track_caller]
+    pub fn cross_entropy<'a>(&self, target: impl Into<Target<'a, T>>) -> Var<T> {
+        or_panic(self.try_cross_entropy(target))
+    }
+
+    /// Negative log-likelihood of these log-probabilities against class
+    /// indices, averaged, no class weights (PyTorch's `F.nll_loss`):
+    /// [`NllLoss::new`].
+    pub fn try_nll_loss<'a>(&self, target: impl Into<Target<'a, T>>) -> Result<Var<T>> {
+        NllLoss::new().try_forward(self, target)
+    }
+    /// Panicking [`Var::try_nll_loss`].
+    #[track_caller]
+    pub fn nll_loss<'a>(&self, target: impl Into<Target<'a, T>>) -> Var<T> {
+        or_panic(self.try_nll_loss(target))
+    }
+
+    /// Binary cross-entropy of these logits against targets in `[0, 1]`,
+    /// averaged (PyTorch's `F.binary_cross_entropy_with_logits`):
+    /// [`BceWithLogitsLoss::new`].
+    pub fn try_binary_cross_entropy_with_logits<'a>(
+        &self,
+        target: impl Into<Target<'a, T>>,
+    ) -> Result<Var<T>> {
+        BceWithLogitsLoss::new().try_forward(self, target)
+    }
     /// Panicking [`Var::try_binary_cross_entropy_with_logits`].
     #[track_caller]
-    pub fn binary_cross_entropy_with_logits(
-        &self,
-        target: &Tensor<T>,
-        pos_weight: Option<&Tensor<T>>,
-        reduction: Reduction,
-    ) -> Var<T> {
-        or_panic(self.try_binary_cross_entropy_with_logits(target, pos_weight, reduction))
+    pub fn binary_cross_entropy_with_logits<'a>(&self, target: impl Into<Target<'a, T>>) -> Var<T> {
+        or_panic(self.try_binary_cross_entropy_with_logits(target))
     }
 }
 
@@ -496,27 +1076,84 @@ mod tests {
     fn cross_entropy_rejects_bad_targets() {
         let x = Var::leaf(Tensor::<f64>::zeros(&[2, 3]));
         assert_eq!(
-            x.try_cross_entropy(&[0, 3], Reduction::Mean, 0.0)
-                .unwrap_err()
-                .to_string(),
+            x.try_cross_entropy(&[0, 3]).unwrap_err().to_string(),
             "cross_entropy: target class 3 is out of range for 3 classes"
         );
-        assert!(x.try_cross_entropy(&[0], Reduction::Mean, 0.0).is_err());
+        assert!(x.try_cross_entropy(&[0]).is_err());
     }
 
     #[test]
     fn extreme_logits_stay_finite() {
         let x = Var::leaf(Tensor::<f32>::from_vec(vec![1e4, -1e4, -1e4, 1e4], &[2, 2]));
-        let l = x.cross_entropy(&[1, 0], Reduction::Mean, 0.0);
+        let l = x.cross_entropy(&[1, 0]);
         assert!((l.value().item() - 2e4).abs() < 1.0);
         let g = l.backward();
         assert!(g.get(&x).unwrap().all_finite());
-        let b = x.binary_cross_entropy_with_logits(
-            &Tensor::from_vec(vec![0., 1., 1., 0.], &[2, 2]),
-            None,
-            Reduction::Sum,
-        );
+        let b = BceWithLogitsLoss::new()
+            .with_reduction(Reduction::Sum)
+            .forward(&x, Tensor::from_vec(vec![0., 1., 1., 0.], &[2, 2]));
         assert!(b.value().item().is_finite());
+    }
+
+    /// Class probabilities against an independent computation: the same
+    /// formula composed of differentiable ops (log-softmax, product, sums),
+    /// values and gradients; and one-hot probabilities agree with the class
+    /// index form, label smoothing included, as in PyTorch.
+    #[test]
+    fn cross_entropy_probabilities_match_the_composed_formula() {
+        let logits = Tensor::<f64>::from_vec(
+            vec![
+                0.3, -1.2, 2.0, 0.5, 0.1, -0.4, 1.5, 0.0, -2.0, 0.7, 0.2, 1.1,
+            ],
+            &[2, 3, 2],
+        );
+        let probs = Tensor::<f64>::from_vec(
+            vec![0.2, 0.5, 0.3, 0.1, 0.5, 0.4, 0.6, 0.0, 0.1, 0.3, 0.3, 0.7],
+            &[2, 3, 2],
+        );
+        for eps in [0.0, 0.2] {
+            for r in [Reduction::None, Reduction::Mean, Reduction::Sum] {
+                let (x, t) = (Var::leaf(logits.clone()), Var::leaf(probs.clone()));
+                let ce = CrossEntropyLoss::new()
+                    .with_reduction(r)
+                    .with_label_smoothing(eps)
+                    .unwrap();
+                let fused = ce.forward(&x, &t);
+                let smoothed = t.mul_scalar(1.0 - eps).add_scalar(eps / 3.0);
+                let composed = r.apply(smoothed.mul(&x.log_softmax(1)).sum_dims(&[1], false).neg());
+                assert_eq!(fused.shape(), composed.shape());
+                for (a, b) in fused.to_vec().iter().zip(composed.to_vec()) {
+                    assert!((a - b).abs() < 1e-12, "{eps} {r:?}: {a} vs {b}");
+                }
+                let seed = Tensor::ones(fused.shape());
+                let (gf, gc) = (
+                    fused.backward_with(seed.clone()),
+                    composed.backward_with(seed),
+                );
+                for v in [&x, &t] {
+                    let (a, b) = (gf.get(v).unwrap().to_vec(), gc.get(v).unwrap().to_vec());
+                    for (a, b) in a.iter().zip(&b) {
+                        assert!((a - b).abs() < 1e-12, "{eps} {r:?}: grad {a} vs {b}");
+                    }
+                }
+            }
+            let x = Var::leaf(logits.clone());
+            let classes = [2, 0, 1, 1];
+            let mut one_hot = vec![0.0; 12];
+            for (pos, &y) in classes.iter().enumerate() {
+                let (b, i) = (pos / 2, pos % 2);
+                one_hot[(b * 3 + y) * 2 + i] = 1.0;
+            }
+            let ce = CrossEntropyLoss::new().with_label_smoothing(eps).unwrap();
+            let hard = ce.forward(&x, &classes).item();
+            let soft = ce.forward(&x, Tensor::from_vec(one_hot, &[2, 3, 2])).item();
+            assert!((hard - soft).abs() < 1e-12, "{hard} vs {soft}");
+        }
+        // By hand: logits [0, ln 3] (softmax ¼, ¾) against [½, ½]:
+        // −½·ln ¼ − ½·ln ¾.
+        let x = Var::leaf(Tensor::<f64>::from_vec(vec![0.0, 3f64.ln()], &[1, 2]));
+        let l = x.cross_entropy(Tensor::from_vec(vec![0.5, 0.5], &[1, 2]));
+        assert!((l.item() - (-0.5 * 0.25f64.ln() - 0.5 * 0.75f64.ln())).abs() < 1e-12);
     }
 
     #[test]

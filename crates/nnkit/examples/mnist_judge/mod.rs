@@ -15,7 +15,7 @@ use nnkit::conv::layers::{Conv2dConfig, MaxPool2dConfig};
 use nnkit::data::{DataLoader, Mnist};
 use nnkit::layers::{Flatten, Forward, LinearConfig, Module, Relu, Sequential};
 use nnkit::optim::AdamConfig;
-use nnkit::prelude::{no_grad, Reduction, Rng, Tensor};
+use nnkit::prelude::{no_grad, Rng, Tensor};
 
 /// A description of the judge for the JSON line.
 pub const DESCRIPTION: &str = "cnn conv3x3x16-pool-conv3x3x32-pool-linear";
@@ -53,7 +53,7 @@ pub fn train(
         for batch in loader.epoch(epoch) {
             let batch = batch?;
             let logits = model.forward(as_images(&batch.features));
-            let loss = logits.cross_entropy(batch.classes(), Reduction::Mean, 0.0);
+            let loss = logits.cross_entropy(batch.classes());
             opt.step(&loss.backward());
         }
     }

@@ -141,12 +141,10 @@ fn learning_rate_sweep(ctx: &Ctx) -> Res<Vec<StepResult>> {
         // The update projected on the sharpest direction, step after step.
         let mut along = Vec::new();
         for _ in 0..=epochs {
-            let loss = model.forward(&x).mse_loss(&y, Reduction::Mean);
+            let loss = model.forward(&x).mse_loss(&y);
             train.push(f64::from(loss.value().item()));
             val.push(f64::from(
-                no_grad(|| model.forward(&xv).mse_loss(&yv, Reduction::Mean))
-                    .value()
-                    .item(),
+                no_grad(|| model.forward(&xv).mse_loss(&yv)).value().item(),
             ));
             if train
                 .last()
@@ -272,12 +270,10 @@ fn capacity_sweep(ctx: &Ctx) -> Res<Vec<StepResult>> {
         let mut opt = nnkit::optim::AdamConfig::new(0.01).init(model.named_parameters())?;
         let (mut train, mut val) = (Vec::new(), Vec::new());
         for _ in 0..=epochs {
-            let loss = model.forward(&x).mse_loss(&y, Reduction::Mean);
+            let loss = model.forward(&x).mse_loss(&y);
             train.push(f64::from(loss.value().item()));
             val.push(f64::from(
-                no_grad(|| model.forward(&xv).mse_loss(&yv, Reduction::Mean))
-                    .value()
-                    .item(),
+                no_grad(|| model.forward(&xv).mse_loss(&yv)).value().item(),
             ));
             opt.step(&loss.backward());
         }
@@ -333,9 +329,7 @@ fn linear_regression(ctx: &Ctx) -> Res<StepResult> {
     let model = LinearConfig::new(10, 1).init::<f32>(&mut ctx.rng(11))?;
     let mut opt = SgdConfig::new(0.1).init(model.named_parameters())?;
     let epochs = ctx.pick(500, 200);
-    let mse = |out: &Var<f32>, b: &nnkit::data::Batch<f32>| {
-        out.mse_loss(&Var::constant(b.values().clone()), Reduction::Mean)
-    };
+    let mse = |out: &Var<f32>, b: &nnkit::data::Batch<f32>| out.mse_loss(b.values());
     let n = s.train.len();
     common::train(
         ctx,
@@ -380,7 +374,7 @@ fn logistic_regression(ctx: &Ctx) -> Res<StepResult> {
     let bce = |out: &Var<f32>, b: &nnkit::data::Batch<f32>| {
         let t: Vec<f32> = b.classes().iter().map(|&c| c as f32).collect();
         let t = Tensor::from_vec(t, &[b.len(), 1]);
-        out.binary_cross_entropy_with_logits(&t, None, Reduction::Mean)
+        out.binary_cross_entropy_with_logits(&t)
     };
     let n = s.train.len();
     let epochs = ctx.pick(300, 150);

@@ -93,9 +93,7 @@ impl SequenceRegressor {
         train: &TensorDataset<f32>,
         epochs: usize,
     ) -> Res<Vec<f64>> {
-        let mse = |o: &Var<f32>, b: &nnkit::data::Batch<f32>| {
-            o.mse_loss(&Var::constant(b.values().clone()), Reduction::Mean)
-        };
+        let mse = |o: &Var<f32>, b: &nnkit::data::Batch<f32>| o.mse_loss(b.values());
         // Training mode for the recurrent dropout; `test_mse` switches it off.
         Module::train(self);
         let forward = |x: &Var<f32>| self.forward(x);
@@ -200,11 +198,9 @@ fn karate_gcn(ctx: &Ctx) -> Res<StepResult> {
     let x = Var::constant(Tensor::eye(34));
     let labelled = [0, 33];
     for _ in 0..200 {
-        let loss = forward(&x).index_select(0, &labelled).cross_entropy(
-            &[club[0], club[33]],
-            Reduction::Mean,
-            0.0,
-        );
+        let loss = forward(&x)
+            .index_select(0, &labelled)
+            .cross_entropy(&[club[0], club[33]]);
         opt.step(&loss.backward());
     }
     let others: Vec<usize> = (1..33).collect();

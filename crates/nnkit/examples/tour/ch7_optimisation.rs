@@ -197,7 +197,7 @@ fn clipping(ctx: &Ctx) -> Res<Vec<StepResult>> {
             .ok_or("regression")?
             .narrow(0, 0, 64),
     );
-    let grads = model.forward(&x)?.mse_loss(&y, Reduction::Mean).backward();
+    let grads = model.forward(&x)?.mse_loss(&y).backward();
     let g: Vec<Tensor<f32>> = model
         .named_parameters()
         .iter()

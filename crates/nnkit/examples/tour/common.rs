@@ -193,7 +193,7 @@ pub fn split_standardised(
 
 /// The classification loss of a model's logits on class targets.
 pub fn cross_entropy(logits: &Var<f32>, classes: &[usize]) -> Var<f32> {
-    logits.cross_entropy(classes, Reduction::Mean, 0.0)
+    logits.cross_entropy(classes)
 }
 
 /// Runs `epochs` epochs of mini-batch training of `model` with

@@ -3,6 +3,9 @@
 //! term), output `loss` (`kl`).
 
 use nnkit::autograd::ops::loss::try_gaussian_kl;
+use nnkit::autograd::{
+    BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, MseLoss, NllLoss, SmoothL1Loss, SquaredLoss,
+};
 use nnkit::tensor::Element;
 
 use super::common::{output, Ctx, Outputs, Runner};
@@ -25,63 +28,54 @@ pub fn runners<T: Element>() -> Vec<(&'static str, Runner<T>)> {
 }
 
 fn mse_loss<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
-    let loss = c
-        .var("input")?
-        .try_mse_loss(&c.var("target")?, c.reduction()?)
+    let loss = MseLoss::new()
+        .with_reduction(c.reduction()?)
+        .try_forward(&c.var("input")?, &c.var("target")?)
         .map_err(|e| e.to_string())?;
     Ok(output("loss", loss))
 }
 
 fn squared_loss<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
-    let loss = c
-        .var("input")?
-        .try_squared_loss(&c.var("target")?, c.reduction()?)
+    let loss = SquaredLoss::new()
+        .with_reduction(c.reduction()?)
+        .try_forward(&c.var("input")?, &c.var("target")?)
         .map_err(|e| e.to_string())?;
     Ok(output("loss", loss))
 }
 
 fn cross_entropy<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
-    let loss = c
-        .var("input")?
-        .try_cross_entropy(
-            &c.indices("target")?,
-            c.reduction()?,
-            c.param_f("label_smoothing")?,
-        )
+    let eps = c.param_f("label_smoothing")?.to_f64_lossless();
+    let (input, target) = (c.var("input")?, c.indices("target")?);
+    let loss = CrossEntropyLoss::new()
+        .with_reduction(c.reduction()?)
+        .with_label_smoothing(eps)
+        .and_then(|ce| ce.try_forward(&input, &target))
         .map_err(|e| e.to_string())?;
     Ok(output("loss", loss))
 }
 
 fn nll_loss<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
-    let weight = if c.param_bool("weighted")? {
-        Some(c.tensor("weight")?)
+    let mut nll = NllLoss::new().with_reduction(c.reduction()?);
+    if c.param_bool("weighted")? {
+        nll = nll.with_weight(c.tensor("weight")?);
     } else if c.has_input("weight") {
         return Err("nll_loss: a weight input but params.weighted = false".into());
-    } else {
-        None
-    };
-    let loss = c
-        .var("input")?
-        .try_nll_loss(&c.indices("target")?, weight.as_ref(), c.reduction()?)
+    }
+    let loss = nll
+        .try_forward(&c.var("input")?, &c.indices("target")?)
         .map_err(|e| e.to_string())?;
     Ok(output("loss", loss))
 }
 
 fn binary_cross_entropy_with_logits<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
-    let pos_weight = if c.param_bool("has_pos_weight")? {
-        Some(c.tensor("pos_weight")?)
+    let mut bce = BceWithLogitsLoss::new().with_reduction(c.reduction()?);
+    if c.param_bool("has_pos_weight")? {
+        bce = bce.with_pos_weight(c.tensor("pos_weight")?);
     } else if c.has_input("pos_weight") {
         return Err("bce_with_logits: a pos_weight input but params.has_pos_weight = false".into());
-    } else {
-        None
-    };
-    let loss = c
-        .var("input")?
-        .try_binary_cross_entropy_with_logits(
-            &c.tensor("target")?,
-            pos_weight.as_ref(),
-            c.reduction()?,
-        )
+    }
+    let loss = bce
+        .try_forward(&c.var("input")?, &c.tensor("target")?)
         .map_err(|e| e.to_string())?;
     Ok(output("loss", loss))
 }
@@ -93,17 +87,23 @@ fn gaussian_kl<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
 }
 
 fn huber_loss<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
-    let loss = c
-        .var("input")?
-        .try_huber_loss(&c.var("target")?, c.param_f("delta")?, c.reduction()?)
+    let delta = c.param_f("delta")?.to_f64_lossless();
+    let (input, target) = (c.var("input")?, c.var("target")?);
+    let loss = HuberLoss::new()
+        .with_reduction(c.reduction()?)
+        .with_delta(delta)
+        .and_then(|h| h.try_forward(&input, &target))
         .map_err(|e| e.to_string())?;
     Ok(output("loss", loss))
 }
 
 fn smooth_l1_loss<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
-    let loss = c
-        .var("input")?
-        .try_smooth_l1_loss(&c.var("target")?, c.param_f("beta")?, c.reduction()?)
+    let beta = c.param_f("beta")?.to_f64_lossless();
+    let (input, target) = (c.var("input")?, c.var("target")?);
+    let loss = SmoothL1Loss::new()
+        .with_reduction(c.reduction()?)
+        .with_beta(beta)
+        .and_then(|s| s.try_forward(&input, &target))
         .map_err(|e| e.to_string())?;
     Ok(output("loss", loss))
 }
