@@ -368,10 +368,27 @@ fn one_by_one_convolution_is_a_per_pixel_linear() {
     for (a, b) in y.as_slice().iter().zip(per_pixel.as_slice()) {
         assert!((a - b).abs() < 1e-12);
     }
-    // Bottleneck: 3×3 conv 16 → 16 versus 1×1 16 → 4 then 3×3 4 → 16.
-    let direct = 3 * 3 * 16 * 16;
-    let reduced = 16 * 4 + 3 * 3 * 4 * 16;
-    assert_eq!((direct, reduced), (2304, 640));
+    // Bottleneck: a 3×3 conv 16 → 16 against a 1×1 conv 16 → 4 (channel
+    // mixing down to 4) then a 3×3 conv 4 → 16, built and counted by the
+    // library, weights and multiply-accumulates on an 8×8 input.
+    let conv = |i: usize, o: usize, k: usize, rng: &mut Rng| {
+        Conv2dConfig::new(i, o, k)
+            .with_padding(k / 2)
+            .with_bias(false)
+            .init::<f64>(rng)
+            .unwrap()
+    };
+    let direct = Sequential::<f64>::new().append(conv(16, 16, 3, &mut rng));
+    let bottleneck = Sequential::<f64>::new()
+        .append(conv(16, 4, 1, &mut rng))
+        .append(conv(4, 16, 3, &mut rng));
+    assert_eq!(direct.num_parameters(), 3 * 3 * 16 * 16); // 2,304
+    assert_eq!(bottleneck.num_parameters(), 16 * 4 + 3 * 3 * 4 * 16); // 640
+    let macs = |m: &Sequential<f64>| summary(m, &[1, 16, 8, 8]).unwrap().total_macs;
+    assert_eq!(macs(&direct), 64 * 2304);
+    assert_eq!(macs(&bottleneck), 64 * 640);
+    let y = bottleneck.forward(Var::constant(x.narrow(2, 0, 4).narrow(3, 0, 4)));
+    assert_eq!(y.shape(), &[2, 16, 4, 4]);
 }
 
 /// Chapter 7.1: biases start at a constant (0, or 0.01 under ReLU) through

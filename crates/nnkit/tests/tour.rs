@@ -61,6 +61,8 @@ fn quick_tour_meets_every_floor_and_writes_its_figures() {
         );
     }
     for figure in [
+        "ch1_learning_rate.png",
+        "ch1_capacity.png",
         "ch2_activation_losses.png",
         "ch3_mlp_losses.png",
         "ch4_cnn_filters.png",

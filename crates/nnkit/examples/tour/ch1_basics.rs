@@ -45,10 +45,18 @@ fn curve_table(title: &str, names: &[String], curves: &[&[f64]], at: &[usize]) -
     t + "\n"
 }
 
-/// Prints a table and writes it beside the figures (`name`).
-fn publish(ctx: &Ctx, name: &str, table: &str) -> Res<()> {
+/// Prints a table and writes it beside the figures (`name`.md), with the
+/// curves drawn in `name`.png; values above `cap` are drawn at `cap`, so a
+/// diverging curve leaves the others readable.
+fn publish(ctx: &Ctx, name: &str, table: &str, curves: &[&[f64]], cap: f64) -> Res<()> {
     println!("{table}");
-    std::fs::write(ctx.figure(name)?, table)?;
+    std::fs::write(ctx.figure(&format!("{name}.md"))?, table)?;
+    let capped: Vec<Vec<f64>> = curves
+        .iter()
+        .map(|c| c.iter().map(|v| v.min(cap)).collect())
+        .collect();
+    let series: Vec<&[f64]> = capped.iter().map(Vec::as_slice).collect();
+    nnkit::train::figures::save_line_chart(ctx.figure(&format!("{name}.png"))?, &series)?;
     Ok(())
 }
 
@@ -178,8 +186,10 @@ fn learning_rate_sweep(ctx: &Ctx) -> Res<Vec<StepResult>> {
     let title = format!("Learning-rate sweep: linear regression (diabetes, standardised), full-batch GD at c/λ_max, λ_max = {lambda:.3}; MSE per epoch");
     publish(
         ctx,
-        "ch1_learning_rate.md",
+        "ch1_learning_rate",
         &curve_table(&title, &names, &series, &[0, 1, 2, 5, 10, 20, 50, 100]),
+        &series,
+        1.5,
     )?;
     let last = |i: usize| curves[i].last().copied().unwrap_or(f64::NAN);
     let mut out = Vec::new();
@@ -286,13 +296,15 @@ fn capacity_sweep(ctx: &Ctx) -> Res<Vec<StepResult>> {
     let title = format!("Capacity sweep: y = sin(πx) + N(0, {noise}²), 12 training and 200 validation points in [−1, 1], polynomials of degree 1, 5, 11 (Chebyshev features), full-batch Adam 0.01; MSE per epoch");
     publish(
         ctx,
-        "ch1_capacity.md",
+        "ch1_capacity",
         &curve_table(
             &title,
             &names,
             &series,
             &[0, 10, 100, 300, 1000, 2000, 3000],
         ),
+        &series,
+        1.5,
     )?;
     let last = |i: usize| curves[i].last().copied().unwrap_or(f64::NAN);
     let step = Step::start(1, "capacity: degree 1 (under-fits)");
