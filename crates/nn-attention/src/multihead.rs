@@ -408,8 +408,27 @@ impl<T: Element> MultiHeadAttention<T> {
         key_padding_mask: Option<&Mask>,
         need_weights: bool,
     ) -> Result<(Var<T>, Option<Var<T>>)> {
-        let masks = (attn_mask, key_padding_mask);
-        self.forward_vars(&self.own_vars(), [query, key, value], masks, need_weights)
+        // Traced as one layer: `query`, `key`, `value`, the two masks and
+        // `need_weights` in, `y` (and the weights) out.
+        nn_autograd::trace::layer(
+            self,
+            || {
+                let mut i = nn_autograd::trace::vars(&[query, key, value]);
+                i.push(Box::new(attn_mask.cloned()));
+                i.push(Box::new(key_padding_mask.cloned()));
+                i.push(Box::new(need_weights));
+                i
+            },
+            || {
+                let masks = (attn_mask, key_padding_mask);
+                self.forward_vars(&self.own_vars(), [query, key, value], masks, need_weights)
+            },
+            |r| match r {
+                Ok((y, None)) => nn_autograd::trace::vars(&[y]),
+                Ok((y, Some(w))) => nn_autograd::trace::vars(&[y, w]),
+                Err(_) => Vec::new(),
+            },
+        )
     }
 
     /// [`MultiHeadAttention::try_forward`] on weights looked up in `w` under

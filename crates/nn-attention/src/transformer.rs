@@ -251,8 +251,25 @@ impl<T: Element> TransformerEncoderLayer<T> {
         src_mask: Option<&Mask>,
         src_key_padding_mask: Option<&Mask>,
     ) -> Result<Var<T>> {
-        let w = Weights::of_module(self);
-        self.try_forward_with(&w, src, src_mask, src_key_padding_mask)
+        // Traced as one layer: `src` and the two masks in.
+        nn_autograd::trace::layer(
+            self,
+            || {
+                let mut i = nn_autograd::trace::vars(&[src]);
+                i.push(Box::new(src_mask.cloned()));
+                i.push(Box::new(src_key_padding_mask.cloned()));
+                i
+            },
+            || {
+                let w = Weights::of_module(self);
+                self.try_forward_with(&w, src, src_mask, src_key_padding_mask)
+            },
+            |r| {
+                r.as_ref()
+                    .map(|y| nn_autograd::trace::vars(&[y]))
+                    .unwrap_or_default()
+            },
+        )
     }
 
     /// [`TransformerEncoderLayer::try_forward`] on weights looked up in `w`
@@ -398,8 +415,32 @@ impl<T: Element> TransformerDecoderLayer<T> {
         memory: &Var<T>,
         masks: DecoderMasks<'_>,
     ) -> Result<Var<T>> {
-        let w = Weights::of_module(self);
-        self.try_forward_with(&w, tgt, memory, masks)
+        // Traced as one layer: `tgt`, `memory` and the four masks (in the
+        // order of [`DecoderMasks`]'s fields) in.
+        nn_autograd::trace::layer(
+            self,
+            || {
+                let mut i = nn_autograd::trace::vars(&[tgt, memory]);
+                for m in [
+                    masks.tgt_mask,
+                    masks.memory_mask,
+                    masks.tgt_key_padding_mask,
+                    masks.memory_key_padding_mask,
+                ] {
+                    i.push(Box::new(m.cloned()));
+                }
+                i
+            },
+            || {
+                let w = Weights::of_module(self);
+                self.try_forward_with(&w, tgt, memory, masks)
+            },
+            |r| {
+                r.as_ref()
+                    .map(|y| nn_autograd::trace::vars(&[y]))
+                    .unwrap_or_default()
+            },
+        )
     }
 
     /// [`TransformerDecoderLayer::try_forward`] on weights looked up in `w`

@@ -34,6 +34,7 @@ pub mod gradcheck;
 pub mod graph;
 pub mod ops;
 pub mod parameter;
+pub mod trace;
 pub mod var;
 
 pub use graph::Gradients;

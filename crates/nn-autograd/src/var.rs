@@ -215,25 +215,35 @@ impl<T: Element> Var<T> {
         parents: Vec<Var<T>>,
         backward: impl Fn(&Tensor<T>) -> Vec<Option<Tensor<T>>> + Send + Sync + 'static,
     ) -> Self {
-        if is_grad_disabled() || !parents.iter().any(|p| p.requires_grad()) {
-            return Self::constant(value);
+        // While tracing, the op is recorded for an exporter too.
+        let traced = crate::trace::is_tracing().then(|| parents.clone());
+        let v = if is_grad_disabled() || !parents.iter().any(|p| p.requires_grad()) {
+            Self::constant(value)
+        } else {
+            Self::from_node(Node {
+                id: VarId::fresh(),
+                value,
+                requires_grad: true,
+                grad_fn: Some(GradFn {
+                    op,
+                    parents,
+                    backward: Box::new(backward),
+                }),
+            })
+        };
+        if let Some(parents) = traced {
+            crate::trace::record_op(op, parents, &v);
         }
-        Self::from_node(Node {
-            id: VarId::fresh(),
-            value,
-            requires_grad: true,
-            grad_fn: Some(GradFn {
-                op,
-                parents,
-                backward: Box::new(backward),
-            }),
-        })
+        v
     }
 
     /// True when an op on `parents` would be recorded: use it to skip
     /// saving tensors for a backward pass that will never run.
+    /// While [tracing](crate::trace), every op is built with
+    /// [`Var::from_op`] so that it is recorded.
     pub fn records(parents: &[&Var<T>]) -> bool {
-        !is_grad_disabled() && parents.iter().any(|p| p.requires_grad())
+        crate::trace::is_tracing()
+            || (!is_grad_disabled() && parents.iter().any(|p| p.requires_grad()))
     }
 
     /// The value, as a tensor of its own (a cheap copy: the storage is

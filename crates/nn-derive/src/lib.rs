@@ -548,6 +548,12 @@ fn expand_enum(
     let buffers = arms(quote!(visit_local_buffers(m, f)));
     let children = arms(quote!(visit_children(m, f)));
     let flag = arms(quote!(train_flag(m)));
+    let inner = {
+        let arms = variants.iter().map(|(v, pat, ty)| {
+            quote_spanned!(ty.span()=> #ident::#v #pat => ::core::option::Option::Some(m as &dyn #krate::Module<#element>),)
+        });
+        quote!(match self { #(#arms)* })
+    };
     let rngs = arms(quote!(visit_local_rngs(m, f)));
     let macs = match &attrs.macs {
         Some(path) => quote!(#path(self, input_shape, output_shape)),
@@ -568,6 +574,9 @@ fn expand_enum(
                 #children
             }
             fn train_flag(&self) -> ::core::option::Option<&#krate::TrainFlag> { #flag }
+            fn transparent_inner(&self) -> ::core::option::Option<&dyn #krate::Module<#element>> {
+                #inner
+            }
             fn visit_local_rngs(&self, f: &mut dyn FnMut(&str, &#krate::LayerRng)) {
                 #rngs
             }

@@ -314,16 +314,18 @@ pub struct Prelu<T: Element> {
 impl<T: Element> Forward<T> for Prelu<T> {
     /// `x: [N, C, *]` (or any shape with one shared slope) → the same shape.
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
-        let n = self.weight.numel();
-        let channels = if x.ndim() >= 2 { x.shape()[1] } else { 1 };
-        if n != 1 && n != channels {
-            return Err(TensorError::shapes(
-                "PReLU",
-                x.shape(),
-                &[n],
-                format!("{n} slopes need {n} channels in dim 1"),
-            ));
-        }
-        Ok(x.prelu(&self.weight.var()))
+        nn_autograd::trace::unary_layer(self, x, || {
+            let n = self.weight.numel();
+            let channels = if x.ndim() >= 2 { x.shape()[1] } else { 1 };
+            if n != 1 && n != channels {
+                return Err(TensorError::shapes(
+                    "PReLU",
+                    x.shape(),
+                    &[n],
+                    format!("{n} slopes need {n} channels in dim 1"),
+                ));
+            }
+            Ok(x.prelu(&self.weight.var()))
+        })
     }
 }

@@ -242,12 +242,14 @@ impl<T: Element> Module<T> for BatchNorm1d<T> {
 
 impl<T: Element> Forward<T> for BatchNorm1d<T> {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
-        if !(x.ndim() == 2 || x.ndim() == 3) {
-            return Err(TensorError::invalid(
-                "BatchNorm1d",
-                format!("expected input [N, C] or [N, C, L], got {:?}", x.shape()),
-            ));
-        }
-        self.forward_any_rank(x, "BatchNorm1d")
+        nn_autograd::trace::unary_layer(self, x, || {
+            if !(x.ndim() == 2 || x.ndim() == 3) {
+                return Err(TensorError::invalid(
+                    "BatchNorm1d",
+                    format!("expected input [N, C] or [N, C, L], got {:?}", x.shape()),
+                ));
+            }
+            self.forward_any_rank(x, "BatchNorm1d")
+        })
     }
 }

@@ -105,19 +105,21 @@ impl<T: Element> Embedding<T> {
 
 impl<T: Element> Forward<T> for Embedding<T> {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
-        let mut idx = Vec::with_capacity(x.value().numel());
-        for &v in x.value().as_slice() {
-            if !(v >= T::zero() && v.fract() == T::zero()) {
-                return Err(TensorError::invalid(
-                    "Embedding",
-                    format!(
-                        "index {v} is not a non-negative integer (input shape {:?})",
-                        x.shape()
-                    ),
-                ));
+        nn_autograd::trace::unary_layer(self, x, || {
+            let mut idx = Vec::with_capacity(x.value().numel());
+            for &v in x.value().as_slice() {
+                if !(v >= T::zero() && v.fract() == T::zero()) {
+                    return Err(TensorError::invalid(
+                        "Embedding",
+                        format!(
+                            "index {v} is not a non-negative integer (input shape {:?})",
+                            x.shape()
+                        ),
+                    ));
+                }
+                idx.push(v.to_usize().unwrap_or(usize::MAX));
             }
-            idx.push(v.to_usize().unwrap_or(usize::MAX));
-        }
-        self.try_lookup(&idx, x.shape())
+            self.try_lookup(&idx, x.shape())
+        })
     }
 }

@@ -104,10 +104,12 @@ impl<T: Element> LayerNorm<T> {
 
 impl<T: Element> Forward<T> for LayerNorm<T> {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
-        let w = self.weight.as_ref().map(|p| p.var());
-        let b = self.bias.as_ref().map(|p| p.var());
-        functional::layer_norm(x, &self.normalized_shape, w.as_ref(), b.as_ref(), self.eps)
-            .map_err(|e| TensorError::invalid("LayerNorm", e.to_string()))
+        nn_autograd::trace::unary_layer(self, x, || {
+            let w = self.weight.as_ref().map(|p| p.var());
+            let b = self.bias.as_ref().map(|p| p.var());
+            functional::layer_norm(x, &self.normalized_shape, w.as_ref(), b.as_ref(), self.eps)
+                .map_err(|e| TensorError::invalid("LayerNorm", e.to_string()))
+        })
     }
 }
 

@@ -145,17 +145,19 @@ impl<T: Element> Linear<T> {
 
 impl<T: Element> Forward<T> for Linear<T> {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
-        let b = self.bias.as_ref().map(|b| b.var());
-        functional::linear(x, &self.weight.var(), b.as_ref()).map_err(|e| match e {
-            TensorError::ShapeMismatch {
-                lhs, rhs, reason, ..
-            } => TensorError::ShapeMismatch {
-                op: "Linear",
-                lhs,
-                rhs,
-                reason,
-            },
-            e => e,
+        nn_autograd::trace::unary_layer(self, x, || {
+            let b = self.bias.as_ref().map(|b| b.var());
+            functional::linear(x, &self.weight.var(), b.as_ref()).map_err(|e| match e {
+                TensorError::ShapeMismatch {
+                    lhs, rhs, reason, ..
+                } => TensorError::ShapeMismatch {
+                    op: "Linear",
+                    lhs,
+                    rhs,
+                    reason,
+                },
+                e => e,
+            })
         })
     }
 }

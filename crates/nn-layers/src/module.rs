@@ -283,6 +283,14 @@ pub trait Module<T: Element>: Send + Sync + std::any::Any {
     /// Calls `f` on each direct child with its name (`"0"`, `"encoder"`).
     fn visit_children(&self, _f: &mut dyn FnMut(&str, &dyn Module<T>)) {}
 
+    /// The module a transparent wrapper stands for (a `Box<dyn Forward<T>>`,
+    /// the variant of a derived enum), which has its names and children:
+    /// a tool that finds modules by identity (the ONNX exporter's tracer)
+    /// looks through it. `None`, the default, for every other module.
+    fn transparent_inner(&self) -> Option<&dyn Module<T>> {
+        None
+    }
+
     /// Multiply-accumulates this module does to turn an input of
     /// `input_shape` into an output of `output_shape` (batch included), for
     /// [`summary`](crate::summary::summary). `None` (the default) means "not
@@ -562,6 +570,9 @@ impl<T: Element, M: Module<T>> Module<T> for Option<M> {
 impl<T: Element> Module<T> for Box<dyn Forward<T>> {
     fn type_name(&self) -> &'static str {
         self.as_ref().type_name()
+    }
+    fn transparent_inner(&self) -> Option<&dyn Module<T>> {
+        Some(self.as_ref().as_module())
     }
     fn visit_local_parameters(&self, f: &mut dyn FnMut(&str, &Parameter<T>)) {
         self.as_ref().visit_local_parameters(f)

@@ -75,7 +75,10 @@ pub mod proto;
 mod value;
 
 pub use error::{OnnxError, Result};
-pub use export::{export, export_layer, export_layer_proto, export_proto, EXPORT_OPSET};
+pub use export::{
+    export, export_layer, export_layer_proto, export_proto, export_traced, export_traced_proto,
+    EXPORT_OPSET,
+};
 pub use import::to_sequential;
 pub use model::{InputInfo, Model};
 pub use ops::supported_operators;

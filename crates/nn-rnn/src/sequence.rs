@@ -722,8 +722,25 @@ macro_rules! forward_without_cell {
             h0: Option<&Var<T>>,
             lengths: Option<&[usize]>,
         ) -> Result<(Var<T>, Var<T>)> {
-            let o = self.stack.forward(x, h0, None, lengths)?;
-            Ok((o.output, o.h_n))
+            // Traced as one layer: `x`, `h0`, `lengths` in, `output`, `h_n` out.
+            nn_autograd::trace::layer(
+                self,
+                || {
+                    let mut i = nn_autograd::trace::vars(&[x]);
+                    i.push(Box::new(h0.cloned()));
+                    i.push(Box::new(lengths.map(<[usize]>::to_vec)));
+                    i
+                },
+                || {
+                    let o = self.stack.forward(x, h0, None, lengths)?;
+                    Ok((o.output, o.h_n))
+                },
+                |r| {
+                    r.as_ref()
+                        .map(|(y, h)| nn_autograd::trace::vars(&[y, h]))
+                        .unwrap_or_default()
+                },
+            )
         }
 
         #[doc = concat!("Panicking [`", stringify!($layer), "::try_forward`] without lengths; `x` is")]
@@ -856,10 +873,28 @@ impl<T: Element> Lstm<T> {
         state: Option<(&Var<T>, &Var<T>)>,
         lengths: Option<&[usize]>,
     ) -> Result<LstmOutput<T>> {
-        let o = self
-            .stack
-            .forward(x, state.map(|s| s.0), state.map(|s| s.1), lengths)?;
-        Ok((o.output, (o.h_n, o.c_n.expect("the LSTM has a cell state"))))
+        // Traced as one layer: `x`, `(h0, c0)`, `lengths` in, `output`,
+        // `h_n`, `c_n` out.
+        nn_autograd::trace::layer(
+            self,
+            || {
+                let mut i = nn_autograd::trace::vars(&[x]);
+                i.push(Box::new(state.map(|(h, c)| (h.clone(), c.clone()))));
+                i.push(Box::new(lengths.map(<[usize]>::to_vec)));
+                i
+            },
+            || {
+                let o = self
+                    .stack
+                    .forward(x, state.map(|s| s.0), state.map(|s| s.1), lengths)?;
+                Ok((o.output, (o.h_n, o.c_n.expect("the LSTM has a cell state"))))
+            },
+            |r| {
+                r.as_ref()
+                    .map(|(y, (h, c))| nn_autograd::trace::vars(&[y, h, c]))
+                    .unwrap_or_default()
+            },
+        )
     }
 
     /// Panicking [`Lstm::try_forward`] without lengths; `x` is anything that

@@ -2,6 +2,7 @@
 
 use nn_tensor::{sigmoid_scalar, AsDim, Element, Tensor};
 
+use crate::trace::Attr;
 use crate::Var;
 use nn_tensor::or_panic;
 
@@ -95,6 +96,7 @@ impl<T: Element> Var<T> {
             move |x| if x > T::zero() { x } else { slope * x },
             move |x, _| if x > T::zero() { T::one() } else { slope },
         )
+        .traced_with(|| vec![("alpha", Attr::Float(slope.to_f64_lossless()))])
     }
 
     /// `x` for positive x, else `alpha·(eˣ − 1)`.
@@ -104,6 +106,7 @@ impl<T: Element> Var<T> {
             move |x| if x > T::zero() { x } else { alpha * x.exp_m1() },
             move |x, y| if x > T::zero() { T::one() } else { y + alpha },
         )
+        .traced_with(|| vec![("alpha", Attr::Float(alpha.to_f64_lossless()))])
     }
 
     /// The logistic sigmoid, stable for any input.
@@ -159,6 +162,12 @@ impl<T: Element> Var<T> {
                 }
             },
         )
+        .traced_with(|| {
+            vec![
+                ("beta", Attr::Float(beta.to_f64_lossless())),
+                ("threshold", Attr::Float(threshold.to_f64_lossless())),
+            ]
+        })
     }
 
     /// PReLU: `x` for positive x, else `weight[c]·x`, where `c` indexes dim 1
@@ -227,6 +236,7 @@ impl<T: Element> Var<T> {
             let s = g.mul(&yc).sum_dims(&[d], true);
             vec![Some(yc.mul(&g.sub(&s)))]
         })
+        .traced_with(|| vec![("axis", Attr::Int(d as i64))])
     }
 
     /// Log-softmax along `dim`, stable for logits of ±1e4.
@@ -240,5 +250,6 @@ impl<T: Element> Var<T> {
             let s = g.sum_dims(&[d], true);
             vec![Some(g.sub(&yc.exp().mul(&s)))]
         })
+        .traced_with(|| vec![("axis", Attr::Int(d as i64))])
     }
 }

@@ -2,6 +2,7 @@
 
 use nn_tensor::{or_panic, Element, Result, Tensor};
 
+use crate::trace::Attr;
 use crate::Var;
 
 /// The gradient of a broadcast operand: summed back to its own shape.
@@ -148,6 +149,7 @@ impl<T: Element> Var<T> {
         Var::from_op("add_scalar", y, vec![self.clone()], |g| {
             vec![Some(g.clone())]
         })
+        .traced_with(|| vec![("value", Attr::Float(s.to_f64_lossless()))])
     }
 
     /// Multiplies by a scalar.
@@ -156,6 +158,7 @@ impl<T: Element> Var<T> {
         Var::from_op("mul_scalar", y, vec![self.clone()], move |g| {
             vec![Some(g.mul_scalar(s))]
         })
+        .traced_with(|| vec![("value", Attr::Float(s.to_f64_lossless()))])
     }
 
     /// Divides by a scalar (`self / s`; also the `/` operator with a scalar).
@@ -164,16 +167,19 @@ impl<T: Element> Var<T> {
         Var::from_op("div_scalar", y, vec![self.clone()], move |g| {
             vec![Some(g.map(|g| g / s))]
         })
+        .traced_with(|| vec![("value", Attr::Float(s.to_f64_lossless()))])
     }
 
     /// `s - self` (the `-` operator with a scalar on the left).
     pub fn rsub_scalar(&self, s: T) -> Var<T> {
         self.map_with_grad("rsub_scalar", move |x| s - x, |_, _| -T::one())
+            .traced_with(|| vec![("value", Attr::Float(s.to_f64_lossless()))])
     }
 
     /// `s / self` (the `/` operator with a scalar on the left).
     pub fn rdiv_scalar(&self, s: T) -> Var<T> {
         self.map_with_grad("rdiv_scalar", move |x| s / x, |x, y| -y / x)
+            .traced_with(|| vec![("value", Attr::Float(s.to_f64_lossless()))])
     }
 
     /// `1 / self`.
@@ -194,6 +200,7 @@ impl<T: Element> Var<T> {
             move |x| x.powf(p),
             move |x, _| p * x.powf(p - T::one()),
         )
+        .traced_with(|| vec![("value", Attr::Float(p.to_f64_lossless()))])
     }
 
     /// Square.
@@ -248,6 +255,12 @@ impl<T: Element> Var<T> {
                 }
             },
         )
+        .traced_with(|| {
+            vec![
+                ("min", Attr::Float(min.to_f64_lossless())),
+                ("max", Attr::Float(max.to_f64_lossless())),
+            ]
+        })
     }
 
     /// Element-wise maximum of two vars (the gradient goes to the larger;

@@ -2,6 +2,7 @@
 
 use nn_tensor::{Element, Result, Tensor};
 
+use crate::trace::Attr;
 use crate::Var;
 use nn_tensor::or_panic;
 
@@ -26,11 +27,8 @@ impl<T: Element> Var<T> {
         let y = self.value().try_matmul_t(other.as_tensor(), ta, tb)?;
         let (a, b) = (self.value().clone(), other.value().clone());
         let (ra, rb) = (self.requires_grad(), other.requires_grad());
-        Ok(Var::from_op(
-            "matmul",
-            y,
-            vec![self.clone(), other.clone()],
-            move |g| {
+        Ok(
+            Var::from_op("matmul", y, vec![self.clone(), other.clone()], move |g| {
                 // With C = op(A)·op(B):  dA = G·op(B)ᵀ (transposed back if A was),
                 // dB = op(A)ᵀ·G (likewise). Batch dims that were broadcast are summed.
                 let ga = ra.then(|| {
@@ -50,8 +48,14 @@ impl<T: Element> Var<T> {
                     reduce_batch(d, b.shape())
                 });
                 vec![ga, gb]
-            },
-        ))
+            })
+            .traced_with(|| {
+                vec![
+                    ("transA", Attr::Int(ta as i64)),
+                    ("transB", Attr::Int(tb as i64)),
+                ]
+            }),
+        )
     }
 }
 

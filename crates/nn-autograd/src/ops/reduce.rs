@@ -2,6 +2,7 @@
 
 use nn_tensor::{or_panic, AsDim, Element, Tensor};
 
+use crate::trace::Attr;
 use crate::Var;
 
 /// The shape of a reduction with `keepdim = true`.
@@ -52,6 +53,12 @@ impl<T: Element> Var<T> {
         Var::from_op("sum_dims", y, vec![self.clone()], move |g| {
             vec![Some(g.reshape(&kept).broadcast_to(&shape))]
         })
+        .traced_with(|| {
+            vec![
+                ("axes", Attr::Ints(d.iter().map(|&i| i as i64).collect())),
+                ("keepdims", Attr::Int(keepdim as i64)),
+            ]
+        })
     }
 
     /// Mean over `dims`.
@@ -85,12 +92,19 @@ impl<T: Element> Var<T> {
         let x = self.value().clone();
         let kept = kept_shape(x.shape(), &d);
         let yk = y.reshape(&kept);
+        let axes: Vec<i64> = d.iter().map(|&i| i as i64).collect();
         Var::from_op("max_dims", y, vec![self.clone()], move |g| {
             // Split the gradient evenly among ties so it sums to g.
             let mask = x.eq(&yk);
             let count = mask.sum_dims(&d, true);
             let share = g.reshape(&kept).div(&count);
             vec![Some(mask.mul(&share))]
+        })
+        .traced_with(|| {
+            vec![
+                ("axes", Attr::Ints(axes)),
+                ("keepdims", Attr::Int(keepdim as i64)),
+            ]
         })
     }
 

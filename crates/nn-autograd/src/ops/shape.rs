@@ -3,6 +3,7 @@
 
 use nn_tensor::{or_panic, AsDim, Element, IntoShape, Result, Tensor};
 
+use crate::trace::Attr;
 use crate::Var;
 
 impl<T: Element> Var<T> {
@@ -42,6 +43,7 @@ impl<T: Element> Var<T> {
         Var::from_op("permute", y, vec![self.clone()], move |g| {
             vec![Some(g.permute(&inv))]
         })
+        .traced_with(|| vec![("perm", Attr::Ints(perm.iter().map(|&i| i as i64).collect()))])
     }
 
     /// Swaps two dims.
@@ -90,6 +92,13 @@ impl<T: Element> Var<T> {
             pads[d] = (start, full - start - len);
             vec![Some(g.pad(&pads, T::zero()))]
         })
+        .traced_with(|| {
+            vec![
+                ("dim", Attr::Int(d as i64)),
+                ("start", Attr::Int(start as i64)),
+                ("len", Attr::Int(len as i64)),
+            ]
+        })
     }
 
     /// Picks `indices` along `dim` (repeats allowed; their gradients add up).
@@ -110,6 +119,15 @@ impl<T: Element> Var<T> {
                 }
             }
             vec![Some(Tensor::zeros(&shape).scatter_add(d, &full, g))]
+        })
+        .traced_with(|| {
+            vec![
+                ("dim", Attr::Int(d as i64)),
+                (
+                    "indices",
+                    Attr::Ints(indices.iter().map(|&i| i as i64).collect()),
+                ),
+            ]
         })
     }
 
@@ -137,6 +155,7 @@ impl<T: Element> Var<T> {
         Var::from_op("concat", y, parents, move |g| {
             g.split(d, &sizes).into_iter().map(Some).collect()
         })
+        .traced_with(|| vec![("axis", Attr::Int(d as i64))])
     }
 
     /// Joins vars of one shape along a new dim.

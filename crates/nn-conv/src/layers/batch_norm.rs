@@ -119,13 +119,15 @@ impl<T: Element> Module<T> for BatchNorm2d<T> {
 
 impl<T: Element> Forward<T> for BatchNorm2d<T> {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
-        if x.ndim() != 4 {
-            return Err(TensorError::invalid(
-                "BatchNorm2d",
-                format!("expected input [N, C, H, W], got {:?}", x.shape()),
-            ));
-        }
-        self.inner.forward_any_rank(x, "BatchNorm2d")
+        nn_autograd::trace::unary_layer(self, x, || {
+            if x.ndim() != 4 {
+                return Err(TensorError::invalid(
+                    "BatchNorm2d",
+                    format!("expected input [N, C, H, W], got {:?}", x.shape()),
+                ));
+            }
+            self.inner.forward_any_rank(x, "BatchNorm2d")
+        })
     }
 }
 

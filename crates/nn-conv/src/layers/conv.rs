@@ -242,15 +242,19 @@ impl<T: Element, const D: usize> Module<T> for Conv<T, D> {
 
 impl<T: Element> Forward<T> for Conv<T, 1> {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
-        let b = self.bias.as_ref().map(|b| b.var());
-        try_conv1d(x, &self.weight.var(), b.as_ref(), &self.options)
+        nn_autograd::trace::unary_layer(self, x, || {
+            let b = self.bias.as_ref().map(|b| b.var());
+            try_conv1d(x, &self.weight.var(), b.as_ref(), &self.options)
+        })
     }
 }
 
 impl<T: Element> Forward<T> for Conv<T, 2> {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
-        let b = self.bias.as_ref().map(|b| b.var());
-        try_conv2d(x, &self.weight.var(), b.as_ref(), &self.options)
+        nn_autograd::trace::unary_layer(self, x, || {
+            let b = self.bias.as_ref().map(|b| b.var());
+            try_conv2d(x, &self.weight.var(), b.as_ref(), &self.options)
+        })
     }
 }
 
@@ -395,15 +399,19 @@ impl<T: Element, const D: usize> Module<T> for ConvTranspose<T, D> {
 
 impl<T: Element> Forward<T> for ConvTranspose<T, 1> {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
-        let b = self.bias.as_ref().map(|b| b.var());
-        try_conv_transpose1d(x, &self.weight.var(), b.as_ref(), &self.options)
+        nn_autograd::trace::unary_layer(self, x, || {
+            let b = self.bias.as_ref().map(|b| b.var());
+            try_conv_transpose1d(x, &self.weight.var(), b.as_ref(), &self.options)
+        })
     }
 }
 
 impl<T: Element> Forward<T> for ConvTranspose<T, 2> {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
-        let b = self.bias.as_ref().map(|b| b.var());
-        try_conv_transpose2d(x, &self.weight.var(), b.as_ref(), &self.options)
+        nn_autograd::trace::unary_layer(self, x, || {
+            let b = self.bias.as_ref().map(|b| b.var());
+            try_conv_transpose2d(x, &self.weight.var(), b.as_ref(), &self.options)
+        })
     }
 }
 

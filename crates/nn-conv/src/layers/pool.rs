@@ -117,13 +117,17 @@ impl<T: Element, const D: usize> Module<T> for MaxPool<D> {
 
 impl<T: Element> Forward<T> for MaxPool<1> {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
-        Ok(try_max_pool1d_with_indices(x, &self.options)?.0)
+        nn_autograd::trace::unary_layer(self, x, || {
+            Ok(try_max_pool1d_with_indices(x, &self.options)?.0)
+        })
     }
 }
 
 impl<T: Element> Forward<T> for MaxPool<2> {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
-        Ok(try_max_pool2d_with_indices(x, &self.options)?.0)
+        nn_autograd::trace::unary_layer(self, x, || {
+            Ok(try_max_pool2d_with_indices(x, &self.options)?.0)
+        })
     }
 }
 
@@ -202,13 +206,13 @@ impl<T: Element, const D: usize> Module<T> for AvgPool<D> {
 
 impl<T: Element> Forward<T> for AvgPool<1> {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
-        try_avg_pool1d(x, &self.options)
+        nn_autograd::trace::unary_layer(self, x, || try_avg_pool1d(x, &self.options))
     }
 }
 
 impl<T: Element> Forward<T> for AvgPool<2> {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
-        try_avg_pool2d(x, &self.options)
+        nn_autograd::trace::unary_layer(self, x, || try_avg_pool2d(x, &self.options))
     }
 }
 
@@ -257,7 +261,7 @@ impl<T: Element> Module<T> for AdaptiveAvgPool2d {
 
 impl<T: Element> Forward<T> for AdaptiveAvgPool2d {
     fn try_forward(&self, x: &Var<T>) -> Result<Var<T>> {
-        try_adaptive_avg_pool2d(x, self.output_size)
+        nn_autograd::trace::unary_layer(self, x, || try_adaptive_avg_pool2d(x, self.output_size))
     }
 }
 

@@ -3,18 +3,31 @@
 //! attention operator before opset 23): the projections as `MatMul` and
 //! `Add` on slices of `in_proj_weight` (kept whole under its PyTorch
 //! name), the heads split by `Reshape` and `Transpose`, `softmax(q·kᵀ/√d)·v`,
-//! the heads merged and `out_proj`. Without masks.
+//! the heads merged and `out_proj`. The masks of a traced call (an
+//! attention mask `[L, S]`, a key-padding mask `[N, S]`) are added to the
+//! scores as constants (`−∞` where masked), as the library adds them.
 
 use nn_attention::{
-    Activation, DecoderMasks, MultiHeadAttention, TransformerDecoderLayer, TransformerEncoderLayer,
+    Activation, DecoderMasks, Mask, MultiHeadAttention, TransformerDecoderLayer,
+    TransformerEncoderLayer,
 };
 use nn_autograd::Var;
 use nn_layers::activation::GeluApproximation;
-use nn_layers::Module;
+use nn_layers::{LayerNorm, Module};
 use nn_tensor::Tensor;
 
 use super::{int, unsupported, wrong_inputs, Builder, Port, Signature, Traced};
 use crate::error::Result;
+use crate::value::Value;
+
+/// The masks of one attention call (`true` = masked out).
+#[derive(Clone, Copy, Default)]
+pub(super) struct AttnMasks<'a> {
+    /// `[L, S]`, e.g. causal.
+    pub(super) attn: Option<&'a Mask>,
+    /// `[N, S]`.
+    pub(super) key_padding: Option<&'a Mask>,
+}
 
 impl Builder {
     /// [`super::export_layer`] for an attention layer; `None` for another
@@ -44,7 +57,7 @@ impl Builder {
                     ))
                 }
             };
-            let y = self.mha(a, "", q, k, v)?;
+            let y = self.mha(a, "", q, k, v, AttnMasks::default())?;
             let mut ins = vec![Port::new("query", q.1.shape(), &seq)];
             if inputs.len() == 3 {
                 ins.push(Port::new("key", k.1.shape(), &memory));
@@ -65,7 +78,7 @@ impl Builder {
                 ));
             };
             let x = ("src".to_string(), Var::constant(src.clone()));
-            let y = self.encoder_layer(l, "", &x)?;
+            let y = self.encoder_layer(l, "", &x, AttnMasks::default())?;
             return Ok(Some(Signature {
                 inputs: vec![Port::new("src", src.shape(), &seq)],
                 outputs: vec![Port::new(&y.0, y.1.shape(), &seq)],
@@ -81,7 +94,7 @@ impl Builder {
             };
             let x = ("tgt".to_string(), Var::constant(tgt.clone()));
             let mem_t = ("memory".to_string(), Var::constant(mem.clone()));
-            let y = self.decoder_layer(l, "", &x, &mem_t)?;
+            let y = self.decoder_layer(l, "", &x, &mem_t, DecoderMasks::default())?;
             return Ok(Some(Signature {
                 inputs: vec![
                     Port::new("tgt", tgt.shape(), &seq),
@@ -103,25 +116,28 @@ impl Builder {
     ) -> Result<Option<Traced>> {
         let any: &dyn std::any::Any = m;
         if let Some(a) = any.downcast_ref::<MultiHeadAttention<f32>>() {
-            return self.mha(a, prefix, x, x, x).map(Some);
+            return self.mha(a, prefix, x, x, x, AttnMasks::default()).map(Some);
         }
         if let Some(l) = any.downcast_ref::<TransformerEncoderLayer<f32>>() {
-            return self.encoder_layer(l, prefix, x).map(Some);
+            return self
+                .encoder_layer(l, prefix, x, AttnMasks::default())
+                .map(Some);
         }
         Ok(None)
     }
 
     /// Multi-head attention of `q [N, L, E]` over `k`, `v [N, S, E]`.
-    fn mha(
+    pub(super) fn mha(
         &mut self,
         a: &MultiHeadAttention<f32>,
         prefix: &str,
         q: &Traced,
         k: &Traced,
         v: &Traced,
+        masks: AttnMasks<'_>,
     ) -> Result<Traced> {
         let (y, _) = a
-            .try_forward(&q.1, &k.1, &v.1, None, None, false)
+            .try_forward(&q.1, &k.1, &v.1, masks.attn, masks.key_padding, false)
             .map_err(|e| unsupported(prefix, format!("the example inputs: {e}")))?;
         let (e, h) = (a.embed_dim(), a.num_heads());
         let d = e / h;
@@ -148,7 +164,19 @@ impl Builder {
         }
         let scores = self.node("MatMul", &[&heads[0], &heads[1]], vec![]);
         let scale = self.scalar(1.0 / (d as f32).sqrt());
-        let scaled = self.node("Mul", &[&scores, &scale], vec![]);
+        let mut scaled = self.node("Mul", &[&scores, &scale], vec![]);
+        // Scores [N, h, L, S]; the masks broadcast over heads (and batch).
+        let (n, l, s) = (q.1.shape()[0], q.1.shape()[1], k.1.shape()[1]);
+        let additive = [
+            (masks.attn, [1, 1, l, s]),
+            (masks.key_padding, [n, 1, 1, s]),
+        ];
+        for (m, shape) in additive {
+            if let Some(m) = m {
+                let c = self.constant("mask", Value::Float(m.to_additive(&shape)));
+                scaled = self.node("Add", &[&scaled, &c], vec![]);
+            }
+        }
         let p = self.node("Softmax", &[&scaled], vec![int("axis", -1)]);
         let o = self.node("MatMul", &[&p, &heads[2]], vec![]);
         let o = self.transpose(&o, &[0, 2, 1, 3]);
@@ -183,74 +211,90 @@ impl Builder {
         self.child(l2, prefix, "linear2", &h)
     }
 
+    /// One residual sublayer of a Transformer layer: `x + f(norm(x))`
+    /// with `norm_first` (pre-norm), else `norm(x + f(x))` (post-norm).
+    #[allow(clippy::too_many_arguments)]
+    fn sublayer(
+        &mut self,
+        norm_first: bool,
+        norm: &LayerNorm<f32>,
+        prefix: &str,
+        norm_name: &str,
+        x: &Traced,
+        f: impl FnOnce(&mut Self, &Traced) -> Result<Traced>,
+    ) -> Result<Traced> {
+        if norm_first {
+            let n = self.child(norm, prefix, norm_name, x)?;
+            let a = f(self, &n)?;
+            self.add(x, &a, prefix)
+        } else {
+            let a = f(self, x)?;
+            let s = self.add(x, &a, prefix)?;
+            self.child(norm, prefix, norm_name, &s)
+        }
+    }
+
     /// Self-attention and feed-forward, each with its residual sum and
     /// LayerNorm (post-norm, or pre-norm with `norm_first`).
-    fn encoder_layer(
+    pub(super) fn encoder_layer(
         &mut self,
         l: &TransformerEncoderLayer<f32>,
         prefix: &str,
         x: &Traced,
+        masks: AttnMasks<'_>,
     ) -> Result<Traced> {
         let c = *l.config();
-        let sa_prefix = format!("{prefix}self_attn.");
-        let y = if c.norm_first {
-            let n = self.child(&l.norm1, prefix, "norm1", x)?;
-            let a = self.mha(&l.self_attn, &sa_prefix, &n, &n, &n)?;
-            let x = self.add(x, &a, prefix)?;
-            let n = self.child(&l.norm2, prefix, "norm2", &x)?;
-            let f = self.feed_forward(l.linear1(), l.linear2(), c.activation, prefix, &n)?;
-            self.add(&x, &f, prefix)?
-        } else {
-            let a = self.mha(&l.self_attn, &sa_prefix, x, x, x)?;
-            let s = self.add(x, &a, prefix)?;
-            let x = self.child(&l.norm1, prefix, "norm1", &s)?;
-            let f = self.feed_forward(l.linear1(), l.linear2(), c.activation, prefix, &x)?;
-            let s = self.add(&x, &f, prefix)?;
-            self.child(&l.norm2, prefix, "norm2", &s)?
-        };
+        let sa = format!("{prefix}self_attn.");
+        let first = c.norm_first;
+        let h = self.sublayer(first, &l.norm1, prefix, "norm1", x, |b, z| {
+            b.mha(&l.self_attn, &sa, z, z, z, masks)
+        })?;
+        let y = self.sublayer(first, &l.norm2, prefix, "norm2", &h, |b, z| {
+            b.feed_forward(l.linear1(), l.linear2(), c.activation, prefix, z)
+        })?;
         // The value is the layer's own (its fused attention may round
         // differently from the parts traced above).
         let own = l
-            .try_forward(&x.1, None, None)
+            .try_forward(&x.1, masks.attn, masks.key_padding)
             .map_err(|e| unsupported(prefix, format!("the example input: {e}")))?;
         Ok((y.0, own))
     }
 
     /// Self-attention, cross-attention over `memory`, feed-forward, each
     /// with its residual sum and LayerNorm.
-    fn decoder_layer(
+    pub(super) fn decoder_layer(
         &mut self,
         l: &TransformerDecoderLayer<f32>,
         prefix: &str,
         x: &Traced,
         memory: &Traced,
+        masks: DecoderMasks<'_>,
     ) -> Result<Traced> {
         let c = *l.config();
-        let sa_prefix = format!("{prefix}self_attn.");
-        let ca_prefix = format!("{prefix}multihead_attn.");
-        let y = if c.norm_first {
-            let n = self.child(&l.norm1, prefix, "norm1", x)?;
-            let a = self.mha(&l.self_attn, &sa_prefix, &n, &n, &n)?;
-            let x = self.add(x, &a, prefix)?;
-            let n = self.child(&l.norm2, prefix, "norm2", &x)?;
-            let a = self.mha(&l.multihead_attn, &ca_prefix, &n, memory, memory)?;
-            let x = self.add(&x, &a, prefix)?;
-            let n = self.child(&l.norm3, prefix, "norm3", &x)?;
-            let f = self.feed_forward(l.linear1(), l.linear2(), c.activation, prefix, &n)?;
-            self.add(&x, &f, prefix)?
-        } else {
-            let a = self.mha(&l.self_attn, &sa_prefix, x, x, x)?;
-            let s = self.add(x, &a, prefix)?;
-            let x = self.child(&l.norm1, prefix, "norm1", &s)?;
-            let a = self.mha(&l.multihead_attn, &ca_prefix, &x, memory, memory)?;
-            let s = self.add(&x, &a, prefix)?;
-            let x = self.child(&l.norm2, prefix, "norm2", &s)?;
-            let f = self.feed_forward(l.linear1(), l.linear2(), c.activation, prefix, &x)?;
-            let s = self.add(&x, &f, prefix)?;
-            self.child(&l.norm3, prefix, "norm3", &s)?
+        let (sa, ca) = (
+            format!("{prefix}self_attn."),
+            format!("{prefix}multihead_attn."),
+        );
+        let self_masks = AttnMasks {
+            attn: masks.tgt_mask,
+            key_padding: masks.tgt_key_padding_mask,
         };
+        let cross_masks = AttnMasks {
+            attn: masks.memory_mask,
+            key_padding: masks.memory_key_padding_mask,
+        };
+        let first = c.norm_first;
+        let h = self.sublayer(first, &l.norm1, prefix, "norm1", x, |b, z| {
+            b.mha(&l.self_attn, &sa, z, z, z, self_masks)
+        })?;
+        let h = self.sublayer(first, &l.norm2, prefix, "norm2", &h, |b, z| {
+            b.mha(&l.multihead_attn, &ca, z, memory, memory, cross_masks)
+        })?;
+        let y = self.sublayer(first, &l.norm3, prefix, "norm3", &h, |b, z| {
+            b.feed_forward(l.linear1(), l.linear2(), c.activation, prefix, z)
+        })?;
         let own = l
-            .try_forward(&x.1, &memory.1, DecoderMasks::default())
+            .try_forward(&x.1, &memory.1, masks)
             .map_err(|e| unsupported(prefix, format!("the example inputs: {e}")))?;
         Ok((y.0, own))
     }

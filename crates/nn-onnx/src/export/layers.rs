@@ -8,6 +8,7 @@ use nn_conv::layers::{
     AdaptiveAvgPool2d, AvgPool, BasicBlock, BatchNorm2d, Bottleneck, Conv, ConvTranspose, MaxPool,
     Projection, ResNet, ResidualBlock,
 };
+use nn_conv::{AvgPoolOptions, MaxPoolOptions};
 use nn_layers::activation::GeluApproximation;
 use nn_layers::{
     BatchNorm1d, Dropout, Elu, Embedding, Flatten, Forward, Gelu, LayerNorm, LeakyRelu, Linear,
@@ -109,7 +110,10 @@ impl Builder {
             return Ok(t);
         }
         let Some(layer) = leaf_forward(m) else {
-            return self.chain_of_children(m, prefix, &traced);
+            // A user's module: only its forward knows what it computes, so
+            // the caller traces it (see `traced`).
+            self.needs_trace = true;
+            return Err(unsupported(prefix, format!("layer {}", m.type_name())));
         };
         let y = layer
             .try_forward(x)
@@ -146,109 +150,21 @@ impl Builder {
                 self.node("Reshape", &[&y2, &full], vec![])
             }
         } else if let Some(c) = any.downcast_ref::<Conv<f32, 2>>() {
-            let k = [c.weight.shape()[2], c.weight.shape()[3]];
-            let o = &c.options;
-            let p = o
-                .padding
-                .resolve(k, o.stride, o.dilation)
-                .map_err(|e| unsupported(prefix, e.to_string()))?;
-            self.conv(
-                m,
-                prefix,
-                x_name,
-                &k,
-                &o.stride,
-                &o.dilation,
-                &p,
-                o.groups,
-                c.bias.is_some(),
-            )?
+            self.conv(c, prefix, x_name)?
         } else if let Some(c) = any.downcast_ref::<Conv<f32, 1>>() {
-            let k = [c.weight.shape()[2]];
-            let o = &c.options;
-            let p = o
-                .padding
-                .resolve(k, o.stride, o.dilation)
-                .map_err(|e| unsupported(prefix, e.to_string()))?;
-            self.conv(
-                m,
-                prefix,
-                x_name,
-                &k,
-                &o.stride,
-                &o.dilation,
-                &p,
-                o.groups,
-                c.bias.is_some(),
-            )?
+            self.conv(c, prefix, x_name)?
         } else if let Some(c) = any.downcast_ref::<ConvTranspose<f32, 2>>() {
-            let o = &c.options;
-            let ps = o.padding.iter().chain(&o.padding).copied();
-            self.conv_t(
-                m,
-                prefix,
-                x_name,
-                &o.stride,
-                &o.dilation,
-                ps,
-                &o.output_padding,
-                o.groups,
-                c.bias.is_some(),
-            )?
+            self.conv_t(c, prefix, x_name)?
         } else if let Some(c) = any.downcast_ref::<ConvTranspose<f32, 1>>() {
-            let o = &c.options;
-            let ps = o.padding.iter().chain(&o.padding).copied();
-            self.conv_t(
-                m,
-                prefix,
-                x_name,
-                &o.stride,
-                &o.dilation,
-                ps,
-                &o.output_padding,
-                o.groups,
-                c.bias.is_some(),
-            )?
+            self.conv_t(c, prefix, x_name)?
         } else if let Some(p) = any.downcast_ref::<MaxPool<2>>() {
-            let o = &p.options;
-            self.max_pool(
-                x_name,
-                &o.kernel_size,
-                &o.stride,
-                &o.padding,
-                &o.dilation,
-                o.ceil_mode,
-            )
+            self.max_pool(x_name, &p.options)
         } else if let Some(p) = any.downcast_ref::<MaxPool<1>>() {
-            let o = &p.options;
-            self.max_pool(
-                x_name,
-                &o.kernel_size,
-                &o.stride,
-                &o.padding,
-                &o.dilation,
-                o.ceil_mode,
-            )
+            self.max_pool(x_name, &p.options)
         } else if let Some(p) = any.downcast_ref::<AvgPool<2>>() {
-            let o = &p.options;
-            self.avg_pool(
-                x_name,
-                &o.kernel_size,
-                &o.stride,
-                &o.padding,
-                o.ceil_mode,
-                o.count_include_pad,
-            )
+            self.avg_pool(x_name, &p.options)
         } else if let Some(p) = any.downcast_ref::<AvgPool<1>>() {
-            let o = &p.options;
-            self.avg_pool(
-                x_name,
-                &o.kernel_size,
-                &o.stride,
-                &o.padding,
-                o.ceil_mode,
-                o.count_include_pad,
-            )
+            self.avg_pool(x_name, &p.options)
         } else if let Some(p) = any.downcast_ref::<AdaptiveAvgPool2d>() {
             let s = x.shape();
             let [oh, ow] = p.output_size;
@@ -256,7 +172,14 @@ impl Builder {
                 self.node("GlobalAveragePool", &[x_name], vec![])
             } else if s.len() == 4 && s[2].is_multiple_of(oh) && s[3].is_multiple_of(ow) {
                 let k = [s[2] / oh, s[3] / ow];
-                self.avg_pool(x_name, &k, &k, &[0, 0], false, true)
+                let o = AvgPoolOptions {
+                    kernel_size: k,
+                    stride: k,
+                    padding: [0, 0],
+                    ceil_mode: false,
+                    count_include_pad: true,
+                };
+                self.avg_pool(x_name, &o)
             } else {
                 return Err(unsupported(
                     prefix,
@@ -330,14 +253,7 @@ impl Builder {
         } else if let Some(g) = any.downcast_ref::<Gelu>() {
             self.gelu(x_name, g.approximate)
         } else if let Some(s) = any.downcast_ref::<Softplus>() {
-            if s.beta == 1.0 {
-                self.node("Softplus", &[x_name], vec![])
-            } else {
-                let beta = self.scalar(s.beta as f32);
-                let bx = self.node("Mul", &[x_name, &beta], vec![]);
-                let sp = self.node("Softplus", &[&bx], vec![]);
-                self.node("Div", &[&sp, &beta], vec![])
-            }
+            self.softplus(x_name, s.beta)
         } else if let Some(s) = any.downcast_ref::<Softmax>() {
             self.node("Softmax", &[x_name], vec![int("axis", s.dim as i64)])
         } else if let Some(s) = any.downcast_ref::<LogSoftmax>() {
@@ -357,111 +273,93 @@ impl Builder {
         Ok((out, y))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn conv(
+    /// The weight, and the bias when `bias`, of a convolution at `prefix`.
+    fn weight_and_bias(
         &mut self,
         m: &dyn Module<f32>,
         prefix: &str,
-        x: &str,
-        k: &[usize],
-        stride: &[usize],
-        dilation: &[usize],
-        pads: &[(usize, usize)],
-        groups: usize,
         bias: bool,
-    ) -> Result<String> {
-        let w = self.required(m, prefix, "weight")?;
-        let mut inputs = vec![x.to_string(), w];
+    ) -> Result<Vec<String>> {
+        let mut v = vec![self.required(m, prefix, "weight")?];
         if bias {
-            inputs.push(self.required(m, prefix, "bias")?);
+            v.push(self.required(m, prefix, "bias")?);
         }
+        Ok(v)
+    }
+
+    /// A 1-d or 2-d convolution as a `Conv` node.
+    fn conv<const D: usize>(&mut self, c: &Conv<f32, D>, prefix: &str, x: &str) -> Result<String> {
+        let k: [usize; D] = std::array::from_fn(|i| c.weight.shape()[2 + i]);
+        let o = &c.options;
+        let pads = o
+            .padding
+            .resolve(k, o.stride, o.dilation)
+            .map_err(|e| unsupported(prefix, e.to_string()))?;
+        let mut inputs = vec![x.to_string()];
+        inputs.extend(self.weight_and_bias(c, prefix, c.bias.is_some())?);
         let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         let p = pads.iter().map(|p| p.0).chain(pads.iter().map(|p| p.1));
         Ok(self.node(
             "Conv",
             &inputs,
             vec![
-                ints("kernel_shape", k.iter().copied()),
-                ints("strides", stride.iter().copied()),
-                ints("dilations", dilation.iter().copied()),
+                ints("kernel_shape", k),
+                ints("strides", o.stride),
+                ints("dilations", o.dilation),
                 ints("pads", p),
-                int("group", groups as i64),
+                int("group", o.groups as i64),
             ],
         ))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn conv_t(
+    /// A 1-d or 2-d transposed convolution as a `ConvTranspose` node.
+    fn conv_t<const D: usize>(
         &mut self,
-        m: &dyn Module<f32>,
+        c: &ConvTranspose<f32, D>,
         prefix: &str,
         x: &str,
-        stride: &[usize],
-        dilation: &[usize],
-        pads: impl Iterator<Item = usize>,
-        output_padding: &[usize],
-        groups: usize,
-        bias: bool,
     ) -> Result<String> {
-        let w = self.required(m, prefix, "weight")?;
-        let mut inputs = vec![x.to_string(), w];
-        if bias {
-            inputs.push(self.required(m, prefix, "bias")?);
-        }
+        let o = &c.options;
+        let mut inputs = vec![x.to_string()];
+        inputs.extend(self.weight_and_bias(c, prefix, c.bias.is_some())?);
         let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         Ok(self.node(
             "ConvTranspose",
             &inputs,
             vec![
-                ints("strides", stride.iter().copied()),
-                ints("dilations", dilation.iter().copied()),
-                ints("pads", pads),
-                ints("output_padding", output_padding.iter().copied()),
-                int("group", groups as i64),
+                ints("strides", o.stride),
+                ints("dilations", o.dilation),
+                ints("pads", o.padding.iter().chain(&o.padding).copied()),
+                ints("output_padding", o.output_padding),
+                int("group", o.groups as i64),
             ],
         ))
     }
 
-    fn max_pool(
-        &mut self,
-        x: &str,
-        k: &[usize],
-        s: &[usize],
-        p: &[usize],
-        d: &[usize],
-        ceil: bool,
-    ) -> String {
+    fn max_pool<const D: usize>(&mut self, x: &str, o: &MaxPoolOptions<D>) -> String {
         self.node(
             "MaxPool",
             &[x],
             vec![
-                ints("kernel_shape", k.iter().copied()),
-                ints("strides", s.iter().copied()),
-                ints("pads", p.iter().chain(p).copied()),
-                ints("dilations", d.iter().copied()),
-                int("ceil_mode", ceil as i64),
+                ints("kernel_shape", o.kernel_size),
+                ints("strides", o.stride),
+                ints("pads", o.padding.iter().chain(&o.padding).copied()),
+                ints("dilations", o.dilation),
+                int("ceil_mode", o.ceil_mode as i64),
             ],
         )
     }
 
-    fn avg_pool(
-        &mut self,
-        x: &str,
-        k: &[usize],
-        s: &[usize],
-        p: &[usize],
-        ceil: bool,
-        include_pad: bool,
-    ) -> String {
+    fn avg_pool<const D: usize>(&mut self, x: &str, o: &AvgPoolOptions<D>) -> String {
         self.node(
             "AveragePool",
             &[x],
             vec![
-                ints("kernel_shape", k.iter().copied()),
-                ints("strides", s.iter().copied()),
-                ints("pads", p.iter().chain(p).copied()),
-                int("ceil_mode", ceil as i64),
-                int("count_include_pad", include_pad as i64),
+                ints("kernel_shape", o.kernel_size),
+                ints("strides", o.stride),
+                ints("pads", o.padding.iter().chain(&o.padding).copied()),
+                int("ceil_mode", o.ceil_mode as i64),
+                int("count_include_pad", o.count_include_pad as i64),
             ],
         )
     }
@@ -492,6 +390,17 @@ impl Builder {
             &[x, &w, &b, &mean, &var],
             vec![float("epsilon", eps)],
         ))
+    }
+
+    /// `log(1 + exp(beta·x))/beta` (ONNX's `Softplus` has no beta).
+    pub(super) fn softplus(&mut self, x: &str, beta: f64) -> String {
+        if beta == 1.0 {
+            return self.node("Softplus", &[x], vec![]);
+        }
+        let beta = self.scalar(beta as f32);
+        let bx = self.node("Mul", &[x, &beta], vec![]);
+        let sp = self.node("Softplus", &[&bx], vec![]);
+        self.node("Div", &[&sp, &beta], vec![])
     }
 
     /// GELU from opset-17 operators (the `Gelu` operator came in opset

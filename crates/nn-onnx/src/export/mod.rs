@@ -11,16 +11,20 @@
 //! mode (dropout off, batch norm on running statistics) and its training
 //! flag restored after.
 //!
+//! A model of another type (a user's module, whose forward may do anything
+//! between its layers) is exported by tracing its forward instead
+//! ([`export_traced`]).
+//!
 //! One module per concern: [`layers`] emits the single layers, [`residual`]
 //! the ResNet blocks, [`recurrent`] the LSTM, GRU and RNN stacks,
-//! [`attention`] multi-head attention and the Transformer layers, [`tree`]
-//! a user's module (written with the derive) as the chain of its children.
+//! [`attention`] multi-head attention and the Transformer layers,
+//! [`traced`] a traced forward.
 
 mod attention;
 mod layers;
 mod recurrent;
 mod residual;
-mod tree;
+mod traced;
 
 use std::path::Path;
 
@@ -52,13 +56,10 @@ pub const EXPORT_OPSET: i64 = 17;
 /// `Softplus`, `Softmax`, `LogSoftmax`, `Prelu`, and the ResNet parts
 /// (`BasicBlock`, `Bottleneck`, `ResidualBlock`, `Projection`, `ResNet`).
 ///
-/// A module of another type (a user's model, written with
-/// `#[derive(Module)]`) is exported as the chain of its children in field
-/// order, provided it has no parameters of its own; the file is then
-/// checked on the example input: unless the chain gives exactly the
-/// model's own forward output, the export is refused (the forward does
-/// something else between its fields, such as a residual sum or a function
-/// call). Another layer is an [`OnnxError::Unsupported`] naming it.
+/// A model that holds a module of another type (a user's model, written
+/// with `#[derive(Module)]`, whose forward may add a residual, call
+/// functions, reshape, ...) is exported by tracing its forward, as
+/// [`export_traced`] does (with the shapes fixed to the example's).
 ///
 /// ```
 /// use nn_layers::{LinearConfig, Relu, Sequential};
@@ -87,25 +88,20 @@ pub fn export(
 /// [`export`]'s model as a protobuf message, without writing it.
 pub fn export_proto(model: &dyn Forward<f32>, example_input: &Tensor<f32>) -> Result<ModelProto> {
     let m = model.as_module();
-    let (b, out, y) = in_eval_mode(m, || {
-        let mut b = Builder::default();
+    let mut b = Builder::default();
+    let built = in_eval_mode(m, || {
         let x = Var::constant(example_input.clone());
-        let (out, y) = b.layer(m, "", "input", &x)?;
-        if !b.assumed_chains.is_empty() {
-            // A module taken as the chain of its children: the file must
-            // compute what the model's own forward does.
-            let want = model
-                .try_forward(&x)
-                .map_err(|e| unsupported("", format!("the example input: {e}")))?;
-            if want.shape() != y.shape() || want.to_vec() != y.to_vec() {
-                return Err(unsupported(
-                    &b.assumed_chains.join(", "),
-                    "a module of a type the exporter does not know is exported as the chain of its children in field order, but the model's forward gives another output on the example input (it computes something else between its fields); export a Sequential, or the parts one by one".into(),
-                ));
-            }
+        b.layer(m, "", "input", &x)
+    });
+    let (out, y) = match built {
+        Ok(built) => built,
+        Err(_) if b.needs_trace => {
+            return traced::export_traced_proto(m, std::slice::from_ref(example_input), |xs| {
+                model.try_forward(&xs[0]).map(|y| vec![y])
+            })
         }
-        Ok((b, out, y))
-    })?;
+        Err(e) => return Err(e),
+    };
     let input_type = if b.input_is_int {
         data_type::INT64
     } else {
@@ -140,7 +136,8 @@ pub fn export_proto(model: &dyn Forward<f32>, example_input: &Tensor<f32>) -> Re
 /// gates reordered in the graph from the parameters, which keep their
 /// PyTorch names (`weight_ih_l0`); attention is written with `MatMul`,
 /// `Softmax` and friends (opset 17 has no attention operator), without
-/// masks. Inside a model passed to [`export`], these layers export too,
+/// masks here ([`export_traced`] exports the masks a forward passes, as
+/// constants). Inside a model passed to [`export`], these layers export too,
 /// taking one input: a recurrent layer gives its `output`, attention is
 /// self-attention.
 ///
@@ -162,6 +159,59 @@ pub fn export_layer(
     path: impl AsRef<Path>,
 ) -> Result<()> {
     write(&export_layer_proto(layer, example_inputs)?, path.as_ref())
+}
+
+/// Writes the model that `forward` computes as an ONNX file at `path`, by
+/// tracing `forward` on `example_inputs` (what `torch.onnx.export` does):
+/// for a model whose forward is not a plain [`Forward`] (several inputs or
+/// outputs, a method of its own). `model` is the module whose parameters
+/// the forward uses: they become initialisers under their PyTorch names.
+///
+/// The built-in layers the forward calls are written as [`export`] writes
+/// them; the ops between them (`+`, `*`, `matmul`, `reshape`, `concat`,
+/// `softmax`, the activations, ...) as their ONNX nodes. An op with no ONNX
+/// form here is an [`OnnxError::Unsupported`] naming it. The graph's
+/// shapes are the example's; its inputs are named `input` (or `input_0`,
+/// `input_1`, ...) and its outputs `output` (or `output_0`, ...). The file
+/// is checked on a second input (the examples reversed) against the
+/// forward, so a value the trace cannot see (computed through `.value()`)
+/// is an error, not a wrong graph.
+///
+/// ```
+/// use nn_autograd::Var;
+/// use nn_layers::{Forward, LinearConfig};
+/// use nn_tensor::{Rng, Tensor};
+/// let mut rng = Rng::seed_from(0);
+/// let fc = LinearConfig::new(4, 4).init::<f32>(&mut rng).unwrap();
+/// // A residual step: x + relu(fc(x)).
+/// let forward = |xs: &[Var<f32>]| -> nn_tensor::Result<Vec<Var<f32>>> {
+///     Ok(vec![xs[0].add(&fc.try_forward(&xs[0])?.relu())])
+/// };
+/// let x = Tensor::<f32>::rand_normal(&[2, 4], 0.0, 1.0, &mut rng);
+/// let path = std::env::temp_dir().join("nn_onnx_doc_residual.onnx");
+/// nn_onnx::export_traced(&fc, &[x.clone()], forward, &path).unwrap();
+/// let back = nn_onnx::Model::load(&path).unwrap().run(&[x.clone()]).unwrap();
+/// assert_eq!(back[0].to_vec(), forward(&[Var::constant(x)]).unwrap()[0].to_vec());
+/// ```
+pub fn export_traced<E: std::fmt::Display>(
+    model: &dyn Module<f32>,
+    example_inputs: &[Tensor<f32>],
+    forward: impl Fn(&[Var<f32>]) -> std::result::Result<Vec<Var<f32>>, E>,
+    path: impl AsRef<Path>,
+) -> Result<()> {
+    write(
+        &export_traced_proto(model, example_inputs, forward)?,
+        path.as_ref(),
+    )
+}
+
+/// [`export_traced`]'s model as a protobuf message, without writing it.
+pub fn export_traced_proto<E: std::fmt::Display>(
+    model: &dyn Module<f32>,
+    example_inputs: &[Tensor<f32>],
+    forward: impl Fn(&[Var<f32>]) -> std::result::Result<Vec<Var<f32>>, E>,
+) -> Result<ModelProto> {
+    traced::export_traced_proto(model, example_inputs, forward)
 }
 
 /// [`export_layer`]'s model as a protobuf message, without writing it.
@@ -352,9 +402,12 @@ struct Builder {
     initializers: Vec<crate::proto::TensorProto>,
     counter: usize,
     input_is_int: bool,
-    /// The prefixes of modules exported as the chain of their children,
-    /// which the caller checks against the model's own forward.
-    assumed_chains: Vec<String>,
+    /// Set when a module of a type no exporter knows was met: the model
+    /// is then traced instead.
+    needs_trace: bool,
+    /// The initialisers' names, so that a parameter used twice is written
+    /// once.
+    initializer_names: std::collections::HashSet<String>,
 }
 
 impl Builder {
@@ -387,7 +440,9 @@ impl Builder {
     }
 
     fn init(&mut self, name: &str, v: Value) -> String {
-        self.initializers.push(v.to_proto(name));
+        if self.initializer_names.insert(name.to_string()) {
+            self.initializers.push(v.to_proto(name));
+        }
         name.to_string()
     }
 

@@ -50,19 +50,19 @@ impl Cell {
 
 /// A recurrent stack as the exporter reads it: `weights(k, d)` for layer
 /// `k`, direction `d`.
-struct Stack<'a> {
+pub(super) struct Stack<'a> {
     cell: Cell,
     config: RecurrentConfig,
     weights: WeightsOf<'a>,
 }
 
 /// Runs the concrete layer on the example: `(output, h_n, c_n)`.
-type Run<'a> =
+pub(super) type Run<'a> =
     Box<dyn Fn(&Var<f32>, Option<&Var<f32>>, Option<&Var<f32>>) -> nn_tensor::Result<Outputs> + 'a>;
-type Outputs = (Var<f32>, Var<f32>, Option<Var<f32>>);
+pub(super) type Outputs = (Var<f32>, Var<f32>, Option<Var<f32>>);
 
 /// `m` as a recurrent stack, with a way to run it.
-fn as_stack(m: &dyn Module<f32>) -> Option<(Stack<'_>, Run<'_>)> {
+pub(super) fn as_stack(m: &dyn Module<f32>) -> Option<(Stack<'_>, Run<'_>)> {
     let any: &dyn std::any::Any = m;
     if let Some(l) = any.downcast_ref::<Lstm<f32>>() {
         let run: Run<'_> = Box::new(move |x, h, c| {
@@ -176,7 +176,7 @@ impl Builder {
 
     /// The nodes of a whole stack reading `x`, with initial states from the
     /// graph inputs named in `states` (`h0`, and `c0` for an LSTM).
-    fn stack(
+    pub(super) fn stack(
         &mut self,
         s: &Stack<'_>,
         prefix: &str,
@@ -327,8 +327,8 @@ impl Builder {
 }
 
 /// The names of a stack's outputs.
-struct StackOutputs {
-    output: String,
-    h_n: String,
-    c_n: Option<String>,
+pub(super) struct StackOutputs {
+    pub(super) output: String,
+    pub(super) h_n: String,
+    pub(super) c_n: Option<String>,
 }

@@ -33,11 +33,40 @@ impl Builder {
             Some(p) => self.projection(p, &format!("{prefix}shortcut."), x)?,
             None => x.clone(),
         };
-        let sum =
-            h.1.try_add(&s.1)
-                .map_err(|e| unsupported(prefix, format!("the residual sum: {e}")))?;
-        let name = self.node("Add", &[&h.0, &s.0], vec![]);
-        Ok(self.relu(&(name, sum)))
+        let sum = self.add(&h, &s, prefix)?;
+        Ok(self.relu(&sum))
+    }
+
+    /// `bn(conv(x))` for the children `conv{k}`, `bn{k}` of a block.
+    fn conv_bn(
+        &mut self,
+        conv: &dyn Module<f32>,
+        bn: &dyn Module<f32>,
+        prefix: &str,
+        k: usize,
+        x: &Traced,
+    ) -> Result<Traced> {
+        let h = self.child(conv, prefix, &format!("conv{k}"), x)?;
+        self.child(bn, prefix, &format!("bn{k}"), &h)
+    }
+
+    /// The main path of a block: `conv{k}`/`bn{k}` pairs from 1 on, a ReLU
+    /// between two, then the shortcut joined.
+    fn block(
+        &mut self,
+        pairs: &[(&dyn Module<f32>, &dyn Module<f32>)],
+        shortcut: &Option<Projection<f32>>,
+        prefix: &str,
+        x: &Traced,
+    ) -> Result<Traced> {
+        let mut h = x.clone();
+        for (k, (conv, bn)) in pairs.iter().enumerate() {
+            if k > 0 {
+                h = self.relu(&h);
+            }
+            h = self.conv_bn(*conv, *bn, prefix, k + 1, &h)?;
+        }
+        self.join_shortcut(h, x, shortcut, prefix)
     }
 
     /// `relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`.
@@ -47,12 +76,9 @@ impl Builder {
         prefix: &str,
         x: &Traced,
     ) -> Result<Traced> {
-        let h = self.child(&b.conv1, prefix, "conv1", x)?;
-        let h = self.child(&b.bn1, prefix, "bn1", &h)?;
-        let h = self.relu(&h);
-        let h = self.child(&b.conv2, prefix, "conv2", &h)?;
-        let h = self.child(&b.bn2, prefix, "bn2", &h)?;
-        self.join_shortcut(h, x, &b.shortcut, prefix)
+        let pairs: [(&dyn Module<f32>, &dyn Module<f32>); 2] =
+            [(&b.conv1, &b.bn1), (&b.conv2, &b.bn2)];
+        self.block(&pairs, &b.shortcut, prefix, x)
     }
 
     /// 1×1 reduce, 3×3, 1×1 expand (each with its batch norm, ReLU between),
@@ -63,21 +89,14 @@ impl Builder {
         prefix: &str,
         x: &Traced,
     ) -> Result<Traced> {
-        let h = self.child(&b.conv1, prefix, "conv1", x)?;
-        let h = self.child(&b.bn1, prefix, "bn1", &h)?;
-        let h = self.relu(&h);
-        let h = self.child(&b.conv2, prefix, "conv2", &h)?;
-        let h = self.child(&b.bn2, prefix, "bn2", &h)?;
-        let h = self.relu(&h);
-        let h = self.child(&b.conv3, prefix, "conv3", &h)?;
-        let h = self.child(&b.bn3, prefix, "bn3", &h)?;
-        self.join_shortcut(h, x, &b.shortcut, prefix)
+        let pairs: [(&dyn Module<f32>, &dyn Module<f32>); 3] =
+            [(&b.conv1, &b.bn1), (&b.conv2, &b.bn2), (&b.conv3, &b.bn3)];
+        self.block(&pairs, &b.shortcut, prefix, x)
     }
 
     /// Stem, stages (`layer1.0.`, ...), global average pool, classifier.
     pub(super) fn resnet(&mut self, r: &ResNet<f32>, prefix: &str, x: &Traced) -> Result<Traced> {
-        let h = self.child(&r.conv1, prefix, "conv1", x)?;
-        let h = self.child(&r.bn1, prefix, "bn1", &h)?;
+        let h = self.conv_bn(&r.conv1, &r.bn1, prefix, 1, x)?;
         let mut h = self.relu(&h);
         if let Some(m) = &r.maxpool {
             h = self.child(m, prefix, "maxpool", &h)?;
