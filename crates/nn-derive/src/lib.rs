@@ -36,6 +36,8 @@
 //! `#[module(crate = path)]` names the `nn_layers` crate if it is renamed.
 //! A field attribute `#[module(name = "...")]` renames its entry.
 
+#![forbid(unsafe_code)]
+
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{quote, quote_spanned, ToTokens};

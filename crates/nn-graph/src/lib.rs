@@ -33,6 +33,7 @@
 //! assert_eq!(grads.get(&gcn1.weight.var()).unwrap().shape(), &[8, 4]);
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 /// The crate's `README.md`, compiled only for doc tests so that its example
 /// cannot drift from the code.

@@ -52,6 +52,7 @@
 //! ```
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 /// The crate's `README.md`, compiled only for doc tests so that its example
 /// cannot drift from the code.
