@@ -210,7 +210,8 @@ pub(crate) unsafe fn try_gemm<T: Element>(
     else {
         return false;
     };
-    if TypeId::of::<T>() != TypeId::of::<f32>() && TypeId::of::<T>() != TypeId::of::<f64>() {
+    let single = crate::simd::is_f32::<T>();
+    if !single && TypeId::of::<T>() != TypeId::of::<f64>() {
         return false;
     }
     let beta = if accumulate { T::one() } else { T::zero() };
@@ -234,7 +235,7 @@ pub(crate) unsafe fn try_gemm<T: Element>(
         unsafe {
             let a_block = a.data.as_ptr().add(row0 * a_row_offset);
             let c_block = c.get().add(row0 * n);
-            if TypeId::of::<T>() == TypeId::of::<f32>() {
+            if single {
                 (lib.sgemm)(
                     ROW_MAJOR,
                     ta,
