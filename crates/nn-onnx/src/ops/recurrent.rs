@@ -4,6 +4,9 @@
 //! ONNX stacks the gates in another order than PyTorch (LSTM `i, o, f, c`
 //! against `i, f, g, o`; GRU `z, r, h` against `r, z, n`): the weights'
 //! gate blocks are reordered once, then the library's recurrence runs.
+//! Two cells PyTorch does not have, and so neither does the library's
+//! fused recurrence, run step by step here: the GRU with
+//! `linear_before_reset = 0` (ONNX's default) and the LSTM with peepholes.
 
 use nn_autograd::Var;
 use nn_rnn::{recurrence, CellKind};
@@ -135,14 +138,15 @@ fn run(node: &Node, inputs: &Inputs<'_>, family: Family) -> OpResult<Vec<Value>>
             return unsupported(format!("activations = {acts:?}"));
         }
     }
-    if family == Family::Gru && node.int("linear_before_reset", 0)? != 1 {
-        // The reset gate applied before R·h (ONNX's default) is another
-        // cell than PyTorch's, which is the one the library implements.
-        return unsupported("linear_before_reset = 0");
-    }
-    if family == Family::Lstm && inputs.opt(7).is_some() {
-        return unsupported("peephole weights (input P)");
-    }
+    // Two cells the library's recurrence (PyTorch's) does not have run
+    // step by step here: the GRU with the reset gate applied before R·h
+    // (ONNX's default) and the LSTM with peepholes.
+    let gru_reset_first = family == Family::Gru && node.int("linear_before_reset", 0)? == 0;
+    let peepholes = if family == Family::Lstm {
+        inputs.opt_float(7)?
+    } else {
+        None
+    };
     let layout = node.int("layout", 0)?;
     let mut x = inputs.float(0)?.clone();
     if x.ndim() != 3 {
@@ -263,16 +267,41 @@ fn run(node: &Node, inputs: &Inputs<'_>, family: Family) -> OpResult<Vec<Value>>
         };
         let h = init(&h0)?;
         let c = (family == Family::Lstm).then(|| init(&c0)).transpose()?;
-        let out = recurrence(
-            kind,
-            &Var::constant(xproj),
-            &h,
-            c.as_ref(),
-            &Var::constant(rd),
-            rb.map(Var::constant).as_ref(),
-            lengths.as_deref(),
-        )?;
-        let mut y = out.output.value().clone();
+        let (mut y, h_n, c_n) = if gru_reset_first || peepholes.is_some() {
+            let cell = match peepholes {
+                Some(p) => {
+                    if p.shape() != [dirs, 3 * hidden] {
+                        return fail(format!(
+                            "P of shape {:?}, expected [{dirs}, {}]",
+                            p.shape(),
+                            3 * hidden
+                        ));
+                    }
+                    StepCell::LstmPeepholes(pick(p)?)
+                }
+                None => StepCell::GruResetFirst,
+            };
+            let state = Steps {
+                h: h.value(),
+                c: c.map(|c| c.value()),
+            };
+            step_by_step(cell, &xproj, state, &rd, rb.as_ref(), lens)?
+        } else {
+            let out = recurrence(
+                kind,
+                &Var::constant(xproj),
+                &h,
+                c.as_ref(),
+                &Var::constant(rd),
+                rb.map(Var::constant).as_ref(),
+                lengths.as_deref(),
+            )?;
+            (
+                out.output.value(),
+                out.h_n.value(),
+                out.c_n.map(|c| c.value()),
+            )
+        };
         if reverse {
             y = y
                 .try_reshape([steps * n, hidden])?
@@ -280,8 +309,8 @@ fn run(node: &Node, inputs: &Inputs<'_>, family: Family) -> OpResult<Vec<Value>>
                 .try_reshape([steps, n, hidden])?;
         }
         ys.push(y);
-        hs.push(out.h_n.value().clone());
-        cs.extend(out.c_n.map(|c| c.value().clone()));
+        hs.push(h_n);
+        cs.extend(c_n);
     }
     let stack = |v: &[Tensor<f32>], dim: usize| -> OpResult<Tensor<f32>> {
         Ok(Tensor::try_stack(&v.iter().collect::<Vec<_>>(), dim)?)
@@ -301,4 +330,117 @@ fn run(node: &Node, inputs: &Inputs<'_>, family: Family) -> OpResult<Vec<Value>>
     let mut outs = vec![Value::Float(y), Value::Float(yh)];
     outs.extend(yc.map(Value::Float));
     Ok(outs)
+}
+
+/// One direction's `(y [T, N, H], h_n [N, H], c_n)`.
+type DirectionOutputs = (Tensor<f32>, Tensor<f32>, Option<Tensor<f32>>);
+
+/// A cell run step by step ([`step_by_step`]).
+enum StepCell {
+    /// ONNX's GRU with `linear_before_reset = 0`: `n = tanh(x_n + (r ⊙
+    /// h)·R_nᵀ + Rb_n)`, the reset gate applied before the product.
+    GruResetFirst,
+    /// ONNX's LSTM with peepholes `P = [p_i, p_o, p_f]` (`[3H]`): `i =
+    /// σ(… + p_i ⊙ c)`, `f = σ(… + p_f ⊙ c)`, `o = σ(… + p_o ⊙ c_t)`.
+    LstmPeepholes(Tensor<f32>),
+}
+
+/// A recurrence's state: `h [N, H]`, and `c` for an LSTM.
+struct Steps {
+    h: Tensor<f32>,
+    c: Option<Tensor<f32>>,
+}
+
+/// Runs `cell` over `xproj [T, N, G·H]` (the input projections with the
+/// input bias, gates in the library's order: LSTM `i, f, g, o`, GRU `r, z,
+/// n`) from `state`, with the recurrent weights `r [G·H, H]` and bias `rb`
+/// (for the LSTM, both biases summed). A sequence shorter than `T` keeps
+/// its state after its end and outputs zeros there, as ONNX specifies.
+/// Returns `(y [T, N, H], h_n, c_n)`.
+fn step_by_step(
+    cell: StepCell,
+    xproj: &Tensor<f32>,
+    state: Steps,
+    r: &Tensor<f32>,
+    rb: Option<&Tensor<f32>>,
+    lens: &[usize],
+) -> OpResult<DirectionOutputs> {
+    let (steps, n, gh) = (xproj.shape()[0], xproj.shape()[1], xproj.shape()[2]);
+    let hidden = state.h.shape()[1];
+    let sigmoid = nn_tensor::sigmoid_scalar::<f32>;
+    let x = xproj.as_slice();
+    let mut h = state.h.to_vec();
+    let mut c = state.c.map(|c| c.to_vec()).unwrap_or_default();
+    let mut y = vec![0f32; steps * n * hidden];
+    let bias = |j: usize| rb.map_or(0.0, |b| b.as_slice()[j]);
+    for t in 0..steps {
+        let ht = Tensor::from_vec(h.clone(), &[n, hidden]);
+        // h·Rᵀ for every gate (the GRU's n gate is recomputed below).
+        let hr = ht.try_matmul_t(r, false, true)?;
+        let hr = hr.as_slice();
+        let mut next_h = h.clone();
+        let mut next_c = c.clone();
+        match &cell {
+            StepCell::GruResetFirst => {
+                let mut rh = vec![0f32; n * hidden];
+                let mut z = vec![0f32; n * hidden];
+                for b in 0..n {
+                    for j in 0..hidden {
+                        let at = |g: usize| {
+                            let k = g * hidden + j;
+                            x[(t * n + b) * gh + k] + hr[b * gh + k] + bias(k)
+                        };
+                        rh[b * hidden + j] = sigmoid(at(0)) * h[b * hidden + j];
+                        z[b * hidden + j] = sigmoid(at(1));
+                    }
+                }
+                let rn = r.try_narrow(0, 2 * hidden, hidden)?;
+                let rhr = Tensor::from_vec(rh, &[n, hidden]).try_matmul_t(&rn, false, true)?;
+                let rhr = rhr.as_slice();
+                for b in 0..n {
+                    for j in 0..hidden {
+                        let k = 2 * hidden + j;
+                        let cand = (x[(t * n + b) * gh + k] + rhr[b * hidden + j] + bias(k)).tanh();
+                        let (zi, hi) = (z[b * hidden + j], h[b * hidden + j]);
+                        next_h[b * hidden + j] = (1.0 - zi) * cand + zi * hi;
+                    }
+                }
+            }
+            StepCell::LstmPeepholes(p) => {
+                let p = p.as_slice();
+                let (pi, po, pf) = (&p[..hidden], &p[hidden..2 * hidden], &p[2 * hidden..]);
+                for b in 0..n {
+                    for j in 0..hidden {
+                        let at = |g: usize| {
+                            let k = g * hidden + j;
+                            x[(t * n + b) * gh + k] + hr[b * gh + k] + bias(k)
+                        };
+                        let cp = c[b * hidden + j];
+                        let i = sigmoid(at(0) + pi[j] * cp);
+                        let f = sigmoid(at(1) + pf[j] * cp);
+                        let cn = f * cp + i * at(2).tanh();
+                        let o = sigmoid(at(3) + po[j] * cn);
+                        next_c[b * hidden + j] = cn;
+                        next_h[b * hidden + j] = o * cn.tanh();
+                    }
+                }
+            }
+        }
+        for (b, &len) in lens.iter().enumerate() {
+            if t < len {
+                let row = b * hidden..(b + 1) * hidden;
+                h[row.clone()].copy_from_slice(&next_h[row.clone()]);
+                if !c.is_empty() {
+                    c[row.clone()].copy_from_slice(&next_c[row.clone()]);
+                }
+                y[(t * n + b) * hidden..(t * n + b + 1) * hidden].copy_from_slice(&h[row]);
+            }
+        }
+    }
+    let c_n = (!c.is_empty()).then(|| Tensor::from_vec(c, &[n, hidden]));
+    Ok((
+        Tensor::from_vec(y, &[steps, n, hidden]),
+        Tensor::from_vec(h, &[n, hidden]),
+        c_n,
+    ))
 }
