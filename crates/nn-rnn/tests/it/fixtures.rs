@@ -1,6 +1,7 @@
 //! Parity with PyTorch on the `rnn`, `lstm` and `gru` fixture families, in
 //! f64 (≤ 1e-9) and f32 (≤ 1e-4): outputs and every gradient.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;

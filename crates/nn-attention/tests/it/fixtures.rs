@@ -2,7 +2,7 @@
 //! in f64 (≤ 1e-9) and f32 (≤ 1e-4): outputs and every gradient.
 
 // The fixture loader is shared with nn-rnn's tests rather than copied.
-#[path = "../../nn-rnn/tests/common/mod.rs"]
+#[path = "../../../nn-rnn/tests/common/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;
