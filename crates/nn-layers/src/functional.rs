@@ -7,7 +7,7 @@
 //! backward). Layer norm is one node with a hand-written backward: composed
 //! from nine generic ops it allocated nine temporaries each way and was
 //! about a tenth of a Transformer training step. Gradient checks in
-//! `tests/gradcheck.rs` confirm both.
+//! `tests/it/gradcheck.rs` confirm both.
 
 use nn_autograd::Var;
 use nn_tensor::{Element, Result, Tensor, TensorError};

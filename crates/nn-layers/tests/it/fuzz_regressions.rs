@@ -2,6 +2,7 @@
 //! (seed corpus, minimised fuzzer corpus, former crashes) exactly as the
 //! `weights` cargo-fuzz target feeds them: `Ok` or `Err`, never a panic.
 
+#[path = "../fuzz_harness/mod.rs"]
 mod fuzz_harness;
 
 #[test]
