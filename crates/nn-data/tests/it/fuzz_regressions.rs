@@ -3,6 +3,7 @@
 //! exactly as the cargo-fuzz targets in `fuzz/` feed them: each must come
 //! back `Ok` or `Err`, never panic. This is what CI runs in place of the fuzzers.
 
+#[path = "../fuzz_harness/mod.rs"]
 mod fuzz_harness;
 
 #[test]
