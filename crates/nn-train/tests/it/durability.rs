@@ -7,7 +7,7 @@
 //! run that never stopped, though its model has a `Dropout` whose private
 //! generator is part of the checkpoint.
 //!
-//! The writer and the trainer are this same test binary, re-executed with
+//! The writer and the trainer are this same test binary (`it`), re-executed with
 //! `NN_DURABILITY_WRITER=<path>` / `NN_DURABILITY_FIT=<path>` so that only
 //! the `writer_process` / `fit_process` entry point runs, in a child
 //! process the parent can kill.
@@ -98,7 +98,7 @@ fn killed_saves_leave_old_or_new_checkpoint() {
     for round in 0..kills {
         let mut child = Command::new(&exe)
             .args([
-                "writer_process",
+                "durability::writer_process",
                 "--exact",
                 "--nocapture",
                 "--test-threads=1",
@@ -276,7 +276,12 @@ fn killed_training_resumes_to_the_same_weights() {
     for round in 0..6 {
         let path = dir.join(format!("run{round}.safetensors"));
         let mut child = Command::new(&exe)
-            .args(["fit_process", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                "durability::fit_process",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(FIT_ENV, &path)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

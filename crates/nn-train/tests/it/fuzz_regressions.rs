@@ -2,6 +2,7 @@
 //! corpus, minimised fuzzer corpus, former crashes) exactly as the
 //! `checkpoint` cargo-fuzz target feeds them: `Ok` or `Err`, never a panic.
 
+#[path = "../fuzz_harness/mod.rs"]
 mod fuzz_harness;
 
 #[test]
