@@ -3,6 +3,7 @@
 //! hand-made files; and any former crash) exactly as the `onnx_model`
 //! cargo-fuzz target feeds them: `Ok` or `Err`, never a panic.
 
+#[path = "../fuzz_harness/mod.rs"]
 mod fuzz_harness;
 
 #[test]
