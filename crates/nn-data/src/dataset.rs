@@ -1,5 +1,6 @@
 //! The [`Dataset`] abstraction and the in-memory [`TensorDataset`].
 
+use nn_autograd::{Target as LossTarget, Var};
 use nn_tensor::{Element, Tensor};
 
 use crate::error::{DataError, Result};
@@ -101,6 +102,17 @@ impl<T: Element> Targets<T> {
     }
 }
 
+/// A batch's targets as a loss takes them: class indices stay borrowed,
+/// values become a constant var (the tensor's storage is shared).
+impl<'a, T: Element> From<&'a Targets<T>> for LossTarget<'a, T> {
+    fn from(t: &'a Targets<T>) -> Self {
+        match t {
+            Targets::Classes(c) => c.into(),
+            Targets::Values(v) => v.into(),
+        }
+    }
+}
+
 /// The target of one sample.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Target<T: Element> {
@@ -137,6 +149,29 @@ impl<T: Element> Batch<T> {
     /// True when the batch has no samples.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The features as a var ready for a model's `forward` (a constant: a
+    /// cheap copy sharing the storage, no gradient).
+    pub fn inputs(&self) -> Var<T> {
+        Var::constant(self.features.clone())
+    }
+
+    /// The targets as every loss takes them, class indices or values:
+    /// `model.forward(batch.inputs()).cross_entropy(batch.targets())`.
+    /// A loss given the wrong kind says so, naming itself.
+    ///
+    /// ```
+    /// use nn_data::{BatchDataset, TensorDataset};
+    /// use nn_tensor::Tensor;
+    /// let x = Tensor::<f64>::from_vec(vec![2.0, 0.0, 0.0, 2.0], &[2, 2]);
+    /// let batch = TensorDataset::classification(x, vec![0, 1]).unwrap().get_batch(&[0, 1]).unwrap();
+    /// let loss = batch.inputs().cross_entropy(batch.targets());
+    /// assert!((loss.item() - (1.0 + (-2.0f64).exp()).ln()).abs() < 1e-12);
+    /// assert!(batch.inputs().try_mse_loss(batch.targets()).is_err());
+    /// ```
+    pub fn targets(&self) -> LossTarget<'_, T> {
+        (&self.targets).into()
     }
 
     /// The class indices; panics if the targets are values (a programming

@@ -119,7 +119,7 @@ impl Classification {
         model: &M,
         batch: &Batch<T>,
     ) -> Result<(Var<T>, Var<T>), TrainError> {
-        let logits = model.try_forward(&Var::from(&batch.features))?;
+        let logits = model.try_forward(&batch.inputs())?;
         let loss = CrossEntropyLoss::new()
             .with_label_smoothing(self.label_smoothing)?
             .try_forward(&logits, classes("Classification", batch)?)?;
@@ -158,7 +158,7 @@ impl Regression {
         model: &M,
         batch: &Batch<T>,
     ) -> Result<(Var<T>, Var<T>), TrainError> {
-        let out = model.try_forward(&Var::from(&batch.features))?;
+        let out = model.try_forward(&batch.inputs())?;
         let target = Var::from(values("Regression", batch)?);
         Ok((out.try_mse_loss(&target)?, out))
     }
@@ -195,7 +195,7 @@ impl Reconstruction {
         model: &M,
         batch: &Batch<T>,
     ) -> Result<(Var<T>, Var<T>), TrainError> {
-        let x = Var::from(&batch.features);
+        let x = batch.inputs();
         let out = model.try_forward(&x)?;
         Ok((out.try_mse_loss(&x)?, out))
     }

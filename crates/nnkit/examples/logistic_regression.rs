@@ -52,11 +52,11 @@ fn main() {
         .shuffle(seed);
     let val = DataLoader::full_batch(&s.validation);
     let eval = |m: &Linear<f32>, b: &Batch<f32>| {
-        let logits = m.forward(&b.features);
+        let logits = m.forward(b.inputs());
         Evaluation::new(&bce.forward(&logits, targets(b)), &logits)
     };
     let step = |m: &Linear<f32>, b: &Batch<f32>, _: &mut StepContext<'_>| {
-        bce.forward(&m.forward(&b.features), targets(b))
+        bce.forward(&m.forward(b.inputs()), targets(b))
     };
     let mut trainer = Trainer::custom(&model, &mut opt, step, eval)
         .epochs(epochs)

@@ -92,8 +92,8 @@ fn live_bytes_per_epoch<M: Forward<f32>>(
         .map(|epoch| {
             for b in loader.epoch(epoch) {
                 let b = b.unwrap();
-                let logits = model.forward(Var::constant(b.features.clone()));
-                let loss = CrossEntropyLoss::default().forward(&logits, b.classes());
+                let logits = model.forward(b.inputs());
+                let loss = logits.cross_entropy(b.targets());
                 opt.step(&loss.backward());
             }
             live_bytes()

@@ -217,14 +217,11 @@ mod training {
         let tl = DataLoader::new(&train, 8).unwrap().shuffle(5);
         let step = |m: &Sequential<f32>, b: &nn_data::Batch<f32>, ctx: &mut StepContext<'_>| {
             let noise = Tensor::rand_normal(b.features.shape(), 0.0, 0.05, ctx.rng);
-            CrossEntropyLoss::default().forward(&m.forward(b.features.add(&noise)), b.classes())
+            m.forward(b.features.add(&noise)).cross_entropy(b.targets())
         };
         let eval = |m: &Sequential<f32>, b: &nn_data::Batch<f32>| {
-            let out = m.forward(&b.features);
-            Evaluation::new(
-                &CrossEntropyLoss::default().forward(&out, b.classes()),
-                &out,
-            )
+            let out = m.forward(b.inputs());
+            Evaluation::new(&out.cross_entropy(b.targets()), &out)
         };
         let mut t = Trainer::custom(m, &mut opt, step, eval)
             .epochs(epochs)

@@ -71,15 +71,12 @@ fn weights(m: &Sequential<f32>) -> Vec<Vec<u32>> {
 fn step(m: &Sequential<f32>, b: &Batch<f32>, ctx: &mut StepContext<'_>) -> Var<f32> {
     let noise = Tensor::rand_normal(b.features.shape(), 0.0, 0.05, ctx.rng);
     let x = Var::constant(b.features.add(&noise));
-    CrossEntropyLoss::default().forward(&m.forward(&x), b.classes())
+    CrossEntropyLoss::new().forward(&m.forward(&x), b.targets())
 }
 
 fn eval(m: &Sequential<f32>, b: &Batch<f32>) -> Evaluation<f32> {
-    let out = m.forward(Var::constant(b.features.clone()));
-    Evaluation::new(
-        &CrossEntropyLoss::default().forward(&out, b.classes()),
-        &out,
-    )
+    let out = m.forward(b.inputs());
+    Evaluation::new(&out.cross_entropy(b.targets()), &out)
 }
 
 type StepFn = fn(&Sequential<f32>, &Batch<f32>, &mut StepContext<'_>) -> Var<f32>;

@@ -53,7 +53,7 @@ pub fn train(
         for batch in loader.epoch(epoch) {
             let batch = batch?;
             let logits = model.forward(as_images(&batch.features));
-            let loss = logits.cross_entropy(batch.classes());
+            let loss = logits.cross_entropy(batch.targets());
             opt.step(&loss.backward());
         }
     }

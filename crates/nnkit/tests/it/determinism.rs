@@ -59,8 +59,8 @@ fn train<M: Forward<f32>>(
     'outer: for epoch in 0.. {
         for b in loader.epoch(epoch) {
             let b = b.unwrap();
-            let logits = model.forward(Var::constant(b.features.clone()));
-            let loss = CrossEntropyLoss::default().forward(&logits, b.classes());
+            let logits = model.forward(b.inputs());
+            let loss = logits.cross_entropy(b.targets());
             opt.step(&loss.backward());
             done += 1;
             if done == steps {
