@@ -160,8 +160,8 @@ impl<T: Element> GcnConv<T> {
 
     /// Panicking [`GcnConv::try_forward`].
     #[track_caller]
-    pub fn forward(&self, a_hat: &Csr<T>, x: &Var<T>) -> Var<T> {
-        or_panic(self.try_forward(a_hat, x))
+    pub fn forward(&self, a_hat: &Csr<T>, x: impl Into<Var<T>>) -> Var<T> {
+        or_panic(self.try_forward(a_hat, &x.into()))
     }
 }
 
@@ -214,8 +214,8 @@ impl<T: Element> SageConv<T> {
 
     /// Panicking [`SageConv::try_forward`].
     #[track_caller]
-    pub fn forward(&self, mean: &Csr<T>, x: &Var<T>) -> Var<T> {
-        or_panic(self.try_forward(mean, x))
+    pub fn forward(&self, mean: &Csr<T>, x: impl Into<Var<T>>) -> Var<T> {
+        or_panic(self.try_forward(mean, &x.into()))
     }
 }
 
@@ -239,7 +239,7 @@ mod tests {
         let a = edges.gcn_normalized::<f64>(true);
         let gcn = GcnConvConfig::new(3, 2).init::<f64>(&mut rng).unwrap();
         let x = Tensor::rand_normal(&[4, 3], 0.0, 1.0, &mut rng);
-        let y = gcn.forward(&a, &Var::constant(x.clone())).value().to_vec();
+        let y = gcn.forward(&a, &x).value().to_vec();
         let dense = a
             .to_dense()
             .matmul(&x.matmul(&gcn.weight.value().transpose(0, 1)));
@@ -275,7 +275,7 @@ mod tests {
             .unwrap()
             .mean_aggregation::<f64>();
         let x = Tensor::from_vec(vec![1., 0., 2., 4., 0., 2.], &[3, 2]);
-        let y = sage.forward(&m, &Var::constant(x)).value().clone();
+        let y = sage.forward(&m, x).value().clone();
         let lin = |l: &Linear<f64>, v: [f64; 2]| {
             use nn_layers::Forward;
             l.forward(Var::constant(Tensor::from_vec(v.to_vec(), &[1, 2])))

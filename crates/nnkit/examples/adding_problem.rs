@@ -96,11 +96,10 @@ impl Model {
 
     /// Predictions `[n, 1]` for a time-major input `[seq_len, n, 2]`.
     fn predict(&self, x: &Tensor<f32>) -> Var<f32> {
-        let x = Var::constant(x.clone());
         let h_n = match &self.recurrent {
-            Recurrent::Rnn(m) => m.forward(&x, None).1,
-            Recurrent::Lstm(m) => m.forward(&x, None).1 .0,
-            Recurrent::Gru(m) => m.forward(&x, None).1,
+            Recurrent::Rnn(m) => m.forward(x, None).1,
+            Recurrent::Lstm(m) => m.forward(x, None).1 .0,
+            Recurrent::Gru(m) => m.forward(x, None).1,
         };
         let n = x.shape()[1];
         let last = h_n.reshape([n, h_n.shape()[2]]);

@@ -36,9 +36,9 @@ struct Gcn {
 }
 
 impl Gcn {
-    fn forward(&self, a_hat: &Csr<f64>, x: &Var<f64>) -> Var<f64> {
+    fn forward(&self, a_hat: &Csr<f64>, x: &Tensor<f64>) -> Var<f64> {
         self.layer2
-            .forward(a_hat, &self.layer1.forward(a_hat, x).relu())
+            .forward(a_hat, self.layer1.forward(a_hat, x).relu())
     }
 }
 
@@ -55,7 +55,7 @@ fn karate(epochs: usize, hidden: usize, lr: f64, rng: &mut Rng) -> (f64, f64) {
         .with_weight_decay(5e-4)
         .init(model.named_parameters())
         .expect("a valid configuration");
-    let x = Var::constant(Tensor::eye(34));
+    let x = Tensor::eye(34); // one-hot node features
     let targets: Vec<usize> = LABELLED.iter().map(|&i| club[i]).collect();
     let mut loss_value = f64::NAN;
     for _ in 0..epochs {
@@ -90,7 +90,7 @@ fn random_graph(shape: usize, n: usize, rng: &mut Rng) -> Edges {
 struct GraphBatchInputs {
     mean: Csr<f64>,
     pool: Csr<f64>,
-    features: Var<f64>,
+    features: Tensor<f64>,
     labels: Vec<usize>,
 }
 
@@ -108,7 +108,7 @@ fn graph_batch(count: usize, rng: &mut Rng) -> GraphBatchInputs {
     GraphBatchInputs {
         mean: union.mean_aggregation(),
         pool: batch.mean_pool_matrix(),
-        features: Var::constant(Tensor::from_vec(degrees, &[n, 1])),
+        features: Tensor::from_vec(degrees, &[n, 1]),
         labels,
     }
 }

@@ -10,7 +10,7 @@ mod common;
 use std::time::Instant;
 
 use nnkit::data::{diabetes, SplitFractions, StandardScaler, TensorDataset};
-use nnkit::layers::{Forward, LinearConfig, Module, MseLoss};
+use nnkit::layers::{Forward, LinearConfig, Module};
 use nnkit::optim::SgdConfig;
 use nnkit::prelude::*;
 
@@ -121,15 +121,10 @@ fn main() {
     let mut opt = SgdConfig::new(lr)
         .init(model.named_parameters())
         .expect("SGD");
-    let (x, y) = (
-        Var::constant(x_train.clone()),
-        Var::constant(y_train.clone()),
-    );
-    let loss_fn = MseLoss::default();
     let start = Instant::now();
     let mut iters = 0;
     for it in 0..max_iters {
-        let loss = loss_fn.forward(&model.forward(&x), &y);
+        let loss = model.forward(&x_train).mse_loss(&y_train);
         let grads = loss.backward();
         // Converged when no coordinate of the gradient is above `tol`.
         let gmax = model

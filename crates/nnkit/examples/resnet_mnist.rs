@@ -53,7 +53,7 @@ fn load_data(
 fn print_summary(net: &ResNet<f32>, image: &[usize]) {
     let mut shape = vec![1];
     shape.extend_from_slice(image);
-    let x = Var::constant(Tensor::zeros(&shape));
+    let x = Tensor::zeros(&shape);
     net.eval();
     no_grad(|| {
         eprintln!(

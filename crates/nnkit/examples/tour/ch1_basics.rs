@@ -114,14 +114,8 @@ fn learning_rate_sweep(ctx: &Ctx) -> Res<Vec<StepResult>> {
         .sum::<f64>()
         / y_train.len() as f64)
         .sqrt();
-    let (x, y) = (
-        Var::constant(s.train.features().clone()),
-        Var::constant(standardise(&s.train, mean, std)?),
-    );
-    let (xv, yv) = (
-        Var::constant(s.test.features().clone()),
-        Var::constant(standardise(&s.test, mean, std)?),
-    );
+    let (x, y) = (s.train.features(), standardise(&s.train, mean, std)?);
+    let (xv, yv) = (s.test.features(), standardise(&s.test, mean, std)?);
     // The Hessian of the mean squared error in (w, b): 2·AᵀA/n.
     let (n, f) = (s.train.len(), 10);
     let a = s.train.features().to_vec();
@@ -149,10 +143,10 @@ fn learning_rate_sweep(ctx: &Ctx) -> Res<Vec<StepResult>> {
         // The update projected on the sharpest direction, step after step.
         let mut along = Vec::new();
         for _ in 0..=epochs {
-            let loss = model.forward(&x).mse_loss(&y);
+            let loss = model.forward(x).mse_loss(&y);
             train.push(f64::from(loss.value().item()));
             val.push(f64::from(
-                no_grad(|| model.forward(&xv).mse_loss(&yv)).value().item(),
+                no_grad(|| model.forward(xv).mse_loss(&yv)).value().item(),
             ));
             if train
                 .last()
@@ -263,7 +257,7 @@ fn capacity_sweep(ctx: &Ctx) -> Res<Vec<StepResult>> {
             .collect();
         (
             Tensor::from_vec(features, &[n, max_degree]),
-            Var::constant(Tensor::from_vec(y, &[n, 1])),
+            Tensor::from_vec(y, &[n, 1]),
         )
     };
     let (x, y) = sample(12, &mut rng);
@@ -272,10 +266,7 @@ fn capacity_sweep(ctx: &Ctx) -> Res<Vec<StepResult>> {
     let degrees = [1, 5, 11];
     let (mut curves, mut names) = (Vec::new(), Vec::new());
     for d in degrees {
-        let (x, xv) = (
-            Var::constant(x.narrow(1, 0, d)),
-            Var::constant(xv.narrow(1, 0, d)),
-        );
+        let (x, xv) = (x.narrow(1, 0, d), xv.narrow(1, 0, d));
         let model = LinearConfig::new(d, 1).init::<f32>(&mut ctx.rng(16))?;
         let mut opt = nnkit::optim::AdamConfig::new(0.01).init(model.named_parameters())?;
         let (mut train, mut val) = (Vec::new(), Vec::new());
@@ -424,7 +415,7 @@ fn softmax_regression(ctx: &Ctx, which: &str, floor: f64) -> Res<StepResult> {
     let mut opt = SgdConfig::new(0.1)
         .with_momentum(0.9)
         .init(model.named_parameters())?;
-    let ce = |out: &Var<f32>, b: &nnkit::data::Batch<f32>| common::cross_entropy(out, b.classes());
+    let ce = |out: &Var<f32>, b: &nnkit::data::Batch<f32>| out.cross_entropy(b.targets());
     let epochs = ctx.pick(60, 20);
     common::train(
         ctx,

@@ -40,7 +40,7 @@ pub fn run(ctx: &Ctx) -> Res<Vec<StepResult>> {
             &mut ctx.rng(21),
         )?;
         let mut opt = AdamConfig::new(1e-3).init(model.named_parameters())?;
-        let ce = |o: &Var<f32>, b: &nnkit::data::Batch<f32>| common::cross_entropy(o, b.classes());
+        let ce = |o: &Var<f32>, b: &nnkit::data::Batch<f32>| o.cross_entropy(b.targets());
         let losses = common::train(
             ctx,
             step.name(),
@@ -78,7 +78,7 @@ pub fn run(ctx: &Ctx) -> Res<Vec<StepResult>> {
 /// gradient and can never recover ("dead").
 pub fn dead_fraction(model: &Sequential<f32>, x: &Tensor<f32>) -> Res<f64> {
     let (mut dead, mut total) = (0usize, 0usize);
-    let mut h = Var::constant(x.clone());
+    let mut h = Var::from(x);
     let layers: Vec<&dyn Forward<f32>> = model.iter().collect();
     no_grad(|| -> Res<()> {
         for (i, l) in layers.iter().enumerate() {

@@ -75,7 +75,7 @@ fn early_stopped_mlp(ctx: &Ctx, watch: Watch) -> Res<StepResult> {
     let mut stopper = EarlyStopping::new(monitor, Mode::Min, ctx.pick(10, 3), min_delta);
     let mut best = common::snapshot(&model);
     let mut val_losses = Vec::new();
-    let ce = |o: &Var<f32>, b: &nnkit::data::Batch<f32>| common::cross_entropy(o, b.classes());
+    let ce = |o: &Var<f32>, b: &nnkit::data::Batch<f32>| o.cross_entropy(b.targets());
     let max_epochs = ctx.pick(200, 15);
     let train_losses = common::train(
         ctx,

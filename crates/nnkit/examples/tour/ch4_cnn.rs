@@ -49,7 +49,7 @@ pub fn run(ctx: &Ctx) -> Res<Vec<StepResult>> {
         println!("{table}");
     }
     let mut opt = AdamConfig::new(2e-3).init(model.named_parameters())?;
-    let ce = |o: &Var<f32>, b: &nnkit::data::Batch<f32>| common::cross_entropy(o, b.classes());
+    let ce = |o: &Var<f32>, b: &nnkit::data::Batch<f32>| o.cross_entropy(b.targets());
     let epochs = ctx.pick(25, 6);
     let losses = common::train(
         ctx,

@@ -186,7 +186,7 @@ fn karate_gcn(ctx: &Ctx) -> Res<StepResult> {
     let a_hat = edges.gcn_normalized::<f64>(true);
     let layer1 = GcnConvConfig::new(34, 16).init(&mut rng)?;
     let layer2 = GcnConvConfig::new(16, 2).init(&mut rng)?;
-    let forward = |x: &Var<f64>| layer2.forward(&a_hat, &layer1.forward(&a_hat, x).relu());
+    let forward = |x: &Tensor<f64>| layer2.forward(&a_hat, layer1.forward(&a_hat, x).relu());
     let params = [layer1.named_parameters(), layer2.named_parameters()]
         .into_iter()
         .enumerate()
@@ -196,7 +196,7 @@ fn karate_gcn(ctx: &Ctx) -> Res<StepResult> {
         })
         .collect();
     let mut opt = AdamConfig::new(0.01).with_weight_decay(5e-4).init(params)?;
-    let x = Var::constant(Tensor::eye(34));
+    let x = Tensor::eye(34); // one-hot node features
     let labelled = [0, 33];
     for _ in 0..200 {
         let loss = forward(&x)
@@ -287,7 +287,7 @@ fn tree_formulas(ctx: &Ctx) -> Res<StepResult> {
     let steps = ctx.pick(400, 300);
     for _ in 0..steps {
         let (forest, leaves, labels) = formulas(64, &mut rng)?;
-        let loss = common::cross_entropy(&logits(&forest, &leaves), &labels);
+        let loss = logits(&forest, &leaves).cross_entropy(&labels);
         opt.step(&loss.backward());
     }
     let scores = no_grad(|| logits(&test_forest, &test_leaves))

@@ -69,8 +69,8 @@ impl Reverser {
     }
 
     /// The self-attention weights `[LEN, LEN]` (averaged over heads) for one sequence.
-    fn attention_map(&self, x: &Var<f32>) -> Res<Tensor<f32>> {
-        let h = self.embed(x)?;
+    fn attention_map(&self, x: impl Into<Var<f32>>) -> Res<Tensor<f32>> {
+        let h = self.embed(&x.into())?;
         let (_, w) = self
             .encoder
             .self_attn
@@ -92,8 +92,7 @@ pub fn run(ctx: &Ctx) -> Res<Vec<StepResult>> {
     let test = reversal_data(500, &mut rng)?;
     let model = Reverser::new(&mut ctx.rng(62))?;
     let mut opt = AdamConfig::new(3e-3).init(model.named_parameters())?;
-    let ce =
-        |o: &Var<f32>, b: &nnkit::data::Batch<f32>| common::cross_entropy(o, &classes(b.values()));
+    let ce = |o: &Var<f32>, b: &nnkit::data::Batch<f32>| o.cross_entropy(classes(b.values()));
     let forward = |x: &Var<f32>| model.forward(x);
     let epochs = ctx.pick(30, 15);
     let losses = common::train_with(
@@ -111,7 +110,7 @@ pub fn run(ctx: &Ctx) -> Res<Vec<StepResult>> {
     let logits = no_grad(|| model.forward(test.features()))?;
     let target = classes(test.targets().values().ok_or("reversal targets")?);
     let acc = accuracy(logits.as_tensor(), &target);
-    let one = Var::constant(test.features().narrow(0, 0, 1));
+    let one = test.features().narrow(0, 0, 1);
     let map = no_grad(|| model.attention_map(&one))?;
     nnkit::train::figures::save_heatmap(ctx.figure("ch6_attention_map.png")?, &map, 24)?;
     let m = map.to_vec();

@@ -26,7 +26,7 @@ fn fit<R: UpdateRule<f32>>(
     epochs: usize,
 ) -> Res<(Vec<f64>, f64)> {
     let s = common::digits_splits(ctx)?;
-    let ce = |o: &Var<f32>, b: &nnkit::data::Batch<f32>| common::cross_entropy(o, b.classes());
+    let ce = |o: &Var<f32>, b: &nnkit::data::Batch<f32>| o.cross_entropy(b.targets());
     let losses = common::train(
         ctx,
         label,
@@ -189,14 +189,12 @@ fn clipping(ctx: &Ctx) -> Res<Vec<StepResult>> {
 
     let step = Step::start(7, "exploding RNN (T = 40): gradient norm at init");
     let model = exploding()?;
-    let x = Var::constant(train.features().narrow(0, 0, 64));
-    let y = Var::constant(
-        train
-            .targets()
-            .values()
-            .ok_or("regression")?
-            .narrow(0, 0, 64),
-    );
+    let x = train.features().narrow(0, 0, 64);
+    let y = train
+        .targets()
+        .values()
+        .ok_or("regression")?
+        .narrow(0, 0, 64);
     let grads = model.forward(&x)?.mse_loss(&y).backward();
     let g: Vec<Tensor<f32>> = model
         .named_parameters()
@@ -310,7 +308,7 @@ fn flat_and_sharp_minima(ctx: &Ctx) -> Res<Vec<StepResult>> {
     let s = common::digits_splits(ctx)?;
     let widths = [64, 64, 64, 10];
     let alphas: Vec<f64> = (0..=20).map(|i| f64::from(i - 10) / 10.0).collect();
-    let ce = |o: &Var<f32>, b: &nnkit::data::Batch<f32>| common::cross_entropy(o, b.classes());
+    let ce = |o: &Var<f32>, b: &nnkit::data::Batch<f32>| o.cross_entropy(b.targets());
     // The quick run stops earlier (a higher target), where the full batch
     // needs 2.5 times fewer epochs.
     let target = ctx.pick(0.01, 0.03);

@@ -191,11 +191,6 @@ pub fn split_standardised(
     })
 }
 
-/// The classification loss of a model's logits on class targets.
-pub fn cross_entropy(logits: &Var<f32>, classes: &[usize]) -> Var<f32> {
-    logits.cross_entropy(classes)
-}
-
 /// Runs `epochs` epochs of mini-batch training of `model` with
 /// `loss_fn(model output, batch)`; see [`train_with`].
 #[allow(clippy::too_many_arguments)]
@@ -267,7 +262,7 @@ where
         let (mut sum, mut n) = (0.0, 0usize);
         for (b, batch) in loader.epoch(epoch as u64).enumerate() {
             let batch = batch?;
-            let out = forward(&Var::constant(batch.features.clone()))?;
+            let out = forward(&batch.inputs())?;
             let loss = loss_fn(&out, &batch);
             let l = loss.value().item() as f64;
             nnkit::train::check_finite(l, epoch, b)?;
@@ -295,7 +290,7 @@ where
 /// The model's outputs on all of `x`, in evaluation mode without a graph.
 pub fn predict<M: Forward<f32> + ?Sized>(model: &M, x: &Tensor<f32>) -> Res<Tensor<f32>> {
     model.eval();
-    let y = no_grad(|| model.try_forward(&Var::constant(x.clone())))?;
+    let y = no_grad(|| model.try_forward(&x.into()))?;
     Ok(y.value().clone())
 }
 
@@ -310,13 +305,10 @@ pub fn accuracy_on<M: Forward<f32> + ?Sized>(model: &M, data: &TensorDataset<f32
 
 /// Mean cross-entropy of `model` on `data`.
 pub fn loss_on<M: Forward<f32> + ?Sized>(model: &M, data: &TensorDataset<f32>) -> Res<f64> {
-    let logits = predict(model, data.features())?;
-    let classes = data
-        .classes()
-        .ok_or("loss_on: a data set with class targets")?;
-    Ok(cross_entropy(&Var::constant(logits), classes)
-        .value()
-        .item() as f64)
+    model.eval();
+    let logits = no_grad(|| model.try_forward(&data.features().into()))?;
+    let loss = logits.try_cross_entropy(data.targets())?;
+    Ok(f64::from(loss.item()))
 }
 
 /// The current values of every parameter (to restore the best weights).

@@ -134,10 +134,7 @@ fn recurrent_and_graph_models_build() -> Res {
 
     let edges = Edges::undirected(3, &[(0, 1), (1, 2)])?;
     let gcn = GcnConvConfig::new(4, 2).init::<f64>(&mut rng)?;
-    let y = gcn.forward(
-        &edges.gcn_normalized(true),
-        &Var::constant(Tensor::ones(&[3, 4])),
-    );
+    let y = gcn.forward(&edges.gcn_normalized(true), Tensor::ones(&[3, 4]));
     assert_eq!(y.shape(), &[3, 2]);
     Ok(())
 }
