@@ -13,7 +13,9 @@
 //! * [`export`]: a model built from the library's layers written as an
 //!   ONNX file (opset 17) for onnxruntime and every other runtime, and
 //!   [`export_layer`] for the layers with several inputs or outputs
-//!   (LSTM, GRU, RNN, attention, Transformer layers);
+//!   (LSTM, GRU, RNN, attention, Transformer layers), and
+//!   [`export_traced`] for any forward built from them (residual sums,
+//!   method calls, reshapes, masks), traced as `torch.onnx.export` does;
 //! * [`Value`]: float and integer tensors (shape arithmetic such as `Shape →
 //!   Gather → Concat → Reshape` computes on integers);
 //! * [`supported_operators`]: the operators implemented, with the first
