@@ -88,6 +88,37 @@ fn values<'b, T: Element>(task: &str, batch: &'b Batch<T>) -> Result<&'b Tensor<
     })
 }
 
+/// The [`Task`] of a built-in task whose inherent `forward(model, batch)`
+/// returns the batch's loss and the model's output: a training step takes
+/// the loss, an evaluation both; `$metrics` are recorded by default.
+macro_rules! supervised_task {
+    ($task:ty, $metrics:expr) => {
+        impl<T: Element, M: Forward<T> + ?Sized> Task<T, M> for $task {
+            fn loss(
+                &mut self,
+                model: &M,
+                batch: &Batch<T>,
+                _: &mut StepContext<'_>,
+            ) -> Result<Var<T>, TrainError> {
+                Ok(self.forward(model, batch)?.0)
+            }
+
+            fn evaluate(
+                &mut self,
+                model: &M,
+                batch: &Batch<T>,
+            ) -> Result<Evaluation<T>, TrainError> {
+                let (loss, out) = self.forward(model, batch)?;
+                Ok(Evaluation::new(&loss, &out))
+            }
+
+            fn metrics(&self) -> Vec<Box<dyn Metric<T>>> {
+                $metrics
+            }
+        }
+    };
+}
+
 /// Classification: the model maps features to logits `[batch, classes]`,
 /// trained with cross-entropy against the batch's class indices; accuracy
 /// is recorded as `val_accuracy`.
@@ -127,25 +158,7 @@ impl Classification {
     }
 }
 
-impl<T: Element, M: Forward<T> + ?Sized> Task<T, M> for Classification {
-    fn loss(
-        &mut self,
-        model: &M,
-        batch: &Batch<T>,
-        _: &mut StepContext<'_>,
-    ) -> Result<Var<T>, TrainError> {
-        Ok(self.forward(model, batch)?.0)
-    }
-
-    fn evaluate(&mut self, model: &M, batch: &Batch<T>) -> Result<Evaluation<T>, TrainError> {
-        let (loss, logits) = self.forward(model, batch)?;
-        Ok(Evaluation::new(&loss, &logits))
-    }
-
-    fn metrics(&self) -> Vec<Box<dyn Metric<T>>> {
-        vec![Box::new(Accuracy::new())]
-    }
-}
+supervised_task!(Classification, vec![Box::new(Accuracy::new())]);
 
 /// Regression: the model's output is compared with the batch's value
 /// targets by the mean squared error; the mean absolute error is recorded
@@ -155,34 +168,17 @@ pub struct Regression;
 
 impl Regression {
     fn forward<T: Element, M: Forward<T> + ?Sized>(
+        &self,
         model: &M,
         batch: &Batch<T>,
     ) -> Result<(Var<T>, Var<T>), TrainError> {
         let out = model.try_forward(&batch.inputs())?;
-        let target = Var::from(values("Regression", batch)?);
-        Ok((out.try_mse_loss(&target)?, out))
+        let loss = out.try_mse_loss(values("Regression", batch)?)?;
+        Ok((loss, out))
     }
 }
 
-impl<T: Element, M: Forward<T> + ?Sized> Task<T, M> for Regression {
-    fn loss(
-        &mut self,
-        model: &M,
-        batch: &Batch<T>,
-        _: &mut StepContext<'_>,
-    ) -> Result<Var<T>, TrainError> {
-        Ok(Regression::forward(model, batch)?.0)
-    }
-
-    fn evaluate(&mut self, model: &M, batch: &Batch<T>) -> Result<Evaluation<T>, TrainError> {
-        let (loss, out) = Regression::forward(model, batch)?;
-        Ok(Evaluation::new(&loss, &out))
-    }
-
-    fn metrics(&self) -> Vec<Box<dyn Metric<T>>> {
-        vec![Box::new(MeanAbsoluteError::new())]
-    }
-}
+supervised_task!(Regression, vec![Box::new(MeanAbsoluteError::new())]);
 
 /// Autoencoding: the model reconstructs its input, trained with the mean
 /// squared error between the reconstruction and the batch's features (the
@@ -192,6 +188,7 @@ pub struct Reconstruction;
 
 impl Reconstruction {
     fn forward<T: Element, M: Forward<T> + ?Sized>(
+        &self,
         model: &M,
         batch: &Batch<T>,
     ) -> Result<(Var<T>, Var<T>), TrainError> {
@@ -201,21 +198,7 @@ impl Reconstruction {
     }
 }
 
-impl<T: Element, M: Forward<T> + ?Sized> Task<T, M> for Reconstruction {
-    fn loss(
-        &mut self,
-        model: &M,
-        batch: &Batch<T>,
-        _: &mut StepContext<'_>,
-    ) -> Result<Var<T>, TrainError> {
-        Ok(Reconstruction::forward(model, batch)?.0)
-    }
-
-    fn evaluate(&mut self, model: &M, batch: &Batch<T>) -> Result<Evaluation<T>, TrainError> {
-        let (loss, out) = Reconstruction::forward(model, batch)?;
-        Ok(Evaluation::new(&loss, &out))
-    }
-}
+supervised_task!(Reconstruction, Vec::new());
 
 /// A task from two closures: `step(model, batch, ctx)` returns the scalar
 /// training loss, `evaluate(model, batch)` the loss and output of a
