@@ -167,21 +167,26 @@ fn batch_norm(ctx: &Ctx) -> Res<Vec<StepResult>> {
     Ok(out)
 }
 
-/// A ReLU RNN whose recurrent weights are scaled up (spectral radius
-/// above one) on 40-step adding problems: the gradient explodes through
-/// time. Without clipping SGD overflows within a few batches; clipping the
-/// global gradient norm to 1 keeps the same run finite.
+/// A ReLU RNN whose recurrent weights are 1.05 times the identity on
+/// 40-step adding problems: every active unit carries its gradient back
+/// through time multiplied by 1.05 a step, so the gradient explodes
+/// whatever the seed (doubling the random initial weights instead left the
+/// spectral radius near one, and seeds 1 and 2 did not explode; a larger
+/// factor blows up the forward state too, and the clipped run then cannot
+/// come back in its 10 epochs). Without clipping SGD overflows within a few
+/// batches; clipping the global gradient norm to 1 keeps the same run
+/// finite. The step is cheap, so `--quick` runs it in full.
 fn clipping(ctx: &Ctx) -> Res<Vec<StepResult>> {
     let len = 40;
     let mut rng = ctx.rng(74);
-    let train = common::adding_problem(ctx.pick(2000, 1000), len, &mut rng)?;
+    let train = common::adding_problem(2000, len, &mut rng)?;
     let test = common::adding_problem(500, len, &mut rng)?;
-    let epochs = ctx.pick(10, 5);
+    let epochs = 10;
     let exploding = || -> Res<SequenceRegressor> {
         let m = SequenceRegressor::new("RNN", 32, RnnNonlinearity::Relu, &mut ctx.rng(75))?;
         for (name, p) in m.named_parameters() {
             if name.contains("weight_hh") {
-                p.update(|w| *w = w.map(|v| v * 2.0));
+                p.update(|w| *w = Tensor::eye(w.shape()[0]) * 1.05);
             }
         }
         Ok(m)
