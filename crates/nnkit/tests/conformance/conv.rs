@@ -100,56 +100,38 @@ fn check_weight<T: Element>(c: &Ctx<'_, T>, w: &Var<T>, transposed: bool) -> Res
     Ok(())
 }
 
-fn conv1d<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
+/// A convolution family: `op(x, weight, bias, options)` with the options
+/// read from the params and the weight checked against them first.
+fn convolution<T: Element, const D: usize, E: std::fmt::Display>(
+    c: &Ctx<'_, T>,
+    op: impl FnOnce(&Var<T>, &Var<T>, Option<&Var<T>>, &ConvOptions<D>) -> Result<Var<T>, E>,
+) -> Result<Outputs<T>, String> {
     let w = c.var("weight")?;
     check_weight(c, &w, false)?;
-    let y = try_conv1d(
+    let y = op(
         &c.var("x")?,
         &w,
         bias(c)?.as_ref(),
-        &conv_options::<T, 1>(c)?,
+        &conv_options::<T, D>(c)?,
     )
     .map_err(|e| e.to_string())?;
     Ok(output("y", y))
+}
+
+fn conv1d<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
+    convolution::<T, 1, _>(c, try_conv1d)
 }
 
 fn conv2d<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
-    let w = c.var("weight")?;
-    check_weight(c, &w, false)?;
-    let y = try_conv2d(
-        &c.var("x")?,
-        &w,
-        bias(c)?.as_ref(),
-        &conv_options::<T, 2>(c)?,
-    )
-    .map_err(|e| e.to_string())?;
-    Ok(output("y", y))
+    convolution::<T, 2, _>(c, try_conv2d)
 }
 
 fn convolve1d<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
-    let w = c.var("weight")?;
-    check_weight(c, &w, false)?;
-    let y = try_convolve1d(
-        &c.var("x")?,
-        &w,
-        bias(c)?.as_ref(),
-        &conv_options::<T, 1>(c)?,
-    )
-    .map_err(|e| e.to_string())?;
-    Ok(output("y", y))
+    convolution::<T, 1, _>(c, try_convolve1d)
 }
 
 fn convolve2d<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
-    let w = c.var("weight")?;
-    check_weight(c, &w, false)?;
-    let y = try_convolve2d(
-        &c.var("x")?,
-        &w,
-        bias(c)?.as_ref(),
-        &conv_options::<T, 2>(c)?,
-    )
-    .map_err(|e| e.to_string())?;
-    Ok(output("y", y))
+    convolution::<T, 2, _>(c, try_convolve2d)
 }
 
 fn conv_transpose2d<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {

@@ -5,6 +5,7 @@
 //! Each case runs in f32 (where overflow bites first) and f64.
 
 use nnkit::autograd::ops::loss::gaussian_kl;
+use nnkit::optim::{Optimizer, UpdateRule};
 use nnkit::prelude::*;
 
 /// Asserts `got` matches `want` element-wise within `tol` (absolute, or
@@ -412,6 +413,20 @@ fn batch_and_layer_norm_of_a_constant_input() {
     }
 }
 
+/// Steps `opt` `times` times, each with the gradient `grad` for `p`.
+fn step_with<T: Element, R: UpdateRule<T>>(
+    opt: &mut Optimizer<T, R>,
+    p: &Parameter<T>,
+    grad: &Tensor<T>,
+    times: usize,
+) {
+    for _ in 0..times {
+        let mut g = Gradients::new();
+        g.insert(p.id(), grad.clone());
+        opt.step(&g);
+    }
+}
+
 /// Adam and AdamW fed zero gradients: m̂ = v̂ = 0 and the step
 /// `lr·m̂/(√v̂ + eps)` is 0/eps = 0, not 0/0; with AdamW's decoupled weight
 /// decay the weights shrink by exactly `(1 − lr·wd)` per step.
@@ -426,11 +441,7 @@ fn adam_zero_grad_case<T: Element>() {
             .with_amsgrad(amsgrad)
             .init(vec![("p".into(), p.clone())])
             .unwrap();
-        for _ in 0..5 {
-            let mut g = Gradients::new();
-            g.insert(p.id(), zero.clone());
-            opt.step(&g);
-        }
+        step_with(&mut opt, &p, &zero, 5);
         assert_close("Adam with zero grads", &p.value(), &start, 0.0);
     }
 
@@ -440,14 +451,8 @@ fn adam_zero_grad_case<T: Element>() {
     let mut opt = AdamConfig::new(1e-3)
         .init(vec![("p".into(), p.clone())])
         .unwrap();
-    let mut g = Gradients::new();
-    g.insert(p.id(), t::<T>(&[1.0, -1.0, 0.0, 1e-30], &[4]));
-    opt.step(&g);
-    for _ in 0..50 {
-        let mut g = Gradients::new();
-        g.insert(p.id(), zero.clone());
-        opt.step(&g);
-    }
+    step_with(&mut opt, &p, &t::<T>(&[1.0, -1.0, 0.0, 1e-30], &[4]), 1);
+    step_with(&mut opt, &p, &zero, 50);
     assert!(
         p.value().all_finite(),
         "Adam after zero grads: {:?}",
@@ -460,11 +465,7 @@ fn adam_zero_grad_case<T: Element>() {
         .with_weight_decay(wd)
         .init(vec![("p".into(), p.clone())])
         .unwrap();
-    for _ in 0..3 {
-        let mut g = Gradients::new();
-        g.insert(p.id(), zero.clone());
-        opt.step(&g);
-    }
+    step_with(&mut opt, &p, &zero, 3);
     let shrink = (1.0 - lr * wd).powi(3);
     let want: Vec<f64> = start.iter().map(|x| x * shrink).collect();
     assert_close("AdamW with zero grads", &p.value(), &want, tol::<T>());
