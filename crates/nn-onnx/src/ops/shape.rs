@@ -470,7 +470,19 @@ fn tile(_: &Node, inputs: &Inputs<'_>) -> OpResult<Vec<Value>> {
         .into_iter()
         .map(|v| dim(v, "a repeat"))
         .collect::<OpResult<Vec<_>>>()?;
-    let shape: Vec<usize> = x.shape().iter().zip(&reps).map(|(a, b)| a * b).collect();
+    // A repeat count times a dim may overflow before the size cap sees it.
+    let Some(shape) = x
+        .shape()
+        .iter()
+        .zip(&reps)
+        .map(|(a, b)| a.checked_mul(*b))
+        .collect::<Option<Vec<usize>>>()
+    else {
+        return fail(format!(
+            "repeats {reps:?} of shape {:?} overflow",
+            x.shape()
+        ));
+    };
     check_created("Tile", &shape)?;
     let mut out = x.clone();
     for (d, &r) in reps.iter().enumerate() {
