@@ -484,13 +484,21 @@ fn tile(_: &Node, inputs: &Inputs<'_>) -> OpResult<Vec<Value>> {
         ));
     };
     check_created("Tile", &shape)?;
-    let mut out = x.clone();
-    for (d, &r) in reps.iter().enumerate() {
-        let n = out.shape()[d];
-        let idx: Vec<usize> = (0..r * n).map(|i| i % n).collect();
-        out = each_kind!(&out, t => t.try_index_select(d, &idx)?);
-    }
-    Ok(vec![out])
+    // One broadcast instead of an index selection per axis: `x` viewed as
+    // `[1, n0, 1, n1, …]` broadcast to `[r0, n0, r1, n1, …]` is, row-major,
+    // the tiled output, whose shape merges each `(r, n)` pair. (Selecting
+    // axis by axis took 40 s on a fuzzer's 168-million-element Tile.)
+    let unit_axes: Vec<usize> = x.shape().iter().flat_map(|&n| [1, n]).collect();
+    let repeated: Vec<usize> = x
+        .shape()
+        .iter()
+        .zip(&reps)
+        .flat_map(|(&n, &r)| [r, n])
+        .collect();
+    Ok(vec![each_kind!(x, t => t
+        .try_reshape(&unit_axes)?
+        .try_broadcast_to(&repeated)?
+        .try_reshape(&shape)?)])
 }
 
 /// `Pad`: constant, reflect or edge; a negative pad removes elements.
