@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use nn_autograd::{Parameter, Reduction, Var};
+use nn_autograd::{Parameter, Var};
 use nn_data::{digits, Batch, DataLoader};
 use nn_distributed::{
     Communicator, DataParallel, DataParallelConfig, MpiCommunicator, ReduceAlgorithm,
