@@ -4,9 +4,10 @@
 //! The `gemm` crate is the default everywhere: pure Rust, no system library,
 //! and as fast as a vendor BLAS on small and skinny products. On large
 //! square products OpenBLAS's hand-written kernels are faster on AVX2
-//! machines (about 10 % at n = 2048 on an AMD EPYC with AVX2 + FMA, where
-//! they also beat PyTorch's MKL: the `gemm_backends` benchmark and the table
-//! in `docs/performance.md`). So with the feature on, a product whose three
+//! machines (about 10 % at n = 2048 on an AMD EPYC with AVX2 + FMA, which
+//! brings W1 level with PyTorch's MKL there: the `gemm_backends` benchmark
+//! and the `compare.py` tables in `docs/performance.md`). So with the
+//! feature on, a product whose three
 //! sizes are all at least [`MIN_DIM`] goes to OpenBLAS when the library can
 //! be loaded, and every other product stays on `gemm`.
 //!
