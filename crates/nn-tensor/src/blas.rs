@@ -7,9 +7,9 @@
 //! machines (about 10 % at n = 2048 on an AMD EPYC with AVX2 + FMA, which
 //! brings W1 level with PyTorch's MKL there: the `gemm_backends` benchmark
 //! and the `compare.py` tables in `docs/performance.md`). So with the
-//! feature on, a product whose three
-//! sizes are all at least [`MIN_DIM`] goes to OpenBLAS when the library can
-//! be loaded, and every other product stays on `gemm`.
+//! feature on, a product whose three sizes are all at least [`MIN_DIM`]
+//! goes to OpenBLAS when the library can be loaded, and every other product
+//! stays on `gemm`.
 //!
 //! The library is opened at run time (`libopenblas.so.0` and its other usual
 //! names), not linked: a build with the feature runs on machines without
