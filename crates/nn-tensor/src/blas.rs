@@ -47,44 +47,30 @@ const ROW_MAJOR: c_int = 101;
 const NO_TRANS: c_int = 111;
 const TRANS: c_int = 112;
 
-type Sgemm = unsafe extern "C" fn(
+/// `cblas_sgemm` (`E = f32`) and `cblas_dgemm` (`E = f64`): order, the two
+/// transposes, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc.
+type Gemm<E> = unsafe extern "C" fn(
     c_int,
     c_int,
     c_int,
     c_int,
     c_int,
     c_int,
-    f32,
-    *const f32,
+    E,
+    *const E,
     c_int,
-    *const f32,
+    *const E,
     c_int,
-    f32,
-    *mut f32,
-    c_int,
-);
-type Dgemm = unsafe extern "C" fn(
-    c_int,
-    c_int,
-    c_int,
-    c_int,
-    c_int,
-    c_int,
-    f64,
-    *const f64,
-    c_int,
-    *const f64,
-    c_int,
-    f64,
-    *mut f64,
+    E,
+    *mut E,
     c_int,
 );
 type SetThreads = unsafe extern "C" fn(c_int);
 
-/// The three entry points, kept with the library that owns them.
+/// The two entry points, kept with the library that owns them.
 struct OpenBlas {
-    sgemm: Sgemm,
-    dgemm: Dgemm,
+    sgemm: Gemm<f32>,
+    dgemm: Gemm<f64>,
     // Never unloaded: the function pointers above point into it.
     _lib: libloading::Library,
 }
@@ -109,8 +95,8 @@ fn load() -> Option<OpenBlas> {
         // every OpenBLAS build exports with 32-bit integers (the 64-bit
         // integer builds are named `libopenblas64`, which is not loaded).
         unsafe {
-            let sgemm = *lib.get::<Sgemm>(b"cblas_sgemm\0").ok()?;
-            let dgemm = *lib.get::<Dgemm>(b"cblas_dgemm\0").ok()?;
+            let sgemm = *lib.get::<Gemm<f32>>(b"cblas_sgemm\0").ok()?;
+            let dgemm = *lib.get::<Gemm<f64>>(b"cblas_dgemm\0").ok()?;
             let set_num_threads: SetThreads =
                 *lib.get::<SetThreads>(b"openblas_set_num_threads\0").ok()?;
             // Products are split between threads here (see `try_gemm`).
@@ -236,39 +222,33 @@ pub(crate) unsafe fn try_gemm<T: Element>(
         unsafe {
             let a_block = a.data.as_ptr().add(row0 * a_row_offset);
             let c_block = c.get().add(row0 * n);
+            let call = BlockCall {
+                ta,
+                tb,
+                rows,
+                n: ni,
+                k: ki,
+                lda,
+                ldb,
+            };
+            let b_data = b.data.as_ptr();
             if single {
-                (lib.sgemm)(
-                    ROW_MAJOR,
-                    ta,
-                    tb,
-                    rows,
-                    ni,
-                    ki,
-                    1.0,
+                let beta = beta.to_f32().unwrap_or(0.0);
+                call.run(
+                    lib.sgemm,
+                    beta,
                     a_block.cast(),
-                    lda,
-                    b.data.as_ptr().cast(),
-                    ldb,
-                    beta.to_f32().unwrap_or(0.0),
+                    b_data.cast(),
                     c_block.cast(),
-                    ni,
                 );
             } else {
-                (lib.dgemm)(
-                    ROW_MAJOR,
-                    ta,
-                    tb,
-                    rows,
-                    ni,
-                    ki,
-                    1.0,
+                let beta = beta.to_f64().unwrap_or(0.0);
+                call.run(
+                    lib.dgemm,
+                    beta,
                     a_block.cast(),
-                    lda,
-                    b.data.as_ptr().cast(),
-                    ldb,
-                    beta.to_f64().unwrap_or(0.0),
+                    b_data.cast(),
                     c_block.cast(),
-                    ni,
                 );
             }
         }
@@ -279,6 +259,53 @@ pub(crate) unsafe fn try_gemm<T: Element>(
         (0..blocks).for_each(run);
     }
     true
+}
+
+/// The sizes and layout of one block's CBLAS call (row-major, alpha 1).
+struct BlockCall {
+    ta: c_int,
+    tb: c_int,
+    rows: c_int,
+    n: c_int,
+    k: c_int,
+    lda: c_int,
+    ldb: c_int,
+}
+
+impl BlockCall {
+    /// `c = a·b + beta·c` for this block through `gemm`.
+    ///
+    /// # Safety
+    /// `a`, `b` and `c` hold every element CBLAS reaches for these sizes and
+    /// leading dimensions (`ldc` is `n`).
+    unsafe fn run<E: num_traits::One>(
+        &self,
+        gemm: Gemm<E>,
+        beta: E,
+        a: *const E,
+        b: *const E,
+        c: *mut E,
+    ) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            gemm(
+                ROW_MAJOR,
+                self.ta,
+                self.tb,
+                self.rows,
+                self.n,
+                self.k,
+                E::one(),
+                a,
+                self.lda,
+                b,
+                self.ldb,
+                beta,
+                c,
+                self.n,
+            )
+        }
+    }
 }
 
 /// Rows of the output per single-threaded OpenBLAS call: a multiple of
