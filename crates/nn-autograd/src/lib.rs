@@ -40,7 +40,7 @@ pub mod var;
 pub use graph::Gradients;
 pub use nn_tensor;
 pub use ops::loss::{
-    BceWithLogitsLoss, CrossEntropyLoss, GaussianKl, HuberLoss, L1Loss, MseLoss, NllLoss,
+    BceLoss, BceWithLogitsLoss, CrossEntropyLoss, GaussianKl, HuberLoss, L1Loss, MseLoss, NllLoss,
     Reduction, SmoothL1Loss, SquaredLoss,
 };
 pub use ops::target::Target;

@@ -150,7 +150,7 @@ pub use layer_norm::{LayerNorm, LayerNormConfig};
 pub use layer_rng::LayerRng;
 pub use linear::{Linear, LinearConfig};
 pub use loss::{
-    BceWithLogitsLoss, CrossEntropyLoss, GaussianKl, HuberLoss, L1Loss, MseLoss, NllLoss,
+    BceLoss, BceWithLogitsLoss, CrossEntropyLoss, GaussianKl, HuberLoss, L1Loss, MseLoss, NllLoss,
     SmoothL1Loss, SquaredLoss,
 };
 pub use module::{AsModule, Buffer, BufferKind, Forward, Module, TrainFlag};
@@ -172,10 +172,10 @@ pub mod __derive {
 pub mod prelude {
     pub use crate::activation::*;
     pub use crate::{
-        BatchNorm1d, BatchNormConfig, BceWithLogitsLoss, CrossEntropyLoss, Dropout, DropoutConfig,
-        Embedding, EmbeddingConfig, Flatten, Forward, GaussianKl, HuberLoss, Initializer, L1Loss,
-        LayerNorm, LayerNormConfig, Linear, LinearConfig, LoadMode, Module, MseLoss, NllLoss,
-        Sequential, SmoothL1Loss, SquaredLoss,
+        BatchNorm1d, BatchNormConfig, BceLoss, BceWithLogitsLoss, CrossEntropyLoss, Dropout,
+        DropoutConfig, Embedding, EmbeddingConfig, Flatten, Forward, GaussianKl, HuberLoss,
+        Initializer, L1Loss, LayerNorm, LayerNormConfig, Linear, LinearConfig, LoadMode, Module,
+        MseLoss, NllLoss, Sequential, SmoothL1Loss, SquaredLoss,
     };
     pub use nn_autograd::{no_grad, Parameter, Reduction, Target, Var};
     pub use nn_tensor::{Element, Rng, Tensor, TensorError};

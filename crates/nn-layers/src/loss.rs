@@ -7,7 +7,7 @@
 //! defaults are methods on `Var`: `logits.cross_entropy(&y)`.
 
 pub use nn_autograd::ops::loss::{
-    BceWithLogitsLoss, CrossEntropyLoss, GaussianKl, HuberLoss, L1Loss, MseLoss, NllLoss,
+    BceLoss, BceWithLogitsLoss, CrossEntropyLoss, GaussianKl, HuberLoss, L1Loss, MseLoss, NllLoss,
     SmoothL1Loss, SquaredLoss,
 };
 use nn_tensor::Element;
@@ -30,9 +30,10 @@ parameterless_module!(
     MseLoss,
     L1Loss,
     SquaredLoss,
-    CrossEntropyLoss,
+    CrossEntropyLoss<T>,
     NllLoss<T>,
     BceWithLogitsLoss<T>,
+    BceLoss<T>,
     HuberLoss,
     SmoothL1Loss,
     GaussianKl
@@ -66,7 +67,9 @@ mod tests {
         assert!((ce - (1.0 + (-3.0f64).exp()).ln()).abs() < 1e-12);
         assert!(HuberLoss::new().with_delta(0.0).is_err());
         assert!(SmoothL1Loss::new().with_beta(-1.0).is_err());
-        assert!(CrossEntropyLoss::new().with_label_smoothing(1.5).is_err());
+        assert!(CrossEntropyLoss::<f64>::new()
+            .with_label_smoothing(1.5)
+            .is_err());
         assert!(MseLoss::new().try_forward(&x, Tensor::zeros(&[2])).is_err());
         let nll = NllLoss::new().forward(&x.log_softmax(1), &[1]).item();
         assert!((nll - ce).abs() < 1e-12);

@@ -184,7 +184,7 @@ pub mod prelude {
     };
     pub use nn_layers::module::Module;
     pub use nn_layers::{
-        init, serialize, summary, BatchNorm1d, BatchNormConfig, BceWithLogitsLoss, Buffer,
+        init, serialize, summary, BatchNorm1d, BatchNormConfig, BceLoss, BceWithLogitsLoss, Buffer,
         CrossEntropyLoss, Dropout, DropoutConfig, Embedding, EmbeddingConfig, Flatten, Forward,
         GaussianKl, HuberLoss, Initializer, L1Loss, LayerNorm, LayerNormConfig, Linear,
         LinearConfig, LoadMode, MseLoss, NllLoss, Sequential, SmoothL1Loss, SquaredLoss, Summary,

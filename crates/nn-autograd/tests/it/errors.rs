@@ -4,8 +4,8 @@
 
 use nn_autograd::ops::loss::{gaussian_kl, try_gaussian_kl};
 use nn_autograd::{
-    BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, NllLoss, Parameter, Reduction, SmoothL1Loss,
-    Var,
+    BceLoss, BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, NllLoss, Parameter, Reduction,
+    SmoothL1Loss, Var,
 };
 use nn_tensor::{Tensor, TensorError};
 use nn_testkit::errors::same_message;
@@ -157,7 +157,7 @@ fn cross_entropy_errors() {
         "cross_entropy: label_smoothing 1.5 is outside [0, 1]",
     );
     assert_eq!(
-        CrossEntropyLoss::new()
+        CrossEntropyLoss::<f64>::new()
             .with_label_smoothing(-0.1)
             .unwrap_err()
             .to_string(),
@@ -183,6 +183,32 @@ fn cross_entropy_errors() {
         || x.cross_entropy(&p),
         "cross_entropy: shapes [2, 3] and [2, 4] do not match: input and target must have the same shape",
     );
+    // Class weights of the wrong length name the loss and both shapes.
+    let weighted = CrossEntropyLoss::new().with_weight(Tensor::ones(&[4]));
+    same_message(
+        weighted.try_forward(&x, &[0, 1]),
+        || weighted.forward(&x, &[0, 1]),
+        "cross_entropy: shapes [2, 3] and [4] do not match: class weights must have shape [3]",
+    );
+    same_message(
+        weighted.try_forward(&x, Tensor::zeros(&[2, 3])),
+        || weighted.forward(&x, Tensor::zeros(&[2, 3])),
+        "cross_entropy: shapes [2, 3] and [4] do not match: class weights must have shape [3]",
+    );
+    // An ignored index may lie outside the classes; others may not.
+    let padded = CrossEntropyLoss::new().with_ignore_index(7);
+    assert!(padded.try_forward(&x, &[7, 1]).is_ok());
+    same_message(
+        padded.try_forward(&x, &[7, 3]),
+        || padded.forward(&x, &[7, 3]),
+        "cross_entropy: target class 3 is out of range for 3 classes",
+    );
+    // PyTorch refuses an ignored index with class probabilities too.
+    same_message(
+        padded.try_forward(&x, Tensor::zeros(&[2, 3])),
+        || padded.forward(&x, Tensor::zeros(&[2, 3])),
+        "cross_entropy: ignore_index 7 applies to class indices, not to class probabilities of shape [2, 3]",
+    );
     assert!(matches!(
         x.try_cross_entropy(&[9, 0]),
         Err(TensorError::InvalidArgument {
@@ -205,6 +231,13 @@ fn nll_loss_errors() {
         nll.try_forward(&x, &[0, 1]),
         || nll.forward(&x, &[0, 1]),
         "nll_loss: shapes [2, 3] and [2] do not match: class weights must have shape [3]",
+    );
+    let padded = NllLoss::new().with_ignore_index(9);
+    assert!(padded.try_forward(&x, &[9, 1]).is_ok());
+    same_message(
+        padded.try_forward(&x, &[9, 3]),
+        || padded.forward(&x, &[9, 3]),
+        "nll_loss: target class 3 is out of range for 3 classes",
     );
     let values = Tensor::zeros(&[2, 3]);
     same_message(
@@ -285,10 +318,39 @@ fn bce_with_logits_errors() {
         || bce.forward(&x, &t),
         "binary_cross_entropy_with_logits: shapes [2, 3] and [2] do not match: pos_weight must broadcast along the last dim",
     );
+    let bce = BceWithLogitsLoss::new().with_weight(Tensor::ones(&[4]));
+    same_message(
+        bce.try_forward(&x, &t),
+        || bce.forward(&x, &t),
+        "binary_cross_entropy_with_logits: shapes [2, 3] and [4] do not match: weight must broadcast to the input's shape",
+    );
     same_message(
         x.try_binary_cross_entropy_with_logits(&[0, 1]),
         || x.binary_cross_entropy_with_logits(&[0, 1]),
         "binary_cross_entropy_with_logits: expects a target tensor like the input [2, 3], got 2 class indices",
+    );
+}
+
+#[test]
+fn bce_errors() {
+    let p = Var::leaf(Tensor::<f64>::full(&[2, 3], 0.5));
+    let t = Tensor::zeros(&[2, 3]);
+    same_message(
+        p.try_binary_cross_entropy(Tensor::zeros(&[3, 2])),
+        || p.binary_cross_entropy(Tensor::zeros(&[3, 2])),
+        "binary_cross_entropy: shapes [2, 3] and [3, 2] do not match: input and target must have the same shape",
+    );
+    let bce = BceLoss::new().with_weight(Tensor::ones(&[2]));
+    same_message(
+        bce.try_forward(&p, &t),
+        || bce.forward(&p, &t),
+        "binary_cross_entropy: shapes [2, 3] and [2] do not match: weight must broadcast to the input's shape",
+    );
+    let logits = Var::leaf(Tensor::<f64>::from_vec(vec![0.5, 1.5], &[2]));
+    same_message(
+        logits.try_binary_cross_entropy(Tensor::zeros(&[2])),
+        || logits.binary_cross_entropy(Tensor::zeros(&[2])),
+        "binary_cross_entropy: input values must be probabilities in [0, 1], got 1.5 in an input of shape [2]",
     );
 }
 

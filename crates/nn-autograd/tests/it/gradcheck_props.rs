@@ -10,7 +10,7 @@
 use nn_autograd::gradcheck::{check_gradients, GradCheckConfig};
 use nn_autograd::ops::loss::gaussian_kl;
 use nn_autograd::{
-    BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MseLoss, NllLoss, Reduction,
+    BceLoss, BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MseLoss, NllLoss, Reduction,
     SmoothL1Loss, SquaredLoss, Var,
 };
 use nn_tensor::Tensor;
@@ -571,6 +571,43 @@ proptest! {
         check(|v| ce.forward(&v[0], &v[1]), &[tensor(&s, &p), tensor(&s, &t)])?;
     }
 
+    /// Class weights and an ignored index (never the first position's class,
+    /// so a mean never divides by 0; sometimes outside the classes).
+    #[test]
+    fn cross_entropy_weight_ignore_index((s, target) in class_case(), r in reduction(), smoothing in prop_oneof![Just(0.0), 0.0f64..0.4], w in positive_pool(0.2, 2.0), ignore in prop::option::of(0usize..6), p in smooth_pool()) {
+        let c = s[1];
+        let mut ce = CrossEntropyLoss::new()
+            .with_reduction(r)
+            .with_label_smoothing(smoothing)
+            .unwrap()
+            .with_weight(tensor(&[c], &w));
+        if let Some(k) = ignore {
+            ce = ce.with_ignore_index((target[0] + 1 + k % c) % (c + 1));
+        }
+        check(|v| ce.forward(&v[0], &target), &[tensor(&s, &p)])?;
+    }
+
+    /// Class weights with class probabilities: both sides get gradients.
+    #[test]
+    fn cross_entropy_probabilities_weighted((s, _) in class_case(), r in reduction(), smoothing in prop_oneof![Just(0.0), 0.0f64..0.4], w in positive_pool(0.2, 2.0), p in smooth_pool(), t in positive_pool(0.05, 1.0)) {
+        let ce = CrossEntropyLoss::new()
+            .with_reduction(r)
+            .with_label_smoothing(smoothing)
+            .unwrap()
+            .with_weight(tensor(&[s[1]], &w));
+        check(|v| ce.forward(&v[0], &v[1]), &[tensor(&s, &p), tensor(&s, &t)])?;
+    }
+
+    #[test]
+    fn nll_loss_ignore_index((s, target) in class_case(), r in reduction(), w in positive_pool(0.2, 2.0), k in 0usize..6, p in smooth_pool()) {
+        let c = s[1];
+        let nll = NllLoss::new()
+            .with_reduction(r)
+            .with_weight(tensor(&[c], &w))
+            .with_ignore_index((target[0] + 1 + k % c) % (c + 1));
+        check(|v| nll.forward(&v[0].log_softmax(1), &target), &[tensor(&s, &p)])?;
+    }
+
     #[test]
     fn nll_loss_with_weights((s, target) in class_case(), r in reduction(), weighted in any::<bool>(), w in positive_pool(0.2, 2.0), p in smooth_pool()) {
         let c = s[1];
@@ -592,6 +629,32 @@ proptest! {
         }
         check(|v| bce.forward(&v[0], &target), &[tensor(&s, &p)])?;
         // A target that requires a gradient gets one.
+        check(|v| bce.forward(&v[0], &v[1]), &[tensor(&s, &p), target.clone()])?;
+    }
+
+    /// Per-element weights broadcast from a trailing suffix of the shape,
+    /// with and without `pos_weight`.
+    #[test]
+    fn bce_with_logits_weight(s in shape_rank(1, 3, 3), from in 0usize..3, r in reduction(), with_pos in any::<bool>(), t in positive_pool(0.0, 1.0), w in positive_pool(0.0, 2.0), pw in positive_pool(0.2, 3.0), p in smooth_pool()) {
+        let ws = &s[from.min(s.len() - 1)..];
+        let mut bce = BceWithLogitsLoss::new().with_reduction(r).with_weight(tensor(ws, &w));
+        if with_pos {
+            bce = bce.with_pos_weight(tensor(&[*s.last().unwrap()], &pw));
+        }
+        let target = tensor(&s, &t);
+        check(|v| bce.forward(&v[0], &target), &[tensor(&s, &p)])?;
+        check(|v| bce.forward(&v[0], &v[1]), &[tensor(&s, &p), target.clone()])?;
+    }
+
+    /// Probabilities kept inside (0.05, 0.95), where no floor applies.
+    #[test]
+    fn bce_weight(s in shape_rank(1, 3, 3), r in reduction(), weighted in any::<bool>(), p in positive_pool(0.05, 0.95), t in positive_pool(0.0, 1.0), w in positive_pool(0.0, 2.0)) {
+        let mut bce = BceLoss::new().with_reduction(r);
+        if weighted {
+            bce = bce.with_weight(tensor(&s, &w));
+        }
+        let target = tensor(&s, &t);
+        check(|v| bce.forward(&v[0], &target), &[tensor(&s, &p)])?;
         check(|v| bce.forward(&v[0], &v[1]), &[tensor(&s, &p), target.clone()])?;
     }
 
