@@ -66,7 +66,10 @@ pub use dataset::{Batch, BatchDataset, Dataset, Sample, Target, Targets, TensorD
 pub use embedded::{breast_cancer, diabetes, digits, iris, Classification, Regression};
 pub use error::{DataError, Result};
 pub use loader::{Batches, DataLoader};
-pub use mnist::{data_root, load_mnist, ImageLayout, Mnist, MnistSplit};
+pub use mnist::{
+    data_root, load_mnist, load_mnist_splits, ImageLayout, Mnist, MnistNormalization, MnistSplit,
+    MnistSplits,
+};
 pub use preprocess::{one_hot, MinMaxScaler, StandardScaler};
 pub use shard::{Shard, ShardBatch, ShardedBatches};
 pub use split::{split_indices, stratified_split_indices, SplitFractions, SplitIndices, Splits};

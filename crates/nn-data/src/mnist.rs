@@ -9,7 +9,12 @@
 //! default is `data/mnist` and `NN_DATA_DIR` may name either the data
 //! folder or the MNIST directory itself. Fashion-MNIST uses the same file
 //! names: point the directory at it.
+//!
+//! [`load_mnist_splits`] is the usual set-up in one call: both splits,
+//! normalised as PyTorch's examples do ([`MnistNormalization`]), ready to
+//! become data sets for a [`DataLoader`](crate::DataLoader).
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use nn_tensor::Tensor;
@@ -74,11 +79,58 @@ pub enum ImageLayout {
     Flat,
 }
 
+/// The mean of MNIST's training pixels in `[0, 1]`, as PyTorch's MNIST
+/// example writes it.
+pub const MNIST_MEAN: f32 = 0.1307;
+
+/// The standard deviation of MNIST's training pixels in `[0, 1]`, as
+/// PyTorch's MNIST example writes it.
+pub const MNIST_STD: f32 = 0.3081;
+
+/// How pixels in `[0, 1]` (the byte value divided by 255, torchvision's
+/// `ToTensor()`) are scaled for a model: torchvision's `Normalize` as the
+/// MNIST examples use it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MnistNormalization {
+    /// As loaded, in `[0, 1]`: the range of a Bernoulli likelihood (VAE)
+    /// or of a sigmoid output (autoencoder).
+    #[default]
+    ZeroToOne,
+    /// `(x − 0.1307) / 0.3081` ([`MNIST_MEAN`], [`MNIST_STD`]): mean 0 and
+    /// variance 1 over the training set, PyTorch's
+    /// `Normalize((0.1307,), (0.3081,))` for classifiers.
+    MeanStd,
+    /// `2x − 1`, in `[-1, 1]`: the range of a Tanh generator (GANs),
+    /// PyTorch's `Normalize((0.5,), (0.5,))`.
+    MinusOneToOne,
+}
+
+impl MnistNormalization {
+    /// Scales pixels in `[0, 1]`.
+    ///
+    /// ```
+    /// use nn_data::MnistNormalization;
+    /// use nn_tensor::Tensor;
+    /// let x = Tensor::from_vec(vec![0.0f32, 0.1307, 1.0], &[3]);
+    /// let y = MnistNormalization::MinusOneToOne.apply(&x);
+    /// assert_eq!((y.get(&[0]), y.get(&[2])), (-1.0, 1.0));
+    /// assert_eq!(MnistNormalization::MeanStd.apply(&x).get(&[1]), 0.0);
+    /// ```
+    pub fn apply(self, pixels: &Tensor<f32>) -> Tensor<f32> {
+        match self {
+            MnistNormalization::ZeroToOne => pixels.clone(),
+            MnistNormalization::MeanStd => (pixels - MNIST_MEAN) * (1.0 / MNIST_STD),
+            MnistNormalization::MinusOneToOne => pixels * 2.0 - 1.0,
+        }
+    }
+}
+
 /// MNIST images and labels.
 #[derive(Clone, Debug)]
 pub struct Mnist {
-    /// Pixel intensities scaled to `[0, 1]` (the byte value divided by 255),
-    /// shaped as the [`ImageLayout`] asked.
+    /// Pixel intensities, shaped as the [`ImageLayout`] asked: in `[0, 1]`
+    /// (the byte value divided by 255) from [`load_mnist`], scaled as asked
+    /// from [`load_mnist_splits`] and [`Mnist::normalized`].
     pub images: Tensor<f32>,
     /// The digit (0–9) of each image; for Fashion-MNIST, the clothing class.
     pub labels: Vec<usize>,
@@ -100,6 +152,73 @@ impl Mnist {
         TensorDataset::classification(self.images, self.labels)
             .expect("load_mnist checked that image and label counts match")
     }
+
+    /// The same images scaled by `normalization` (the images must be the
+    /// `[0, 1]` pixels [`load_mnist`] gives).
+    pub fn normalized(mut self, normalization: MnistNormalization) -> Mnist {
+        self.images = normalization.apply(&self.images);
+        self
+    }
+}
+
+/// Both splits of MNIST, normalised the same way, and the directory they
+/// were read from. Displays as `60000 training and 10000 test images from
+/// DIR`.
+#[derive(Clone, Debug)]
+pub struct MnistSplits {
+    /// The 60,000 training images and labels.
+    pub train: Mnist,
+    /// The 10,000 test images and labels.
+    pub test: Mnist,
+    /// The directory holding the files.
+    pub dir: PathBuf,
+}
+
+impl MnistSplits {
+    /// The training and test splits as classification data sets.
+    pub fn into_datasets(self) -> (TensorDataset<f32>, TensorDataset<f32>) {
+        (self.train.into_dataset(), self.test.into_dataset())
+    }
+}
+
+impl fmt::Display for MnistSplits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} training and {} test images from {}",
+            self.train.len(),
+            self.test.len(),
+            self.dir.display()
+        )
+    }
+}
+
+/// Loads both splits of MNIST (or Fashion-MNIST) as [`load_mnist`] does,
+/// from `dir` or the data folder, and scales their pixels by
+/// `normalization`: the set-up of PyTorch's MNIST examples in one call.
+/// Errors as [`load_mnist`] does.
+///
+/// ```no_run
+/// use nn_data::{load_mnist_splits, DataLoader, ImageLayout, MnistNormalization};
+/// let mnist = load_mnist_splits(None, ImageLayout::Flat, MnistNormalization::MeanStd)?;
+/// println!("{mnist}"); // 60000 training and 10000 test images from data/mnist
+/// let (train, test) = mnist.into_datasets();
+/// let batches = DataLoader::new(&train, 128)?.shuffle(42);
+/// # let _ = (batches, test);
+/// # Ok::<(), nn_data::DataError>(())
+/// ```
+pub fn load_mnist_splits(
+    dir: Option<&Path>,
+    layout: ImageLayout,
+    normalization: MnistNormalization,
+) -> Result<MnistSplits> {
+    let dir = mnist_dir(dir)?;
+    let load = |split| load_mnist(Some(&dir), split, layout).map(|m| m.normalized(normalization));
+    Ok(MnistSplits {
+        train: load(MnistSplit::Train)?,
+        test: load(MnistSplit::Test)?,
+        dir,
+    })
 }
 
 /// Loads one split of MNIST (or Fashion-MNIST) from `dir`, else from the
@@ -235,6 +354,49 @@ mod tests {
         assert_eq!(f.images.shape(), &[2, 6]);
         assert_eq!(f.images.as_slice(), m.images.as_slice());
         assert_eq!(f.into_dataset().sample_shape(), &[6]);
+    }
+
+    #[test]
+    fn both_splits_load_normalised() {
+        let t = TempDir::new("mnist-splits");
+        write_split(&t.0, 2, 2);
+        // The training split is a copy of the test split's files.
+        for kind in ["images-idx3", "labels-idx1"] {
+            std::fs::copy(
+                t.0.join(format!("t10k-{kind}-ubyte")),
+                t.0.join(format!("train-{kind}-ubyte")),
+            )
+            .unwrap();
+        }
+        let raw = load_mnist(Some(&t.0), MnistSplit::Test, ImageLayout::Nchw).unwrap();
+        for (n, want) in [
+            (MnistNormalization::ZeroToOne, 51.0 / 255.0),
+            (
+                MnistNormalization::MeanStd,
+                (51.0 / 255.0 - 0.1307) / 0.3081,
+            ),
+            (MnistNormalization::MinusOneToOne, 2.0 * 51.0 / 255.0 - 1.0),
+        ] {
+            let s = load_mnist_splits(Some(&t.0), ImageLayout::Nchw, n).unwrap();
+            assert_eq!(
+                s.to_string(),
+                format!("2 training and 2 test images from {}", t.0.display())
+            );
+            assert_eq!(s.train.images.shape(), raw.images.shape());
+            assert!(
+                (s.test.images.get(&[0, 0, 0, 1]) - want).abs() < 1e-6,
+                "{n:?}"
+            );
+            assert_eq!(s.train.images.as_slice(), s.test.images.as_slice());
+            assert_eq!(s.test.labels, raw.labels);
+            let (train, test) = s.into_datasets();
+            assert_eq!((train.len(), test.len()), (2, 2));
+        }
+        // A missing training split is an error, not half a result.
+        std::fs::remove_file(t.0.join("train-labels-idx1-ubyte")).unwrap();
+        let e = load_mnist_splits(Some(&t.0), ImageLayout::Flat, MnistNormalization::MeanStd)
+            .unwrap_err();
+        assert!(e.to_string().contains("train-labels-idx1-ubyte"), "{e}");
     }
 
     #[test]

@@ -11,7 +11,6 @@ mod common;
 
 use std::path::PathBuf;
 
-use nnkit::data::{load_mnist, ImageLayout, MnistSplit};
 use nnkit::generative::{AutoencoderConfig, ReconstructionLoss};
 use nnkit::prelude::*;
 use nnkit::train::{Evaluation, Trainer};
@@ -31,14 +30,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // MNIST as [N, 784] pixels in [0, 1]: the autoencoder's input is also
     // its target, so the labels are not used.
     let dir = common::mnist_dir(&args);
-    let train = load_mnist(Some(&dir), MnistSplit::Train, ImageLayout::Flat)?;
-    let test = load_mnist(Some(&dir), MnistSplit::Test, ImageLayout::Flat)?;
-    println!(
-        "autoencoder_mnist: {} training and {} test images from {}",
-        train.len(),
-        test.len(),
-        dir.display()
-    );
+    let mnist = load_mnist_splits(Some(&dir), ImageLayout::Flat, MnistNormalization::ZeroToOne)?;
+    println!("autoencoder_mnist: {mnist}");
+    let (train, test) = (mnist.train, mnist.test);
     let test_images = test.images.clone();
     let train_batches = DataLoader::new(train.into_dataset(), 128)?.shuffle(seed);
     let test_batches = DataLoader::new(test.into_dataset(), 1000)?;

@@ -25,7 +25,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use mnist_judge as judge;
-use nnkit::data::{load_mnist, ImageLayout, MnistSplit};
 use nnkit::generative::{train_two_player_epoch, Gan, GanConfig, GanTrainer, TwoPlayerSchedule};
 use nnkit::prelude::*;
 
@@ -44,14 +43,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // MNIST as [N, 784] pixels in [0, 1]; the judge learns the real labels.
     let dir = common::mnist_dir(&args);
-    let train = load_mnist(Some(&dir), MnistSplit::Train, ImageLayout::Flat)?;
-    let test = load_mnist(Some(&dir), MnistSplit::Test, ImageLayout::Flat)?;
-    println!(
-        "{NAME}: {} training and {} test images from {}",
-        train.len(),
-        test.len(),
-        dir.display()
-    );
+    let mnist = load_mnist_splits(Some(&dir), ImageLayout::Flat, MnistNormalization::ZeroToOne)?;
+    println!("{NAME}: {mnist}");
+    let (train, test) = (mnist.train, mnist.test);
     let (classifier, classifier_accuracy) = judge::train(NAME, &train, &test, seed)?;
 
     // Generator 64 → 256 → 512 → 784 ending in Tanh; discriminator
@@ -91,7 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The images scaled to [-1, 1] (the range of the generator's Tanh), in
     // shuffled batches of 64; the last, smaller batch is dropped so that
     // both players always see full ones.
-    let images = &train.images * 2.0 - 1.0;
+    let images = MnistNormalization::MinusOneToOne.apply(&train.images);
     let data = train.into_dataset().with_features(images)?;
     let loader = DataLoader::new(data, 64)?.shuffle(seed).drop_last(true);
     let fixed_noise = gan.sample_noise(64, &mut rng);

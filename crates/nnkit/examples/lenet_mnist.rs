@@ -15,7 +15,6 @@ mod common;
 use std::path::PathBuf;
 
 use nnkit::conv::layers::{LeNet5, LeNet5Config};
-use nnkit::data::{load_mnist, ImageLayout, MnistSplit};
 use nnkit::optim::CosineAnnealingLr;
 use nnkit::prelude::*;
 use nnkit::train::figures::save_image_grid;
@@ -52,12 +51,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // MNIST as [N, 1, 28, 28] images, normalised with the training set's
     // mean and standard deviation.
     let dir = common::mnist_dir(&args);
-    let load = |split| -> Result<TensorDataset<f32>, Box<dyn std::error::Error>> {
-        let mnist = load_mnist(Some(&dir), split, ImageLayout::Nchw)?;
-        let x = (mnist.images - 0.1307) * (1.0 / 0.3081);
-        Ok(TensorDataset::classification(x, mnist.labels)?)
-    };
-    let (train_set, test_set) = (load(MnistSplit::Train)?, load(MnistSplit::Test)?);
+    let mnist = load_mnist_splits(Some(&dir), ImageLayout::Nchw, MnistNormalization::MeanStd)?;
+    let (train_set, test_set) = mnist.into_datasets();
     let train = DataLoader::new(&train_set, batch_size)?.shuffle(seed);
     let test = DataLoader::new(&test_set, 1000)?;
 

@@ -9,7 +9,6 @@
 
 mod common;
 
-use nnkit::data::{load_mnist, ImageLayout, MnistSplit};
 use nnkit::optim::CosineAnnealingLr;
 use nnkit::prelude::*;
 use nnkit::train::Trainer;
@@ -31,12 +30,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // MNIST with the usual normalisation: the training set's mean and
     // standard deviation, as in PyTorch's example.
     let dir = common::mnist_dir(&args);
-    let load = |split| -> Result<TensorDataset<f32>, Box<dyn std::error::Error>> {
-        let mnist = load_mnist(Some(&dir), split, ImageLayout::Flat)?;
-        let x = (mnist.images - 0.1307) * (1.0 / 0.3081);
-        Ok(TensorDataset::classification(x, mnist.labels)?)
-    };
-    let (train_set, test_set) = (load(MnistSplit::Train)?, load(MnistSplit::Test)?);
+    let mnist = load_mnist_splits(Some(&dir), ImageLayout::Flat, MnistNormalization::MeanStd)?;
+    let (train_set, test_set) = mnist.into_datasets();
     let train = DataLoader::new(&train_set, batch_size)?.shuffle(seed);
     let test = DataLoader::new(&test_set, 1000)?;
 

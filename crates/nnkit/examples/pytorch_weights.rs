@@ -17,7 +17,6 @@ mod common;
 use std::path::PathBuf;
 
 use nnkit::conv::layers::LeNet5Config;
-use nnkit::data::{load_mnist, ImageLayout, MnistSplit};
 use nnkit::layers::serialize;
 use nnkit::layers::{Forward, LoadMode, Module, Relu, Sequential};
 use nnkit::prelude::*;
@@ -114,7 +113,7 @@ fn main() {
     // row-major for the MLP, [N, 1, 28, 28] for LeNet.
     let dir = common::mnist_dir(&args);
     let test = load_mnist(Some(&dir), MnistSplit::Test, layout).unwrap_or_else(|e| fail(e));
-    let x = (&test.images - 0.1307) * (1.0 / 0.3081);
+    let x = MnistNormalization::MeanStd.apply(&test.images);
     let n = test.len();
 
     let mut predictions = Vec::with_capacity(n);

@@ -10,7 +10,6 @@
 mod common;
 
 use nnkit::conv::layers::{BlockKind, ResNet, ResNetConfig};
-use nnkit::data::{load_mnist, ImageLayout, MnistSplit, SplitFractions};
 use nnkit::optim::CosineAnnealingLr;
 use nnkit::prelude::*;
 use nnkit::train::Trainer;
@@ -27,12 +26,8 @@ fn load_data(
         "mnist" => {
             // Normalised with the training set's mean and standard deviation.
             let dir = common::mnist_dir(args);
-            let load = |split| -> Result<TensorDataset<f32>, Box<dyn std::error::Error>> {
-                let mnist = load_mnist(Some(&dir), split, ImageLayout::Nchw)?;
-                let x = (mnist.images - 0.1307) * (1.0 / 0.3081);
-                Ok(TensorDataset::classification(x, mnist.labels)?)
-            };
-            Ok((load(MnistSplit::Train)?, load(MnistSplit::Test)?))
+            let norm = MnistNormalization::MeanStd;
+            Ok(load_mnist_splits(Some(&dir), ImageLayout::Nchw, norm)?.into_datasets())
         }
         "digits" => {
             // 1797 images of 8×8 pixels with values 0–16; 80 % / 20 %, stratified.

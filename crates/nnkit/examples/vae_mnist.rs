@@ -14,7 +14,6 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use nnkit::data::{load_mnist, ImageLayout, MnistSplit};
 use nnkit::generative::{Vae, VaeConfig};
 use nnkit::prelude::*;
 
@@ -33,14 +32,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // MNIST as [N, 784] pixels in [0, 1] (the Bernoulli likelihood's range).
     let dir = common::mnist_dir(&args);
-    let train = load_mnist(Some(&dir), MnistSplit::Train, ImageLayout::Flat)?;
-    let test = load_mnist(Some(&dir), MnistSplit::Test, ImageLayout::Flat)?;
-    println!(
-        "{NAME}: {} training and {} test images from {}",
-        train.len(),
-        test.len(),
-        dir.display()
-    );
+    let mnist = load_mnist_splits(Some(&dir), ImageLayout::Flat, MnistNormalization::ZeroToOne)?;
+    println!("{NAME}: {mnist}");
+    let (train, test) = (mnist.train, mnist.test);
 
     let mut rng = Rng::seed_from(seed);
     // The encoder's last layer is fc21 and fc22 of PyTorch's example side

@@ -230,9 +230,9 @@ pub mod prelude {
 
     // Data.
     pub use nn_data::{
-        breast_cancer, diabetes, digits, iris, load_mnist, one_hot, Batch, DataError, DataLoader,
-        Dataset, ImageLayout, MinMaxScaler, MnistSplit, SplitFractions, Splits, StandardScaler,
-        TensorDataset,
+        breast_cancer, diabetes, digits, iris, load_mnist, load_mnist_splits, one_hot, Batch,
+        DataError, DataLoader, Dataset, ImageLayout, MinMaxScaler, MnistNormalization, MnistSplit,
+        SplitFractions, Splits, StandardScaler, TensorDataset,
     };
 
     // Optimisers, clipping and schedules.
