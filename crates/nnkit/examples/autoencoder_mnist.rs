@@ -9,8 +9,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use nnkit::generative::{AutoencoderConfig, ReconstructionLoss};
 use nnkit::prelude::*;
 use nnkit::train::{Evaluation, Trainer};
@@ -21,11 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = common::Args::parse("autoencoder_mnist", &["data", "epochs", "out"]);
     let seed: u64 = args.get("seed", 0);
     let epochs: usize = args.get("epochs", 5);
-    let out = args
-        .text("out")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::workspace_root().join("target/figures/autoencoder_mnist"));
-    std::fs::create_dir_all(&out)?;
+    let out = args.figures_dir()?;
 
     // MNIST as [N, 784] pixels in [0, 1]: the autoencoder's input is also
     // its target, so the labels are not used.

@@ -21,7 +21,6 @@
 mod common;
 mod mnist_judge;
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use mnist_judge as judge;
@@ -35,11 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = common::Args::parse(NAME, &["data", "epochs", "out"]);
     let seed: u64 = args.get("seed", 0);
     let epochs: usize = args.get("epochs", 10);
-    let out = args
-        .text("out")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::workspace_root().join("target/figures").join(NAME));
-    std::fs::create_dir_all(&out)?;
+    let out = args.figures_dir()?;
 
     // MNIST as [N, 784] pixels in [0, 1]; the judge learns the real labels.
     let dir = common::mnist_dir(&args);

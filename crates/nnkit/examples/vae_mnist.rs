@@ -11,7 +11,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use nnkit::generative::{Vae, VaeConfig};
@@ -24,11 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = common::Args::parse(NAME, &["data", "epochs", "out"]);
     let seed: u64 = args.get("seed", 0);
     let epochs: usize = args.get("epochs", 10);
-    let out = args
-        .text("out")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::workspace_root().join("target/figures").join(NAME));
-    std::fs::create_dir_all(&out)?;
+    let out = args.figures_dir()?;
 
     // MNIST as [N, 784] pixels in [0, 1] (the Bernoulli likelihood's range).
     let dir = common::mnist_dir(&args);

@@ -76,6 +76,17 @@ impl Args {
     pub fn seed(&self) -> u64 {
         self.get("seed", 42)
     }
+
+    /// The folder for the example's figures: `--out DIR`, else
+    /// `target/figures/<example>` in the workspace; created if missing.
+    pub fn figures_dir(&self) -> std::io::Result<PathBuf> {
+        let dir = self
+            .text("out")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("target/figures").join(self.example));
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
 }
 
 fn usage(example: &str, allowed: &[&str], problem: &str) -> ! {
