@@ -121,13 +121,13 @@ pub mod doc_pages {
     /// };
     /// use nnkit::conv::{conv2d, conv_output_size, conv_transpose_output_size, pool_output_size};
     /// use nnkit::data::{
-    ///     breast_cancer, diabetes, digits, iris, load_mnist, one_hot, read_csv, DataLoader,
-    ///     MinMaxScaler, SplitFractions, StandardScaler, TensorDataset,
+    ///     breast_cancer, diabetes, digits, iris, load_mnist, load_mnist_splits, one_hot, read_csv,
+    ///     DataLoader, MinMaxScaler, SplitFractions, StandardScaler, TensorDataset,
     /// };
     /// use nnkit::generative::{reparameterize, Autoencoder, ConditionalGan, Gan, Vae};
     /// use nnkit::layers::serialize::{load, save, LoadMode};
     /// use nnkit::layers::{
-    ///     init, summary, BatchNorm1d, BceWithLogitsLoss, CrossEntropyLoss, Dropout, Elu,
+    ///     init, summary, BatchNorm1d, BceLoss, BceWithLogitsLoss, CrossEntropyLoss, Dropout, Elu,
     ///     Embedding, Flatten, Forward, Gelu, Initializer, LayerNorm, LeakyRelu, Linear,
     ///     LogSoftmax, Module, MseLoss, Prelu, Relu, Sequential, Sigmoid, Softmax, Softplus, Tanh,
     /// };
