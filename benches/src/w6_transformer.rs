@@ -3,7 +3,7 @@
 //! `16 × 64 × 128`, MSE to a fixed target, Adam lr 1e-3; reported in
 //! training steps per second.
 
-use nn_attention::{TransformerEncoderLayer, TransformerLayerConfig};
+use nn_attention::{TransformerEncoderLayer, TransformerEncoderLayerConfig};
 use nn_autograd::Var;
 use nn_layers::Module;
 use nn_optim::{Adam, AdamConfig};
@@ -37,11 +37,12 @@ impl TransformerTraining {
     /// The README's set-up: layer from seed 0 (PyTorch's initialisation),
     /// input and target U[-1, 1) from seed 1.
     pub fn new() -> TransformerTraining {
-        let config = TransformerLayerConfig::new(D_MODEL, HEADS)
+        let layer = TransformerEncoderLayerConfig::new(D_MODEL, HEADS)
             .with_dim_feedforward(FFN)
             .with_dropout(0.0)
-            .with_norm_first(false);
-        let layer = TransformerEncoderLayer::new(config, &mut Rng::seed_from(0));
+            .with_norm_first(false)
+            .init(&mut Rng::seed_from(0))
+            .expect("valid Transformer layer configuration");
         let opt = AdamConfig::new(LR)
             .init(layer.named_parameters())
             .expect("valid Adam configuration");

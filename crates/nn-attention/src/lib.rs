@@ -6,6 +6,10 @@
 //! * [`scaled_dot_product_attention`] with causal and key-padding masks;
 //! * [`MultiHeadAttention`] (PyTorch layout, self- and cross-attention);
 //! * [`sinusoidal_encoding`], [`PositionalEncoding`], [`LearnedPositionEmbedding`];
+//!
+//! Every layer and model is built the same way: `XConfig::new(required..)`,
+//! `with_*` options, then `init(&mut rng)`, which returns an error naming the
+//! layer and the bad value;
 //! * [`TransformerEncoderLayer`], [`TransformerDecoderLayer`] (post/pre-norm,
 //!   relu/gelu, dropout) with PyTorch `state_dict` names, and incremental
 //!   decoding with a KV cache;
@@ -17,15 +21,18 @@
 //! batch-first: `[N, L, E]`.
 //!
 //! ```
-//! use nn_attention::{Mask, TransformerEncoderLayer, TransformerLayerConfig};
+//! use nn_attention::{Mask, TransformerEncoderLayerConfig};
 //! use nn_autograd::Var;
 //! use nn_tensor::{Rng, Tensor};
-//! let cfg = TransformerLayerConfig::new(8, 2).with_dim_feedforward(32).with_norm_first(true);
-//! let layer = TransformerEncoderLayer::<f64>::new(cfg, &mut Rng::seed_from(0));
+//! let layer = TransformerEncoderLayerConfig::new(8, 2)
+//!     .with_dim_feedforward(32)
+//!     .with_norm_first(true)
+//!     .init::<f64>(&mut Rng::seed_from(0))?;
 //! let x = Var::leaf(Tensor::ones(&[2, 4, 8]));
 //! let y = layer.forward(&x, Some(&Mask::causal(4)), Some(&Mask::padding(&[4, 2], 4)));
 //! let grads = y.sum().backward();
 //! assert_eq!(grads.get(&x).unwrap().shape(), &[2, 4, 8]);
+//! # Ok::<(), nn_tensor::TensorError>(())
 //! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -58,16 +65,22 @@ pub use multihead::{MultiHeadAttention, MultiHeadAttentionConfig, ProjectedKv};
 /// layers' `LayerNorm`/`Linear` parts and friends need only this crate.
 pub use nn_layers::{Forward, Module};
 pub use parts::Weights;
-pub use position::{sinusoidal_encoding, LearnedPositionEmbedding, PositionalEncoding};
+pub use position::{
+    sinusoidal_encoding, LearnedPositionEmbedding, LearnedPositionEmbeddingConfig,
+    PositionalEncoding, PositionalEncodingConfig,
+};
 pub use score::{
     additive_scores, attention_weights, context, dot_scores, key_value_attention,
-    scaled_dot_scores, soft_attention, AdditiveAttention, BilinearScore,
+    scaled_dot_scores, soft_attention, AdditiveAttention, AdditiveAttentionConfig, BilinearScore,
+    BilinearScoreConfig,
 };
 pub use stack::{
-    Seq2SeqTransformer, StackedLayer, Transformer, TransformerDecoder, TransformerEncoder,
-    TransformerStack,
+    Seq2SeqTransformer, Seq2SeqTransformerConfig, StackedLayer, Transformer, TransformerConfig,
+    TransformerDecoder, TransformerDecoderConfig, TransformerEncoder, TransformerEncoderConfig,
+    TransformerStack, TransformerStackConfig,
 };
 pub use transformer::{
-    Activation, DecoderLayerCache, DecoderMasks, TransformerDecoderLayer, TransformerEncoderLayer,
-    TransformerLayerConfig,
+    Activation, DecoderLayerCache, DecoderMasks, TransformerDecoderLayer,
+    TransformerDecoderLayerConfig, TransformerEncoderLayer, TransformerEncoderLayerConfig,
+    TransformerLayerOptions,
 };

@@ -148,7 +148,7 @@ impl MultiHeadAttentionConfig {
         }
         require_dropout(what, "dropout", self.dropout)?;
         let a = (6.0 / (4 * embed_dim) as f64).sqrt(); // fan_in E, fan_out 3E
-        let out_proj = new_linear(embed_dim, embed_dim, self.bias, rng);
+        let out_proj = new_linear(embed_dim, embed_dim, self.bias, rng)?;
         if let Some(b) = &out_proj.bias {
             b.set_value(Tensor::zeros(&[embed_dim]));
         }

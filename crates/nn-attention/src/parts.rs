@@ -6,7 +6,7 @@ use nn_autograd::{Parameter, Var};
 use nn_layers::{
     functional, LayerNorm, LayerNormConfig, LayerRng, Linear, LinearConfig, Module, TrainFlag,
 };
-use nn_tensor::{or_panic, Element, Result, Rng, Tensor, TensorError};
+use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 /// An error unless every size is at least 1, naming the layer, the
 /// argument and its value (`"MultiHeadAttention: num_heads = 0, expected at least 1"`).
@@ -32,32 +32,17 @@ pub(crate) fn require_dropout(layer: &'static str, name: &str, p: f64) -> Result
     }
 }
 
-/// Panics unless every size is at least 1, naming the constructor, the
-/// argument and its value.
-#[track_caller]
-pub(crate) fn check_sizes(what: &str, sizes: &[(&str, usize)]) {
-    for &(name, value) in sizes {
-        assert!(value >= 1, "{what}: {name} = {value}, expected at least 1");
+/// An error unless `eps` is finite and positive (a LayerNorm divides by
+/// `√(var + eps)`), naming the layer, the argument and its value.
+pub(crate) fn require_eps(layer: &'static str, name: &str, eps: f64) -> Result<()> {
+    if eps.is_finite() && eps > 0.0 {
+        Ok(())
+    } else {
+        Err(TensorError::invalid(
+            layer,
+            format!("{name} = {eps}, expected a finite value > 0"),
+        ))
     }
-}
-
-/// Panics unless `p` is a dropout probability in `[0, 1)` (NaN is not).
-#[track_caller]
-pub(crate) fn check_dropout(what: &str, name: &str, p: f64) {
-    assert!(
-        (0.0..1.0).contains(&p),
-        "{what}: {name} = {p}, expected a value in [0, 1)"
-    );
-}
-
-/// Panics unless `eps` is finite and not negative. (An `eps` of 0 then
-/// panics in nn-layers' `LayerNormConfig`, which needs it positive.)
-#[track_caller]
-pub(crate) fn check_eps(what: &str, name: &str, eps: f64) {
-    assert!(
-        eps.is_finite() && eps >= 0.0,
-        "{what}: {name} = {eps}, expected a finite value >= 0"
-    );
 }
 
 type Lookup<'a, T> = Box<dyn Fn(&str) -> Option<Var<T>> + 'a>;
@@ -114,31 +99,22 @@ impl<'a, T: Element> Weights<'a, T> {
 // them on weights looked up by name (a `Weights`), so a layer can be
 // evaluated on weights that are not its own parameters.
 
-/// `Linear(input → output)` with PyTorch's initialisation.
-#[track_caller]
+/// `Linear(input → output)` with PyTorch's initialisation (the caller has
+/// checked the sizes, so its errors name the attention layer).
 pub(crate) fn new_linear<T: Element>(
     input: usize,
     output: usize,
     bias: bool,
     rng: &mut Rng,
-) -> Linear<T> {
-    check_sizes(
-        "Linear::new",
-        &[("in_features", input), ("out_features", output)],
-    );
-    or_panic(LinearConfig::new(input, output).with_bias(bias).init(rng))
+) -> Result<Linear<T>> {
+    LinearConfig::new(input, output).with_bias(bias).init(rng)
 }
 
-/// `LayerNorm(dim)` with weight 1, bias 0.
-#[track_caller]
-pub(crate) fn new_layer_norm<T: Element>(dim: usize, eps: f64) -> LayerNorm<T> {
-    check_sizes("LayerNorm::new", &[("normalized_shape", dim)]);
-    check_eps("LayerNorm::new", "eps", eps);
-    or_panic(
-        LayerNormConfig::new(&[dim])
-            .with_eps(eps)
-            .init(&mut Rng::seed_from(0)),
-    )
+/// `LayerNorm(dim)` with weight 1, bias 0 (no random draws).
+pub(crate) fn new_layer_norm<T: Element>(dim: usize, eps: f64) -> Result<LayerNorm<T>> {
+    LayerNormConfig::new(&[dim])
+        .with_eps(eps)
+        .init(&mut Rng::seed_from(0))
 }
 
 /// `layer`'s map, `[.., in]` → `[.., out]`, on weights looked up under

@@ -5,7 +5,7 @@ use nn_autograd::{Parameter, Var};
 use nn_layers::Module;
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
-use crate::parts::check_sizes;
+use crate::parts::require_sizes;
 
 /// The sinusoidal table `pe [max_len, d_model]`:
 /// `pe[pos, j] = sin(pos / base^(2⌊j/2⌋/d))` for even j, `cos(…)` for odd j.
@@ -28,8 +28,56 @@ pub fn sinusoidal_encoding<T: Element>(max_len: usize, d_model: usize, base: f64
     Tensor::from_vec(v, &[max_len, d_model])
 }
 
+/// How to build a [`PositionalEncoding`]: the sinusoidal table for
+/// `max_len` positions of width `d_model`, base 10000.
+///
+/// ```
+/// use nn_attention::PositionalEncodingConfig;
+/// use nn_tensor::Rng;
+/// let pe = PositionalEncodingConfig::new(16, 8).init::<f32>(&mut Rng::seed_from(0))?;
+/// assert_eq!(pe.table().shape(), &[16, 8]);
+///
+/// let err = PositionalEncodingConfig::new(0, 8).init::<f32>(&mut Rng::seed_from(0));
+/// assert_eq!(
+///     err.unwrap_err().to_string(),
+///     "PositionalEncoding: max_len = 0, expected at least 1"
+/// );
+/// # Ok::<(), nn_tensor::TensorError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PositionalEncodingConfig {
+    /// The most positions the table covers.
+    pub max_len: usize,
+    /// The width E of the vectors it is added to.
+    pub d_model: usize,
+}
+
+impl PositionalEncodingConfig {
+    /// A table for up to `max_len` positions of width `d_model`.
+    pub fn new(max_len: usize, d_model: usize) -> Self {
+        PositionalEncodingConfig { max_len, d_model }
+    }
+
+    /// The layer. The table is a function of the sizes, so `_rng` is
+    /// unused: every layer's `init` takes one, so that building any model
+    /// reads the same.
+    ///
+    /// # Errors
+    /// If `max_len` or `d_model` is 0.
+    pub fn init<T: Element>(&self, _rng: &mut Rng) -> Result<PositionalEncoding<T>> {
+        require_sizes(
+            "PositionalEncoding",
+            &[("max_len", self.max_len), ("d_model", self.d_model)],
+        )?;
+        Ok(PositionalEncoding {
+            table: sinusoidal_encoding(self.max_len, self.d_model, 10000.0),
+        })
+    }
+}
+
 /// Adds the sinusoidal encoding to `x [N, L, E]` (positions `offset..offset+L`).
 /// The table has no parameters; it is computed once up to `max_len`.
+/// Built by [`PositionalEncodingConfig`].
 #[derive(Clone, Debug, Module)]
 pub struct PositionalEncoding<T: Element> {
     /// A function of the shape, so not saved.
@@ -38,21 +86,6 @@ pub struct PositionalEncoding<T: Element> {
 }
 
 impl<T: Element> PositionalEncoding<T> {
-    /// A table for up to `max_len` positions, base 10000.
-    ///
-    /// # Panics
-    /// If `max_len` or `d_model` is 0.
-    #[track_caller]
-    pub fn new(max_len: usize, d_model: usize) -> Self {
-        check_sizes(
-            "PositionalEncoding",
-            &[("max_len", max_len), ("d_model", d_model)],
-        );
-        PositionalEncoding {
-            table: sinusoidal_encoding(max_len, d_model, 10000.0),
-        }
-    }
-
     /// The table `[max_len, d_model]`.
     pub fn table(&self) -> &Tensor<T> {
         &self.table
@@ -74,8 +107,60 @@ impl<T: Element> PositionalEncoding<T> {
     }
 }
 
+/// How to build a [`LearnedPositionEmbedding`]: a table for `max_len`
+/// positions of width `d_model`, drawn N(0, 1) as PyTorch's `Embedding`.
+///
+/// ```
+/// use nn_attention::LearnedPositionEmbeddingConfig;
+/// use nn_tensor::Rng;
+/// let mut rng = Rng::seed_from(0);
+/// let pos = LearnedPositionEmbeddingConfig::new(16, 8).init::<f32>(&mut rng)?;
+/// assert_eq!(pos.weight.shape(), &[16, 8]);
+///
+/// let err = LearnedPositionEmbeddingConfig::new(16, 0).init::<f32>(&mut rng);
+/// assert_eq!(
+///     err.unwrap_err().to_string(),
+///     "LearnedPositionEmbedding: d_model = 0, expected at least 1"
+/// );
+/// # Ok::<(), nn_tensor::TensorError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LearnedPositionEmbeddingConfig {
+    /// The most positions the table covers.
+    pub max_len: usize,
+    /// The width E of the vectors it is added to.
+    pub d_model: usize,
+}
+
+impl LearnedPositionEmbeddingConfig {
+    /// A table for `max_len` positions of width `d_model`.
+    pub fn new(max_len: usize, d_model: usize) -> Self {
+        LearnedPositionEmbeddingConfig { max_len, d_model }
+    }
+
+    /// The layer, its table drawn from `rng`.
+    ///
+    /// # Errors
+    /// If `max_len` or `d_model` is 0.
+    pub fn init<T: Element>(&self, rng: &mut Rng) -> Result<LearnedPositionEmbedding<T>> {
+        require_sizes(
+            "LearnedPositionEmbedding",
+            &[("max_len", self.max_len), ("d_model", self.d_model)],
+        )?;
+        Ok(LearnedPositionEmbedding {
+            weight: Parameter::new(Tensor::rand_normal(
+                &[self.max_len, self.d_model],
+                0.0,
+                1.0,
+                rng,
+            )),
+        })
+    }
+}
+
 /// Learned position embeddings: a trainable table `weight [max_len, E]`
-/// added to `x [N, L, E]` (as in BERT and GPT).
+/// added to `x [N, L, E]` (as in BERT and GPT). Built by
+/// [`LearnedPositionEmbeddingConfig`].
 #[derive(Clone, Debug, Module)]
 pub struct LearnedPositionEmbedding<T: Element> {
     /// `[max_len, E]`, starts N(0, 1) as PyTorch's `Embedding`.
@@ -83,21 +168,6 @@ pub struct LearnedPositionEmbedding<T: Element> {
 }
 
 impl<T: Element> LearnedPositionEmbedding<T> {
-    /// A table for `max_len` positions.
-    ///
-    /// # Panics
-    /// If `max_len` or `d_model` is 0.
-    #[track_caller]
-    pub fn new(max_len: usize, d_model: usize, rng: &mut Rng) -> Self {
-        check_sizes(
-            "LearnedPositionEmbedding",
-            &[("max_len", max_len), ("d_model", d_model)],
-        );
-        LearnedPositionEmbedding {
-            weight: Parameter::new(Tensor::rand_normal(&[max_len, d_model], 0.0, 1.0, rng)),
-        }
-    }
-
     /// `x + weight[offset .. offset + L]`; the rows used get gradients.
     pub fn try_forward(&self, x: &Var<T>, offset: usize) -> Result<Var<T>> {
         let shape = self.weight.shape();

@@ -9,7 +9,7 @@ use nn_layers::Module;
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
 use crate::mask::Mask;
-use crate::parts::check_sizes;
+use crate::parts::require_sizes;
 
 /// Dot-product scores `q·kᵀ` (Luong "dot"): `[N, L, D] × [N, S, D] → [N, L, S]`.
 pub fn dot_scores<T: Element>(q: &Var<T>, k: &Var<T>) -> Result<Var<T>> {
@@ -23,7 +23,49 @@ pub fn scaled_dot_scores<T: Element>(q: &Var<T>, k: &Var<T>) -> Result<Var<T>> {
     Ok(dot_scores(q, k)?.mul_scalar(T::of(1.0 / d.sqrt())))
 }
 
+/// How to build a [`BilinearScore`]: queries of size `dq`, keys of size
+/// `dk`; `W` starts uniform in `[−1/√dk, 1/√dk]`.
+///
+/// ```
+/// use nn_attention::BilinearScoreConfig;
+/// use nn_tensor::Rng;
+/// let score = BilinearScoreConfig::new(4, 3).init::<f32>(&mut Rng::seed_from(0))?;
+/// assert_eq!(score.weight.shape(), &[4, 3]);
+///
+/// let err = BilinearScoreConfig::new(4, 0).init::<f32>(&mut Rng::seed_from(0));
+/// assert_eq!(err.unwrap_err().to_string(), "BilinearScore: dk = 0, expected at least 1");
+/// # Ok::<(), nn_tensor::TensorError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BilinearScoreConfig {
+    /// Query size Dq.
+    pub dq: usize,
+    /// Key size Dk.
+    pub dk: usize,
+}
+
+impl BilinearScoreConfig {
+    /// Scores between queries of size `dq` and keys of size `dk`.
+    pub fn new(dq: usize, dk: usize) -> Self {
+        BilinearScoreConfig { dq, dk }
+    }
+
+    /// The layer, `W` drawn from `rng`.
+    ///
+    /// # Errors
+    /// If `dq` or `dk` is 0.
+    pub fn init<T: Element>(&self, rng: &mut Rng) -> Result<BilinearScore<T>> {
+        let (dq, dk) = (self.dq, self.dk);
+        require_sizes("BilinearScore", &[("dq", dq), ("dk", dk)])?;
+        let a = 1.0 / (dk as f64).sqrt();
+        Ok(BilinearScore {
+            weight: Parameter::new(Tensor::rand_uniform(&[dq, dk], -a, a, rng)),
+        })
+    }
+}
+
 /// Bilinear ("general", Luong et al. 2015) scores `q·W·kᵀ`, `W: [Dq, Dk]`.
+/// Built by [`BilinearScoreConfig`].
 #[derive(Clone, Debug, Module)]
 pub struct BilinearScore<T: Element> {
     /// `[Dq, Dk]`.
@@ -31,19 +73,6 @@ pub struct BilinearScore<T: Element> {
 }
 
 impl<T: Element> BilinearScore<T> {
-    /// `W` uniform in `[−1/√Dk, 1/√Dk]`.
-    ///
-    /// # Panics
-    /// If `dq` or `dk` is 0.
-    #[track_caller]
-    pub fn new(dq: usize, dk: usize, rng: &mut Rng) -> Self {
-        check_sizes("BilinearScore", &[("dq", dq), ("dk", dk)]);
-        let a = 1.0 / (dk as f64).sqrt();
-        BilinearScore {
-            weight: Parameter::new(Tensor::rand_uniform(&[dq, dk], -a, a, rng)),
-        }
-    }
-
     /// `[N, L, Dq] × [N, S, Dk] → [N, L, S]`.
     pub fn scores(&self, q: &Var<T>, k: &Var<T>) -> Result<Var<T>> {
         q.try_matmul_t(&self.weight.var(), false, false)?
@@ -121,9 +150,72 @@ pub fn key_value_attention<T: Element>(
     soft_attention(&scaled_dot_scores(queries, keys)?, values, mask)
 }
 
+/// How to build an [`AdditiveAttention`]: queries of size `dq`, keys of
+/// size `dk`, a hidden layer of `attention_dim` units; every tensor starts
+/// uniform in `[−1/√fan_in, 1/√fan_in]`.
+///
+/// ```
+/// use nn_attention::AdditiveAttentionConfig;
+/// use nn_tensor::Rng;
+/// let att = AdditiveAttentionConfig::new(4, 3, 8).init::<f32>(&mut Rng::seed_from(0))?;
+/// assert_eq!(att.w_key.shape(), &[8, 3]);
+///
+/// let err = AdditiveAttentionConfig::new(4, 4, 0).init::<f32>(&mut Rng::seed_from(0));
+/// assert_eq!(
+///     err.unwrap_err().to_string(),
+///     "AdditiveAttention: attention_dim = 0, expected at least 1"
+/// );
+/// # Ok::<(), nn_tensor::TensorError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdditiveAttentionConfig {
+    /// Query size Dq.
+    pub dq: usize,
+    /// Key size Dk.
+    pub dk: usize,
+    /// Hidden units A of the scoring layer.
+    pub attention_dim: usize,
+}
+
+impl AdditiveAttentionConfig {
+    /// Attention of queries of size `dq` over keys of size `dk` through
+    /// `attention_dim` hidden units.
+    pub fn new(dq: usize, dk: usize, attention_dim: usize) -> Self {
+        AdditiveAttentionConfig {
+            dq,
+            dk,
+            attention_dim,
+        }
+    }
+
+    /// The layer, its tensors drawn from `rng` (`W_query`, `W_key`,
+    /// `bias`, `v_score`, in that order).
+    ///
+    /// # Errors
+    /// If `dq`, `dk` or `attention_dim` is 0.
+    pub fn init<T: Element>(&self, rng: &mut Rng) -> Result<AdditiveAttention<T>> {
+        let (dq, dk, attention_dim) = (self.dq, self.dk, self.attention_dim);
+        require_sizes(
+            "AdditiveAttention",
+            &[("dq", dq), ("dk", dk), ("attention_dim", attention_dim)],
+        )?;
+        let u = |shape: &[usize], fan: usize, rng: &mut Rng| {
+            let a = 1.0 / (fan as f64).sqrt();
+            Parameter::new(Tensor::rand_uniform(shape, -a, a, rng))
+        };
+        Ok(AdditiveAttention {
+            w_query: u(&[attention_dim, dq], dq, rng),
+            w_key: u(&[attention_dim, dk], dk, rng),
+            bias: u(&[attention_dim], attention_dim, rng),
+            v_score: u(&[attention_dim], attention_dim, rng),
+        })
+    }
+}
+
 /// Additive (Bahdanau et al. 2015) attention:
 /// `e[n, j] = v · tanh(W_query·query[n] + W_key·keys[n, j] + bias)`,
-/// `α = softmax_j(e)`, `context[n] = Σ_j α[n, j]·values[n, j]`.
+/// `α = softmax_j(e)`, `context[n] = Σ_j α[n, j]·values[n, j]`. Built by
+/// [`AdditiveAttentionConfig`].
 #[derive(Clone, Debug, Module)]
 pub struct AdditiveAttention<T: Element> {
     /// `W_query [A, Dq]`.
@@ -139,28 +231,6 @@ pub struct AdditiveAttention<T: Element> {
 }
 
 impl<T: Element> AdditiveAttention<T> {
-    /// Uniform `[−1/√fan_in, 1/√fan_in]` initialisation.
-    ///
-    /// # Panics
-    /// If `dq`, `dk` or `attention_dim` is 0.
-    #[track_caller]
-    pub fn new(dq: usize, dk: usize, attention_dim: usize, rng: &mut Rng) -> Self {
-        check_sizes(
-            "AdditiveAttention",
-            &[("dq", dq), ("dk", dk), ("attention_dim", attention_dim)],
-        );
-        let u = |shape: &[usize], fan: usize, rng: &mut Rng| {
-            let a = 1.0 / (fan.max(1) as f64).sqrt();
-            Parameter::new(Tensor::rand_uniform(shape, -a, a, rng))
-        };
-        AdditiveAttention {
-            w_query: u(&[attention_dim, dq], dq, rng),
-            w_key: u(&[attention_dim, dk], dk, rng),
-            bias: u(&[attention_dim], attention_dim, rng),
-            v_score: u(&[attention_dim], attention_dim, rng),
-        }
-    }
-
     /// The scores `e [N, S]` of `query [N, Dq]` against `keys [N, S, Dk]`.
     pub fn scores(&self, query: &Var<T>, keys: &Var<T>) -> Result<Var<T>> {
         additive_scores(

@@ -10,11 +10,12 @@ use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 use crate::mask::Mask;
 use nn_layers::{Forward, LayerNorm, Linear, Module};
 
-use crate::parts::{check_sizes, named_under, new_linear};
-use crate::position::PositionalEncoding;
+use crate::parts::{named_under, new_linear, require_sizes};
+use crate::position::{PositionalEncoding, PositionalEncodingConfig};
 use crate::transformer::{
-    DecoderLayerCache, DecoderMasks, TransformerDecoderLayer, TransformerEncoderLayer,
-    TransformerLayerConfig,
+    layer_option_setters, DecoderLayerCache, DecoderMasks, TransformerDecoderLayer,
+    TransformerDecoderLayerConfig, TransformerEncoderLayer, TransformerEncoderLayerConfig,
+    TransformerLayerOptions,
 };
 
 /// A layer that [`TransformerStack`] repeats: [`TransformerEncoderLayer`] or
@@ -23,26 +24,112 @@ use crate::transformer::{
 pub trait StackedLayer<T: Element>: Module<T> + Sized {
     /// The stack's name in messages and summaries (`"TransformerEncoder"`).
     const STACK: &'static str;
-
-    /// A freshly initialised layer, as the layer's own `new` makes it.
-    fn init(config: TransformerLayerConfig, rng: &mut Rng) -> Self;
 }
 
 impl<T: Element> StackedLayer<T> for TransformerEncoderLayer<T> {
     const STACK: &'static str = "TransformerEncoder";
-
-    #[track_caller]
-    fn init(config: TransformerLayerConfig, rng: &mut Rng) -> Self {
-        Self::new(config, rng)
-    }
 }
 
 impl<T: Element> StackedLayer<T> for TransformerDecoderLayer<T> {
     const STACK: &'static str = "TransformerDecoder";
+}
 
-    #[track_caller]
-    fn init(config: TransformerLayerConfig, rng: &mut Rng) -> Self {
-        Self::new(config, rng)
+/// How to build a [`TransformerStack`]: `num_layers` independently
+/// initialised layers built from `layer`, and an optional final LayerNorm.
+/// Used as [`TransformerEncoderConfig`] and [`TransformerDecoderConfig`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TransformerStackConfig<C> {
+    /// The configuration every layer is built from.
+    pub layer: C,
+    /// How many layers.
+    pub num_layers: usize,
+    /// Whether a LayerNorm follows the last layer (default `false`, as
+    /// PyTorch's `norm=None`; needed after pre-norm layers).
+    pub final_norm: bool,
+}
+
+/// How to build a [`TransformerEncoder`] (PyTorch's
+/// `nn.TransformerEncoder(encoder_layer, num_layers, norm)`).
+///
+/// ```
+/// use nn_attention::{TransformerEncoderConfig, TransformerEncoderLayerConfig};
+/// use nn_autograd::Var;
+/// use nn_tensor::{Rng, Tensor};
+/// let layer = TransformerEncoderLayerConfig::new(8, 2).with_norm_first(true);
+/// let encoder = TransformerEncoderConfig::new(layer, 2)
+///     .with_final_norm(true)
+///     .init::<f32>(&mut Rng::seed_from(0))?;
+/// let y = encoder.try_forward(&Var::constant(Tensor::ones(&[1, 3, 8])), None, None)?;
+/// assert_eq!(y.shape(), &[1, 3, 8]);
+///
+/// let err = TransformerEncoderConfig::new(layer, 0).init::<f32>(&mut Rng::seed_from(0));
+/// assert_eq!(
+///     err.unwrap_err().to_string(),
+///     "TransformerEncoder: num_layers = 0, expected at least 1"
+/// );
+/// # Ok::<(), nn_tensor::TensorError>(())
+/// ```
+pub type TransformerEncoderConfig = TransformerStackConfig<TransformerEncoderLayerConfig>;
+
+/// How to build a [`TransformerDecoder`] (PyTorch's
+/// `nn.TransformerDecoder(decoder_layer, num_layers, norm)`); see
+/// [`TransformerEncoderConfig`] for an example.
+pub type TransformerDecoderConfig = TransformerStackConfig<TransformerDecoderLayerConfig>;
+
+impl<C> TransformerStackConfig<C> {
+    /// `num_layers` layers built from `layer`, no final LayerNorm.
+    pub fn new(layer: C, num_layers: usize) -> Self {
+        TransformerStackConfig {
+            layer,
+            num_layers,
+            final_norm: false,
+        }
+    }
+
+    /// With or without a LayerNorm after the last layer.
+    pub fn with_final_norm(mut self, final_norm: bool) -> Self {
+        self.final_norm = final_norm;
+        self
+    }
+
+    /// The stack: `num_layers` layers from `init_layer`, in order, then the
+    /// final norm over `options.d_model`.
+    fn build<T: Element, L: StackedLayer<T>>(
+        &self,
+        options: &TransformerLayerOptions,
+        init_layer: impl Fn(&C, &mut Rng) -> Result<L>,
+        rng: &mut Rng,
+    ) -> Result<TransformerStack<T, L>> {
+        require_sizes(L::STACK, &[("num_layers", self.num_layers)])?;
+        options.validate(L::STACK)?;
+        Ok(TransformerStack {
+            layers: (0..self.num_layers)
+                .map(|_| init_layer(&self.layer, rng))
+                .collect::<Result<_>>()?,
+            norm: self.final_norm.then(|| options.layer_norm()).transpose()?,
+        })
+    }
+}
+
+impl TransformerEncoderConfig {
+    /// The stack, each layer initialised as
+    /// [`TransformerEncoderLayerConfig::init`] does.
+    ///
+    /// # Errors
+    /// If `num_layers` is 0 or the layer configuration is invalid.
+    pub fn init<T: Element>(&self, rng: &mut Rng) -> Result<TransformerEncoder<T>> {
+        self.build(&self.layer.options, |c, rng| c.init(rng), rng)
+    }
+}
+
+impl TransformerDecoderConfig {
+    /// The stack, each layer initialised as
+    /// [`TransformerDecoderLayerConfig::init`] does.
+    ///
+    /// # Errors
+    /// If `num_layers` is 0 or the layer configuration is invalid.
+    pub fn init<T: Element>(&self, rng: &mut Rng) -> Result<TransformerDecoder<T>> {
+        self.build(&self.layer.options, |c, rng| c.init(rng), rng)
     }
 }
 
@@ -76,25 +163,6 @@ impl<T: Element, L: StackedLayer<T> + fmt::Debug> fmt::Debug for TransformerStac
 }
 
 impl<T: Element, L: StackedLayer<T>> TransformerStack<T, L> {
-    /// Independently initialised layers sharing one configuration.
-    ///
-    /// # Panics
-    /// If `num_layers` is 0, or `config` is invalid (see
-    /// [`TransformerEncoderLayer::new`](crate::TransformerEncoderLayer::new)).
-    #[track_caller]
-    pub fn new(
-        config: TransformerLayerConfig,
-        num_layers: usize,
-        final_norm: bool,
-        rng: &mut Rng,
-    ) -> Self {
-        check_sizes(L::STACK, &[("num_layers", num_layers)]);
-        TransformerStack {
-            layers: (0..num_layers).map(|_| L::init(config, rng)).collect(),
-            norm: final_norm.then(|| config.layer_norm()),
-        }
-    }
-
     /// PyTorch `state_dict` names under `prefix`.
     pub fn named(&self, prefix: &str) -> Vec<(String, Parameter<T>)> {
         named_under(self, prefix)
@@ -170,31 +238,102 @@ pub struct Transformer<T: Element> {
     pub decoder: TransformerDecoder<T>,
 }
 
-impl<T: Element> Transformer<T> {
-    /// PyTorch's layout: final norms on both stacks.
-    ///
-    /// # Panics
-    /// If a layer count is 0 or `config` is invalid.
-    #[track_caller]
-    pub fn new(
-        config: TransformerLayerConfig,
-        num_encoder_layers: usize,
-        num_decoder_layers: usize,
-        rng: &mut Rng,
-    ) -> Self {
-        check_sizes(
-            "Transformer",
-            &[
-                ("num_encoder_layers", num_encoder_layers),
-                ("num_decoder_layers", num_decoder_layers),
-            ],
-        );
-        Transformer {
-            encoder: TransformerEncoder::new(config, num_encoder_layers, true, rng),
-            decoder: TransformerDecoder::new(config, num_decoder_layers, true, rng),
+/// How to build a [`Transformer`] (PyTorch's `nn.Transformer(d_model,
+/// nhead, num_encoder_layers, num_decoder_layers, ...)`): both stacks end
+/// with a LayerNorm, as in PyTorch.
+///
+/// ```
+/// use nn_attention::TransformerConfig;
+/// use nn_autograd::Var;
+/// use nn_tensor::{Rng, Tensor};
+/// let model = TransformerConfig::new(8, 2)
+///     .with_num_encoder_layers(2)
+///     .with_num_decoder_layers(1)
+///     .with_dim_feedforward(16)
+///     .init::<f32>(&mut Rng::seed_from(0))?;
+/// let (src, tgt) = (Tensor::ones(&[1, 5, 8]), Tensor::ones(&[1, 3, 8]));
+/// let y = model.try_forward(&Var::constant(src), &Var::constant(tgt), None, None, Default::default())?;
+/// assert_eq!(y.shape(), &[1, 3, 8]);
+///
+/// let err = TransformerConfig::new(8, 2).with_num_decoder_layers(0).init::<f32>(&mut Rng::seed_from(0));
+/// assert_eq!(
+///     err.unwrap_err().to_string(),
+///     "Transformer: num_decoder_layers = 0, expected at least 1"
+/// );
+/// # Ok::<(), nn_tensor::TensorError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TransformerConfig {
+    /// The hyper-parameters of every layer of both stacks.
+    pub options: TransformerLayerOptions,
+    /// Encoder layers (default 6).
+    pub num_encoder_layers: usize,
+    /// Decoder layers (default 6).
+    pub num_decoder_layers: usize,
+}
+
+impl TransformerConfig {
+    /// Width `d_model`, `nhead` heads and PyTorch's defaults (6 + 6 layers).
+    pub fn new(d_model: usize, nhead: usize) -> Self {
+        TransformerConfig {
+            options: TransformerLayerOptions::new(d_model, nhead),
+            num_encoder_layers: 6,
+            num_decoder_layers: 6,
         }
     }
 
+    /// With another number of encoder layers.
+    pub fn with_num_encoder_layers(mut self, n: usize) -> Self {
+        self.num_encoder_layers = n;
+        self
+    }
+
+    /// With another number of decoder layers.
+    pub fn with_num_decoder_layers(mut self, n: usize) -> Self {
+        self.num_decoder_layers = n;
+        self
+    }
+
+    layer_option_setters!();
+
+    /// An error naming `model` unless the layer counts and the layer
+    /// options make sense.
+    fn validate(&self, model: &'static str) -> Result<()> {
+        require_sizes(
+            model,
+            &[
+                ("num_encoder_layers", self.num_encoder_layers),
+                ("num_decoder_layers", self.num_decoder_layers),
+            ],
+        )?;
+        self.options.validate(model)
+    }
+
+    /// The model: the encoder's layers drawn first, then the decoder's.
+    ///
+    /// # Errors
+    /// If a layer count is 0 or the layer options are invalid (see
+    /// [`TransformerEncoderLayerConfig::init`]).
+    pub fn init<T: Element>(&self, rng: &mut Rng) -> Result<Transformer<T>> {
+        self.validate("Transformer")?;
+        let encoder_layer = TransformerEncoderLayerConfig {
+            options: self.options,
+        };
+        let decoder_layer = TransformerDecoderLayerConfig {
+            options: self.options,
+        };
+        Ok(Transformer {
+            encoder: TransformerEncoderConfig::new(encoder_layer, self.num_encoder_layers)
+                .with_final_norm(true)
+                .init(rng)?,
+            decoder: TransformerDecoderConfig::new(decoder_layer, self.num_decoder_layers)
+                .with_final_norm(true)
+                .init(rng)?,
+        })
+    }
+}
+
+impl<T: Element> Transformer<T> {
     /// `src [N, S, E]`, `tgt [N, T, E]` → `[N, T, E]`. `src_key_padding_mask`
     /// also serves as the memory's key-padding mask.
     pub fn try_forward(
@@ -232,41 +371,89 @@ pub struct Seq2SeqTransformer<T: Element> {
     pub generator: Linear<T>,
 }
 
-impl<T: Element> Seq2SeqTransformer<T> {
-    /// Embeddings N(0, 1), sequences up to `max_len` tokens.
-    ///
-    /// # Panics
-    /// If a vocabulary size or `max_len` is 0, a layer count is 0, or
-    /// `config` is invalid.
-    #[track_caller]
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        config: TransformerLayerConfig,
-        num_encoder_layers: usize,
-        num_decoder_layers: usize,
-        src_vocab: usize,
-        tgt_vocab: usize,
-        max_len: usize,
-        rng: &mut Rng,
-    ) -> Self {
-        check_sizes(
-            "Seq2SeqTransformer",
-            &[
-                ("src_vocab", src_vocab),
-                ("tgt_vocab", tgt_vocab),
-                ("max_len", max_len),
-            ],
-        );
-        let e = config.d_model;
-        Seq2SeqTransformer {
-            src_embed: Parameter::new(Tensor::rand_normal(&[src_vocab, e], 0.0, 1.0, rng)),
-            tgt_embed: Parameter::new(Tensor::rand_normal(&[tgt_vocab, e], 0.0, 1.0, rng)),
-            positions: PositionalEncoding::new(max_len, e),
-            transformer: Transformer::new(config, num_encoder_layers, num_decoder_layers, rng),
-            generator: new_linear(e, tgt_vocab, true, rng),
+/// How to build a [`Seq2SeqTransformer`]: a [`TransformerConfig`], the two
+/// vocabulary sizes and the longest sequence the positions cover.
+///
+/// ```
+/// use nn_attention::{Seq2SeqTransformerConfig, TransformerConfig};
+/// use nn_tensor::Rng;
+/// let transformer = TransformerConfig::new(8, 2)
+///     .with_num_encoder_layers(1)
+///     .with_num_decoder_layers(1)
+///     .with_dim_feedforward(16);
+/// let model = Seq2SeqTransformerConfig::new(transformer, 5, 7)
+///     .with_max_len(10)
+///     .init::<f32>(&mut Rng::seed_from(0))?;
+/// let logits = model.try_forward(&[1, 2, 3], &[0, 4], 1, None)?;
+/// assert_eq!(logits.shape(), &[1, 2, 7]);
+///
+/// let err = Seq2SeqTransformerConfig::new(transformer, 5, 0).init::<f32>(&mut Rng::seed_from(0));
+/// assert_eq!(
+///     err.unwrap_err().to_string(),
+///     "Seq2SeqTransformer: tgt_vocab = 0, expected at least 1"
+/// );
+/// # Ok::<(), nn_tensor::TensorError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Seq2SeqTransformerConfig {
+    /// The encoder-decoder.
+    pub transformer: TransformerConfig,
+    /// Source vocabulary size.
+    pub src_vocab: usize,
+    /// Target vocabulary size.
+    pub tgt_vocab: usize,
+    /// The longest sequence the positional encoding covers (default 5000,
+    /// as PyTorch's translation tutorial).
+    pub max_len: usize,
+}
+
+impl Seq2SeqTransformerConfig {
+    /// A model over `transformer` between vocabularies of `src_vocab` and
+    /// `tgt_vocab` tokens, for sequences up to 5000 tokens.
+    pub fn new(transformer: TransformerConfig, src_vocab: usize, tgt_vocab: usize) -> Self {
+        Seq2SeqTransformerConfig {
+            transformer,
+            src_vocab,
+            tgt_vocab,
+            max_len: 5000,
         }
     }
 
+    /// With another longest sequence.
+    pub fn with_max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len;
+        self
+    }
+
+    /// The model: embeddings N(0, 1) (source then target), the
+    /// transformer, then the generator as PyTorch's `Linear`.
+    ///
+    /// # Errors
+    /// If a vocabulary size or `max_len` is 0, a layer count is 0, or the
+    /// layer options are invalid.
+    pub fn init<T: Element>(&self, rng: &mut Rng) -> Result<Seq2SeqTransformer<T>> {
+        let what = "Seq2SeqTransformer";
+        require_sizes(
+            what,
+            &[
+                ("src_vocab", self.src_vocab),
+                ("tgt_vocab", self.tgt_vocab),
+                ("max_len", self.max_len),
+            ],
+        )?;
+        self.transformer.validate(what)?;
+        let e = self.transformer.options.d_model;
+        Ok(Seq2SeqTransformer {
+            src_embed: Parameter::new(Tensor::rand_normal(&[self.src_vocab, e], 0.0, 1.0, rng)),
+            tgt_embed: Parameter::new(Tensor::rand_normal(&[self.tgt_vocab, e], 0.0, 1.0, rng)),
+            positions: PositionalEncodingConfig::new(self.max_len, e).init(rng)?,
+            transformer: self.transformer.init(rng)?,
+            generator: new_linear(e, self.tgt_vocab, true, rng)?,
+        })
+    }
+}
+
+impl<T: Element> Seq2SeqTransformer<T> {
     /// Embeds `tokens` (`n` rows of equal length) at positions `offset..`.
     fn embed(
         &self,

@@ -2,15 +2,15 @@
 //! batch-first), post-norm or pre-norm, relu or gelu, with dropout.
 
 use nn_autograd::{Parameter, Var};
-use nn_tensor::{or_panic, Element, Result, Rng};
+use nn_tensor::{or_panic, Element, Result, Rng, TensorError};
 
 use crate::mask::Mask;
 use crate::multihead::{MultiHeadAttention, MultiHeadAttentionConfig, ProjectedKv};
 use nn_layers::{LayerNorm, Linear};
 
 use crate::parts::{
-    check_dropout, check_eps, check_sizes, layer_norm_with, linear_with, named_under,
-    new_layer_norm, new_linear, DropoutRng, ModeFlag, Weights,
+    layer_norm_with, linear_with, named_under, new_layer_norm, new_linear, require_dropout,
+    require_eps, require_sizes, DropoutRng, ModeFlag, Weights,
 };
 
 /// The feed-forward activation.
@@ -23,9 +23,13 @@ pub enum Activation {
     Gelu,
 }
 
-/// Hyper-parameters of a Transformer layer, with PyTorch's defaults.
+/// The hyper-parameters of a Transformer layer of either kind, with
+/// PyTorch's defaults: what [`TransformerEncoderLayerConfig`],
+/// [`TransformerDecoderLayerConfig`] and [`TransformerConfig`](crate::TransformerConfig)
+/// hold (set them through those configs' `with_*` methods) and what a built
+/// layer reports through `options()`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct TransformerLayerConfig {
+pub struct TransformerLayerOptions {
     /// E.
     pub d_model: usize,
     /// Attention heads (E must be divisible by it).
@@ -45,48 +49,10 @@ pub struct TransformerLayerConfig {
     pub bias: bool,
 }
 
-impl TransformerLayerConfig {
-    /// Panics, naming `what`, the field and its value, unless every field
-    /// makes sense (checked before any weight is drawn).
-    #[track_caller]
-    pub(crate) fn validate(&self, what: &str) {
-        check_sizes(
-            what,
-            &[
-                ("d_model", self.d_model),
-                ("nhead", self.nhead),
-                ("dim_feedforward", self.dim_feedforward),
-            ],
-        );
-        assert!(
-            self.d_model.is_multiple_of(self.nhead),
-            "{what}: d_model {} must be divisible by nhead {}",
-            self.d_model,
-            self.nhead
-        );
-        check_dropout(what, "dropout", self.dropout);
-        check_eps(what, "layer_norm_eps", self.layer_norm_eps);
-    }
-
-    /// A [`MultiHeadAttention`] over `d_model` with `nhead` heads, `dropout`
-    /// on its weights and `bias`.
-    #[track_caller]
-    fn attention<T: Element>(&self, rng: &mut Rng) -> MultiHeadAttention<T> {
-        let config = MultiHeadAttentionConfig::new(self.d_model, self.nhead)
-            .with_dropout(self.dropout)
-            .with_bias(self.bias);
-        or_panic(config.init(rng))
-    }
-
-    /// A LayerNorm over `d_model` with `layer_norm_eps`.
-    #[track_caller]
-    pub(crate) fn layer_norm<T: Element>(&self) -> LayerNorm<T> {
-        new_layer_norm(self.d_model, self.layer_norm_eps)
-    }
-
+impl TransformerLayerOptions {
     /// PyTorch's defaults for the given width and heads.
     pub fn new(d_model: usize, nhead: usize) -> Self {
-        TransformerLayerConfig {
+        TransformerLayerOptions {
             d_model,
             nhead,
             dim_feedforward: 2048,
@@ -97,45 +63,209 @@ impl TransformerLayerConfig {
             bias: true,
         }
     }
-    /// Sets `dim_feedforward`.
-    pub fn with_dim_feedforward(mut self, f: usize) -> Self {
-        self.dim_feedforward = f;
-        self
+
+    /// An error naming `layer`, the field and its value unless every field
+    /// makes sense (checked before any weight is drawn).
+    pub(crate) fn validate(&self, layer: &'static str) -> Result<()> {
+        require_sizes(
+            layer,
+            &[
+                ("d_model", self.d_model),
+                ("nhead", self.nhead),
+                ("dim_feedforward", self.dim_feedforward),
+            ],
+        )?;
+        if !self.d_model.is_multiple_of(self.nhead) {
+            return Err(TensorError::invalid(
+                layer,
+                format!(
+                    "d_model {} must be divisible by nhead {}",
+                    self.d_model, self.nhead
+                ),
+            ));
+        }
+        require_dropout(layer, "dropout", self.dropout)?;
+        require_eps(layer, "layer_norm_eps", self.layer_norm_eps)
     }
-    /// Sets `dropout`.
-    pub fn with_dropout(mut self, p: f64) -> Self {
-        self.dropout = p;
-        self
+
+    /// A [`MultiHeadAttention`] over `d_model` with `nhead` heads, `dropout`
+    /// on its weights and `bias`.
+    fn attention<T: Element>(&self, rng: &mut Rng) -> Result<MultiHeadAttention<T>> {
+        MultiHeadAttentionConfig::new(self.d_model, self.nhead)
+            .with_dropout(self.dropout)
+            .with_bias(self.bias)
+            .init(rng)
     }
-    /// Sets `activation`.
-    pub fn with_activation(mut self, a: Activation) -> Self {
-        self.activation = a;
-        self
-    }
-    /// Sets `layer_norm_eps`.
-    pub fn with_layer_norm_eps(mut self, eps: f64) -> Self {
-        self.layer_norm_eps = eps;
-        self
-    }
-    /// Sets `norm_first`.
-    pub fn with_norm_first(mut self, b: bool) -> Self {
-        self.norm_first = b;
-        self
-    }
-    /// Sets `bias`.
-    pub fn with_bias(mut self, bias: bool) -> Self {
-        self.bias = bias;
-        self
+
+    /// A LayerNorm over `d_model` with `layer_norm_eps`.
+    pub(crate) fn layer_norm<T: Element>(&self) -> Result<LayerNorm<T>> {
+        new_layer_norm(self.d_model, self.layer_norm_eps)
     }
 }
 
-/// The accessors both layers have, alike: `config()`, `named()`, `linear1()`, `linear2()`.
+/// The `with_*` setters of the configs that hold a
+/// [`TransformerLayerOptions`] in their `options` field.
+macro_rules! layer_option_setters {
+    () => {
+        /// With another hidden width of the feed-forward block (default 2048).
+        pub fn with_dim_feedforward(mut self, dim_feedforward: usize) -> Self {
+            self.options.dim_feedforward = dim_feedforward;
+            self
+        }
+        /// With another dropout probability (default 0.1).
+        pub fn with_dropout(mut self, p: f64) -> Self {
+            self.options.dropout = p;
+            self
+        }
+        /// With another feed-forward activation (default relu).
+        pub fn with_activation(mut self, activation: $crate::Activation) -> Self {
+            self.options.activation = activation;
+            self
+        }
+        /// With another LayerNorm epsilon (default 1e-5).
+        pub fn with_layer_norm_eps(mut self, eps: f64) -> Self {
+            self.options.layer_norm_eps = eps;
+            self
+        }
+        /// Pre-norm (`true`) or post-norm (`false`, the default).
+        pub fn with_norm_first(mut self, norm_first: bool) -> Self {
+            self.options.norm_first = norm_first;
+            self
+        }
+        /// With or without biases in the linear maps (default with).
+        pub fn with_bias(mut self, bias: bool) -> Self {
+            self.options.bias = bias;
+            self
+        }
+    };
+}
+pub(crate) use layer_option_setters;
+
+/// How to build a [`TransformerEncoderLayer`] (PyTorch's
+/// `nn.TransformerEncoderLayer(d_model, nhead, ...)`), with PyTorch's
+/// defaults.
+///
+/// ```
+/// use nn_attention::TransformerEncoderLayerConfig;
+/// use nn_tensor::Rng;
+/// let mut rng = Rng::seed_from(0);
+/// let layer = TransformerEncoderLayerConfig::new(8, 2)
+///     .with_dim_feedforward(32)
+///     .with_norm_first(true)
+///     .init::<f32>(&mut rng)?;
+/// assert_eq!(layer.options().dim_feedforward, 32);
+///
+/// let err = TransformerEncoderLayerConfig::new(10, 4).init::<f32>(&mut rng).unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "TransformerEncoderLayer: d_model 10 must be divisible by nhead 4"
+/// );
+/// # Ok::<(), nn_tensor::TensorError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TransformerEncoderLayerConfig {
+    /// The hyper-parameters.
+    pub options: TransformerLayerOptions,
+}
+
+impl TransformerEncoderLayerConfig {
+    /// A layer of width `d_model` with `nhead` heads and PyTorch's defaults.
+    pub fn new(d_model: usize, nhead: usize) -> Self {
+        TransformerEncoderLayerConfig {
+            options: TransformerLayerOptions::new(d_model, nhead),
+        }
+    }
+
+    layer_option_setters!();
+
+    /// The layer, with PyTorch's initialisation.
+    ///
+    /// # Errors
+    /// If a size is 0, `nhead` does not divide `d_model`, `dropout` is
+    /// outside `[0, 1)` or `layer_norm_eps` is not positive; the message
+    /// names the layer and the value.
+    pub fn init<T: Element>(&self, rng: &mut Rng) -> Result<TransformerEncoderLayer<T>> {
+        let o = self.options;
+        o.validate("TransformerEncoderLayer")?;
+        Ok(TransformerEncoderLayer {
+            options: o,
+            self_attn: o.attention(rng)?,
+            ff: FeedForward::new(&o, rng)?,
+            norm1: o.layer_norm()?,
+            norm2: o.layer_norm()?,
+            training: ModeFlag::default(),
+            drop: DropoutRng::new(rng),
+        })
+    }
+}
+
+/// How to build a [`TransformerDecoderLayer`] (PyTorch's
+/// `nn.TransformerDecoderLayer(d_model, nhead, ...)`), with PyTorch's
+/// defaults.
+///
+/// ```
+/// use nn_attention::TransformerDecoderLayerConfig;
+/// use nn_tensor::Rng;
+/// let mut rng = Rng::seed_from(0);
+/// let layer = TransformerDecoderLayerConfig::new(8, 2)
+///     .with_dropout(0.0)
+///     .init::<f32>(&mut rng)?;
+/// assert_eq!(layer.options().nhead, 2);
+///
+/// let err = TransformerDecoderLayerConfig::new(8, 2)
+///     .with_dim_feedforward(0)
+///     .init::<f32>(&mut rng)
+///     .unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "TransformerDecoderLayer: dim_feedforward = 0, expected at least 1"
+/// );
+/// # Ok::<(), nn_tensor::TensorError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TransformerDecoderLayerConfig {
+    /// The hyper-parameters.
+    pub options: TransformerLayerOptions,
+}
+
+impl TransformerDecoderLayerConfig {
+    /// A layer of width `d_model` with `nhead` heads and PyTorch's defaults.
+    pub fn new(d_model: usize, nhead: usize) -> Self {
+        TransformerDecoderLayerConfig {
+            options: TransformerLayerOptions::new(d_model, nhead),
+        }
+    }
+
+    layer_option_setters!();
+
+    /// The layer, with PyTorch's initialisation.
+    ///
+    /// # Errors
+    /// As [`TransformerEncoderLayerConfig::init`].
+    pub fn init<T: Element>(&self, rng: &mut Rng) -> Result<TransformerDecoderLayer<T>> {
+        let o = self.options;
+        o.validate("TransformerDecoderLayer")?;
+        Ok(TransformerDecoderLayer {
+            options: o,
+            self_attn: o.attention(rng)?,
+            multihead_attn: o.attention(rng)?,
+            ff: FeedForward::new(&o, rng)?,
+            norm1: o.layer_norm()?,
+            norm2: o.layer_norm()?,
+            norm3: o.layer_norm()?,
+            training: ModeFlag::default(),
+            drop: DropoutRng::new(rng),
+        })
+    }
+}
+
+/// The accessors both layers have, alike: `options()`, `named()`, `linear1()`, `linear2()`.
 macro_rules! layer_accessors {
     ($layer:ident) => {
         impl<T: Element> $layer<T> {
             /// The hyper-parameters.
-            pub fn config(&self) -> &TransformerLayerConfig {
-                &self.config
+            pub fn options(&self) -> &TransformerLayerOptions {
+                &self.options
             }
 
             /// PyTorch `state_dict` names under `prefix`.
@@ -166,17 +296,17 @@ pub(crate) struct FeedForward<T: Element> {
 }
 
 impl<T: Element> FeedForward<T> {
-    fn new(c: &TransformerLayerConfig, rng: &mut Rng) -> Self {
-        FeedForward {
-            linear1: new_linear(c.d_model, c.dim_feedforward, c.bias, rng),
-            linear2: new_linear(c.dim_feedforward, c.d_model, c.bias, rng),
-        }
+    fn new(c: &TransformerLayerOptions, rng: &mut Rng) -> Result<Self> {
+        Ok(FeedForward {
+            linear1: new_linear(c.d_model, c.dim_feedforward, c.bias, rng)?,
+            linear2: new_linear(c.dim_feedforward, c.d_model, c.bias, rng)?,
+        })
     }
     fn forward(
         &self,
         w: &Weights<'_, T>,
         x: &Var<T>,
-        c: &TransformerLayerConfig,
+        c: &TransformerLayerOptions,
         drop: &DropoutRng,
         training: bool,
     ) -> Result<Var<T>> {
@@ -199,17 +329,20 @@ impl<T: Element> FeedForward<T> {
 /// `linear2.*`, `norm1.*`, `norm2.*`.
 ///
 /// ```
-/// use nn_attention::{TransformerEncoderLayer, TransformerLayerConfig};
+/// use nn_attention::TransformerEncoderLayerConfig;
 /// use nn_autograd::Var;
 /// use nn_tensor::{Rng, Tensor};
-/// let cfg = TransformerLayerConfig::new(8, 2).with_dim_feedforward(16).with_dropout(0.0);
-/// let layer = TransformerEncoderLayer::<f32>::new(cfg, &mut Rng::seed_from(0));
+/// let layer = TransformerEncoderLayerConfig::new(8, 2)
+///     .with_dim_feedforward(16)
+///     .with_dropout(0.0)
+///     .init::<f32>(&mut Rng::seed_from(0))?;
 /// let y = layer.forward(&Var::constant(Tensor::ones(&[2, 5, 8])), None, None);
 /// assert_eq!(y.shape(), &[2, 5, 8]);
+/// # Ok::<(), nn_tensor::TensorError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct TransformerEncoderLayer<T: Element> {
-    config: TransformerLayerConfig,
+    options: TransformerLayerOptions,
     /// Self-attention.
     pub self_attn: MultiHeadAttention<T>,
     pub(crate) ff: FeedForward<T>,
@@ -224,25 +357,6 @@ pub struct TransformerEncoderLayer<T: Element> {
 layer_accessors!(TransformerEncoderLayer);
 
 impl<T: Element> TransformerEncoderLayer<T> {
-    /// A layer with PyTorch's initialisation.
-    ///
-    /// # Panics
-    /// If a size in `config` is 0, `nhead` does not divide `d_model`,
-    /// `dropout` is outside `[0, 1)` or `layer_norm_eps` is negative or 0.
-    #[track_caller]
-    pub fn new(config: TransformerLayerConfig, rng: &mut Rng) -> Self {
-        config.validate("TransformerEncoderLayer");
-        TransformerEncoderLayer {
-            config,
-            self_attn: config.attention(rng),
-            ff: FeedForward::new(&config, rng),
-            norm1: config.layer_norm(),
-            norm2: config.layer_norm(),
-            training: ModeFlag::default(),
-            drop: DropoutRng::new(rng),
-        }
-    }
-
     /// `src [N, S, E]` → `[N, S, E]`; `src_mask [S, S]`,
     /// `src_key_padding_mask [N, S]` (`true` = masked out).
     pub fn try_forward(
@@ -281,7 +395,7 @@ impl<T: Element> TransformerEncoderLayer<T> {
         src_mask: Option<&Mask>,
         src_key_padding_mask: Option<&Mask>,
     ) -> Result<Var<T>> {
-        let (c, tr) = (&self.config, self.training.get());
+        let (c, tr) = (&self.options, self.training.get());
         let (m, p) = (src_mask, src_key_padding_mask);
         let sa = |z: &Var<T>| -> Result<Var<T>> {
             let (y, _) = self
@@ -331,7 +445,7 @@ pub struct DecoderLayerCache<T: Element> {
 /// `multihead_attn.*`, `linear1.*`, `linear2.*`, `norm1.*` .. `norm3.*`.
 #[derive(Clone, Debug)]
 pub struct TransformerDecoderLayer<T: Element> {
-    config: TransformerLayerConfig,
+    options: TransformerLayerOptions,
     /// Masked self-attention.
     pub self_attn: MultiHeadAttention<T>,
     /// Cross-attention (queries from the target, keys/values from memory).
@@ -363,26 +477,6 @@ pub struct DecoderMasks<'a> {
 layer_accessors!(TransformerDecoderLayer);
 
 impl<T: Element> TransformerDecoderLayer<T> {
-    /// A layer with PyTorch's initialisation.
-    ///
-    /// # Panics
-    /// As [`TransformerEncoderLayer::new`].
-    #[track_caller]
-    pub fn new(config: TransformerLayerConfig, rng: &mut Rng) -> Self {
-        config.validate("TransformerDecoderLayer");
-        TransformerDecoderLayer {
-            config,
-            self_attn: config.attention(rng),
-            multihead_attn: config.attention(rng),
-            ff: FeedForward::new(&config, rng),
-            norm1: config.layer_norm(),
-            norm2: config.layer_norm(),
-            norm3: config.layer_norm(),
-            training: ModeFlag::default(),
-            drop: DropoutRng::new(rng),
-        }
-    }
-
     fn blocks(
         &self,
         w: &Weights<'_, T>,
@@ -390,7 +484,7 @@ impl<T: Element> TransformerDecoderLayer<T> {
         sa: impl Fn(&Var<T>) -> Result<Var<T>>,
         ca: impl Fn(&Var<T>) -> Result<Var<T>>,
     ) -> Result<Var<T>> {
-        let (c, tr) = (&self.config, self.training.get());
+        let (c, tr) = (&self.options, self.training.get());
         let d = |y: Var<T>| self.drop.apply(&y, c.dropout, tr);
         let ff = |z: &Var<T>| self.ff.forward(w, z, c, &self.drop, tr);
         let n1 = |z: &Var<T>| layer_norm_with(&self.norm1, z, w, "norm1.");

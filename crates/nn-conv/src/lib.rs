@@ -77,11 +77,12 @@ pub use conv_transpose::{
 };
 pub use layers::{
     AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool, AvgPool1d, AvgPool1dConfig, AvgPool2d,
-    AvgPool2dConfig, AvgPoolConfig, BasicBlock, BatchNorm2d, BatchNorm2dConfig, BlockConfig,
-    BlockKind, Bottleneck, Conv, Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, ConvConfig,
-    ConvTranspose, ConvTranspose1d, ConvTranspose1dConfig, ConvTranspose2d, ConvTranspose2dConfig,
-    ConvTransposeConfig, LeNet5, LeNet5Config, MaxPool, MaxPool1d, MaxPool1dConfig, MaxPool2d,
-    MaxPool2dConfig, MaxPoolConfig, Projection, ResNet, ResNetConfig, ResidualBlock, Stem,
+    AvgPool2dConfig, AvgPoolConfig, BasicBlock, BasicBlockConfig, BatchNorm2d, BatchNorm2dConfig,
+    BlockKind, BlockOptions, Bottleneck, BottleneckConfig, Conv, Conv1d, Conv1dConfig, Conv2d,
+    Conv2dConfig, ConvConfig, ConvTranspose, ConvTranspose1d, ConvTranspose1dConfig,
+    ConvTranspose2d, ConvTranspose2dConfig, ConvTransposeConfig, LeNet5, LeNet5Config, MaxPool,
+    MaxPool1d, MaxPool1dConfig, MaxPool2d, MaxPool2dConfig, MaxPoolConfig, Projection, ResNet,
+    ResNetConfig, ResidualBlock, Stem,
 };
 pub use options::{AvgPoolOptions, ConvOptions, ConvTransposeOptions, IntoSpatial, MaxPoolOptions};
 pub use pool::{

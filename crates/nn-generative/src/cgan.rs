@@ -7,6 +7,7 @@ use nn_layers::{Embedding, EmbeddingConfig, Forward, Module};
 use nn_optim::{Optimizer, UpdateRule};
 use nn_tensor::{Element, Result, Rng, Tensor, TensorError};
 
+use crate::adversarial::GeneratorLoss;
 use crate::gan::GanConfig;
 use crate::two_player::{
     adversarial_discriminator_loss, adversaries_common, apply_update, generate_constant,
@@ -26,22 +27,87 @@ pub enum LabelEncoding {
     },
 }
 
-/// A network whose input is joined with a class label: `net([x, e(y)])`,
-/// where `x` is flattened from dim 1 and `e(y)` is the label's one-hot
-/// vector or learned embedding. `state_dict` names are
-/// `label_embedding.weight` (when embedded) and `net.*`.
+/// How to build a [`Conditioned`] network: `num_classes` labels, one-hot
+/// (the default) or embedded.
 ///
 /// ```
-/// use nn_generative::{Conditioned, LabelEncoding};
+/// use nn_generative::{ConditionedConfig, LabelEncoding};
 /// use nn_layers::prelude::*;
 /// let mut rng = Rng::seed_from(0);
 /// // 4 inputs + a 3-class one-hot → 2 outputs
-/// let net = LinearConfig::new(4 + 3, 2).init::<f64>(&mut rng).unwrap();
-/// let c = Conditioned::new(net, 3, LabelEncoding::OneHot, &mut rng).unwrap();
+/// let net = LinearConfig::new(4 + 3, 2).init::<f64>(&mut rng)?;
+/// let c = ConditionedConfig::new(3).init(net, &mut rng)?;
 /// let y = c.forward(&Var::constant(Tensor::zeros(&[2, 4])), &[0, 2]);
 /// assert_eq!(y.shape(), &[2, 2]);
 /// assert!(c.try_forward(&Var::constant(Tensor::zeros(&[2, 4])), &[0, 3]).is_err());
+///
+/// // An embedding of 5 per class instead: the net reads 4 + 5 features.
+/// let net = LinearConfig::new(4 + 5, 2).init::<f64>(&mut rng)?;
+/// let c = ConditionedConfig::new(3)
+///     .with_label_encoding(LabelEncoding::Embedding { dim: 5 })
+///     .init(net, &mut rng)?;
+/// assert_eq!(c.label_dim(), 5);
+/// # Ok::<(), nn_tensor::TensorError>(())
 /// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConditionedConfig {
+    /// The number of classes.
+    pub num_classes: usize,
+    /// How a label becomes features (default one-hot).
+    pub label_encoding: LabelEncoding,
+}
+
+impl ConditionedConfig {
+    /// Labels of `num_classes` classes, one-hot.
+    pub fn new(num_classes: usize) -> Self {
+        ConditionedConfig {
+            num_classes,
+            label_encoding: LabelEncoding::OneHot,
+        }
+    }
+
+    /// With another label encoding.
+    pub fn with_label_encoding(mut self, label_encoding: LabelEncoding) -> Self {
+        self.label_encoding = label_encoding;
+        self
+    }
+
+    /// Wraps `net`, whose input size must be the flattened data size plus
+    /// [`Conditioned::label_dim`]. `rng` initialises an embedding (N(0, 1),
+    /// PyTorch's default); one-hot labels draw nothing.
+    ///
+    /// # Errors
+    /// If `num_classes` or an embedding's `dim` is 0.
+    pub fn init<T: Element, M: Forward<T>>(
+        &self,
+        net: M,
+        rng: &mut Rng,
+    ) -> Result<Conditioned<T, M>> {
+        if self.num_classes == 0 {
+            return Err(TensorError::invalid(
+                "Conditioned",
+                "num_classes = 0, expected at least 1",
+            ));
+        }
+        let label_embedding = match self.label_encoding {
+            LabelEncoding::OneHot => None,
+            LabelEncoding::Embedding { dim } => {
+                Some(EmbeddingConfig::new(self.num_classes, dim).init(rng)?)
+            }
+        };
+        Ok(Conditioned {
+            label_embedding,
+            net,
+            num_classes: self.num_classes,
+        })
+    }
+}
+
+/// A network whose input is joined with a class label: `net([x, e(y)])`,
+/// where `x` is flattened from dim 1 and `e(y)` is the label's one-hot
+/// vector or learned embedding. `state_dict` names are
+/// `label_embedding.weight` (when embedded) and `net.*`. Built by
+/// [`ConditionedConfig`].
 #[derive(Module)]
 pub struct Conditioned<T: Element, M> {
     /// The learned label embedding (`None` for one-hot labels).
@@ -53,29 +119,6 @@ pub struct Conditioned<T: Element, M> {
 }
 
 impl<T: Element, M: Forward<T>> Conditioned<T, M> {
-    /// Wraps `net`, whose input size must be the flattened data size plus
-    /// [`Conditioned::label_dim`]. `rng` initialises an embedding (N(0, 1),
-    /// PyTorch's default).
-    pub fn new(net: M, num_classes: usize, encoding: LabelEncoding, rng: &mut Rng) -> Result<Self> {
-        if num_classes == 0 {
-            return Err(TensorError::invalid(
-                "Conditioned::new",
-                "num_classes = 0, expected at least 1",
-            ));
-        }
-        let label_embedding = match encoding {
-            LabelEncoding::OneHot => None,
-            LabelEncoding::Embedding { dim } => {
-                Some(EmbeddingConfig::new(num_classes, dim).init(rng)?)
-            }
-        };
-        Ok(Conditioned {
-            label_embedding,
-            net,
-            num_classes,
-        })
-    }
-
     /// The number of classes.
     pub fn num_classes(&self) -> usize {
         self.num_classes
@@ -141,9 +184,105 @@ impl<T: Element, M: Forward<T>> Conditioned<T, M> {
     }
 }
 
+/// How to build a [`ConditionalGan`]: the noise size and the number of
+/// classes (required), the label encoding both players use (default
+/// one-hot) and the [`GanConfig`] settings (label smoothing, generator loss).
+///
+/// ```
+/// use nn_generative::{ConditionalGanConfig, LabelEncoding};
+/// use nn_layers::prelude::*;
+/// let mut rng = Rng::seed_from(0);
+/// // noise 2 + embedding 3 → 1-d data; data 1 + embedding 3 → a logit
+/// let g = LinearConfig::new(2 + 3, 1).init::<f32>(&mut rng)?;
+/// let d = LinearConfig::new(1 + 3, 1).init::<f32>(&mut rng)?;
+/// let cgan = ConditionalGanConfig::new(2, 4)
+///     .with_label_encoding(LabelEncoding::Embedding { dim: 3 })
+///     .with_label_smoothing(0.9)
+///     .init(g, d, &mut rng)?;
+/// assert_eq!(cgan.generate(&[0, 3], &mut rng).shape(), &[2, 1]);
+///
+/// let (g, d) = (LinearConfig::new(2, 1).init::<f32>(&mut rng)?, LinearConfig::new(1, 1).init(&mut rng)?);
+/// let err = ConditionalGanConfig::new(2, 0).init(g, d, &mut rng).err().unwrap();
+/// assert_eq!(err.to_string(), "ConditionalGan: num_classes = 0, expected at least 1");
+/// # Ok::<(), nn_tensor::TensorError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConditionalGanConfig {
+    /// The noise size, the discriminator's real label and the generator's loss.
+    pub gan: GanConfig,
+    /// The number of classes.
+    pub num_classes: usize,
+    /// How a label becomes features, for both players (default one-hot).
+    pub label_encoding: LabelEncoding,
+}
+
+impl ConditionalGanConfig {
+    /// A conditional GAN with `latent_dim`-dimensional noise over
+    /// `num_classes` classes, one-hot labels, and [`GanConfig::new`]'s
+    /// defaults.
+    pub fn new(latent_dim: usize, num_classes: usize) -> Self {
+        ConditionalGanConfig {
+            gan: GanConfig::new(latent_dim),
+            num_classes,
+            label_encoding: LabelEncoding::OneHot,
+        }
+    }
+
+    /// With another label encoding (for both players).
+    pub fn with_label_encoding(mut self, label_encoding: LabelEncoding) -> Self {
+        self.label_encoding = label_encoding;
+        self
+    }
+
+    /// One-sided label smoothing, as [`GanConfig::with_label_smoothing`].
+    pub fn with_label_smoothing(mut self, real_label: f64) -> Self {
+        self.gan = self.gan.with_label_smoothing(real_label);
+        self
+    }
+
+    /// With another generator loss, as [`GanConfig::with_generator_loss`].
+    pub fn with_generator_loss(mut self, loss: GeneratorLoss) -> Self {
+        self.gan = self.gan.with_generator_loss(loss);
+        self
+    }
+
+    /// Builds the model from a generator (`[N, latent_dim + label_dim]` →
+    /// a batch of data) and a discriminator (`[N, data + label_dim]` →
+    /// `[N, 1]` logits), each wrapped in a [`Conditioned`]. `rng` draws the
+    /// generator's label embedding, then the discriminator's (one-hot
+    /// labels draw nothing).
+    ///
+    /// # Errors
+    /// If `latent_dim` or `num_classes` is 0, the real label is outside
+    /// `(0, 1]`, or an embedding's `dim` is 0.
+    pub fn init<T: Element, G: Forward<T>, D: Forward<T>>(
+        &self,
+        generator: G,
+        discriminator: D,
+        rng: &mut Rng,
+    ) -> Result<ConditionalGan<T, G, D>> {
+        let what = "ConditionalGan";
+        self.gan.check(what)?;
+        if self.num_classes == 0 {
+            return Err(TensorError::invalid(
+                what,
+                "num_classes = 0, expected at least 1",
+            ));
+        }
+        let players =
+            ConditionedConfig::new(self.num_classes).with_label_encoding(self.label_encoding);
+        Ok(ConditionalGan {
+            generator: players.init(generator, rng)?,
+            discriminator: players.init(discriminator, rng)?,
+            config: self.gan,
+        })
+    }
+}
+
 /// A conditional GAN: `G(z, y)` draws class `y`, `D(x, y)` judges whether
 /// `x` is a real example of class `y`. Fakes are asked for uniformly drawn
 /// classes. `state_dict` names are `generator.*` and `discriminator.*`.
+/// Built by [`ConditionalGanConfig`].
 #[derive(Module)]
 pub struct ConditionalGan<T: Element, G, D> {
     /// The generator, `[z, e(y)]` → data.
@@ -155,30 +294,6 @@ pub struct ConditionalGan<T: Element, G, D> {
 }
 
 impl<T: Element, G: Forward<T>, D: Forward<T>> ConditionalGan<T, G, D> {
-    /// Builds the model; both players must know the same classes.
-    pub fn new(
-        config: GanConfig,
-        generator: Conditioned<T, G>,
-        discriminator: Conditioned<T, D>,
-    ) -> Result<Self> {
-        config.check("ConditionalGan::new")?;
-        if generator.num_classes() != discriminator.num_classes() {
-            return Err(TensorError::invalid(
-                "ConditionalGan::new",
-                format!(
-                    "the generator knows {} classes and the discriminator {}",
-                    generator.num_classes(),
-                    discriminator.num_classes()
-                ),
-            ));
-        }
-        Ok(ConditionalGan {
-            generator,
-            discriminator,
-            config,
-        })
-    }
-
     adversaries_common!(ConditionalGan, "`n` fakes of random classes");
 
     /// The number of classes.

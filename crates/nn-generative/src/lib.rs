@@ -50,7 +50,10 @@ pub use adversarial::{
     mean_probability, try_discriminator_loss, try_generator_loss, GeneratorLoss,
 };
 pub use autoencoder::{Autoencoder, AutoencoderConfig, Corruption, ReconstructionLoss};
-pub use cgan::{ConditionalGan, ConditionalGanTrainer, Conditioned, LabelEncoding};
+pub use cgan::{
+    ConditionalGan, ConditionalGanConfig, ConditionalGanTrainer, Conditioned, ConditionedConfig,
+    LabelEncoding,
+};
 pub use gan::{Gan, GanConfig, GanTrainer};
 pub use likelihood::Likelihood;
 pub use reparam::{

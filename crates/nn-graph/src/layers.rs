@@ -165,6 +165,65 @@ impl<T: Element> GcnConv<T> {
     }
 }
 
+/// How to build a [`SageConv`] (PyTorch Geometric's `SAGEConv(in_channels,
+/// out_channels, bias=True)`, mean aggregation).
+///
+/// ```
+/// use nn_graph::SageConvConfig;
+/// use nn_tensor::Rng;
+/// let sage = SageConvConfig::new(4, 8).init::<f32>(&mut Rng::seed_from(0))?;
+/// assert!(sage.lin_neigh.bias.is_some() && sage.lin_root.bias.is_none());
+///
+/// let err = SageConvConfig::new(4, 0).init::<f32>(&mut Rng::seed_from(0)).unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "SageConvConfig: in_features = 4 and out_features = 0 must both be > 0"
+/// );
+/// # Ok::<(), nn_tensor::TensorError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SageConvConfig {
+    /// Input features per node.
+    pub in_features: usize,
+    /// Output features per node.
+    pub out_features: usize,
+    /// Whether `lin_neigh` has a bias (default `true`; `lin_root` never has one).
+    pub bias: bool,
+}
+
+impl SageConvConfig {
+    /// A layer from `in_features` to `out_features` per node.
+    pub fn new(in_features: usize, out_features: usize) -> Self {
+        SageConvConfig {
+            in_features,
+            out_features,
+            bias: true,
+        }
+    }
+
+    /// With or without a bias.
+    pub fn with_bias(mut self, bias: bool) -> Self {
+        self.bias = bias;
+        self
+    }
+
+    /// Builds the layer, both linear maps initialised as PyTorch's `Linear`
+    /// (`lin_neigh` drawn first); errors on a zero size.
+    pub fn init<T: Element>(&self, rng: &mut Rng) -> Result<SageConv<T>> {
+        let (i, o) = (self.in_features, self.out_features);
+        if i == 0 || o == 0 {
+            return Err(TensorError::invalid(
+                "SageConvConfig",
+                format!("in_features = {i} and out_features = {o} must both be > 0"),
+            ));
+        }
+        Ok(SageConv {
+            lin_neigh: LinearConfig::new(i, o).with_bias(self.bias).init(rng)?,
+            lin_root: LinearConfig::new(i, o).with_bias(false).init(rng)?,
+        })
+    }
+}
+
 /// GraphSAGE with the mean aggregator (Hamilton et al.), as PyTorch
 /// Geometric's `SAGEConv`: `y_i = W_root · x_i + W_neigh · mean_{j → i} x_j + b`.
 /// Unlike [`GcnConv`] it keeps a node's own vector apart from its
@@ -177,10 +236,10 @@ impl<T: Element> GcnConv<T> {
 ///
 /// ```
 /// use nn_autograd::Var;
-/// use nn_graph::{Edges, SageConv};
+/// use nn_graph::{Edges, SageConvConfig};
 /// use nn_tensor::{Rng, Tensor};
 /// let edges = Edges::undirected(3, &[(0, 1), (1, 2)]).unwrap();
-/// let sage = SageConv::<f32>::new(4, 8, &mut Rng::seed_from(0)).unwrap();
+/// let sage = SageConvConfig::new(4, 8).init::<f32>(&mut Rng::seed_from(0)).unwrap();
 /// let y = sage.forward(&edges.mean_aggregation(), &Var::constant(Tensor::ones(&[3, 4])));
 /// assert_eq!(y.shape(), &[3, 8]);
 /// ```
@@ -193,17 +252,6 @@ pub struct SageConv<T: Element> {
 }
 
 impl<T: Element> SageConv<T> {
-    /// A layer from `in_features` to `out_features` per node, both linear
-    /// maps initialised as PyTorch's `Linear`; errors on a zero size.
-    pub fn new(in_features: usize, out_features: usize, rng: &mut Rng) -> Result<Self> {
-        Ok(SageConv {
-            lin_neigh: LinearConfig::new(in_features, out_features).init(rng)?,
-            lin_root: LinearConfig::new(in_features, out_features)
-                .with_bias(false)
-                .init(rng)?,
-        })
-    }
-
     /// `lin_neigh(mean · x) + lin_root(x)`; errors on shapes that disagree.
     pub fn try_forward(&self, mean: &Csr<T>, x: &Var<T>) -> Result<Var<T>> {
         use nn_layers::Forward;
@@ -260,7 +308,7 @@ mod tests {
     #[test]
     fn sage_separates_a_node_from_its_neighbourhood() {
         let mut rng = Rng::seed_from(2);
-        let sage = SageConv::<f64>::new(2, 3, &mut rng).unwrap();
+        let sage = SageConvConfig::new(2, 3).init::<f64>(&mut rng).unwrap();
         let names: Vec<String> = sage
             .named_parameters()
             .into_iter()
@@ -270,6 +318,11 @@ mod tests {
             names,
             ["lin_neigh.weight", "lin_neigh.bias", "lin_root.weight"]
         );
+        let unbiased = SageConvConfig::new(2, 3)
+            .with_bias(false)
+            .init::<f64>(&mut rng)
+            .unwrap();
+        assert_eq!(unbiased.named_parameters().len(), 2);
         // Star 0 - {1, 2}: node 0's aggregate is the mean of 1 and 2.
         let m = Edges::undirected(3, &[(0, 1), (0, 2)])
             .unwrap()

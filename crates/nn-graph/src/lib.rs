@@ -47,5 +47,5 @@ pub mod layers;
 pub mod sparse;
 
 pub use edges::{Edges, GraphBatch};
-pub use layers::{gcn_conv, global_mean_pool, GcnConv, GcnConvConfig, SageConv};
+pub use layers::{gcn_conv, global_mean_pool, GcnConv, GcnConvConfig, SageConv, SageConvConfig};
 pub use sparse::Csr;

@@ -12,15 +12,16 @@
 use std::path::{Path, PathBuf};
 
 use nn_attention::{
-    Activation, DecoderMasks, MultiHeadAttentionConfig, TransformerDecoderLayer,
-    TransformerEncoderLayer, TransformerLayerConfig,
+    Activation, DecoderMasks, MultiHeadAttentionConfig, PositionalEncodingConfig,
+    TransformerDecoderLayer, TransformerDecoderLayerConfig, TransformerEncoderLayer,
+    TransformerEncoderLayerConfig,
 };
 use nn_autograd::Var;
 use nn_conv::layers::{
     AdaptiveAvgPool2dConfig, AvgPool1dConfig, AvgPool2dConfig, BatchNorm2dConfig, Conv1dConfig,
     Conv2dConfig, ConvTranspose1dConfig, ConvTranspose2dConfig, MaxPool1dConfig, MaxPool2dConfig,
 };
-use nn_conv::layers::{BlockConfig, BlockKind, ResNetConfig, Stem};
+use nn_conv::layers::{BasicBlockConfig, BlockKind, BottleneckConfig, ResNetConfig, Stem};
 use nn_conv::Padding;
 use nn_layers::activation::GeluApproximation;
 use nn_layers::{
@@ -229,9 +230,14 @@ fn families(rng: &mut Rng) -> Vec<Family> {
         normal(&[2, 3, 16, 16], rng),
     ));
     let blocks = Sequential::new()
-        .append(BlockConfig::new(3, 2, 2).bottleneck::<f32>(rng).unwrap())
-        .append(BlockConfig::new(8, 2, 1).bottleneck::<f32>(rng).unwrap())
-        .append(BlockConfig::new(8, 4, 1).basic::<f32>(rng).unwrap());
+        .append(
+            BottleneckConfig::new(3, 2)
+                .with_stride(2)
+                .init::<f32>(rng)
+                .unwrap(),
+        )
+        .append(BottleneckConfig::new(8, 2).init::<f32>(rng).unwrap())
+        .append(BasicBlockConfig::new(8, 4).init::<f32>(rng).unwrap());
     v.push((
         "resnet_blocks",
         Box::new(blocks),
@@ -380,17 +386,17 @@ fn layer_cases(rng: &mut Rng) -> Vec<LayerCase> {
     for (name, cfg) in [
         (
             "transformer_encoder_post_norm_relu",
-            TransformerLayerConfig::new(8, 2).with_dim_feedforward(16),
+            TransformerEncoderLayerConfig::new(8, 2).with_dim_feedforward(16),
         ),
         (
             "transformer_encoder_pre_norm_gelu",
-            TransformerLayerConfig::new(8, 4)
+            TransformerEncoderLayerConfig::new(8, 4)
                 .with_dim_feedforward(12)
                 .with_activation(Activation::Gelu)
                 .with_norm_first(true),
         ),
     ] {
-        let layer = TransformerEncoderLayer::<f32>::new(cfg, rng);
+        let layer = cfg.init::<f32>(rng).unwrap();
         layer.eval();
         let ins = vec![normal(&[2, 5, 8], rng)];
         let outs = vec![layer.forward(&c(&ins[0]), None, None).value()];
@@ -399,17 +405,17 @@ fn layer_cases(rng: &mut Rng) -> Vec<LayerCase> {
     for (name, cfg) in [
         (
             "transformer_decoder_post_norm",
-            TransformerLayerConfig::new(8, 2).with_dim_feedforward(16),
+            TransformerDecoderLayerConfig::new(8, 2).with_dim_feedforward(16),
         ),
         (
             "transformer_decoder_pre_norm_gelu",
-            TransformerLayerConfig::new(8, 2)
+            TransformerDecoderLayerConfig::new(8, 2)
                 .with_dim_feedforward(16)
                 .with_activation(Activation::Gelu)
                 .with_norm_first(true),
         ),
     ] {
-        let layer = TransformerDecoderLayer::<f32>::new(cfg, rng);
+        let layer = cfg.init::<f32>(rng).unwrap();
         layer.eval();
         let ins = vec![normal(&[2, 4, 8], rng), normal(&[2, 6, 8], rng)];
         let outs = vec![layer
@@ -623,13 +629,14 @@ fn traced_cases(rng: &mut Rng) -> Vec<TracedCase> {
         }));
     }
     let (vocab, len, d) = (5, 4, 8);
-    let cfg = TransformerLayerConfig::new(d, 2)
-        .with_dim_feedforward(16)
-        .with_dropout(0.0);
     let reverser = Reverser {
         embed: LinearConfig::new(vocab, d).init(rng).unwrap(),
-        position: nn_attention::PositionalEncoding::new(len, d),
-        encoder: TransformerEncoderLayer::new(cfg, rng),
+        position: PositionalEncodingConfig::new(len, d).init(rng).unwrap(),
+        encoder: TransformerEncoderLayerConfig::new(d, 2)
+            .with_dim_feedforward(16)
+            .with_dropout(0.0)
+            .init(rng)
+            .unwrap(),
         head: LinearConfig::new(d, vocab).init(rng).unwrap(),
     };
     let mut onehot = vec![0f32; 2 * len * vocab];
@@ -677,12 +684,11 @@ fn traced_cases(rng: &mut Rng) -> Vec<TracedCase> {
     ));
     let masked = MaskedAttention {
         attn: MultiHeadAttentionConfig::new(8, 2).init(rng).unwrap(),
-        decoder: TransformerDecoderLayer::new(
-            TransformerLayerConfig::new(8, 2)
-                .with_dim_feedforward(16)
-                .with_dropout(0.0),
-            rng,
-        ),
+        decoder: TransformerDecoderLayerConfig::new(8, 2)
+            .with_dim_feedforward(16)
+            .with_dropout(0.0)
+            .init(rng)
+            .unwrap(),
     };
     v.push(traced_case(
         "attention_masks_causal_padding",

@@ -80,12 +80,10 @@ impl<T: Element> DirectionWeights<T> {
     }
 
     /// PyTorch's default: every tensor uniform in `[−1/√H, 1/√H]`, then the
-    /// options of `init`.
-    ///
-    /// # Panics
-    /// If `input` or `hidden` is 0.
-    #[track_caller]
-    pub fn new(
+    /// options of `init`. Internal: the cell and layer configs' `init` call
+    /// it after checking `input` and `hidden` are at least 1, so their
+    /// errors name the layer the user built.
+    pub(crate) fn new(
         kind: CellKind,
         input: usize,
         hidden: usize,
@@ -93,10 +91,7 @@ impl<T: Element> DirectionWeights<T> {
         init: RecurrentInit,
         rng: &mut Rng,
     ) -> Self {
-        nn_tensor::or_panic(crate::cell::check_sizes(
-            "DirectionWeights::new",
-            &[("input_size", input), ("hidden_size", hidden)],
-        ));
+        debug_assert!(input > 0 && hidden > 0, "sizes checked by the configs");
         let gh = kind.gates() * hidden;
         let k = 1.0 / (hidden as f64).sqrt();
         let weight_ih = Tensor::rand_uniform(&[gh, input], -k, k, rng);

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use mnist_judge as judge;
 use nnkit::generative::{
-    train_two_player_epoch, ConditionalGan, ConditionalGanTrainer, Conditioned, GanConfig,
+    train_two_player_epoch, ConditionalGan, ConditionalGanConfig, ConditionalGanTrainer,
     LabelEncoding, TwoPlayerSchedule,
 };
 use nnkit::prelude::*;
@@ -50,27 +50,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // player reads the digit's learned embedding next to its input.
     let mut rng = Rng::seed_from(seed);
     let leaky = LeakyRelu::new(0.2)?;
-    let net = Sequential::new()
+    let generator = Sequential::new()
         .append(LinearConfig::new(LATENT + EMBED, 256).init(&mut rng)?)
         .append(leaky)
         .append(LinearConfig::new(256, 512).init(&mut rng)?)
         .append(leaky)
         .append(LinearConfig::new(512, 784).init(&mut rng)?)
         .append(Tanh);
-    let embedding = LabelEncoding::Embedding { dim: EMBED };
-    let generator = Conditioned::new(net, 10, embedding, &mut rng)?;
-    let net = Sequential::new()
+    let discriminator = Sequential::new()
         .append(LinearConfig::new(784 + EMBED, 512).init(&mut rng)?)
         .append(leaky)
         .append(LinearConfig::new(512, 256).init(&mut rng)?)
         .append(leaky)
         .append(LinearConfig::new(256, 1).init(&mut rng)?);
-    let discriminator = Conditioned::new(net, 10, embedding, &mut rng)?;
-    let cgan = ConditionalGan::new(
-        GanConfig::new(LATENT).with_label_smoothing(0.9),
-        generator,
-        discriminator,
-    )?;
+    let cgan = ConditionalGanConfig::new(LATENT, 10)
+        .with_label_encoding(LabelEncoding::Embedding { dim: EMBED })
+        .with_label_smoothing(0.9)
+        .init(generator, discriminator, &mut rng)?;
     // The GAN recipe's optimisers, one per player.
     let adam = AdamConfig::new(2e-4).with_betas(0.5, 0.999);
     let generator_optimizer = adam.init(cgan.generator.named_parameters())?;

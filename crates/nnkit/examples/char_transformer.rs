@@ -14,7 +14,8 @@ mod common;
 use std::time::Instant;
 
 use nnkit::attention::{
-    LearnedPositionEmbedding, Mask, TransformerEncoder, TransformerLayerConfig,
+    LearnedPositionEmbedding, LearnedPositionEmbeddingConfig, Mask, TransformerEncoder,
+    TransformerEncoderConfig, TransformerEncoderLayerConfig,
 };
 use nnkit::optim::{clip_grad_norm, AdamWConfig};
 use nnkit::prelude::*;
@@ -40,20 +41,28 @@ struct CharModel {
 }
 
 impl CharModel {
-    fn new(vocab: usize, d: usize, heads: usize, layers: usize, rng: &mut Rng) -> Self {
-        let config = TransformerLayerConfig::new(d, heads)
+    fn new(
+        vocab: usize,
+        d: usize,
+        heads: usize,
+        layers: usize,
+        rng: &mut Rng,
+    ) -> Result<Self, TensorError> {
+        let layer = TransformerEncoderLayerConfig::new(d, heads)
             .with_dim_feedforward(4 * d)
             .with_dropout(0.0)
             .with_norm_first(true);
         let bound = 1.0 / (d as f64).sqrt();
-        CharModel {
+        Ok(CharModel {
             embed: Parameter::new(Tensor::rand_normal(&[vocab, d], 0.0, 0.02, rng)),
-            positions: LearnedPositionEmbedding::new(CONTEXT, d, rng),
+            positions: LearnedPositionEmbeddingConfig::new(CONTEXT, d).init(rng)?,
             // Pre-norm layers need the final LayerNorm.
-            blocks: TransformerEncoder::new(config, layers, true, rng),
+            blocks: TransformerEncoderConfig::new(layer, layers)
+                .with_final_norm(true)
+                .init(rng)?,
             head_w: Parameter::new(Tensor::rand_uniform(&[vocab, d], -bound, bound, rng)),
             head_b: Parameter::new(Tensor::zeros(&[vocab])),
-        }
+        })
     }
 
     /// Next-character logits `[n·L, vocab]` for `n` windows of `L` tokens.
@@ -162,7 +171,7 @@ fn main() {
     );
 
     let mut rng = Rng::seed_from(seed);
-    let model = CharModel::new(chars.len(), 128, 4, 2, &mut rng);
+    let model = CharModel::new(chars.len(), 128, 4, 2, &mut rng).expect("valid model sizes");
     let params = model.named_parameters();
     let base_lr = 3e-3;
     let mut opt = AdamWConfig::new(base_lr)

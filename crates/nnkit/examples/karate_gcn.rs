@@ -21,7 +21,9 @@ mod common;
 use std::time::Instant;
 
 use nnkit::graph::datasets::karate_club;
-use nnkit::graph::{global_mean_pool, Csr, Edges, GcnConv, GcnConvConfig, SageConv};
+use nnkit::graph::{
+    global_mean_pool, Csr, Edges, GcnConv, GcnConvConfig, SageConv, SageConvConfig,
+};
 use nnkit::layers::{Forward, Linear, LinearConfig, Module};
 use nnkit::optim::AdamConfig;
 use nnkit::prelude::*;
@@ -132,8 +134,10 @@ impl Sage {
 /// Trains on batches of fresh random graphs; returns held-out accuracy.
 fn graph_classification(steps: usize, hidden: usize, rng: &mut Rng) -> f64 {
     let model = Sage {
-        layer1: SageConv::new(1, hidden, rng).expect("sizes > 0"),
-        layer2: SageConv::new(hidden, hidden, rng).expect("sizes > 0"),
+        layer1: SageConvConfig::new(1, hidden).init(rng).expect("sizes > 0"),
+        layer2: SageConvConfig::new(hidden, hidden)
+            .init(rng)
+            .expect("sizes > 0"),
         head: LinearConfig::new(hidden, 3).init(rng).expect("sizes > 0"),
     };
     let mut opt = AdamConfig::new(0.01)

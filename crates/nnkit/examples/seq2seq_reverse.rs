@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use nnkit::attention::{Mask, Seq2SeqTransformer, TransformerLayerConfig};
+use nnkit::attention::{Mask, Seq2SeqTransformer, Seq2SeqTransformerConfig, TransformerConfig};
 use nnkit::optim::{clip_grad_norm, AdamConfig};
 use nnkit::prelude::*;
 use nnkit::train::{figures, Progress};
@@ -114,14 +114,19 @@ fn main() {
 
     // Small enough to train in a couple of minutes on one core, large enough
     // that attention, not memorisation, does the work.
-    let config = TransformerLayerConfig::new(64, 4)
+    let config = TransformerConfig::new(64, 4)
+        .with_num_encoder_layers(2)
+        .with_num_decoder_layers(2)
         .with_dim_feedforward(128)
         .with_dropout(0.0);
-    let model = Seq2SeqTransformer::<f32>::new(config, 2, 2, VOCAB, VOCAB, MAX_LEN + 2, &mut rng);
+    let model = Seq2SeqTransformerConfig::new(config, VOCAB, VOCAB)
+        .with_max_len(MAX_LEN + 2)
+        .init::<f32>(&mut rng)
+        .expect("valid model sizes");
     // The model scales embeddings by √E; drawn from N(0, 1) they would then
     // drown the ±1 sinusoidal positions, and reversal is all about position.
     // Draw them from N(0, 1/E) instead, as Vaswani et al. do.
-    let shrink = 1.0 / (config.d_model as f32).sqrt();
+    let shrink = 1.0 / (config.options.d_model as f32).sqrt();
     for table in [&model.src_embed, &model.tgt_embed] {
         table.update(|v| *v = v.mul_scalar(shrink));
     }

@@ -194,10 +194,10 @@ pub mod prelude {
     // Convolution and pooling.
     pub use nn_conv::{
         conv_output_size, pool_output_size, AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d,
-        AvgPool2dConfig, AvgPoolOptions, BasicBlock, BatchNorm2d, BatchNorm2dConfig, BlockConfig,
-        Bottleneck, Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, ConvTranspose2d,
-        ConvTranspose2dConfig, LeNet5, LeNet5Config, MaxPool1d, MaxPool1dConfig, MaxPool2d,
-        MaxPool2dConfig, MaxPoolOptions, ResNet, ResNetConfig,
+        AvgPool2dConfig, AvgPoolOptions, BasicBlock, BasicBlockConfig, BatchNorm2d,
+        BatchNorm2dConfig, BlockKind, Bottleneck, BottleneckConfig, Conv1d, Conv1dConfig, Conv2d,
+        Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, LeNet5, LeNet5Config, MaxPool1d,
+        MaxPool1dConfig, MaxPool2d, MaxPool2dConfig, MaxPoolOptions, ResNet, ResNetConfig,
     };
 
     // Recurrent networks.
@@ -210,22 +210,25 @@ pub mod prelude {
 
     // Attention and Transformers.
     pub use nn_attention::{
-        scaled_dot_product_attention, AdditiveAttention, LearnedPositionEmbedding, Mask,
-        MultiHeadAttention, MultiHeadAttentionConfig, PositionalEncoding, Seq2SeqTransformer,
-        Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
-        TransformerEncoderLayer, TransformerLayerConfig,
+        scaled_dot_product_attention, AdditiveAttention, AdditiveAttentionConfig, BilinearScore,
+        BilinearScoreConfig, LearnedPositionEmbedding, LearnedPositionEmbeddingConfig, Mask,
+        MultiHeadAttention, MultiHeadAttentionConfig, PositionalEncoding, PositionalEncodingConfig,
+        Seq2SeqTransformer, Seq2SeqTransformerConfig, Transformer, TransformerConfig,
+        TransformerDecoder, TransformerDecoderConfig, TransformerDecoderLayer,
+        TransformerDecoderLayerConfig, TransformerEncoder, TransformerEncoderConfig,
+        TransformerEncoderLayer, TransformerEncoderLayerConfig,
     };
 
     // Generative models.
     pub use nn_generative::{
-        train_two_player_epoch, Autoencoder, AutoencoderConfig, ConditionalGan, Conditioned,
-        Corruption, Gan, GanConfig, GanTrainer, LabelEncoding, ReconstructionLoss,
-        TwoPlayerSchedule, Vae, VaeConfig,
+        train_two_player_epoch, Autoencoder, AutoencoderConfig, ConditionalGan,
+        ConditionalGanConfig, Conditioned, ConditionedConfig, Corruption, Gan, GanConfig,
+        GanTrainer, LabelEncoding, ReconstructionLoss, TwoPlayerSchedule, Vae, VaeConfig,
     };
 
     // Graph networks.
     pub use nn_graph::{
-        global_mean_pool, Csr, Edges, GcnConv, GcnConvConfig, GraphBatch, SageConv,
+        global_mean_pool, Csr, Edges, GcnConv, GcnConvConfig, GraphBatch, SageConv, SageConvConfig,
     };
 
     // Data.

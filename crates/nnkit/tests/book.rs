@@ -11,7 +11,7 @@
 //! convolution and the library's cross-correlation).
 
 use nnkit::autograd::{MseLoss, Reduction, SquaredLoss, Var};
-use nnkit::conv::layers::{BlockConfig, Conv2dConfig};
+use nnkit::conv::layers::{BasicBlockConfig, Conv2dConfig};
 use nnkit::conv::{conv1d, conv2d, conv_output_size, convolve2d, ConvOptions};
 use nnkit::layers::{summary, Forward, Module, Sequential};
 use nnkit::optim::SgdConfig;
@@ -207,7 +207,7 @@ fn gradient_descent_sgd_and_mini_batch_steps() {
 #[test]
 fn residual_block_with_a_zero_branch_is_the_identity() {
     let mut rng = Rng::seed_from(7);
-    let block = BlockConfig::new(4, 4, 1).basic::<f64>(&mut rng).unwrap();
+    let block = BasicBlockConfig::new(4, 4).init::<f64>(&mut rng).unwrap();
     block
         .conv2
         .weight

@@ -2,9 +2,9 @@
 //! learning, mask semantics, position embeddings, errors.
 
 use nn_attention::{
-    hard_attention, key_value_attention, BilinearScore, DecoderLayerCache, DecoderMasks,
-    HardChoice, LearnedPositionEmbedding, Mask, Module, MultiHeadAttentionConfig,
-    Seq2SeqTransformer, TransformerDecoderLayer, TransformerLayerConfig,
+    hard_attention, key_value_attention, BilinearScoreConfig, DecoderLayerCache, DecoderMasks,
+    HardChoice, LearnedPositionEmbeddingConfig, Mask, Module, MultiHeadAttentionConfig,
+    Seq2SeqTransformerConfig, TransformerConfig, TransformerDecoderLayerConfig,
 };
 use nn_autograd::Var;
 use nn_tensor::{Rng, Tensor};
@@ -13,11 +13,12 @@ use nn_tensor::{Rng, Tensor};
 fn decoder_step_with_kv_cache_equals_full_causal_forward() {
     for norm_first in [false, true] {
         let mut rng = Rng::seed_from(21);
-        let cfg = TransformerLayerConfig::new(6, 3)
+        let layer = TransformerDecoderLayerConfig::new(6, 3)
             .with_dim_feedforward(10)
             .with_dropout(0.0)
-            .with_norm_first(norm_first);
-        let layer = TransformerDecoderLayer::<f64>::new(cfg, &mut rng);
+            .with_norm_first(norm_first)
+            .init::<f64>(&mut rng)
+            .unwrap();
         let (n, t, s) = (2, 5, 4);
         let tgt = Tensor::<f64>::rand_normal(&[n, t, 6], 0.0, 1.0, &mut rng);
         let memory = Var::constant(Tensor::rand_normal(&[n, s, 6], 0.0, 1.0, &mut rng));
@@ -48,10 +49,15 @@ fn decoder_step_with_kv_cache_equals_full_causal_forward() {
 #[test]
 fn greedy_decoding_with_cache_matches_recomputing_the_prefix() {
     let mut rng = Rng::seed_from(4);
-    let cfg = TransformerLayerConfig::new(8, 2)
+    let cfg = TransformerConfig::new(8, 2)
+        .with_num_encoder_layers(2)
+        .with_num_decoder_layers(2)
         .with_dim_feedforward(16)
         .with_dropout(0.0);
-    let model = Seq2SeqTransformer::<f64>::new(cfg, 2, 2, 7, 7, 16, &mut rng);
+    let model = Seq2SeqTransformerConfig::new(cfg, 7, 7)
+        .with_max_len(16)
+        .init::<f64>(&mut rng)
+        .unwrap();
     model.eval();
     let (n, bos, steps) = (3, 0, 6);
     let src: Vec<usize> = (0..n * 5).map(|i| 1 + (i * 3) % 6).collect();
@@ -82,7 +88,9 @@ fn greedy_decoding_with_cache_matches_recomputing_the_prefix() {
 fn hard_attention_learns_with_the_straight_through_estimator() {
     let mut rng = Rng::seed_from(7);
     let (n, s, d) = (64, 4, 6);
-    let score = BilinearScore::<f64>::new(d, d, &mut rng);
+    let score = BilinearScoreConfig::new(d, d)
+        .init::<f64>(&mut rng)
+        .unwrap();
     let batch = |rng: &mut Rng| {
         let keys = Tensor::<f64>::rand_normal(&[n, s, d], 0.0, 1.0, rng);
         let values = Tensor::<f64>::rand_normal(&[n, s, 2], 0.0, 1.0, rng);
@@ -192,7 +200,9 @@ fn key_value_attention_looks_up_by_key_and_sums_values() {
 #[test]
 fn learned_positions_train_only_the_rows_used() {
     let mut rng = Rng::seed_from(2);
-    let pos = LearnedPositionEmbedding::<f64>::new(10, 4, &mut rng);
+    let pos = LearnedPositionEmbeddingConfig::new(10, 4)
+        .init::<f64>(&mut rng)
+        .unwrap();
     let x = Var::constant(Tensor::zeros(&[2, 3, 4]));
     let y = pos.try_forward(&x, 5).unwrap();
     assert_eq!(

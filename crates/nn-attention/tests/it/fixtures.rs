@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 
 use common::{cases, compare, Case};
 use nn_attention::{
-    scaled_dot_product_attention_with, sinusoidal_encoding, Activation, AdditiveAttention,
-    DecoderMasks, Mask, Module, MultiHeadAttentionConfig, SdpaOptions, TransformerDecoderLayer,
-    TransformerEncoderLayer, TransformerLayerConfig,
+    scaled_dot_product_attention_with, sinusoidal_encoding, Activation, AdditiveAttentionConfig,
+    DecoderMasks, Mask, Module, MultiHeadAttentionConfig, SdpaOptions,
+    TransformerDecoderLayerConfig, TransformerEncoderLayerConfig,
 };
 use nn_autograd::{Parameter, Var};
 use nn_tensor::{Element, Rng};
@@ -127,7 +127,9 @@ fn multihead_attention_fixtures() {
 fn additive<T: Element>(c: &Case, tol: f64) {
     let mut leaves = BTreeMap::new();
     let (dq, dk) = (c.inputs["query"].0[1], c.inputs["keys"].0[2]);
-    let m = AdditiveAttention::<T>::new(dq, dk, c.usize("attention_dim"), &mut Rng::seed_from(0));
+    let m = AdditiveAttentionConfig::new(dq, dk, c.usize("attention_dim"))
+        .init::<T>(&mut Rng::seed_from(0))
+        .unwrap();
     load(c, m.named_parameters(), &mut leaves);
     let q = leaf::<T>(c, "query", &mut leaves);
     let k = leaf(c, "keys", &mut leaves);
@@ -148,14 +150,14 @@ fn additive_attention_fixtures() {
     both("additive_attention", additive::<f64>, additive::<f32>);
 }
 
-fn layer_config(c: &Case) -> TransformerLayerConfig {
+fn layer_config(c: &Case) -> TransformerEncoderLayerConfig {
     let act = match c.params["activation"].as_str() {
         Some("relu") => Activation::Relu,
         Some("gelu") => Activation::Gelu,
         other => panic!("{}: activation {other:?}", c.name),
     };
     assert!(c.bool("batch_first"));
-    TransformerLayerConfig::new(c.usize("d_model"), c.usize("nhead"))
+    TransformerEncoderLayerConfig::new(c.usize("d_model"), c.usize("nhead"))
         .with_dim_feedforward(c.usize("dim_feedforward"))
         .with_dropout(c.f64("dropout"))
         .with_activation(act)
@@ -165,7 +167,7 @@ fn layer_config(c: &Case) -> TransformerLayerConfig {
 
 fn encoder<T: Element>(c: &Case, tol: f64) {
     let mut leaves = BTreeMap::new();
-    let layer = TransformerEncoderLayer::<T>::new(layer_config(c), &mut Rng::seed_from(0));
+    let layer = layer_config(c).init::<T>(&mut Rng::seed_from(0)).unwrap();
     layer.eval();
     load(c, layer.named_parameters(), &mut leaves);
     let src = leaf::<T>(c, "src", &mut leaves);
@@ -182,7 +184,10 @@ fn transformer_encoder_layer_fixtures() {
 
 fn decoder<T: Element>(c: &Case, tol: f64) {
     let mut leaves = BTreeMap::new();
-    let layer = TransformerDecoderLayer::<T>::new(layer_config(c), &mut Rng::seed_from(0));
+    let options = layer_config(c).options;
+    let layer = TransformerDecoderLayerConfig { options }
+        .init::<T>(&mut Rng::seed_from(0))
+        .unwrap();
     layer.eval();
     load(c, layer.named_parameters(), &mut leaves);
     let tgt = leaf::<T>(c, "tgt", &mut leaves);

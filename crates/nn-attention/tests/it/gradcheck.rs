@@ -2,9 +2,9 @@
 //! random shapes, masks and settings.
 
 use nn_attention::{
-    scaled_dot_product_attention, soft_attention, Activation, AdditiveAttention, BilinearScore,
-    DecoderMasks, Mask, Module, MultiHeadAttentionConfig, TransformerDecoderLayer,
-    TransformerEncoderLayer, TransformerLayerConfig,
+    scaled_dot_product_attention, soft_attention, Activation, AdditiveAttentionConfig,
+    BilinearScoreConfig, DecoderMasks, Mask, Module, MultiHeadAttentionConfig,
+    TransformerDecoderLayerConfig, TransformerEncoderLayerConfig,
 };
 use nn_autograd::gradcheck::{check_gradients, GradCheckConfig};
 use nn_autograd::{Parameter, Var};
@@ -99,8 +99,8 @@ proptest! {
     fn additive_and_bilinear_gradients(n in 1usize..3, s in 1usize..4, seed in any::<u64>()) {
         let mut rng = Rng::seed_from(seed);
         let mask = random_padding(n, s, &mut rng);
-        let add = AdditiveAttention::<f64>::new(3, 2, 4, &mut rng);
-        let bil = BilinearScore::<f64>::new(3, 2, &mut rng);
+        let add = AdditiveAttentionConfig::new(3, 2, 4).init::<f64>(&mut rng).unwrap();
+        let bil = BilinearScoreConfig::new(3, 2).init::<f64>(&mut rng).unwrap();
         let inputs = vec![normal(&[n, 3], &mut rng), normal(&[n, s, 2], &mut rng), normal(&[n, s, 2], &mut rng)];
         let r = check_gradients(|v| add.try_forward(&v[0], &v[1], &v[2], Some(&mask)).unwrap().0, &inputs, cfg());
         prop_assert!(r.passed, "additive: {r}");
@@ -116,10 +116,10 @@ proptest! {
                                    l in 1usize..4, seed in any::<u64>()) {
         let mut rng = Rng::seed_from(seed);
         let act = if gelu { Activation::Gelu } else { Activation::Relu };
-        let c = TransformerLayerConfig::new(4, 2).with_dim_feedforward(6).with_dropout(0.0)
+        let c = TransformerEncoderLayerConfig::new(4, 2).with_dim_feedforward(6).with_dropout(0.0)
             .with_activation(act).with_norm_first(norm_first);
-        let enc = TransformerEncoderLayer::<f64>::new(c, &mut rng);
-        let dec = TransformerDecoderLayer::<f64>::new(c, &mut rng);
+        let enc = c.init::<f64>(&mut rng).unwrap();
+        let dec = TransformerDecoderLayerConfig { options: c.options }.init::<f64>(&mut rng).unwrap();
         let mask = Mask::causal(l);
         let mpad = random_padding(2, 3, &mut rng);
         let inputs = vec![normal(&[2, l, 4], &mut rng), normal(&[2, 3, 4], &mut rng)];

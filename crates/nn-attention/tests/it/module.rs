@@ -1,8 +1,8 @@
 //! The attention layers as nn-layers `Module`s: names, counts, modes, saving.
 
 use nn_attention::{
-    DecoderMasks, Mask, Module, MultiHeadAttentionConfig, Seq2SeqTransformer, Transformer,
-    TransformerLayerConfig,
+    DecoderMasks, Mask, Module, MultiHeadAttentionConfig, Seq2SeqTransformerConfig, Transformer,
+    TransformerConfig,
 };
 use nn_autograd::Var;
 use nn_layers::serialize::{load, save};
@@ -45,8 +45,12 @@ fn multihead_attention_counts_like_pytorch() {
 
 #[test]
 fn transformer_names_follow_pytorch_state_dict() {
-    let cfg = TransformerLayerConfig::new(8, 2).with_dim_feedforward(16);
-    let model = Transformer::<f32>::new(cfg, 2, 1, &mut Rng::seed_from(1));
+    let cfg = TransformerConfig::new(8, 2).with_dim_feedforward(16);
+    let model = cfg
+        .with_num_encoder_layers(2)
+        .with_num_decoder_layers(1)
+        .init::<f32>(&mut Rng::seed_from(1))
+        .unwrap();
     let names: Vec<String> = model.state_dict().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names[0], "encoder.layers.0.self_attn.in_proj_weight");
     assert!(names.contains(&"encoder.layers.1.linear2.bias".to_string()));
@@ -59,7 +63,14 @@ fn transformer_names_follow_pytorch_state_dict() {
     let enc = 4 * (e * e + e) + 2 * e * f + f + e + 4 * e;
     let dec = 8 * (e * e + e) + 2 * e * f + f + e + 6 * e;
     assert_eq!(model.num_parameters(), 2 * enc + dec + 4 * e);
-    let s2s = Seq2SeqTransformer::<f32>::new(cfg, 1, 1, 5, 7, 10, &mut Rng::seed_from(2));
+    let s2s = Seq2SeqTransformerConfig::new(
+        cfg.with_num_encoder_layers(1).with_num_decoder_layers(1),
+        5,
+        7,
+    )
+    .with_max_len(10)
+    .init::<f32>(&mut Rng::seed_from(2))
+    .unwrap();
     let names: Vec<String> = s2s.named_parameters().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names[..2], ["src_embed.weight", "tgt_embed.weight"]);
     assert_eq!(
@@ -73,8 +84,12 @@ fn transformer_names_follow_pytorch_state_dict() {
 /// output still call them by their PyTorch names.
 #[test]
 fn stacks_keep_their_own_names() {
-    let cfg = TransformerLayerConfig::new(8, 2).with_dim_feedforward(16);
-    let model = Transformer::<f32>::new(cfg, 1, 1, &mut Rng::seed_from(3));
+    let cfg = TransformerConfig::new(8, 2).with_dim_feedforward(16);
+    let model = cfg
+        .with_num_encoder_layers(1)
+        .with_num_decoder_layers(1)
+        .init::<f32>(&mut Rng::seed_from(3))
+        .unwrap();
     let mut children = Vec::new();
     model.visit_children(&mut |n, m| children.push((n.to_string(), m.type_name())));
     assert_eq!(
@@ -90,9 +105,19 @@ fn stacks_keep_their_own_names() {
 
 #[test]
 fn eval_turns_off_every_dropout_inside() {
-    let cfg = TransformerLayerConfig::new(8, 2).with_dim_feedforward(16);
-    let noisy = Transformer::<f64>::new(cfg.with_dropout(0.3), 2, 2, &mut Rng::seed_from(3));
-    let clean = Transformer::<f64>::new(cfg.with_dropout(0.0), 2, 2, &mut Rng::seed_from(4));
+    let cfg = TransformerConfig::new(8, 2).with_dim_feedforward(16);
+    let noisy = cfg
+        .with_dropout(0.3)
+        .with_num_encoder_layers(2)
+        .with_num_decoder_layers(2)
+        .init::<f64>(&mut Rng::seed_from(3))
+        .unwrap();
+    let clean = cfg
+        .with_dropout(0.0)
+        .with_num_encoder_layers(2)
+        .with_num_decoder_layers(2)
+        .init::<f64>(&mut Rng::seed_from(4))
+        .unwrap();
     for ((a, pa), (b, pb)) in clean
         .named_parameters()
         .iter()
@@ -131,11 +156,19 @@ fn eval_turns_off_every_dropout_inside() {
 
 #[test]
 fn saved_transformer_loads_strictly_into_a_fresh_model() {
-    let cfg = TransformerLayerConfig::new(8, 2)
+    let cfg = TransformerConfig::new(8, 2)
         .with_dim_feedforward(16)
         .with_norm_first(true);
-    let original = Transformer::<f64>::new(cfg, 2, 2, &mut Rng::seed_from(6));
-    let fresh = Transformer::<f64>::new(cfg, 2, 2, &mut Rng::seed_from(7));
+    let original = cfg
+        .with_num_encoder_layers(2)
+        .with_num_decoder_layers(2)
+        .init::<f64>(&mut Rng::seed_from(6))
+        .unwrap();
+    let fresh = cfg
+        .with_num_encoder_layers(2)
+        .with_num_decoder_layers(2)
+        .init::<f64>(&mut Rng::seed_from(7))
+        .unwrap();
     original.eval();
     fresh.eval();
     let mut rng = Rng::seed_from(8);

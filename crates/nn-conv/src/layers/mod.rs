@@ -19,6 +19,6 @@ pub use pool::{
     MaxPool2dConfig, MaxPoolConfig,
 };
 pub use resnet::{
-    BasicBlock, BlockConfig, BlockKind, Bottleneck, Projection, ResNet, ResNetConfig,
-    ResidualBlock, Stem,
+    BasicBlock, BasicBlockConfig, BlockKind, BlockOptions, Bottleneck, BottleneckConfig,
+    Projection, ResNet, ResNetConfig, ResidualBlock, Stem,
 };

@@ -33,15 +33,17 @@ impl<T: Element> Forward<T> for Projection<T> {
     }
 }
 
-/// Settings shared by both block kinds.
+/// Settings shared by both block kinds: what [`BasicBlockConfig`] and
+/// [`BottleneckConfig`] hold (set them through those configs' `with_*`
+/// methods).
 #[derive(Clone, Debug, PartialEq)]
-pub struct BlockConfig {
+pub struct BlockOptions {
     /// Input channels.
     pub in_channels: usize,
     /// Channels of the inner 3×3 convolution (a basic block's output; a
     /// bottleneck outputs `4 ×` this).
     pub channels: usize,
-    /// Stride of the block's 3×3 convolution (and of its projection).
+    /// Stride of the block's 3×3 convolution (and of its projection); default 1.
     pub stride: usize,
     /// `Some(true)` forces a projection shortcut, `Some(false)` an identity
     /// (an error if the shapes differ); `None` (default) picks a projection
@@ -53,32 +55,152 @@ pub struct BlockConfig {
     pub initializer: Initializer,
 }
 
-impl BlockConfig {
-    /// A block from `in_channels` with `channels` inner channels and a stride.
-    pub fn new(in_channels: usize, channels: usize, stride: usize) -> Self {
-        BlockConfig {
+/// The `with_*` setters of the block configs (they hold a [`BlockOptions`]
+/// in their `options` field).
+macro_rules! block_option_setters {
+    () => {
+        /// With a stride of the 3×3 convolution and of the projection (default 1).
+        pub fn with_stride(mut self, stride: usize) -> Self {
+            self.options.stride = stride;
+            self
+        }
+        /// Forces a projection (`true`) or an identity (`false`) shortcut.
+        pub fn with_projection(mut self, projection: bool) -> Self {
+            self.options.projection = Some(projection);
+            self
+        }
+        /// With batch norms built like `bn` (eps, momentum).
+        pub fn with_batch_norm(mut self, bn: BatchNormConfig) -> Self {
+            self.options.batch_norm = bn;
+            self
+        }
+        /// With another convolution initialiser.
+        pub fn with_initializer(mut self, init: Initializer) -> Self {
+            self.options.initializer = init;
+            self
+        }
+    };
+}
+
+/// How to build a [`BasicBlock`] (torchvision's `BasicBlock(inplanes,
+/// planes, stride=1)`): two 3×3 convolutions, output `channels`.
+///
+/// ```
+/// use nn_conv::layers::BasicBlockConfig;
+/// use nn_layers::prelude::*;
+/// let block = BasicBlockConfig::new(16, 32)
+///     .with_stride(2)
+///     .init::<f32>(&mut Rng::seed_from(0))?;
+/// let y = block.forward(&Var::constant(Tensor::ones(&[2, 16, 8, 8])));
+/// assert_eq!(y.shape(), &[2, 32, 4, 4]);
+///
+/// let err = BasicBlockConfig::new(16, 32).with_projection(false).init::<f32>(&mut Rng::seed_from(0));
+/// assert!(err.err().unwrap().to_string().starts_with("BasicBlock: an identity shortcut needs"));
+/// # Ok::<(), nn_tensor::TensorError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct BasicBlockConfig {
+    /// The settings.
+    pub options: BlockOptions,
+}
+
+impl BasicBlockConfig {
+    /// A block from `in_channels` to `channels`, stride 1.
+    pub fn new(in_channels: usize, channels: usize) -> Self {
+        BasicBlockConfig {
+            options: BlockOptions::new(in_channels, channels),
+        }
+    }
+
+    block_option_setters!();
+
+    /// The block, its weights drawn from `rng` (`conv1`, `bn1`, `conv2`,
+    /// `bn2`, then the projection's).
+    ///
+    /// # Errors
+    /// If a size or the stride is 0, or an identity shortcut is forced
+    /// where the shapes change.
+    pub fn init<T: Element>(&self, rng: &mut Rng) -> Result<BasicBlock<T>> {
+        let o = &self.options;
+        o.validate("BasicBlock")?;
+        let c = o.channels;
+        Ok(BasicBlock {
+            conv1: o.conv(o.in_channels, c, 3, o.stride, rng)?,
+            bn1: o.bn(c, rng)?,
+            conv2: o.conv(c, c, 3, 1, rng)?,
+            bn2: o.bn(c, rng)?,
+            shortcut: o.shortcut("BasicBlock", c, rng)?,
+        })
+    }
+}
+
+/// How to build a [`Bottleneck`] (torchvision's `Bottleneck(inplanes,
+/// planes, stride=1)`): 1×1 down to `channels`, 3×3, 1×1 up to
+/// `4 · channels`.
+///
+/// ```
+/// use nn_conv::layers::BottleneckConfig;
+/// use nn_layers::prelude::*;
+/// let block = BottleneckConfig::new(16, 4).init::<f32>(&mut Rng::seed_from(0))?;
+/// let y = block.forward(&Var::constant(Tensor::ones(&[1, 16, 5, 5])));
+/// assert_eq!(y.shape(), &[1, 16, 5, 5]);
+///
+/// let err = BottleneckConfig::new(16, 0).init::<f32>(&mut Rng::seed_from(0)).err().unwrap();
+/// assert_eq!(
+///     err.to_string(),
+///     "Bottleneck: in_channels = 16, channels = 0 and stride = 1 must be > 0"
+/// );
+/// # Ok::<(), nn_tensor::TensorError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct BottleneckConfig {
+    /// The settings.
+    pub options: BlockOptions,
+}
+
+impl BottleneckConfig {
+    /// A block from `in_channels` through `channels` inner channels to
+    /// `4 · channels`, stride 1.
+    pub fn new(in_channels: usize, channels: usize) -> Self {
+        BottleneckConfig {
+            options: BlockOptions::new(in_channels, channels),
+        }
+    }
+
+    block_option_setters!();
+
+    /// The block, its weights drawn from `rng` (`conv1` .. `bn3`, then the
+    /// projection's).
+    ///
+    /// # Errors
+    /// As [`BasicBlockConfig::init`].
+    pub fn init<T: Element>(&self, rng: &mut Rng) -> Result<Bottleneck<T>> {
+        let o = &self.options;
+        o.validate("Bottleneck")?;
+        let (c, out) = (o.channels, o.channels * Bottleneck::<T>::EXPANSION);
+        Ok(Bottleneck {
+            conv1: o.conv(o.in_channels, c, 1, 1, rng)?,
+            bn1: o.bn(c, rng)?,
+            conv2: o.conv(c, c, 3, o.stride, rng)?,
+            bn2: o.bn(c, rng)?,
+            conv3: o.conv(c, out, 1, 1, rng)?,
+            bn3: o.bn(out, rng)?,
+            shortcut: o.shortcut("Bottleneck", out, rng)?,
+        })
+    }
+}
+
+impl BlockOptions {
+    /// From `in_channels` with `channels` inner channels, stride 1, PyTorch's defaults.
+    pub fn new(in_channels: usize, channels: usize) -> Self {
+        BlockOptions {
             in_channels,
             channels,
-            stride,
+            stride: 1,
             projection: None,
             batch_norm: BatchNormConfig::new(1),
             initializer: Initializer::PYTORCH_DEFAULT,
         }
-    }
-    /// Forces a projection (`true`) or an identity (`false`) shortcut.
-    pub fn with_projection(mut self, projection: bool) -> Self {
-        self.projection = Some(projection);
-        self
-    }
-    /// With batch norms built like `bn` (eps, momentum).
-    pub fn with_batch_norm(mut self, bn: BatchNormConfig) -> Self {
-        self.batch_norm = bn;
-        self
-    }
-    /// With another convolution initialiser.
-    pub fn with_initializer(mut self, init: Initializer) -> Self {
-        self.initializer = init;
-        self
     }
 
     fn conv<T: Element>(
@@ -140,35 +262,6 @@ impl BlockConfig {
         }
         Ok(())
     }
-
-    /// Builds a [`BasicBlock`]: two 3×3 convolutions, output `channels`.
-    pub fn basic<T: Element>(&self, rng: &mut Rng) -> Result<BasicBlock<T>> {
-        self.validate("BasicBlock")?;
-        let c = self.channels;
-        Ok(BasicBlock {
-            conv1: self.conv(self.in_channels, c, 3, self.stride, rng)?,
-            bn1: self.bn(c, rng)?,
-            conv2: self.conv(c, c, 3, 1, rng)?,
-            bn2: self.bn(c, rng)?,
-            shortcut: self.shortcut("BasicBlock", c, rng)?,
-        })
-    }
-
-    /// Builds a [`Bottleneck`]: 1×1 down to `channels`, 3×3, 1×1 up to
-    /// `4 · channels`.
-    pub fn bottleneck<T: Element>(&self, rng: &mut Rng) -> Result<Bottleneck<T>> {
-        self.validate("Bottleneck")?;
-        let (c, out) = (self.channels, self.channels * Bottleneck::<T>::EXPANSION);
-        Ok(Bottleneck {
-            conv1: self.conv(self.in_channels, c, 1, 1, rng)?,
-            bn1: self.bn(c, rng)?,
-            conv2: self.conv(c, c, 3, self.stride, rng)?,
-            bn2: self.bn(c, rng)?,
-            conv3: self.conv(c, out, 1, 1, rng)?,
-            bn3: self.bn(out, rng)?,
-            shortcut: self.shortcut("Bottleneck", out, rng)?,
-        })
-    }
 }
 
 /// The residual block of ResNet-18/34:
@@ -176,9 +269,9 @@ impl BlockConfig {
 /// shortcut is `x` itself or a [`Projection`].
 ///
 /// ```
-/// use nn_conv::layers::BlockConfig;
+/// use nn_conv::layers::BasicBlockConfig;
 /// use nn_layers::prelude::*;
-/// let block = BlockConfig::new(16, 32, 2).basic::<f32>(&mut Rng::seed_from(0)).unwrap();
+/// let block = BasicBlockConfig::new(16, 32).with_stride(2).init::<f32>(&mut Rng::seed_from(0)).unwrap();
 /// let y = block.forward(&Var::constant(Tensor::ones(&[2, 16, 8, 8])));
 /// assert_eq!(y.shape(), &[2, 32, 4, 4]);
 /// assert!(block.named_parameters().iter().any(|(n, _)| n == "shortcut.conv.weight"));
@@ -419,12 +512,19 @@ impl ResNetConfig {
             let mut blocks = Vec::new();
             for b in 0..n {
                 let stride = if i > 0 && b == 0 { 2 } else { 1 };
-                let cfg = BlockConfig::new(cin, c, stride)
-                    .with_batch_norm(self.batch_norm)
-                    .with_initializer(init);
+                let options = BlockOptions {
+                    stride,
+                    batch_norm: self.batch_norm,
+                    initializer: init,
+                    ..BlockOptions::new(cin, c)
+                };
                 let block = match self.block {
-                    BlockKind::Basic => ResidualBlock::Basic(cfg.basic(rng)?),
-                    BlockKind::Bottleneck => ResidualBlock::Bottleneck(cfg.bottleneck(rng)?),
+                    BlockKind::Basic => {
+                        ResidualBlock::Basic(BasicBlockConfig { options }.init(rng)?)
+                    }
+                    BlockKind::Bottleneck => {
+                        ResidualBlock::Bottleneck(BottleneckConfig { options }.init(rng)?)
+                    }
                 };
                 cin = match self.block {
                     BlockKind::Basic => c,
@@ -498,7 +598,7 @@ mod tests {
     #[test]
     fn block_names_and_shortcut_rules() {
         let mut rng = Rng::seed_from(0);
-        let b = BlockConfig::new(8, 8, 1).basic::<f32>(&mut rng).unwrap();
+        let b = BasicBlockConfig::new(8, 8).init::<f32>(&mut rng).unwrap();
         let names: Vec<String> = b.named_parameters().into_iter().map(|(n, _)| n).collect();
         assert_eq!(
             names,
@@ -511,17 +611,17 @@ mod tests {
                 "bn2.bias"
             ]
         );
-        let e = BlockConfig::new(8, 16, 1)
+        let e = BasicBlockConfig::new(8, 16)
             .with_projection(false)
-            .basic::<f32>(&mut rng);
+            .init::<f32>(&mut rng);
         assert!(e
             .err()
             .unwrap()
             .to_string()
             .contains("identity shortcut needs"));
-        let p = BlockConfig::new(8, 8, 1)
+        let p = BottleneckConfig::new(8, 8)
             .with_projection(true)
-            .bottleneck::<f32>(&mut rng)
+            .init::<f32>(&mut rng)
             .unwrap();
         assert!(p
             .named_buffers()
@@ -529,6 +629,15 @@ mod tests {
             .any(|(n, _)| n == "shortcut.bn.running_var"));
         let y = p.forward(Var::constant(Tensor::ones(&[2, 8, 5, 5])));
         assert_eq!(y.shape(), &[2, 32, 5, 5]);
+        let e = BottleneckConfig::new(8, 2)
+            .with_stride(0)
+            .init::<f32>(&mut rng)
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "Bottleneck: in_channels = 8, channels = 2 and stride = 0 must be > 0"
+        );
     }
 
     #[test]

@@ -134,10 +134,11 @@ fn run_residual_block<T: Element>(case: &Value, tol: f64) {
     assert_eq!(usizes(&p["kernel_size"]), [3, 3]);
     assert_eq!(usizes(&p["padding"]), [1, 1]);
     assert!(!p["conv_bias"].as_bool().unwrap());
-    let block = layers::BlockConfig::new(get("in_channels"), get("out_channels"), get("stride"))
+    let block = layers::BasicBlockConfig::new(get("in_channels"), get("out_channels"))
+        .with_stride(get("stride"))
         .with_projection(p["shortcut"] == "projection")
         .with_batch_norm(bn_config(p))
-        .basic::<T>(&mut nn_tensor::Rng::seed_from(0))
+        .init::<T>(&mut nn_tensor::Rng::seed_from(0))
         .unwrap();
     block.set_training(p["training"].as_bool().unwrap());
     check_module(case, tol, &block, "", |x| block.forward(x));

@@ -1,7 +1,7 @@
 //! GANs on toy data: the generated samples move toward the data.
 
 use nn_generative::{
-    train_two_player_epoch, ConditionalGan, ConditionalGanTrainer, Conditioned, GanConfig,
+    train_two_player_epoch, ConditionalGan, ConditionalGanConfig, ConditionalGanTrainer, GanConfig,
     GanTrainer, LabelEncoding, TwoPlayerSchedule,
 };
 use nn_layers::prelude::*;
@@ -139,28 +139,20 @@ fn the_generator_step_leaves_the_discriminator_untouched() {
 fn a_conditional_gan_draws_the_class_it_is_asked_for() {
     // Class 0 lives at −2, class 1 at +2 (1-D data).
     let mut rng = Rng::seed_from(31);
-    let g = Conditioned::new(
-        mlp(&[2 + 2, 32, 1], &mut rng),
-        2,
-        LabelEncoding::OneHot,
-        &mut rng,
-    )
-    .unwrap();
-    let d = Conditioned::new(
-        mlp(&[1 + 3, 32, 1], &mut rng),
-        2,
-        LabelEncoding::Embedding { dim: 3 },
-        &mut rng,
-    )
-    .unwrap();
-    let cgan = ConditionalGan::new(GanConfig::new(2), g, d).unwrap();
+    let g = mlp(&[2 + 3, 32, 1], &mut rng);
+    let d = mlp(&[1 + 3, 32, 1], &mut rng);
+    let cgan = ConditionalGanConfig::new(2, 2)
+        .with_label_encoding(LabelEncoding::Embedding { dim: 3 })
+        .init(g, d, &mut rng)
+        .unwrap();
     let names: Vec<String> = cgan
         .named_parameters()
         .into_iter()
         .map(|(n, _)| n)
         .collect();
     assert!(
-        names.contains(&"discriminator.label_embedding.weight".to_string()),
+        names.contains(&"discriminator.label_embedding.weight".to_string())
+            && names.contains(&"generator.label_embedding.weight".to_string()),
         "{names:?}"
     );
     let class_mean = |cgan: &ConditionalGan<f32, _, _>, y: usize| {

@@ -4,7 +4,7 @@
 
 use nn_autograd::gradcheck::{check_gradients, GradCheckConfig};
 use nn_autograd::Var;
-use nn_graph::{gcn_conv, global_mean_pool, Edges, GraphBatch, SageConv};
+use nn_graph::{gcn_conv, global_mean_pool, Edges, GraphBatch, SageConvConfig};
 use nn_tensor::{Rng, Tensor};
 use proptest::prelude::*;
 
@@ -46,7 +46,7 @@ proptest! {
     fn sage_and_pool_gradients(seed in any::<u64>(), n in 1usize..7, e in 0usize..12, f in 1usize..4) {
         let mut rng = Rng::seed_from(seed);
         let m = random_edges(n, e, &mut rng).mean_aggregation::<f64>();
-        let sage = SageConv::<f64>::new(f, 2, &mut rng).unwrap();
+        let sage = SageConvConfig::new(f, 2).init::<f64>(&mut rng).unwrap();
         let graphs = 1 + rng.below(n);
         let batch = GraphBatch::new(graphs, (0..n).map(|i| i % graphs).collect()).unwrap();
         let pool = batch.mean_pool_matrix::<f64>();

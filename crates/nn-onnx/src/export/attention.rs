@@ -243,7 +243,7 @@ impl Builder {
         x: &Traced,
         masks: AttnMasks<'_>,
     ) -> Result<Traced> {
-        let c = *l.config();
+        let c = *l.options();
         let sa = format!("{prefix}self_attn.");
         let first = c.norm_first;
         let h = self.sublayer(first, &l.norm1, prefix, "norm1", x, |b, z| {
@@ -270,7 +270,7 @@ impl Builder {
         memory: &Traced,
         masks: DecoderMasks<'_>,
     ) -> Result<Traced> {
-        let c = *l.config();
+        let c = *l.options();
         let (sa, ca) = (
             format!("{prefix}self_attn."),
             format!("{prefix}multihead_attn."),

@@ -2,7 +2,10 @@
 //! sequence of digits, and its attention map shows the anti-diagonal it
 //! learned (output position i reads input position L−1−i).
 
-use nnkit::attention::{PositionalEncoding, TransformerEncoderLayer, TransformerLayerConfig};
+use nnkit::attention::{
+    PositionalEncoding, PositionalEncodingConfig, TransformerEncoderLayer,
+    TransformerEncoderLayerConfig,
+};
 use nnkit::data::TensorDataset;
 use nnkit::layers::Linear;
 use nnkit::optim::AdamConfig;
@@ -44,13 +47,13 @@ struct Reverser {
 
 impl Reverser {
     fn new(rng: &mut Rng) -> Res<Self> {
-        let cfg = TransformerLayerConfig::new(D_MODEL, 4)
-            .with_dim_feedforward(64)
-            .with_dropout(0.0);
         Ok(Reverser {
             embed: LinearConfig::new(VOCAB, D_MODEL).init(rng)?,
-            position: PositionalEncoding::new(LEN, D_MODEL),
-            encoder: TransformerEncoderLayer::new(cfg, rng),
+            position: PositionalEncodingConfig::new(LEN, D_MODEL).init(rng)?,
+            encoder: TransformerEncoderLayerConfig::new(D_MODEL, 4)
+                .with_dim_feedforward(64)
+                .with_dropout(0.0)
+                .init(rng)?,
             head: LinearConfig::new(D_MODEL, VOCAB).init(rng)?,
         })
     }

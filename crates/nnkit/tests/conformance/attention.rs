@@ -8,7 +8,7 @@
 use nnkit::attention::{
     additive_scores, scaled_dot_product_attention_with, sinusoidal_encoding, soft_attention,
     Activation, DecoderMasks, Mask, Module, MultiHeadAttentionConfig, SdpaOptions,
-    TransformerDecoderLayer, TransformerEncoderLayer, TransformerLayerConfig, Weights,
+    TransformerDecoderLayerConfig, TransformerEncoderLayerConfig, TransformerLayerOptions, Weights,
 };
 use nnkit::autograd::Var;
 use nnkit::tensor::{Element, Rng};
@@ -116,7 +116,7 @@ fn additive_attention<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> 
     Ok(outs)
 }
 
-fn layer_config<T: Element>(c: &Ctx<'_, T>) -> Result<TransformerLayerConfig, String> {
+fn layer_config<T: Element>(c: &Ctx<'_, T>) -> Result<TransformerLayerOptions, String> {
     let activation = match c.param_str("activation")? {
         "relu" => Activation::Relu,
         "gelu" => Activation::Gelu,
@@ -126,17 +126,21 @@ fn layer_config<T: Element>(c: &Ctx<'_, T>) -> Result<TransformerLayerConfig, St
         return Err("only batch_first layers are implemented".into());
     }
     Ok(
-        TransformerLayerConfig::new(c.param_usize("d_model")?, c.param_usize("nhead")?)
+        TransformerEncoderLayerConfig::new(c.param_usize("d_model")?, c.param_usize("nhead")?)
             .with_dim_feedforward(c.param_usize("dim_feedforward")?)
             .with_dropout(c.param_f("dropout")?.to_f64_lossless())
             .with_activation(activation)
             .with_layer_norm_eps(c.param_f("layer_norm_eps")?.to_f64_lossless())
-            .with_norm_first(c.param_bool("norm_first")?),
+            .with_norm_first(c.param_bool("norm_first")?)
+            .options,
     )
 }
 
 fn transformer_encoder_layer<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
-    let layer = TransformerEncoderLayer::<T>::new(layer_config(c)?, &mut Rng::seed_from(0));
+    let options = layer_config(c)?;
+    let layer = TransformerEncoderLayerConfig { options }
+        .init::<T>(&mut Rng::seed_from(0))
+        .map_err(|e| e.to_string())?;
     layer.eval();
     let (sm, kpm) = (mask(c, "src_mask")?, mask(c, "src_key_padding_mask")?);
     if c.param_bool("causal")? != sm.is_some() {
@@ -149,7 +153,10 @@ fn transformer_encoder_layer<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, S
 }
 
 fn transformer_decoder_layer<T: Element>(c: &Ctx<'_, T>) -> Result<Outputs<T>, String> {
-    let layer = TransformerDecoderLayer::<T>::new(layer_config(c)?, &mut Rng::seed_from(0));
+    let options = layer_config(c)?;
+    let layer = TransformerDecoderLayerConfig { options }
+        .init::<T>(&mut Rng::seed_from(0))
+        .map_err(|e| e.to_string())?;
     layer.eval();
     let (tm, mm) = (mask(c, "tgt_mask")?, mask(c, "memory_mask")?);
     let (tkp, mkp) = (

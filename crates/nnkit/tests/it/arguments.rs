@@ -5,16 +5,18 @@
 //! (the recurrent stacks check sizes and dropout, but nn-rnn had no test).
 
 use nnkit::attention::{
-    AdditiveAttention, BilinearScore, LearnedPositionEmbedding, MultiHeadAttentionConfig,
-    PositionalEncoding, Seq2SeqTransformer, Transformer, TransformerDecoder,
-    TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer, TransformerLayerConfig,
+    AdditiveAttentionConfig, BilinearScoreConfig, LearnedPositionEmbeddingConfig,
+    MultiHeadAttentionConfig, PositionalEncodingConfig, Seq2SeqTransformerConfig,
+    TransformerConfig, TransformerDecoderConfig, TransformerDecoderLayerConfig,
+    TransformerEncoderConfig, TransformerEncoderLayerConfig,
 };
 use nnkit::conv::layers::{
     AdaptiveAvgPool2dConfig, AvgPool2dConfig, Conv2dConfig, MaxPool2dConfig,
 };
 use nnkit::conv::MaxPoolOptions;
 use nnkit::generative::{
-    AutoencoderConfig, Conditioned, Corruption, GanConfig, LabelEncoding, VaeConfig,
+    AutoencoderConfig, ConditionalGanConfig, ConditionedConfig, Corruption, GanConfig,
+    LabelEncoding, VaeConfig,
 };
 use nnkit::prelude::*;
 use nnkit::rnn::{
@@ -167,104 +169,145 @@ fn multihead_attention_nan_dropout() {
 }
 
 #[test]
-#[should_panic(expected = "TransformerEncoderLayer: d_model 10 must be divisible by nhead 4")]
 fn transformer_layer_heads_must_divide_d_model() {
-    TransformerEncoderLayer::<f32>::new(TransformerLayerConfig::new(10, 4), &mut Rng::seed_from(0));
+    let e = error_of(TransformerEncoderLayerConfig::new(10, 4).init::<f32>(&mut Rng::seed_from(0)));
+    assert_eq!(
+        e,
+        "TransformerEncoderLayer: d_model 10 must be divisible by nhead 4"
+    );
 }
 
 #[test]
-#[should_panic(expected = "TransformerDecoderLayer: dim_feedforward = 0, expected at least 1")]
+fn transformer_layer_zero_sizes() {
+    let rng = &mut Rng::seed_from(0);
+    let e = error_of(TransformerEncoderLayerConfig::new(0, 2).init::<f32>(rng));
+    assert_eq!(
+        e,
+        "TransformerEncoderLayer: d_model = 0, expected at least 1"
+    );
+    let e = error_of(TransformerEncoderLayerConfig::new(8, 0).init::<f32>(rng));
+    assert_eq!(e, "TransformerEncoderLayer: nhead = 0, expected at least 1");
+}
+
+#[test]
 fn transformer_layer_zero_feedforward() {
-    let config = TransformerLayerConfig::new(8, 2).with_dim_feedforward(0);
-    TransformerDecoderLayer::<f32>::new(config, &mut Rng::seed_from(0));
+    let config = TransformerDecoderLayerConfig::new(8, 2).with_dim_feedforward(0);
+    let e = error_of(config.init::<f32>(&mut Rng::seed_from(0)));
+    assert_eq!(
+        e,
+        "TransformerDecoderLayer: dim_feedforward = 0, expected at least 1"
+    );
 }
 
 #[test]
-#[should_panic(expected = "TransformerEncoderLayer: dropout = 1.5, expected a value in [0, 1)")]
 fn transformer_layer_dropout_above_one() {
-    let config = TransformerLayerConfig::new(8, 2).with_dropout(1.5);
-    TransformerEncoderLayer::<f32>::new(config, &mut Rng::seed_from(0));
+    let config = TransformerEncoderLayerConfig::new(8, 2).with_dropout(1.5);
+    let e = error_of(config.init::<f32>(&mut Rng::seed_from(0)));
+    assert_eq!(
+        e,
+        "TransformerEncoderLayer: dropout = 1.5, expected a value in [0, 1)"
+    );
 }
 
 #[test]
-#[should_panic(
-    expected = "TransformerEncoderLayer: layer_norm_eps = -0.001, expected a finite value >= 0"
-)]
-fn transformer_layer_negative_eps() {
-    let mut config = TransformerLayerConfig::new(8, 2);
-    config.layer_norm_eps = -1e-3;
-    TransformerEncoderLayer::<f32>::new(config, &mut Rng::seed_from(0));
+fn transformer_layer_negative_or_zero_eps() {
+    for (eps, shown) in [(-1e-3, "-0.001"), (0.0, "0")] {
+        let config = TransformerEncoderLayerConfig::new(8, 2).with_layer_norm_eps(eps);
+        let e = error_of(config.init::<f32>(&mut Rng::seed_from(0)));
+        assert_eq!(
+            e,
+            format!(
+                "TransformerEncoderLayer: layer_norm_eps = {shown}, expected a finite value > 0"
+            )
+        );
+    }
 }
 
 #[test]
-#[should_panic(expected = "TransformerEncoder: num_layers = 0, expected at least 1")]
 fn transformer_encoder_zero_layers() {
-    TransformerEncoder::<f32>::new(
-        TransformerLayerConfig::new(8, 2),
-        0,
-        true,
-        &mut Rng::seed_from(0),
+    let layer = TransformerEncoderLayerConfig::new(8, 2);
+    let e = error_of(
+        TransformerEncoderConfig::new(layer, 0)
+            .with_final_norm(true)
+            .init::<f32>(&mut Rng::seed_from(0)),
     );
+    assert_eq!(e, "TransformerEncoder: num_layers = 0, expected at least 1");
 }
 
 #[test]
-#[should_panic(expected = "TransformerDecoder: num_layers = 0, expected at least 1")]
 fn transformer_decoder_zero_layers() {
-    TransformerDecoder::<f32>::new(
-        TransformerLayerConfig::new(8, 2),
-        0,
-        false,
-        &mut Rng::seed_from(0),
+    let layer = TransformerDecoderLayerConfig::new(8, 2);
+    let e = error_of(TransformerDecoderConfig::new(layer, 0).init::<f32>(&mut Rng::seed_from(0)));
+    assert_eq!(e, "TransformerDecoder: num_layers = 0, expected at least 1");
+}
+
+#[test]
+fn transformer_stack_names_itself_for_a_bad_layer() {
+    let layer = TransformerDecoderLayerConfig::new(6, 4);
+    let e = error_of(TransformerDecoderConfig::new(layer, 2).init::<f32>(&mut Rng::seed_from(0)));
+    assert_eq!(
+        e,
+        "TransformerDecoder: d_model 6 must be divisible by nhead 4"
     );
 }
 
 #[test]
-#[should_panic(expected = "Transformer: num_decoder_layers = 0, expected at least 1")]
 fn transformer_zero_decoder_layers() {
-    Transformer::<f32>::new(
-        TransformerLayerConfig::new(8, 2),
-        1,
-        0,
-        &mut Rng::seed_from(0),
+    let config = TransformerConfig::new(8, 2)
+        .with_num_encoder_layers(1)
+        .with_num_decoder_layers(0);
+    let e = error_of(config.init::<f32>(&mut Rng::seed_from(0)));
+    assert_eq!(
+        e,
+        "Transformer: num_decoder_layers = 0, expected at least 1"
     );
 }
 
 #[test]
-#[should_panic(expected = "Seq2SeqTransformer: tgt_vocab = 0, expected at least 1")]
 fn seq2seq_transformer_empty_vocabulary() {
-    Seq2SeqTransformer::<f32>::new(
-        TransformerLayerConfig::new(8, 2),
-        1,
-        1,
-        5,
-        0,
-        16,
-        &mut Rng::seed_from(0),
+    let transformer = TransformerConfig::new(8, 2)
+        .with_num_encoder_layers(1)
+        .with_num_decoder_layers(1);
+    let config = Seq2SeqTransformerConfig::new(transformer, 5, 0).with_max_len(16);
+    let e = error_of(config.init::<f32>(&mut Rng::seed_from(0)));
+    assert_eq!(e, "Seq2SeqTransformer: tgt_vocab = 0, expected at least 1");
+    let config = Seq2SeqTransformerConfig::new(transformer.with_dropout(-0.5), 5, 5);
+    let e = error_of(config.init::<f32>(&mut Rng::seed_from(0)));
+    assert_eq!(
+        e,
+        "Seq2SeqTransformer: dropout = -0.5, expected a value in [0, 1)"
     );
 }
 
 #[test]
-#[should_panic(expected = "PositionalEncoding: max_len = 0, expected at least 1")]
 fn positional_encoding_zero_length() {
-    PositionalEncoding::<f32>::new(0, 8);
+    let e = error_of(PositionalEncodingConfig::new(0, 8).init::<f32>(&mut Rng::seed_from(0)));
+    assert_eq!(e, "PositionalEncoding: max_len = 0, expected at least 1");
 }
 
 #[test]
-#[should_panic(expected = "LearnedPositionEmbedding: d_model = 0, expected at least 1")]
 fn learned_position_embedding_zero_width() {
-    LearnedPositionEmbedding::<f32>::new(16, 0, &mut Rng::seed_from(0));
+    let e =
+        error_of(LearnedPositionEmbeddingConfig::new(16, 0).init::<f32>(&mut Rng::seed_from(0)));
+    assert_eq!(
+        e,
+        "LearnedPositionEmbedding: d_model = 0, expected at least 1"
+    );
 }
 
 #[test]
-#[should_panic(expected = "BilinearScore: dk = 0, expected at least 1")]
 fn bilinear_score_zero_key_size() {
-    BilinearScore::<f32>::new(4, 0, &mut Rng::seed_from(0));
+    let e = error_of(BilinearScoreConfig::new(4, 0).init::<f32>(&mut Rng::seed_from(0)));
+    assert_eq!(e, "BilinearScore: dk = 0, expected at least 1");
 }
 
 #[test]
-#[should_panic(expected = "AdditiveAttention: attention_dim = 0, expected at least 1")]
 fn additive_attention_zero_width() {
-    AdditiveAttention::<f32>::new(4, 4, 0, &mut Rng::seed_from(0));
+    let e = error_of(AdditiveAttentionConfig::new(4, 4, 0).init::<f32>(&mut Rng::seed_from(0)));
+    assert_eq!(
+        e,
+        "AdditiveAttention: attention_dim = 0, expected at least 1"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -322,19 +365,6 @@ fn gru_cell_zero_hidden() {
     assert!(
         e.contains("GruCell: hidden_size = 0, expected at least 1"),
         "{e}"
-    );
-}
-
-#[test]
-#[should_panic(expected = "DirectionWeights::new: hidden_size = 0, expected at least 1")]
-fn direction_weights_zero_hidden() {
-    nnkit::rnn::DirectionWeights::<f32>::new(
-        nnkit::rnn::CellKind::Lstm,
-        3,
-        0,
-        true,
-        nnkit::rnn::RecurrentInit::default(),
-        &mut Rng::seed_from(0),
     );
 }
 
@@ -453,17 +483,26 @@ fn gan_real_label_above_one() {
 
 #[test]
 fn conditioned_zero_classes() {
-    let e = Conditioned::new(
-        linear(4, 1),
-        0,
-        LabelEncoding::OneHot,
-        &mut Rng::seed_from(0),
-    )
-    .err()
-    .unwrap();
+    let e = ConditionedConfig::new(0)
+        .with_label_encoding(LabelEncoding::Embedding { dim: 2 })
+        .init(linear(4, 1), &mut Rng::seed_from(0))
+        .err()
+        .unwrap();
     assert_eq!(
         e.to_string(),
-        "Conditioned::new: num_classes = 0, expected at least 1"
+        "Conditioned: num_classes = 0, expected at least 1"
+    );
+}
+
+#[test]
+fn conditional_gan_zero_classes() {
+    let e = ConditionalGanConfig::new(2, 0)
+        .init(linear(3, 1), linear(1, 1), &mut Rng::seed_from(0))
+        .err()
+        .unwrap();
+    assert_eq!(
+        e.to_string(),
+        "ConditionalGan: num_classes = 0, expected at least 1"
     );
 }
 

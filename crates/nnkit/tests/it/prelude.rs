@@ -77,7 +77,9 @@ fn convolutional_models_build_summarise_and_save() -> Res {
     serialize::load(&cnn, &path, LoadMode::Strict)?;
     std::fs::remove_file(&path)?;
 
-    let block = BlockConfig::new(4, 8, 2).basic::<f32>(&mut rng)?;
+    let block = BasicBlockConfig::new(4, 8)
+        .with_stride(2)
+        .init::<f32>(&mut rng)?;
     let y = block.forward(Tensor::ones(&[1, 4, 8, 8]));
     assert_eq!(y.shape(), &[1, 8, 4, 4]);
     let _: Option<fn() -> LeNet5<f32>> = None;
@@ -148,11 +150,12 @@ fn attention_models_build() -> Res {
     let (y, _) = mha.try_forward(&q, &q, &q, None, None, false)?;
     assert_eq!(y.shape(), &[2, 5, 8]);
 
-    let config = TransformerLayerConfig::new(8, 2)
+    let layer = TransformerEncoderLayerConfig::new(8, 2)
         .with_dim_feedforward(16)
         .with_dropout(0.0);
-    let encoder = TransformerEncoder::<f32>::new(config, 2, false, &mut rng);
-    let positions = PositionalEncoding::<f32>::new(5, 8);
+    let encoder: TransformerEncoder<f32> =
+        TransformerEncoderConfig::new(layer, 2).init(&mut rng)?;
+    let positions: PositionalEncoding<f32> = PositionalEncodingConfig::new(5, 8).init(&mut rng)?;
     let h = encoder.try_forward(&positions.try_forward(&q, 0)?, None, None)?;
     assert_eq!(h.shape(), &[2, 5, 8]);
     let (causal, _) = scaled_dot_product_attention(&q, &q, &q, true, None, false)?;
