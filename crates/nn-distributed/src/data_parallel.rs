@@ -112,8 +112,7 @@ pub struct ReducedStep<T: WireElement> {
 /// let loader = DataLoader::new(&data, 8)?;
 /// for batch in loader.epoch_shard(0, ddp.shard()) {
 ///     let step = ddp.gradients(&batch?, |b| {
-///         let pred = nn_autograd::Var::constant(b.features.clone()).matmul(&w.var());
-///         Ok::<_, String>(pred.sub(&nn_autograd::Var::constant(b.values().clone())).square().mean())
+///         Ok::<_, String>(b.inputs().matmul(&w.var()).mse_loss(b.targets()))
 ///     })?;
 ///     // d/dw mean((w·x − 3x)²) at w = 0 is −6·mean(x²) = −105.
 ///     assert_eq!(step.gradients.get_id(w.id()).unwrap().to_vec(), vec![-105.0]);

@@ -25,7 +25,7 @@
 //! with the same results, as a plain program.
 //!
 //! ```
-//! use nn_autograd::{Parameter, Var};
+//! use nn_autograd::Parameter;
 //! use nn_data::{DataLoader, TensorDataset};
 //! use nn_distributed::{DataParallel, DataParallelConfig, SingleProcess};
 //! use nn_tensor::Tensor;
@@ -40,8 +40,7 @@
 //! for epoch in 0..50 {
 //!     for batch in loader.epoch_shard(epoch, ddp.shard()) {
 //!         let step = ddp.gradients(&batch?, |b| {
-//!             let err = Var::constant(b.features.clone()).matmul(&w.var()).sub(&Var::constant(b.values().clone()));
-//!             Ok::<_, String>(err.square().mean())
+//!             Ok::<_, String>(b.inputs().matmul(&w.var()).mse_loss(b.targets()))
 //!         })?;
 //!         let g = step.gradients.get_id(w.id()).unwrap().clone();
 //!         w.update(|v| v.as_mut_slice()[0] -= 0.5 * g.as_slice()[0]);

@@ -15,7 +15,6 @@
 //! * [`datasets`]: Zachary's karate club, embedded.
 //!
 //! ```
-//! use nn_autograd::Var;
 //! use nn_graph::{Edges, GcnConvConfig};
 //! use nn_tensor::{Rng, Tensor};
 //! let mut rng = Rng::seed_from(0);
@@ -26,7 +25,7 @@
 //!     GcnConvConfig::new(4, 8).init::<f64>(&mut rng).unwrap(),
 //!     GcnConvConfig::new(8, 2).init::<f64>(&mut rng).unwrap(),
 //! );
-//! let x = Var::constant(Tensor::eye(4));
+//! let x = Tensor::eye(4);
 //! let logits = gcn2.forward(&a_hat, &gcn1.forward(&a_hat, &x).relu());
 //! let loss = logits.cross_entropy(&[0, 0, 1, 1]);
 //! let grads = loss.backward();

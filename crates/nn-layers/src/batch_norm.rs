@@ -117,7 +117,7 @@ pub struct RunningBuffers<T: Element> {
 /// ```
 /// use nn_layers::prelude::*;
 /// let bn = BatchNormConfig::new(2).init::<f64>(&mut Rng::seed_from(0)).unwrap();
-/// let x = Var::constant(Tensor::from_vec(vec![1.0, 10.0, 3.0, 30.0], &[2, 2]));
+/// let x = Tensor::from_vec(vec![1.0, 10.0, 3.0, 30.0], &[2, 2]);
 /// let y = bn.forward(&x);
 /// assert!((y.value().get(&[0, 0]) + 1.0).abs() < 1e-4);
 /// assert!((bn.running_mean().unwrap().get(&[1]) - 2.0).abs() < 1e-12); // 0.9·0 + 0.1·20

@@ -51,11 +51,11 @@ impl DropoutConfig {
 /// ```
 /// use nn_layers::prelude::*;
 /// let drop = DropoutConfig::new(0.5).init(&mut Rng::seed_from(0)).unwrap();
-/// let x = Var::constant(Tensor::<f32>::ones(&[1000]));
+/// let x = Tensor::<f32>::ones(&[1000]);
 /// let y = drop.forward(&x);
 /// assert!(y.value().as_slice().iter().all(|&v| v == 0.0 || v == 2.0));
 /// Module::<f32>::eval(&drop); // Dropout works for any element type: name one
-/// assert_eq!(drop.forward(&x).value(), x.value());
+/// assert_eq!(drop.forward(&x).value(), x);
 /// ```
 /// As a module: its mask generator `rng` (so a training checkpoint resumes
 /// the same masks) and its train flag; the mask multiply is element-wise,

@@ -10,7 +10,7 @@ use crate::module::{Forward, Module};
 ///
 /// ```
 /// use nn_layers::prelude::*;
-/// let y = Flatten::default().forward(&Var::constant(Tensor::<f32>::zeros(&[2, 3, 4, 5])));
+/// let y = Flatten::default().forward(&Tensor::<f32>::zeros(&[2, 3, 4, 5]));
 /// assert_eq!(y.shape(), &[2, 60]);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -74,7 +74,7 @@ impl LayerNormConfig {
 /// ```
 /// use nn_layers::prelude::*;
 /// let ln = LayerNormConfig::new(&[3]).init::<f64>(&mut Rng::seed_from(0)).unwrap();
-/// let y = ln.forward(&Var::constant(Tensor::from_vec(vec![1.0, 2.0, 3.0], &[1, 3])));
+/// let y = ln.forward(&Tensor::from_vec(vec![1.0, 2.0, 3.0], &[1, 3]));
 /// assert!(y.value().sum_all().item().abs() < 1e-12);
 /// ```
 #[derive(Clone, Debug, Module)]

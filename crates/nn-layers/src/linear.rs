@@ -108,7 +108,7 @@ impl LinearConfig {
 /// ```
 /// use nn_layers::prelude::*;
 /// let fc = LinearConfig::new(3, 2).init::<f64>(&mut Rng::seed_from(0)).unwrap();
-/// let y = fc.forward(&Var::constant(Tensor::ones(&[5, 3])));
+/// let y = fc.forward(&Tensor::ones(&[5, 3]));
 /// assert_eq!(y.shape(), &[5, 2]);
 /// assert!(fc.try_forward(&Var::constant(Tensor::ones(&[5, 4]))).is_err());
 /// ```

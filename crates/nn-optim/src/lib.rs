@@ -25,12 +25,11 @@
 //! // Fit y = 2x with one weight.
 //! let w = Parameter::new(Tensor::<f64>::zeros(&[1, 1]));
 //! let x = Var::constant(Tensor::from_vec(vec![1.0, 2.0, 3.0], &[3, 1]));
-//! let y = Var::constant(Tensor::from_vec(vec![2.0, 4.0, 6.0], &[3, 1]));
+//! let y = Tensor::from_vec(vec![2.0, 4.0, 6.0], &[3, 1]);
 //! let mut opt = AdamConfig::new(0.1).init(vec![("w".into(), w.clone())]).unwrap();
 //! let mut sched = Scheduler::new(StepLr::new(100, 0.5).unwrap(), &mut opt);
 //! for _ in 0..300 {
-//!     let err = x.matmul(&w.var()).sub(&y);
-//!     let loss = err.square().mean();
+//!     let loss = x.matmul(&w.var()).mse_loss(&y);
 //!     opt.step(&loss.backward());
 //!     sched.step(&mut opt);
 //! }

@@ -193,7 +193,7 @@ fn visit_weight_bias<T: Element>(
 /// use nn_conv::Padding;
 /// use nn_layers::prelude::*;
 /// let conv = Conv2dConfig::new(3, 8, 3).with_padding(Padding::Same).init::<f32>(&mut Rng::seed_from(0)).unwrap();
-/// let y = conv.forward(&Var::constant(Tensor::zeros(&[2, 3, 32, 32])));
+/// let y = conv.forward(&Tensor::zeros(&[2, 3, 32, 32]));
 /// assert_eq!(y.shape(), &[2, 8, 32, 32]);
 /// assert_eq!(conv.num_parameters(), 8 * 3 * 3 * 3 + 8); // kernel size × C_in × kernels + biases
 /// ```
@@ -362,7 +362,7 @@ impl<const D: usize> ConvTransposeConfig<D> {
 /// use nn_layers::prelude::*;
 /// let up = ConvTranspose2dConfig::new(8, 4, 4).with_stride(2).with_padding(1)
 ///     .init::<f32>(&mut Rng::seed_from(0)).unwrap();
-/// let y = up.forward(&Var::constant(Tensor::zeros(&[1, 8, 7, 7])));
+/// let y = up.forward(&Tensor::zeros(&[1, 8, 7, 7]));
 /// assert_eq!(y.shape(), &[1, 4, 14, 14]); // doubles the size
 /// ```
 pub struct ConvTranspose<T: Element, const D: usize> {

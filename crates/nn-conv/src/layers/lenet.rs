@@ -27,7 +27,7 @@ use crate::try_max_pool2d_with_indices;
 /// use nn_conv::layers::LeNet5Config;
 /// use nn_layers::prelude::*;
 /// let net = LeNet5Config::new(1, 10).with_batch_norm(true).init::<f32>(&mut Rng::seed_from(0)).unwrap();
-/// let y = net.forward(&Var::constant(Tensor::zeros(&[2, 1, 28, 28])));
+/// let y = net.forward(&Tensor::zeros(&[2, 1, 28, 28]));
 /// assert_eq!(y.shape(), &[2, 10]);
 /// // 156 + 12 + 2416 + 32 + 48120 + 10164 + 850 learnable numbers
 /// assert_eq!(net.num_parameters(), 61_750);

@@ -74,7 +74,7 @@ pub const EXPORT_OPSET: i64 = 17;
 /// nn_onnx::export(&net, &x, &path).unwrap();
 /// // Round trip: the file runs here too, bit for bit.
 /// let back = nn_onnx::Model::load(&path).unwrap().run(&[x.clone()]).unwrap();
-/// let ours = nn_layers::Forward::forward(&net, &nn_autograd::Var::constant(x));
+/// let ours = nn_layers::Forward::forward(&net, &x);
 /// assert_eq!(back[0].to_vec(), ours.value().to_vec());
 /// ```
 pub fn export(
