@@ -66,10 +66,9 @@ struct MhaVars<T: Element> {
 ///
 /// ```
 /// use nn_attention::{Mask, MultiHeadAttentionConfig};
-/// use nn_autograd::Var;
 /// use nn_tensor::{Rng, Tensor};
 /// let mha = MultiHeadAttentionConfig::new(8, 2).init::<f32>(&mut Rng::seed_from(0))?;
-/// let x = Var::constant(Tensor::ones(&[3, 5, 8]));
+/// let x = Tensor::ones(&[3, 5, 8]);
 /// let (y, w) = mha.forward(&x, &x, &x, Some(&Mask::causal(5)), None, true);
 /// assert_eq!((y.shape(), w.unwrap().shape()), (&[3, 5, 8][..], &[3, 5, 5][..]));
 ///

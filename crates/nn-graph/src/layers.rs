@@ -134,13 +134,12 @@ impl GcnConvConfig {
 /// * parameters `weight [F_out, F_in]`, `bias [F_out]`.
 ///
 /// ```
-/// use nn_autograd::Var;
 /// use nn_graph::{Edges, GcnConvConfig};
 /// use nn_tensor::{Rng, Tensor};
 /// let edges = Edges::undirected(4, &[(0, 1), (1, 2), (2, 3)]).unwrap();
 /// let a_hat = edges.gcn_normalized::<f64>(true);
 /// let gcn = GcnConvConfig::new(3, 2).init::<f64>(&mut Rng::seed_from(0)).unwrap();
-/// let y = gcn.forward(&a_hat, &Var::constant(Tensor::ones(&[4, 3])));
+/// let y = gcn.forward(&a_hat, &Tensor::ones(&[4, 3]));
 /// assert_eq!(y.shape(), &[4, 2]);
 /// ```
 #[derive(Clone, Debug, Module)]
@@ -235,12 +234,11 @@ impl SageConvConfig {
 /// * parameters `lin_neigh.weight`, `lin_neigh.bias`, `lin_root.weight`.
 ///
 /// ```
-/// use nn_autograd::Var;
 /// use nn_graph::{Edges, SageConvConfig};
 /// use nn_tensor::{Rng, Tensor};
 /// let edges = Edges::undirected(3, &[(0, 1), (1, 2)]).unwrap();
 /// let sage = SageConvConfig::new(4, 8).init::<f32>(&mut Rng::seed_from(0)).unwrap();
-/// let y = sage.forward(&edges.mean_aggregation(), &Var::constant(Tensor::ones(&[3, 4])));
+/// let y = sage.forward(&edges.mean_aggregation(), &Tensor::ones(&[3, 4]));
 /// assert_eq!(y.shape(), &[3, 8]);
 /// ```
 #[derive(Clone, Debug, Module)]

@@ -91,7 +91,7 @@ macro_rules! block_option_setters {
 /// let block = BasicBlockConfig::new(16, 32)
 ///     .with_stride(2)
 ///     .init::<f32>(&mut Rng::seed_from(0))?;
-/// let y = block.forward(&Var::constant(Tensor::ones(&[2, 16, 8, 8])));
+/// let y = block.forward(&Tensor::ones(&[2, 16, 8, 8]));
 /// assert_eq!(y.shape(), &[2, 32, 4, 4]);
 ///
 /// let err = BasicBlockConfig::new(16, 32).with_projection(false).init::<f32>(&mut Rng::seed_from(0));
@@ -142,7 +142,7 @@ impl BasicBlockConfig {
 /// use nn_conv::layers::BottleneckConfig;
 /// use nn_layers::prelude::*;
 /// let block = BottleneckConfig::new(16, 4).init::<f32>(&mut Rng::seed_from(0))?;
-/// let y = block.forward(&Var::constant(Tensor::ones(&[1, 16, 5, 5])));
+/// let y = block.forward(&Tensor::ones(&[1, 16, 5, 5]));
 /// assert_eq!(y.shape(), &[1, 16, 5, 5]);
 ///
 /// let err = BottleneckConfig::new(16, 0).init::<f32>(&mut Rng::seed_from(0)).err().unwrap();
@@ -272,7 +272,7 @@ impl BlockOptions {
 /// use nn_conv::layers::BasicBlockConfig;
 /// use nn_layers::prelude::*;
 /// let block = BasicBlockConfig::new(16, 32).with_stride(2).init::<f32>(&mut Rng::seed_from(0)).unwrap();
-/// let y = block.forward(&Var::constant(Tensor::ones(&[2, 16, 8, 8])));
+/// let y = block.forward(&Tensor::ones(&[2, 16, 8, 8]));
 /// assert_eq!(y.shape(), &[2, 32, 4, 4]);
 /// assert!(block.named_parameters().iter().any(|(n, _)| n == "shortcut.conv.weight"));
 /// ```
@@ -395,7 +395,7 @@ pub enum Stem {
 ///     .with_base_channels(8)
 ///     .init::<f32>(&mut Rng::seed_from(0))
 ///     .unwrap();
-/// let logits = net.forward(&Var::constant(Tensor::zeros(&[2, 1, 28, 28])));
+/// let logits = net.forward(&Tensor::zeros(&[2, 1, 28, 28]));
 /// assert_eq!(logits.shape(), &[2, 10]);
 /// assert!(net.named_parameters().iter().any(|(n, _)| n == "layer2.0.shortcut.bn.weight"));
 /// ```
