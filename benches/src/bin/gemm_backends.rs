@@ -10,6 +10,7 @@
 
 use std::process::ExitCode;
 
+use nn_bench::timing::cpu_seconds;
 use nn_tensor::{gemm, MatRef};
 
 /// `[M, N, K]` of `C (M × N) = A (M × K) · B (K × N)`: squares, the MLP's
@@ -28,18 +29,6 @@ const SHAPES: [[usize; 3]; 9] = [
 
 /// The packing threshold the `gemm` crate starts with.
 const GEMM_CRATE_DEFAULT: usize = gemm::DEFAULT_RHS_PACKING_THRESHOLD;
-
-/// User plus system CPU seconds of this process so far.
-fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage writes one `rusage` into the zeroed value.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
 
 fn main() -> ExitCode {
     let mut rounds = 9usize;

@@ -1,9 +1,10 @@
 //! Which algorithm computes each pass of a convolution: chosen once per
 //! geometry and pass, in one place, with an override for tests.
 //!
-//! Four algorithms compute the same products (see [`ConvAlgorithm`]); which
-//! one is fastest depends on the geometry, and the thresholds that decide it
-//! live next to each algorithm (`shifted`, `pitched`). `choose` applies
+//! Five algorithms compute the same products (see [`ConvAlgorithm`]); which
+//! one is fastest depends on the geometry, the element type and the
+//! instruction set, and the thresholds that decide it live next to each
+//! algorithm (`direct`, `shifted`, `pitched`). `choose` applies
 //! them once per pass (forward, input gradient, weight gradient) before any
 //! sample is computed. [`with_conv_algorithm`] forces one algorithm wherever
 //! it can compute the pass, so tests reach every path whatever the
@@ -12,7 +13,9 @@
 use std::cell::Cell;
 
 use crate::im2col::ConvGeom;
-use crate::{pitched, shifted};
+use nn_tensor::Element;
+
+use crate::{direct, pitched, shifted};
 
 /// How one pass of a convolution computes its products.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -20,6 +23,10 @@ pub enum ConvAlgorithm {
     /// A 1×1 kernel at stride 1 without padding: one GEMM on the planes as
     /// they lie.
     Pointwise,
+    /// Stride 1, forward pass: one register-blocked kernel over every tap,
+    /// without GEMM calls (the input gradient gets it through the adjoint
+    /// convolution of [`ConvAlgorithm::Shifted`]).
+    Direct,
     /// Stride 1: one GEMM per kernel tap on shifted views of a zero-padded
     /// copy of the input; the input gradient is the forward pass of the
     /// adjoint convolution (when its padding allows one).
@@ -32,8 +39,9 @@ pub enum ConvAlgorithm {
 
 impl ConvAlgorithm {
     /// Every algorithm.
-    pub const ALL: [ConvAlgorithm; 4] = [
+    pub const ALL: [ConvAlgorithm; 5] = [
         ConvAlgorithm::Pointwise,
+        ConvAlgorithm::Direct,
         ConvAlgorithm::Shifted,
         ConvAlgorithm::Pitched,
         ConvAlgorithm::Im2col,
@@ -43,6 +51,8 @@ impl ConvAlgorithm {
     fn supports(self, g: &ConvGeom, pass: Pass) -> bool {
         match (self, pass) {
             (ConvAlgorithm::Pointwise, _) => g.is_pointwise(),
+            (ConvAlgorithm::Direct, Pass::Forward) => direct::supports(g),
+            (ConvAlgorithm::Direct, _) => false,
             (ConvAlgorithm::Shifted, Pass::InputGrad) => shifted::adjoint(g).is_some(),
             (ConvAlgorithm::Shifted, _) => shifted::supports(g),
             (ConvAlgorithm::Pitched, _) => pitched::supports(g),
@@ -50,8 +60,8 @@ impl ConvAlgorithm {
         }
     }
 
-    /// The fastest for `pass` of `g` by the measured thresholds.
-    fn tuned(g: &ConvGeom, pass: Pass) -> ConvAlgorithm {
+    /// The fastest for `pass` of `g` in `T` by the measured thresholds.
+    fn tuned<T: Element>(g: &ConvGeom, pass: Pass) -> ConvAlgorithm {
         let shifted = match pass {
             Pass::Forward => shifted::applies(g),
             Pass::InputGrad => shifted::adjoint(g).is_some(),
@@ -59,6 +69,8 @@ impl ConvAlgorithm {
         };
         if g.is_pointwise() {
             ConvAlgorithm::Pointwise
+        } else if pass == Pass::Forward && direct::applies::<T>(g) {
+            ConvAlgorithm::Direct
         } else if shifted {
             ConvAlgorithm::Shifted
         } else if pitched::applies(g) {
@@ -81,12 +93,12 @@ thread_local! {
     static FORCED: Cell<Option<ConvAlgorithm>> = const { Cell::new(None) };
 }
 
-/// The algorithm for `pass` of `g`: the forced one when it can compute the
-/// pass, else the tuned choice.
-pub(crate) fn choose(g: &ConvGeom, pass: Pass) -> ConvAlgorithm {
+/// The algorithm for `pass` of `g` in `T`: the forced one when it can
+/// compute the pass, else the tuned choice.
+pub(crate) fn choose<T: Element>(g: &ConvGeom, pass: Pass) -> ConvAlgorithm {
     match FORCED.get() {
         Some(a) if a.supports(g, pass) => a,
-        _ => ConvAlgorithm::tuned(g, pass),
+        _ => ConvAlgorithm::tuned::<T>(g, pass),
     }
 }
 
@@ -152,12 +164,12 @@ mod tests {
     fn forcing_reaches_every_algorithm_that_can_compute_the_pass() {
         let g = geom(4, 3, 1); // too few channels for the tuned shifted paths
         for pass in [Pass::Forward, Pass::WeightGrad] {
-            assert_ne!(choose(&g, pass), ConvAlgorithm::Shifted);
+            assert_ne!(choose::<f32>(&g, pass), ConvAlgorithm::Shifted);
         }
         for pass in PASSES {
-            let tuned = choose(&g, pass);
+            let tuned = choose::<f32>(&g, pass);
             for a in ConvAlgorithm::ALL {
-                let forced = with_conv_algorithm(a, || choose(&g, pass));
+                let forced = with_conv_algorithm(a, || choose::<f32>(&g, pass));
                 let want = if a.supports(&g, pass) { a } else { tuned };
                 assert_eq!(forced, want, "{a:?} for {pass:?}");
             }
@@ -171,20 +183,23 @@ mod tests {
         }
         let pointwise = geom(4, 1, 0);
         for pass in PASSES {
-            assert_eq!(choose(&pointwise, pass), ConvAlgorithm::Pointwise);
+            assert_eq!(choose::<f32>(&pointwise, pass), ConvAlgorithm::Pointwise);
             let a = ConvAlgorithm::Im2col;
-            assert_eq!(with_conv_algorithm(a, || choose(&pointwise, pass)), a);
+            assert_eq!(
+                with_conv_algorithm(a, || choose::<f32>(&pointwise, pass)),
+                a
+            );
         }
     }
 
     #[test]
     fn the_override_ends_with_its_closure() {
         let g = geom(4, 3, 1);
-        let tuned = choose(&g, Pass::Forward);
+        let tuned = choose::<f32>(&g, Pass::Forward);
         let _ = std::panic::catch_unwind(|| {
             with_conv_algorithm(ConvAlgorithm::Im2col, || panic!("inside"))
         });
         with_conv_algorithm(ConvAlgorithm::Shifted, || {});
-        assert_eq!(choose(&g, Pass::Forward), tuned);
+        assert_eq!(choose::<f32>(&g, Pass::Forward), tuned);
     }
 }

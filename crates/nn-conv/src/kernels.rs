@@ -13,7 +13,10 @@
 //! kernels, and the weight gradient as one GEMM per tap. Measured on W4
 //! (64→64, 3×3, 8×56×56, one core) this took the forward pass from about
 //! 143 GFLOP/s (im2col) to 168 (shifted GEMMs on planar data) and 216 (on a
-//! channel-last copy), and the weight gradient from 138 to 165.
+//! channel-last copy), and the weight gradient from 138 to 165. With f32 on
+//! AVX2 machines, layers of 16 to 64 channels run their forward pass (and
+//! so their input gradient) with the register-blocked kernel of
+//! [`crate::direct`] instead: see [`crate::algorithm`] for the choice.
 //!
 //! Samples run in parallel above a size threshold. Each output element is
 //! computed by one task in a fixed order, and the per-sample weight-gradient
@@ -25,7 +28,7 @@ use rayon::prelude::*;
 
 use crate::algorithm::{choose, ConvAlgorithm, Pass};
 use crate::im2col::{col2im, im2col, ConvGeom};
-use crate::{pitched, shifted};
+use crate::{direct, pitched, shifted};
 
 /// Elements of one column tile: 128 Ki elements is 512 KB of f32, which
 /// stays in the L2 cache next to the GEMM's packed panels.
@@ -92,6 +95,7 @@ struct Scratch<T: Element> {
     cols: Vec<T>,
     tmp: Vec<T>,
     pitched: pitched::Buffers<T>,
+    direct: direct::Buffers<T>,
     shifted_wgrad: shifted::WeightGradBuffers<T>,
 }
 
@@ -109,6 +113,7 @@ impl<T: Element> Default for Scratch<T> {
             cols: Vec::new(),
             tmp: Vec::new(),
             pitched: pitched::Buffers::default(),
+            direct: direct::Buffers::default(),
             shifted_wgrad: shifted::WeightGradBuffers::default(),
         }
     }
@@ -168,12 +173,15 @@ pub(crate) fn conv_forward<T: Element>(x: &[T], w: &[T], g: &ConvGeom) -> Vec<T>
     let (k, p, hw) = (g.k(), g.p(), g.hw());
     let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
     let tile = tile_len(g);
-    let algorithm = choose(g, Pass::Forward);
+    let algorithm = choose::<T>(g, Pass::Forward);
     per_group(g, x, cin_g * hw, w, cout_g * p, |xg, w_raw, yg, s| {
         let wg = MatRef::row_major(w_raw, k);
         match algorithm {
             ConvAlgorithm::Pointwise => {
                 return gemm(cout_g, p, cin_g, wg, MatRef::row_major(xg, p), yg, false);
+            }
+            ConvAlgorithm::Direct => {
+                return direct::forward_group(xg, w_raw, g, yg, &mut s.direct);
             }
             ConvAlgorithm::Shifted => {
                 return shifted::forward_group(xg, w_raw, g, yg, &mut s.cols, &mut s.tmp);
@@ -207,7 +215,7 @@ pub(crate) fn conv_forward<T: Element>(x: &[T], w: &[T], g: &ConvGeom) -> Vec<T>
 /// The gradient of [`conv_forward`] with respect to `x`, given `dy`
 /// (`[N, C_out, Ho, Wo]`); returns `[N, C_in, H, W]`.
 pub(crate) fn conv_backward_input<T: Element>(dy: &[T], w: &[T], g: &ConvGeom) -> Vec<T> {
-    let algorithm = choose(g, Pass::InputGrad);
+    let algorithm = choose::<T>(g, Pass::InputGrad);
     if algorithm == ConvAlgorithm::Shifted {
         let adj = shifted::adjoint(g).expect("chosen only when the adjoint exists");
         return conv_forward(dy, &shifted::flip_weights(w, g), &adj);
@@ -225,7 +233,7 @@ pub(crate) fn conv_backward_input<T: Element>(dy: &[T], w: &[T], g: &ConvGeom) -
             ConvAlgorithm::Pitched => {
                 return pitched::input_grad_group(dyg, w_raw, g, dxg, &mut s.pitched);
             }
-            ConvAlgorithm::Shifted | ConvAlgorithm::Im2col => {}
+            ConvAlgorithm::Direct | ConvAlgorithm::Shifted | ConvAlgorithm::Im2col => {}
         }
         let mut p0 = 0;
         while p0 < p {
@@ -251,7 +259,7 @@ pub(crate) fn conv_backward_weight<T: Element>(x: &[T], dy: &[T], g: &ConvGeom) 
     let runs = g.n.div_ceil(run);
     let mut partial = pool::zeroed(runs * wlen);
     let tile = tile_len(g);
-    let algorithm = choose(g, Pass::WeightGrad);
+    let algorithm = choose::<T>(g, Pass::WeightGrad);
     per_sample(runs, parallel(g), &mut partial, wlen, |r, dwr, s| {
         for n in r * run..((r + 1) * run).min(g.n) {
             let first = n == r * run;
@@ -276,7 +284,7 @@ pub(crate) fn conv_backward_weight<T: Element>(x: &[T], dy: &[T], g: &ConvGeom) 
                         pitched::weight_grad_group(xg, dyg, g, dwg, !first, &mut s.pitched);
                         continue;
                     }
-                    ConvAlgorithm::Im2col => {}
+                    ConvAlgorithm::Direct | ConvAlgorithm::Im2col => {}
                 }
                 let mut p0 = 0;
                 while p0 < p {

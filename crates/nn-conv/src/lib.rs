@@ -51,6 +51,7 @@ pub mod algorithm;
 pub mod arithmetic;
 pub mod conv;
 pub mod conv_transpose;
+mod direct;
 mod im2col;
 mod kernels;
 pub mod layers;
