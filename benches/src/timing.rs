@@ -98,6 +98,21 @@ impl Summary {
     }
 }
 
+/// User plus system CPU seconds of this process so far: what the
+/// side-by-side benchmarks time, since other processes on a shared machine
+/// disturb it less than wall-clock time.
+#[allow(unsafe_code)]
+pub fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes one `rusage` into the zeroed value.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,19 +144,4 @@ mod tests {
         assert!(v[0] >= 150e-6, "{v:?}");
         assert!(n > 2 + 3 * 10);
     }
-}
-
-/// User plus system CPU seconds of this process so far: what the
-/// side-by-side benchmarks time, since other processes on a shared machine
-/// disturb it less than wall-clock time.
-#[allow(unsafe_code)]
-pub fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage writes one `rusage` into the zeroed value.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
-    tv(usage.ru_utime) + tv(usage.ru_stime)
 }

@@ -237,32 +237,30 @@ impl<T: Element> Kernel<'_, T> {
         pitch: usize,
     ) {
         #[cfg(target_arch = "x86_64")]
-        if fast {
-            if let (Some(x), Some(w), Some(y)) = (as_f32(self.x), as_f32(w), as_f32_mut(y)) {
-                assert!(
-                    y.len() >= (rows - 1) * pitch + LANES
-                        && w.len() >= self.offsets.len() * self.cin * ROWS
-                );
-                let add = channels.start > 0;
-                // SAFETY: `fast` means the CPU has AVX2 and FMA; the reads
-                // of `x` stay below the reach `forward_group` checked, the
-                // weights and output rows are bounded by the assert above.
-                unsafe {
-                    avx2::block(
-                        rows,
-                        x.as_ptr().add(q),
-                        self.plane,
-                        self.offsets,
-                        self.cin,
-                        channels,
-                        w.as_ptr(),
-                        y.as_mut_ptr(),
-                        pitch,
-                        add,
-                    )
-                };
-                return;
-            }
+        if fast && let (Some(x), Some(w), Some(y)) = (as_f32(self.x), as_f32(w), as_f32_mut(y)) {
+            assert!(
+                y.len() >= (rows - 1) * pitch + LANES
+                    && w.len() >= self.offsets.len() * self.cin * ROWS
+            );
+            let add = channels.start > 0;
+            // SAFETY: `fast` means the CPU has AVX2 and FMA; the reads
+            // of `x` stay below the reach `forward_group` checked, the
+            // weights and output rows are bounded by the assert above.
+            unsafe {
+                avx2::block(
+                    rows,
+                    x.as_ptr().add(q),
+                    self.plane,
+                    self.offsets,
+                    self.cin,
+                    channels,
+                    w.as_ptr(),
+                    y.as_mut_ptr(),
+                    pitch,
+                    add,
+                )
+            };
+            return;
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = fast; // one kernel: the portable one
