@@ -59,7 +59,7 @@ pub fn build_vae(seed: u64) -> BenchVae {
         .append(Relu)
         .append(linear(HIDDEN, INPUT, &mut rng));
     VaeConfig::new(LATENT)
-        .init(encoder, decoder)
+        .init(encoder, decoder, &mut rng)
         .expect("valid VAE configuration")
 }
 

@@ -88,10 +88,13 @@ impl AutoencoderConfig {
 
     /// Builds the model from any encoder and decoder whose composition maps
     /// an input batch `[N, ...]` back to its own shape.
+    /// The encoder and decoder hold every weight, so `_rng` is unused: every `init`
+    /// takes one, so that building any model reads the same.
     pub fn init<T: Element, E: Forward<T>, D: Forward<T>>(
         &self,
         encoder: E,
         decoder: D,
+        _rng: &mut Rng,
     ) -> Result<Autoencoder<T, E, D>> {
         if let Some(c) = &self.corruption {
             c.check()?;
@@ -118,6 +121,7 @@ impl AutoencoderConfig {
 ///     .init(
 ///         LinearConfig::new(6, 2).init::<f32>(&mut rng).unwrap(),
 ///         LinearConfig::new(2, 6).init(&mut rng).unwrap(),
+///         &mut rng,
 ///     )
 ///     .unwrap();
 /// let x = Tensor::rand_uniform(&[4, 6], 0.0, 1.0, &mut rng);

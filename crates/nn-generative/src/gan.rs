@@ -70,10 +70,13 @@ impl GanConfig {
 
     /// Builds the model from a generator (`[N, latent_dim]` → a batch of
     /// data) and a discriminator (a batch of data → `[N, 1]` logits).
+    /// The players hold every weight, so `_rng` is unused: every `init`
+    /// takes one, so that building any model reads the same.
     pub fn init<T: Element, G: Forward<T>, D: Forward<T>>(
         &self,
         generator: G,
         discriminator: D,
+        _rng: &mut Rng,
     ) -> Result<Gan<T, G, D>> {
         self.check("GanConfig::init")?;
         Ok(Gan {
@@ -101,6 +104,7 @@ impl GanConfig {
 /// let gan = GanConfig::new(2).init(
 ///     LinearConfig::new(2, 3).init::<f32>(&mut rng).unwrap(),
 ///     LinearConfig::new(3, 1).init(&mut rng).unwrap(),
+///     &mut rng,
 /// ).unwrap();
 /// let mut d_opt = AdamConfig::new(1e-3).init(gan.discriminator.named_parameters()).unwrap();
 /// let mut g_opt = AdamConfig::new(1e-3).init(gan.generator.named_parameters()).unwrap();

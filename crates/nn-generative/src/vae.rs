@@ -56,10 +56,13 @@ impl VaeConfig {
     /// Builds the model from an encoder (input `[N, ...]` → `[N, 2·latent_dim]`,
     /// the means then the log-variances) and a decoder (`[N, latent_dim]` →
     /// the data's shape: logits for Bernoulli, means for Gaussian).
+    /// The encoder and decoder hold every weight, so `_rng` is unused: every `init`
+    /// takes one, so that building any model reads the same.
     pub fn init<T: Element, E: Forward<T>, D: Forward<T>>(
         &self,
         encoder: E,
         decoder: D,
+        _rng: &mut Rng,
     ) -> Result<Vae<T, E, D>> {
         if self.latent_dim == 0 {
             return Err(TensorError::invalid(
@@ -131,7 +134,7 @@ impl<T: Element> VaeLoss<T> {
 ///     .append(LinearConfig::new(2, 8).init(&mut rng).unwrap())
 ///     .append(Relu)
 ///     .append(LinearConfig::new(8, 6).init(&mut rng).unwrap());
-/// let vae = VaeConfig::new(2).init(encoder, decoder).unwrap();
+/// let vae = VaeConfig::new(2).init(encoder, decoder, &mut rng).unwrap();
 /// let x = Tensor::rand_uniform(&[5, 6], 0.0, 1.0, &mut rng);
 /// let loss = vae.loss(&x, &mut rng);
 /// let grads = loss.total.backward();

@@ -661,7 +661,7 @@ fn traced_cases(rng: &mut Rng) -> Vec<TracedCase> {
         s
     };
     let ae = nn_generative::AutoencoderConfig::new()
-        .init(mlp(&[16, 8, 4], rng), mlp(&[4, 8, 16], rng))
+        .init(mlp(&[16, 8, 4], rng), mlp(&[4, 8, 16], rng), rng)
         .unwrap();
     v.push(traced_case(
         "tour_ch8_autoencoder",
@@ -670,7 +670,7 @@ fn traced_cases(rng: &mut Rng) -> Vec<TracedCase> {
         |m, xs| Ok(vec![m.try_forward(&xs[0])?]),
     ));
     let vae = nn_generative::VaeConfig::new(2)
-        .init(mlp(&[16, 8, 4], rng), mlp(&[2, 8, 16], rng))
+        .init(mlp(&[16, 8, 4], rng), mlp(&[2, 8, 16], rng), rng)
         .unwrap();
     // The reconstruction at the posterior mean, as `Vae::reconstruct`.
     v.push(traced_case(

@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .append(LinearConfig::new(256, 784).init(&mut rng)?);
     let ae = AutoencoderConfig::new()
         .with_loss(ReconstructionLoss::BceWithLogits)
-        .init(encoder, decoder)?;
+        .init(encoder, decoder, &mut rng)?;
     let mut opt = AdamConfig::new(1e-3).init(ae.named_parameters())?;
     println!(
         "autoencoder_mnist: {} parameters, code size {CODE}",

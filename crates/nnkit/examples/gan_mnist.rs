@@ -60,9 +60,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .append(LinearConfig::new(512, 256).init(&mut rng)?)
         .append(leaky)
         .append(LinearConfig::new(256, 1).init(&mut rng)?);
-    let gan = GanConfig::new(LATENT)
-        .with_label_smoothing(0.9)
-        .init(generator, discriminator)?;
+    let gan = GanConfig::new(LATENT).with_label_smoothing(0.9).init(
+        generator,
+        discriminator,
+        &mut rng,
+    )?;
     // The GAN recipe's optimisers, one per player.
     let adam = AdamConfig::new(2e-4).with_betas(0.5, 0.999);
     let mut trainer = GanTrainer {

@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .append(LinearConfig::new(LATENT, 400).init(&mut rng)?)
         .append(Relu)
         .append(LinearConfig::new(400, 784).init(&mut rng)?);
-    let vae = VaeConfig::new(LATENT).init(encoder, decoder)?;
+    let vae = VaeConfig::new(LATENT).init(encoder, decoder, &mut rng)?;
     let mut opt = AdamConfig::new(1e-3).init(vae.named_parameters())?;
     println!("{NAME}: {} parameters", vae.num_parameters());
 

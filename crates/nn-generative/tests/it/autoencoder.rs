@@ -25,6 +25,7 @@ fn a_linear_autoencoder_learns_a_plane() {
         .init(
             LinearConfig::new(6, 2).init::<f64>(&mut rng).unwrap(),
             LinearConfig::new(2, 6).init(&mut rng).unwrap(),
+            &mut rng,
         )
         .unwrap();
     let before = ae.try_reconstruction_mse(&x).unwrap();
@@ -48,7 +49,7 @@ fn denoising_corrupts_only_the_input() {
     let ae = AutoencoderConfig::new()
         .with_loss(ReconstructionLoss::BceWithLogits)
         .with_corruption(Corruption::Masking { p: 0.5 })
-        .init(enc, dec)
+        .init(enc, dec, &mut rng)
         .unwrap();
     // The loss equals BCE(decoder(encoder(masked x)), clean x) for the same draw.
     let masked = Corruption::Masking { p: 0.5 }.apply(&x, &mut Rng::seed_from(9));
@@ -63,7 +64,7 @@ fn denoising_corrupts_only_the_input() {
     assert!(r.to_vec().iter().all(|&p| (0.0..=1.0).contains(&p)));
     assert!(AutoencoderConfig::new()
         .with_corruption(Corruption::Masking { p: 1.0 })
-        .init::<f64, _, _>(Relu, Relu)
+        .init::<f64, _, _>(Relu, Relu, &mut rng)
         .is_err());
 }
 
@@ -74,6 +75,7 @@ fn an_output_of_the_wrong_shape_is_an_error() {
         .init(
             LinearConfig::new(6, 2).init::<f32>(&mut rng).unwrap(),
             LinearConfig::new(2, 5).init(&mut rng).unwrap(),
+            &mut rng,
         )
         .unwrap();
     let e = ae.try_loss(&Tensor::zeros(&[3, 6]), &mut rng).unwrap_err();

@@ -53,6 +53,7 @@ fn generated_samples_move_toward_a_gaussian_mixture() {
         .init(
             mlp(&[4, 32, 32, 2], &mut rng),
             mlp(&[2, 32, 32, 1], &mut rng),
+            &mut rng,
         )
         .unwrap();
     let before = distance_to_modes(&gan.generate(512, &mut Rng::seed_from(1)));
@@ -96,7 +97,11 @@ fn generated_samples_move_toward_a_gaussian_mixture() {
 fn the_generator_step_leaves_the_discriminator_untouched() {
     let mut rng = Rng::seed_from(21);
     let gan = GanConfig::new(2)
-        .init(mlp(&[2, 8, 2], &mut rng), mlp(&[2, 8, 1], &mut rng))
+        .init(
+            mlp(&[2, 8, 2], &mut rng),
+            mlp(&[2, 8, 1], &mut rng),
+            &mut rng,
+        )
         .unwrap();
     // A parameter the user froze stays frozen after the generator's turn.
     let user_frozen = gan.discriminator.parameters()[1].clone();

@@ -59,6 +59,7 @@ fn build(t: &Tiny, config: VaeConfig) -> nn_generative::Vae<f64, Linear<f64>, Li
         .init(
             linear(t.enc_w.clone(), t.enc_b.clone(), 2, 3),
             linear(t.dec_w.clone(), t.dec_b.clone(), 3, 1),
+            &mut Rng::seed_from(0),
         )
         .unwrap()
 }
@@ -171,7 +172,9 @@ fn a_wrong_encoder_width_is_named() {
         e.contains("Vae::encode") && e.contains("[2, 2]") && e.contains("[N, 4]"),
         "{e}"
     );
-    assert!(VaeConfig::new(0).init::<f64, _, _>(Relu, Relu).is_err());
+    assert!(VaeConfig::new(0)
+        .init::<f64, _, _>(Relu, Relu, &mut Rng::seed_from(0))
+        .is_err());
 }
 
 #[test]
@@ -200,6 +203,7 @@ fn training_lowers_the_negative_elbo() {
                 .append(LinearConfig::new(1, 16).init(&mut rng).unwrap())
                 .append(Relu)
                 .append(LinearConfig::new(16, 6).init(&mut rng).unwrap()),
+            &mut rng,
         )
         .unwrap();
     let mut opt = nn_optim::AdamConfig::new(1e-2)

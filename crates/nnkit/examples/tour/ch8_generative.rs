@@ -98,7 +98,7 @@ fn autoencoder(
         .append(LinearConfig::new(32, 64).init(&mut rng)?);
     let ae = AutoencoderConfig::new()
         .with_loss(ReconstructionLoss::BceWithLogits)
-        .init(encoder, decoder)?;
+        .init(encoder, decoder, &mut rng)?;
     let mut opt = AdamConfig::new(3e-3).init(ae.named_parameters())?;
     let epochs = ctx.pick(60, 25);
     fit(ctx, step.name(), &mut opt, train, 32, epochs, |x| {
@@ -150,7 +150,7 @@ fn vae(ctx: &Ctx, train: &TensorDataset<f32>, test: &TensorDataset<f32>) -> Res<
         .append(LinearConfig::new(LATENT, 128).init(&mut rng)?)
         .append(Relu)
         .append(LinearConfig::new(128, 64).init(&mut rng)?);
-    let vae = VaeConfig::new(LATENT).init(encoder, decoder)?;
+    let vae = VaeConfig::new(LATENT).init(encoder, decoder, &mut rng)?;
     let mut opt = AdamConfig::new(2e-3).init(vae.named_parameters())?;
     let epochs = ctx.pick(120, 40);
     fit(ctx, step.name(), &mut opt, train, 32, epochs, |x| {
@@ -293,9 +293,11 @@ fn gan(ctx: &Ctx) -> Res<Vec<StepResult>> {
     // One-sided label smoothing keeps the discriminator from becoming sure
     // of the modes the generator already covers, which evens out the mass
     // the generator puts on each.
-    let gan = GanConfig::new(LATENT)
-        .with_label_smoothing(0.9)
-        .init(generator, discriminator)?;
+    let gan = GanConfig::new(LATENT).with_label_smoothing(0.9).init(
+        generator,
+        discriminator,
+        &mut rng,
+    )?;
     let base_lr = 1e-3;
     let adam = AdamConfig::new(base_lr).with_betas(0.5, 0.999);
     let mut trainer = GanTrainer {

@@ -432,7 +432,7 @@ fn linear(i: usize, o: usize) -> Linear<f32> {
 #[test]
 fn vae_zero_latent_dim() {
     let e = VaeConfig::new(0)
-        .init(linear(4, 2), linear(1, 4))
+        .init(linear(4, 2), linear(1, 4), &mut Rng::seed_from(0))
         .err()
         .unwrap();
     assert_eq!(
@@ -445,7 +445,7 @@ fn vae_zero_latent_dim() {
 fn vae_nan_beta() {
     let e = VaeConfig::new(1)
         .with_beta(f64::NAN)
-        .init(linear(4, 2), linear(1, 4))
+        .init(linear(4, 2), linear(1, 4), &mut Rng::seed_from(0))
         .err()
         .unwrap();
     assert_eq!(
@@ -457,7 +457,7 @@ fn vae_nan_beta() {
 #[test]
 fn gan_zero_latent_dim() {
     let e = GanConfig::new(0)
-        .init(linear(1, 4), linear(4, 1))
+        .init(linear(1, 4), linear(4, 1), &mut Rng::seed_from(0))
         .err()
         .unwrap();
     assert!(
@@ -471,7 +471,7 @@ fn gan_zero_latent_dim() {
 fn gan_real_label_above_one() {
     let e = GanConfig::new(2)
         .with_label_smoothing(1.5)
-        .init(linear(2, 4), linear(4, 1))
+        .init(linear(2, 4), linear(4, 1), &mut Rng::seed_from(0))
         .err()
         .unwrap();
     assert!(
@@ -510,7 +510,7 @@ fn conditional_gan_zero_classes() {
 fn autoencoder_masking_probability_of_one() {
     let e = AutoencoderConfig::new()
         .with_corruption(Corruption::Masking { p: 1.0 })
-        .init(linear(4, 2), linear(2, 4))
+        .init(linear(4, 2), linear(2, 4), &mut Rng::seed_from(0))
         .err()
         .unwrap();
     assert!(e.to_string().contains("Masking { p: 1.0 }"), "{e}");

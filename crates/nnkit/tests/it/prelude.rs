@@ -177,11 +177,11 @@ fn generative_models_build() -> Res {
     let x = Tensor::rand_uniform(&[4, 6], 0.0, 1.0, &mut rng);
     let ae = AutoencoderConfig::new()
         .with_loss(ReconstructionLoss::BceWithLogits)
-        .init(mlp(&mut rng, 6, 2)?, mlp(&mut rng, 2, 6)?)?;
+        .init(mlp(&mut rng, 6, 2)?, mlp(&mut rng, 2, 6)?, &mut rng)?;
     let _ = ae.loss(&x, &mut rng).backward();
-    let vae = VaeConfig::new(2).init(mlp(&mut rng, 6, 4)?, mlp(&mut rng, 2, 6)?)?;
+    let vae = VaeConfig::new(2).init(mlp(&mut rng, 6, 4)?, mlp(&mut rng, 2, 6)?, &mut rng)?;
     let _ = vae.loss(&x, &mut rng).total.backward();
-    let gan = GanConfig::new(2).init(mlp(&mut rng, 2, 6)?, mlp(&mut rng, 6, 1)?)?;
+    let gan = GanConfig::new(2).init(mlp(&mut rng, 2, 6)?, mlp(&mut rng, 6, 1)?, &mut rng)?;
     assert_eq!(gan.generate(3, &mut rng).shape(), &[3, 6]);
     Ok(())
 }
