@@ -54,12 +54,16 @@ const WEIGHT_BYTES: usize = 192 << 10;
 /// tuned choice (with f32 on AVX2).
 const MIN_CHANNELS: usize = 16;
 
-/// Most `C_in/G · C_out/G` for which the kernel is the tuned choice. Measured
-/// with `conv_shapes --algorithms` on one core of an AMD EPYC (AVX2), 3×3
-/// kernels, against the shifted GEMMs: 16 to 64 channels gained 5 to 50 %
-/// (W4's 64 → 64 on 56×56: 5 to 9 %), 96 → 96 was even, and 128 or more
-/// channels lost 5 to 20 %, where the `gemm` crate's cache blocking wins.
-const MAX_CHANNEL_PRODUCT: usize = 64 * 64;
+/// Most `C_in/G · C_out/G` for which the kernel is the tuned choice.
+/// Measured on one core of an AMD EPYC (AVX2), 3×3 kernels, against the
+/// shifted GEMMs, by CPU time with the two forced in turn
+/// (`conv_shapes --algorithms` for the forward pass): 16 to 48 channels
+/// gained 10 to 50 % forward and up to 33 % forward + backward; W4's
+/// 64 → 64 on 56×56 gained 2 to 12 % forward but lost about 5 % forward +
+/// backward in the `workloads` binary, so it stays on the GEMMs; 128 or
+/// more channels lost 5 to 20 %, where the `gemm` crate's cache blocking
+/// wins.
+const MAX_CHANNEL_PRODUCT: usize = 48 * 48;
 
 /// True when [`forward_group`] can compute `g`: stride 1, and not a plain
 /// 1×1 (which is one GEMM).
@@ -81,23 +85,17 @@ pub(crate) fn applies<T: Element>(g: &ConvGeom) -> bool {
 }
 
 /// The scratch buffers of [`forward_group`], kept across the samples of a
-/// call.
-#[derive(Default)]
-pub(crate) struct Buffers<T: Element> {
+/// call. Borrowed from the caller's scratch: the input and output buffers
+/// are the ones the other algorithms use for their columns, so a training
+/// step keeps no more large buffers alive than before (a separate set held
+/// 1.7 MB more per thread on W4 and slowed its backward pass).
+pub(crate) struct Buffers<'a, T> {
     /// The zero-padded input planes.
-    input: Vec<T>,
+    pub(crate) input: &'a mut Vec<T>,
     /// The weights in the kernel's order.
-    weights: Vec<T>,
+    pub(crate) weights: &'a mut Vec<T>,
     /// The output on the padded row pitch.
-    output: Vec<T>,
-}
-
-impl<T: Element> Drop for Buffers<T> {
-    fn drop(&mut self) {
-        pool::give(std::mem::take(&mut self.input));
-        pool::give(std::mem::take(&mut self.weights));
-        pool::give(std::mem::take(&mut self.output));
-    }
+    pub(crate) output: &'a mut Vec<T>,
 }
 
 /// The group's `C_out/G` kernels (`w`, `[C_out/G, C_in/G, kH, kW]`) in the
@@ -125,7 +123,7 @@ pub(crate) fn forward_group<T: Element>(
     w: &[T],
     g: &ConvGeom,
     y: &mut [T],
-    buffers: &mut Buffers<T>,
+    buffers: Buffers<'_, T>,
 ) {
     // At the AVX-512 level the AVX2 kernel runs (the CPU has AVX2 and FMA).
     let fast = simd::level() >= SimdLevel::Avx2Fma;
@@ -140,29 +138,29 @@ fn forward_group_with<T: Element>(
     w: &[T],
     g: &ConvGeom,
     y: &mut [T],
-    buffers: &mut Buffers<T>,
+    buffers: Buffers<'_, T>,
 ) {
     let (cin, cout, p) = (g.cin_g(), g.cout_g(), g.p());
     let (hp, wp) = pitched::padded(g);
     let plane = hp * wp;
-    pitched::pad_planes(x, g, &mut buffers.input);
+    pitched::pad_planes(x, g, buffers.input);
     // The last block of pixels runs up to `LANES − 1` pixels past the
     // output; its reads land in these zeros (their results are dropped).
     let padded_len = buffers.input.len() + LANES;
-    pool::resize(&mut buffers.input, padded_len);
-    pack_weights(w, g, &mut buffers.weights);
+    pool::resize(buffers.input, padded_len);
+    pack_weights(w, g, buffers.weights);
     let offsets: Vec<usize> = (0..g.kh)
         .flat_map(|a| (0..g.kw).map(move |b| a * g.dh * wp + b * g.dw))
         .collect();
     let blocks = (g.ho * wp).div_ceil(LANES);
     let pitch = blocks * LANES;
-    pool::resize(&mut buffers.output, cout * pitch);
+    pool::resize(buffers.output, cout * pitch);
     let kernel = Kernel {
-        x: &buffers.input,
+        x: buffers.input,
         plane,
         offsets: &offsets,
         cin,
-        weights: &buffers.weights,
+        weights: buffers.weights,
     };
     let out = &mut buffers.output[..cout * pitch];
     // Every read of the kernel stays inside the padded input: the last
@@ -470,6 +468,15 @@ mod tests {
         y
     }
 
+    fn scratch<T>(b: &mut [Vec<T>; 3]) -> Buffers<'_, T> {
+        let [input, weights, output] = b;
+        Buffers {
+            input,
+            weights,
+            output,
+        }
+    }
+
     /// Both kernels (the AVX2 one where the CPU has it) in f32, and the
     /// portable one in f64, against the reference: ragged blocks of pixels
     /// and of output channels, several passes over input channels (more
@@ -493,8 +500,9 @@ mod tests {
                 .map(|_| 2.0 * rng.uniform_f64() - 1.0)
                 .collect();
             let want = reference(&x, &w, g);
+            let mut bufs = [Vec::new(), Vec::new(), Vec::new()];
             let mut y = vec![f64::NAN; want.len()];
-            forward_group_with(false, &x, &w, g, &mut y, &mut Buffers::default());
+            forward_group_with(false, &x, &w, g, &mut y, scratch(&mut bufs));
             let diff = y
                 .iter()
                 .zip(&want)
@@ -507,7 +515,8 @@ mod tests {
             );
             for fast in fast_levels.into_iter().filter(|&f| !f || fast_levels[1]) {
                 let mut y = vec![f32::NAN; want.len()];
-                forward_group_with(fast, &x32, &w32, g, &mut y, &mut Buffers::default());
+                let mut bufs = [Vec::new(), Vec::new(), Vec::new()];
+                forward_group_with(fast, &x32, &w32, g, &mut y, scratch(&mut bufs));
                 let diff = y
                     .iter()
                     .zip(&want)

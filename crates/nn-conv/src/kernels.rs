@@ -14,7 +14,7 @@
 //! (64→64, 3×3, 8×56×56, one core) this took the forward pass from about
 //! 143 GFLOP/s (im2col) to 168 (shifted GEMMs on planar data) and 216 (on a
 //! channel-last copy), and the weight gradient from 138 to 165. With f32 on
-//! AVX2 machines, layers of 16 to 64 channels run their forward pass (and
+//! AVX2 machines, layers of 16 to 48 channels run their forward pass (and
 //! so their input gradient) with the register-blocked kernel of
 //! [`crate::direct`] instead: see [`crate::algorithm`] for the choice.
 //!
@@ -95,7 +95,8 @@ struct Scratch<T: Element> {
     cols: Vec<T>,
     tmp: Vec<T>,
     pitched: pitched::Buffers<T>,
-    direct: direct::Buffers<T>,
+    /// The direct kernel's packed weights.
+    packed: Vec<T>,
     shifted_wgrad: shifted::WeightGradBuffers<T>,
 }
 
@@ -104,6 +105,7 @@ impl<T: Element> Drop for Scratch<T> {
     fn drop(&mut self) {
         pool::give(std::mem::take(&mut self.cols));
         pool::give(std::mem::take(&mut self.tmp));
+        pool::give(std::mem::take(&mut self.packed));
     }
 }
 
@@ -113,7 +115,7 @@ impl<T: Element> Default for Scratch<T> {
             cols: Vec::new(),
             tmp: Vec::new(),
             pitched: pitched::Buffers::default(),
-            direct: direct::Buffers::default(),
+            packed: Vec::new(),
             shifted_wgrad: shifted::WeightGradBuffers::default(),
         }
     }
@@ -181,7 +183,12 @@ pub(crate) fn conv_forward<T: Element>(x: &[T], w: &[T], g: &ConvGeom) -> Vec<T>
                 return gemm(cout_g, p, cin_g, wg, MatRef::row_major(xg, p), yg, false);
             }
             ConvAlgorithm::Direct => {
-                return direct::forward_group(xg, w_raw, g, yg, &mut s.direct);
+                let buffers = direct::Buffers {
+                    input: &mut s.cols,
+                    weights: &mut s.packed,
+                    output: &mut s.tmp,
+                };
+                return direct::forward_group(xg, w_raw, g, yg, buffers);
             }
             ConvAlgorithm::Shifted => {
                 return shifted::forward_group(xg, w_raw, g, yg, &mut s.cols, &mut s.tmp);
