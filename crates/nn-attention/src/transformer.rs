@@ -330,13 +330,12 @@ impl<T: Element> FeedForward<T> {
 ///
 /// ```
 /// use nn_attention::TransformerEncoderLayerConfig;
-/// use nn_autograd::Var;
 /// use nn_tensor::{Rng, Tensor};
 /// let layer = TransformerEncoderLayerConfig::new(8, 2)
 ///     .with_dim_feedforward(16)
 ///     .with_dropout(0.0)
 ///     .init::<f32>(&mut Rng::seed_from(0))?;
-/// let y = layer.forward(&Var::constant(Tensor::ones(&[2, 5, 8])), None, None);
+/// let y = layer.forward(&Tensor::ones(&[2, 5, 8]), None, None);
 /// assert_eq!(y.shape(), &[2, 5, 8]);
 /// # Ok::<(), nn_tensor::TensorError>(())
 /// ```
@@ -419,15 +418,17 @@ impl<T: Element> TransformerEncoderLayer<T> {
         })
     }
 
-    /// Panicking [`TransformerEncoderLayer::try_forward`].
+    /// Panicking [`TransformerEncoderLayer::try_forward`]; `src` is anything
+    /// that turns into a var (a `&Tensor` or `Tensor` as a constant input, a
+    /// `&Var` or `Var` whose graph carries on).
     #[track_caller]
     pub fn forward(
         &self,
-        src: &Var<T>,
+        src: impl Into<Var<T>>,
         src_mask: Option<&Mask>,
         src_key_padding_mask: Option<&Mask>,
     ) -> Var<T> {
-        or_panic(self.try_forward(src, src_mask, src_key_padding_mask))
+        or_panic(self.try_forward(&src.into(), src_mask, src_key_padding_mask))
     }
 }
 
@@ -566,10 +567,16 @@ impl<T: Element> TransformerDecoderLayer<T> {
         )
     }
 
-    /// Panicking [`TransformerDecoderLayer::try_forward`].
+    /// Panicking [`TransformerDecoderLayer::try_forward`]; `tgt` and
+    /// `memory` are anything that turns into a var.
     #[track_caller]
-    pub fn forward(&self, tgt: &Var<T>, memory: &Var<T>, masks: DecoderMasks<'_>) -> Var<T> {
-        or_panic(self.try_forward(tgt, memory, masks))
+    pub fn forward(
+        &self,
+        tgt: impl Into<Var<T>>,
+        memory: impl Into<Var<T>>,
+        masks: DecoderMasks<'_>,
+    ) -> Var<T> {
+        or_panic(self.try_forward(&tgt.into(), &memory.into(), masks))
     }
 
     /// Incremental decoding: `new [N, 1, E]` is the next target position.

@@ -37,7 +37,7 @@ pub enum LabelEncoding {
 /// // 4 inputs + a 3-class one-hot → 2 outputs
 /// let net = LinearConfig::new(4 + 3, 2).init::<f64>(&mut rng)?;
 /// let c = ConditionedConfig::new(3).init(net, &mut rng)?;
-/// let y = c.forward(&Var::constant(Tensor::zeros(&[2, 4])), &[0, 2]);
+/// let y = c.forward(&Tensor::zeros(&[2, 4]), &[0, 2]);
 /// assert_eq!(y.shape(), &[2, 2]);
 /// assert!(c.try_forward(&Var::constant(Tensor::zeros(&[2, 4])), &[0, 3]).is_err());
 ///
@@ -177,10 +177,11 @@ impl<T: Element, M: Forward<T>> Conditioned<T, M> {
         self.net.try_forward(&Var::concat(&[&flat, &e], 1))
     }
 
-    /// Panicking [`Conditioned::try_forward`].
+    /// Panicking [`Conditioned::try_forward`]; `x` is anything that turns
+    /// into a var (a `&Tensor` as a constant input, a `&Var` in a graph).
     #[track_caller]
-    pub fn forward(&self, x: &Var<T>, labels: &[usize]) -> Var<T> {
-        or_panic(self.try_forward(x, labels))
+    pub fn forward(&self, x: impl Into<Var<T>>, labels: &[usize]) -> Var<T> {
+        or_panic(self.try_forward(&x.into(), labels))
     }
 }
 

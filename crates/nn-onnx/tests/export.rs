@@ -399,7 +399,7 @@ fn layer_cases(rng: &mut Rng) -> Vec<LayerCase> {
         let layer = cfg.init::<f32>(rng).unwrap();
         layer.eval();
         let ins = vec![normal(&[2, 5, 8], rng)];
-        let outs = vec![layer.forward(&c(&ins[0]), None, None).value()];
+        let outs = vec![layer.forward(c(&ins[0]), None, None).value()];
         v.push((name, Box::new(layer), ins, outs));
     }
     for (name, cfg) in [
@@ -419,7 +419,7 @@ fn layer_cases(rng: &mut Rng) -> Vec<LayerCase> {
         layer.eval();
         let ins = vec![normal(&[2, 4, 8], rng), normal(&[2, 6, 8], rng)];
         let outs = vec![layer
-            .forward(&c(&ins[0]), &c(&ins[1]), DecoderMasks::default())
+            .forward(c(&ins[0]), c(&ins[1]), DecoderMasks::default())
             .value()];
         v.push((name, Box::new(layer), ins, outs));
     }

@@ -29,7 +29,7 @@ fn decoder_step_with_kv_cache_equals_full_causal_forward() {
             memory_key_padding_mask: Some(&mpad),
             ..Default::default()
         };
-        let full = layer.forward(&Var::constant(tgt.clone()), &memory, masks);
+        let full = layer.forward(&tgt, &memory, masks);
         let mut cache = DecoderLayerCache::default();
         for i in 0..t {
             let new = Var::constant(tgt.narrow(1, i, 1));
