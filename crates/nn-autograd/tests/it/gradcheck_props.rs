@@ -104,12 +104,19 @@ fn broadcast_pair() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
         (vec![3], vec![2, 1]),
         (vec![2, 3, 2], vec![1, 1, 1]),
     ];
-    let random = (
-        shape(3, 3),
-        prop::collection::vec(any::<bool>(), 3),
-        prop::collection::vec(any::<bool>(), 3),
-        0..=3usize,
-        0..=3usize,
+    prop_oneof![prop::sample::select(named), derived_broadcast_pair(3)]
+}
+
+/// Two shapes derived from a random output shape of rank ≤ `max_rank` (sizes
+/// ≤ 3) by dropping leading dims and setting others to 1, so they broadcast
+/// together to it or to a suffix of it.
+fn derived_broadcast_pair(max_rank: usize) -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
+    (
+        shape(max_rank, 3),
+        prop::collection::vec(any::<bool>(), max_rank),
+        prop::collection::vec(any::<bool>(), max_rank),
+        0..=max_rank,
+        0..=max_rank,
     )
         .prop_map(|(out, ka, kb, da, db)| {
             let derive = |keep: &[bool], drop: usize| -> Vec<usize> {
@@ -119,8 +126,7 @@ fn broadcast_pair() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
                     .collect()
             };
             (derive(&ka, da), derive(&kb, db))
-        });
-    prop_oneof![prop::sample::select(named), random]
+        })
 }
 
 /// A non-empty subset of the dims of a rank-`rank` shape, each given as a
@@ -420,24 +426,8 @@ proptest! {
 /// Batch shapes (rank ≤ 2, broadcast against each other), `m, k, n` and the
 /// two transpose flags.
 fn matmul_case() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, [usize; 3], bool, bool)> {
-    let batches = (
-        shape(2, 3),
-        prop::collection::vec(any::<bool>(), 2),
-        prop::collection::vec(any::<bool>(), 2),
-        0..=2usize,
-        0..=2usize,
-    )
-        .prop_map(|(out, ka, kb, da, db)| {
-            let derive = |keep: &[bool], drop: usize| -> Vec<usize> {
-                let drop = drop.min(out.len());
-                (drop..out.len())
-                    .map(|i| if keep[i] { out[i] } else { 1 })
-                    .collect()
-            };
-            (derive(&ka, da), derive(&kb, db))
-        });
     (
-        batches,
+        derived_broadcast_pair(2),
         [1usize..5, 1usize..5, 1usize..5],
         any::<bool>(),
         any::<bool>(),
