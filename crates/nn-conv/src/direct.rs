@@ -97,6 +97,11 @@ pub(crate) struct Buffers<'a, T> {
     pub(crate) input: &'a mut Vec<T>,
     /// The weights in the kernel's order.
     pub(crate) weights: &'a mut Vec<T>,
+    /// The address of the group's weights that `weights` holds packed: the
+    /// samples of a call share them, so they are packed once per group. The
+    /// caller's scratch lives for one call, during which the weights do not
+    /// change.
+    pub(crate) packed_from: &'a mut Option<usize>,
     /// The output on the padded row pitch.
     pub(crate) output: &'a mut Vec<T>,
 }
@@ -151,7 +156,11 @@ fn forward_group_with<T: Element>(
     // output; its reads land in these zeros (their results are dropped).
     let padded_len = buffers.input.len() + LANES;
     pool::resize(buffers.input, padded_len);
-    pack_weights(w, g, buffers.weights);
+    let key = w.as_ptr() as usize;
+    if *buffers.packed_from != Some(key) {
+        pack_weights(w, g, buffers.weights);
+        *buffers.packed_from = Some(key);
+    }
     let offsets: Vec<usize> = (0..g.kh)
         .flat_map(|a| (0..g.kw).map(move |b| a * g.dh * wp + b * g.dw))
         .collect();
@@ -471,12 +480,13 @@ mod tests {
         y
     }
 
-    fn scratch<T>(b: &mut [Vec<T>; 3]) -> Buffers<'_, T> {
-        let [input, weights, output] = b;
+    fn scratch<T>(b: &mut ([Vec<T>; 3], Option<usize>)) -> Buffers<'_, T> {
+        let ([input, weights, output], packed_from) = b;
         Buffers {
             input,
             weights,
             output,
+            packed_from,
         }
     }
 
@@ -503,7 +513,7 @@ mod tests {
                 .map(|_| 2.0 * rng.uniform_f64() - 1.0)
                 .collect();
             let want = reference(&x, &w, g);
-            let mut bufs = [Vec::new(), Vec::new(), Vec::new()];
+            let mut bufs = ([Vec::new(), Vec::new(), Vec::new()], None);
             let mut y = vec![f64::NAN; want.len()];
             forward_group_with(false, &x, &w, g, &mut y, scratch(&mut bufs));
             let diff = y
@@ -518,7 +528,7 @@ mod tests {
             );
             for fast in fast_levels.into_iter().filter(|&f| !f || fast_levels[1]) {
                 let mut y = vec![f32::NAN; want.len()];
-                let mut bufs = [Vec::new(), Vec::new(), Vec::new()];
+                let mut bufs = ([Vec::new(), Vec::new(), Vec::new()], None);
                 forward_group_with(fast, &x32, &w32, g, &mut y, scratch(&mut bufs));
                 let diff = y
                     .iter()

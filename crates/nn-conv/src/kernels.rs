@@ -95,8 +95,9 @@ struct Scratch<T: Element> {
     cols: Vec<T>,
     tmp: Vec<T>,
     pitched: pitched::Buffers<T>,
-    /// The direct kernel's packed weights.
+    /// The direct kernel's packed weights, and which weights they are.
     packed: Vec<T>,
+    packed_from: Option<usize>,
     shifted_wgrad: shifted::WeightGradBuffers<T>,
 }
 
@@ -116,6 +117,7 @@ impl<T: Element> Default for Scratch<T> {
             tmp: Vec::new(),
             pitched: pitched::Buffers::default(),
             packed: Vec::new(),
+            packed_from: None,
             shifted_wgrad: shifted::WeightGradBuffers::default(),
         }
     }
@@ -187,6 +189,7 @@ pub(crate) fn conv_forward<T: Element>(x: &[T], w: &[T], g: &ConvGeom) -> Vec<T>
                     input: &mut s.cols,
                     weights: &mut s.packed,
                     output: &mut s.tmp,
+                    packed_from: &mut s.packed_from,
                 };
                 return direct::forward_group(xg, w_raw, g, yg, buffers);
             }
